@@ -1,0 +1,118 @@
+package transport
+
+import (
+	"errors"
+	"fmt"
+	"unicode/utf8"
+)
+
+// CloseCode is a session close code. The values follow WebSocket's
+// registry (RFC 6455 section 7.4): 1000–1999 protocol codes, 3000–3999 this
+// library's codes, 4000–4999 the application's, passed through untouched.
+type CloseCode int
+
+// Close codes. Each says in its comment whether a client may reconnect
+// (open a fresh session) after it, or must stop ("terminal"). A dropped
+// transport is not a close: the client resumes the same session.
+const (
+	CloseNormal          CloseCode = 1000 // terminal: the session is done
+	CloseGoingAway       CloseCode = 1001 // terminal: the peer left (page unload)
+	CloseProtocolError   CloseCode = 1002 // terminal: a frame broke the protocol
+	CloseInvalidPayload  CloseCode = 1007 // terminal: text that is not valid UTF-8
+	ClosePolicyViolation CloseCode = 1008 // terminal: refused by policy
+	CloseMessageTooBig   CloseCode = 1009 // terminal: a message exceeded the limit
+	CloseInternalError   CloseCode = 1011 // reconnect: the server failed
+	CloseSessionExpired  CloseCode = 3000 // reconnect: detached longer than the grace period
+	CloseServerShutdown  CloseCode = 3001 // reconnect: after the close's retry hint
+	CloseSlowConsumer    CloseCode = 3002 // reconnect: the peer did not read fast enough
+	CloseUnauthorized    CloseCode = 3003 // terminal: the authorize hook refused
+	CloseUnreachable     CloseCode = 3004 // reconnect: no transport could reach the server
+	CloseForbiddenOrigin CloseCode = 3005 // terminal: the Origin was refused
+	CloseOverloaded      CloseCode = 3006 // reconnect: session cap or rate limit hit
+)
+
+// MaxReasonBytes is the longest close reason, in bytes of UTF-8: the
+// browser WebSocket's limit, which the JavaScript client mirrors.
+const MaxReasonBytes = 123
+
+// Terminal reports whether a client must not open a fresh session after a
+// close with this code. Application codes (4000–4999) are the application's
+// to judge and report false.
+func (c CloseCode) Terminal() bool {
+	switch c {
+	case CloseInternalError, CloseSessionExpired, CloseServerShutdown, CloseSlowConsumer,
+		CloseUnreachable, CloseOverloaded:
+		return false
+	}
+	return c < 4000
+}
+
+// ValidForApplication reports whether an application may close a session
+// with c: 1000 or 4000–4999, as with the browser's WebSocket.close (whose
+// 3000–3999 range this library reserves for itself).
+func (c CloseCode) ValidForApplication() bool {
+	return c == CloseNormal || (c >= 4000 && c <= 4999)
+}
+
+// String returns the code and its meaning.
+func (c CloseCode) String() string {
+	if n, ok := closeNames[c]; ok {
+		return fmt.Sprintf("%d (%s)", int(c), n)
+	}
+	return fmt.Sprintf("%d", int(c))
+}
+
+var closeNames = map[CloseCode]string{
+	CloseNormal: "normal", CloseGoingAway: "going away", CloseProtocolError: "protocol error",
+	CloseInvalidPayload: "invalid payload", ClosePolicyViolation: "policy violation",
+	CloseMessageTooBig: "message too big", CloseInternalError: "internal error",
+	CloseSessionExpired: "session expired", CloseServerShutdown: "server shutdown",
+	CloseSlowConsumer: "slow consumer", CloseUnauthorized: "unauthorized",
+	CloseUnreachable: "unreachable", CloseForbiddenOrigin: "forbidden origin",
+	CloseOverloaded: "overloaded",
+}
+
+// CloseError is the error a session's calls return once it has closed. It
+// carries the code and reason of the close, from whichever side sent it.
+type CloseError struct {
+	Code   CloseCode
+	Reason string
+	// Retry is the sender's hint, if any, of how long to wait before
+	// reconnecting (sent with CloseServerShutdown).
+	Retry uint64
+	// Remote is true when the peer closed the session.
+	Remote bool
+}
+
+func (e *CloseError) Error() string {
+	who := "locally"
+	if e.Remote {
+		who = "by peer"
+	}
+	if e.Reason == "" {
+		return fmt.Sprintf("comet: session closed %s: %v", who, e.Code)
+	}
+	return fmt.Sprintf("comet: session closed %s: %v: %s", who, e.Code, e.Reason)
+}
+
+// CloseStatus returns the close code carried by err, or -1 if err holds no
+// *CloseError.
+func CloseStatus(err error) CloseCode {
+	var ce *CloseError
+	if errors.As(err, &ce) {
+		return ce.Code
+	}
+	return -1
+}
+
+// TruncateReason shortens a reason to MaxReasonBytes at a rune boundary.
+func TruncateReason(s string) string {
+	if len(s) <= MaxReasonBytes {
+		return s
+	}
+	s = s[:MaxReasonBytes]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}

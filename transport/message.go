@@ -1,0 +1,32 @@
+package transport
+
+// MessageType says whether a message is text or binary. The values are
+// WebSocket's opcodes (RFC 6455 section 5.2), familiar from other libraries.
+type MessageType int
+
+// Message types.
+const (
+	// Text is a UTF-8 text message.
+	Text MessageType = 1
+	// Binary is a message of arbitrary bytes.
+	Binary MessageType = 2
+)
+
+// String returns "text" or "binary".
+func (t MessageType) String() string {
+	switch t {
+	case Text:
+		return "text"
+	case Binary:
+		return "binary"
+	}
+	return "invalid"
+}
+
+// FrameType returns the frame type that carries messages of type t.
+func (t MessageType) FrameType() Type {
+	if t == Binary {
+		return TypeBinary
+	}
+	return TypeText
+}

@@ -1,0 +1,212 @@
+package transport
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+)
+
+// Transport names, as they appear in negotiate responses, attach paths and
+// Session.Transport.
+const (
+	WebSocket = "websocket"
+	SSE       = "sse"
+	Streaming = "streaming"
+	LongPoll  = "longpoll"
+)
+
+// Order is the fallback order, best first.
+var Order = []string{WebSocket, SSE, Streaming, LongPoll}
+
+// NegotiateRequest is the optional JSON body of a negotiate POST.
+type NegotiateRequest struct {
+	// Transports the client can use; empty means all.
+	Transports []string `json:"transports,omitempty"`
+}
+
+// NegotiateResponse is the JSON body of a successful negotiate. Durations
+// are in milliseconds. When URL is set the response is a redirect and only
+// URL and Token are meaningful.
+type NegotiateResponse struct {
+	Version    int      `json:"v"`
+	SessionID  string   `json:"sid,omitempty"`
+	Secret     string   `json:"secret,omitempty"`
+	Tickets    []string `json:"tickets,omitempty"`
+	Transports []string `json:"transports,omitempty"`
+
+	Heartbeat    int `json:"heartbeat,omitempty"`
+	MinHeartbeat int `json:"minHeartbeat,omitempty"`
+	Hold         int `json:"hold,omitempty"`
+	Grace        int `json:"grace,omitempty"`
+	AckDelay     int `json:"ackDelay,omitempty"`
+	MinTimeout   int `json:"minTimeout,omitempty"`
+	MaxTimeout   int `json:"maxTimeout,omitempty"`
+
+	MaxMessage     int `json:"maxMessage,omitempty"`
+	MaxBatch       int `json:"maxBatch,omitempty"`
+	WindowMessages int `json:"windowMessages,omitempty"`
+	WindowBytes    int `json:"windowBytes,omitempty"`
+
+	URL   string `json:"url,omitempty"`
+	Token string `json:"token,omitempty"`
+}
+
+// ParseNegotiateResponse decodes and checks a negotiate response body.
+func ParseNegotiateResponse(body []byte) (*NegotiateResponse, error) {
+	var r NegotiateResponse
+	if err := json.Unmarshal(body, &r); err != nil {
+		return nil, fmt.Errorf("%w: negotiate response: %v", ErrMalformed, err)
+	}
+	if r.URL != "" {
+		u, err := url.Parse(r.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("%w: redirect to %q is not an absolute http(s) URL", ErrMalformed, r.URL)
+		}
+		return &r, nil
+	}
+	switch {
+	case r.Version != Version:
+		return nil, fmt.Errorf("%w: server speaks protocol %d, this client %d", ErrMalformed, r.Version, Version)
+	case r.SessionID == "" || r.Secret == "" || len(r.Tickets) == 0:
+		return nil, fmt.Errorf("%w: negotiate response lacks sid, secret or tickets", ErrMalformed)
+	case len(r.Transports) == 0:
+		return nil, fmt.Errorf("%w: negotiate response offers no transport", ErrMalformed)
+	case r.Heartbeat <= 0 || r.Hold <= 0 || r.Grace <= 0 || r.MaxMessage <= 0 || r.MaxBatch <= 0 ||
+		r.WindowMessages <= 0 || r.WindowBytes <= 0:
+		return nil, fmt.Errorf("%w: negotiate response lacks a positive limit", ErrMalformed)
+	}
+	return &r, nil
+}
+
+// Error codes carried in ErrorBody.Code.
+const (
+	CodeBadRequest         = "bad_request"
+	CodeUnsupportedVersion = "unsupported_version"
+	CodeOriginRefused      = "origin_refused"
+	CodeUnauthorized       = "unauthorized"
+	CodeForbidden          = "forbidden"
+	CodeRateLimited        = "rate_limited"
+	CodeOverloaded         = "overloaded"
+	CodeShuttingDown       = "shutting_down"
+	CodeSessionNotFound    = "session_not_found"
+	CodeBadTicket          = "bad_ticket"
+	CodeBadSecret          = "bad_secret"
+	CodeTooLarge           = "payload_too_large"
+	CodeMalformed          = "malformed"
+	CodeInvalidPayload     = "invalid_payload"
+	CodeNotFound           = "not_found"
+	CodeMethodNotAllowed   = "method_not_allowed"
+	CodeTransportDisabled  = "transport_disabled"
+	CodeStreamingBroken    = "streaming_unsupported"
+)
+
+// ErrorBody is the JSON body of every error response.
+type ErrorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	// Origin and Host are the values an origin refusal compared.
+	Origin string `json:"origin,omitempty"`
+	Host   string `json:"host,omitempty"`
+	// Supported lists the protocol versions the server speaks.
+	Supported []int `json:"supported,omitempty"`
+}
+
+// HTTPError is an error response as a client sees it.
+type HTTPError struct {
+	Status int
+	Body   ErrorBody
+	// RetryAfter is the Retry-After header in seconds, 0 if absent.
+	RetryAfter int
+}
+
+func (e *HTTPError) Error() string {
+	if e.Body.Code == "" {
+		return fmt.Sprintf("comet: HTTP %d", e.Status)
+	}
+	return fmt.Sprintf("comet: HTTP %d %s: %s", e.Status, e.Body.Code, e.Body.Message)
+}
+
+// AttachParams are the query parameters of an attach GET (WebSocket, SSE,
+// streaming, poll): see PROTOCOL.md, "Attaching".
+type AttachParams struct {
+	Session string // s
+	Ticket  string // t
+	Attempt uint64 // a
+	Ack     uint64 // ack
+	// Deliver asks to take over delivery at once (d=1); otherwise the
+	// attachment probes until committed.
+	Deliver bool
+	// Heartbeat asks for a heartbeat interval (or poll hold) in ms; 0
+	// means the session's.
+	Heartbeat uint64 // hb
+	// Reason reports why the client left its previous transport (why).
+	Reason string
+}
+
+// errBadParams is wrapped by ParseAttach errors.
+var errBadParams = errors.New("comet: bad attach parameters")
+
+// ParseAttach reads attach parameters from a query.
+func ParseAttach(q url.Values) (AttachParams, error) {
+	var p AttachParams
+	p.Session, p.Ticket, p.Reason = q.Get("s"), q.Get("t"), q.Get("why")
+	if p.Session == "" || p.Ticket == "" {
+		return p, fmt.Errorf("%w: s and t are required", errBadParams)
+	}
+	if len(p.Reason) > 64 {
+		return p, fmt.Errorf("%w: why is longer than 64 bytes", errBadParams)
+	}
+	var err error
+	if p.Attempt, err = queryUint(q, "a", true); err != nil {
+		return p, err
+	}
+	if p.Ack, err = queryUint(q, "ack", false); err != nil {
+		return p, err
+	}
+	if p.Heartbeat, err = queryUint(q, "hb", false); err != nil {
+		return p, err
+	}
+	switch q.Get("d") {
+	case "1":
+		p.Deliver = true
+	case "", "0":
+	default:
+		return p, fmt.Errorf("%w: d must be 0 or 1", errBadParams)
+	}
+	return p, nil
+}
+
+func queryUint(q url.Values, key string, required bool) (uint64, error) {
+	s := q.Get(key)
+	if s == "" {
+		if required {
+			return 0, fmt.Errorf("%w: %s is required", errBadParams, key)
+		}
+		return 0, nil
+	}
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || v > maxSafeInteger {
+		return 0, fmt.Errorf("%w: %s=%q is not an integer in 0..2^53-1", errBadParams, key, s)
+	}
+	return v, nil
+}
+
+// Encode writes the parameters into q, plus the protocol version.
+func (p AttachParams) Encode(q url.Values) {
+	q.Set("v", strconv.Itoa(Version))
+	q.Set("s", p.Session)
+	q.Set("t", p.Ticket)
+	q.Set("a", strconv.FormatUint(p.Attempt, 10))
+	q.Set("ack", strconv.FormatUint(p.Ack, 10))
+	if p.Deliver {
+		q.Set("d", "1")
+	}
+	if p.Heartbeat > 0 {
+		q.Set("hb", strconv.FormatUint(p.Heartbeat, 10))
+	}
+	if p.Reason != "" {
+		q.Set("why", p.Reason)
+	}
+}

@@ -1,0 +1,65 @@
+package transport
+
+import "errors"
+
+// ErrDone is returned by Downstream.WriteBatch after a successful write
+// when the downstream has ended by design: a long-poll answered, a stream
+// that spent its byte budget. The session simply waits for the next attach.
+var ErrDone = errors.New("comet: downstream done")
+
+// Downstream is the seam between a session and one transport attachment:
+// a path that carries frames to the client. It can only write and close;
+// whatever the client sends arrives through the HTTP handler that feeds the
+// session, so the session layer is testable without HTTP.
+//
+// The session calls WriteBatch from a single goroutine; Close may be called
+// concurrently with it and must unblock it.
+type Downstream interface {
+	// WriteBatch writes the batch to the client as one unit and flushes it.
+	WriteBatch(b *Batch) error
+	// Close ends the downstream. It is idempotent.
+	Close() error
+}
+
+// Span locates one frame inside a Batch.
+type Span struct {
+	Type       Type
+	Seq        uint64
+	Start, End int // Batch.Bytes[Start:End], without the newline
+}
+
+// Batch is a run of encoded frames, each terminated by "\n", with the
+// position of each so that a transport that frames them individually (SSE
+// events) need not parse them again. The zero Batch is empty and ready.
+type Batch struct {
+	Bytes  []byte
+	Frames []Span
+}
+
+// Reset empties b, keeping its memory.
+func (b *Batch) Reset() {
+	b.Bytes = b.Bytes[:0]
+	b.Frames = b.Frames[:0]
+}
+
+// Len returns the number of frames in b.
+func (b *Batch) Len() int { return len(b.Frames) }
+
+// Append encodes f onto the batch.
+func (b *Batch) Append(f *Frame) {
+	start := len(b.Bytes)
+	b.Bytes = AppendFrame(b.Bytes, f)
+	b.end(f.Type, f.Seq, start)
+}
+
+// AppendMessage frames a payload already encoded by AppendPayload.
+func (b *Batch) AppendMessage(t Type, seq uint64, payload []byte) {
+	start := len(b.Bytes)
+	b.Bytes = AppendMessage(b.Bytes, t, seq, payload)
+	b.end(t, seq, start)
+}
+
+func (b *Batch) end(t Type, seq uint64, start int) {
+	b.Frames = append(b.Frames, Span{Type: t, Seq: seq, Start: start, End: len(b.Bytes)})
+	b.Bytes = append(b.Bytes, '\n')
+}
