@@ -1,0 +1,324 @@
+package session
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/seed-544bbf9f/comet/transport"
+)
+
+// Delivery says how a transport's downstream carries batches.
+type Delivery int
+
+const (
+	// Stream downstreams (WebSocket, SSE, XHR streaming) carry batch after
+	// batch; the open frame is written at once.
+	Stream Delivery = iota
+	// Poll downstreams (long-polling) carry one batch and end; the open
+	// frame waits for something to deliver or for the hold to expire.
+	Poll
+)
+
+var (
+	errPeerSilent = errors.New("comet: no traffic from the client for two heartbeat intervals")
+	errFinished   = errors.New("comet: session finished")
+)
+
+// maxEchoes bounds the probe echoes queued on one attachment.
+const maxEchoes = 8
+
+// Attachment is one transport connection or request bound to a session.
+// The handler creates it once the request has proved itself; the
+// transport adapter calls Serve with its Downstream, and, if it reads
+// upstream frames itself (WebSocket), feeds them to Receive.
+type Attachment struct {
+	s      *Session
+	name   string
+	params transport.AttachParams
+
+	wakeCh chan struct{} // buffered: one pending wake-up is enough
+	doneCh chan struct{} // closed by end
+	once   sync.Once
+
+	// Guarded by s.mu.
+	ds         transport.Downstream
+	delivering bool
+	superseded bool
+	cursor     uint64 // highest sequence number written here
+	ticket     string // carried by the open frame, minted once
+	opened     bool   // the open frame was written
+	ackDue     bool
+	echoes     []string
+	err        error
+}
+
+// Transport returns the name of the attachment's transport.
+func (a *Attachment) Transport() string { return a.name }
+
+// Params returns the attach request's parameters.
+func (a *Attachment) Params() transport.AttachParams { return a.params }
+
+// Done is closed when the attachment has ended.
+func (a *Attachment) Done() <-chan struct{} { return a.doneCh }
+
+// Session returns the session the attachment belongs to.
+func (a *Attachment) Session() *Session { return a.s }
+
+// End ends the attachment from the transport's side, for example when its
+// connection fails while Serve waits for something to write. err says why.
+func (a *Attachment) End(err error) { a.end(err) }
+
+// Fail closes the session for a violation the transport itself detected,
+// such as a WebSocket message above the read limit. The close is delivered
+// in sequence on the client's next attachment.
+func (a *Attachment) Fail(code transport.CloseCode, reason string) {
+	s := a.s
+	s.mu.Lock()
+	s.failLocked(violation(code, "%s", reason))
+	s.mu.Unlock()
+	a.end(errors.New("comet: " + reason))
+}
+
+func (a *Attachment) wake() {
+	select {
+	case a.wakeCh <- struct{}{}:
+	default:
+	}
+}
+
+// end stops the attachment and closes its downstream; err says why (nil:
+// by design). Safe to call more than once and from any goroutine.
+func (a *Attachment) end(err error) {
+	a.once.Do(func() {
+		a.s.mu.Lock()
+		a.err = err
+		ds := a.ds
+		a.s.mu.Unlock()
+		close(a.doneCh)
+		if ds != nil {
+			ds.Close()
+		}
+	})
+}
+
+// interval is the heartbeat interval, or the hold of a poll, asked for by
+// the client and clamped to what the server allows.
+func (a *Attachment) interval(d Delivery) time.Duration {
+	o := a.s.opts
+	limit := o.Heartbeat
+	if d == Poll {
+		limit = o.Hold
+	}
+	asked := time.Duration(a.params.Heartbeat) * time.Millisecond
+	if asked == 0 {
+		return limit
+	}
+	return min(max(asked, o.MinHeartbeat), limit)
+}
+
+// Serve delivers frames to ds until the attachment ends: superseded by
+// another, its downstream broken or done, the client silent for two
+// heartbeat intervals, or the session finished. It blocks; the adapter
+// calls it from the request's goroutine. Serve closes ds before returning.
+func (a *Attachment) Serve(ds transport.Downstream, d Delivery) error {
+	s := a.s
+	interval := a.interval(d)
+	s.mu.Lock()
+	if s.finished {
+		s.mu.Unlock()
+		ds.Close()
+		return errFinished
+	}
+	a.ds = ds
+	s.attached[a.params.Attempt] = a
+	s.lastSeen = time.Now()
+	var change *transportChange
+	if a.params.Deliver {
+		if a.params.Attempt > s.lastAttempt {
+			change = s.takeover(a)
+		} else {
+			// A delayed or retried request must never take delivery back.
+			a.superseded = true
+		}
+	}
+	s.mu.Unlock()
+	change.report(s)
+
+	err := a.pump(d, interval)
+	a.end(err)
+	s.detach(a, err)
+	return err
+}
+
+// transportChange is an observer event computed under the lock and
+// reported after it.
+type transportChange struct {
+	from, to, reason string
+}
+
+func (c *transportChange) report(s *Session) {
+	if c == nil {
+		return
+	}
+	s.h.logger.Debug("comet: transport changed", "session", shortID(s.id), "from", c.from, "to", c.to, "reason", c.reason)
+	if f := s.h.opts.Observer.TransportChanged; f != nil {
+		f(s, c.from, c.to, c.reason)
+	}
+}
+
+// takeover makes a the delivering attachment and supersedes the previous
+// one. Delivery resumes after the client's ack, never after what was sent
+// last. It returns the change to report, if the transport changed.
+func (s *Session) takeover(a *Attachment) *transportChange {
+	if old := s.deliverer; old != nil && old != a {
+		old.delivering = false
+		old.superseded = true
+		old.wake()
+	}
+	if err := s.ackLocked(a.params.Ack); err != nil {
+		s.failLocked(err)
+	}
+	s.deliverer = a
+	a.delivering = true
+	a.cursor = s.outAcked
+	s.lastAttempt = max(s.lastAttempt, a.params.Attempt)
+	if s.timer != nil {
+		s.timer.Stop()
+		s.timer = nil
+	}
+	var change *transportChange
+	if s.transport != a.name {
+		change = &transportChange{from: s.transport, to: a.name, reason: a.params.Reason}
+		s.transport = a.name
+	}
+	a.wake()
+	return change
+}
+
+// detach forgets an ended attachment; if it was delivering, the grace
+// period starts.
+func (s *Session) detach(a *Attachment, err error) {
+	s.mu.Lock()
+	if s.attached[a.params.Attempt] == a {
+		delete(s.attached, a.params.Attempt)
+	}
+	lost := false
+	if s.deliverer == a {
+		s.deliverer = nil
+		if !s.finished && s.timer == nil {
+			s.timer = time.AfterFunc(s.opts.Grace, s.expire)
+		}
+		lost = err != nil
+	}
+	s.mu.Unlock()
+	if lost {
+		s.h.logger.Debug("comet: transport lost", "session", shortID(s.id), "transport", a.name, "err", err)
+		if f := s.h.opts.Observer.TransportLost; f != nil {
+			f(s, a.name, err)
+		}
+	}
+}
+
+var batchPool = sync.Pool{New: func() any { return new(transport.Batch) }}
+
+// pump is the attachment's single writer: it gathers what is due into one
+// batch per write.
+func (a *Attachment) pump(d Delivery, interval time.Duration) error {
+	s := a.s
+	b := batchPool.Get().(*transport.Batch)
+	defer batchPool.Put(b)
+	heartbeat := time.NewTimer(interval)
+	defer heartbeat.Stop()
+	beat := false
+	for {
+		s.mu.Lock()
+		select {
+		case <-a.doneCh:
+			err := a.err
+			s.mu.Unlock()
+			return err
+		default:
+		}
+		b.Reset()
+		final := a.collect(b, d, interval, beat)
+		// A delivering poll holds its open frame back until there is
+		// something to deliver or the hold expires.
+		idle := d == Poll && b.Len() == 1 && !a.opened && a.delivering && !beat
+		if a.opened && b.Len() == 0 || idle {
+			s.mu.Unlock()
+			select {
+			case <-a.wakeCh:
+			case <-heartbeat.C:
+				if d == Stream && time.Since(s.lastSeenAt()) > 2*interval {
+					return errPeerSilent
+				}
+				beat = true
+			case <-a.doneCh:
+			}
+			continue
+		}
+		a.opened = true
+		s.mu.Unlock()
+
+		err := a.ds.WriteBatch(b)
+		if errors.Is(err, transport.ErrDone) || err == nil && (final || d == Poll) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		beat = false
+		heartbeat.Reset(interval)
+	}
+}
+
+// lastSeenAt reads lastSeen under the lock.
+func (s *Session) lastSeenAt() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastSeen
+}
+
+// collect appends what is due on a to b and reports whether the batch
+// ends the downstream. Called with s.mu held.
+func (a *Attachment) collect(b *transport.Batch, d Delivery, interval time.Duration, beat bool) (final bool) {
+	s := a.s
+	if !a.opened {
+		if a.ticket == "" {
+			a.ticket = s.tickets.mint()
+		}
+		b.Append(&transport.Frame{Type: transport.TypeOpen, Attempt: a.params.Attempt, Ack: s.inSeq,
+			Token: a.ticket, Interval: uint64(interval.Milliseconds())})
+	}
+	if a.ackDue {
+		b.Append(&transport.Frame{Type: transport.TypeAck, Ack: s.inSeq})
+		a.ackDue = false
+	}
+	for _, tok := range a.echoes {
+		b.Append(&transport.Frame{Type: transport.TypeEcho, Token: tok})
+	}
+	a.echoes = a.echoes[:0]
+	if a.delivering {
+		a.cursor = max(a.cursor, s.outAcked)
+		for i := int(a.cursor - s.outAcked); i < len(s.out) && len(b.Bytes) < s.opts.MaxBatch; i++ {
+			seq := s.outAcked + uint64(i) + 1
+			if e := s.out[i]; e.close != nil {
+				b.Append(&transport.Frame{Type: transport.TypeClose, Seq: seq, Code: int(e.close.Code),
+					Reason: e.close.Reason, Retry: e.close.Retry})
+			} else {
+				b.AppendMessage(e.typ, seq, e.payload)
+			}
+			a.cursor = seq
+		}
+	}
+	if a.superseded {
+		b.Append(&transport.Frame{Type: transport.TypeSuperseded})
+		return true
+	}
+	if beat {
+		b.Append(&transport.Frame{Type: transport.TypeHeartbeat})
+	}
+	// A probing poll is answered with its open frame alone.
+	return d == Poll && !a.params.Deliver
+}

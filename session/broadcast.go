@@ -1,0 +1,66 @@
+package session
+
+import (
+	"context"
+
+	"github.com/seed-544bbf9f/comet/transport"
+)
+
+// PreparedMessage is a message encoded once for many sessions: a broadcast
+// pays for escaping or base64 once, not once per recipient. It is
+// immutable and safe for concurrent use.
+type PreparedMessage struct {
+	typ     transport.Type
+	payload []byte
+	size    int
+}
+
+// NewPreparedMessage encodes a message for Broadcast or SendPrepared. The
+// limits checked are the handler's; the message does not keep p.
+func (h *Handler) NewPreparedMessage(typ transport.MessageType, p []byte) (*PreparedMessage, error) {
+	if err := checkMessage(&h.opts, typ, p); err != nil {
+		return nil, err
+	}
+	return &PreparedMessage{
+		typ:     typ.FrameType(),
+		payload: transport.AppendPayload(nil, typ.FrameType(), p),
+		size:    len(p),
+	}, nil
+}
+
+// SendPrepared is Send for a prepared message.
+func (s *Session) SendPrepared(ctx context.Context, m *PreparedMessage) error {
+	return s.sendPrepared(ctx, m.typ, m.payload, m.size, true)
+}
+
+// TrySendPrepared is TrySend for a prepared message.
+func (s *Session) TrySendPrepared(m *PreparedMessage) error {
+	return s.sendPrepared(context.Background(), m.typ, m.payload, m.size, false)
+}
+
+// Broadcast offers m to every session without waiting: a session whose
+// window is full is skipped (or, with Options.CloseSlowConsumers, closed),
+// so one slow client never holds up the rest. It returns how many sessions
+// took the message. The sessions share m's encoded bytes.
+func Broadcast(sessions []*Session, m *PreparedMessage) int {
+	n := 0
+	for _, s := range sessions {
+		if s.TrySendPrepared(m) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// Broadcast offers m to every session the handler holds; see the
+// package-level Broadcast.
+func (h *Handler) Broadcast(m *PreparedMessage) int {
+	n := 0
+	h.opts.Registry.Range(func(s *Session) bool {
+		if s.TrySendPrepared(m) == nil {
+			n++
+		}
+		return true
+	})
+	return n
+}

@@ -1,0 +1,369 @@
+package session
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/mux"
+
+	"github.com/seed-544bbf9f/comet/transport"
+)
+
+// Adapter serves one transport: it adapts the transport's wire format to
+// the session's Attachment, and nothing more. The handler has already
+// checked the version, the Origin, the session and the ticket.
+type Adapter interface {
+	// Name is the transport name, also the last path segment it serves.
+	Name() string
+	// ServeAttach serves an attach request. It calls a.Serve with its
+	// Downstream, or answers with an error if it cannot start.
+	ServeAttach(w http.ResponseWriter, r *http.Request, a *Attachment)
+}
+
+// Handler is the http.Handler that negotiates sessions and routes
+// transport requests to them. Mount it under Options.Prefix:
+//
+//	mux.Handle("/comet/", h)
+//
+// Sessions are invisible to http.Server.Shutdown (hijacked WebSockets and
+// long-lived streams are not idle connections), so hook Shutdown up:
+//
+//	srv.RegisterOnShutdown(func() { h.Shutdown(ctx) })
+type Handler struct {
+	opts     Options
+	logger   *slog.Logger
+	router   *mux.Router
+	adapters map[string]Adapter
+	offered  []string
+	limiter  *rateLimiter
+
+	baseCtx   context.Context
+	cancelAll context.CancelFunc
+	closing   atomic.Bool
+	finished  chan struct{} // a session finished; Shutdown counts down
+	serving   sync.WaitGroup
+}
+
+// NewHandler returns a handler offering the given transports. opts may be
+// nil. The root package comet offers every transport of this module.
+func NewHandler(opts *Options, adapters ...Adapter) *Handler {
+	h := &Handler{
+		opts:     opts.withDefaults(),
+		adapters: make(map[string]Adapter, len(adapters)),
+		finished: make(chan struct{}, 1),
+	}
+	h.logger = h.opts.Logger
+	h.limiter = newRateLimiter(h.opts.NegotiateRate, h.opts.NegotiateBurst)
+	h.baseCtx, h.cancelAll = context.WithCancel(context.Background())
+	for _, a := range adapters {
+		h.adapters[a.Name()] = a
+	}
+	order := h.opts.Transports
+	if len(order) == 0 {
+		order = transport.Order
+	}
+	for _, name := range order {
+		if h.adapters[name] != nil && !slices.Contains(h.offered, name) {
+			h.offered = append(h.offered, name)
+		}
+	}
+
+	r := mux.NewRouter()
+	sub := r.PathPrefix(h.opts.Prefix).Subrouter()
+	sub.HandleFunc("/negotiate", h.negotiate).Methods(http.MethodPost)
+	sub.HandleFunc("/negotiate", h.preflight).Methods(http.MethodOptions)
+	sub.HandleFunc("/send", h.send).Methods(http.MethodPost)
+	sub.HandleFunc("/{transport}", h.attach).Methods(http.MethodGet)
+	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, http.StatusNotFound, errorBody(transport.CodeNotFound, "no such path: %s", r.URL.Path))
+	})
+	r.NotFoundHandler = notFound
+	sub.NotFoundHandler = notFound
+	notAllowed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, http.StatusMethodNotAllowed, errorBody(transport.CodeMethodNotAllowed, "%s is not allowed on %s", r.Method, r.URL.Path))
+	})
+	r.MethodNotAllowedHandler = notAllowed
+	sub.MethodNotAllowedHandler = notAllowed
+	h.router = r
+	return h
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.router.ServeHTTP(w, r) }
+
+// Sessions returns the number of sessions the handler holds.
+func (h *Handler) Sessions() int { return h.opts.Registry.Len() }
+
+// Options returns the options in force, defaults filled in.
+func (h *Handler) Options() Options { return h.opts }
+
+// admit checks what every request must pass: the protocol version and the
+// Origin policy. It writes the refusal and returns false, or sets the CORS
+// headers and returns true.
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request) bool {
+	if v := r.URL.Query().Get("v"); v != strconv.Itoa(transport.Version) {
+		body := errorBody(transport.CodeUnsupportedVersion, "protocol version %q is not supported", v)
+		body.Supported = []int{transport.Version}
+		WriteError(w, http.StatusBadRequest, body)
+		return false
+	}
+	cors, refusal := h.checkOrigin(r)
+	if refusal != nil {
+		h.logger.Info("comet: origin refused", "origin", refusal.Origin, "host", refusal.Host, "path", r.URL.Path)
+		WriteError(w, http.StatusForbidden, *refusal)
+		return false
+	}
+	h.setCORS(w, cors)
+	return true
+}
+
+func (h *Handler) preflight(w http.ResponseWriter, r *http.Request) {
+	cors, refusal := h.checkOrigin(r)
+	if refusal != nil {
+		WriteError(w, http.StatusForbidden, *refusal)
+		return
+	}
+	h.setCORS(w, cors)
+	hd := w.Header()
+	hd.Set("Access-Control-Allow-Methods", "POST")
+	if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
+		hd.Set("Access-Control-Allow-Headers", req)
+	}
+	hd.Set("Access-Control-Max-Age", "600")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *Handler) negotiate(w http.ResponseWriter, r *http.Request) {
+	if !h.admit(w, r) {
+		return
+	}
+	if h.closing.Load() {
+		writeErrorRetry(w, http.StatusServiceUnavailable, errorBody(transport.CodeShuttingDown, "server is shutting down"), h.opts.ShutdownRetry)
+		return
+	}
+	if ok, retry := h.limiter.allow(r.RemoteAddr); !ok {
+		writeErrorRetry(w, http.StatusTooManyRequests, errorBody(transport.CodeRateLimited, "too many sessions from this address"), retry)
+		return
+	}
+	if h.opts.Registry.Len() >= h.opts.MaxSessions {
+		writeErrorRetry(w, http.StatusServiceUnavailable, errorBody(transport.CodeOverloaded, "session limit reached"), 5*time.Second)
+		return
+	}
+	var req transport.NegotiateRequest
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4<<10))
+	if err == nil && len(body) > 0 {
+		err = json.Unmarshal(body, &req)
+	}
+	if err != nil {
+		WriteError(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "negotiate body: %v", err))
+		return
+	}
+	var auth any
+	if f := h.opts.Authorize; f != nil {
+		if auth, err = f(r); err != nil {
+			h.refuseAuth(w, err)
+			return
+		}
+	}
+	resp := h.opts.negotiateResponse()
+	if f := h.opts.Redirect; f != nil {
+		if url, token := f(r); url != "" {
+			writeJSON(w, transport.NegotiateResponse{Version: transport.Version, URL: url, Token: token})
+			return
+		}
+	}
+	for _, name := range h.offered {
+		if len(req.Transports) == 0 || slices.Contains(req.Transports, name) {
+			resp.Transports = append(resp.Transports, name)
+		}
+	}
+	if len(resp.Transports) == 0 {
+		WriteError(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "no transport in common; this server offers %v", h.offered))
+		return
+	}
+
+	info := RequestInfo{RemoteAddr: r.RemoteAddr, Header: r.Header.Clone(), Cookies: r.Cookies(), Auth: auth}
+	s := newSession(h, uuid.NewString(), randomToken(), info)
+	s.mu.Lock()
+	resp.Tickets = []string{s.tickets.mint(), s.tickets.mint()}
+	s.mu.Unlock()
+	resp.SessionID, resp.Secret = s.id, s.secret
+	h.opts.Registry.Add(s)
+	if f := h.opts.Observer.SessionOpened; f != nil {
+		f(s)
+	}
+	h.logger.Debug("comet: session opened", "session", shortID(s.id), "remote", r.RemoteAddr)
+	h.serving.Add(1)
+	go h.runApplication(s)
+	writeJSON(w, resp)
+}
+
+func (h *Handler) refuseAuth(w http.ResponseWriter, err error) {
+	status, code, msg := http.StatusForbidden, transport.CodeForbidden, "forbidden"
+	var ae *AuthError
+	if errors.As(err, &ae) {
+		msg = ae.Message
+		if ae.Status == http.StatusUnauthorized {
+			status, code = http.StatusUnauthorized, transport.CodeUnauthorized
+		}
+	}
+	WriteError(w, status, transport.ErrorBody{Code: code, Message: msg})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store, no-transform")
+	json.NewEncoder(w).Encode(v)
+}
+
+// runApplication runs Options.Serve for s and closes s when it returns.
+func (h *Handler) runApplication(s *Session) {
+	defer h.serving.Done()
+	if h.opts.Serve == nil {
+		s.closeInternal(transport.CloseInternalError, "no application is serving sessions")
+		return
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			h.logger.Error("comet: Serve panicked", "session", shortID(s.id), "panic", p)
+			s.closeInternal(transport.CloseInternalError, "internal error")
+			return
+		}
+		s.closeInternal(transport.CloseNormal, "")
+	}()
+	h.opts.Serve(s)
+}
+
+// closeInternal closes s with any code, for the library's own closes.
+func (s *Session) closeInternal(code transport.CloseCode, reason string) {
+	s.mu.Lock()
+	s.closeLocked(code, reason, 0)
+	s.mu.Unlock()
+}
+
+// lookup finds the session named by the s parameter, or answers 404.
+func (h *Handler) lookup(w http.ResponseWriter, id string) *Session {
+	s := h.opts.Registry.Get(id)
+	if s == nil {
+		WriteError(w, http.StatusNotFound, errorBody(transport.CodeSessionNotFound, "no such session (expired, closed or never made)"))
+	}
+	return s
+}
+
+func (h *Handler) attach(w http.ResponseWriter, r *http.Request) {
+	name := mux.Vars(r)["transport"]
+	adapter := h.adapters[name]
+	if adapter == nil || !slices.Contains(h.offered, name) {
+		WriteError(w, http.StatusNotFound, errorBody(transport.CodeTransportDisabled, "transport %q is not offered; this server offers %v", name, h.offered))
+		return
+	}
+	if !h.admit(w, r) {
+		return
+	}
+	params, err := transport.ParseAttach(r.URL.Query())
+	if err != nil {
+		WriteError(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "%v", err))
+		return
+	}
+	s := h.lookup(w, params.Session)
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	ok := s.tickets.use(params.Ticket)
+	s.mu.Unlock()
+	if !ok {
+		WriteError(w, http.StatusForbidden, errorBody(transport.CodeBadTicket, "attach ticket is unknown, used or expired; get a fresh one"))
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store, no-transform")
+	adapter.ServeAttach(w, r, s.newAttachment(name, params))
+}
+
+func (s *Session) newAttachment(name string, p transport.AttachParams) *Attachment {
+	return &Attachment{s: s, name: name, params: p, wakeCh: make(chan struct{}, 1), doneCh: make(chan struct{})}
+}
+
+func (h *Handler) send(w http.ResponseWriter, r *http.Request) {
+	if !h.admit(w, r) {
+		return
+	}
+	s := h.lookup(w, r.URL.Query().Get("s"))
+	if s == nil {
+		return
+	}
+	http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.opts.ReadTimeout))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(h.opts.MaxBatch)))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			WriteError(w, http.StatusRequestEntityTooLarge, errorBody(transport.CodeTooLarge, "body exceeds %d bytes", h.opts.MaxBatch))
+			return
+		}
+		WriteError(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "reading body: %v", err))
+		return
+	}
+	first, rest, _ := bytes.Cut(body, []byte{'\n'})
+	var key transport.Frame
+	if transport.DecodeFrame(first, &key) != nil || key.Type != transport.TypeKey ||
+		subtle.ConstantTimeCompare([]byte(key.Token), []byte(s.secret)) != 1 {
+		// Without proof of possession the body is nobody's business: the
+		// session is not touched, whatever the rest holds.
+		WriteError(w, http.StatusForbidden, errorBody(transport.CodeBadSecret, "the body must start with a key frame holding the session secret"))
+		return
+	}
+	frames, err := transport.DecodeBatch(rest)
+	if err == nil {
+		s.mu.Lock()
+		err = s.ackLocked(key.Ack)
+		if err == nil {
+			_, err = s.receiveLocked(frames)
+		}
+		s.mu.Unlock()
+	} else {
+		err = decodeError(err)
+	}
+	if err != nil {
+		s.mu.Lock()
+		s.failLocked(err)
+		s.mu.Unlock()
+		code := transport.CodeMalformed
+		var pe *protocolError
+		if errors.As(err, &pe) && pe.Code == transport.CloseInvalidPayload {
+			code = transport.CodeInvalidPayload
+		}
+		WriteError(w, http.StatusBadRequest, errorBody(code, "%v", err))
+		return
+	}
+
+	var b transport.Batch
+	s.mu.Lock()
+	b.Append(&transport.Frame{Type: transport.TypeAck, Ack: s.inSeq})
+	if key.WantTicket {
+		b.Append(&transport.Frame{Type: transport.TypeTicket, Token: s.tickets.mint()})
+	}
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store, no-transform")
+	w.Write(b.Bytes)
+}
+
+// sessionFinished tells a waiting Shutdown that a session has gone.
+func (h *Handler) sessionFinished() {
+	select {
+	case h.finished <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,400 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/seed-544bbf9f/comet/transport"
+)
+
+// Errors returned by Session methods, besides *transport.CloseError.
+var (
+	// ErrWouldBlock is returned by TrySend when the outbound window is full.
+	ErrWouldBlock = errors.New("comet: outbound window full")
+	// ErrMessageTooBig is returned by Send for a payload above MaxMessage.
+	ErrMessageTooBig = errors.New("comet: message too big")
+	// ErrInvalidCloseCode is returned by Close for a code an application
+	// may not send (anything but 1000 and 4000–4999).
+	ErrInvalidCloseCode = errors.New("comet: invalid close code")
+	// ErrInvalidMessageType is returned by Send for a type other than
+	// transport.Text and transport.Binary.
+	ErrInvalidMessageType = errors.New("comet: invalid message type")
+)
+
+// RequestInfo describes the negotiate request that made a session.
+type RequestInfo struct {
+	// RemoteAddr is the negotiate request's RemoteAddr.
+	RemoteAddr string
+	// Header is a copy of the negotiate request's headers.
+	Header http.Header
+	// Cookies are the negotiate request's cookies.
+	Cookies []*http.Cookie
+	// Auth is what Options.Authorize returned for the request.
+	Auth any
+}
+
+// Session is one client's ordered, lossless conversation, which survives
+// the loss and replacement of the transports that carry it.
+//
+// Send, TrySend, Close, CloseNow and every accessor may be called from any
+// goroutine; only one goroutine may call Recv at a time.
+type Session struct {
+	id     string
+	secret string
+	h      *Handler
+	opts   *Options
+	info   RequestInfo
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{} // closed by finish
+
+	mu sync.Mutex
+
+	// Outbound: the window of sent, unacknowledged messages. Its first
+	// entry has sequence number outAcked+1.
+	out      []outEntry
+	outAcked uint64
+	outNext  uint64 // sequence number of the next Send
+	outBytes int
+	outSpace waiters // woken when the window shrinks
+
+	// Inbound: messages accepted and not yet returned by Recv.
+	in       []inMessage
+	inSeq    uint64 // highest upstream sequence number accepted
+	inBytes  int
+	inReady  waiters   // woken when a message arrives
+	inSpace  waiters   // woken when Recv makes room
+	lastSeen time.Time // last upstream traffic of any kind
+
+	// Attachments.
+	deliverer   *Attachment
+	attached    map[uint64]*Attachment // every live attachment by attempt
+	lastAttempt uint64                 // highest attempt that has delivered
+	transport   string                 // name of the delivering transport, or last one
+	timer       *time.Timer            // grace or first-attach expiry, nil while delivering
+	closeTimer  *time.Timer            // forgets a closing session whose client never acknowledges
+
+	tickets tickets
+
+	// Closing. closeErr is what Recv and Send return once closed; sentClose
+	// is the sequence number of the close we queued, 0 if none.
+	closeErr  *transport.CloseError
+	sentClose uint64
+	recvClose bool // the peer's close was accepted
+	finished  bool
+}
+
+type outEntry struct {
+	typ     transport.Type
+	payload []byte // encoded by transport.AppendPayload; nil for close
+	size    int    // payload bytes counted against the window
+	close   *transport.CloseError
+}
+
+type inMessage struct {
+	typ transport.MessageType
+	p   []byte
+}
+
+func newSession(h *Handler, id, secret string, info RequestInfo) *Session {
+	s := &Session{
+		id:       id,
+		secret:   secret,
+		h:        h,
+		opts:     &h.opts,
+		info:     info,
+		done:     make(chan struct{}),
+		outNext:  1,
+		attached: make(map[uint64]*Attachment),
+		lastSeen: time.Now(),
+	}
+	s.ctx, s.cancel = context.WithCancel(h.baseCtx)
+	s.timer = time.AfterFunc(h.opts.AttachTimeout, s.expire)
+	return s
+}
+
+// ID returns the session id. It appears in URLs; it is not a credential.
+func (s *Session) ID() string { return s.id }
+
+// Request returns the negotiate request's metadata.
+func (s *Session) Request() RequestInfo { return s.info }
+
+// Context returns a context that is cancelled when the session closes, by
+// either side, or expires.
+func (s *Session) Context() context.Context { return s.ctx }
+
+// Done returns a channel closed once the session is finished and forgotten:
+// its close delivered and acknowledged, or abandoned.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// Transport returns the name of the transport delivering to the client, or
+// of the last one if none is attached now; "" before the first attach.
+func (s *Session) Transport() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.transport
+}
+
+// Recv returns the next message from the client. It blocks until one
+// arrives, the session closes, or ctx ends; a cancelled ctx ends only this
+// call. Once the session is closed it returns the *transport.CloseError —
+// after every message received before a close by the client.
+func (s *Session) Recv(ctx context.Context) (transport.MessageType, []byte, error) {
+	for {
+		s.mu.Lock()
+		if len(s.in) > 0 && (s.closeErr == nil || s.closeErr.Remote) {
+			m := s.in[0]
+			s.in[0] = inMessage{}
+			s.in = s.in[1:]
+			s.inBytes -= len(m.p)
+			s.inSpace.wake()
+			s.mu.Unlock()
+			return m.typ, m.p, nil
+		}
+		if s.closeErr != nil {
+			err := s.closeErr
+			s.mu.Unlock()
+			return 0, nil, err
+		}
+		ready := s.inReady.wait()
+		s.mu.Unlock()
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return 0, nil, ctx.Err()
+		}
+	}
+}
+
+// Send queues a message for the client. It returns once the message is in
+// the outbound window, which is bounded: when the window is full, Send
+// waits for the client's acknowledgements or ctx (a cancelled ctx ends only
+// this call), unless Options.CloseSlowConsumers is set. Text must be valid
+// UTF-8. The session does not keep p.
+func (s *Session) Send(ctx context.Context, typ transport.MessageType, p []byte) error {
+	payload, err := s.prepare(typ, p)
+	if err != nil {
+		return err
+	}
+	return s.sendPrepared(ctx, typ.FrameType(), payload, len(p), true)
+}
+
+// TrySend is Send without waiting: when the window is full it returns
+// ErrWouldBlock (or, with Options.CloseSlowConsumers, closes the session).
+func (s *Session) TrySend(typ transport.MessageType, p []byte) error {
+	payload, err := s.prepare(typ, p)
+	if err != nil {
+		return err
+	}
+	return s.sendPrepared(context.Background(), typ.FrameType(), payload, len(p), false)
+}
+
+func (s *Session) prepare(typ transport.MessageType, p []byte) ([]byte, error) {
+	if err := checkMessage(s.opts, typ, p); err != nil {
+		return nil, err
+	}
+	return transport.AppendPayload(make([]byte, 0, len(p)+len(p)/3+8), typ.FrameType(), p), nil
+}
+
+func checkMessage(o *Options, typ transport.MessageType, p []byte) error {
+	switch {
+	case typ != transport.Text && typ != transport.Binary:
+		return fmt.Errorf("%w: %d", ErrInvalidMessageType, typ)
+	case len(p) > o.MaxMessage:
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrMessageTooBig, len(p), o.MaxMessage)
+	case typ == transport.Text && !utf8.Valid(p):
+		return fmt.Errorf("%w: text message", transport.ErrInvalidUTF8)
+	}
+	return nil
+}
+
+// sendPrepared queues a payload encoded by transport.AppendPayload, of
+// size application bytes. It is shared by Send, TrySend and Broadcast.
+func (s *Session) sendPrepared(ctx context.Context, t transport.Type, payload []byte, size int, wait bool) error {
+	for {
+		s.mu.Lock()
+		if s.closeErr != nil {
+			err := s.closeErr
+			s.mu.Unlock()
+			return err
+		}
+		if s.windowHasRoom(size) {
+			s.out = append(s.out, outEntry{typ: t, payload: payload, size: size})
+			s.outNext++
+			s.outBytes += size
+			if a := s.deliverer; a != nil {
+				a.wake()
+			}
+			s.mu.Unlock()
+			return nil
+		}
+		if s.opts.CloseSlowConsumers {
+			s.closeLocked(transport.CloseSlowConsumer, "outbound window full", 0)
+			err := s.closeErr
+			s.mu.Unlock()
+			return err
+		}
+		space := s.outSpace.wait()
+		s.mu.Unlock()
+		if !wait {
+			return ErrWouldBlock
+		}
+		select {
+		case <-space:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (s *Session) windowHasRoom(size int) bool {
+	if len(s.out) == 0 {
+		return true
+	}
+	return len(s.out) < s.opts.WindowMessages && s.outBytes+size <= s.opts.WindowBytes
+}
+
+// Close closes the session gracefully with an application code (1000 or
+// 4000–4999) and a reason, truncated to 123 bytes. The close is queued
+// after every message already sent and reaches the client even if it is
+// detached now and attaches again within the grace period. Close does not
+// wait: Recv and Send return the *transport.CloseError at once, Context is
+// cancelled, and Done is closed when the client has acknowledged the close
+// or the grace period has passed. Closing a closed session does nothing.
+func (s *Session) Close(code transport.CloseCode, reason string) error {
+	if !code.ValidForApplication() {
+		return fmt.Errorf("%w: %d", ErrInvalidCloseCode, code)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closeLocked(code, transport.TruncateReason(reason), 0)
+	return nil
+}
+
+// CloseNow ends the session at once, without delivering a close to the
+// client, and cuts its transports. The client learns of it when it next
+// attaches (404) and reports 3000.
+func (s *Session) CloseNow() error {
+	s.mu.Lock()
+	if s.closeErr == nil {
+		s.closeErr = &transport.CloseError{Code: transport.CloseNormal, Reason: "closed"}
+	}
+	s.mu.Unlock()
+	s.finish()
+	return nil
+}
+
+// closeLocked queues a close frame in sequence, unless one was queued.
+func (s *Session) closeLocked(code transport.CloseCode, reason string, retry uint64) {
+	if s.sentClose != 0 {
+		return
+	}
+	ce := &transport.CloseError{Code: code, Reason: reason, Retry: retry}
+	s.out = append(s.out, outEntry{typ: transport.TypeClose, close: ce})
+	s.sentClose = s.outNext
+	s.outNext++
+	if s.closeErr == nil {
+		s.closeErr = ce
+	}
+	if s.closeTimer == nil {
+		s.closeTimer = time.AfterFunc(s.opts.Grace, s.finish)
+	}
+	s.cancel()
+	s.outSpace.wake()
+	s.inReady.wake()
+	if a := s.deliverer; a != nil {
+		a.wake()
+	}
+	s.h.logger.Debug("comet: session closing", "session", shortID(s.id), "code", int(code), "reason", reason)
+}
+
+// expire ends a session whose client has been away too long (the grace
+// period, or the first-attach timeout). It runs on the timer's goroutine.
+func (s *Session) expire() {
+	s.mu.Lock()
+	if s.finished || s.deliverer != nil {
+		s.mu.Unlock()
+		return
+	}
+	if s.closeErr == nil {
+		s.closeErr = &transport.CloseError{Code: transport.CloseSessionExpired, Reason: "client did not return within the grace period"}
+	}
+	s.mu.Unlock()
+	s.finish()
+}
+
+// finish forgets the session: it cancels its context, ends every
+// attachment, removes it from the registry and reports it closed. It is
+// idempotent.
+func (s *Session) finish() {
+	s.mu.Lock()
+	if s.finished {
+		s.mu.Unlock()
+		return
+	}
+	s.finished = true
+	s.cancel()
+	for _, t := range []*time.Timer{s.timer, s.closeTimer} {
+		if t != nil {
+			t.Stop()
+		}
+	}
+	s.timer, s.closeTimer = nil, nil
+	attached := make([]*Attachment, 0, len(s.attached))
+	for _, a := range s.attached {
+		attached = append(attached, a)
+	}
+	s.deliverer = nil
+	s.inReady.wake()
+	s.inSpace.wake()
+	s.outSpace.wake()
+	ce := s.closeErr
+	s.mu.Unlock()
+
+	for _, a := range attached {
+		a.end(nil)
+	}
+	s.h.opts.Registry.Remove(s.id)
+	close(s.done)
+	s.h.sessionFinished()
+	if f := s.h.opts.Observer.SessionClosed; f != nil {
+		f(s, ce)
+	}
+}
+
+// waiters is a broadcast condition for goroutines that also select on a
+// context. It is guarded by the session's mutex, and allocates a channel
+// only when somebody waits, so the per-message path stays allocation-free.
+type waiters struct{ ch chan struct{} }
+
+func (w *waiters) wait() <-chan struct{} {
+	if w.ch == nil {
+		w.ch = make(chan struct{})
+	}
+	return w.ch
+}
+
+func (w *waiters) wake() {
+	if w.ch != nil {
+		close(w.ch)
+		w.ch = nil
+	}
+}
+
+// shortID shortens a session id for logs: ids are never logged in full.
+func shortID(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}
+
+// Options returns the options of the handler that made the session,
+// defaults filled in. Transports read their limits from it.
+func (s *Session) Options() *Options { return s.opts }

@@ -1,0 +1,55 @@
+package session
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+
+	"github.com/seed-544bbf9f/comet/transport"
+)
+
+// Shutdown stops the handler gracefully: negotiates are refused with 503,
+// every session is closed with 3001 (server shutdown) and a random
+// reconnect hint up to Options.ShutdownRetry, so that clients do not all
+// return at once, and Shutdown waits for the closes to be delivered. When
+// ctx ends first, the remaining sessions are cut and ctx's error returned.
+//
+// Call it before, or from, http.Server.Shutdown: hijacked WebSockets and
+// streams are not idle connections, and http.Server does not wait for
+// them. Shutdown then waits, within ctx, for every Options.Serve to return.
+func (h *Handler) Shutdown(ctx context.Context) error {
+	h.closing.Store(true)
+	h.opts.Registry.Range(func(s *Session) bool {
+		retry := rand.N(h.opts.ShutdownRetry + time.Millisecond)
+		s.mu.Lock()
+		s.closeLocked(transport.CloseServerShutdown, "server shutting down", uint64(retry.Milliseconds()))
+		s.mu.Unlock()
+		return true
+	})
+	var err error
+	for h.opts.Registry.Len() > 0 && err == nil {
+		select {
+		case <-h.finished:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	if err != nil {
+		h.opts.Registry.Range(func(s *Session) bool {
+			s.CloseNow()
+			return true
+		})
+	}
+	h.cancelAll()
+	served := make(chan struct{})
+	go func() {
+		h.serving.Wait()
+		close(served)
+	}()
+	select {
+	case <-served:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	return err
+}
