@@ -59,7 +59,7 @@ func DecodeFrame(b []byte, f *Frame) error {
 	if !d.consume('[') {
 		return d.fail("want '['")
 	}
-	tag, err := d.str()
+	tag, _, err := d.str()
 	if err != nil {
 		return err
 	}
@@ -183,7 +183,7 @@ func (d *decoder) uint(dst *uint64) field {
 
 func (d *decoder) text(dst *string) field {
 	return func() error {
-		s, err := d.str()
+		s, _, err := d.str()
 		*dst = string(s)
 		return err
 	}
@@ -191,8 +191,14 @@ func (d *decoder) text(dst *string) field {
 
 func (d *decoder) payload(dst *[]byte) field {
 	return func() error {
-		s, err := d.str()
-		if err == nil {
+		s, fresh, err := d.str()
+		switch {
+		case err != nil:
+		case fresh && cap(s)-len(s) <= len(s):
+			// Unescaping made a copy already; keep it unless escapes
+			// left most of it unused (\u0041 is six bytes for one).
+			*dst = s
+		default:
 			*dst = bytes.Clone(s)
 			if *dst == nil {
 				*dst = []byte{}
@@ -204,9 +210,14 @@ func (d *decoder) payload(dst *[]byte) field {
 
 func (d *decoder) base64(dst *[]byte) field {
 	return func() error {
-		s, err := d.str()
+		s, _, err := d.str()
 		if err != nil {
 			return err
+		}
+		// Go's base64 decoder skips CR and LF, which RFC 4648 section 3.3
+		// forbids unless the protocol says otherwise; ours does not.
+		if bytes.IndexByte(s, '\n') >= 0 || bytes.IndexByte(s, '\r') >= 0 {
+			return d.fail("bad base64: line break")
 		}
 		p := make([]byte, base64.StdEncoding.DecodedLen(len(s)))
 		n, err := base64.StdEncoding.Decode(p, s)
@@ -219,11 +230,12 @@ func (d *decoder) base64(dst *[]byte) field {
 }
 
 // str reads a JSON string literal and returns its decoded bytes. Without
-// escapes the result aliases the input; otherwise it is a new slice.
-func (d *decoder) str() ([]byte, error) {
+// escapes the result aliases the input; otherwise it is a new slice and
+// fresh is true.
+func (d *decoder) str() (s []byte, fresh bool, err error) {
 	d.skipSpace()
 	if d.pos >= len(d.buf) || d.buf[d.pos] != '"' {
-		return nil, d.fail("want a string")
+		return nil, false, d.fail("want a string")
 	}
 	d.pos++
 	start := d.pos
@@ -231,20 +243,21 @@ func (d *decoder) str() ([]byte, error) {
 		c := d.buf[d.pos]
 		switch {
 		case c == '"':
-			s := d.buf[start:d.pos]
+			s = d.buf[start:d.pos]
 			d.pos++
 			if !utf8.Valid(s) {
-				return nil, fmt.Errorf("%w in a string at byte %d", ErrInvalidUTF8, start)
+				return nil, false, fmt.Errorf("%w in a string at byte %d", ErrInvalidUTF8, start)
 			}
-			return s, nil
+			return s, false, nil
 		case c == '\\':
-			return d.unescape(start)
+			s, err = d.unescape(start)
+			return s, true, err
 		case c < 0x20:
-			return nil, d.fail("raw control character in a string")
+			return nil, false, d.fail("raw control character in a string")
 		}
 		d.pos++
 	}
-	return nil, d.fail("unterminated string")
+	return nil, false, d.fail("unterminated string")
 }
 
 // unescape finishes a string that holds escapes, starting over at start.

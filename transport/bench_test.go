@@ -1,0 +1,109 @@
+package transport
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// benchText is 1 KiB of text needing no escapes, the common case.
+var benchText = []byte(strings.Repeat("comet wire format, 32 bytes .. \x21", 32))
+
+// benchEscapedText is 1 KiB of text in which every 16th byte must be
+// escaped, so the decoder takes its unescaping path.
+var benchEscapedText = []byte(strings.Repeat("line of text...\n", 64))
+
+// benchBinary is 1 KiB of every byte value.
+var benchBinary = func() []byte {
+	p := make([]byte, 1024)
+	for i := range p {
+		p[i] = byte(i)
+	}
+	return p
+}()
+
+func BenchmarkAppendMessage(b *testing.B) {
+	payload := AppendPayload(nil, TypeText, benchText)
+	buf := make([]byte, 0, 2048)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(benchText)))
+	for i := 0; b.Loop(); i++ {
+		buf = AppendMessage(buf[:0], TypeText, uint64(i+1), payload)
+	}
+}
+
+func BenchmarkAppendPayload(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		t    Type
+		p    []byte
+	}{
+		{"text1KiB", TypeText, benchText},
+		{"binary1KiB", TypeBinary, benchBinary},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			buf := make([]byte, 0, 4096)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(bc.p)))
+			for b.Loop() {
+				buf = AppendPayload(buf[:0], bc.t, bc.p)
+			}
+		})
+	}
+}
+
+func BenchmarkDecodeFrame(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		t    Type
+		p    []byte
+	}{
+		{"text1KiB", TypeText, benchText},
+		{"escaped1KiB", TypeText, benchEscapedText},
+		{"binary1KiB", TypeBinary, benchBinary},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			wire := AppendFrame(nil, &Frame{Type: bc.t, Seq: 123456, Payload: bc.p})
+			var f Frame
+			b.ReportAllocs()
+			b.SetBytes(int64(len(wire)))
+			for b.Loop() {
+				if err := DecodeFrame(wire, &f); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkDecodeBatch(b *testing.B) {
+	var batch Batch
+	batch.Append(&Frame{Type: TypeOpen, Attempt: 2, Ack: 40, Token: "Yz8wq3VfE8m0Qx2wJb1kR9", Interval: 25000})
+	for seq := uint64(1); batch.Len() < 15; seq++ {
+		batch.Append(&Frame{Type: TypeText, Seq: seq, Payload: []byte(`{"event":"tick","n":42}`)})
+	}
+	batch.Append(&Frame{Type: TypeHeartbeat})
+	b.ReportAllocs()
+	b.SetBytes(int64(len(batch.Bytes)))
+	for b.Loop() {
+		frames, err := DecodeBatch(batch.Bytes)
+		if err != nil || len(frames) != 16 {
+			b.Fatal(len(frames), err)
+		}
+	}
+}
+
+func BenchmarkBatch(b *testing.B) {
+	payload := AppendPayload(nil, TypeText, []byte(`{"event":"tick","n":42}`))
+	var batch Batch
+	b.ReportAllocs()
+	for b.Loop() {
+		batch.Reset()
+		for seq := uint64(1); seq <= 64; seq++ {
+			batch.AppendMessage(TypeText, seq, payload)
+		}
+	}
+	if !bytes.HasSuffix(batch.Bytes, []byte("]\n")) {
+		b.Fatal("batch does not end with a frame")
+	}
+}
