@@ -76,6 +76,10 @@ func ParseNegotiateResponse(body []byte) (*NegotiateResponse, error) {
 	case r.Heartbeat <= 0 || r.Hold <= 0 || r.Grace <= 0 || r.MaxMessage <= 0 || r.MaxBatch <= 0 ||
 		r.WindowMessages <= 0 || r.WindowBytes <= 0:
 		return nil, fmt.Errorf("%w: negotiate response lacks a positive limit", ErrMalformed)
+	case r.MinHeartbeat < 0 || r.AckDelay < 0 || r.MinTimeout < 0 || r.MaxTimeout < 0:
+		return nil, fmt.Errorf("%w: negotiate response has a negative duration", ErrMalformed)
+	case r.MaxBatch < 6*r.MaxMessage+64:
+		return nil, fmt.Errorf("%w: maxBatch %d cannot hold a message of maxMessage %d", ErrMalformed, r.MaxBatch, r.MaxMessage)
 	}
 	return &r, nil
 }
