@@ -1,0 +1,143 @@
+package comet_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/seed-544bbf9f/comet/session"
+	"github.com/seed-544bbf9f/comet/transport"
+)
+
+// TestKillResume cuts the client's connections again and again while
+// 10,000 messages flow each way: every message arrives once, in order.
+func TestKillResume(t *testing.T) { runTransports(t, testKillResume) }
+
+func testKillResume(t *testing.T, name string) {
+	const n = 10_000
+	serverGot := make(chan error, 1)
+	e := newEnv(t, name, &session.Options{Serve: func(s *session.Session) {
+		ctx := s.Context()
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for i := range n {
+				if s.Send(ctx, transport.Text, fmt.Appendf(nil, "down %d", i)) != nil {
+					return
+				}
+			}
+		})
+		serverGot <- expectSequence(ctx, n, "up", func(ctx context.Context) ([]byte, error) {
+			_, p, err := s.Recv(ctx)
+			return p, err
+		})
+		wg.Wait()
+		<-ctx.Done()
+	}})
+	ctx := testContext(t, 90*time.Second)
+	c := e.dial(ctx, nil)
+
+	sendErr := make(chan error, 1)
+	go func() {
+		for i := range n {
+			if err := c.Send(ctx, transport.Text, fmt.Appendf(nil, "up %d", i)); err != nil {
+				sendErr <- err
+				return
+			}
+		}
+		sendErr <- nil
+	}()
+
+	// Cut every connection at random intervals until both directions are
+	// done; bounded in count, and by ctx.
+	done := make(chan struct{})
+	cutterDone := make(chan struct{})
+	seed := time.Now().UnixNano()
+	t.Logf("cut schedule seed %d", seed)
+	go func() {
+		defer close(cutterDone)
+		rng := rand.New(rand.NewPCG(uint64(seed), 0))
+		for range 400 {
+			timer := time.NewTimer(time.Duration(10+rng.IntN(40)) * time.Millisecond)
+			select {
+			case <-done:
+				timer.Stop()
+				return
+			case <-timer.C:
+				e.net.cut()
+			}
+		}
+	}()
+
+	clientErr := expectSequence(ctx, n, "down", func(ctx context.Context) ([]byte, error) {
+		_, p, err := c.Recv(ctx)
+		return p, err
+	})
+	if clientErr != nil {
+		t.Fatalf("client: %v", clientErr)
+	}
+	if err := <-sendErr; err != nil {
+		t.Fatalf("client Send: %v", err)
+	}
+	select {
+	case err := <-serverGot:
+		if err != nil {
+			t.Fatalf("server: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("server did not get every message")
+	}
+	close(done)
+	<-cutterDone
+	e.net.mu.Lock()
+	t.Logf("%d messages each way across %d cuts", n, e.net.cuts)
+	e.net.mu.Unlock()
+	if c.Transport() != name {
+		t.Fatalf("transport %q after resumes, want %q", c.Transport(), name)
+	}
+}
+
+// expectSequence receives n messages "<prefix> 0" … in order.
+func expectSequence(ctx context.Context, n int, prefix string, recv func(context.Context) ([]byte, error)) error {
+	for i := range n {
+		p, err := recv(ctx)
+		if err != nil {
+			return fmt.Errorf("message %d: %w", i, err)
+		}
+		if want := fmt.Sprintf("%s %d", prefix, i); string(p) != want {
+			return fmt.Errorf("got %q, want %q: lost, duplicated or reordered", p, want)
+		}
+	}
+	return nil
+}
+
+// TestShutdown shuts the server down with sessions open: every client is
+// told 3001 with a reconnect hint, and Shutdown returns once delivered.
+func TestShutdown(t *testing.T) { runTransports(t, testShutdown) }
+
+func testShutdown(t *testing.T, name string) {
+	const retry = 2 * time.Second
+	e := newEnv(t, name, &session.Options{ShutdownRetry: retry})
+	ctx := testContext(t, 20*time.Second)
+	var conns []interface {
+		Recv(context.Context) (transport.MessageType, []byte, error)
+	}
+	for range 3 {
+		conns = append(conns, e.dial(ctx, nil))
+	}
+	if err := e.h.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	for _, c := range conns {
+		_, _, err := c.Recv(ctx)
+		ce := wantClose(t, err, transport.CloseServerShutdown, "server shutting down", true)
+		if ce.Retry > uint64(retry.Milliseconds()) {
+			t.Fatalf("retry hint %d ms above %v", ce.Retry, retry)
+		}
+	}
+	if n := e.h.Sessions(); n != 0 {
+		t.Fatalf("%d sessions left after Shutdown", n)
+	}
+}

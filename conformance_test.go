@@ -1,0 +1,295 @@
+package comet_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/seed-544bbf9f/comet"
+	"github.com/seed-544bbf9f/comet/client"
+	"github.com/seed-544bbf9f/comet/internal/leakcheck"
+	"github.com/seed-544bbf9f/comet/session"
+	"github.com/seed-544bbf9f/comet/transport"
+)
+
+func TestMain(m *testing.M) { leakcheck.Main(m) }
+
+// transports is every transport the conformance suite runs on.
+var transports = []string{transport.WebSocket, transport.LongPoll}
+
+// runTransports runs one conformance test on every transport.
+func runTransports(t *testing.T, test func(t *testing.T, name string)) {
+	t.Helper()
+	for _, name := range transports {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			test(t, name)
+		})
+	}
+}
+
+// env is a Comet server on loopback plus a way to cut and hold back the
+// connections of the clients it dials.
+type env struct {
+	t        *testing.T
+	name     string
+	h        *session.Handler
+	url      string
+	sessions chan *session.Session
+	lost     chan string
+	net      *netControl
+}
+
+// newEnv starts a server; opts may be nil, and a nil Serve echoes.
+func newEnv(t *testing.T, name string, opts *session.Options) *env {
+	t.Helper()
+	var o session.Options
+	if opts != nil {
+		o = *opts
+	}
+	e := &env{t: t, name: name, sessions: make(chan *session.Session, 64), lost: make(chan string, 1024), net: newNetControl()}
+	serve := o.Serve
+	if serve == nil {
+		serve = echo
+	}
+	o.Serve = func(s *session.Session) {
+		e.sessions <- s
+		serve(s)
+	}
+	o.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	o.Observer = &session.Observer{TransportLost: func(_ *session.Session, name string, _ error) {
+		select {
+		case e.lost <- name:
+		default:
+		}
+	}}
+	o.NegotiateRate = -1
+	e.h = comet.NewHandler(&o)
+	srv := httptest.NewServer(e.h)
+	e.url = srv.URL + "/comet"
+	t.Cleanup(func() {
+		e.net.release()
+		// Clients close gracefully in their own cleanups, which run first;
+		// a session whose client vanished waits for it until the grace
+		// period, and Shutdown cuts it when its ctx ends.
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		if err := e.h.Shutdown(ctx); err != nil {
+			t.Logf("Shutdown cut %v sessions whose clients were gone: %v", e.h.Sessions(), err)
+		}
+		srv.CloseClientConnections()
+		srv.Close()
+		http.DefaultClient.CloseIdleConnections()
+	})
+	return e
+}
+
+// dial connects a client forced onto the env's transport.
+func (e *env) dial(ctx context.Context, opts *client.Options) *client.Conn {
+	e.t.Helper()
+	var o client.Options
+	if opts != nil {
+		o = *opts
+	}
+	o.Transports = []string{e.name}
+	o.NetDialContext = e.net.dial
+	c, err := client.Dial(ctx, e.url, &o)
+	if err != nil {
+		e.t.Fatalf("Dial: %v", err)
+	}
+	e.t.Cleanup(func() { c.Close(transport.CloseNormal, "test over") })
+	if got := c.Transport(); got != e.name {
+		e.t.Fatalf("client transport %q, want %q", got, e.name)
+	}
+	return c
+}
+
+// session returns the server side of the next session.
+func (e *env) session(ctx context.Context) *session.Session {
+	e.t.Helper()
+	select {
+	case s := <-e.sessions:
+		return s
+	case <-ctx.Done():
+		e.t.Fatal("no session opened")
+		return nil
+	}
+}
+
+func echo(s *session.Session) {
+	ctx := s.Context()
+	for {
+		typ, p, err := s.Recv(ctx)
+		if err != nil {
+			return
+		}
+		if s.Send(ctx, typ, p) != nil {
+			return
+		}
+	}
+}
+
+func testContext(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Logf("server: %s", p)
+	return len(p), nil
+}
+
+// netControl dials loopback connections it can cut all at once, and can
+// hold new dials back to keep a client detached.
+type netControl struct {
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+	gate  chan struct{} // nil: dials go ahead
+	cuts  int
+}
+
+func newNetControl() *netControl { return &netControl{conns: make(map[net.Conn]struct{})} }
+
+func (n *netControl) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	n.mu.Lock()
+	gate := n.gate
+	n.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	n.conns[c] = struct{}{}
+	n.mu.Unlock()
+	return &trackedConn{Conn: c, n: n}, nil
+}
+
+// cut closes every connection dialed so far.
+func (n *netControl) cut() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for c := range n.conns {
+		c.Close()
+		delete(n.conns, c)
+	}
+	n.cuts++
+}
+
+// hold makes new dials wait until release.
+func (n *netControl) hold() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.gate == nil {
+		n.gate = make(chan struct{})
+	}
+}
+
+func (n *netControl) release() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.gate != nil {
+		close(n.gate)
+		n.gate = nil
+	}
+}
+
+type trackedConn struct {
+	net.Conn
+	n *netControl
+}
+
+func (c *trackedConn) Close() error {
+	c.n.mu.Lock()
+	delete(c.n.conns, c.Conn)
+	c.n.mu.Unlock()
+	return c.Conn.Close()
+}
+
+func TestEcho(t *testing.T) { runTransports(t, testEcho) }
+
+func testEcho(t *testing.T, name string) {
+	e := newEnv(t, name, nil)
+	ctx := testContext(t, 20*time.Second)
+	c := e.dial(ctx, nil)
+	s := e.session(ctx)
+
+	binary := make([]byte, 256)
+	for i := range binary {
+		binary[i] = byte(i)
+	}
+	msgs := []struct {
+		typ transport.MessageType
+		p   []byte
+	}{
+		{transport.Text, []byte("hello")},
+		{transport.Text, []byte("lines\r\n\r and \u2028 \u2029 NUL\x00 日本 😀")},
+		{transport.Text, []byte{}},
+		{transport.Binary, binary},
+		{transport.Binary, []byte{}},
+	}
+	for _, m := range msgs {
+		if err := c.Send(ctx, m.typ, m.p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range msgs {
+		typ, p, err := c.Recv(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if typ != m.typ || string(p) != string(m.p) {
+			t.Fatalf("echo = %v %q, want %v %q", typ, p, m.typ, m.p)
+		}
+	}
+	if got := s.Transport(); got != name {
+		t.Fatalf("server transport %q, want %q", got, name)
+	}
+}
+
+func TestOrdering(t *testing.T) { runTransports(t, testOrdering) }
+
+func testOrdering(t *testing.T, name string) {
+	e := newEnv(t, name, nil)
+	ctx := testContext(t, 30*time.Second)
+	c := e.dial(ctx, nil)
+	const n = 1000
+	errc := make(chan error, 1)
+	go func() {
+		for i := range n {
+			if err := c.Send(ctx, transport.Text, fmt.Appendf(nil, "%d", i)); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
+	for i := range n {
+		_, p, err := c.Recv(ctx)
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if want := fmt.Sprint(i); string(p) != want {
+			t.Fatalf("message %d is %q", i, p)
+		}
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
