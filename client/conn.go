@@ -1,0 +1,369 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/seed-544bbf9f/comet/transport"
+)
+
+// Conn is a client session. It outlives the transports that carry it: when
+// one drops, the Conn attaches again and resumes where it was. Its methods
+// follow the contract in the package documentation.
+type Conn struct {
+	opts     Options
+	log      *slog.Logger
+	http     *http.Client
+	idle     *http.Transport // the transport Dial built, if any, closed at the end
+	wsDialer websocket.Dialer
+
+	base   *url.URL // the mount URL, after negotiate redirects
+	sid    string
+	secret string
+	lim    limits
+	order  []string // transports to try, best first
+
+	ctx      context.Context // the session's lifetime
+	cancel   context.CancelFunc
+	done     chan struct{} // closed when everything has stopped
+	postSlot chan struct{} // one POST in flight
+
+	mu           sync.Mutex
+	changed      signal // every change of the fields below
+	out          outbox
+	in           inbound
+	tickets      ticketPool
+	attempt      uint64
+	current      string        // the transport in use, or last used
+	pollHold     time.Duration // the hold of the last poll's open frame
+	closeErr     *transport.CloseError
+	closeSeq     uint64 // sequence number of our close frame, 0 if none
+	closeWritten bool   // our close frame reached the server's side
+	remoteClosed bool   // the server's close frame was accepted
+	violated     bool   // our close reports the server's protocol error
+	abrupt       bool   // CloseNow: no goodbye on the wire
+	closeTimer   *time.Timer
+	timedOut     bool // the close was cut short by closeWait
+}
+
+// limits are the session's parameters, from the negotiate response.
+type limits struct {
+	heartbeat, minHeartbeat, hold, grace time.Duration
+	ackDelay, attachTimeout              time.Duration
+	requestTimeout                       time.Duration // bounds a POST
+	maxMessage, maxBatch                 int
+	ack                                  ackPolicy
+	hb                                   uint64 // Options.Heartbeat in ms, 0 for the server's
+}
+
+func newLimits(n *transport.NegotiateResponse, rtt time.Duration, asked time.Duration) limits {
+	l := limits{
+		heartbeat:    millis(n.Heartbeat, 25*time.Second),
+		minHeartbeat: millis(n.MinHeartbeat, time.Second),
+		hold:         millis(n.Hold, 25*time.Second),
+		grace:        millis(n.Grace, 30*time.Second),
+		ackDelay:     millis(n.AckDelay, 200*time.Millisecond),
+		maxMessage:   n.MaxMessage,
+		maxBatch:     n.MaxBatch,
+		hb:           uint64(max(asked, 0).Milliseconds()),
+	}
+	l.attachTimeout = attachTimeout(rtt, millis(n.MinTimeout, 300*time.Millisecond), millis(n.MaxTimeout, 10*time.Second))
+	l.requestTimeout = max(l.heartbeat, l.hold) + l.attachTimeout
+	l.ack = newAckPolicy(n.WindowMessages, n.WindowBytes, l.ackDelay)
+	return l
+}
+
+// millis converts a negotiate duration, def if the server left it out.
+func millis(ms int, def time.Duration) time.Duration {
+	if ms <= 0 {
+		return def
+	}
+	return time.Duration(ms) * time.Millisecond
+}
+
+// Recv returns the next message from the server. It blocks until one
+// arrives, the session ends, or ctx ends; a cancelled ctx ends only this
+// call. Once the session has ended, Recv returns every message received
+// before the end, then the *transport.CloseError (Remote set if the server
+// closed). The returned slice is the caller's.
+func (c *Conn) Recv(ctx context.Context) (transport.MessageType, []byte, error) {
+	for {
+		c.mu.Lock()
+		if len(c.in.queue) > 0 {
+			m := c.in.queue[0]
+			c.in.queue[0] = inMsg{}
+			c.in.queue = c.in.queue[1:]
+			if len(c.in.queue)+1 >= c.opts.ReceiveBuffer {
+				c.changed.notify() // room again: reading resumes
+			}
+			c.mu.Unlock()
+			return m.typ, m.p, nil
+		}
+		if c.closeErr != nil {
+			err := c.closeErr
+			c.mu.Unlock()
+			return 0, nil, err
+		}
+		ch := c.changed.wait()
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return 0, nil, ctx.Err()
+		}
+	}
+}
+
+// Send queues a message for the server and returns once it is in the
+// outbound window; it is delivered in order, across drops, unless the
+// session ends first. When the window is full Send waits for the server's
+// acknowledgements or ctx; a cancelled ctx ends only this call. Text must
+// be valid UTF-8 (otherwise the error wraps transport.ErrInvalidUTF8) and
+// no message may exceed the server's maxMessage (ErrMessageTooBig); neither
+// is sent. Once the session is closing or ended, Send returns the
+// *transport.CloseError. The Conn does not keep p.
+func (c *Conn) Send(ctx context.Context, typ transport.MessageType, p []byte) error {
+	if err := c.check(typ, p); err != nil {
+		return err
+	}
+	t := typ.FrameType()
+	payload := transport.AppendPayload(make([]byte, 0, len(p)+len(p)/3+8), t, p)
+	for {
+		c.mu.Lock()
+		if c.closeErr != nil {
+			err := c.closeErr
+			c.mu.Unlock()
+			return err
+		}
+		if c.out.hasRoom(len(p)) {
+			c.out.push(outMsg{typ: t, payload: payload, size: len(p)})
+			c.changed.notify()
+			c.mu.Unlock()
+			return nil
+		}
+		ch := c.changed.wait()
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// check validates a message before it is queued.
+func (c *Conn) check(typ transport.MessageType, p []byte) error {
+	switch {
+	case typ != transport.Text && typ != transport.Binary:
+		return fmt.Errorf("%w: %d", ErrInvalidMessageType, int(typ))
+	case len(p) > c.lim.maxMessage:
+		return fmt.Errorf("%w: %d bytes, the server's limit is %d", ErrMessageTooBig, len(p), c.lim.maxMessage)
+	case typ == transport.Text && !utf8.Valid(p):
+		return fmt.Errorf("comet: text message: %w", transport.ErrInvalidUTF8)
+	}
+	return nil
+}
+
+// Close ends the session gracefully with an application code (1000 or
+// 4000–4999, otherwise ErrInvalidCloseCode and nothing happens) and a
+// reason, truncated to transport.MaxReasonBytes. The close is sent in
+// sequence, after every message Send has queued, and Close waits at most 5
+// s for the server's answering close, then ends the session either way and
+// returns an error if the answer did not come. Recv and Send return the
+// *transport.CloseError at once (Recv after the messages already received;
+// later ones are acknowledged and dropped). Close is idempotent: once the
+// session is ending or ended, it waits for the end and returns nil.
+func (c *Conn) Close(code transport.CloseCode, reason string) error {
+	if !code.ValidForApplication() {
+		return fmt.Errorf("%w: %d", ErrInvalidCloseCode, int(code))
+	}
+	c.mu.Lock()
+	first := c.closeErr == nil
+	if first {
+		reason = transport.TruncateReason(reason)
+		c.closeErr = &transport.CloseError{Code: code, Reason: reason}
+		c.in.discard = true
+		c.queueCloseLocked(code, reason)
+	}
+	c.mu.Unlock()
+	<-c.done
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if first && c.timedOut {
+		return errCloseTimeout
+	}
+	return nil
+}
+
+// CloseNow ends the session at once, without a close on the wire, and
+// returns when every goroutine of the Conn has stopped. The server keeps
+// the session for its grace period and then expires it. Recv and Send
+// return a *transport.CloseError with code 1001 (going away) unless the
+// session had ended already. It always returns nil.
+func (c *Conn) CloseNow() error {
+	c.mu.Lock()
+	if c.closeErr == nil {
+		c.closeErr = &transport.CloseError{Code: transport.CloseGoingAway, Reason: "closed by the client"}
+		c.in.discard = true
+		c.abrupt = true
+	}
+	c.endLocked()
+	c.mu.Unlock()
+	<-c.done
+	return nil
+}
+
+// Transport returns the name of the transport in use, or of the last one
+// while the Conn attaches again.
+func (c *Conn) Transport() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.current
+}
+
+// SessionID returns the session id. It names the session in URLs and logs;
+// it is not a credential.
+func (c *Conn) SessionID() string { return c.sid }
+
+// Done returns a channel that is closed when the session has ended and
+// every goroutine of the Conn has stopped.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// queueCloseLocked queues our close frame in sequence and bounds the
+// closing handshake by closeWait.
+func (c *Conn) queueCloseLocked(code transport.CloseCode, reason string) {
+	c.closeSeq = c.out.push(outMsg{typ: transport.TypeClose, code: code, reason: reason})
+	if c.closeTimer == nil {
+		c.closeTimer = time.AfterFunc(closeWait, c.closeExpired)
+	}
+	c.changed.notify()
+}
+
+// peerClosedLocked accepts the server's close frame f: the session's end,
+// after every message before it. A close we did not start is answered with
+// the same code (PROTOCOL.md section 10); either way it is acknowledged at
+// once, and then the session ends.
+func (c *Conn) peerClosedLocked(f *transport.Frame) {
+	c.remoteClosed = true
+	c.in.ackNow = true
+	if c.closeSeq == 0 {
+		if c.closeErr == nil {
+			c.closeErr = &transport.CloseError{Code: transport.CloseCode(f.Code), Reason: f.Reason, Retry: f.Retry, Remote: true}
+		}
+		c.queueCloseLocked(transport.CloseCode(f.Code), "")
+	}
+	c.log.Debug("comet: server closed the session", "code", f.Code, "reason", f.Reason)
+	c.checkFinishedLocked()
+}
+
+// failLocked closes the session for the server's protocol violation. The
+// close is sent in sequence like any other, but the session ends as soon
+// as it is written: an answer from a broken peer is not worth waiting for.
+func (c *Conn) failLocked(code transport.CloseCode, reason string) {
+	if c.closeErr != nil {
+		return
+	}
+	reason = transport.TruncateReason(reason)
+	c.log.Warn("comet: closing the session on a protocol error", "code", int(code), "reason", reason)
+	c.closeErr = &transport.CloseError{Code: code, Reason: reason}
+	c.violated = true
+	c.in.discard = true
+	c.queueCloseLocked(code, reason)
+}
+
+// wroteLocked records that an upstream batch ending with sequence number
+// last reached the server's side.
+func (c *Conn) wroteLocked(last uint64) {
+	if c.closeSeq != 0 && last >= c.closeSeq {
+		c.closeWritten = true
+	}
+	c.checkFinishedLocked()
+}
+
+// checkFinishedLocked ends the session once its closing handshake is done:
+// our close written and, unless it reports a violation, the server's close
+// received and acknowledged.
+func (c *Conn) checkFinishedLocked() {
+	if c.closeSeq == 0 || !c.closeWritten {
+		return
+	}
+	if c.violated || c.remoteClosed && c.in.acked >= c.in.n {
+		c.endLocked()
+	}
+}
+
+// closeExpired ends a closing handshake that took longer than closeWait.
+func (c *Conn) closeExpired() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ctx.Err() == nil {
+		c.timedOut = true
+		c.log.Info("comet: the close handshake timed out", "after", closeWait)
+		c.endLocked()
+	}
+}
+
+// endLocked ends the session with closeErr, which must be set: it stops
+// every goroutine, and the supervisor then closes Done.
+func (c *Conn) endLocked() {
+	c.cancel()
+	c.changed.notify()
+}
+
+// endWith ends the session with ce unless it has ended already.
+func (c *Conn) endWith(ce *transport.CloseError) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closeErr == nil {
+		c.closeErr = ce
+	}
+	c.endLocked()
+}
+
+// waitUntil blocks until cond, evaluated with the mutex held, is true or
+// ctx ends.
+func (c *Conn) waitUntil(ctx context.Context, cond func() bool) error {
+	for {
+		c.mu.Lock()
+		if cond() {
+			c.mu.Unlock()
+			return nil
+		}
+		ch := c.changed.wait()
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// signal wakes every goroutine waiting for a change of a Conn's state. It
+// is guarded by the Conn's mutex. Unlike sync.Cond, waiters can select on
+// it together with a context or a timer.
+type signal struct{ ch chan struct{} }
+
+// wait returns a channel closed at the next notify.
+func (s *signal) wait() <-chan struct{} {
+	if s.ch == nil {
+		s.ch = make(chan struct{})
+	}
+	return s.ch
+}
+
+// notify wakes every waiter.
+func (s *signal) notify() {
+	if s.ch != nil {
+		close(s.ch)
+		s.ch = nil
+	}
+}

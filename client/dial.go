@@ -1,0 +1,192 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/seed-544bbf9f/comet/transport"
+)
+
+// maxRedirects is how many negotiate redirects a client follows
+// (PROTOCOL.md section 3).
+const maxRedirects = 3
+
+// redirectTokenHeader carries a redirect's token to the next negotiate.
+const redirectTokenHeader = "Comet-Redirect-Token"
+
+// Dial opens a session with the Comet server mounted at rawURL, an http
+// or https URL such as "https://example.com/comet"; WebSocket URLs are
+// derived from it. It negotiates, then tries the transports of
+// opts.Transports in order until one attaches, and returns once one has.
+// ctx bounds the dial only: cancelling it later does not affect the
+// session. opts may be nil.
+//
+// When the server refuses the negotiate, the error wraps its
+// *transport.HTTPError (use errors.As): Status 401 or 403 means
+// unauthorized (the close code 3003 of PROTOCOL.md), 403 with Body.Code
+// "origin_refused" a forbidden origin (3005), 429 and 503 an overloaded
+// server (3006), whose RetryAfter says how many seconds to wait. When no
+// transport attaches, the error wraps a *transport.CloseError with code
+// 3004 (unreachable).
+func Dial(ctx context.Context, rawURL string, opts *Options) (*Conn, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	base, err := parseMountURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	hc, own := o.httpClient()
+	neg, base, rtt, err := negotiate(ctx, hc, base, o.Header, o.Transports)
+	if err != nil {
+		if own != nil {
+			own.CloseIdleConnections()
+		}
+		return nil, err
+	}
+	order := offered(o.Transports, neg.Transports)
+	if len(order) == 0 {
+		if own != nil {
+			own.CloseIdleConnections()
+		}
+		return nil, fmt.Errorf("comet: the server offers %v, the client uses %v", neg.Transports, o.Transports)
+	}
+	c := newConn(o, hc, own, base, neg, rtt, order)
+	ready := make(chan error, 1)
+	go c.run(ready)
+	select {
+	case err := <-ready:
+		if err != nil {
+			<-c.done
+			return nil, err
+		}
+		return c, nil
+	case <-ctx.Done():
+		c.CloseNow()
+		return nil, fmt.Errorf("comet: dial: %w", ctx.Err())
+	}
+}
+
+func newConn(o Options, hc *http.Client, own *http.Transport, base *url.URL, neg *transport.NegotiateResponse,
+	rtt time.Duration, order []string) *Conn {
+	c := &Conn{
+		opts:     o,
+		log:      o.Logger.With("session", shortID(neg.SessionID)),
+		http:     hc,
+		idle:     own,
+		wsDialer: o.wsDialer(),
+		base:     base,
+		sid:      neg.SessionID,
+		secret:   neg.Secret,
+		lim:      newLimits(neg, rtt, o.Heartbeat),
+		order:    order,
+		done:     make(chan struct{}),
+		postSlot: make(chan struct{}, 1),
+		out:      newOutbox(o.WindowMessages, o.WindowBytes),
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.pollHold = clampInterval(time.Duration(c.lim.hb)*time.Millisecond, c.lim.minHeartbeat, c.lim.hold)
+	now := time.Now()
+	for _, t := range neg.Tickets {
+		c.tickets.add(t, now)
+	}
+	c.log.Debug("comet: negotiated", "rtt", rtt, "attachTimeout", c.lim.attachTimeout, "transports", order)
+	return c
+}
+
+// parseMountURL checks a mount URL and drops its trailing slash, so that
+// endpoint paths can be appended.
+func parseMountURL(rawURL string) (*url.URL, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("comet: mount URL: %w", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("comet: mount URL %q is not an absolute http or https URL", rawURL)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	u.RawPath, u.RawQuery, u.Fragment = "", "", ""
+	return u, nil
+}
+
+// negotiate creates a session at base, following redirects, and returns
+// the response, the mount URL that answered, and the round trip of that
+// last request (PROTOCOL.md sections 3 and 8).
+func negotiate(ctx context.Context, hc *http.Client, base *url.URL, header http.Header, transports []string) (
+	*transport.NegotiateResponse, *url.URL, time.Duration, error) {
+	body, err := json.Marshal(transport.NegotiateRequest{Transports: transports})
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	token := ""
+	for redirects := 0; ; redirects++ {
+		q := url.Values{"v": {strconv.Itoa(transport.Version)}, "z": {cacheBuster()}}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint(base, "/negotiate", q), bytes.NewReader(body))
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		for k, v := range header {
+			req.Header[k] = slices.Clone(v)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set(redirectTokenHeader, token)
+		}
+		start := time.Now()
+		resp, err := hc.Do(req)
+		if err != nil {
+			return nil, nil, 0, fmt.Errorf("comet: negotiate: %w", err)
+		}
+		data, err := readBody(resp)
+		rtt := time.Since(start)
+		if err != nil {
+			return nil, nil, 0, fmt.Errorf("comet: negotiate: %w", err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			return nil, nil, 0, fmt.Errorf("comet: negotiate refused: %w", httpError(resp, data))
+		}
+		neg, err := transport.ParseNegotiateResponse(data)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		if neg.URL == "" {
+			return neg, base, rtt, nil
+		}
+		if redirects == maxRedirects {
+			return nil, nil, 0, fmt.Errorf("comet: negotiate: more than %d redirects", maxRedirects)
+		}
+		if base, err = parseMountURL(neg.URL); err != nil {
+			return nil, nil, 0, err
+		}
+		token = neg.Token
+	}
+}
+
+// offered returns the client's transports that the server offers, in the
+// client's order.
+func offered(client, server []string) []string {
+	var order []string
+	for _, t := range client {
+		if slices.Contains(server, t) {
+			order = append(order, t)
+		}
+	}
+	return order
+}
+
+// shortID shortens a session id for logs, which never hold it whole.
+func shortID(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}

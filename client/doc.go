@@ -1,0 +1,34 @@
+// Package client is Comet's Go client: one ordered, lossless session with
+// a Comet server, carried by WebSocket where it works and by long-polling
+// where it does not, and resumed across dropped connections without losing
+// or repeating a message in either direction.
+//
+// Dial negotiates a session at the server's mount URL and attaches to it:
+//
+//	c, err := client.Dial(ctx, "https://example.com/comet", nil)
+//	if err != nil {
+//		return err
+//	}
+//	defer c.CloseNow()
+//	if err := c.Send(ctx, transport.Text, []byte("hello")); err != nil {
+//		return err
+//	}
+//	typ, p, err := c.Recv(ctx)
+//
+// A dropped transport is not an error the application sees: the client
+// attaches again, to the same session, for as long as the server's grace
+// period allows, and only then reports the end of the session. Every end
+// is reported by Recv and Send as a *transport.CloseError; use
+// transport.CloseStatus to read its code. Besides the codes of a close by
+// either side, the client reports (with Remote false) 1001 after CloseNow;
+// 1002, 1007 or 1009 when the server broke the protocol; 3000 when the
+// session could not be resumed within the grace period or the server no
+// longer knows it; 3003 when an attach is refused as unauthorized; and
+// 3005 when the server refuses the client's Origin.
+//
+// The wire protocol is PROTOCOL.md at the root of this module.
+//
+// Concurrency: Send, Close and CloseNow may be called from any goroutine;
+// only one goroutine may call Recv at a time. Transport, SessionID and Done
+// may be called from any goroutine.
+package client

@@ -1,0 +1,204 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/seed-544bbf9f/comet/transport"
+)
+
+// inMsg is a received message waiting for Recv.
+type inMsg struct {
+	typ transport.MessageType
+	p   []byte
+}
+
+// inbound is the downstream half of the session: the sequence numbers
+// accepted, the acknowledgements owed for them, and the messages waiting
+// for Recv. It is guarded by the Conn's mutex.
+type inbound struct {
+	n     uint64 // highest sequence number accepted
+	acked uint64 // highest ack sent to the server
+
+	// Messages accepted since the last ack, and when the first of them
+	// arrived: what the ack cadence is decided on.
+	count int
+	bytes int
+	since time.Time
+	// ackNow asks for an ack at the next chance whatever the cadence: a
+	// heartbeat, a duplicate or a close awaits one.
+	ackNow bool
+
+	queue []inMsg
+	// discard accepts and acknowledges messages without queueing them:
+	// the application has closed the session and will not read them.
+	discard bool
+}
+
+// accept applies the sequence rules of PROTOCOL.md section 6 to a
+// sequenced frame: it reports whether seq is new (seq == n+1, and n
+// advances), false for a duplicate (seq <= n), and an error for a gap,
+// which a correct server never produces.
+func (in *inbound) accept(seq uint64) (bool, error) {
+	switch {
+	case seq <= in.n:
+		return false, nil
+	case seq > in.n+1:
+		return false, fmt.Errorf("sequence gap: %d after %d", seq, in.n)
+	}
+	in.n = seq
+	return true, nil
+}
+
+// owe records that a message of size bytes was accepted at now and awaits
+// its ack.
+func (in *inbound) owe(size int, now time.Time) {
+	if in.count == 0 {
+		in.since = now
+	}
+	in.count++
+	in.bytes += size
+}
+
+// ackPolicy is the ack cadence of PROTOCOL.md section 6, from the server's
+// outbound window and ackDelay.
+type ackPolicy struct {
+	messages, bytes int // half of the server's window
+	delay           time.Duration
+}
+
+func newAckPolicy(windowMessages, windowBytes int, delay time.Duration) ackPolicy {
+	return ackPolicy{messages: max(1, windowMessages/2), bytes: max(1, windowBytes/2), delay: delay}
+}
+
+// ackDue decides whether to send an ack now. If not, wait is how long
+// until one is due, 0 when none is owed. An ack is due at once when the
+// unacknowledged messages reach half of the server's window (in messages or
+// bytes), so that the server never stalls on a window the client could
+// free; otherwise ackDelay after the first of them; and at once in reply
+// to a heartbeat.
+func (in *inbound) ackDue(now time.Time, p ackPolicy) (due bool, wait time.Duration) {
+	switch {
+	case in.ackNow:
+		return true, 0
+	case in.n <= in.acked:
+		return false, 0
+	case in.count >= p.messages || in.bytes >= p.bytes:
+		return true, 0
+	}
+	if wait := in.since.Add(p.delay).Sub(now); wait > 0 {
+		return false, wait
+	}
+	return true, 0
+}
+
+// ackSent records that the server was sent ack v, in an ack frame, a key
+// frame or an attach's query.
+func (in *inbound) ackSent(v uint64) {
+	in.acked = max(in.acked, v)
+	in.ackNow = false
+	if in.acked >= in.n {
+		in.count, in.bytes = 0, 0
+	}
+}
+
+// opened applies the open frame f of a downstream attached with ack: the
+// server's ack of upstream messages, a fresh ticket, and our ack, which
+// the attach carried.
+func (c *Conn) opened(f *transport.Frame, ack uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, err := c.out.ack(f.Ack); err != nil {
+		c.failLocked(transport.CloseProtocolError, err.Error())
+	}
+	c.tickets.add(f.Token, time.Now())
+	c.in.ackSent(ack)
+	c.changed.notify()
+}
+
+// receive applies the frames of a downstream that follow its open frame,
+// and reports whether ["s"] ended the downstream. A violation closes the
+// session with its code and ignores the frames after it.
+func (c *Conn) receive(frames []transport.Frame) (superseded bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	defer c.changed.notify()
+	now := time.Now()
+	for i := range frames {
+		f := &frames[i]
+		switch f.Type {
+		case transport.TypeText, transport.TypeBinary, transport.TypeClose:
+			fresh, err := c.in.accept(f.Seq)
+			if err != nil {
+				c.failLocked(transport.CloseProtocolError, err.Error())
+				return false
+			}
+			if !fresh {
+				c.in.ackNow = true // a resend: the server may have missed our ack
+				continue
+			}
+			if c.remoteClosed {
+				c.failLocked(transport.CloseProtocolError, fmt.Sprintf("%s after close", f.Type))
+				return false
+			}
+			if f.Type == transport.TypeClose {
+				c.peerClosedLocked(f)
+				continue
+			}
+			if len(f.Payload) > c.lim.maxMessage {
+				c.failLocked(transport.CloseMessageTooBig,
+					fmt.Sprintf("message of %d bytes exceeds %d", len(f.Payload), c.lim.maxMessage))
+				return false
+			}
+			c.in.owe(len(f.Payload), now)
+			if !c.in.discard {
+				typ := transport.Text
+				if f.Type == transport.TypeBinary {
+					typ = transport.Binary
+				}
+				c.in.queue = append(c.in.queue, inMsg{typ: typ, p: f.Payload})
+			}
+		case transport.TypeAck:
+			if _, err := c.out.ack(f.Ack); err != nil {
+				c.failLocked(transport.CloseProtocolError, err.Error())
+				return false
+			}
+		case transport.TypeHeartbeat:
+			c.in.ackNow = true
+		case transport.TypeSuperseded:
+			return true
+		case transport.TypeEcho:
+			// This client sends no probes; an echo is harmless.
+		default:
+			c.failLocked(transport.CloseProtocolError, fmt.Sprintf("unexpected %s frame downstream", f.Type))
+			return false
+		}
+	}
+	return false
+}
+
+// fail closes the session for the server's protocol violation.
+func (c *Conn) fail(code transport.CloseCode, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.failLocked(code, reason)
+}
+
+// failDecode closes the session for a downstream that does not decode.
+func (c *Conn) failDecode(err error) {
+	code := transport.CloseProtocolError
+	if errors.Is(err, transport.ErrInvalidUTF8) {
+		code = transport.CloseInvalidPayload
+	}
+	c.mu.Lock()
+	c.failLocked(code, err.Error())
+	c.mu.Unlock()
+}
+
+// roomLocked reports whether the application has made room for more
+// messages; the transports stop reading or polling until it has, so
+// nothing is ever dropped and the server's window pushes back.
+func (c *Conn) roomLocked() bool {
+	return len(c.in.queue) < c.opts.ReceiveBuffer || c.in.discard
+}

@@ -1,0 +1,177 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/seed-544bbf9f/comet/transport"
+)
+
+func TestInboundAccept(t *testing.T) {
+	var in inbound
+	steps := []struct {
+		seq   uint64
+		fresh bool
+		gap   bool
+	}{
+		{1, true, false},
+		{2, true, false},
+		{2, false, false}, // a resend after resume
+		{1, false, false},
+		{3, true, false},
+		{5, false, true}, // 4 never came
+	}
+	for _, s := range steps {
+		fresh, err := in.accept(s.seq)
+		if fresh != s.fresh || (err != nil) != s.gap {
+			t.Fatalf("accept(%d) = %v, %v; want fresh=%v gap=%v", s.seq, fresh, err, s.fresh, s.gap)
+		}
+	}
+	if in.n != 3 {
+		t.Fatalf("n = %d after a gap, want 3", in.n)
+	}
+}
+
+func TestAckDue(t *testing.T) {
+	p := newAckPolicy(8, 1000, 200*time.Millisecond) // at once from 4 messages or 500 bytes
+	t0 := time.Unix(1000, 0)
+	ms := time.Millisecond
+	for _, tc := range []struct {
+		name     string
+		in       inbound
+		now      time.Time
+		wantDue  bool
+		wantWait time.Duration
+	}{
+		{"nothing owed", inbound{n: 5, acked: 5}, t0, false, 0},
+		{"one message, just arrived", inbound{n: 1, count: 1, bytes: 10, since: t0}, t0, false, 200 * ms},
+		{"one message, partway", inbound{n: 1, count: 1, bytes: 10, since: t0}, t0.Add(150 * ms), false, 50 * ms},
+		{"one message, ackDelay passed", inbound{n: 1, count: 1, bytes: 10, since: t0}, t0.Add(200 * ms), true, 0},
+		{"half the window in messages", inbound{n: 4, count: 4, bytes: 40, since: t0}, t0, true, 0},
+		{"half the window in bytes", inbound{n: 1, count: 1, bytes: 500, since: t0}, t0, true, 0},
+		{"just under half", inbound{n: 3, count: 3, bytes: 499, since: t0}, t0, false, 200 * ms},
+		{"heartbeat with nothing owed", inbound{n: 5, acked: 5, ackNow: true}, t0, true, 0},
+		{"heartbeat with a message owed", inbound{n: 1, count: 1, since: t0, ackNow: true}, t0, true, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			due, wait := tc.in.ackDue(tc.now, p)
+			if due != tc.wantDue || wait != tc.wantWait {
+				t.Errorf("ackDue = %v, %v; want %v, %v", due, wait, tc.wantDue, tc.wantWait)
+			}
+		})
+	}
+}
+
+func TestAckSent(t *testing.T) {
+	in := inbound{n: 3, acked: 1, count: 2, bytes: 20, ackNow: true}
+	in.ackSent(2) // an ack that left before message 3 arrived
+	if in.acked != 2 || in.ackNow || in.count != 2 {
+		t.Fatalf("after ackSent(2): %+v; want acked 2, ackNow cleared, the count kept", in)
+	}
+	in.ackSent(3)
+	if in.acked != 3 || in.count != 0 || in.bytes != 0 {
+		t.Fatalf("after ackSent(3): %+v; want everything acknowledged", in)
+	}
+	in.ackSent(1)
+	if in.acked != 3 {
+		t.Fatalf("an older ack moved acked back to %d", in.acked)
+	}
+}
+
+func msg(seq uint64, s string) transport.Frame {
+	return transport.Frame{Type: transport.TypeText, Seq: seq, Payload: []byte(s)}
+}
+
+func TestReceiveDuplicatesAndGap(t *testing.T) {
+	c := newTestConn(t, "http://127.0.0.1:1/comet", nil)
+	c.receive([]transport.Frame{msg(1, "a"), msg(2, "b"), msg(2, "b"), msg(1, "a")})
+	c.mu.Lock()
+	n, queued, ackNow := c.in.n, len(c.in.queue), c.in.ackNow
+	c.mu.Unlock()
+	if n != 2 || queued != 2 {
+		t.Fatalf("after a resend: n=%d, %d queued; want 2, 2", n, queued)
+	}
+	if !ackNow {
+		t.Fatal("a duplicate did not make an ack due: the server may have missed ours")
+	}
+
+	c.receive([]transport.Frame{msg(4, "d")})
+	ctx := context.Background()
+	for _, want := range []string{"a", "b"} {
+		if _, p, err := c.Recv(ctx); err != nil || string(p) != want {
+			t.Fatalf("Recv = %q, %v; want %q", p, err, want)
+		}
+	}
+	_, _, err := c.Recv(ctx)
+	var ce *transport.CloseError
+	if !errors.As(err, &ce) || ce.Code != transport.CloseProtocolError || ce.Remote {
+		t.Fatalf("Recv after a gap = %v, want a local CloseError 1002", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.out.msgs) != 1 || c.out.msgs[0].typ != transport.TypeClose || c.out.msgs[0].code != transport.CloseProtocolError {
+		t.Fatalf("outbox = %+v, want our close 1002 queued for the server", c.out.msgs)
+	}
+}
+
+func TestReceiveRemoteClose(t *testing.T) {
+	c := newTestConn(t, "http://127.0.0.1:1/comet", nil)
+	c.receive([]transport.Frame{msg(1, "last words"), {Type: transport.TypeClose, Seq: 2, Code: 4001, Reason: "bye", Retry: 7}})
+	ctx := context.Background()
+	if _, p, err := c.Recv(ctx); err != nil || string(p) != "last words" {
+		t.Fatalf("Recv = %q, %v; want the message sent before the close", p, err)
+	}
+	_, _, err := c.Recv(ctx)
+	var ce *transport.CloseError
+	if !errors.As(err, &ce) || ce.Code != 4001 || ce.Reason != "bye" || ce.Retry != 7 || !ce.Remote {
+		t.Fatalf("Recv = %v, want the server's CloseError 4001 bye", err)
+	}
+	if err := c.Send(ctx, transport.Text, []byte("x")); !errors.As(err, &ce) {
+		t.Fatalf("Send after the server's close = %v, want its CloseError", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := c.out.msgs
+	if len(m) != 1 || m[0].typ != transport.TypeClose || m[0].code != 4001 || m[0].reason != "" {
+		t.Fatalf("outbox = %+v, want an answering close 4001 with no reason", m)
+	}
+	if !c.in.ackNow || c.in.n != 2 {
+		t.Fatalf("the server's close is not acknowledged at once: %+v", c.in)
+	}
+}
+
+func TestReceiveViolations(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		frame transport.Frame
+		code  transport.CloseCode
+	}{
+		{"upstream-only frame", transport.Frame{Type: transport.TypeKey, Token: "x"}, transport.CloseProtocolError},
+		{"second open frame", transport.Frame{Type: transport.TypeOpen, Attempt: 1}, transport.CloseProtocolError},
+		{"ack of a message never sent", transport.Frame{Type: transport.TypeAck, Ack: 1}, transport.CloseProtocolError},
+		{"message too big", msg(1, string(make([]byte, 65))), transport.CloseMessageTooBig},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newTestConn(t, "http://127.0.0.1:1/comet", nil)
+			c.receive([]transport.Frame{tc.frame})
+			_, _, err := c.Recv(context.Background())
+			if transport.CloseStatus(err) != tc.code {
+				t.Fatalf("Recv = %v, want close %d", err, tc.code)
+			}
+		})
+	}
+}
+
+func TestReceiveSuperseded(t *testing.T) {
+	c := newTestConn(t, "http://127.0.0.1:1/comet", nil)
+	if !c.receive([]transport.Frame{msg(1, "a"), {Type: transport.TypeSuperseded}, msg(2, "b")}) {
+		t.Fatal(`["s"] did not end the downstream`)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.in.n != 1 {
+		t.Fatalf("n = %d, want 1: nothing after [\"s\"] counts", c.in.n)
+	}
+}

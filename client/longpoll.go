@@ -1,0 +1,269 @@
+package client
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/seed-544bbf9f/comet/transport"
+)
+
+// longPoll carries the session by long-polling: a run of polls, one at a
+// time, each an attach of its own with a new attempt id, and a sender that
+// POSTs upstream batches, one at a time.
+type longPoll struct {
+	c     *Conn
+	first *poll
+}
+
+// poll is one long-poll request in flight.
+type poll struct {
+	opened chan struct{} // closed when the open frame has been applied
+	done   chan error    // receives the poll's outcome; buffered
+	cancel context.CancelFunc
+}
+
+// attachLongPoll starts the first poll and waits for it to be accepted:
+// its open frame applied, or the poll still held when the attach timeout
+// passes. The server holds a delivering poll's open frame until it has
+// something to deliver or the hold expires (its refusals come at once), so
+// waiting for the open frame would make every quiet attach last a hold.
+func (c *Conn) attachLongPoll(why string) (attachment, error) {
+	fail := func(err error) (attachment, error) {
+		if c.ctx.Err() != nil {
+			return nil, c.ctx.Err()
+		}
+		return nil, &attachError{transport: transport.LongPoll, err: err}
+	}
+	tctx, cancel := context.WithTimeout(c.ctx, c.lim.attachTimeout)
+	ticket, err := c.ticket(tctx)
+	cancel()
+	if err != nil {
+		return fail(err)
+	}
+	p := c.startPoll(ticket, why)
+	timer := time.NewTimer(c.lim.attachTimeout)
+	defer timer.Stop()
+	select {
+	case <-p.opened:
+	case <-timer.C:
+	case err := <-p.done:
+		select {
+		case <-p.opened:
+			p.done <- err // serve sees the outcome
+		default:
+			p.cancel()
+			return fail(err)
+		}
+	case <-c.ctx.Done():
+		p.cancel()
+		<-p.done
+		return nil, c.ctx.Err()
+	}
+	return &longPoll{c: c, first: p}, nil
+}
+
+// startPoll sends a poll with ticket, carrying our ack, and reads it on a
+// goroutine of its own.
+func (c *Conn) startPoll(ticket, why string) *poll {
+	c.mu.Lock()
+	c.attempt++
+	params := transport.AttachParams{Session: c.sid, Ticket: ticket, Attempt: c.attempt, Ack: c.in.n, Deliver: true,
+		Heartbeat: c.lim.hb, Reason: why}
+	c.in.ackSent(params.Ack)
+	// A poll answers within its hold; one silent for longer, plus the
+	// attach timeout, is dead (PROTOCOL.md section 7).
+	ctx, cancel := context.WithTimeout(c.ctx, c.pollHold+c.lim.attachTimeout)
+	c.mu.Unlock()
+	p := &poll{opened: make(chan struct{}), done: make(chan error, 1), cancel: cancel}
+	go func() {
+		defer cancel()
+		p.done <- c.readPoll(ctx, params, p.opened)
+	}()
+	return p
+}
+
+// readPoll sends one poll and applies its response, frame by frame as it
+// arrives. It returns nil when the response ended normally.
+func (c *Conn) readPoll(ctx context.Context, params transport.AttachParams, opened chan<- struct{}) error {
+	q := url.Values{}
+	params.Encode(q)
+	q.Set("z", cacheBuster())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.endpoint("/longpoll", q), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return pollError(ctx, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		data, _ := readBody(resp)
+		return httpError(resp, data)
+	}
+	defer resp.Body.Close()
+	// The body is one batch of at most maxBatch bytes; the slack is for
+	// padding lines.
+	r := bufio.NewReader(io.LimitReader(resp.Body, int64(c.lim.maxBatch)+1024))
+	first := true
+	for {
+		line, err := r.ReadBytes('\n')
+		if len(bytes.Trim(line, " \n")) > 0 {
+			var f transport.Frame
+			if err := transport.DecodeFrame(bytes.TrimSuffix(line, []byte{'\n'}), &f); err != nil {
+				c.failDecode(err)
+				return nil
+			}
+			if first {
+				switch {
+				case f.Type != transport.TypeOpen:
+					return errNoOpen
+				case f.Attempt != params.Attempt:
+					return errStale
+				}
+				c.mu.Lock()
+				c.pollHold = millis(int(f.Interval), c.lim.hold)
+				c.mu.Unlock()
+				c.opened(&f, params.Ack)
+				close(opened)
+				first = false
+			} else if c.receive([]transport.Frame{f}) {
+				return errSuperseded
+			}
+		}
+		switch {
+		case err == io.EOF && first:
+			return errNoOpen
+		case err == io.EOF:
+			return nil
+		case err != nil:
+			return pollError(ctx, err)
+		}
+	}
+}
+
+// pollError names a poll that timed out for what it is: a dead path.
+func pollError(ctx context.Context, err error) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return errSilent
+	}
+	return err
+}
+
+// serve runs the polls and the sender until either fails or the session
+// ends.
+func (lp *longPoll) serve() error {
+	ctx, cancel := context.WithCancel(lp.c.ctx)
+	defer cancel()
+	errs := make(chan error, 2)
+	go func() { errs <- lp.pollLoop(ctx) }()
+	go func() { errs <- lp.sendLoop(ctx) }()
+	first := <-errs
+	cancel()
+	<-errs
+	return first
+}
+
+// pollLoop waits for each poll to end and starts the next, while Recv's
+// buffer has room and until the server's close has arrived.
+func (lp *longPoll) pollLoop(ctx context.Context) error {
+	c := lp.c
+	p := lp.first
+	retried := false
+	for {
+		var err error
+		select {
+		case err = <-p.done:
+		case <-ctx.Done():
+			p.cancel()
+			<-p.done
+			return ctx.Err()
+		}
+		p.cancel()
+		switch {
+		case err == nil:
+			retried = false
+		case !retried && refusal(err, transport.CodeBadTicket) != nil:
+			// The pool's ticket was stale: poll again with a fresh one.
+			retried = true
+			c.mu.Lock()
+			c.tickets.clear()
+			c.mu.Unlock()
+		default:
+			return err
+		}
+		if err := c.waitUntil(ctx, func() bool { return c.roomLocked() && !c.remoteClosed }); err != nil {
+			return err
+		}
+		ticket, err := c.ticket(ctx)
+		if err != nil {
+			return err
+		}
+		p = c.startPoll(ticket, "")
+	}
+}
+
+// sendLoop POSTs what is due upstream, one POST at a time: the messages
+// not yet accepted and, once the server's close has arrived, our ack of it,
+// since no poll will carry it. A network failure or a partial ack (the
+// server's inbound buffer was full) resends the rest after a pause that
+// starts at ackDelay and doubles to 1 s (PROTOCOL.md section 6) for as
+// long as the server accepts nothing; a partial ack that made progress
+// starts it over, since the server's application is reading.
+func (lp *longPoll) sendLoop(ctx context.Context) error {
+	c := lp.c
+	var b transport.Batch
+	var sent uint64 // the highest sequence number the server accepted on this path
+	var pause time.Duration
+	for {
+		c.mu.Lock()
+		if !c.out.pendingAfter(sent) && !(c.remoteClosed && c.in.acked < c.in.n) {
+			ch := c.changed.wait()
+			c.mu.Unlock()
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			continue
+		}
+		b.Reset()
+		ack := c.appendKeyLocked(&b, c.tickets.low(time.Now()))
+		last := c.out.appendTo(&b, sent, c.lim.maxBatch)
+		c.mu.Unlock()
+
+		accepted, err := c.post(ctx, b.Bytes, ack)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if he := refusal(err, ""); he != nil && he.Status != http.StatusTooManyRequests &&
+				he.Status != http.StatusServiceUnavailable {
+				return err
+			}
+			// What the server took is unknown: resend all it has not
+			// acknowledged; it drops the duplicates.
+			accepted = 0
+		}
+		c.mu.Lock()
+		c.wroteLocked(accepted)
+		c.mu.Unlock()
+		if accepted >= last {
+			sent, pause = last, 0
+			continue
+		}
+		if accepted > sent {
+			pause = 0 // progress: the server's application is reading
+		}
+		sent = accepted
+		pause = nextPause(pause, c.lim.ackDelay)
+		if !sleep(ctx, pause) {
+			return ctx.Err()
+		}
+	}
+}

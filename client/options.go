@@ -1,0 +1,176 @@
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/seed-544bbf9f/comet/transport"
+)
+
+// Options configures Dial. A nil *Options means every default, as does
+// every zero field; Dial copies the struct, so changing it afterwards has
+// no effect.
+type Options struct {
+	// Transports lists the transports to try, best first, among those this
+	// client speaks: transport.WebSocket and transport.LongPoll. Nil means
+	// WebSocket, then long-polling. A single entry forces that transport:
+	// the client never falls back from it.
+	Transports []string
+
+	// HTTPClient carries negotiate, long-polls and upstream POSTs. Nil
+	// means a client built from TLSConfig, Jar, Proxy and NetDialContext.
+	// Its Timeout, if set, must exceed the long-poll hold (25 s unless the
+	// server says otherwise), or polls fail. The WebSocket handshake does
+	// not use it; the fields below configure it.
+	HTTPClient *http.Client
+
+	// TLSConfig configures TLS for https and wss URLs. Nil means the
+	// crypto/tls defaults.
+	TLSConfig *tls.Config
+
+	// Jar stores the cookies of every request, the WebSocket handshake
+	// included. Nil means HTTPClient's Jar if HTTPClient is set, otherwise
+	// no cookies.
+	Jar http.CookieJar
+
+	// Header is sent on negotiate and on the WebSocket handshake only:
+	// long-polls and POSTs stay CORS-simple, with no custom headers
+	// (PROTOCOL.md section 2). Nil sends none.
+	Header http.Header
+
+	// Proxy chooses the proxy of each HTTP request and WebSocket
+	// handshake. Nil means http.ProxyFromEnvironment.
+	Proxy func(*http.Request) (*url.URL, error)
+
+	// NetDialContext opens the network connections of HTTP requests and
+	// WebSocket handshakes. Nil means a net.Dialer with a 30 s timeout.
+	NetDialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+
+	// Heartbeat is the heartbeat interval (for long-polling, the hold) the
+	// client asks for; the server clamps it to its own range. Ask for less
+	// than a proxy's idle timeout. Zero means the server's.
+	Heartbeat time.Duration
+
+	// WindowMessages and WindowBytes bound the outbound window: messages
+	// sent and not yet acknowledged by the server, kept to be sent again
+	// after a drop. When it is full, Send waits. Zero means 1024 messages
+	// and 1 MiB.
+	WindowMessages int
+	WindowBytes    int
+
+	// ReceiveBuffer is how many received messages wait for Recv. When it is
+	// full the client stops reading (WebSocket) or polling (long-polling)
+	// until Recv makes room: messages are never dropped, and the server's
+	// window pushes back on its Send. Zero means 256.
+	ReceiveBuffer int
+
+	// Logger receives the client's diagnostics: attaches, fallbacks,
+	// drops, protocol errors. Nil discards them.
+	Logger *slog.Logger
+
+	// OnTransport, if set, is called when the transport in use changes,
+	// including the first attach (from is then "" or the transport Dial
+	// fell back from), with the reason the client left the previous one as
+	// reported to the server: "ws_refused", "ws_hung", "ws_silent", or ""
+	// (PROTOCOL.md section 5). It runs on the client's own goroutine and
+	// must not block or call Close.
+	OnTransport func(from, to, reason string)
+}
+
+// Defaults of Options.
+const (
+	defaultWindowMessages = 1024
+	defaultWindowBytes    = 1 << 20
+	defaultReceiveBuffer  = 256
+	defaultDialTimeout    = 30 * time.Second
+)
+
+// supported lists the transports this client speaks, best first.
+var supported = []string{transport.WebSocket, transport.LongPoll}
+
+// withDefaults returns a copy of o with every zero field set.
+func (o *Options) withDefaults() (Options, error) {
+	var c Options
+	if o != nil {
+		c = *o
+	}
+	if c.Transports == nil {
+		c.Transports = supported
+	}
+	c.Transports = slices.Clone(c.Transports)
+	if len(c.Transports) == 0 {
+		return c, fmt.Errorf("comet: Options.Transports is empty")
+	}
+	for _, t := range c.Transports {
+		if !slices.Contains(supported, t) {
+			return c, fmt.Errorf("comet: transport %q is not supported by this client (it speaks %v)", t, supported)
+		}
+	}
+	c.Header = c.Header.Clone()
+	if c.Jar == nil && c.HTTPClient != nil {
+		c.Jar = c.HTTPClient.Jar
+	}
+	if c.Proxy == nil {
+		c.Proxy = http.ProxyFromEnvironment
+	}
+	if c.NetDialContext == nil {
+		c.NetDialContext = (&net.Dialer{Timeout: defaultDialTimeout, KeepAlive: 30 * time.Second}).DialContext
+	}
+	if c.WindowMessages <= 0 {
+		c.WindowMessages = defaultWindowMessages
+	}
+	if c.WindowBytes <= 0 {
+		c.WindowBytes = defaultWindowBytes
+	}
+	if c.ReceiveBuffer <= 0 {
+		c.ReceiveBuffer = defaultReceiveBuffer
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c, nil
+}
+
+// httpClient returns the client for HTTP requests and, if it built one,
+// its transport, whose idle connections the Conn closes when it ends.
+func (o *Options) httpClient() (*http.Client, *http.Transport) {
+	if o.HTTPClient != nil {
+		return o.HTTPClient, nil
+	}
+	t := &http.Transport{
+		Proxy:                 o.Proxy,
+		DialContext:           o.NetDialContext,
+		TLSClientConfig:       o.TLSConfig.Clone(),
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          4,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+	return &http.Client{Transport: t, Jar: o.Jar}, t
+}
+
+// wsDialer returns the WebSocket dialer. Its TLS configuration offers no
+// ALPN protocol: a WebSocket handshake is HTTP/1.1 only.
+func (o *Options) wsDialer() websocket.Dialer {
+	var tc *tls.Config
+	if o.TLSConfig != nil {
+		tc = o.TLSConfig.Clone()
+		tc.NextProtos = nil
+	}
+	return websocket.Dialer{
+		NetDialContext:  o.NetDialContext,
+		Proxy:           o.Proxy,
+		TLSClientConfig: tc,
+		Jar:             o.Jar,
+	}
+}

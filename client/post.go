@@ -1,0 +1,116 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/seed-544bbf9f/comet/transport"
+)
+
+// maxResponse bounds the bodies the client reads whole: negotiate, error
+// and POST responses, which are small.
+const maxResponse = 64 << 10
+
+// appendKeyLocked opens an upstream POST body with the key frame, which
+// proves possession of the session secret and carries our ack, and
+// returns that ack.
+func (c *Conn) appendKeyLocked(b *transport.Batch, wantTicket bool) uint64 {
+	ack := c.in.n
+	b.Append(&transport.Frame{Type: transport.TypeKey, Token: c.secret, Ack: ack, WantTicket: wantTicket})
+	return ack
+}
+
+// post sends one upstream batch, body (a key frame carrying ack, then any
+// other frames), to P/send, and applies the response: the server's ack of
+// upstream messages and a ticket if one was asked for. It returns the
+// server's ack. At most one POST is in flight per session (PROTOCOL.md
+// section 6): a ticket fetch waits for the long-poll sender's POST.
+func (c *Conn) post(ctx context.Context, body []byte, ack uint64) (uint64, error) {
+	select {
+	case c.postSlot <- struct{}{}:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	defer func() { <-c.postSlot }()
+
+	ctx, cancel := context.WithTimeout(ctx, c.lim.requestTimeout)
+	defer cancel()
+	q := url.Values{"v": {strconv.Itoa(transport.Version)}, "s": {c.sid}, "z": {cacheBuster()}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint("/send", q), bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	// text/plain keeps the request CORS-simple: no preflight per POST.
+	req.Header.Set("Content-Type", "text/plain;charset=UTF-8")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	data, err := readBody(resp)
+	if err != nil {
+		return 0, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, httpError(resp, data)
+	}
+	frames, err := transport.DecodeBatch(data)
+	if err != nil {
+		return 0, fmt.Errorf("comet: POST response: %w", err)
+	}
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.in.ackSent(ack)
+	for i := range frames {
+		switch f := &frames[i]; f.Type {
+		case transport.TypeAck:
+			if _, err := c.out.ack(f.Ack); err != nil {
+				c.failLocked(transport.CloseProtocolError, err.Error())
+			}
+		case transport.TypeTicket:
+			c.tickets.add(f.Token, time.Now())
+		}
+	}
+	c.changed.notify()
+	return c.out.acked, nil
+}
+
+// readBody reads and closes a response body of at most maxResponse bytes.
+func readBody(resp *http.Response) ([]byte, error) {
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxResponse {
+		return nil, fmt.Errorf("comet: response larger than %d bytes", maxResponse)
+	}
+	return data, nil
+}
+
+// endpoint returns the URL of path under the mount URL, with query q.
+func (c *Conn) endpoint(path string, q url.Values) string {
+	return endpoint(c.base, path, q)
+}
+
+func endpoint(base *url.URL, path string, q url.Values) string {
+	u := *base
+	u.Path += path
+	u.RawPath = ""
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// cacheBuster returns a value for the z parameter, unique per request, so
+// that no cache between client and server answers a request with another's
+// response (PROTOCOL.md section 2).
+func cacheBuster() string {
+	return strconv.FormatUint(rand.Uint64(), 36)
+}

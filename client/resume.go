@@ -1,0 +1,193 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/seed-544bbf9f/comet/transport"
+)
+
+// attachment is a transport connection (or, for long-polling, a run of
+// polls) whose open frame has arrived, or, for a poll, that the server
+// has accepted.
+type attachment interface {
+	// serve carries the session until the attachment ends, and says why.
+	// It returns only when every goroutine it started has stopped.
+	serve() error
+}
+
+// run is the Conn's supervisor: it attaches, serves the attachment until
+// it drops, and resumes, until the session ends; then it stops everything
+// and closes Done. ready receives the outcome of the first attach, for
+// Dial.
+func (c *Conn) run(ready chan<- error) {
+	defer c.teardown()
+	a, err := c.attachFirst()
+	ready <- err
+	if err != nil {
+		return
+	}
+	flaps := 0
+	for a != nil {
+		start := time.Now()
+		err := a.serve()
+		if c.ctx.Err() != nil {
+			return
+		}
+		if time.Since(start) < stableAttach {
+			flaps++
+		} else {
+			flaps = 0
+		}
+		a = c.resume(err, flaps)
+	}
+}
+
+// attachFirst tries each transport once, in order, and reports a failure
+// of all of them as close 3004 (unreachable).
+func (c *Conn) attachFirst() (attachment, error) {
+	var last error
+	from, why := "", ""
+	for _, name := range c.order {
+		a, err := c.attachWith(name, why)
+		if err == nil {
+			c.switchTo(from, name, why)
+			return a, nil
+		}
+		if c.ctx.Err() != nil {
+			return nil, c.endedErr()
+		}
+		if ce := fatal(err); ce != nil {
+			c.endWith(ce)
+			return nil, fmt.Errorf("%w: %w", ce, err)
+		}
+		c.log.Info("comet: attach failed", "transport", name, "err", err)
+		last, from, why = err, name, whyOf(err)
+	}
+	ce := &transport.CloseError{Code: transport.CloseUnreachable, Reason: "no transport reached the server"}
+	c.endWith(ce)
+	return nil, fmt.Errorf("%w: %w", ce, last)
+}
+
+// resume attaches again after the attachment in use dropped with err:
+// the same transport first, then the others in order, with capped,
+// jittered backoff, for at most the grace period, after which the server
+// has forgotten the session. flaps counts the attachments in a row that
+// dropped soon after they began; they start the backoff further along. It
+// returns nil when the session has ended.
+func (c *Conn) resume(err error, flaps int) attachment {
+	c.mu.Lock()
+	from := c.current
+	answered := c.remoteClosed
+	c.mu.Unlock()
+	if answered {
+		// The server closed and has our answer, or never will: it forgets a
+		// session once its close is acknowledged.
+		c.endWith(nil)
+		return nil
+	}
+	c.log.Info("comet: transport dropped", "transport", from, "err", err)
+	deadline := time.Now().Add(c.lim.grace)
+	candidates := append([]string{from}, slices.DeleteFunc(slices.Clone(c.order), func(t string) bool { return t == from })...)
+	why := ""
+	for i := 0; ; i++ {
+		if n := flaps + i; n > 0 {
+			if !sleep(c.ctx, min(backoff(n-1, rand.Float64()), time.Until(deadline))) {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			c.endWith(&transport.CloseError{Code: transport.CloseSessionExpired, Reason: "could not resume within the grace period"})
+			return nil
+		}
+		name := candidates[i%len(candidates)]
+		a, err := c.attachWith(name, why)
+		if err == nil {
+			c.switchTo(from, name, why)
+			return a
+		}
+		if c.ctx.Err() != nil {
+			return nil
+		}
+		if ce := fatal(err); ce != nil {
+			c.endWith(ce)
+			return nil
+		}
+		c.log.Info("comet: resume failed", "transport", name, "err", err)
+		if he := refusal(err, ""); he != nil && he.RetryAfter > 0 {
+			if !sleep(c.ctx, min(time.Duration(he.RetryAfter)*time.Second, time.Until(deadline))) {
+				return nil
+			}
+		}
+		why = whyOf(err)
+	}
+}
+
+// attachWith attaches with the named transport. A refused ticket (used,
+// expired, or dropped by the server) is retried once with a fresh one
+// from a POST.
+func (c *Conn) attachWith(name, why string) (attachment, error) {
+	for try := 0; ; try++ {
+		var a attachment
+		var err error
+		switch name {
+		case transport.WebSocket:
+			a, err = c.attachWebSocket(why)
+		default:
+			a, err = c.attachLongPoll(why)
+		}
+		if try == 0 && refusal(err, transport.CodeBadTicket) != nil {
+			c.mu.Lock()
+			c.tickets.clear()
+			c.mu.Unlock()
+			continue
+		}
+		return a, err
+	}
+}
+
+// switchTo records that the transport to is in use, and reports a change.
+func (c *Conn) switchTo(from, to, why string) {
+	c.mu.Lock()
+	c.current = to
+	c.mu.Unlock()
+	if from == to {
+		return
+	}
+	c.log.Info("comet: transport changed", "from", from, "to", to, "reason", why)
+	if f := c.opts.OnTransport; f != nil {
+		f(from, to, why)
+	}
+}
+
+// endedErr returns the error that ended the session.
+func (c *Conn) endedErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closeErr != nil {
+		return c.closeErr
+	}
+	return context.Canceled
+}
+
+// teardown finishes an ended session: every attachment has stopped by
+// now; it releases the rest and closes Done.
+func (c *Conn) teardown() {
+	c.mu.Lock()
+	if c.closeErr == nil {
+		c.closeErr = &transport.CloseError{Code: transport.CloseInternalError, Reason: "the client stopped"}
+	}
+	if c.closeTimer != nil {
+		c.closeTimer.Stop()
+	}
+	c.endLocked()
+	c.log.Debug("comet: session ended", "err", c.closeErr)
+	c.mu.Unlock()
+	if c.idle != nil {
+		c.idle.CloseIdleConnections()
+	}
+	close(c.done)
+}

@@ -1,0 +1,265 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/seed-544bbf9f/comet/transport"
+)
+
+// goodbyeTimeout bounds the WebSocket close frame written when a session
+// ends gracefully.
+const goodbyeTimeout = time.Second
+
+// wsAttachment is a WebSocket carrying the session. It has one reader and
+// one writer, which drains everything due into one batch per WebSocket
+// message (PROTOCOL.md section 4).
+type wsAttachment struct {
+	c          *Conn
+	ws         *websocket.Conn
+	interval   time.Duration // the heartbeat interval of the open frame
+	sent       uint64        // the highest upstream sequence number written here; the writer's
+	superseded bool          // the open frame came with ["s"]
+}
+
+// attachWebSocket opens a WebSocket to the session and waits, within the
+// attach timeout, for its open frame. A refused upgrade or dial fails with
+// ws_refused, a handshake not answered in time with ws_hung, and an
+// upgrade without an open frame in time with ws_silent.
+func (c *Conn) attachWebSocket(why string) (attachment, error) {
+	tctx, cancel := context.WithTimeout(c.ctx, c.lim.attachTimeout)
+	ticket, err := c.ticket(tctx)
+	cancel()
+	if err != nil {
+		if c.ctx.Err() != nil {
+			return nil, c.ctx.Err()
+		}
+		return nil, &attachError{transport: transport.WebSocket, err: err}
+	}
+	c.mu.Lock()
+	c.attempt++
+	p := transport.AttachParams{Session: c.sid, Ticket: ticket, Attempt: c.attempt, Ack: c.in.n, Deliver: true,
+		Heartbeat: c.lim.hb, Reason: why}
+	c.mu.Unlock()
+
+	deadline := time.Now().Add(c.lim.attachTimeout)
+	ws, err := c.dialWebSocket(c.wsURL(p), deadline)
+	if err != nil {
+		return nil, err
+	}
+	ws.SetReadLimit(int64(c.lim.maxBatch) + 1024) // the slack is for padding lines
+	stop := context.AfterFunc(c.ctx, func() { ws.Close() })
+	ws.SetReadDeadline(deadline)
+	typ, msg, err := ws.ReadMessage()
+	stop()
+	var frames []transport.Frame
+	if err == nil {
+		frames, err = transport.DecodeBatch(msg)
+	}
+	switch {
+	case err != nil:
+	case typ != websocket.TextMessage || len(frames) == 0 || frames[0].Type != transport.TypeOpen:
+		err = errNoOpen
+	case frames[0].Attempt != p.Attempt:
+		err = errStale
+	}
+	if err != nil {
+		ws.Close()
+		if c.ctx.Err() != nil {
+			return nil, c.ctx.Err()
+		}
+		return nil, &attachError{transport: transport.WebSocket, why: "ws_silent", err: err}
+	}
+	open := &frames[0]
+	c.opened(open, p.Ack)
+	w := &wsAttachment{c: c, ws: ws, interval: millis(int(open.Interval), c.lim.heartbeat), sent: open.Ack}
+	w.superseded = c.receive(frames[1:])
+	return w, nil
+}
+
+// wsURL returns the WebSocket URL of an attach with p.
+func (c *Conn) wsURL(p transport.AttachParams) string {
+	q := url.Values{}
+	p.Encode(q)
+	q.Set("z", cacheBuster())
+	u, _ := url.Parse(c.endpoint("/websocket", q)) // endpoint's output always parses
+	u.Scheme = "ws"
+	if c.base.Scheme == "https" {
+		u.Scheme = "wss"
+	}
+	return u.String()
+}
+
+// dialWebSocket runs the WebSocket handshake, bounded by deadline, and
+// classifies its failure.
+func (c *Conn) dialWebSocket(u string, deadline time.Time) (*websocket.Conn, error) {
+	ctx, cancel := context.WithDeadline(c.ctx, deadline)
+	defer cancel()
+	// gorilla/websocket bounds the handshake by ctx's deadline but does not
+	// watch its cancellation, so the dialer keeps the connection for the
+	// end of the session to cut.
+	d := c.wsDialer
+	var mu sync.Mutex
+	var nc net.Conn
+	dial := d.NetDialContext
+	d.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := dial(ctx, network, addr)
+		mu.Lock()
+		nc = conn
+		mu.Unlock()
+		return conn, err
+	}
+	stop := context.AfterFunc(c.ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if nc != nil {
+			nc.Close()
+		}
+	})
+	ws, resp, err := d.DialContext(ctx, u, c.opts.Header)
+	stop()
+	if err == nil {
+		return ws, nil
+	}
+	fail := func(why string, err error) error {
+		return &attachError{transport: transport.WebSocket, why: why, err: err}
+	}
+	switch {
+	case c.ctx.Err() != nil:
+		return nil, c.ctx.Err()
+	case resp != nil:
+		data, _ := readBody(resp)
+		return nil, fail("ws_refused", httpError(resp, data))
+	case ctx.Err() != nil || isTimeout(err):
+		return nil, fail("ws_hung", err)
+	}
+	return nil, fail("ws_refused", err)
+}
+
+// serve runs the reader and the writer until either fails or the session
+// ends.
+func (w *wsAttachment) serve() error {
+	if w.superseded {
+		w.ws.Close()
+		return errSuperseded
+	}
+	ctx, cancel := context.WithCancel(w.c.ctx)
+	defer cancel()
+	errs := make(chan error, 2)
+	go func() { errs <- w.read(ctx) }()
+	go func() { errs <- w.write(ctx) }()
+	first := <-errs
+	cancel()
+	w.goodbye()
+	<-errs
+	return first
+}
+
+// goodbye closes the connection, which unblocks the reader and the
+// writer, saying so with a close frame if the session ended gracefully.
+func (w *wsAttachment) goodbye() {
+	c := w.c
+	c.mu.Lock()
+	graceful := c.ctx.Err() != nil && !c.abrupt
+	c.mu.Unlock()
+	if graceful {
+		msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+		w.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(goodbyeTimeout))
+	}
+	w.ws.Close()
+}
+
+// read applies downstream batches until the connection fails, goes silent
+// for its interval plus the attach timeout (PROTOCOL.md section 7), or is
+// superseded. While Recv's buffer is full it stops reading, and TCP
+// pushes back on the server.
+func (w *wsAttachment) read(ctx context.Context) error {
+	c := w.c
+	silence := w.interval + c.lim.attachTimeout
+	for {
+		if err := c.waitUntil(ctx, c.roomLocked); err != nil {
+			return err
+		}
+		w.ws.SetReadDeadline(time.Now().Add(silence))
+		typ, msg, err := w.ws.ReadMessage()
+		switch {
+		case err != nil && isTimeout(err):
+			return fmt.Errorf("%w for %v", errSilent, silence)
+		case err != nil:
+			return err
+		case typ != websocket.TextMessage:
+			c.fail(transport.CloseProtocolError, "binary WebSocket message")
+			continue
+		}
+		frames, err := transport.DecodeBatch(msg)
+		if err != nil {
+			c.failDecode(err)
+			continue
+		}
+		if c.receive(frames) {
+			return errSuperseded
+		}
+	}
+}
+
+// write sends what is due — messages not yet written here, and acks by
+// the cadence of PROTOCOL.md section 6 — one batch per WebSocket message.
+// After an interval with nothing to write it sends an ack anyway, so that
+// the server hears from the client even while the reader is held back by
+// a full Recv buffer.
+func (w *wsAttachment) write(ctx context.Context) error {
+	c := w.c
+	var b transport.Batch
+	ackTimer := time.NewTimer(time.Hour)
+	ackTimer.Stop()
+	defer ackTimer.Stop()
+	idle := time.NewTimer(w.interval)
+	defer idle.Stop()
+	beat := false
+	for {
+		c.mu.Lock()
+		b.Reset()
+		now := time.Now()
+		last := c.out.appendTo(&b, w.sent, c.lim.maxBatch)
+		due, wait := c.in.ackDue(now, c.lim.ack)
+		if due || beat || b.Len() > 0 && c.in.n > c.in.acked {
+			b.Append(&transport.Frame{Type: transport.TypeAck, Ack: c.in.n})
+			c.in.ackSent(c.in.n)
+		}
+		if b.Len() == 0 {
+			ch := c.changed.wait()
+			c.mu.Unlock()
+			if wait > 0 {
+				ackTimer.Reset(wait)
+			}
+			select {
+			case <-ch:
+			case <-ackTimer.C:
+			case <-idle.C:
+				beat = true
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			ackTimer.Stop()
+			continue
+		}
+		c.mu.Unlock()
+
+		w.ws.SetWriteDeadline(now.Add(w.interval + c.lim.attachTimeout))
+		if err := w.ws.WriteMessage(websocket.TextMessage, b.Bytes); err != nil {
+			return err
+		}
+		beat = false
+		idle.Reset(w.interval)
+		c.mu.Lock()
+		w.sent = last
+		c.wroteLocked(last)
+		c.mu.Unlock()
+	}
+}
