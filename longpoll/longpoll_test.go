@@ -1,0 +1,392 @@
+package longpoll_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/seed-544bbf9f/comet/internal/leakcheck"
+	"github.com/seed-544bbf9f/comet/longpoll"
+	"github.com/seed-544bbf9f/comet/session"
+	"github.com/seed-544bbf9f/comet/transport"
+)
+
+// These tests poll the adapter with raw HTTP requests on loopback. A poll
+// that should be answered at once runs with a hold of a minute: if it
+// parked instead, the test's bound, not a timing assertion, catches it.
+
+const prefix = "/comet"
+
+// wait bounds every step that waits for the server.
+const wait = 10 * time.Second
+
+// server is a Handler offering only long-polling, shut down when the test
+// ends.
+type server struct {
+	h        *session.Handler
+	srv      *httptest.Server
+	attached chan string // TransportChanged events: a first poll began
+	lost     chan error  // TransportLost events
+}
+
+// start serves a Handler with opts (nil for defaults); each session idles
+// until it closes.
+func start(t *testing.T, opts *session.Options) *server {
+	t.Helper()
+	var o session.Options
+	if opts != nil {
+		o = *opts
+	}
+	o.Logger = testLogger(t)
+	o.NegotiateRate = -1
+	if o.Grace == 0 {
+		o.Grace = time.Second
+	}
+	s := &server{
+		attached: make(chan string, 16),
+		lost:     make(chan error, 16),
+	}
+	o.Serve = func(ss *session.Session) { <-ss.Context().Done() }
+	o.Observer = &session.Observer{
+		TransportChanged: func(_ *session.Session, _, to, _ string) { offer(s.attached, to) },
+		TransportLost:    func(_ *session.Session, _ string, err error) { offer(s.lost, err) },
+	}
+	s.h = session.NewHandler(&o, longpoll.New())
+	s.srv = httptest.NewServer(s.h)
+	t.Cleanup(func() {
+		// End what the test left open, so that Shutdown need not wait out
+		// the grace period of sessions whose clients are gone.
+		s.h.Options().Registry.Range(func(ss *session.Session) bool {
+			ss.CloseNow()
+			return true
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		if err := s.h.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		s.srv.Close()
+	})
+	return s
+}
+
+func offer[T any](ch chan T, v T) {
+	select {
+	case ch <- v:
+	default:
+	}
+}
+
+func receive[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(wait):
+		t.Fatalf("no %s within %v", what, wait)
+		panic("unreachable")
+	}
+}
+
+// testLogger routes the handler's logs to t.Logf until the test's cleanups
+// have run, and drops later ones.
+func testLogger(t *testing.T) *slog.Logger {
+	w := &logWriter{t: t}
+	t.Cleanup(w.stop) // registered first, so it runs last
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type logWriter struct {
+	mu      sync.Mutex
+	t       *testing.T
+	stopped bool
+}
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.stopped {
+		w.t.Logf("server: %s", bytes.TrimRight(p, "\n"))
+	}
+	return len(p), nil
+}
+
+func (w *logWriter) stop() {
+	w.mu.Lock()
+	w.stopped = true
+	w.mu.Unlock()
+}
+
+// request sends one request and reads the whole response.
+func (s *server) request(ctx context.Context, method, target, body string) (*http.Response, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, s.srv.URL+target, strings.NewReader(body))
+	if err != nil {
+		return nil, nil, err
+	}
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "text/plain;charset=UTF-8")
+	}
+	resp, err := s.srv.Client().Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp, b, err
+}
+
+func (s *server) negotiate(t *testing.T) (*transport.NegotiateResponse, *session.Session) {
+	t.Helper()
+	resp, body, err := s.request(t.Context(), http.MethodPost, prefix+"/negotiate?v=1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := transport.ParseNegotiateResponse(body)
+	if resp.StatusCode != http.StatusOK || err != nil {
+		t.Fatalf("negotiate: %s %v; body %s", resp.Status, err, body)
+	}
+	ss := s.h.Options().Registry.Get(n.SessionID)
+	if ss == nil {
+		t.Fatalf("the handler holds no session %s", n.SessionID)
+	}
+	return n, ss
+}
+
+var cacheBuster atomic.Uint64
+
+// poll is one long-poll as the client sees it.
+type poll struct {
+	resp    *http.Response
+	frames  []transport.Frame
+	elapsed time.Duration
+	err     error
+}
+
+// poll sends a poll and waits for its answer, for at most wait.
+func (s *server) poll(ctx context.Context, p transport.AttachParams) poll {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	q := url.Values{}
+	p.Encode(q)
+	q.Set("z", strconv.FormatUint(cacheBuster.Add(1), 36))
+	begin := time.Now()
+	resp, body, err := s.request(ctx, http.MethodGet, prefix+"/longpoll?"+q.Encode(), "")
+	r := poll{resp: resp, elapsed: time.Since(begin), err: err}
+	if err == nil {
+		r.frames, r.err = transport.DecodeBatch(body)
+	}
+	return r
+}
+
+// pollAsync starts a poll and delivers its answer on the channel.
+func (s *server) pollAsync(ctx context.Context, p transport.AttachParams) <-chan poll {
+	ch := make(chan poll, 1)
+	go func() { ch <- s.poll(ctx, p) }()
+	return ch
+}
+
+// want checks a poll's answer: a fresh, uncacheable batch that opens with
+// the open frame of the attempt, followed by frames of the given types.
+// It returns the frames.
+func (r poll) want(t *testing.T, attempt uint64, types ...transport.Type) []transport.Frame {
+	t.Helper()
+	if r.err != nil {
+		t.Fatalf("poll of attempt %d: %v", attempt, r.err)
+	}
+	h := r.resp.Header
+	if r.resp.StatusCode != http.StatusOK || h.Get("Content-Type") != "text/plain; charset=utf-8" ||
+		h.Get("Cache-Control") != "no-store, no-transform" || h.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("poll answered %s with headers %v", r.resp.Status, h)
+	}
+	got := make([]transport.Type, len(r.frames))
+	for i, f := range r.frames {
+		got[i] = f.Type
+	}
+	want := append([]transport.Type{transport.TypeOpen}, types...)
+	if string(got) != string(want) {
+		t.Fatalf("poll of attempt %d answered frames %q, want %q", attempt, got, want)
+	}
+	if r.frames[0].Attempt != attempt || r.frames[0].Token == "" {
+		t.Fatalf("open frame %+v, want attempt %d and a ticket", r.frames[0], attempt)
+	}
+	return r.frames
+}
+
+func deliver(n *transport.NegotiateResponse, ticket string, attempt, ack uint64) transport.AttachParams {
+	return transport.AttachParams{Session: n.SessionID, Ticket: ticket, Attempt: attempt, Ack: ack, Deliver: true}
+}
+
+func send(t *testing.T, ss *session.Session, msg string) {
+	t.Helper()
+	if err := ss.Send(t.Context(), transport.Text, []byte(msg)); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+}
+
+func TestPollParksUntilMessage(t *testing.T) {
+	t.Parallel()
+	s := start(t, &session.Options{Hold: time.Minute})
+	n, ss := s.negotiate(t)
+
+	parked := s.pollAsync(t.Context(), deliver(n, n.Tickets[0], 1, 0))
+	receive(t, s.attached, "attach")
+	send(t, ss, "hi")
+	f := receive(t, parked, "poll answer").want(t, 1, transport.TypeText)
+	if f[1].Seq != 1 || string(f[1].Payload) != "hi" {
+		t.Errorf("message %d %q, want 1 hi", f[1].Seq, f[1].Payload)
+	}
+
+	// A poll that does not acknowledge m1 gets it again, at once: delivery
+	// continues from what the client has, not from what was sent.
+	f = s.poll(t.Context(), deliver(n, f[0].Token, 2, 0)).want(t, 2, transport.TypeText)
+	if f[1].Seq != 1 {
+		t.Errorf("resend of seq %d, want 1", f[1].Seq)
+	}
+	// One that acknowledges it gets only what followed.
+	send(t, ss, "two")
+	f = s.poll(t.Context(), deliver(n, f[0].Token, 3, 1)).want(t, 3, transport.TypeText)
+	if f[1].Seq != 2 || string(f[1].Payload) != "two" {
+		t.Errorf("message %d %q, want 2 two", f[1].Seq, f[1].Payload)
+	}
+}
+
+func TestPollHold(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		hb   uint64
+		want time.Duration
+	}{
+		{"server's hold", 0, 300 * time.Millisecond},
+		{"shorter, asked", 150, 150 * time.Millisecond},
+		{"below the minimum", 50, 100 * time.Millisecond},
+		{"above the server's", 5000, 300 * time.Millisecond},
+	}
+	s := start(t, &session.Options{Hold: 300 * time.Millisecond, MinHeartbeat: 100 * time.Millisecond})
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			n, _ := s.negotiate(t)
+			p := deliver(n, n.Tickets[0], 1, 0)
+			p.Heartbeat = tc.hb
+			r := s.poll(t.Context(), p)
+			f := r.want(t, 1, transport.TypeHeartbeat)
+			if f[0].Interval != uint64(tc.want.Milliseconds()) {
+				t.Errorf("open interval %d, want %d", f[0].Interval, tc.want.Milliseconds())
+			}
+			if r.elapsed < tc.want {
+				t.Errorf("heartbeat after %v, before the hold of %v", r.elapsed, tc.want)
+			}
+		})
+	}
+}
+
+func TestPollProbeAnsweredAtOnce(t *testing.T) {
+	t.Parallel()
+	s := start(t, &session.Options{Hold: time.Minute})
+	n, ss := s.negotiate(t)
+	send(t, ss, "not for probes")
+	probe := transport.AttachParams{Session: n.SessionID, Ticket: n.Tickets[0], Attempt: 1}
+	s.poll(t.Context(), probe).want(t, 1)
+}
+
+func TestNewerPollSupersedesOlder(t *testing.T) {
+	t.Parallel()
+	s := start(t, &session.Options{Hold: time.Minute})
+	n, ss := s.negotiate(t)
+
+	older := s.pollAsync(t.Context(), deliver(n, n.Tickets[0], 1, 0))
+	receive(t, s.attached, "attach")
+	newer := s.pollAsync(t.Context(), deliver(n, n.Tickets[1], 2, 0))
+	receive(t, older, "older poll's answer").want(t, 1, transport.TypeSuperseded)
+
+	send(t, ss, "hi")
+	receive(t, newer, "newer poll's answer").want(t, 2, transport.TypeText)
+}
+
+func TestOlderPollRefusedDelivery(t *testing.T) {
+	t.Parallel()
+	s := start(t, &session.Options{Hold: time.Minute})
+	n, ss := s.negotiate(t)
+
+	newer := s.pollAsync(t.Context(), deliver(n, n.Tickets[0], 2, 0))
+	receive(t, s.attached, "attach")
+	// A delayed or retried poll never takes delivery back, and does not
+	// park: two polls must not ping-pong.
+	s.poll(t.Context(), deliver(n, n.Tickets[1], 1, 0)).want(t, 1, transport.TypeSuperseded)
+
+	send(t, ss, "hi")
+	receive(t, newer, "newer poll's answer").want(t, 2, transport.TypeText)
+}
+
+// TestPollCancelled runs alone: its goroutine check would count a parallel
+// test's goroutines as its own.
+func TestPollCancelled(t *testing.T) {
+	leakcheck.Check(t)
+	s := start(t, &session.Options{Hold: time.Minute})
+	n, ss := s.negotiate(t)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	parked := s.pollAsync(ctx, deliver(n, n.Tickets[0], 1, 0))
+	receive(t, s.attached, "attach")
+	cancel()
+	if r := receive(t, parked, "cancelled poll"); !errors.Is(r.err, context.Canceled) {
+		t.Fatalf("cancelled poll returned %v", r.err)
+	}
+	// The server ends the attachment at once rather than holding it for
+	// the rest of the hold.
+	if err := receive(t, s.lost, "TransportLost"); err == nil {
+		t.Error("TransportLost with a nil error")
+	}
+
+	// The session goes on: what was sent meanwhile comes with the next poll.
+	send(t, ss, "after")
+	f := s.poll(t.Context(), deliver(n, n.Tickets[1], 2, 0)).want(t, 2, transport.TypeText)
+	if string(f[1].Payload) != "after" {
+		t.Errorf("message %q, want after", f[1].Payload)
+	}
+}
+
+func TestShutdownDeliversClose(t *testing.T) {
+	t.Parallel()
+	// The grace period outlasts the test's bound: only the client's
+	// acknowledgement can end the session in time.
+	const retry = 300 * time.Millisecond
+	s := start(t, &session.Options{Hold: time.Minute, Grace: time.Minute, ShutdownRetry: retry})
+	n, _ := s.negotiate(t)
+
+	parked := s.pollAsync(t.Context(), deliver(n, n.Tickets[0], 1, 0))
+	receive(t, s.attached, "attach")
+	shutdown := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		shutdown <- s.h.Shutdown(ctx)
+	}()
+
+	c := receive(t, parked, "poll answer").want(t, 1, transport.TypeClose)[1]
+	if transport.CloseCode(c.Code) != transport.CloseServerShutdown || c.Seq != 1 || c.Retry > uint64(retry.Milliseconds()) {
+		t.Errorf("close frame %+v, want seq 1, code 3001, retry at most %d", c, retry.Milliseconds())
+	}
+
+	var key transport.Batch
+	key.Append(&transport.Frame{Type: transport.TypeKey, Token: n.Secret, Ack: c.Seq})
+	resp, body, err := s.request(t.Context(), http.MethodPost, prefix+"/send?v=1&z=ack&s="+n.SessionID, string(key.Bytes))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("acknowledging the close: %v %v %s", err, resp, body)
+	}
+	if err := receive(t, shutdown, "Shutdown"); err != nil {
+		t.Errorf("Shutdown = %v, want nil once the close was acknowledged", err)
+	}
+}

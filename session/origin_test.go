@@ -1,0 +1,220 @@
+package session_test
+
+import (
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/seed-544bbf9f/comet/session"
+	"github.com/seed-544bbf9f/comet/transport"
+)
+
+// hostPlaceholder in a test case stands for the server's host:port.
+const hostPlaceholder = "{host}"
+
+// originRequest is one kind of request the Origin policy guards. It sends
+// the request with hdr and returns the response and body; admitted is the
+// status of a request the policy lets through.
+type originRequest struct {
+	name     string
+	admitted int
+	send     func(t *testing.T, l *live, hdr http.Header) (*http.Response, []byte)
+}
+
+// originRequests are every request PROTOCOL.md section 11 puts under the
+// policy: negotiate and each transport request. The transport requests
+// carry a fresh session and ticket, made without an Origin, so that only
+// the policy can refuse them.
+var originRequests = []originRequest{
+	{"negotiate", http.StatusOK, func(t *testing.T, l *live, hdr http.Header) (*http.Response, []byte) {
+		return l.do(t, http.MethodPost, prefix+"/negotiate?v=1", hdr, "")
+	}},
+	{"websocket upgrade", http.StatusSwitchingProtocols, func(t *testing.T, l *live, hdr http.Header) (*http.Response, []byte) {
+		n := l.negotiate(t)
+		conn, resp, err := l.dial(t, transport.AttachParams{Session: n.SessionID, Ticket: n.Tickets[0], Attempt: 1, Deliver: true}, hdr)
+		if resp == nil {
+			t.Fatalf("dial: %v", err)
+		}
+		if conn != nil {
+			conn.Close()
+			return resp, nil
+		}
+		body, _ := io.ReadAll(resp.Body)
+		return resp, body
+	}},
+	{"longpoll", http.StatusOK, func(t *testing.T, l *live, hdr http.Header) (*http.Response, []byte) {
+		n := l.negotiate(t)
+		return l.do(t, http.MethodGet, attachTarget(transport.LongPoll, transport.AttachParams{
+			Session: n.SessionID, Ticket: n.Tickets[0], Attempt: 1}), hdr, "")
+	}},
+	{"send", http.StatusOK, func(t *testing.T, l *live, hdr http.Header) (*http.Response, []byte) {
+		n := l.negotiate(t)
+		hdr = hdr.Clone()
+		hdr.Set("Content-Type", "text/plain;charset=UTF-8")
+		return l.do(t, http.MethodPost, sendTarget(n.SessionID), hdr, batch(key(n.Secret, 0, false)))
+	}},
+}
+
+func TestOriginPolicy(t *testing.T) {
+	t.Parallel()
+	const app, evil = "https://app.example", "https://evil.example"
+	tests := []struct {
+		name string
+		opts session.Options
+		hdr  map[string]string // {host} is replaced by the server's host:port
+		// refusedHost is the host a refusal names; "" means admitted.
+		refusedHost string
+		// cors is the Access-Control-Allow-Origin of an admitted request.
+		cors  string
+		creds bool
+	}{
+		{name: "same origin", hdr: map[string]string{"Origin": "http://{host}"}},
+		{name: "same origin, https scheme", hdr: map[string]string{"Origin": "https://{host}"}},
+		{name: "no Origin", hdr: map[string]string{}},
+		{name: "no Origin, same-site fetch", hdr: map[string]string{"Sec-Fetch-Site": "same-site"}},
+		{name: "no Origin, cross-site fetch", hdr: map[string]string{"Sec-Fetch-Site": "cross-site"},
+			refusedHost: "{host}"},
+
+		{name: "allowlisted", opts: session.Options{AllowedOrigins: []string{app}},
+			hdr: map[string]string{"Origin": app}, cors: app},
+		{name: "allowlisted with credentials", opts: session.Options{AllowedOrigins: []string{app}, AllowCredentials: true},
+			hdr: map[string]string{"Origin": app}, cors: app, creds: true},
+		{name: "allowlist entry with a slash", opts: session.Options{AllowedOrigins: []string{app + "/"}},
+			hdr: map[string]string{"Origin": app}, cors: app},
+		{name: "not allowlisted", opts: session.Options{AllowedOrigins: []string{app}, AllowCredentials: true},
+			hdr: map[string]string{"Origin": evil}, refusedHost: "{host}"},
+		{name: "allowlisted host, other port", opts: session.Options{AllowedOrigins: []string{app}},
+			hdr: map[string]string{"Origin": app + ":8443"}, refusedHost: "{host}"},
+		{name: "allowlisted name as a prefix", opts: session.Options{AllowedOrigins: []string{app}},
+			hdr: map[string]string{"Origin": app + ".evil.example"}, refusedHost: "{host}"},
+		{name: "opaque origin", hdr: map[string]string{"Origin": "null"}, refusedHost: "{host}"},
+
+		{name: "any origin, insecurely", opts: session.Options{InsecureAllowAnyOrigin: true},
+			hdr: map[string]string{"Origin": evil}, cors: evil},
+		{name: "any origin with credentials", opts: session.Options{InsecureAllowAnyOrigin: true, AllowCredentials: true},
+			hdr: map[string]string{"Origin": evil}, cors: evil, creds: true},
+
+		{name: "forwarded host trusted", opts: session.Options{TrustForwardedHost: true},
+			hdr: map[string]string{"Origin": "https://public.example", "X-Forwarded-Host": "public.example"}},
+		{name: "first of several forwarded hosts", opts: session.Options{TrustForwardedHost: true},
+			hdr: map[string]string{"Origin": "https://public.example", "X-Forwarded-Host": "public.example, internal:8080"}},
+		{name: "forwarded host replaces Host", opts: session.Options{TrustForwardedHost: true},
+			hdr: map[string]string{"Origin": "http://{host}", "X-Forwarded-Host": "public.example"}, refusedHost: "public.example"},
+		{name: "forwarded host absent", opts: session.Options{TrustForwardedHost: true},
+			hdr: map[string]string{"Origin": "http://{host}"}},
+		{name: "forwarded host absent, other origin", opts: session.Options{TrustForwardedHost: true},
+			hdr: map[string]string{"Origin": "https://public.example"}, refusedHost: "{host}"},
+		{name: "forwarded host untrusted",
+			hdr: map[string]string{"Origin": "https://public.example", "X-Forwarded-Host": "public.example"}, refusedHost: "{host}"},
+
+		{name: "http default port in Origin", hdr: map[string]string{"Host": "h.example", "Origin": "http://h.example:80"}},
+		{name: "http default port in Host", hdr: map[string]string{"Host": "h.example:80", "Origin": "http://h.example"}},
+		{name: "https default port in Host", hdr: map[string]string{"Host": "h.example:443", "Origin": "https://h.example"}},
+		{name: "https port is not http's default", hdr: map[string]string{"Host": "h.example:443", "Origin": "http://h.example"},
+			refusedHost: "h.example:443"},
+		{name: "other port", hdr: map[string]string{"Host": "h.example", "Origin": "http://h.example:8080"},
+			refusedHost: "h.example"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			l := startLive(t, &tc.opts)
+			host := strings.TrimPrefix(l.srv.URL, "http://")
+			hdr := http.Header{}
+			for k, v := range tc.hdr {
+				hdr.Set(k, strings.ReplaceAll(v, hostPlaceholder, host))
+			}
+			for _, req := range originRequests {
+				t.Run(req.name, func(t *testing.T) {
+					resp, body := req.send(t, l, hdr)
+					if tc.refusedHost != "" {
+						e := wantError(t, resp, body, http.StatusForbidden, transport.CodeOriginRefused)
+						wantHost := strings.ReplaceAll(tc.refusedHost, hostPlaceholder, host)
+						if e.Origin != hdr.Get("Origin") || e.Host != wantHost {
+							t.Errorf("refusal names origin %q host %q, want %q and %q", e.Origin, e.Host, hdr.Get("Origin"), wantHost)
+						}
+						return
+					}
+					if resp.StatusCode != req.admitted {
+						t.Fatalf("status = %s, want %d; body %s", resp.Status, req.admitted, body)
+					}
+					wantCORS(t, resp.Header, tc.cors, tc.creds)
+				})
+			}
+		})
+	}
+}
+
+// wantCORS checks the CORS headers of an admitted response: the exact
+// origin (never *) with Vary: Origin for a cross-origin request, nothing
+// for a same-origin one.
+func wantCORS(t *testing.T, h http.Header, origin string, creds bool) {
+	t.Helper()
+	if got := h.Get("Access-Control-Allow-Origin"); got != origin {
+		t.Errorf("Access-Control-Allow-Origin = %q, want %q", got, origin)
+	}
+	vary := strings.Join(h.Values("Vary"), ",")
+	if origin != "" && !slices.Contains(strings.Split(strings.ReplaceAll(vary, " ", ""), ","), "Origin") {
+		t.Errorf("Vary = %q, want Origin", vary)
+	}
+	want := ""
+	if creds {
+		want = "true"
+	}
+	if got := h.Get("Access-Control-Allow-Credentials"); got != want {
+		t.Errorf("Access-Control-Allow-Credentials = %q, want %q", got, want)
+	}
+}
+
+func TestPreflight(t *testing.T) {
+	t.Parallel()
+	const app = "https://app.example"
+	tests := []struct {
+		name   string
+		opts   session.Options
+		origin string
+		status int
+		creds  bool
+	}{
+		{"allowed", session.Options{AllowedOrigins: []string{app}}, app, http.StatusNoContent, false},
+		{"allowed with credentials", session.Options{AllowedOrigins: []string{app}, AllowCredentials: true}, app, http.StatusNoContent, true},
+		{"refused", session.Options{AllowedOrigins: []string{app}}, "https://evil.example", http.StatusForbidden, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			l := startLive(t, &tc.opts)
+			hdr := http.Header{
+				"Origin":                         {tc.origin},
+				"Access-Control-Request-Method":  {"POST"},
+				"Access-Control-Request-Headers": {"authorization,content-type"},
+			}
+			resp, body := l.do(t, http.MethodOptions, prefix+"/negotiate?v=1", hdr, "")
+			if tc.status == http.StatusForbidden {
+				e := wantError(t, resp, body, http.StatusForbidden, transport.CodeOriginRefused)
+				if e.Origin != tc.origin {
+					t.Errorf("refusal names origin %q, want %q", e.Origin, tc.origin)
+				}
+				return
+			}
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status = %s, want %d; body %s", resp.Status, tc.status, body)
+			}
+			wantCORS(t, resp.Header, tc.origin, tc.creds)
+			if got := resp.Header.Get("Access-Control-Allow-Methods"); !strings.Contains(got, "POST") {
+				t.Errorf("Access-Control-Allow-Methods = %q, want POST", got)
+			}
+			if got := resp.Header.Get("Access-Control-Allow-Headers"); got != "authorization,content-type" {
+				t.Errorf("Access-Control-Allow-Headers = %q, want the requested ones", got)
+			}
+			if resp.Header.Get("Access-Control-Max-Age") == "" {
+				t.Error("no Access-Control-Max-Age: every negotiate would pay a preflight")
+			}
+			if n := l.h.Sessions(); n != 0 {
+				t.Errorf("a preflight made %d sessions", n)
+			}
+		})
+	}
+}
