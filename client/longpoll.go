@@ -113,6 +113,11 @@ func (c *Conn) readPoll(ctx context.Context, params transport.AttachParams, open
 	first := true
 	for {
 		line, err := r.ReadBytes('\n')
+		if err != nil && err != io.EOF {
+			// A cut connection leaves a partial line: a dead path, not a
+			// malformed frame.
+			return pollError(ctx, err)
+		}
 		if len(bytes.Trim(line, " \n")) > 0 {
 			var f transport.Frame
 			if err := transport.DecodeFrame(bytes.TrimSuffix(line, []byte{'\n'}), &f); err != nil {
