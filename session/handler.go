@@ -80,20 +80,24 @@ func NewHandler(opts *Options, adapters ...Adapter) *Handler {
 		}
 	}
 
+	notAllowed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, http.StatusMethodNotAllowed, errorBody(transport.CodeMethodNotAllowed, "%s is not allowed on %s", r.Method, r.URL.Path))
+	})
 	r := mux.NewRouter()
 	sub := r.PathPrefix(h.opts.Prefix).Subrouter()
 	sub.HandleFunc("/negotiate", h.negotiate).Methods(http.MethodPost)
 	sub.HandleFunc("/negotiate", h.preflight).Methods(http.MethodOptions)
 	sub.HandleFunc("/send", h.send).Methods(http.MethodPost)
+	// Any other method there is a wrong method (405), not an attach to a
+	// transport named "negotiate" or "send" (404 transport_disabled).
+	sub.Handle("/negotiate", notAllowed)
+	sub.Handle("/send", notAllowed)
 	sub.HandleFunc("/{transport}", h.attach).Methods(http.MethodGet)
 	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusNotFound, errorBody(transport.CodeNotFound, "no such path: %s", r.URL.Path))
 	})
 	r.NotFoundHandler = notFound
 	sub.NotFoundHandler = notFound
-	notAllowed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		WriteError(w, http.StatusMethodNotAllowed, errorBody(transport.CodeMethodNotAllowed, "%s is not allowed on %s", r.Method, r.URL.Path))
-	})
 	r.MethodNotAllowedHandler = notAllowed
 	sub.MethodNotAllowedHandler = notAllowed
 	h.router = r
