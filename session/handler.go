@@ -117,19 +117,21 @@ func (h *Handler) Options() Options { return h.opts }
 // Origin policy. It writes the refusal and returns false, or sets the CORS
 // headers and returns true.
 func (h *Handler) admit(w http.ResponseWriter, r *http.Request) bool {
-	if v := r.URL.Query().Get("v"); v != strconv.Itoa(transport.Version) {
-		body := errorBody(transport.CodeUnsupportedVersion, "protocol version %q is not supported", v)
-		body.Supported = []int{transport.Version}
-		WriteError(w, http.StatusBadRequest, body)
-		return false
-	}
 	cors, refusal := h.checkOrigin(r)
 	if refusal != nil {
 		h.logger.Info("comet: origin refused", "origin", refusal.Origin, "host", refusal.Host, "path", r.URL.Path)
 		WriteError(w, http.StatusForbidden, *refusal)
 		return false
 	}
+	// CORS headers first, so that an allowed cross-origin page can read
+	// the version refusal and its list of supported versions.
 	h.setCORS(w, cors)
+	if v := r.URL.Query().Get("v"); v != strconv.Itoa(transport.Version) {
+		body := errorBody(transport.CodeUnsupportedVersion, "protocol version %q is not supported", v)
+		body.Supported = []int{transport.Version}
+		WriteError(w, http.StatusBadRequest, body)
+		return false
+	}
 	return true
 }
 
@@ -304,7 +306,12 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request) {
 	if !h.admit(w, r) {
 		return
 	}
-	s := h.lookup(w, r.URL.Query().Get("s"))
+	id := r.URL.Query().Get("s")
+	if id == "" {
+		WriteError(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "s (the session id) is required"))
+		return
+	}
+	s := h.lookup(w, id)
 	if s == nil {
 		return
 	}
@@ -345,8 +352,13 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		code := transport.CodeMalformed
 		var pe *protocolError
-		if errors.As(err, &pe) && pe.Code == transport.CloseInvalidPayload {
-			code = transport.CodeInvalidPayload
+		if errors.As(err, &pe) {
+			switch pe.Code {
+			case transport.CloseInvalidPayload:
+				code = transport.CodeInvalidPayload
+			case transport.CloseMessageTooBig:
+				code = transport.CodeTooLarge
+			}
 		}
 		WriteError(w, http.StatusBadRequest, errorBody(code, "%v", err))
 		return
