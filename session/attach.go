@@ -250,7 +250,7 @@ func (a *Attachment) pump(d Delivery, interval time.Duration) error {
 			select {
 			case <-a.wakeCh:
 			case <-heartbeat.C:
-				if d == Stream && time.Since(s.lastSeenAt()) > 2*interval {
+				if d == Stream && time.Since(s.lastSeenAt()) >= 2*interval {
 					return errPeerSilent
 				}
 				beat = true
@@ -300,14 +300,24 @@ func (a *Attachment) collect(b *transport.Batch, d Delivery, interval time.Durat
 	}
 	a.echoes = a.echoes[:0]
 	if a.delivering {
+		// MaxBatch is the client's read limit: stop before the message that
+		// would pass it, keeping room for a trailing ["h"] or ["s"]. The
+		// first message always goes; MaxBatch leaves room for the largest.
+		limit := s.opts.MaxBatch - len(`["h"]`+"\n")
 		a.cursor = max(a.cursor, s.outAcked)
-		for i := int(a.cursor - s.outAcked); i < len(s.out) && len(b.Bytes) < s.opts.MaxBatch; i++ {
+		first := a.cursor + 1
+		for i := int(a.cursor - s.outAcked); i < len(s.out); i++ {
 			seq := s.outAcked + uint64(i) + 1
+			frames, size := len(b.Frames), len(b.Bytes)
 			if e := s.out[i]; e.close != nil {
 				b.Append(&transport.Frame{Type: transport.TypeClose, Seq: seq, Code: int(e.close.Code),
 					Reason: e.close.Reason, Retry: e.close.Retry})
 			} else {
 				b.AppendMessage(e.typ, seq, e.payload)
+			}
+			if len(b.Bytes) > limit && seq > first {
+				b.Frames, b.Bytes = b.Frames[:frames], b.Bytes[:size]
+				break
 			}
 			a.cursor = seq
 		}

@@ -115,7 +115,11 @@ func newSession(h *Handler, id, secret string, info RequestInfo) *Session {
 		lastSeen: time.Now(),
 	}
 	s.ctx, s.cancel = context.WithCancel(h.baseCtx)
+	// Under the lock: expire reads s.timer on the timer's goroutine, which
+	// is not ordered after this assignment otherwise.
+	s.mu.Lock()
 	s.timer = time.AfterFunc(h.opts.AttachTimeout, s.expire)
+	s.mu.Unlock()
 	return s
 }
 
@@ -308,6 +312,9 @@ func (s *Session) closeLocked(code transport.CloseCode, reason string, retry uin
 	s.cancel()
 	s.outSpace.wake()
 	s.inReady.wake()
+	// A Receive waiting for room accepts and discards from now on; it is
+	// the reader that must see the client's ack of this close.
+	s.inSpace.wake()
 	if a := s.deliverer; a != nil {
 		a.wake()
 	}
