@@ -42,7 +42,6 @@ type env struct {
 	h        *session.Handler
 	url      string
 	sessions chan *session.Session
-	lost     chan string
 	net      *netControl
 }
 
@@ -53,7 +52,7 @@ func newEnv(t *testing.T, name string, opts *session.Options) *env {
 	if opts != nil {
 		o = *opts
 	}
-	e := &env{t: t, name: name, sessions: make(chan *session.Session, 64), lost: make(chan string, 1024), net: newNetControl()}
+	e := &env{t: t, name: name, sessions: make(chan *session.Session, 64), net: newNetControl()}
 	serve := o.Serve
 	if serve == nil {
 		serve = echo
@@ -63,12 +62,6 @@ func newEnv(t *testing.T, name string, opts *session.Options) *env {
 		serve(s)
 	}
 	o.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	o.Observer = &session.Observer{TransportLost: func(_ *session.Session, name string, _ error) {
-		select {
-		case e.lost <- name:
-		default:
-		}
-	}}
 	o.NegotiateRate = -1
 	e.h = comet.NewHandler(&o)
 	srv := httptest.NewServer(e.h)

@@ -28,11 +28,10 @@ type poll struct {
 	cancel context.CancelFunc
 }
 
-// attachLongPoll starts the first poll and waits for it to be accepted:
-// its open frame applied, or the poll still held when the attach timeout
-// passes. The server holds a delivering poll's open frame until it has
-// something to deliver or the hold expires (its refusals come at once), so
-// waiting for the open frame would make every quiet attach last a hold.
+// attachLongPoll proves the path with a probe poll (d=0), which the
+// server answers at once with its open frame (PROTOCOL.md section 8); a
+// delivering poll would be held until there is something to deliver. The
+// polls that follow deliver.
 func (c *Conn) attachLongPoll(why string) (attachment, error) {
 	fail := func(err error) (attachment, error) {
 		if c.ctx.Err() != nil {
@@ -46,12 +45,15 @@ func (c *Conn) attachLongPoll(why string) (attachment, error) {
 	if err != nil {
 		return fail(err)
 	}
-	p := c.startPoll(ticket, why)
+	p := c.startPoll(ticket, why, false)
 	timer := time.NewTimer(c.lim.attachTimeout)
 	defer timer.Stop()
 	select {
 	case <-p.opened:
 	case <-timer.C:
+		p.cancel()
+		<-p.done
+		return fail(errNoOpen)
 	case err := <-p.done:
 		select {
 		case <-p.opened:
@@ -70,10 +72,10 @@ func (c *Conn) attachLongPoll(why string) (attachment, error) {
 
 // startPoll sends a poll with ticket, carrying our ack, and reads it on a
 // goroutine of its own.
-func (c *Conn) startPoll(ticket, why string) *poll {
+func (c *Conn) startPoll(ticket, why string, deliver bool) *poll {
 	c.mu.Lock()
 	c.attempt++
-	params := transport.AttachParams{Session: c.sid, Ticket: ticket, Attempt: c.attempt, Ack: c.in.n, Deliver: true,
+	params := transport.AttachParams{Session: c.sid, Ticket: ticket, Attempt: c.attempt, Ack: c.in.n, Deliver: deliver,
 		Heartbeat: c.lim.hb, Reason: why}
 	c.in.ackSent(params.Ack)
 	// A poll answers within its hold; one silent for longer, plus the
@@ -202,14 +204,43 @@ func (lp *longPoll) pollLoop(ctx context.Context) error {
 		default:
 			return err
 		}
-		if err := c.waitUntil(ctx, func() bool { return c.roomLocked() && !c.remoteClosed }); err != nil {
+		if err := lp.waitForRoom(ctx); err != nil {
 			return err
 		}
 		ticket, err := c.ticket(ctx)
 		if err != nil {
 			return err
 		}
-		p = c.startPoll(ticket, "")
+		p = c.startPoll(ticket, "", true)
+	}
+}
+
+// waitForRoom waits until Recv's buffer has room for another poll. While
+// it waits, no poll holds the session attached, so it POSTs a key frame
+// (its ack) every hold: the server restarts the grace period on every POST
+// from a detached client (PROTOCOL.md section 9), and a client whose
+// application reads slowly keeps its session.
+func (lp *longPoll) waitForRoom(ctx context.Context) error {
+	c := lp.c
+	for {
+		c.mu.Lock()
+		hold := c.pollHold
+		c.mu.Unlock()
+		wctx, cancel := context.WithTimeout(ctx, hold)
+		err := c.waitUntil(wctx, func() bool { return c.roomLocked() && !c.remoteClosed })
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var b transport.Batch
+		c.mu.Lock()
+		ack := c.appendKeyLocked(&b, false)
+		c.mu.Unlock()
+		if _, err := c.post(ctx, b.Bytes, ack); err != nil && ctx.Err() == nil {
+			if he := refusal(err, ""); he != nil && he.Status == http.StatusNotFound {
+				return err
+			}
+		}
 	}
 }
 

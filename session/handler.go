@@ -342,6 +342,11 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request) {
 		if err == nil {
 			_, err = s.receiveLocked(frames)
 		}
+		if s.deliverer == nil && s.timer != nil && s.closeErr == nil {
+			// A detached client that still POSTs is alive (a long-poll
+			// client whose application reads slowly stops polling).
+			s.timer.Reset(s.opts.Grace)
+		}
 		s.mu.Unlock()
 	} else {
 		err = decodeError(err)
