@@ -131,10 +131,17 @@ func (a *Attachment) Serve(ds transport.Downstream, d Delivery) error {
 		return errFinished
 	}
 	a.ds = ds
-	s.attached[a.params.Attempt] = a
 	s.lastSeen = time.Now()
 	var change *transportChange
-	if a.params.Deliver {
+	if _, dup := s.attached[a.params.Attempt]; dup {
+		// Attempts name attachments; a second one under a live name is
+		// stale and must not take the name, or the live one could no
+		// longer be found, probed or ended.
+		a.superseded = true
+	} else {
+		s.attached[a.params.Attempt] = a
+	}
+	if a.params.Deliver && !a.superseded {
 		if a.params.Attempt > s.lastAttempt {
 			change = s.takeover(a)
 		} else {
@@ -147,6 +154,9 @@ func (a *Attachment) Serve(ds transport.Downstream, d Delivery) error {
 
 	err := a.pump(d, interval)
 	a.end(err)
+	// The attachment may have ended before ds was set (a WebSocket whose
+	// reader failed at once), when end had nothing to close.
+	ds.Close()
 	s.detach(a, err)
 	return err
 }

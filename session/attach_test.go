@@ -159,6 +159,28 @@ func TestStaleAttemptNeverDelivers(t *testing.T) {
 	}
 }
 
+// TestDuplicateAttempt: an attach that repeats a live attachment's attempt
+// is stale; the live one keeps its name, so it can still be probed and is
+// still ended with the session.
+func TestDuplicateAttempt(t *testing.T) {
+	t.Parallel()
+	s := newTestSession(t, newTestHandler(t, nil))
+	a := attachStream(t, s, deliver(1, 0))
+	a.ds.expect(t, `["o",1,0,"T",25000]`)
+
+	dup := attachStream(t, s, deliver(1, 0))
+	if got, want := wire(dup.ds.next(t)), []string{`["o",1,0,"T",25000]`, `["s"]`}; !slices.Equal(got, want) {
+		t.Fatalf("duplicate attach got %q, want %q", got, want)
+	}
+	dup.wait(t)
+	mustUpstream(t, s, `["p",1,"still-here"]`)
+	a.ds.expect(t, `["e","still-here"]`)
+	s.CloseNow()
+	if err := a.wait(t); err != nil {
+		t.Logf("live attachment ended with %v", err)
+	}
+}
+
 // TestProbeAndCommit checks that a probe gets its open frame and echoes but
 // no messages, and that committing it makes it deliver from the ack.
 func TestProbeAndCommit(t *testing.T) {
