@@ -147,7 +147,13 @@ type AttachParams struct {
 	Heartbeat uint64 // hb
 	// Reason reports why the client left its previous transport (why).
 	Reason string
+	// Pad asks an XHR stream to pad every flush to this many bytes (pad),
+	// at most MaxPad; 0 means no padding.
+	Pad uint64
 }
+
+// MaxPad is the largest pad an attach may ask for.
+const MaxPad = 8192
 
 // errBadParams is wrapped by ParseAttach errors.
 var errBadParams = errors.New("comet: bad attach parameters")
@@ -171,6 +177,12 @@ func ParseAttach(q url.Values) (AttachParams, error) {
 	}
 	if p.Heartbeat, err = queryUint(q, "hb", false); err != nil {
 		return p, err
+	}
+	if p.Pad, err = queryUint(q, "pad", false); err != nil {
+		return p, err
+	}
+	if p.Pad > MaxPad {
+		return p, fmt.Errorf("%w: pad=%d is above %d", errBadParams, p.Pad, MaxPad)
 	}
 	switch q.Get("d") {
 	case "1":
@@ -212,5 +224,8 @@ func (p AttachParams) Encode(q url.Values) {
 	}
 	if p.Reason != "" {
 		q.Set("why", p.Reason)
+	}
+	if p.Pad > 0 {
+		q.Set("pad", strconv.FormatUint(p.Pad, 10))
 	}
 }
