@@ -168,6 +168,7 @@ func (h *Handler) negotiate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req transport.NegotiateRequest
+	http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.opts.ReadTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4<<10))
 	if err == nil && len(body) > 0 {
 		err = json.Unmarshal(body, &req)
