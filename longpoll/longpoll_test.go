@@ -1,22 +1,20 @@
 package longpoll_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/seed-544bbf9f/comet/internal/leakcheck"
+	"github.com/seed-544bbf9f/comet/internal/testutil"
 	"github.com/seed-544bbf9f/comet/longpoll"
 	"github.com/seed-544bbf9f/comet/session"
 	"github.com/seed-544bbf9f/comet/transport"
@@ -27,9 +25,6 @@ import (
 // parked instead, the test's bound, not a timing assertion, catches it.
 
 const prefix = "/comet"
-
-// wait bounds every step that waits for the server.
-const wait = 10 * time.Second
 
 // server is a Handler offering only long-polling, shut down when the test
 // ends.
@@ -48,7 +43,7 @@ func start(t *testing.T, opts *session.Options) *server {
 	if opts != nil {
 		o = *opts
 	}
-	o.Logger = testLogger(t)
+	o.Logger = testutil.Logger(t)
 	o.NegotiateRate = -1
 	if o.Grace == 0 {
 		o.Grace = time.Second
@@ -59,19 +54,19 @@ func start(t *testing.T, opts *session.Options) *server {
 	}
 	o.Serve = func(ss *session.Session) { <-ss.Context().Done() }
 	o.Observer = &session.Observer{
-		TransportChanged: func(_ *session.Session, _, to, _ string) { offer(s.attached, to) },
-		TransportLost:    func(_ *session.Session, _ string, err error) { offer(s.lost, err) },
+		TransportChanged: func(_ *session.Session, _, to, _ string) { testutil.Offer(s.attached, to) },
+		TransportLost:    func(_ *session.Session, _ string, err error) { testutil.Offer(s.lost, err) },
 	}
 	s.h = session.NewHandler(&o, longpoll.New())
 	s.srv = httptest.NewServer(s.h)
 	t.Cleanup(func() {
-		// End what the test left open, so that Shutdown need not wait out
+		// End what the test left open, so that Shutdown need not testutil.Wait out
 		// the grace period of sessions whose clients are gone.
 		s.h.Options().Registry.Range(func(ss *session.Session) bool {
 			ss.CloseNow()
 			return true
 		})
-		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		ctx, cancel := context.WithTimeout(context.Background(), testutil.Wait)
 		defer cancel()
 		if err := s.h.Shutdown(ctx); err != nil {
 			t.Errorf("Shutdown: %v", err)
@@ -79,53 +74,6 @@ func start(t *testing.T, opts *session.Options) *server {
 		s.srv.Close()
 	})
 	return s
-}
-
-func offer[T any](ch chan T, v T) {
-	select {
-	case ch <- v:
-	default:
-	}
-}
-
-func receive[T any](t *testing.T, ch <-chan T, what string) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(wait):
-		t.Fatalf("no %s within %v", what, wait)
-		panic("unreachable")
-	}
-}
-
-// testLogger routes the handler's logs to t.Logf until the test's cleanups
-// have run, and drops later ones.
-func testLogger(t *testing.T) *slog.Logger {
-	w := &logWriter{t: t}
-	t.Cleanup(w.stop) // registered first, so it runs last
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type logWriter struct {
-	mu      sync.Mutex
-	t       *testing.T
-	stopped bool
-}
-
-func (w *logWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.stopped {
-		w.t.Logf("server: %s", bytes.TrimRight(p, "\n"))
-	}
-	return len(p), nil
-}
-
-func (w *logWriter) stop() {
-	w.mu.Lock()
-	w.stopped = true
-	w.mu.Unlock()
 }
 
 // request sends one request and reads the whole response.
@@ -175,7 +123,7 @@ type poll struct {
 
 // poll sends a poll and waits for its answer, for at most wait.
 func (s *server) poll(ctx context.Context, p transport.AttachParams) poll {
-	ctx, cancel := context.WithTimeout(ctx, wait)
+	ctx, cancel := context.WithTimeout(ctx, testutil.Wait)
 	defer cancel()
 	q := url.Values{}
 	p.Encode(q)
@@ -240,9 +188,9 @@ func TestPollParksUntilMessage(t *testing.T) {
 	n, ss := s.negotiate(t)
 
 	parked := s.pollAsync(t.Context(), deliver(n, n.Tickets[0], 1, 0))
-	receive(t, s.attached, "attach")
+	testutil.Receive(t, s.attached, "attach")
 	send(t, ss, "hi")
-	f := receive(t, parked, "poll answer").want(t, 1, transport.TypeText)
+	f := testutil.Receive(t, parked, "poll answer").want(t, 1, transport.TypeText)
 	if f[1].Seq != 1 || string(f[1].Payload) != "hi" {
 		t.Errorf("message %d %q, want 1 hi", f[1].Seq, f[1].Payload)
 	}
@@ -307,12 +255,12 @@ func TestNewerPollSupersedesOlder(t *testing.T) {
 	n, ss := s.negotiate(t)
 
 	older := s.pollAsync(t.Context(), deliver(n, n.Tickets[0], 1, 0))
-	receive(t, s.attached, "attach")
+	testutil.Receive(t, s.attached, "attach")
 	newer := s.pollAsync(t.Context(), deliver(n, n.Tickets[1], 2, 0))
-	receive(t, older, "older poll's answer").want(t, 1, transport.TypeSuperseded)
+	testutil.Receive(t, older, "older poll's answer").want(t, 1, transport.TypeSuperseded)
 
 	send(t, ss, "hi")
-	receive(t, newer, "newer poll's answer").want(t, 2, transport.TypeText)
+	testutil.Receive(t, newer, "newer poll's answer").want(t, 2, transport.TypeText)
 }
 
 func TestOlderPollRefusedDelivery(t *testing.T) {
@@ -321,13 +269,13 @@ func TestOlderPollRefusedDelivery(t *testing.T) {
 	n, ss := s.negotiate(t)
 
 	newer := s.pollAsync(t.Context(), deliver(n, n.Tickets[0], 2, 0))
-	receive(t, s.attached, "attach")
+	testutil.Receive(t, s.attached, "attach")
 	// A delayed or retried poll never takes delivery back, and does not
 	// park: two polls must not ping-pong.
 	s.poll(t.Context(), deliver(n, n.Tickets[1], 1, 0)).want(t, 1, transport.TypeSuperseded)
 
 	send(t, ss, "hi")
-	receive(t, newer, "newer poll's answer").want(t, 2, transport.TypeText)
+	testutil.Receive(t, newer, "newer poll's answer").want(t, 2, transport.TypeText)
 }
 
 // TestPollCancelled runs alone: its goroutine check would count a parallel
@@ -339,14 +287,14 @@ func TestPollCancelled(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	parked := s.pollAsync(ctx, deliver(n, n.Tickets[0], 1, 0))
-	receive(t, s.attached, "attach")
+	testutil.Receive(t, s.attached, "attach")
 	cancel()
-	if r := receive(t, parked, "cancelled poll"); !errors.Is(r.err, context.Canceled) {
+	if r := testutil.Receive(t, parked, "cancelled poll"); !errors.Is(r.err, context.Canceled) {
 		t.Fatalf("cancelled poll returned %v", r.err)
 	}
 	// The server ends the attachment at once rather than holding it for
 	// the rest of the hold.
-	if err := receive(t, s.lost, "TransportLost"); err == nil {
+	if err := testutil.Receive(t, s.lost, "TransportLost"); err == nil {
 		t.Error("TransportLost with a nil error")
 	}
 
@@ -367,15 +315,15 @@ func TestShutdownDeliversClose(t *testing.T) {
 	n, _ := s.negotiate(t)
 
 	parked := s.pollAsync(t.Context(), deliver(n, n.Tickets[0], 1, 0))
-	receive(t, s.attached, "attach")
+	testutil.Receive(t, s.attached, "attach")
 	shutdown := make(chan error, 1)
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		ctx, cancel := context.WithTimeout(context.Background(), testutil.Wait)
 		defer cancel()
 		shutdown <- s.h.Shutdown(ctx)
 	}()
 
-	c := receive(t, parked, "poll answer").want(t, 1, transport.TypeClose)[1]
+	c := testutil.Receive(t, parked, "poll answer").want(t, 1, transport.TypeClose)[1]
 	if transport.CloseCode(c.Code) != transport.CloseServerShutdown || c.Seq != 1 || c.Retry > uint64(retry.Milliseconds()) {
 		t.Errorf("close frame %+v, want seq 1, code 3001, retry at most %d", c, retry.Milliseconds())
 	}
@@ -386,7 +334,7 @@ func TestShutdownDeliversClose(t *testing.T) {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("acknowledging the close: %v %v %s", err, resp, body)
 	}
-	if err := receive(t, shutdown, "Shutdown"); err != nil {
+	if err := testutil.Receive(t, shutdown, "Shutdown"); err != nil {
 		t.Errorf("Shutdown = %v, want nil once the close was acknowledged", err)
 	}
 }

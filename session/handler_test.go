@@ -1,13 +1,11 @@
 package session_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -15,13 +13,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	gorilla "github.com/gorilla/websocket"
 
+	"github.com/seed-544bbf9f/comet/internal/testutil"
 	"github.com/seed-544bbf9f/comet/longpoll"
 	"github.com/seed-544bbf9f/comet/session"
 	"github.com/seed-544bbf9f/comet/transport"
@@ -59,7 +57,7 @@ func startLive(t *testing.T, opts *session.Options) *live {
 	if opts != nil {
 		o = *opts
 	}
-	o.Logger = testLogger(t)
+	o.Logger = testutil.Logger(t)
 	if o.NegotiateRate == 0 {
 		o.NegotiateRate = -1
 	}
@@ -87,35 +85,6 @@ func startLive(t *testing.T, opts *session.Options) *live {
 		l.srv.Close()
 	})
 	return l
-}
-
-// testLogger routes the handler's logs to t.Logf until the test's cleanups
-// have run; later records (from timers) are dropped, as t.Logf would panic.
-func testLogger(t *testing.T) *slog.Logger {
-	w := &logWriter{t: t}
-	t.Cleanup(w.stop) // registered first, so it runs last
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type logWriter struct {
-	mu      sync.Mutex
-	t       *testing.T
-	stopped bool
-}
-
-func (w *logWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.stopped {
-		w.t.Logf("server: %s", bytes.TrimRight(p, "\n"))
-	}
-	return len(p), nil
-}
-
-func (w *logWriter) stop() {
-	w.mu.Lock()
-	w.stopped = true
-	w.mu.Unlock()
 }
 
 // do sends a request to the server and returns the response and its body.

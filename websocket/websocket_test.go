@@ -1,24 +1,22 @@
 package websocket_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	gorilla "github.com/gorilla/websocket"
 
+	"github.com/seed-544bbf9f/comet/internal/testutil"
 	"github.com/seed-544bbf9f/comet/session"
 	"github.com/seed-544bbf9f/comet/transport"
 	"github.com/seed-544bbf9f/comet/websocket"
@@ -28,9 +26,6 @@ import (
 // loopback, with gorilla's client writing and reading raw batches.
 
 const prefix = "/comet"
-
-// wait bounds every step that waits for the server.
-const wait = 10 * time.Second
 
 // server is a Handler offering only WebSocket, shut down when the test
 // ends.
@@ -48,7 +43,7 @@ func start(t *testing.T, opts *session.Options) *server {
 	if opts != nil {
 		o = *opts
 	}
-	o.Logger = testLogger(t)
+	o.Logger = testutil.Logger(t)
 	o.NegotiateRate = -1
 	if o.Grace == 0 {
 		o.Grace = time.Second
@@ -57,17 +52,17 @@ func start(t *testing.T, opts *session.Options) *server {
 	if o.Serve == nil {
 		o.Serve = func(ss *session.Session) { <-ss.Context().Done() }
 	}
-	o.Observer = &session.Observer{TransportLost: func(_ *session.Session, _ string, err error) { offer(s.lost, err) }}
+	o.Observer = &session.Observer{TransportLost: func(_ *session.Session, _ string, err error) { testutil.Offer(s.lost, err) }}
 	s.h = session.NewHandler(&o, websocket.New(nil))
 	s.srv = httptest.NewServer(s.h)
 	t.Cleanup(func() {
-		// End what the test left open, so that Shutdown need not wait out
+		// End what the test left open, so that Shutdown need not testutil.Wait out
 		// the grace period of sessions whose clients are gone.
 		s.h.Options().Registry.Range(func(ss *session.Session) bool {
 			ss.CloseNow()
 			return true
 		})
-		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		ctx, cancel := context.WithTimeout(context.Background(), testutil.Wait)
 		defer cancel()
 		if err := s.h.Shutdown(ctx); err != nil {
 			t.Errorf("Shutdown: %v", err)
@@ -88,53 +83,6 @@ func echo(s *session.Session) {
 			return
 		}
 	}
-}
-
-func offer[T any](ch chan T, v T) {
-	select {
-	case ch <- v:
-	default:
-	}
-}
-
-func receive[T any](t *testing.T, ch <-chan T, what string) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(wait):
-		t.Fatalf("no %s within %v", what, wait)
-		panic("unreachable")
-	}
-}
-
-// testLogger routes the handler's logs to t.Logf until the test's cleanups
-// have run, and drops later ones.
-func testLogger(t *testing.T) *slog.Logger {
-	w := &logWriter{t: t}
-	t.Cleanup(w.stop) // registered first, so it runs last
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type logWriter struct {
-	mu      sync.Mutex
-	t       *testing.T
-	stopped bool
-}
-
-func (w *logWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.stopped {
-		w.t.Logf("server: %s", bytes.TrimRight(p, "\n"))
-	}
-	return len(p), nil
-}
-
-func (w *logWriter) stop() {
-	w.mu.Lock()
-	w.stopped = true
-	w.mu.Unlock()
 }
 
 func (s *server) negotiate(t *testing.T) *transport.NegotiateResponse {
@@ -175,14 +123,14 @@ func (s *server) url(p transport.AttachParams) string {
 // its body readable.
 func (s *server) dial(t *testing.T, p transport.AttachParams, hdr http.Header) (*peer, *http.Response, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), wait)
+	ctx, cancel := context.WithTimeout(t.Context(), testutil.Wait)
 	defer cancel()
 	conn, resp, err := (&gorilla.Dialer{}).DialContext(ctx, s.url(p), hdr)
 	if err != nil {
 		return nil, resp, err
 	}
 	t.Cleanup(func() { conn.Close() })
-	conn.SetReadDeadline(time.Now().Add(wait))
+	conn.SetReadDeadline(time.Now().Add(testutil.Wait))
 	return &peer{t: t, conn: conn}, resp, nil
 }
 
@@ -265,7 +213,7 @@ func (p *peer) drain() error {
 		if _, err := p.read(); err != nil {
 			var ne interface{ Timeout() bool }
 			if errors.As(err, &ne) && ne.Timeout() {
-				p.t.Fatalf("the server did not end the connection within %v", wait)
+				p.t.Fatalf("the server did not end the connection within %v", testutil.Wait)
 			}
 			return err
 		}
@@ -284,7 +232,7 @@ func (p *peer) send(frames ...transport.Frame) {
 
 func (p *peer) write(typ int, data []byte) {
 	p.t.Helper()
-	p.conn.SetWriteDeadline(time.Now().Add(wait))
+	p.conn.SetWriteDeadline(time.Now().Add(testutil.Wait))
 	if err := p.conn.WriteMessage(typ, data); err != nil {
 		p.t.Fatalf("write: %v", err)
 	}
@@ -486,7 +434,7 @@ func TestViolationClosesSession(t *testing.T) {
 			// Acknowledging the close ends the session and its connection.
 			c.send(transport.Frame{Type: transport.TypeAck, Ack: cl.Seq})
 			c.drain()
-			receive(t, ss.Done(), "end of the session")
+			testutil.Receive(t, ss.Done(), "end of the session")
 		})
 	}
 }
@@ -546,7 +494,7 @@ func TestHeartbeat(t *testing.T) {
 		if beats < 1 || beats > 2 {
 			t.Errorf("%d heartbeats before the drop, want 1 (2 at most)", beats)
 		}
-		if err := receive(t, s.lost, "TransportLost"); err == nil {
+		if err := testutil.Receive(t, s.lost, "TransportLost"); err == nil {
 			t.Error("TransportLost with a nil error")
 		}
 	})
