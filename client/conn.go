@@ -42,8 +42,10 @@ type Conn struct {
 	in           inbound
 	tickets      ticketPool
 	attempt      uint64
-	current      string        // the transport in use, or last used
-	pollHold     time.Duration // the hold of the last poll's open frame
+	current      string          // the transport in use, or last used
+	buffered     map[string]bool // transports found buffered on the way, skipped from then on
+	pollHold     time.Duration   // the hold of the last poll's open frame
+	lastPost     time.Time       // when the server last answered a POST
 	closeErr     *transport.CloseError
 	closeSeq     uint64 // sequence number of our close frame, 0 if none
 	closeWritten bool   // our close frame reached the server's side

@@ -1,7 +1,11 @@
 // Package client is Comet's Go client: one ordered, lossless session with
-// a Comet server, carried by WebSocket where it works and by long-polling
-// where it does not, and resumed across dropped connections without losing
-// or repeating a message in either direction.
+// a Comet server, carried by WebSocket where it works, by Server-Sent
+// Events or XHR streaming where a proxy refuses WebSocket, and by
+// long-polling where a proxy buffers streams too, and resumed across
+// dropped connections without losing or repeating a message in either
+// direction. Transports are tried in that order; a stream is checked by
+// probes throughout its life, and one found buffered is left for
+// long-polling (PROTOCOL.md section 8).
 //
 // Dial negotiates a session at the server's mount URL and attaches to it:
 //

@@ -13,7 +13,7 @@ import (
 )
 
 // TestFallback refuses the WebSocket upgrade: the client falls back to
-// long-polling and says why.
+// SSE, the next transport, and says why.
 func TestFallback(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
@@ -34,11 +34,11 @@ func TestFallback(t *testing.T) {
 		t.Fatalf("Dial: %v", err)
 	}
 	defer c.Close(transport.CloseNormal, "")
-	if got, want := <-changes, [3]string{transport.WebSocket, transport.LongPoll, "ws_refused"}; got != want {
+	if got, want := <-changes, [3]string{transport.WebSocket, transport.SSE, "ws_refused"}; got != want {
 		t.Fatalf("OnTransport(%q), want %q", got, want)
 	}
-	if c.Transport() != transport.LongPoll {
-		t.Fatalf("Transport() = %q, want longpoll", c.Transport())
+	if c.Transport() != transport.SSE {
+		t.Fatalf("Transport() = %q, want sse", c.Transport())
 	}
 	exchange(t, ctx, c, numbered(3), 0, 3)
 }

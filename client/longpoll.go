@@ -169,7 +169,7 @@ func (lp *longPoll) serve() error {
 	defer cancel()
 	errs := make(chan error, 2)
 	go func() { errs <- lp.pollLoop(ctx) }()
-	go func() { errs <- lp.sendLoop(ctx) }()
+	go func() { errs <- lp.c.sendLoop(ctx, 0) }()
 	first := <-errs
 	cancel()
 	<-errs
@@ -240,66 +240,6 @@ func (lp *longPoll) waitForRoom(ctx context.Context) error {
 			if he := refusal(err, ""); he != nil && he.Status == http.StatusNotFound {
 				return err
 			}
-		}
-	}
-}
-
-// sendLoop POSTs what is due upstream, one POST at a time: the messages
-// not yet accepted and, once the server's close has arrived, our ack of it,
-// since no poll will carry it. A network failure or a partial ack (the
-// server's inbound buffer was full) resends the rest after a pause that
-// starts at ackDelay and doubles to 1 s (PROTOCOL.md section 6) for as
-// long as the server accepts nothing; a partial ack that made progress
-// starts it over, since the server's application is reading.
-func (lp *longPoll) sendLoop(ctx context.Context) error {
-	c := lp.c
-	var b transport.Batch
-	var sent uint64 // the highest sequence number the server accepted on this path
-	var pause time.Duration
-	for {
-		c.mu.Lock()
-		if !c.out.pendingAfter(sent) && !(c.remoteClosed && c.in.acked < c.in.n) {
-			ch := c.changed.wait()
-			c.mu.Unlock()
-			select {
-			case <-ch:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			continue
-		}
-		b.Reset()
-		ack := c.appendKeyLocked(&b, c.tickets.low(time.Now()))
-		last := c.out.appendTo(&b, sent, c.lim.maxBatch)
-		c.mu.Unlock()
-
-		accepted, err := c.post(ctx, b.Bytes, ack)
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if he := refusal(err, ""); he != nil && he.Status != http.StatusTooManyRequests &&
-				he.Status != http.StatusServiceUnavailable {
-				return err
-			}
-			// What the server took is unknown: resend all it has not
-			// acknowledged; it drops the duplicates.
-			accepted = 0
-		}
-		c.mu.Lock()
-		c.wroteLocked(accepted)
-		c.mu.Unlock()
-		if accepted >= last {
-			sent, pause = last, 0
-			continue
-		}
-		if accepted > sent {
-			pause = 0 // progress: the server's application is reading
-		}
-		sent = accepted
-		pause = nextPause(pause, c.lim.ackDelay)
-		if !sleep(ctx, pause) {
-			return ctx.Err()
 		}
 	}
 }

@@ -21,16 +21,19 @@ import (
 // no effect.
 type Options struct {
 	// Transports lists the transports to try, best first, among those this
-	// client speaks: transport.WebSocket and transport.LongPoll. Nil means
-	// WebSocket, then long-polling. A single entry forces that transport:
+	// client speaks: transport.WebSocket, transport.SSE,
+	// transport.Streaming and transport.LongPoll. Nil means all four, in
+	// that order (transport.Order). A single entry forces that transport:
 	// the client never falls back from it.
 	Transports []string
 
-	// HTTPClient carries negotiate, long-polls and upstream POSTs. Nil
-	// means a client built from TLSConfig, Jar, Proxy and NetDialContext.
-	// Its Timeout, if set, must exceed the long-poll hold (25 s unless the
-	// server says otherwise), or polls fail. The WebSocket handshake does
-	// not use it; the fields below configure it.
+	// HTTPClient carries negotiate, SSE and XHR streams, long-polls and
+	// upstream POSTs. Nil means a client built from TLSConfig, Jar, Proxy
+	// and NetDialContext. Its Timeout, if set, must exceed the long-poll
+	// hold (25 s unless the server says otherwise), or polls fail; it also
+	// cuts every stream when it passes, and the client attaches again, so
+	// leave it zero. The WebSocket handshake does not use it; the fields
+	// below configure it.
 	HTTPClient *http.Client
 
 	// TLSConfig configures TLS for https and wss URLs. Nil means the
@@ -68,8 +71,8 @@ type Options struct {
 	WindowBytes    int
 
 	// ReceiveBuffer is how many received messages wait for Recv. When it is
-	// full the client stops reading (WebSocket) or polling (long-polling)
-	// until Recv makes room: messages are never dropped, and the server's
+	// full the client stops reading (WebSocket, streams) or polling
+	// (long-polling) until Recv makes room: messages are never dropped, and the server's
 	// window pushes back on its Send. Zero means 256.
 	ReceiveBuffer int
 
@@ -78,11 +81,15 @@ type Options struct {
 	Logger *slog.Logger
 
 	// OnTransport, if set, is called when the transport in use changes,
-	// including the first attach (from is then "" or the transport Dial
-	// fell back from), with the reason the client left the previous one as
-	// reported to the server: "ws_refused", "ws_hung", "ws_silent", or ""
-	// (PROTOCOL.md section 5). It runs on the client's own goroutine and
-	// must not block or call Close.
+	// including the first attach (from is then "" or the last transport
+	// Dial fell back from), with the reason the client left the previous
+	// one as reported to the server: "ws_refused", "ws_hung", "ws_silent",
+	// "stream_buffered" (a proxy holds the stream back: its open frame or a
+	// probe's echo did not arrive within the attach timeout, or its
+	// heartbeats came in a burst; streams are then left for long-polling
+	// for the rest of the Conn's life), or "" (PROTOCOL.md sections 5 and
+	// 8). It runs on the client's own goroutine and must not block or call
+	// Close.
 	OnTransport func(from, to, reason string)
 }
 
@@ -95,7 +102,7 @@ const (
 )
 
 // supported lists the transports this client speaks, best first.
-var supported = []string{transport.WebSocket, transport.LongPoll}
+var supported = transport.Order
 
 // withDefaults returns a copy of o with every zero field set.
 func (o *Options) withDefaults() (Options, error) {

@@ -67,6 +67,7 @@ func (c *Conn) post(ctx context.Context, body []byte, ack uint64) (uint64, error
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.lastPost = time.Now()
 	c.in.ackSent(ack)
 	for i := range frames {
 		switch f := &frames[i]; f.Type {

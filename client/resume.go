@@ -2,9 +2,9 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"time"
 
 	"github.com/seed-544bbf9f/comet/transport"
@@ -37,9 +37,14 @@ func (c *Conn) run(ready chan<- error) {
 		if c.ctx.Err() != nil {
 			return
 		}
-		if time.Since(start) < stableAttach {
+		switch {
+		case errors.Is(err, errRecycled) || errors.Is(err, errBuffered):
+			// By design, or a move to a better path: no failure to back off
+			// from.
+			flaps = 0
+		case time.Since(start) < stableAttach:
 			flaps++
-		} else {
+		default:
 			flaps = 0
 		}
 		a = c.resume(err, flaps)
@@ -73,11 +78,12 @@ func (c *Conn) attachFirst() (attachment, error) {
 }
 
 // resume attaches again after the attachment in use dropped with err:
-// the same transport first, then the others in order, with capped,
-// jittered backoff, for at most the grace period, after which the server
-// has forgotten the session. flaps counts the attachments in a row that
-// dropped soon after they began; they start the backoff further along. It
-// returns nil when the session has ended.
+// the same transport first (long-polling first when a stream was found
+// buffered), then the others in order, with capped, jittered backoff, for
+// at most the grace period, after which the server has forgotten the
+// session. flaps counts the attachments in a row that dropped soon after
+// they began; they start the backoff further along. It returns nil when
+// the session has ended.
 func (c *Conn) resume(err error, flaps int) attachment {
 	c.mu.Lock()
 	from := c.current
@@ -89,10 +95,13 @@ func (c *Conn) resume(err error, flaps int) attachment {
 		c.endWith(nil)
 		return nil
 	}
-	c.log.Info("comet: transport dropped", "transport", from, "err", err)
+	if errors.Is(err, errRecycled) {
+		c.log.Debug("comet: stream recycled", "transport", from)
+	} else {
+		c.log.Info("comet: transport dropped", "transport", from, "err", err)
+	}
 	deadline := time.Now().Add(c.lim.grace)
-	candidates := append([]string{from}, slices.DeleteFunc(slices.Clone(c.order), func(t string) bool { return t == from })...)
-	why := ""
+	why := whyOf(err)
 	for i := 0; ; i++ {
 		if n := flaps + i; n > 0 {
 			if !sleep(c.ctx, min(backoff(n-1, rand.Float64()), time.Until(deadline))) {
@@ -103,6 +112,8 @@ func (c *Conn) resume(err error, flaps int) attachment {
 			c.endWith(&transport.CloseError{Code: transport.CloseSessionExpired, Reason: "could not resume within the grace period"})
 			return nil
 		}
+		// Recomputed on each try: an attach may find a stream buffered.
+		candidates := c.candidates(from, err)
 		name := candidates[i%len(candidates)]
 		a, err := c.attachWith(name, why)
 		if err == nil {
@@ -136,6 +147,10 @@ func (c *Conn) attachWith(name, why string) (attachment, error) {
 		switch name {
 		case transport.WebSocket:
 			a, err = c.attachWebSocket(why)
+		case transport.SSE:
+			a, err = c.attachStream(sseFormat, why)
+		case transport.Streaming:
+			a, err = c.attachStream(streamingFormat, why)
 		default:
 			a, err = c.attachLongPoll(why)
 		}
