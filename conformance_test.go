@@ -21,7 +21,7 @@ import (
 func TestMain(m *testing.M) { leakcheck.Main(m) }
 
 // transports is every transport the conformance suite runs on.
-var transports = []string{transport.WebSocket, transport.LongPoll}
+var transports = []string{transport.WebSocket, transport.SSE, transport.Streaming, transport.LongPoll}
 
 // runTransports runs one conformance test on every transport.
 func runTransports(t *testing.T, test func(t *testing.T, name string)) {

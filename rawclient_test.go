@@ -1,6 +1,7 @@
 package comet_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -26,6 +27,8 @@ type rawClient struct {
 	tickets []string
 	attempt uint64
 	ws      *websocket.Conn
+	stream  *bufio.Reader // the body of the SSE or XHR stream, once attached
+	body    io.Closer
 }
 
 func newRawClient(t *testing.T, base, name string) *rawClient {
@@ -44,6 +47,9 @@ func newRawClient(t *testing.T, base, name string) *rawClient {
 	t.Cleanup(func() {
 		if r.ws != nil {
 			r.ws.Close()
+		}
+		if r.body != nil {
+			r.body.Close()
 		}
 	})
 	return r
@@ -98,11 +104,15 @@ func (r *rawClient) dialWebSocket(ack uint64) {
 	r.ws = ws
 }
 
-// next returns the next downstream batch: a WebSocket message, or a poll.
+// next returns the next downstream batch: a WebSocket message, an SSE
+// event, a line of an XHR stream, or a poll.
 func (r *rawClient) next(ctx context.Context, ack uint64) []transport.Frame {
 	r.t.Helper()
 	var body []byte
-	if r.name == transport.WebSocket {
+	switch r.name {
+	case transport.SSE, transport.Streaming:
+		body = r.nextOnStream(ctx, ack)
+	case transport.WebSocket:
 		if r.ws == nil {
 			r.dialWebSocket(ack)
 		}
@@ -113,7 +123,7 @@ func (r *rawClient) next(ctx context.Context, ack uint64) []transport.Frame {
 			r.t.Fatalf("websocket read: %v", err)
 		}
 		body = msg
-	} else {
+	default:
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, r.attachURL(ack), nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -135,6 +145,50 @@ func (r *rawClient) next(ctx context.Context, ack uint64) []transport.Frame {
 		}
 	}
 	return frames
+}
+
+// nextOnStream attaches a stream if none is open and returns its next
+// batch: the data of the next SSE event, or the next frame line of an XHR
+// stream, padding skipped.
+func (r *rawClient) nextOnStream(ctx context.Context, ack uint64) []byte {
+	r.t.Helper()
+	if r.stream == nil {
+		req, _ := http.NewRequest(http.MethodGet, r.attachURL(ack), nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			r.t.Fatalf("%s attach: %v", r.name, err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			r.t.Fatalf("%s attach: %d %s", r.name, resp.StatusCode, body)
+		}
+		r.stream, r.body = bufio.NewReader(resp.Body), resp.Body
+	}
+	stop := context.AfterFunc(ctx, func() { r.body.Close() })
+	defer stop()
+	var data []string
+	for {
+		line, err := r.stream.ReadString('\n')
+		if err != nil {
+			r.t.Fatalf("%s read: %v", r.name, err)
+		}
+		line = strings.TrimSuffix(line, "\n")
+		if r.name == transport.Streaming {
+			if strings.Trim(line, " ") != "" {
+				return []byte(line)
+			}
+			continue
+		}
+		// The server ends lines with LF alone; comments and id and retry
+		// fields carry nothing for this client.
+		switch {
+		case line == "" && data != nil:
+			return []byte(strings.Join(data, "\n"))
+		case strings.HasPrefix(line, "data:"):
+			data = append(data, strings.TrimPrefix(strings.TrimPrefix(line, "data:"), " "))
+		}
+	}
 }
 
 // closeFrame reads downstream until a close frame arrives.
