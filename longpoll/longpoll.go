@@ -8,19 +8,11 @@
 package longpoll
 
 import (
-	"context"
-	"errors"
 	"net/http"
-	"sync/atomic"
-	"time"
 
+	"github.com/seed-544bbf9f/comet/internal/httpstream"
 	"github.com/seed-544bbf9f/comet/session"
 	"github.com/seed-544bbf9f/comet/transport"
-)
-
-var (
-	errClientGone = errors.New("comet: poll request ended by the client")
-	errClosed     = errors.New("comet: poll closed")
 )
 
 // Adapter serves long-poll attachments.
@@ -32,40 +24,31 @@ func New() *Adapter { return &Adapter{} }
 // Name returns transport.LongPoll.
 func (*Adapter) Name() string { return transport.LongPoll }
 
-// ServeAttach serves one poll.
+// ServeAttach serves one poll. The response is one-shot: no preamble and
+// no flush, so that net/http sends it whole when the handler returns. A
+// client that gives up on its poll ends the attachment rather than leaving
+// it parked.
 func (*Adapter) ServeAttach(w http.ResponseWriter, r *http.Request, a *session.Attachment) {
-	h := w.Header()
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("Cache-Control", "no-store, no-transform")
-	h.Set("X-Content-Type-Options", "nosniff")
-	// A client that gives up on its poll must not leave it parked.
-	stop := context.AfterFunc(r.Context(), func() { a.End(errClientGone) })
-	defer stop()
-	ds := &downstream{w: w, rc: http.NewResponseController(w), timeout: a.Session().Options().WriteTimeout}
-	a.Serve(ds, session.Poll)
+	resp, err := httpstream.Start(w, r, a, httpstream.Config{
+		ContentType:  "text/plain; charset=utf-8",
+		WriteTimeout: a.Session().Options().WriteTimeout,
+	})
+	if err != nil {
+		return
+	}
+	defer resp.Finish()
+	a.Serve(downstream{resp}, session.Poll)
 }
 
 // downstream answers the poll with one batch.
-type downstream struct {
-	w       http.ResponseWriter
-	rc      *http.ResponseController
-	timeout time.Duration
-	closed  atomic.Bool
-}
+type downstream struct{ resp *httpstream.Response }
 
-func (d *downstream) WriteBatch(b *transport.Batch) error {
-	if d.closed.Load() {
-		return errClosed
-	}
-	d.rc.SetWriteDeadline(time.Now().Add(d.timeout))
-	if _, err := d.w.Write(b.Bytes); err != nil {
+func (d downstream) WriteBatch(b *transport.Batch) error {
+	if err := d.resp.Write(b.Bytes); err != nil {
 		return err
 	}
 	return transport.ErrDone
 }
 
-// Close marks the poll over; the request's goroutine returns from Serve.
-func (d *downstream) Close() error {
-	d.closed.Store(true)
-	return nil
-}
+// Close ends the poll; the request's goroutine returns from Serve.
+func (d downstream) Close() error { return d.resp.Close() }

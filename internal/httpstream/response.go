@@ -1,0 +1,171 @@
+package httpstream
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/seed-544bbf9f/comet/session"
+	"github.com/seed-544bbf9f/comet/transport"
+)
+
+var (
+	// ErrClosed is returned by Write once the response is closed.
+	ErrClosed = errors.New("comet: response closed")
+	// ErrClientGone is what the attachment is ended with when the request's
+	// context ends: the client went away or the server is closing.
+	ErrClientGone = errors.New("comet: request ended by the client")
+)
+
+// longAgo is a deadline surely in the past: HTTP/2 resets the stream only
+// for a deadline before time.Now(), which a fresh time.Now() need not be.
+var longAgo = time.Unix(1, 0)
+
+// Attachment is what a Response ends when its request's context ends;
+// *session.Attachment implements it.
+type Attachment interface {
+	End(err error)
+}
+
+// Config describes one response.
+type Config struct {
+	// ContentType is the response's Content-Type.
+	ContentType string
+	// Stream marks a long-lived response (SSE, XHR streaming): the writer
+	// must be able to flush, the headers and Preamble go out at once, and
+	// every Write is flushed. A one-shot response (a long-poll) is written
+	// once and sent when the handler returns.
+	Stream bool
+	// Preamble is written and flushed by Start on a stream; nil for none.
+	Preamble []byte
+	// WriteTimeout bounds each Write, and the end of the response. Zero
+	// means no deadline.
+	WriteTimeout time.Duration
+}
+
+// Response is one HTTP response carrying batches; see the package doc for
+// who may call what.
+type Response struct {
+	w    http.ResponseWriter
+	rc   *http.ResponseController
+	cfg  Config
+	stop func() bool // stops the context.AfterFunc that ends the attachment
+
+	mu      sync.Mutex
+	closed  bool
+	writing bool
+}
+
+// Start sets the response's headers and, on a stream, checks that the
+// writer can flush, commits the headers and writes and flushes the
+// preamble; from then on, the end of r's context ends a. When it returns
+// an error the request is over: Start answered 500 streaming_unsupported
+// (the error wraps http.ErrNotSupported), or the client is gone.
+func Start(w http.ResponseWriter, r *http.Request, a Attachment, cfg Config) (*Response, error) {
+	resp := &Response{w: w, rc: http.NewResponseController(w), cfg: cfg}
+	setHeaders(w, r, cfg.ContentType)
+	if cfg.Stream {
+		// ResponseController has no side-effect-free "can you flush?", and
+		// a wrapper can hide Flush behind Unwrap. A Flush is the exact
+		// probe: unsupported, it fails before touching the response, so
+		// the 500 can still be sent; supported, it commits the headers
+		// set above, which is the first thing a stream wants anyway.
+		if err := resp.rc.Flush(); err != nil {
+			if errors.Is(err, http.ErrNotSupported) {
+				h := w.Header()
+				h.Del("X-Accel-Buffering")
+				h.Del("Connection")
+				session.WriteError(w, http.StatusInternalServerError, transport.ErrorBody{
+					Code: transport.CodeStreamingBroken,
+					Message: "the response writer cannot flush, so no stream would reach the client; " +
+						"a compression or buffering middleware in front of the handler is the likely cause: mount Comet outside it",
+				})
+			}
+			return nil, err
+		}
+		if len(cfg.Preamble) > 0 {
+			if err := resp.Write(cfg.Preamble); err != nil {
+				return nil, err
+			}
+		}
+	}
+	resp.stop = context.AfterFunc(r.Context(), func() { a.End(ErrClientGone) })
+	return resp, nil
+}
+
+// Write writes p within the write timeout and, on a stream, flushes it.
+// It fails with ErrClosed once Close has been called, including when Close
+// cut the write short.
+func (r *Response) Write(p []byte) error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return ErrClosed
+	}
+	// The deadline is set under the lock, so that a Close after it always
+	// sees the write and overrides the deadline, never the other way round.
+	if err := r.setDeadline(); err != nil {
+		r.mu.Unlock()
+		return err
+	}
+	r.writing = true
+	r.mu.Unlock()
+
+	_, err := r.w.Write(p)
+	if err == nil && r.cfg.Stream {
+		err = r.rc.Flush()
+	}
+
+	r.mu.Lock()
+	r.writing = false
+	if err != nil && r.closed {
+		err = ErrClosed
+	}
+	r.mu.Unlock()
+	return err
+}
+
+func (r *Response) setDeadline() error {
+	if r.cfg.WriteTimeout <= 0 {
+		return nil
+	}
+	err := r.rc.SetWriteDeadline(time.Now().Add(r.cfg.WriteTimeout))
+	if errors.Is(err, http.ErrNotSupported) {
+		return nil // a wrapper without Unwrap: writes go unbounded
+	}
+	return err
+}
+
+// Close stops further writes and fails a write in progress at once. It is
+// idempotent and safe concurrently with Write. Without a write in progress
+// it leaves the response alone, so that the response ends cleanly (for
+// HTTP/1.1, with its last chunk) when the handler returns.
+func (r *Response) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	if r.writing {
+		// A deadline in the past fails a blocked write: net.Conn (HTTP/1)
+		// and HTTP/2 streams allow it while the write is in progress.
+		r.rc.SetWriteDeadline(longAgo)
+	}
+	return nil
+}
+
+// Finish ends the response's use of the ResponseWriter: it stops watching
+// the request's context, closes the response, and gives the end of the
+// response a fresh deadline (the last batch's may have passed while the
+// stream idled). The adapter calls it before ServeAttach returns; after
+// it, nothing touches the writer.
+func (r *Response) Finish() {
+	r.stop()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
+	r.setDeadline()
+}

@@ -1,0 +1,12 @@
+// Package sse is Comet's Server-Sent Events transport: one long-lived
+// text/event-stream response per attachment, each frame one event of the
+// default type, so that a browser's EventSource reads them (PROTOCOL.md
+// section 5.1). Upstream frames go through the session handler's POST
+// path.
+//
+// The adapter is safe for concurrent use. Each response has one writer,
+// the session's pump, which writes every batch as one write and one flush;
+// the session may end the response from any goroutine, which unblocks a
+// write in progress. ServeAttach blocks until the response ends: a
+// ResponseWriter is invalid once ServeHTTP returns.
+package sse

@@ -1,0 +1,11 @@
+package sse_test
+
+import (
+	"testing"
+
+	"github.com/seed-544bbf9f/comet/internal/leakcheck"
+)
+
+// TestMain fails the package if its tests leave goroutines running: a
+// stream that outlives its client or its session is a leak.
+func TestMain(m *testing.M) { leakcheck.Main(m) }
