@@ -1,0 +1,88 @@
+#!/usr/bin/env node
+// build.js concatenates src/ into the shipped files:
+//   dist/comet.js      UMD bundle (browser global Comet, CommonJS), plain ES5
+//   dist/comet.min.js  the same, minified, with every debug() call dropped
+//   dist/comet.mjs     an ES-module entry for bundlers
+//   dist/comet.d.ts    the hand-written TypeScript declarations
+// Usage: node build.js [outdir]   (default: dist)
+'use strict';
+
+var fs = require('fs');
+var path = require('path');
+
+// SOURCES in dependency order; every file declares its names in the one
+// scope of the bundle.
+var SOURCES = ['codec', 'lines', 'env', 'policy', 'websocket', 'sse', 'streaming', 'longpoll', 'fallback',
+  'comet', 'negotiate', 'upstream', 'downstream', 'attach', 'resume', 'lifecycle'];
+
+var ROOT = 'typeof globalThis != \'undefined\' ? globalThis : typeof self != \'undefined\' ? self : this';
+
+function sources() {
+  return SOURCES.map(function (name) {
+    return fs.readFileSync(path.join(__dirname, 'src', name + '.js'), 'utf8');
+  }).join('\n');
+}
+
+// topLevelNames lists the functions and variables the sources declare at
+// the top level, for the tests, which load the sources with them exposed.
+function topLevelNames(src) {
+  var names = [], re = /^(?:function\s+([A-Za-z_$][\w$]*)|var\s+([A-Za-z_$][\w$]*))/gm, m;
+  while ((m = re.exec(src))) names.push(m[1] || m[2]);
+  return names;
+}
+
+function version() {
+  return JSON.parse(fs.readFileSync(path.join(__dirname, 'package.json'), 'utf8')).version;
+}
+
+function umd(body) {
+  return '/*! comet-shim ' + version() + ' | the Comet wire protocol v1 | plain ES5, no dependencies */\n' +
+    '(function (root, factory) {\n' +
+    '  if (typeof module == \'object\' && module.exports) module.exports = factory(root);\n' +
+    '  else root.Comet = factory(root);\n' +
+    '}(' + ROOT + ', function (ROOT) {\n' +
+    '\'use strict\';\n\n' + body + '\nreturn Comet;\n}));\n';
+}
+
+async function minify(code) {
+  var terser = require('terser');
+  var out = await terser.minify(code, {
+    ecma: 5,
+    ie8: false,
+    compress: { pure_funcs: ['debug'], pure_getters: true, passes: 3 },
+    mangle: { properties: { regex: /^_/ } },
+    format: { comments: /^!/, ascii_only: true }
+  });
+  return out.code + '\n';
+}
+
+var MJS = '// The ES-module entry for bundlers: the shim itself is the UMD file beside it.\n' +
+  'import Comet from \'./comet.js\';\n\nexport default Comet;\nexport { Comet };\n';
+
+async function build(outDir) {
+  var code = umd(sources());
+  fs.mkdirSync(outDir, { recursive: true });
+  fs.writeFileSync(path.join(outDir, 'comet.js'), code);
+  fs.writeFileSync(path.join(outDir, 'comet.min.js'), await minify(code));
+  fs.writeFileSync(path.join(outDir, 'comet.mjs'), MJS);
+  fs.copyFileSync(path.join(__dirname, 'src', 'comet.d.ts'), path.join(outDir, 'comet.d.ts'));
+}
+
+// load evaluates the sources for the tests, returning every top-level name
+// (internals included) and ROOT bound to root.
+function load(root) {
+  var src = sources();
+  var body = '\'use strict\';\n' + src + '\nreturn {' + topLevelNames(src).map(function (n) {
+    return n + ': ' + n;
+  }).join(', ') + '};';
+  return new Function('ROOT', body)(root || {}); // eslint-disable-line no-new-func
+}
+
+module.exports = { build: build, load: load, SOURCES: SOURCES };
+
+if (require.main === module) {
+  build(path.resolve(process.argv[2] || path.join(__dirname, 'dist'))).catch(function (err) {
+    console.error(err);
+    process.exit(1);
+  });
+}

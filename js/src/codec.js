@@ -1,0 +1,111 @@
+// codec: frames and batches of PROTOCOL.md section 4.
+//
+// A frame is handled as the array it is on the wire: [type, field...].
+// Text travels as JavaScript strings: a browser has decoded the UTF-8 of
+// every WebSocket message, event and response before the shim sees it, so
+// the codec works on UTF-16 and checks what UTF-16 can get wrong (lone
+// surrogates). Binary payloads stay base64 strings until delivery.
+
+// SCHEMA gives each frame type's fields: n an unsigned integer, s a
+// string, b a base64 string.
+var SCHEMA = { o: 'nnsn', m: 'ns', b: 'nb', a: 'n', h: '', p: 'ns', e: 's', u: 'n', s: '', c: 'nnsn', k: 'snn', t: 's' };
+
+var MAX_SAFE = 9007199254740991;
+
+var LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(^|[^\ud800-\udbff])[\udc00-\udfff]/;
+var BASE64 = /^(?:[A-Za-z0-9+\/]{4})*(?:[A-Za-z0-9+\/]{2}==|[A-Za-z0-9+\/]{3}=)?$/;
+
+// quote returns s as a JSON string literal escaped as the Go encoder does:
+// \n \r \t in short form, the other control characters as \u00XX (so not
+// \b and \f), and U+2028/U+2029, which end lines in JavaScript and would
+// split an SSE data line.
+function quote(s) {
+  // Escapes come in pairs (\x) or as \uXXXX; matching each backslash with
+  // the character after it keeps an escaped backslash whole.
+  return JSON.stringify(s).replace(/\\([\s\S])|[\u2028\u2029]/g, function (m, c) {
+    return c ? c == 'b' ? '\\u0008' : c == 'f' ? '\\u000c' : m : '\\u' + m.charCodeAt(0).toString(16);
+  });
+}
+
+// encodeFrame returns the wire form of frame f, without a newline.
+function encodeFrame(f) {
+  var kinds = SCHEMA[f[0]], out = '["' + f[0] + '"', i;
+  for (i = 0; i < kinds.length; i++) {
+    out += ',' + (kinds.charAt(i) == 'n' ? String(f[i + 1]) : quote(f[i + 1]));
+  }
+  return out + ']';
+}
+
+// codecError is a decoding failure; code is the close code it stands for:
+// 1002 for a malformed frame, 1007 for text that is not valid Unicode.
+function codecError(code) {
+  var e = new Error(code == 1007 ? 'Comet: invalid UTF-8' : 'Comet: malformed frame');
+  e.code = code;
+  return e;
+}
+
+// FRAME is the grammar of a frame as strictly as the Go decoder reads it:
+// JSON strings and unsigned integers without leading zeros, spaces and
+// tabs between tokens, nothing else. What it accepts, JSON.parse reads.
+var FRAME = /^[ \t]*\[[ \t]*"(?:[^"\\\u0000-\u001f]|\\(?:["\\\/bfnrt]|u[0-9a-fA-F]{4}))*"(?:[ \t]*,[ \t]*(?:"(?:[^"\\\u0000-\u001f]|\\(?:["\\\/bfnrt]|u[0-9a-fA-F]{4}))*"|0|[1-9][0-9]{0,15}))*[ \t]*\][ \t]*$/;
+
+// decodeFrame decodes one frame, as strictly as the Go decoder: the
+// grammar, then each type's fields (PROTOCOL.md section 4). It throws a
+// codecError.
+function decodeFrame(line) {
+  var f = FRAME.test(line) && JSON.parse(line), kinds = f && SCHEMA.hasOwnProperty(f[0]) && SCHEMA[f[0]], i, v, t;
+  if (typeof kinds != 'string' || f.length != kinds.length + 1) throw codecError(1002);
+  for (i = 1; i < f.length; i++) {
+    v = f[i];
+    t = kinds.charAt(i - 1);
+    if (t == 'n' ? typeof v != 'number' || v > MAX_SAFE : typeof v != 'string' || t == 'b' && !BASE64.test(v)) {
+      throw codecError(1002);
+    }
+  }
+  t = f[0];
+  if (/[mbc]/.test(t) && !f[1] || t == 'c' && f[2] > 4999 || t == 'k' && f[3] > 1) throw codecError(1002);
+  if (LONE_SURROGATE.test(f.join(''))) throw codecError(1007);
+  return f;
+}
+
+// decodeBatch decodes the frames of a batch: lines ended by \n (the last
+// one optional), skipping padding lines of spaces only.
+function decodeBatch(text) {
+  var lines = text.split('\n'), frames = [], i;
+  for (i = 0; i < lines.length; i++) {
+    if (/[^ ]/.test(lines[i])) frames.push(decodeFrame(lines[i]));
+  }
+  return frames;
+}
+
+// hasLoneSurrogate reports whether s holds a lone surrogate, which has no
+// UTF-8 form: the server would refuse it and close the session with 1007.
+function hasLoneSurrogate(s) {
+  return LONE_SURROGATE.test(s);
+}
+
+// utf8Length counts the UTF-8 bytes of s, the unit of maxMessage.
+function utf8Length(s) {
+  var n = s.length, i, c;
+  for (i = 0; i < s.length; i++) {
+    c = s.charCodeAt(i);
+    if (c > 0x7f) n += c > 0x7ff && (c < 0xd800 || c > 0xdfff) ? 2 : 1;
+  }
+  return n;
+}
+
+// toBase64 encodes bytes (a Uint8Array) as padded base64, with btoa.
+function toBase64(bytes, btoa) {
+  for (var s = '', i = 0; i < bytes.length; i += 8192) {
+    s += String.fromCharCode.apply(null, bytes.subarray(i, i + 8192));
+  }
+  return btoa(s);
+}
+
+// fromBase64 decodes a base64 string the decoder has checked into a
+// Uint8Array, with atob.
+function fromBase64(s, atob, U8) {
+  s = atob(s);
+  for (var out = new U8(s.length), i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}

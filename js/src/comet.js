@@ -1,0 +1,195 @@
+// comet: the public API, which mirrors the browser's WebSocket: the
+// constructor, readyState and its constants, send, close, bufferedAmount
+// and the events. The session itself is in the files after this one.
+
+var DEFAULTS = {
+  transports: ['websocket', 'sse', 'streaming', 'longpoll'],
+  headers: {}, // sent on negotiate only
+  withCredentials: false,
+  heartbeat: 0, // ms; 0: the server's
+  timeout: 1e4, // negotiate and POST timeout
+  attachTimeout: 0, // 0: derived from the round trip
+  maxBuffered: 8388608, // bytes sent and not yet acknowledged
+  reconnect: false,
+  reconnectDelay: 1e3,
+  reconnectMaxDelay: 3e4,
+  remember: true,
+  debug: null
+};
+
+// Comet opens a session with the Comet server mounted at url (http:,
+// https:, ws: or wss:, or relative to the page). The second argument is
+// options, not WebSocket subprotocols.
+function Comet(url, options) {
+  var c = this, o = {}, k, u, i, t;
+  if (options != null && typeof options != 'object' || options instanceof Array) {
+    throw new TypeError('Comet: the second argument is options, not subprotocols');
+  }
+  options = options || {};
+  for (k in DEFAULTS) o[k] = k in options ? options[k] : DEFAULTS[k];
+  c._o = o;
+  c._g = globalsFrom(options.globals);
+  u = resolveURL(url, c._g.location);
+  c.url = u[0];
+  c._base = u[1].replace(/[?].*/, '').replace(/\/+$/, '');
+  c._q = u[1].indexOf('?') < 0 ? '' : u[1].slice(u[1].indexOf('?') + 1);
+  c._key = 'comet:' + c._base;
+  c._order = [];
+  for (i = 0; i < o.transports.length; i++) {
+    t = transportNamed(o.transports[i]);
+    if (!t) throw new TypeError('Comet: unknown transport ' + o.transports[i]);
+    if (t.check(c._g)) c._order.push(t.name);
+  }
+  c.readyState = 0;
+  c.bufferedAmount = 0;
+  c.bufferedAmountLowThreshold = 0;
+  c.binaryType = c._g.Blob ? 'blob' : 'arraybuffer';
+  c.protocol = c.extensions = c.transport = '';
+  c.onopen = c.onmessage = c.onerror = c.onclose = null;
+  c._l = {};
+  c._t = {};
+  c._out = [];
+  c._seq = c._acked = c._sent = c._rn = 0;
+  c._ka = {};
+  c._hb = o.heartbeat;
+  c._win = [];
+  c._listen('online', function () {
+    c._online();
+  });
+  c._listen('pagehide', function () {
+    c._bye();
+  });
+  c._connect();
+}
+
+// proto is Comet.prototype; the session's methods are spread over the files
+// after this one, one concern each.
+var proto = Comet.prototype;
+var STATES = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
+for (var s = 0; s < 4; s++) Comet[STATES[s]] = proto[STATES[s]] = s;
+
+// send queues data for the server: a string as text; an ArrayBuffer, a
+// typed array, a DataView or a Blob as binary. Order is kept even while a
+// Blob is read. It throws rather than drop anything: before open, after
+// close, for a message above the server's maxMessage, for text with a
+// lone surrogate, and when bufferedAmount would pass options.maxBuffered.
+proto.send = function (data) {
+  var c = this, g = c._g, m, size;
+  if (c.readyState != 1) throw domError('InvalidStateError', 'not open');
+  if (g.Blob && data instanceof g.Blob) {
+    size = data.size;
+  } else if (g.ArrayBuffer && g.btoa && (data instanceof g.ArrayBuffer || g.ArrayBuffer.isView && g.ArrayBuffer.isView(data))) {
+    data = data instanceof g.ArrayBuffer ? new g.Uint8Array(data) : new g.Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    size = data.length;
+  } else if (typeof data == 'object' && data && data.byteLength != null) {
+    throw new TypeError('Comet: binary needs typed arrays');
+  } else {
+    data = String(data);
+    if (hasLoneSurrogate(data)) throw new TypeError('Comet: lone surrogate in text');
+    size = utf8Length(data);
+  }
+  if (size > c._maxMsg) {
+    throw domError('SyntaxError', 'message over maxMessage (' + c._maxMsg + ' bytes)');
+  }
+  if (c.bufferedAmount + size > c._o.maxBuffered) {
+    throw domError('QuotaExceededError', 'bufferedAmount over maxBuffered');
+  }
+  m = { s: ++c._seq, n: size };
+  c._out.push(m);
+  c.bufferedAmount += size;
+  if (typeof data == 'string') {
+    m.f = '["m",' + m.s + ',' + quote(data) + ']';
+  } else if (data.length != null) {
+    m.f = '["b",' + m.s + ',"' + toBase64(data, g.btoa) + '"]';
+  } else {
+    c._readBlob(data, function (bytes) {
+      if (bytes) {
+        m.f = '["b",' + m.s + ',"' + toBase64(bytes, g.btoa) + '"]';
+        c._flush();
+      } else {
+        c._fail(1011, 'Blob unreadable');
+      }
+    });
+  }
+  c._flush();
+};
+
+// _readBlob reads blob as bytes; done receives null on failure.
+proto._readBlob = function (blob, done) {
+  var g = this._g, r = new g.FileReader();
+  r.onload = function () {
+    done(new g.Uint8Array(r.result));
+  };
+  r.onerror = function () {
+    done(null);
+  };
+  r.readAsArrayBuffer(blob);
+};
+
+// close ends the session with the browser's rules: code 1000 or
+// 3000–4999, reason at most 123 bytes of UTF-8. Messages sent before it
+// are delivered first. Closing while connecting fails the session like a
+// WebSocket's: error, then close with 1006.
+proto.close = function (code, reason) {
+  var c = this;
+  if (code !== undefined && (code !== (code | 0) || code != 1000 && (code < 3000 || code > 4999))) {
+    throw domError('InvalidAccessError', 'invalid close code ' + code);
+  }
+  reason = reason === undefined ? '' : String(reason);
+  if (hasLoneSurrogate(reason) || utf8Length(reason) > 123) {
+    throw domError('SyntaxError', 'close reason over 123 bytes');
+  }
+  if (c.readyState > 1) return;
+  c._user = 1;
+  if (c.readyState == 0) {
+    if (c._sid) c._beacon(1000);
+    return c._end(1006, 'closed before open');
+  }
+  c._closeWith(code || 1000, reason);
+};
+
+// addEventListener and removeEventListener behave as the DOM's: a listener
+// is added once, and may be an object with handleEvent; {once: true} is
+// honoured.
+proto.addEventListener = function (type, fn, opts) {
+  var l = this._l[type] || (this._l[type] = []), i;
+  if (!fn) return;
+  for (i = 0; i < l.length; i++) {
+    if (l[i].f === fn) return;
+  }
+  l.push({ f: fn, once: !!(opts && opts.once) });
+};
+
+proto.removeEventListener = function (type, fn) {
+  var l = this._l[type] || [], i;
+  for (i = 0; i < l.length; i++) {
+    if (l[i].f === fn) l.splice(i--, 1);
+  }
+};
+
+// _emit dispatches an event to the on<type> handler, then the listeners.
+// A listener's exception is reported on its own (like the DOM's) and does
+// not disturb the session.
+proto._emit = function (type, props) {
+  var c = this, e = { type: type, target: c }, k, l, i, f;
+  for (k in props) e[k] = props[k];
+  l = (c._l[type] || []).slice();
+  if (typeof c['on' + type] == 'function') l.unshift({ f: c['on' + type] });
+  for (i = 0; i < l.length; i++) {
+    f = l[i].f;
+    if (l[i].once) c.removeEventListener(type, f);
+    try {
+      if (typeof f == 'function') f.call(c, e);
+      else f.handleEvent(e);
+    } catch (err) {
+      c._g.setTimeout(function () {
+        throw err;
+      }, 0);
+    }
+  }
+};
+
+// debug reports to options.debug; the minified build drops every call.
+function debug(c, msg, data) {
+  if (c._o.debug) c._o.debug(msg, data);
+}

@@ -1,0 +1,154 @@
+// env: everything the shim takes from its environment. Browser globals are
+// injected (options.globals) so that tests can pass fakes; by default they
+// are read from the global object when present.
+
+var GLOBALS = ('WebSocket EventSource XMLHttpRequest setTimeout clearTimeout localStorage navigator location ' +
+  'addEventListener removeEventListener FileReader Blob ArrayBuffer Uint8Array atob btoa').split(' ');
+
+// globalsFrom returns the globals to use: injected ones first, then the
+// global object's. Functions that need the global object as their this
+// (timers, addEventListener) are bound to it; a getter that throws (a
+// sandboxed frame's localStorage) counts as absent.
+function globalsFrom(injected) {
+  var g = {}, i, k, v;
+  for (i = 0; i < GLOBALS.length; i++) {
+    k = GLOBALS[i];
+    v = undefined;
+    try {
+      v = injected && k in injected ? injected[k] : ROOT[k];
+      if (v && v === ROOT[k] && /^[a-z]/.test(k) && typeof v == 'function') v = bind(v, ROOT);
+    } catch (e) {}
+    g[k] = v;
+  }
+  g.now = injected && injected.now || function () { return new Date().getTime(); };
+  g.random = injected && injected.random || Math.random;
+  return g;
+}
+
+function bind(f, self) {
+  return function (a, b, c) { return f.call(self, a, b, c); };
+}
+
+// domError returns an exception like a browser's: a DOMException where
+// the constructor exists, otherwise an Error with the same name.
+function domError(name, msg) {
+  msg = 'Comet: ' + msg;
+  try {
+    return new DOMException(msg, name);
+  } catch (e) {
+    e = new Error(msg);
+    e.name = name;
+    return e;
+  }
+}
+
+// resolveURL resolves url against the page's location and returns
+// [resolved, mount] where mount is the http(s) URL of the Comet endpoint,
+// without its fragment. ws: and wss: map to http: and https:, so code
+// written for WebSocket keeps its URLs. It throws a SyntaxError like the
+// WebSocket constructor for anything else.
+function resolveURL(url, loc) {
+  url = String(url).replace(/#.*/, '');
+  if (loc && !/^[a-z][a-z0-9+.\-]*:/i.test(url)) {
+    url = (/^\/\//.test(url) ? loc.protocol : /^\//.test(url) ? loc.protocol + '//' + loc.host :
+      String(loc.href).replace(/[?#].*/, '').replace(/[^\/]*$/, '')) + url;
+  }
+  if (!/^(https?|wss?):\/\/[^\/?]/i.test(url)) throw domError('SyntaxError', 'invalid URL ' + url);
+  return [url, url.replace(/^ws/i, 'http')];
+}
+
+// query encodes params, skipping empty values.
+function query(params) {
+  var out = [], k;
+  for (k in params) {
+    if (params.hasOwnProperty(k) && params[k] !== '' && params[k] != null) {
+      out.push(k + '=' + encodeURIComponent(params[k]));
+    }
+  }
+  return out.join('&');
+}
+
+// request sends one XMLHttpRequest. done(status, text) runs once: status 0
+// for a network failure, an abort by timeout or a CORS refusal. progress,
+// if set, receives the growing responseText of a 200 response. It returns
+// a function that aborts the request without calling done.
+function request(c, method, url, body, headers, timeout, done, progress) {
+  var g = c._g, x = new g.XMLHttpRequest(), over = 0, timer, k;
+  function finish(status, text) {
+    if (over) return;
+    over = 1;
+    g.clearTimeout(timer);
+    x.onreadystatechange = null;
+    done(status, text);
+  }
+  x.open(method, url, true);
+  if (c._o.withCredentials) x.withCredentials = true;
+  for (k in headers) {
+    if (headers.hasOwnProperty(k)) x.setRequestHeader(k, headers[k]);
+  }
+  x.onreadystatechange = function () {
+    var text;
+    if (x.readyState < 3 || over) return;
+    try {
+      text = x.responseText;
+    } catch (e) {
+      return; // old browsers refuse responseText while loading
+    }
+    if (progress && x.status == 200) progress(text);
+    if (x.readyState == 4 && !over) finish(x.status, text);
+  };
+  if (timeout) {
+    timer = g.setTimeout(function () {
+      if (!over) {
+        finish(0, '');
+        x.abort();
+      }
+    }, timeout);
+  }
+  x.send(body);
+  return function () {
+    if (!over) {
+      over = 1;
+      g.clearTimeout(timer);
+      x.onreadystatechange = null;
+      x.abort();
+    }
+  };
+}
+
+// parseJSON returns the value text holds, or null.
+function parseJSON(text) {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    return null;
+  }
+}
+
+// refusalOf describes a refused request: its status and the code of the
+// JSON error body of PROTOCOL.md section 2, if any.
+function refusalOf(status, text) {
+  var body = parseJSON(text);
+  return { status: status, code: body && body.code || '' };
+}
+
+// The transport memory (localStorage) maps an endpoint to what worked on
+// this network; every access may throw (privacy modes, quotas, sandboxed
+// frames), which makes the memory empty, never the session fail.
+var MEMORY_TTL = 864e5; // a day: networks change, and WebSocket is re-probed anyway
+
+function recall(g, key) {
+  try {
+    var m = JSON.parse(g.localStorage.getItem(key));
+    return m && m.x > g.now() ? m : null;
+  } catch (e) {
+    return null;
+  }
+}
+
+function remember(g, key, m) {
+  try {
+    m.x = g.now() + MEMORY_TTL;
+    g.localStorage.setItem(key, JSON.stringify(m));
+  } catch (e) {}
+}

@@ -1,0 +1,141 @@
+// lifecycle: the end of a session (PROTOCOL.md section 10) — the closing
+// handshake, protocol violations, the page going away — and the reconnect
+// option, which opens a fresh session after an end that allows it.
+
+// _closeWith queues our close frame in sequence, after every message sent
+// before it, and bounds the handshake by CLOSE_WAIT.
+proto._closeWith = function (code, reason, remote) {
+  var c = this;
+  c.readyState = 2;
+  c._cs = ++c._seq;
+  c._out.push({ s: c._cs, n: 0, f: encodeFrame(['c', c._cs, code, reason, 0]) });
+  c._closing = [code, reason];
+  debug(c, 'closing', { code: code, remote: !!remote });
+  c._timer('close', CLOSE_WAIT, function () {
+    var r = c._rc;
+    c._end(r ? r[2] : 1006, r ? r[3] : 'close timed out', 0, 0, r && r[4]);
+  });
+  c._flush();
+};
+
+// _finish ends the session once its closing handshake is done: our close
+// has reached the server and, unless it reports the server's violation,
+// the server's close has arrived and been acknowledged.
+proto._finish = function () {
+  var c = this, r = c._rc;
+  if (c._cw == 1 && (c._viol || r && c._ackd >= c._n)) {
+    c._end(r && !c._viol ? r[2] : c._closing[0], r && !c._viol ? r[3] : c._closing[1], !c._viol, 0, r && r[4]);
+  }
+};
+
+// _fail closes the session for the server's violation of the protocol:
+// the close is sent, and the session ends as soon as it is on its way.
+proto._fail = function (code, reason) {
+  var c = this;
+  debug(c, 'violation', reason);
+  if (c.readyState > 2) return;
+  if (!c._sid || c.readyState != 1) return c._end(code, reason);
+  c._viol = 1;
+  c._closeWith(code, reason);
+};
+
+// _end ends the session: everything stops, then error (for an unclean
+// end) and close, unless the reconnect option opens a fresh session.
+proto._end = function (code, reason, clean, status, retry) {
+  var c = this, o = c._o, ev = { code: code, reason: reason || '', wasClean: !!clean }, k, delay, now = c._g.now();
+  if (c.readyState == 3) return;
+  debug(c, 'end', ev);
+  if (status) ev.status = status;
+  if (retry) ev.retry = retry;
+  c._each(function (att) {
+    c._kill(att);
+  });
+  if (c._post) c._post();
+  if (c._abortNeg) c._abortNeg();
+  c._post = c._abortNeg = null;
+  c._sid = '';
+  c._tw = [];
+  for (k in c._t) c._clear(k);
+  if (o.reconnect && RECONNECT[code] && !c._user) {
+    // The old session is gone, and with it whatever it did not
+    // acknowledge: the gap event says how many messages that was.
+    if (c._born && now - c._born > EARLY) c._rn = 0;
+    delay = Math.max(retry || 0, backoff(c._rn++, c._g.random(), o.reconnectDelay, o.reconnectMaxDelay));
+    if (c._born) {
+      c.readyState = 1;
+      c._gap = { code: code, reason: ev.reason, dropped: c._out.length };
+    }
+    c._out = [];
+    c._seq = c._acked = c._sent = c.bufferedAmount = c._born = 0;
+    c._emit('reconnecting', { reason: 'session_ended', code: code, fresh: true, delay: delay });
+    return c._timer('fresh', delay, c._connect);
+  }
+  c.readyState = 3;
+  while (c._win.length) {
+    k = c._win.pop();
+    if (c._g.removeEventListener) c._g.removeEventListener(k[0], k[1]);
+  }
+  if (!clean) c._emit('error', ev);
+  c._emit('close', ev);
+};
+
+// _bye runs on pagehide: the page is going away, so the server is told at
+// once (a beacon survives the unload) instead of holding the session for
+// its grace period.
+proto._bye = function () {
+  if (this.readyState > 2) return;
+  this._user = 1;
+  if (this._sid) this._beacon(1001);
+  this._end(1001, 'page hidden', 1);
+};
+
+// _beacon sends what the server has not acknowledged, then a close, in
+// one POST that outlives the page.
+proto._beacon = function (code) {
+  var c = this, nav = c._g.navigator, url = c._url(c._base, 'send', { s: c._sid }), body;
+  c._sent = c._acked;
+  body = encodeFrame(['k', c._sec, c._n, 0]) + '\n' + c._batch();
+  if (!c._cs || c._sent < c._cs) body += encodeFrame(['c', c._sent + 1, code, '', 0]);
+  try {
+    if (nav && nav.sendBeacon && nav.sendBeacon(url, body)) return;
+  } catch (e) {}
+  request(c, 'POST', url, body, { 'Content-Type': 'text/plain;charset=UTF-8' }, 0, function () {});
+};
+
+// _online resumes at once when the browser says the network is back,
+// instead of waiting out a backoff.
+proto._online = function () {
+  var t = this._t.resume || this._t.fresh;
+  if (t) {
+    this._clear(t === this._t.resume ? 'resume' : 'fresh');
+    t.f.call(this);
+  }
+};
+
+// _listen adds a listener on the window, removed when the session ends.
+proto._listen = function (type, fn) {
+  if (this._g.addEventListener) {
+    this._g.addEventListener(type, fn);
+    this._win.push([type, fn]);
+  }
+};
+
+// _timer arms the session's timer called name, replacing any armed one.
+proto._timer = function (name, ms, fn) {
+  var c = this;
+  c._clear(name);
+  c._t[name] = {
+    f: fn, id: c._g.setTimeout(function () {
+      delete c._t[name];
+      fn.call(c);
+    }, ms)
+  };
+};
+
+proto._clear = function (name) {
+  var t = this._t[name];
+  if (t) {
+    this._g.clearTimeout(t.id);
+    delete this._t[name];
+  }
+};

@@ -1,0 +1,106 @@
+// negotiate: creating the session (PROTOCOL.md section 3) and the attach
+// tickets it hands out (section 5).
+
+// _connect starts a session: fresh session state, then negotiate. The
+// outbox is kept: messages sent while a fresh session is being opened
+// (the reconnect option) go to the new session.
+proto._connect = function () {
+  var c = this;
+  c._sid = '';
+  c._tk = []; // unused tickets, oldest first: {t, at}
+  c._tw = []; // callbacks waiting for a ticket
+  c._a = 0; // the attempt counter
+  c._atts = []; // live attachments; callbacks of any other are ignored
+  c._cur = c._up = c._post = c._rc = null;
+  c._tr = '';
+  c._ctl = []; // control frames for the next POST
+  c._n = c._ackd = c._owe = c._oweBytes = c._ackNow = 0;
+  c._cs = c._cw = c._viol = c._user = 0;
+  c._hs = c._born = 0;
+  c._negotiate(c._base, '', 0);
+};
+
+// _url returns the URL of endpoint path under the mount URL with params, a
+// cache buster and the mount URL's own query.
+proto._url = function (base, path, params) {
+  params.v = 1;
+  params.z = (this._g.now() % 1e8).toString(36) + Math.floor(this._g.random() * 1e9).toString(36);
+  return base + '/' + path + '?' + (this._q ? this._q + '&' : '') + query(params);
+};
+
+// _negotiate creates the session at base, following at most 3 redirects.
+// It times the request: the round trip sets every timeout after it.
+proto._negotiate = function (base, token, hops) {
+  var c = this, t0 = c._g.now(), h = {}, k;
+  for (k in c._o.headers) h[k] = c._o.headers[k];
+  h['Content-Type'] = 'application/json';
+  if (token) h['Comet-Redirect-Token'] = token;
+  debug(c, 'negotiate', base);
+  c._abortNeg = request(c, 'POST', c._url(base, 'negotiate', {}), JSON.stringify({ transports: c._order }), h,
+    c._o.timeout, function (status, text) {
+      var r = parseJSON(text), i;
+      c._abortNeg = null;
+      if (status != 200 || !r || typeof r != 'object') return c._refused(status, r);
+      if (r.url) {
+        if (hops >= 3) return c._end(3004, 'too many redirects');
+        return c._negotiate(String(r.url).replace(/\/+$/, ''), r.token, hops + 1);
+      }
+      if (r.v != 1 || !r.sid || !r.secret || !(r.transports instanceof Array)) return c._end(1002, 'bad negotiate');
+      c._base = base;
+      c._sid = r.sid;
+      c._sec = r.secret;
+      c._rtt = c._g.now() - t0;
+      c._hbMax = r.heartbeat || 25e3;
+      c._minHb = r.minHeartbeat || 1e3;
+      c._hold = r.hold || 25e3;
+      c._grace = r.grace || 3e4;
+      c._ackDelay = r.ackDelay || 200;
+      c._maxMsg = r.maxMessage || 65536;
+      c._maxBatch = r.maxBatch || 1048576;
+      c._winMsgs = r.windowMessages || 1024;
+      c._winBytes = r.windowBytes || 1048576;
+      c._to = c._o.attachTimeout || attachTimeout(c._rtt, r.minTimeout || 300, r.maxTimeout || 1e4);
+      for (i = 0; i < (r.tickets || []).length; i++) c._addTicket(r.tickets[i]);
+      c._offer = [];
+      for (i = 0; i < c._order.length; i++) {
+        if (r.transports.indexOf(c._order[i]) >= 0) c._offer.push(c._order[i]);
+      }
+      debug(c, 'negotiated', { rtt: c._rtt, timeout: c._to, transports: c._offer });
+      if (!c._offer.length) return c._end(3004, 'no common transport');
+      c._start();
+    });
+};
+
+// _refused ends a session whose negotiate failed: 401 and 403 with 3003
+// (unauthorized), an Origin refusal with 3005, 429 and 503 with 3006
+// (overloaded), anything else, a network failure included, with 3004
+// (unreachable). The HTTP status rides on the error and close events.
+proto._refused = function (status, body) {
+  var code = body && body.code, close = 3004;
+  if (code == 'origin_refused') close = 3005;
+  else if (status == 401 || status == 403) close = 3003;
+  else if (status == 429 || status == 503) close = 3006;
+  this._end(close, 'negotiate: HTTP ' + status, 0, status);
+};
+
+// _addTicket keeps a ticket, dropping the oldest beyond 8 as the server
+// does.
+proto._addTicket = function (t) {
+  if (t) this._tk.push({ t: t, at: this._g.now() });
+  if (this._tk.length > 8) this._tk.shift();
+};
+
+// _fresh returns how many fresh tickets are left, dropping stale ones.
+proto._fresh = function () {
+  var now = this._g.now();
+  while (this._tk.length && now - this._tk[0].at >= TICKET_TTL) this._tk.shift();
+  return this._tk.length;
+};
+
+// _ticket passes an unused ticket to done: the newest from the pool, or
+// one from a key-only POST with wantTicket; null if that POST failed.
+proto._ticket = function (done) {
+  if (this._fresh()) return done(this._tk.pop().t);
+  this._tw.push(done);
+  this._flush();
+};

@@ -1,0 +1,96 @@
+// resume: what happens when an attachment ends (PROTOCOL.md sections 8
+// and 9). The next poll, a recycled stream, a failed candidate, a failed
+// resume and a dropped transport each have their rule; a drop is resumed
+// on the same session, with nothing lost or duplicated either way.
+
+// _gone handles the end of att; info says how: ok (ended normally),
+// superseded, buffered, silent, why (the reason to report), and for a
+// refused request its status and code.
+proto._gone = function (att, info) {
+  var c = this, tr = att.tr, fatal = REFUSED[info.code];
+  if (!c._live(att)) return;
+  c._kill(att);
+  debug(c, 'gone ' + tr.name + ' ' + att.a, info);
+  if (c.readyState > 2) return;
+  if (fatal == 3000 || fatal == 3003 || fatal == 3005) {
+    return c._end(fatal, 'attach: ' + info.code, 0, info.status);
+  }
+  if (info.code == 'bad_ticket' && !att.rt) {
+    // The pool's tickets were stale: once more, with a fresh one.
+    c._tk = [];
+    return c._attach(tr.name, att.d, att.why, 1);
+  }
+  if (att == c._cur) {
+    if (info.ok && tr == longpoll) return c._poll();
+    if (info.ok && tr == streaming) return c._attach(tr.name, 1, '');
+    return c._dropped(att, info);
+  }
+  if (!att.d && att.op && info.ok && tr == longpoll) return c._proven(att);
+  c._failed(att, info);
+};
+
+// _failed handles an attach that did not succeed.
+proto._failed = function (att, info) {
+  var c = this, name = att.tr.name, why = info.why || '';
+  if (!c._tr) {
+    // The first race: a failed WebSocket starts HTTP at once; a buffered
+    // stream goes to long-polling; any other failure to the next in line.
+    c._bad[name] = why || 'failed';
+    if (info.buffered) c._bad.sse = c._bad.streaming = 1;
+    if (name == 'websocket' && c._hs) {
+      if (!c._atts.length) c._http(null, why);
+    } else {
+      c._http(null, why);
+    }
+  } else if (att.d) {
+    c._retry(info.buffered ? c._after(name, 1) : c._after(name, 0, 1), why);
+  }
+  // A background probe that failed leaves the transport in use as it is.
+};
+
+// _dropped handles the loss of the attachment in use: the reconnecting
+// event, then a resume, after deciding from Date.now deltas whether the
+// drop was a proxy's idle cut (ask for shorter heartbeats) or one early
+// death too many (demote the transport for this network). A verdict
+// reached by a late timer is never used for either.
+proto._dropped = function (att, info) {
+  var c = this, now = c._g.now(), name = att.tr.name, k = {}, why;
+  c._cur = c._up = null;
+  c._sent = c._acked;
+  c._gen = (c._gen || 0) + 1;
+  if (!att.late && !info.silent && !info.superseded) {
+    k = keepalive(c._ka, now - att.op, now - att.last, att.iv, c._minHb);
+  }
+  why = k.why || info.why || '';
+  if (k.hb) c._hb = k.hb;
+  if (k.demote || info.buffered && !att.late) {
+    if (name == 'websocket') c._nw = 1;
+    name = c._after(name, info.buffered);
+  }
+  c._mem();
+  c._lost = c._lost || now;
+  c._flaps = now - att.op < EARLY ? (c._flaps || 0) + 1 : 0;
+  c._emit('reconnecting', { reason: why || 'dropped', transport: c._tr });
+  c._retry(name, why);
+};
+
+// _retry attaches again with name after a backoff that grows with the
+// drops and failures in a row, until the grace period is over: then the
+// server has forgotten the session (3000).
+proto._retry = function (name, why) {
+  var c = this, n = c._flaps || 0;
+  if (c._g.now() - c._lost > c._grace) return c._end(3000, 'grace period over');
+  c._flaps = n + 1;
+  c._timer('resume', n ? backoff(n - 1, c._g.random(), 100, 5e3) : 0, function () {
+    c._attach(name, 1, why);
+  });
+};
+
+// _after returns the transport to try after name: long-polling for a
+// buffered stream, the next offered one after a demotion, and in rotation
+// after a failed resume. A client forced to one transport keeps it.
+proto._after = function (name, buffered, rotate) {
+  var o = this._offer, i = o.indexOf(name);
+  if (buffered && o.indexOf('longpoll') > i) return 'longpoll';
+  return o[i + 1] || (rotate ? o[0] : name);
+};

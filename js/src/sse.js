@@ -1,0 +1,23 @@
+// sse: the Server-Sent Events transport (PROTOCOL.md section 5.1). Every
+// frame is one event of the default type. On error the EventSource is
+// closed: its own reconnect would reuse a spent ticket, so the session
+// attaches again itself, with a fresh ticket and its ack.
+var sse = {
+  name: 'sse',
+  check: function (g) {
+    return !!g.EventSource;
+  },
+  open: function (c, att, url) {
+    var es = att.x = new c._g.EventSource(url, { withCredentials: !!c._o.withCredentials });
+    es.onmessage = function (e) {
+      c._data(att, e.data);
+    };
+    es.onerror = function () {
+      c._gone(att, {});
+    };
+  },
+  close: function (att) {
+    att.x.onmessage = att.x.onerror = null;
+    att.x.close();
+  }
+};

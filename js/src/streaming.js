@@ -1,0 +1,23 @@
+// streaming: the XHR streaming transport (PROTOCOL.md section 5.1), for
+// browsers without EventSource: one long GET read as its responseText
+// grows. The server recycles the response after a byte budget, always at
+// a frame boundary; the session then attaches again.
+var streaming = {
+  name: 'streaming',
+  check: function (g) {
+    return !!g.XMLHttpRequest;
+  },
+  open: function (c, att, url) {
+    var lines = new LineReader();
+    att.x = request(c, 'GET', url, null, {}, 0, function (status, text) {
+      if (status != 200) c._gone(att, refusalOf(status, text));
+      else c._gone(att, { ok: !lines.cut() });
+    }, function (text) {
+      var batch = lines.push(text);
+      if (batch) c._data(att, batch);
+    });
+  },
+  close: function (att) {
+    att.x();
+  }
+};
