@@ -39,20 +39,26 @@ var (
 // time; the session has ended anyway.
 var errCloseTimeout = fmt.Errorf("comet: the server did not answer the close within %v", closeWait)
 
-// attachError is a failed attach: the transport, the why of PROTOCOL.md
-// section 5 to report on the next attach ("" if none applies), and the
-// cause, a *transport.HTTPError when the server refused.
+// attachError is a failed attach, or a working attachment left on
+// purpose (left): the transport, the why of PROTOCOL.md section 5 to
+// report on the next attach ("" if none applies), and the cause, a
+// *transport.HTTPError when the server refused.
 type attachError struct {
 	transport string
 	why       string
 	err       error
+	left      bool
 }
 
 func (e *attachError) Error() string {
-	if e.why == "" {
-		return fmt.Sprintf("comet: %s attach failed: %v", e.transport, e.err)
+	what := "attach failed"
+	if e.left {
+		what = "left"
 	}
-	return fmt.Sprintf("comet: %s attach failed (%s): %v", e.transport, e.why, e.err)
+	if e.why == "" {
+		return fmt.Sprintf("comet: %s %s: %v", e.transport, what, e.err)
+	}
+	return fmt.Sprintf("comet: %s %s (%s): %v", e.transport, what, e.why, e.err)
 }
 
 func (e *attachError) Unwrap() error { return e.err }

@@ -66,18 +66,36 @@ func (p *probeState) heldSince(n int) bool {
 	return p.holding || p.holds != n
 }
 
-// probeLoop checks that the stream still delivers at once: a probe right
-// after attaching, then one every heartbeat interval (PROTOCOL.md section
-// 8). Waiting out heartbeats would take a whole interval, and a busy
-// stream has none; an echo proves the round trip within the attach
-// timeout. A failed probe ends the stream with stream_buffered.
+// probeLoop checks that the stream still delivers at once (PROTOCOL.md
+// section 8): a probe right after attaching, then one whenever the stream
+// has been quiet for half its interval, and never two within half an
+// interval. An echo proves the round trip within the attach timeout. A
+// stream that a proxy has started to buffer fails its next probe within
+// half an interval plus the attach timeout of going quiet: before the
+// silence of a whole interval plus the attach timeout would take it for
+// dead and attach again. While bytes flow there is no probe, since a busy
+// stream's echo may wait behind a large batch. A failed probe ends the
+// stream with stream_buffered.
 func (s *streamAttachment) probeLoop(ctx context.Context) error {
-	for first := true; ; first = false {
-		if !first && !sleep(ctx, s.interval) {
-			return ctx.Err()
-		}
+	half := s.interval / 2
+	var last time.Time
+	for {
+		last = time.Now()
 		if err := s.probe(ctx); err != nil {
 			return err
+		}
+		for {
+			next := s.lastReceived()
+			if next.Before(last) {
+				next = last
+			}
+			d := time.Until(next.Add(half))
+			if d <= 0 {
+				break
+			}
+			if !sleep(ctx, d) {
+				return ctx.Err()
+			}
 		}
 	}
 }
@@ -127,7 +145,8 @@ func (s *streamAttachment) buffered(detail string) error {
 		return nil
 	}
 	c.markBuffered(transport.SSE, transport.Streaming)
-	return &attachError{transport: s.format.name, why: whyStreamBuffered, err: fmt.Errorf("%w: %s", errBuffered, detail)}
+	return &attachError{transport: s.format.name, why: whyStreamBuffered, err: fmt.Errorf("%w: %s", errBuffered, detail),
+		left: true}
 }
 
 // canDemote reports whether a stream of transport name that a proxy

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/seed-544bbf9f/comet/transport"
@@ -112,9 +113,13 @@ func (c *Conn) resume(err error, flaps int) attachment {
 			c.endWith(&transport.CloseError{Code: transport.CloseSessionExpired, Reason: "could not resume within the grace period"})
 			return nil
 		}
-		// Recomputed on each try: an attach may find a stream buffered.
+		// Recomputed on each try: an attach may find a stream buffered, and
+		// then the next try is long-polling (PROTOCOL.md section 8).
 		candidates := c.candidates(from, err)
 		name := candidates[i%len(candidates)]
+		if why == whyStreamBuffered && slices.Contains(candidates, transport.LongPoll) {
+			name = transport.LongPoll
+		}
 		a, err := c.attachWith(name, why)
 		if err == nil {
 			c.switchTo(from, name, why)

@@ -64,6 +64,14 @@ type streamAttachment struct {
 	interval time.Duration      // from the open frame; set before opened is closed
 	probes   probeState
 	demote   bool // a buffered stream is left for long-polling
+
+	start    time.Time    // when the attach began
+	received atomic.Int64 // when bytes last arrived, as time since start
+}
+
+// lastReceived returns when bytes last arrived on the stream.
+func (s *streamAttachment) lastReceived() time.Time {
+	return s.start.Add(time.Duration(s.received.Load()))
 }
 
 // attachStream opens a stream of format f and waits, within the attach
@@ -91,7 +99,7 @@ func (c *Conn) attachStream(f *streamFormat, why string) (attachment, error) {
 
 	ctx, cancelReq := context.WithCancel(c.ctx)
 	s := &streamAttachment{c: c, format: f, params: p, cancel: cancelReq, done: make(chan error, 1),
-		demote: c.canDemote(f.name)}
+		demote: c.canDemote(f.name), start: time.Now()}
 	opened := make(chan struct{})
 	go func() {
 		defer cancelReq()
@@ -180,6 +188,7 @@ func (s *streamAttachment) read(ctx context.Context, opened chan<- struct{}) err
 		n, rerr := resp.Body.Read(buf)
 		watchdog.Stop()
 		if n > 0 {
+			s.received.Store(int64(time.Since(s.start)))
 			if err := r.apply(buf[:n]); err != nil {
 				return err
 			}
