@@ -41,12 +41,30 @@ type env struct {
 	name     string
 	h        *session.Handler
 	url      string
+	client   *http.Client // for an HTTP/2 env, the server's client; nil otherwise
 	sessions chan *session.Session
 	net      *netControl
 }
 
+// envOptions are the settings few tests need.
+type envOptions struct {
+	// wrap, if set, wraps the handler: a recorder, a fault.
+	wrap func(http.Handler) http.Handler
+	// adapters, if set, are the transports served instead of
+	// comet.NewHandler's.
+	adapters []session.Adapter
+	// http2 serves HTTP/2 over TLS; clients use the server's HTTP client.
+	http2 bool
+}
+
 // newEnv starts a server; opts may be nil, and a nil Serve echoes.
 func newEnv(t *testing.T, name string, opts *session.Options) *env {
+	t.Helper()
+	return newEnvWith(t, name, opts, envOptions{})
+}
+
+// newEnvWith starts a server as newEnv does, with the settings of eo.
+func newEnvWith(t *testing.T, name string, opts *session.Options, eo envOptions) *env {
 	t.Helper()
 	var o session.Options
 	if opts != nil {
@@ -63,8 +81,23 @@ func newEnv(t *testing.T, name string, opts *session.Options) *env {
 	}
 	o.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	o.NegotiateRate = -1
-	e.h = comet.NewHandler(&o)
-	srv := httptest.NewServer(e.h)
+	if eo.adapters != nil {
+		e.h = session.NewHandler(&o, eo.adapters...)
+	} else {
+		e.h = comet.NewHandler(&o)
+	}
+	var handler http.Handler = e.h
+	if eo.wrap != nil {
+		handler = eo.wrap(handler)
+	}
+	srv := httptest.NewUnstartedServer(handler)
+	if eo.http2 {
+		srv.EnableHTTP2 = true
+		srv.StartTLS()
+		e.client = srv.Client()
+	} else {
+		srv.Start()
+	}
 	e.url = srv.URL + "/comet"
 	t.Cleanup(func() {
 		e.net.release()
@@ -91,13 +124,23 @@ func (e *env) dial(ctx context.Context, opts *client.Options) *client.Conn {
 		o = *opts
 	}
 	o.Transports = []string{e.name}
+	return e.dialWith(ctx, &o)
+}
+
+// dialWith connects a client with o as it is, over the env's network,
+// and checks that it uses the env's transport unless the env has none.
+func (e *env) dialWith(ctx context.Context, o *client.Options) *client.Conn {
+	e.t.Helper()
 	o.NetDialContext = e.net.dial
-	c, err := client.Dial(ctx, e.url, &o)
+	if e.client != nil {
+		o.HTTPClient = e.client
+	}
+	c, err := client.Dial(ctx, e.url, o)
 	if err != nil {
 		e.t.Fatalf("Dial: %v", err)
 	}
 	e.t.Cleanup(func() { c.Close(transport.CloseNormal, "test over") })
-	if got := c.Transport(); got != e.name {
+	if got := c.Transport(); e.name != "" && got != e.name {
 		e.t.Fatalf("client transport %q, want %q", got, e.name)
 	}
 	return c
