@@ -36,7 +36,7 @@ function version() {
 }
 
 function umd(body) {
-  return '/*! comet-shim ' + version() + ' | the Comet wire protocol v1 | plain ES5, no dependencies */\n' +
+  return '/*! comet-shim ' + version() + ' */\n' +
     '(function (root, factory) {\n' +
     '  if (typeof module == \'object\' && module.exports) module.exports = factory(root);\n' +
     '  else root.Comet = factory(root);\n' +

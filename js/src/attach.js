@@ -9,7 +9,7 @@
 // wins. A transport remembered for this network starts at once, while
 // WebSocket is probed in the background to upgrade to.
 proto._start = function () {
-  var c = this, o = c._offer, mem = c._o.remember && recall(c._g, c._key), ws = o[0] == 'websocket';
+  var c = this, o = c._offer, mem = c._o.remember && recall(c._g, c._key, c._now()), ws = o[0] == 'websocket';
   c._bad = {};
   c._nw = mem && mem.nw;
   if (mem && mem.hb && !c._o.heartbeat) c._hb = mem.hb;
@@ -76,14 +76,14 @@ proto._wsOpen = function (att) {
 };
 
 proto._token = function () {
-  return Math.floor(this._g.random() * 1e15).toString(36);
+  return Math.floor(this._rand() * 1e15).toString(36);
 };
 
 // _opened applies an attachment's open frame: the server's ack of our
 // messages, a fresh ticket, and our ack, which the attach carried.
 proto._opened = function (att, f) {
   var c = this, tr = att.tr;
-  att.op = att.last = c._g.now();
+  att.op = att.last = c._now();
   att.iv = f[4] || (tr == longpoll ? c._hold : c._hbMax);
   c._addTicket(f[3]);
   c._sentAck(att.ack);
@@ -134,14 +134,14 @@ proto._proven = function (att) {
   if (att.tr == longpoll) c._poll();
 };
 
-// _commit makes att the delivering attachment and closes every other one;
-// for a hung WebSocket that matters, since browsers allow one connecting
-// WebSocket per host.
+// _commit makes att the delivering attachment and closes every other one
+// but a background upgrade probe; for a hung WebSocket that matters, since
+// browsers allow one connecting WebSocket per host.
 proto._commit = function (att) {
   var c = this;
   c._gen = (c._gen || 0) + 1;
   c._each(function (other) {
-    if (other != att) c._kill(other);
+    if (other != att && other.why != 'upgraded') c._kill(other);
   });
   c._clear('race');
   att.d = 1;
@@ -161,7 +161,7 @@ proto._use = function (att) {
     c._mem();
     c._emit('transport', { transport: name, from: from, reason: att.why || '' });
   }
-  if (!c._born) c._born = c._g.now();
+  if (!c._born) c._born = c._now();
   if (c.readyState == 0) {
     c.readyState = 1;
     c._emit('open');
@@ -174,7 +174,7 @@ proto._use = function (att) {
 
 // _mem remembers what works on this network for the next page load.
 proto._mem = function () {
-  if (this._o.remember) remember(this._g, this._key, { t: this._tr, hb: this._hb, nw: this._nw });
+  if (this._o.remember) remember(this._g, this._key, { t: this._tr, hb: this._hb, nw: this._nw }, this._now());
 };
 
 // _poll starts the next delivering poll, carrying our ack.
@@ -187,10 +187,10 @@ proto._poll = function () {
 // more period instead of a verdict, and is marked so that no verdict on
 // it demotes a transport or changes the heartbeat.
 proto._at = function (att, ms, fn) {
-  var c = this, due = c._g.now() + ms;
+  var c = this, due = c._now() + ms;
   c._g.clearTimeout(att.tm);
   att.tm = c._g.setTimeout(function () {
-    if (c._g.now() - due > Math.max(1e3, ms / 2) && !att.late) {
+    if (c._now() - due > Math.max(1e3, ms / 2) && !att.late) {
       att.late = 1;
       return c._at(att, ms, fn);
     }
@@ -206,7 +206,7 @@ proto._at = function (att, ms, fn) {
 proto._watch = function (att) {
   var c = this;
   function check() {
-    var quiet = c._g.now() - att.last, ws = att.tr == websocket;
+    var quiet = c._now() - att.last, ws = att.tr == websocket;
     if (quiet < att.iv) return c._at(att, att.iv - quiet, check);
     if (!att.pr) {
       if (ws) websocket.send(att, encodeFrame(['p', att.a, att.pr = c._token()]) + '\n');
@@ -219,12 +219,16 @@ proto._watch = function (att) {
   if (att.tr != longpoll && c._live(att)) c._at(att, att.iv, check);
 };
 
-// _kill closes att and forgets it.
+// _kill closes att and forgets it. Every transport's handle (WebSocket,
+// EventSource, request) has a close and only on* callbacks.
 proto._kill = function (att) {
-  var i = this._atts.indexOf(att);
+  var i = this._atts.indexOf(att), x = att.x;
   if (i >= 0) this._atts.splice(i, 1);
   this._g.clearTimeout(att.tm);
-  try {
-    if (att.x) att.tr.close(att);
-  } catch (e) {}
+  if (x) {
+    x.onopen = x.onmessage = x.onerror = x.onclose = null;
+    try {
+      x.close();
+    } catch (e) {}
+  }
 };

@@ -12,7 +12,6 @@ var SCHEMA = { o: 'nnsn', m: 'ns', b: 'nb', a: 'n', h: '', p: 'ns', e: 's', u: '
 
 var MAX_SAFE = 9007199254740991;
 
-var LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(^|[^\ud800-\udbff])[\udc00-\udfff]/;
 var BASE64 = /^(?:[A-Za-z0-9+\/]{4})*(?:[A-Za-z0-9+\/]{2}==|[A-Za-z0-9+\/]{3}=)?$/;
 
 // quote returns s as a JSON string literal escaped as the Go encoder does:
@@ -64,7 +63,9 @@ function decodeFrame(line) {
   }
   t = f[0];
   if (/[mbc]/.test(t) && !f[1] || t == 'c' && f[2] > 4999 || t == 'k' && f[3] > 1) throw codecError(1002);
-  if (LONE_SURROGATE.test(f.join(''))) throw codecError(1007);
+  // Frames hold one string besides the type, so joining them cannot pair
+  // two lone surrogates.
+  if (hasLoneSurrogate(f.join(''))) throw codecError(1007);
   return f;
 }
 
@@ -78,20 +79,20 @@ function decodeBatch(text) {
   return frames;
 }
 
-// hasLoneSurrogate reports whether s holds a lone surrogate, which has no
-// UTF-8 form: the server would refuse it and close the session with 1007.
-function hasLoneSurrogate(s) {
-  return LONE_SURROGATE.test(s);
+// utf8Length counts the UTF-8 bytes of s, the unit of maxMessage. It
+// throws a URIError for a lone surrogate, which has no UTF-8 form.
+function utf8Length(s) {
+  return encodeURIComponent(s).replace(/%../g, '.').length;
 }
 
-// utf8Length counts the UTF-8 bytes of s, the unit of maxMessage.
-function utf8Length(s) {
-  var n = s.length, i, c;
-  for (i = 0; i < s.length; i++) {
-    c = s.charCodeAt(i);
-    if (c > 0x7f) n += c > 0x7ff && (c < 0xd800 || c > 0xdfff) ? 2 : 1;
+// hasLoneSurrogate reports whether s holds a lone surrogate: the server
+// would refuse it and close the session with 1007.
+function hasLoneSurrogate(s) {
+  try {
+    utf8Length(s);
+  } catch (e) {
+    return 1;
   }
-  return n;
 }
 
 // toBase64 encodes bytes (a Uint8Array) as padded base64, with btoa.

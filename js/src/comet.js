@@ -28,21 +28,21 @@ function Comet(url, options) {
   options = options || {};
   for (k in DEFAULTS) o[k] = k in options ? options[k] : DEFAULTS[k];
   c._o = o;
-  c._g = globalsFrom(options.globals);
+  c._g = options.globals || ROOT;
+  c._now = c._g.now || Date.now;
+  c._rand = c._g.random || Math.random;
   u = resolveURL(url, c._g.location);
   c.url = u[0];
-  c._base = u[1].replace(/[?].*/, '').replace(/\/+$/, '');
-  c._q = u[1].indexOf('?') < 0 ? '' : u[1].slice(u[1].indexOf('?') + 1);
+  c._base = u[1];
   c._key = 'comet:' + c._base;
   c._order = [];
   for (i = 0; i < o.transports.length; i++) {
     t = transportNamed(o.transports[i]);
     if (!t) throw new TypeError('Comet: unknown transport ' + o.transports[i]);
-    if (t.check(c._g)) c._order.push(t.name);
+    if (c._g[t.need]) c._order.push(t.name);
   }
   c.readyState = 0;
   c.bufferedAmount = 0;
-  c.bufferedAmountLowThreshold = 0;
   c.binaryType = c._g.Blob ? 'blob' : 'arraybuffer';
   c.protocol = c.extensions = c.transport = '';
   c.onopen = c.onmessage = c.onerror = c.onclose = null;
@@ -148,23 +148,16 @@ proto.close = function (code, reason) {
   c._closeWith(code || 1000, reason);
 };
 
-// addEventListener and removeEventListener behave as the DOM's: a listener
-// is added once, and may be an object with handleEvent; {once: true} is
-// honoured.
-proto.addEventListener = function (type, fn, opts) {
-  var l = this._l[type] || (this._l[type] = []), i;
-  if (!fn) return;
-  for (i = 0; i < l.length; i++) {
-    if (l[i].f === fn) return;
-  }
-  l.push({ f: fn, once: !!(opts && opts.once) });
+// addEventListener and removeEventListener behave as the DOM's for
+// function listeners: a listener is added once.
+proto.addEventListener = function (type, fn) {
+  var l = this._l[type] || (this._l[type] = []);
+  if (fn && l.indexOf(fn) < 0) l.push(fn);
 };
 
 proto.removeEventListener = function (type, fn) {
-  var l = this._l[type] || [], i;
-  for (i = 0; i < l.length; i++) {
-    if (l[i].f === fn) l.splice(i--, 1);
-  }
+  var l = this._l[type] || [], i = l.indexOf(fn);
+  if (i >= 0) l.splice(i, 1);
 };
 
 // _emit dispatches an event to the on<type> handler, then the listeners.
@@ -173,14 +166,11 @@ proto.removeEventListener = function (type, fn) {
 proto._emit = function (type, props) {
   var c = this, e = { type: type, target: c }, k, l, i, f;
   for (k in props) e[k] = props[k];
-  l = (c._l[type] || []).slice();
-  if (typeof c['on' + type] == 'function') l.unshift({ f: c['on' + type] });
+  l = [c['on' + type]].concat(c._l[type] || []);
   for (i = 0; i < l.length; i++) {
-    f = l[i].f;
-    if (l[i].once) c.removeEventListener(type, f);
+    f = l[i];
     try {
       if (typeof f == 'function') f.call(c, e);
-      else f.handleEvent(e);
     } catch (err) {
       c._g.setTimeout(function () {
         throw err;

@@ -10,7 +10,7 @@ proto._live = function (att) {
 
 // _data applies a batch that arrived on att.
 proto._data = function (att, text) {
-  var c = this, frames, i, f, now = c._g.now();
+  var c = this, frames, i, f, now = c._now();
   if (!c._live(att)) return;
   debug(c, 'down ' + att.tr.name + ' ' + att.a, text);
   try {
@@ -71,7 +71,7 @@ proto._message = function (f) {
   if (f[0] == 'c') return c._remoteClose(f);
   size = f[0] == 'm' ? utf8Length(f[2]) : f[2].length / 4 * 3;
   if (size > c._maxMsg + 2) return c._fail(1009, 'message too big');
-  if (!c._owe++) c._since = c._g.now();
+  if (!c._owe++) c._since = c._now();
   c._oweBytes += size;
   // After close() the application reads nothing more, as with WebSocket;
   // messages are still acknowledged.

@@ -2,49 +2,23 @@
 // injected (options.globals) so that tests can pass fakes; by default they
 // are read from the global object when present.
 
-var GLOBALS = ('WebSocket EventSource XMLHttpRequest setTimeout clearTimeout localStorage navigator location ' +
-  'addEventListener removeEventListener FileReader Blob ArrayBuffer Uint8Array atob btoa').split(' ');
+// The globals the shim uses: WebSocket, EventSource, XMLHttpRequest,
+// setTimeout, clearTimeout, localStorage, navigator, location,
+// addEventListener, removeEventListener, FileReader, Blob, ArrayBuffer,
+// Uint8Array, atob and btoa; options.globals, when set, replaces the global
+// object for all of them, and may add now and random (Date.now and
+// Math.random by default). Every use of an optional one is feature-checked.
 
-// globalsFrom returns the globals to use: injected ones first, then the
-// global object's. Functions that need the global object as their this
-// (timers, addEventListener) are bound to it; a getter that throws (a
-// sandboxed frame's localStorage) counts as absent.
-function globalsFrom(injected) {
-  var g = {}, i, k, v;
-  for (i = 0; i < GLOBALS.length; i++) {
-    k = GLOBALS[i];
-    v = undefined;
-    try {
-      v = injected && k in injected ? injected[k] : ROOT[k];
-      if (v && v === ROOT[k] && /^[a-z]/.test(k) && typeof v == 'function') v = bind(v, ROOT);
-    } catch (e) {}
-    g[k] = v;
-  }
-  g.now = injected && injected.now || function () { return new Date().getTime(); };
-  g.random = injected && injected.random || Math.random;
-  return g;
-}
-
-function bind(f, self) {
-  return function (a, b, c) { return f.call(self, a, b, c); };
-}
-
-// domError returns an exception like a browser's: a DOMException where
-// the constructor exists, otherwise an Error with the same name.
+// domError returns an exception named like the browser's DOMException.
 function domError(name, msg) {
-  msg = 'Comet: ' + msg;
-  try {
-    return new DOMException(msg, name);
-  } catch (e) {
-    e = new Error(msg);
-    e.name = name;
-    return e;
-  }
+  var e = new Error('Comet: ' + msg);
+  e.name = name;
+  return e;
 }
 
 // resolveURL resolves url against the page's location and returns
 // [resolved, mount] where mount is the http(s) URL of the Comet endpoint,
-// without its fragment. ws: and wss: map to http: and https:, so code
+// without its query and fragment: requests carry only protocol parameters. ws: and wss: map to http: and https:, so code
 // written for WebSocket keeps its URLs. It throws a SyntaxError like the
 // WebSocket constructor for anything else.
 function resolveURL(url, loc) {
@@ -54,16 +28,14 @@ function resolveURL(url, loc) {
       String(loc.href).replace(/[?#].*/, '').replace(/[^\/]*$/, '')) + url;
   }
   if (!/^(https?|wss?):\/\/[^\/?]/i.test(url)) throw domError('SyntaxError', 'invalid URL ' + url);
-  return [url, url.replace(/^ws/i, 'http')];
+  return [url, url.replace(/^ws/i, 'http').replace(/[?].*/, '').replace(/\/+$/, '')];
 }
 
-// query encodes params, skipping empty values.
+// query encodes params, skipping empty strings.
 function query(params) {
   var out = [], k;
   for (k in params) {
-    if (params.hasOwnProperty(k) && params[k] !== '' && params[k] != null) {
-      out.push(k + '=' + encodeURIComponent(params[k]));
-    }
+    if (params[k] !== '') out.push(k + '=' + encodeURIComponent(params[k]));
   }
   return out.join('&');
 }
@@ -71,7 +43,7 @@ function query(params) {
 // request sends one XMLHttpRequest. done(status, text) runs once: status 0
 // for a network failure, an abort by timeout or a CORS refusal. progress,
 // if set, receives the growing responseText of a 200 response. It returns
-// a function that aborts the request without calling done.
+// an object whose close aborts the request without calling done.
 function request(c, method, url, body, headers, timeout, done, progress) {
   var g = c._g, x = new g.XMLHttpRequest(), over = 0, timer, k;
   function finish(status, text) {
@@ -106,12 +78,14 @@ function request(c, method, url, body, headers, timeout, done, progress) {
     }, timeout);
   }
   x.send(body);
-  return function () {
-    if (!over) {
-      over = 1;
-      g.clearTimeout(timer);
-      x.onreadystatechange = null;
-      x.abort();
+  return {
+    close: function () {
+      if (!over) {
+        over = 1;
+        g.clearTimeout(timer);
+        x.onreadystatechange = null;
+        x.abort();
+      }
     }
   };
 }
@@ -137,18 +111,18 @@ function refusalOf(status, text) {
 // frames), which makes the memory empty, never the session fail.
 var MEMORY_TTL = 864e5; // a day: networks change, and WebSocket is re-probed anyway
 
-function recall(g, key) {
+function recall(g, key, now) {
   try {
     var m = JSON.parse(g.localStorage.getItem(key));
-    return m && m.x > g.now() ? m : null;
+    return m && m.x > now ? m : null;
   } catch (e) {
     return null;
   }
 }
 
-function remember(g, key, m) {
+function remember(g, key, m, now) {
   try {
-    m.x = g.now() + MEMORY_TTL;
+    m.x = now + MEMORY_TTL;
     g.localStorage.setItem(key, JSON.stringify(m));
   } catch (e) {}
 }

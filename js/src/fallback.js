@@ -5,6 +5,9 @@
 // streaming), then long-polling, which works wherever XMLHttpRequest does.
 var TRANSPORTS = [websocket, sse, streaming, longpoll];
 
+// Each transport has a name, the global it needs (its capability check),
+// open(session, attachment, url), and for WebSocket, send.
+
 // transportNamed returns the transport module called name, or undefined.
 function transportNamed(name) {
   for (var i = 0; i < TRANSPORTS.length; i++) {

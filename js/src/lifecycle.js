@@ -8,7 +8,7 @@ proto._closeWith = function (code, reason, remote) {
   var c = this;
   c.readyState = 2;
   c._cs = ++c._seq;
-  c._out.push({ s: c._cs, n: 0, f: encodeFrame(['c', c._cs, code, reason, 0]) });
+  c._out.push({ s: c._cs, n: 0, c: 1, f: encodeFrame(['c', c._cs, code, reason, 0]) });
   c._closing = [code, reason];
   debug(c, 'closing', { code: code, remote: !!remote });
   c._timer('close', CLOSE_WAIT, function () {
@@ -23,7 +23,7 @@ proto._closeWith = function (code, reason, remote) {
 // the server's close has arrived and been acknowledged.
 proto._finish = function () {
   var c = this, r = c._rc;
-  if (c._cw == 1 && (c._viol || r && c._ackd >= c._n)) {
+  if (c._sid && c._cw == 1 && (c._viol || r && c._ackd >= c._n)) {
     c._end(r && !c._viol ? r[2] : c._closing[0], r && !c._viol ? r[3] : c._closing[1], !c._viol, 0, r && r[4]);
   }
 };
@@ -42,7 +42,7 @@ proto._fail = function (code, reason) {
 // _end ends the session: everything stops, then error (for an unclean
 // end) and close, unless the reconnect option opens a fresh session.
 proto._end = function (code, reason, clean, status, retry) {
-  var c = this, o = c._o, ev = { code: code, reason: reason || '', wasClean: !!clean }, k, delay, now = c._g.now();
+  var c = this, o = c._o, ev = { code: code, reason: reason || '', wasClean: !!clean }, k, delay, now = c._now();
   if (c.readyState == 3) return;
   debug(c, 'end', ev);
   if (status) ev.status = status;
@@ -50,8 +50,8 @@ proto._end = function (code, reason, clean, status, retry) {
   c._each(function (att) {
     c._kill(att);
   });
-  if (c._post) c._post();
-  if (c._abortNeg) c._abortNeg();
+  if (c._post) c._post.close();
+  if (c._abortNeg) c._abortNeg.close();
   c._post = c._abortNeg = null;
   c._sid = '';
   c._tw = [];
@@ -60,10 +60,11 @@ proto._end = function (code, reason, clean, status, retry) {
     // The old session is gone, and with it whatever it did not
     // acknowledge: the gap event says how many messages that was.
     if (c._born && now - c._born > EARLY) c._rn = 0;
-    delay = Math.max(retry || 0, backoff(c._rn++, c._g.random(), o.reconnectDelay, o.reconnectMaxDelay));
+    delay = Math.max(retry || 0, backoff(c._rn++, c._rand(), o.reconnectDelay, o.reconnectMaxDelay));
     if (c._born) {
       c.readyState = 1;
-      c._gap = { code: code, reason: ev.reason, dropped: c._out.length };
+      c._gap = { code: code, reason: ev.reason, dropped: 0 };
+      for (k = 0; k < c._out.length; k++) c._gap.dropped += !c._out[k].c;
     }
     c._out = [];
     c._seq = c._acked = c._sent = c.bufferedAmount = c._born = 0;
@@ -90,24 +91,23 @@ proto._bye = function () {
 };
 
 // _beacon sends what the server has not acknowledged, then a close, in
-// one POST that outlives the page.
+// one POST that outlives the page, where navigator.sendBeacon exists.
 proto._beacon = function (code) {
   var c = this, nav = c._g.navigator, url = c._url(c._base, 'send', { s: c._sid }), body;
   c._sent = c._acked;
   body = encodeFrame(['k', c._sec, c._n, 0]) + '\n' + c._batch();
   if (!c._cs || c._sent < c._cs) body += encodeFrame(['c', c._sent + 1, code, '', 0]);
   try {
-    if (nav && nav.sendBeacon && nav.sendBeacon(url, body)) return;
+    nav.sendBeacon(url, body);
   } catch (e) {}
-  request(c, 'POST', url, body, { 'Content-Type': 'text/plain;charset=UTF-8' }, 0, function () {});
 };
 
 // _online resumes at once when the browser says the network is back,
 // instead of waiting out a backoff.
 proto._online = function () {
-  var t = this._t.resume || this._t.fresh;
+  var t = this._t.resume;
   if (t) {
-    this._clear(t === this._t.resume ? 'resume' : 'fresh');
+    this._clear('resume');
     t.f.call(this);
   }
 };

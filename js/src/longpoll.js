@@ -3,17 +3,12 @@
 // starts the next poll when one ends.
 var longpoll = {
   name: 'longpoll',
-  check: function (g) {
-    return !!g.XMLHttpRequest;
-  },
+  need: 'XMLHttpRequest',
   open: function (c, att, url) {
     att.x = request(c, 'GET', url, null, {}, 0, function (status, text) {
       if (status != 200) return c._gone(att, refusalOf(status, text));
       c._data(att, text);
       c._gone(att, { ok: 1 });
     });
-  },
-  close: function (att) {
-    att.x();
   }
 };

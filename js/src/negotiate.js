@@ -20,18 +20,18 @@ proto._connect = function () {
   c._negotiate(c._base, '', 0);
 };
 
-// _url returns the URL of endpoint path under the mount URL with params, a
-// cache buster and the mount URL's own query.
+// _url returns the URL of endpoint path under the mount URL with params
+// and a cache buster.
 proto._url = function (base, path, params) {
   params.v = 1;
-  params.z = (this._g.now() % 1e8).toString(36) + Math.floor(this._g.random() * 1e9).toString(36);
-  return base + '/' + path + '?' + (this._q ? this._q + '&' : '') + query(params);
+  params.z = (this._now() % 1e8).toString(36) + Math.floor(this._rand() * 1e9).toString(36);
+  return base + '/' + path + '?' + query(params);
 };
 
 // _negotiate creates the session at base, following at most 3 redirects.
 // It times the request: the round trip sets every timeout after it.
 proto._negotiate = function (base, token, hops) {
-  var c = this, t0 = c._g.now(), h = {}, k;
+  var c = this, t0 = c._now(), h = {}, k;
   for (k in c._o.headers) h[k] = c._o.headers[k];
   h['Content-Type'] = 'application/json';
   if (token) h['Comet-Redirect-Token'] = token;
@@ -49,7 +49,7 @@ proto._negotiate = function (base, token, hops) {
       c._base = base;
       c._sid = r.sid;
       c._sec = r.secret;
-      c._rtt = c._g.now() - t0;
+      c._rtt = c._now() - t0;
       c._hbMax = r.heartbeat || 25e3;
       c._minHb = r.minHeartbeat || 1e3;
       c._hold = r.hold || 25e3;
@@ -86,13 +86,13 @@ proto._refused = function (status, body) {
 // _addTicket keeps a ticket, dropping the oldest beyond 8 as the server
 // does.
 proto._addTicket = function (t) {
-  if (t) this._tk.push({ t: t, at: this._g.now() });
+  if (t) this._tk.push({ t: t, at: this._now() });
   if (this._tk.length > 8) this._tk.shift();
 };
 
 // _fresh returns how many fresh tickets are left, dropping stale ones.
 proto._fresh = function () {
-  var now = this._g.now();
+  var now = this._now();
   while (this._tk.length && now - this._tk[0].at >= TICKET_TTL) this._tk.shift();
   return this._tk.length;
 };

@@ -54,7 +54,7 @@ proto._failed = function (att, info) {
 // death too many (demote the transport for this network). A verdict
 // reached by a late timer is never used for either.
 proto._dropped = function (att, info) {
-  var c = this, now = c._g.now(), name = att.tr.name, k = {}, why;
+  var c = this, now = c._now(), name = att.tr.name, k = {}, why;
   c._cur = c._up = null;
   c._sent = c._acked;
   c._gen = (c._gen || 0) + 1;
@@ -79,9 +79,9 @@ proto._dropped = function (att, info) {
 // server has forgotten the session (3000).
 proto._retry = function (name, why) {
   var c = this, n = c._flaps || 0;
-  if (c._g.now() - c._lost > c._grace) return c._end(3000, 'grace period over');
+  if (c._now() - c._lost > c._grace) return c._end(3000, 'grace period over');
   c._flaps = n + 1;
-  c._timer('resume', n ? backoff(n - 1, c._g.random(), 100, 5e3) : 0, function () {
+  c._timer('resume', n ? backoff(n - 1, c._rand(), 100, 5e3) : 0, function () {
     c._attach(name, 1, why);
   });
 };

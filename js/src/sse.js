@@ -4,9 +4,7 @@
 // attaches again itself, with a fresh ticket and its ack.
 var sse = {
   name: 'sse',
-  check: function (g) {
-    return !!g.EventSource;
-  },
+  need: 'EventSource',
   open: function (c, att, url) {
     var es = att.x = new c._g.EventSource(url, { withCredentials: !!c._o.withCredentials });
     es.onmessage = function (e) {
@@ -15,9 +13,5 @@ var sse = {
     es.onerror = function () {
       c._gone(att, {});
     };
-  },
-  close: function (att) {
-    att.x.onmessage = att.x.onerror = null;
-    att.x.close();
   }
 };

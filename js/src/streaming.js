@@ -4,9 +4,7 @@
 // a frame boundary; the session then attaches again.
 var streaming = {
   name: 'streaming',
-  check: function (g) {
-    return !!g.XMLHttpRequest;
-  },
+  need: 'XMLHttpRequest',
   open: function (c, att, url) {
     var lines = new LineReader();
     att.x = request(c, 'GET', url, null, {}, 0, function (status, text) {
@@ -16,8 +14,5 @@ var streaming = {
       var batch = lines.push(text);
       if (batch) c._data(att, batch);
     });
-  },
-  close: function (att) {
-    att.x();
   }
 };

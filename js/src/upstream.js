@@ -26,7 +26,7 @@ proto._ackDue = function () {
   var c = this, wait;
   if (c._n <= c._ackd) return c._ackNow;
   if (c._ackNow || c._owe >= c._winMsgs / 2 || c._oweBytes >= c._winBytes / 2) return 1;
-  wait = c._since + c._ackDelay - c._g.now();
+  wait = c._since + c._ackDelay - c._now();
   if (wait <= 0) return 1;
   if (!c._t.ack) c._timer('ack', wait, c._flush);
   return 0;
@@ -118,18 +118,17 @@ proto._postNow = function (msgs) {
       c._sent = c._acked;
       c._ctl = ctl.concat(c._ctl);
       while (c._tw.length && !c._up) c._tw.shift()(null);
-      c._timer('pause', backoff(c._posted++, c._g.random(), 250, 5e3), c._flush);
+      c._timer('pause', backoff(c._posted++, c._rand(), 250, 5e3), c._flush);
     });
 };
 
 // _ackUp applies the server's cumulative ack n of upstream messages: they
-// leave the outbox, and bufferedAmount with them.
+// leave the outbox, and bufferedAmount with them; drain fires when
+// everything sent has been acknowledged.
 proto._ackUp = function (n) {
   var c = this, before = c.bufferedAmount;
   if (n > c._seq) return c._fail(1002, 'bad ack');
   while (c._out.length && c._out[0].s <= n) c.bufferedAmount -= c._out.shift().n;
   if (n > c._acked) c._acked = n;
-  if (before > c.bufferedAmountLowThreshold && c.bufferedAmount <= c.bufferedAmountLowThreshold && c.readyState == 1) {
-    c._emit('drain');
-  }
+  if (before && !c.bufferedAmount && c.readyState == 1) c._emit('drain');
 };

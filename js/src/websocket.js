@@ -3,9 +3,7 @@
 // the wire; proving, racing and resuming are the session's.
 var websocket = {
   name: 'websocket',
-  check: function (g) {
-    return !!g.WebSocket;
-  },
+  need: 'WebSocket',
   open: function (c, att, url) {
     var ws = att.x = new c._g.WebSocket(url.replace(/^http/, 'ws'));
     ws.onopen = function () {
@@ -22,12 +20,5 @@ var websocket = {
   },
   send: function (att, text) {
     att.x.send(text);
-  },
-  close: function (att) {
-    var ws = att.x;
-    ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null;
-    try {
-      ws.close();
-    } catch (e) {}
   }
 };

@@ -1,0 +1,129 @@
+'use strict';
+// The codec against the golden vectors shared with the Go tests
+// (PROTOCOL.md section 12), and the stream line reader.
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const { load } = require('../build.js');
+
+const m = load({});
+const golden = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'testdata', 'frames.json'), 'utf8'));
+
+// FIELDS maps a vector's named fields to the frame array's positions.
+const FIELDS = {
+  o: ['attempt', 'ack', 'token', 'interval'], m: ['seq', 'payload'], b: ['seq', 'payload'], a: ['ack'], h: [],
+  p: ['attempt', 'token'], e: ['token'], u: ['attempt'], s: [], c: ['seq', 'code', 'reason', 'retry'],
+  k: ['token', 'ack', 'wantTicket'], t: ['token']
+};
+
+// A browser hands the shim text, decoded from UTF-8 already; strict
+// decoding here stands for that step (where a browser would substitute
+// U+FFFD for invalid bytes, which the codec never sees).
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function asArray(frame) {
+  const hex = (h) => Buffer.from(h, 'hex');
+  return [frame.type].concat(FIELDS[frame.type].map((k) => {
+    const v = frame[k];
+    if (k === 'payload') return frame.type === 'b' ? hex(v).toString('base64') : utf8.decode(hex(v));
+    if (k === 'wantTicket') return v ? 1 : 0;
+    return v;
+  }));
+}
+
+test('golden valid vectors decode', () => {
+  for (const v of golden.valid) {
+    const wire = utf8.decode(Buffer.from(v.wire, 'hex'));
+    assert.deepEqual(m.decodeFrame(wire), asArray(v.frame), v.name);
+  }
+});
+
+test('golden canonical vectors encode byte for byte', () => {
+  let n = 0;
+  for (const v of golden.valid.filter((x) => x.canonical)) {
+    const got = Buffer.from(m.encodeFrame(asArray(v.frame)), 'utf8').toString('hex');
+    assert.equal(got, v.wire, v.name);
+    n++;
+  }
+  assert.ok(n > 40);
+});
+
+test('golden invalid vectors are refused with their close code', () => {
+  for (const v of golden.invalid) {
+    let text;
+    try {
+      text = utf8.decode(Buffer.from(v.wire, 'hex'));
+    } catch (e) {
+      assert.equal(v.error, 'invalid_utf8', v.name + ': only invalid UTF-8 fails in the browser decoder');
+      continue;
+    }
+    assert.throws(() => m.decodeFrame(text), (e) => e.code === (v.error === 'invalid_utf8' ? 1007 : 1002), v.name);
+  }
+});
+
+const SSE = path.join(__dirname, '..', '..', 'testdata', 'sse.json');
+
+test('SSE golden vectors: each event holds its frame on one data line', { skip: !fs.existsSync(SSE) }, () => {
+  const { vectors } = JSON.parse(fs.readFileSync(SSE, 'utf8'));
+  assert.ok(vectors.length > 0);
+  for (const v of vectors) {
+    // What EventSource hands to onmessage: the data fields, joined by \n.
+    const data = v.event.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).replace(/^ /, ''));
+    assert.deepEqual(data, [v.frame], v.name);
+    assert.equal(m.encodeFrame(m.decodeBatch(data.join('\n'))[0]), v.frame, v.name);
+  }
+});
+
+test('raw lone surrogates in decoded text are invalid UTF-8', () => {
+  assert.throws(() => m.decodeFrame('["m",1,"a\ud800"]'), (e) => e.code === 1007);
+  assert.throws(() => m.decodeFrame('["m",1,"\udc00b"]'), (e) => e.code === 1007);
+  assert.deepEqual(m.decodeFrame('["m",1,"\ud83d\ude00"]'), ['m', 1, '\ud83d\ude00']);
+});
+
+test('base64 with line breaks is malformed, as in the Go decoder', () => {
+  assert.throws(() => m.decodeFrame('["b",1,"aGVs\\nbG8="]'), (e) => e.code === 1002);
+  assert.throws(() => m.decodeFrame('["b",1,"aGVsbG8=\\r"]'), (e) => e.code === 1002);
+  assert.deepEqual(m.decodeFrame('["b",1,"aGVsbG8="]'), ['b', 1, 'aGVsbG8=']);
+});
+
+test('a large frame decodes without exhausting the regexp engine', () => {
+  const big = 'x"\\\n\u2028é'.repeat(60000);
+  const line = m.encodeFrame(['m', 1, big]);
+  assert.equal(m.decodeFrame(line)[2], big);
+  assert.throws(() => m.decodeFrame(line.slice(0, -2)), (e) => e.code === 1002);
+});
+
+test('decodeBatch skips padding lines and keeps order', () => {
+  const text = ' '.repeat(2048) + '\n["o",1,0,"t",25000]\n\n   \n["m",1,"a"]\n["h"]';
+  assert.deepEqual(m.decodeBatch(text).map((f) => f[0]), ['o', 'm', 'h']);
+});
+
+test('utf8Length and lone surrogates', () => {
+  assert.equal(m.utf8Length('aé日😀'), 1 + 2 + 3 + 4);
+  assert.equal(m.utf8Length(''), 0);
+  assert.ok(m.hasLoneSurrogate('a\ud800'));
+  assert.ok(!m.hasLoneSurrogate('\ud83d\ude00'));
+});
+
+test('base64 round trip', () => {
+  const bytes = new Uint8Array(300).map((_, i) => (i * 7) & 255);
+  const b64 = m.toBase64(bytes, btoa);
+  assert.equal(b64, Buffer.from(bytes).toString('base64'));
+  assert.deepEqual(Array.from(m.fromBase64(b64, atob, Uint8Array)), Array.from(bytes));
+  assert.equal(m.toBase64(new Uint8Array(0), btoa), '');
+});
+
+test('LineReader keeps partial lines and reports a cut', () => {
+  const r = new m.LineReader();
+  let text = ' '.repeat(2048) + '\n["o",1,0,"t",25000]\n["m",1,"he';
+  assert.equal(r.push(text), ' '.repeat(2048) + '\n["o",1,0,"t",25000]\n');
+  assert.ok(r.cut());
+  text += 'llo"]\n';
+  assert.equal(r.push(text), '["m",1,"hello"]\n');
+  assert.ok(!r.cut());
+  text += '   ';
+  assert.equal(r.push(text), '');
+  assert.ok(!r.cut(), 'a partial padding line is not a cut frame');
+});
