@@ -48,13 +48,13 @@ proto._http = function (name, why) {
 
 // _attach attaches with transport name: d=1 delivers at once, d=0 probes.
 // why tells the server why the client left its previous transport.
-proto._attach = function (name, d, why, retried) {
+proto._attach = function (name, d, why) {
   var c = this, tr = transportNamed(name), gen = c._gen;
   c._ticket(function (t) {
     var att;
     if (gen != c._gen || c.readyState > 2) return;
     if (!t) return c._failed({ tr: tr, d: d, why: why }, {});
-    att = { a: ++c._a, tr: tr, d: d, why: why, ack: c._n, rt: retried };
+    att = { a: ++c._a, tr: tr, d: d, why: why, ack: c._n };
     c._atts.push(att);
     debug(c, 'attach ' + name + ' ' + att.a, { d: d, why: why });
     // A delivering poll answers within its hold; everything else must

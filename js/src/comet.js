@@ -2,19 +2,15 @@
 // constructor, readyState and its constants, send, close, bufferedAmount
 // and the events. The session itself is in the files after this one.
 
+// DEFAULTS are the options that do not default to undefined; README.md
+// documents them all.
 var DEFAULTS = {
   transports: ['websocket', 'sse', 'streaming', 'longpoll'],
-  headers: {}, // sent on negotiate only
-  withCredentials: false,
-  heartbeat: 0, // ms; 0: the server's
-  timeout: 1e4, // negotiate and POST timeout
-  attachTimeout: 0, // 0: derived from the round trip
+  timeout: 1e4, // negotiate
   maxBuffered: 8388608, // bytes sent and not yet acknowledged
-  reconnect: false,
   reconnectDelay: 1e3,
   reconnectMaxDelay: 3e4,
-  remember: true,
-  debug: null
+  remember: true
 };
 
 // Comet opens a session with the Comet server mounted at url (http:,
@@ -25,8 +21,9 @@ function Comet(url, options) {
   if (options != null && typeof options != 'object' || options instanceof Array) {
     throw new TypeError('Comet: the second argument is options, not subprotocols');
   }
-  options = options || {};
-  for (k in DEFAULTS) o[k] = k in options ? options[k] : DEFAULTS[k];
+  for (k in DEFAULTS) o[k] = DEFAULTS[k];
+  for (k in options) o[k] = options[k];
+  options = o;
   c._o = o;
   c._g = options.globals || ROOT;
   c._now = c._g.now || Date.now;
@@ -51,7 +48,7 @@ function Comet(url, options) {
   c._out = [];
   c._seq = c._acked = c._sent = c._rn = 0;
   c._ka = {};
-  c._hb = o.heartbeat;
+  c._hb = o.heartbeat || 0;
   c._win = [];
   c._listen('online', function () {
     c._online();
@@ -74,15 +71,16 @@ for (var s = 0; s < 4; s++) Comet[STATES[s]] = proto[STATES[s]] = s;
 // close, for a message above the server's maxMessage, for text with a
 // lone surrogate, and when bufferedAmount would pass options.maxBuffered.
 proto.send = function (data) {
-  var c = this, g = c._g, m, size;
+  var c = this, g = c._g, m, size, r;
   if (c.readyState != 1) throw domError('InvalidStateError', 'not open');
   if (g.Blob && data instanceof g.Blob) {
     size = data.size;
-  } else if (g.ArrayBuffer && g.btoa && (data instanceof g.ArrayBuffer || g.ArrayBuffer.isView && g.ArrayBuffer.isView(data))) {
-    data = data instanceof g.ArrayBuffer ? new g.Uint8Array(data) : new g.Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  } else if (data && data.byteLength != null) {
+    // An ArrayBuffer, a typed array or a DataView: encoded below, at once,
+    // so that later changes to it do not change the message.
+    if (!g.Uint8Array || !g.btoa) throw new TypeError('Comet: binary needs typed arrays');
+    data = new g.Uint8Array(data.buffer || data, data.byteOffset || 0, data.byteLength);
     size = data.length;
-  } else if (typeof data == 'object' && data && data.byteLength != null) {
-    throw new TypeError('Comet: binary needs typed arrays');
   } else {
     data = String(data);
     if (hasLoneSurrogate(data)) throw new TypeError('Comet: lone surrogate in text');
@@ -102,28 +100,17 @@ proto.send = function (data) {
   } else if (data.length != null) {
     m.f = '["b",' + m.s + ',"' + toBase64(data, g.btoa) + '"]';
   } else {
-    c._readBlob(data, function (bytes) {
-      if (bytes) {
-        m.f = '["b",' + m.s + ',"' + toBase64(bytes, g.btoa) + '"]';
-        c._flush();
-      } else {
-        c._fail(1011, 'Blob unreadable');
-      }
-    });
+    r = new g.FileReader();
+    r.onload = function () {
+      m.f = '["b",' + m.s + ',"' + toBase64(new g.Uint8Array(r.result), g.btoa) + '"]';
+      c._flush();
+    };
+    r.onerror = function () {
+      c._fail(1011, 'Blob unreadable');
+    };
+    r.readAsArrayBuffer(data);
   }
   c._flush();
-};
-
-// _readBlob reads blob as bytes; done receives null on failure.
-proto._readBlob = function (blob, done) {
-  var g = this._g, r = new g.FileReader();
-  r.onload = function () {
-    done(new g.Uint8Array(r.result));
-  };
-  r.onerror = function () {
-    done(null);
-  };
-  r.readAsArrayBuffer(blob);
 };
 
 // close ends the session with the browser's rules: code 1000 or

@@ -5,7 +5,8 @@
 
 // _gone handles the end of att; info says how: ok (ended normally),
 // superseded, buffered, silent, why (the reason to report), and for a
-// refused request its status and code.
+// refused request its status and code. A refused ticket (403 bad_ticket)
+// is an attach failure like any other: the next attach takes another.
 proto._gone = function (att, info) {
   var c = this, tr = att.tr, fatal = REFUSED[info.code];
   if (!c._live(att)) return;
@@ -14,11 +15,6 @@ proto._gone = function (att, info) {
   if (c.readyState > 2) return;
   if (fatal == 3000 || fatal == 3003 || fatal == 3005) {
     return c._end(fatal, 'attach: ' + info.code, 0, info.status);
-  }
-  if (info.code == 'bad_ticket' && !att.rt) {
-    // The pool's tickets were stale: once more, with a fresh one.
-    c._tk = [];
-    return c._attach(tr.name, att.d, att.why, 1);
   }
   if (att == c._cur) {
     if (info.ok && tr == longpoll) return c._poll();

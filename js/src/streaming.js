@@ -6,12 +6,12 @@ var streaming = {
   name: 'streaming',
   need: 'XMLHttpRequest',
   open: function (c, att, url) {
-    var lines = new LineReader();
+    var lines = lineReader();
     att.x = request(c, 'GET', url, null, {}, 0, function (status, text) {
       if (status != 200) c._gone(att, refusalOf(status, text));
-      else c._gone(att, { ok: !lines.cut() });
+      else c._gone(att, { ok: !lines() });
     }, function (text) {
-      var batch = lines.push(text);
+      var batch = lines(text);
       if (batch) c._data(att, batch);
     });
   }

@@ -349,14 +349,13 @@ for (const [build, make] of Object.entries(BUILDS)) {
     assert.equal(t.net.last('streaming').query.t, 'FRESH');
   });
 
-  it('a stale ticket is retried once with a fresh one', () => {
+  it('a refused ticket is an attach failure: the next attach takes another', () => {
     const t = start(Comet, { without: ['WebSocket', 'EventSource'] });
     negotiate(t);
+    assert.equal(t.net.last('streaming').query.t, 'T2');
     t.net.last('streaming').respond(403, '{"code":"bad_ticket"}');
-    const post = t.net.last('send');
-    assert.equal(frames(post.body)[0][3], 1);
-    postOK(post, 0, 'NEW');
-    assert.equal(t.net.last('streaming').query.t, 'NEW');
+    assert.equal(t.net.last('longpoll').query.t, 'T1');
+    assert.equal(t.of('close').length, 0);
   });
 
   it('an expired session at attach is reported as 3000', () => {
