@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/gorilla/mux"
 
+	"github.com/seed-544bbf9f/comet/js"
 	"github.com/seed-544bbf9f/comet/transport"
 )
 
@@ -92,6 +93,12 @@ func NewHandler(opts *Options, adapters ...Adapter) *Handler {
 	// transport named "negotiate" or "send" (404 transport_disabled).
 	sub.Handle("/negotiate", notAllowed)
 	sub.Handle("/send", notAllowed)
+	// The browser shim, before /{transport}, which would take its names
+	// for transports. No Origin check: a page of any origin may load a
+	// script, and the shim itself grants nothing.
+	shim := js.Handler()
+	sub.Handle("/comet.js", shim).Methods(http.MethodGet, http.MethodHead)
+	sub.Handle("/comet.min.js", shim).Methods(http.MethodGet, http.MethodHead)
 	sub.HandleFunc("/{transport}", h.attach).Methods(http.MethodGet)
 	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusNotFound, errorBody(transport.CodeNotFound, "no such path: %s", r.URL.Path))
