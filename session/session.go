@@ -171,7 +171,11 @@ func (s *Session) Recv(ctx context.Context) (transport.MessageType, []byte, erro
 		select {
 		case <-ready:
 		case <-ctx.Done():
-			return 0, nil, ctx.Err()
+			// ctx may be the session's own Context, cancelled by the close
+			// that woke us too: report the close, not the cancellation.
+			if !s.isClosed() {
+				return 0, nil, ctx.Err()
+			}
 		}
 	}
 }
@@ -252,9 +256,17 @@ func (s *Session) sendPrepared(ctx context.Context, t transport.Type, payload []
 		select {
 		case <-space:
 		case <-ctx.Done():
-			return ctx.Err()
+			if !s.isClosed() {
+				return ctx.Err()
+			}
 		}
 	}
+}
+
+func (s *Session) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closeErr != nil
 }
 
 func (s *Session) windowHasRoom(size int) bool {

@@ -507,3 +507,22 @@ func TestCloseLinger(t *testing.T) {
 		}
 	})
 }
+
+// TestRecvOnOwnContextReportsClose: Recv given the session's own Context
+// reports the close that cancelled it, never context.Canceled, however the
+// two wake-ups are ordered.
+func TestRecvOnOwnContextReportsClose(t *testing.T) {
+	t.Parallel()
+	for range 50 {
+		s := newTestSession(t, newTestHandler(t, nil))
+		errc := make(chan error, 1)
+		go func() {
+			_, _, err := s.Recv(s.Context())
+			errc <- err
+		}()
+		s.Close(4000, "bye")
+		if err := <-errc; transport.CloseStatus(err) != 4000 {
+			t.Fatalf("Recv = %v, want the close", err)
+		}
+	}
+}
