@@ -59,7 +59,7 @@ proto._attach = function (name, d, why) {
     debug(c, 'attach ' + name + ' ' + att.a, { d: d, why: why });
     // A delivering poll answers within its hold; everything else must
     // show its open frame within the attach timeout.
-    c._at(att, (tr == longpoll && d ? c._hold : 0) + c._to, function () {
+    c._at(att, (tr == longpoll && d ? c._lim.hold : 0) + c._to, function () {
       var stream = tr == sse || tr == streaming;
       c._gone(att, { why: tr == websocket ? (att.up ? 'ws_silent' : 'ws_hung') : stream ? 'stream_buffered' : '', buffered: stream });
     });
@@ -84,7 +84,7 @@ proto._token = function () {
 proto._opened = function (att, f) {
   var c = this, tr = att.tr;
   att.op = att.last = c._now();
-  att.iv = f[4] || (tr == longpoll ? c._hold : c._hbMax);
+  att.iv = f[4] || (tr == longpoll ? c._lim.hold : c._lim.heartbeat);
   c._addTicket(f[3]);
   c._sentAck(att.ack);
   c._ackUp(f[2]);

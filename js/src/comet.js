@@ -86,8 +86,8 @@ proto.send = function (data) {
     if (hasLoneSurrogate(data)) throw new TypeError('Comet: lone surrogate in text');
     size = utf8Length(data);
   }
-  if (size > c._maxMsg) {
-    throw domError('SyntaxError', 'message over maxMessage (' + c._maxMsg + ' bytes)');
+  if (size > c._lim.maxMessage) {
+    throw domError('SyntaxError', 'message over maxMessage (' + c._lim.maxMessage + ' bytes)');
   }
   if (c.bufferedAmount + size > c._o.maxBuffered) {
     throw domError('QuotaExceededError', 'bufferedAmount over maxBuffered');

@@ -70,7 +70,7 @@ proto._message = function (f) {
   c._n = seq;
   if (f[0] == 'c') return c._remoteClose(f);
   size = f[0] == 'm' ? utf8Length(f[2]) : f[2].length / 4 * 3;
-  if (size > c._maxMsg + 2) return c._fail(1009, 'message too big');
+  if (size > c._lim.maxMessage + 2) return c._fail(1009, 'message too big');
   if (!c._owe++) c._since = c._now();
   c._oweBytes += size;
   // After close() the application reads nothing more, as with WebSocket;

@@ -9,7 +9,6 @@ proto._closeWith = function (code, reason, remote) {
   c.readyState = 2;
   c._cs = ++c._seq;
   c._out.push({ s: c._cs, n: 0, c: 1, f: encodeFrame(['c', c._cs, code, reason, 0]) });
-  c._closing = [code, reason];
   debug(c, 'closing', { code: code, remote: !!remote });
   c._timer('close', CLOSE_WAIT, function () {
     var r = c._rc;
@@ -19,24 +18,20 @@ proto._closeWith = function (code, reason, remote) {
 };
 
 // _finish ends the session once its closing handshake is done: our close
-// has reached the server and, unless it reports the server's violation,
-// the server's close has arrived and been acknowledged.
+// has reached the server, and the server's close has arrived and been
+// acknowledged.
 proto._finish = function () {
   var c = this, r = c._rc;
-  if (c._sid && c._cw == 1 && (c._viol || r && c._ackd >= c._n)) {
-    c._end(r && !c._viol ? r[2] : c._closing[0], r && !c._viol ? r[3] : c._closing[1], !c._viol, 0, r && r[4]);
-  }
+  if (c._sid && c._cw == 1 && r && c._ackd >= c._n) c._end(r[2], r[3], 1, 0, r[4]);
 };
 
-// _fail closes the session for the server's violation of the protocol:
-// the close is sent, and the session ends as soon as it is on its way.
+// _fail ends the session for the server's violation of the protocol at
+// once: an answer from a broken peer is not worth waiting for. The server
+// is told by a beacon, after what it has not acknowledged.
 proto._fail = function (code, reason) {
-  var c = this;
-  debug(c, 'violation', reason);
-  if (c.readyState > 2) return;
-  if (!c._sid || c.readyState != 1) return c._end(code, reason);
-  c._viol = 1;
-  c._closeWith(code, reason);
+  debug(this, 'violation', reason);
+  if (this._sid) this._beacon(code);
+  this._end(code, reason);
 };
 
 // _end ends the session: everything stops, then error (for an unclean

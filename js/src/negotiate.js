@@ -15,7 +15,7 @@ proto._connect = function () {
   c._tr = '';
   c._ctl = []; // control frames for the next POST
   c._n = c._ackd = c._owe = c._oweBytes = c._ackNow = 0;
-  c._cs = c._cw = c._viol = c._user = 0;
+  c._cs = c._cw = c._user = 0;
   c._hs = c._born = 0;
   c._negotiate(c._base, '', 0);
 };
@@ -28,6 +28,13 @@ proto._url = function (base, path, params) {
   return base + '/' + path + '?' + query(params);
 };
 
+// LIMITS are the session parameters of the negotiate response (PROTOCOL.md
+// section 3) with their defaults, filled into the response kept as c._lim.
+var LIMITS = {
+  heartbeat: 25e3, minHeartbeat: 1e3, hold: 25e3, grace: 3e4, ackDelay: 200, minTimeout: 300, maxTimeout: 1e4,
+  maxMessage: 65536, maxBatch: 1048576, windowMessages: 1024, windowBytes: 1048576
+};
+
 // _negotiate creates the session at base, following at most 3 redirects.
 // It times the request: the round trip sets every timeout after it.
 proto._negotiate = function (base, token, hops) {
@@ -38,7 +45,7 @@ proto._negotiate = function (base, token, hops) {
   debug(c, 'negotiate', base);
   c._abortNeg = request(c, 'POST', c._url(base, 'negotiate', {}), JSON.stringify({ transports: c._order }), h,
     c._o.timeout, function (status, text) {
-      var r = parseJSON(text), i;
+      var r = parseJSON(text), i, k;
       c._abortNeg = null;
       if (status != 200 || !r || typeof r != 'object') return c._refused(status, r);
       if (r.url) {
@@ -50,16 +57,11 @@ proto._negotiate = function (base, token, hops) {
       c._sid = r.sid;
       c._sec = r.secret;
       c._rtt = c._now() - t0;
-      c._hbMax = r.heartbeat || 25e3;
-      c._minHb = r.minHeartbeat || 1e3;
-      c._hold = r.hold || 25e3;
-      c._grace = r.grace || 3e4;
-      c._ackDelay = r.ackDelay || 200;
-      c._maxMsg = r.maxMessage || 65536;
-      c._maxBatch = r.maxBatch || 1048576;
-      c._winMsgs = r.windowMessages || 1024;
-      c._winBytes = r.windowBytes || 1048576;
-      c._to = c._o.attachTimeout || attachTimeout(c._rtt, r.minTimeout || 300, r.maxTimeout || 1e4);
+      for (k in LIMITS) {
+        if (!(r[k] > 0)) r[k] = LIMITS[k];
+      }
+      c._lim = r;
+      c._to = c._o.attachTimeout || attachTimeout(c._rtt, c._lim.minTimeout, c._lim.maxTimeout);
       for (i = 0; i < (r.tickets || []).length; i++) c._addTicket(r.tickets[i]);
       c._offer = [];
       for (i = 0; i < c._order.length; i++) {

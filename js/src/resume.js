@@ -55,7 +55,7 @@ proto._dropped = function (att, info) {
   c._sent = c._acked;
   c._gen = (c._gen || 0) + 1;
   if (!att.late && !info.silent && !info.superseded) {
-    k = keepalive(c._ka, now - att.op, now - att.last, att.iv, c._minHb);
+    k = keepalive(c._ka, now - att.op, now - att.last, att.iv, c._lim.minHeartbeat);
   }
   why = k.why || info.why || '';
   if (k.hb) c._hb = k.hb;
@@ -75,7 +75,7 @@ proto._dropped = function (att, info) {
 // server has forgotten the session (3000).
 proto._retry = function (name, why) {
   var c = this, n = c._flaps || 0;
-  if (c._now() - c._lost > c._grace) return c._end(3000, 'grace period over');
+  if (c._now() - c._lost > c._lim.grace) return c._end(3000, 'grace period over');
   c._flaps = n + 1;
   c._timer('resume', n ? backoff(n - 1, c._rand(), 100, 5e3) : 0, function () {
     c._attach(name, 1, why);

@@ -12,7 +12,7 @@ proto._batch = function () {
   if (c._sent < c._acked) c._sent = c._acked;
   for (i = c._sent - c._acked; i < out.length; i++) {
     m = out[i];
-    if (!m.f || b && b.length + m.f.length > c._maxBatch - 64) break;
+    if (!m.f || b && b.length + m.f.length > c._lim.maxBatch - 64) break;
     b += m.f + '\n';
     c._sent = m.s;
     if (m.s == c._cs) c._cw = 2; // our close is on its way
@@ -25,8 +25,8 @@ proto._batch = function () {
 proto._ackDue = function () {
   var c = this, wait;
   if (c._n <= c._ackd) return c._ackNow;
-  if (c._ackNow || c._owe >= c._winMsgs / 2 || c._oweBytes >= c._winBytes / 2) return 1;
-  wait = c._since + c._ackDelay - c._now();
+  if (c._ackNow || c._owe >= c._lim.windowMessages / 2 || c._oweBytes >= c._lim.windowBytes / 2) return 1;
+  wait = c._since + c._lim.ackDelay - c._now();
   if (wait <= 0) return 1;
   if (!c._t.ack) c._timer('ack', wait, c._flush);
   return 0;
@@ -78,7 +78,7 @@ proto._postNow = function (msgs) {
   c._clear('pause');
   debug(c, 'up post', body);
   c._post = request(c, 'POST', c._url(c._base, 'send', { s: c._sid }), body, { 'Content-Type': 'text/plain;charset=UTF-8' },
-    c._hbMax + c._hold + c._to, function (status, text) {
+    c._lim.heartbeat + c._lim.hold + c._to, function (status, text) {
       var frames, i, f, fail, r, pause;
       c._post = null;
       if (c.readyState > 2) return;
@@ -102,7 +102,7 @@ proto._postNow = function (msgs) {
         // after a pause (PROTOCOL.md section 6).
         if (c._acked < last) {
           c._sent = c._acked;
-          c._pause = pause = nextPause(c._pause, c._ackDelay);
+          c._pause = pause = nextPause(c._pause, c._lim.ackDelay);
           c._timer('pause', pause, c._flush);
         } else {
           c._pause = 0;
