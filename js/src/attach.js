@@ -19,19 +19,11 @@ proto._start = function () {
   } else if (ws) {
     c._attach('websocket', 0, '');
     c._timer('race', headStart(c._rtt), function () {
-      c._http(null, c._wsWhy());
+      c._http(null, (c._atts[0] || {}).up ? 'ws_silent' : 'ws_hung');
     });
   } else {
     c._http(null, '');
   }
-};
-
-// _wsWhy names what the WebSocket candidate has failed to do so far.
-proto._wsWhy = function () {
-  for (var i = 0; i < this._atts.length; i++) {
-    if (this._atts[i].tr == websocket) return this._atts[i].up ? 'ws_silent' : 'ws_hung';
-  }
-  return this._bad.websocket || '';
 };
 
 // _http starts the HTTP candidate name, or the next one not yet failed.

@@ -31,15 +31,6 @@ function resolveURL(url, loc) {
   return [url, url.replace(/^ws/i, 'http').replace(/[?].*/, '').replace(/\/+$/, '')];
 }
 
-// query encodes params, skipping empty strings.
-function query(params) {
-  var out = [], k;
-  for (k in params) {
-    if (params[k] !== '') out.push(k + '=' + encodeURIComponent(params[k]));
-  }
-  return out.join('&');
-}
-
 // request sends one XMLHttpRequest. done(status, text) runs once: status 0
 // for a network failure, an abort by timeout or a CORS refusal. progress,
 // if set, receives the growing responseText of a 200 response. It returns

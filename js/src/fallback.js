@@ -1,16 +1,15 @@
 // fallback: the transports in their fallback order.
 
-// TRANSPORTS is the fallback order, best first (PROTOCOL.md section 8):
+// TRANSPORTS by name, in the fallback order, best first (PROTOCOL.md
+// section 8); options.transports orders them for a session:
 // WebSocket, then the streams (SSE where EventSource exists, otherwise XHR
 // streaming), then long-polling, which works wherever XMLHttpRequest does.
-var TRANSPORTS = [websocket, sse, streaming, longpoll];
+var TRANSPORTS = { websocket: websocket, sse: sse, streaming: streaming, longpoll: longpoll };
 
 // Each transport has a name, the global it needs (its capability check),
 // open(session, attachment, url), and for WebSocket, send.
 
 // transportNamed returns the transport module called name, or undefined.
 function transportNamed(name) {
-  for (var i = 0; i < TRANSPORTS.length; i++) {
-    if (TRANSPORTS[i].name == name) return TRANSPORTS[i];
-  }
+  return TRANSPORTS.hasOwnProperty(name) && TRANSPORTS[name];
 }

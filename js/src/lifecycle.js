@@ -92,9 +92,7 @@ proto._beacon = function (code) {
   c._sent = c._acked;
   body = encodeFrame(['k', c._sec, c._n, 0]) + '\n' + c._batch();
   if (!c._cs || c._sent < c._cs) body += encodeFrame(['c', c._sent + 1, code, '', 0]);
-  try {
-    nav.sendBeacon(url, body);
-  } catch (e) {}
+  if (nav && nav.sendBeacon) nav.sendBeacon(url, body);
 };
 
 // _online resumes at once when the browser says the network is back,

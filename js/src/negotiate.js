@@ -25,7 +25,11 @@ proto._connect = function () {
 proto._url = function (base, path, params) {
   params.v = 1;
   params.z = (this._now() % 1e8).toString(36) + Math.floor(this._rand() * 1e9).toString(36);
-  return base + '/' + path + '?' + query(params);
+  var q = [], k;
+  for (k in params) {
+    if (params[k] !== '') q.push(k + '=' + encodeURIComponent(params[k]));
+  }
+  return base + '/' + path + '?' + q.join('&');
 };
 
 // LIMITS are the session parameters of the negotiate response (PROTOCOL.md

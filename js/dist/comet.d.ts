@@ -1,0 +1,143 @@
+// Type declarations of comet-shim, the browser client of the Comet wire
+// protocol v1. The API mirrors the browser's WebSocket; see README.md.
+
+export as namespace Comet;
+export = Comet;
+
+declare class Comet {
+  /** Opens a session. The second argument is options, not WebSocket subprotocols. */
+  constructor(url: string, options?: Comet.Options);
+
+  static readonly CONNECTING: 0;
+  static readonly OPEN: 1;
+  static readonly CLOSING: 2;
+  static readonly CLOSED: 3;
+  readonly CONNECTING: 0;
+  readonly OPEN: 1;
+  readonly CLOSING: 2;
+  readonly CLOSED: 3;
+
+  /** The URL given to the constructor, resolved against the page. */
+  readonly url: string;
+  readonly readyState: 0 | 1 | 2 | 3;
+  /** Bytes sent and not yet acknowledged by the server (not: not yet written to the network). */
+  readonly bufferedAmount: number;
+  /** The 'drain' event fires when bufferedAmount falls to this or below. Default 0. */
+  bufferedAmountLowThreshold: number;
+  binaryType: 'blob' | 'arraybuffer';
+  /** The transport in use: 'websocket', 'sse', 'streaming' or 'longpoll'; '' before open. */
+  readonly transport: '' | Comet.TransportName;
+  /** Always '': Comet has no subprotocols or extensions. */
+  readonly protocol: string;
+  readonly extensions: string;
+
+  onopen: ((this: Comet, ev: Comet.Event) => any) | null;
+  onmessage: ((this: Comet, ev: Comet.MessageEvent) => any) | null;
+  onerror: ((this: Comet, ev: Comet.CloseEvent) => any) | null;
+  onclose: ((this: Comet, ev: Comet.CloseEvent) => any) | null;
+  ontransport?: ((this: Comet, ev: Comet.TransportEvent) => any) | null;
+  onreconnecting?: ((this: Comet, ev: Comet.ReconnectingEvent) => any) | null;
+  ongap?: ((this: Comet, ev: Comet.GapEvent) => any) | null;
+  ondrain?: ((this: Comet, ev: Comet.Event) => any) | null;
+
+  /**
+   * Queues a message. Throws InvalidStateError unless OPEN, SyntaxError above the
+   * server's maxMessage, QuotaExceededError past options.maxBuffered, TypeError for
+   * text with a lone surrogate or binary data without typed-array support.
+   */
+  send(data: string | ArrayBuffer | ArrayBufferView | Blob): void;
+  /** Closes with code 1000 or 3000–4999 and a reason of at most 123 UTF-8 bytes. */
+  close(code?: number, reason?: string): void;
+
+  addEventListener<K extends keyof Comet.EventMap>(type: K,
+    listener: ((this: Comet, ev: Comet.EventMap[K]) => any) | { handleEvent(ev: Comet.EventMap[K]): any },
+    options?: boolean | { once?: boolean }): void;
+  removeEventListener<K extends keyof Comet.EventMap>(type: K,
+    listener: ((this: Comet, ev: Comet.EventMap[K]) => any) | { handleEvent(ev: Comet.EventMap[K]): any }): void;
+}
+
+declare namespace Comet {
+  type TransportName = 'websocket' | 'sse' | 'streaming' | 'longpoll';
+
+  /** Why the client left a transport, as reported to the server in the attach's why parameter. */
+  type Reason = '' | 'ws_refused' | 'ws_hung' | 'ws_silent' | 'stream_buffered' | 'idle_cut' | 'early_death' | 'upgraded';
+
+  interface Options {
+    /** Transports to use, best first; one entry forces it (no fallback). Default all four. */
+    transports?: TransportName[];
+    /** Extra headers on negotiate only (tokens belong here, not in URLs). */
+    headers?: { [name: string]: string };
+    /** Send cookies cross-origin (XHR and EventSource withCredentials). Default false. */
+    withCredentials?: boolean;
+    /** Heartbeat interval (long-polling: hold) to ask for, ms; 0 = the server's. */
+    heartbeat?: number;
+    /** Timeout of negotiate, ms. Default 10000. */
+    timeout?: number;
+    /** Attach timeout, ms; 0 derives it from the negotiate round trip. */
+    attachTimeout?: number;
+    /** Largest bufferedAmount, bytes; send throws beyond it. Default 8 MiB. */
+    maxBuffered?: number;
+    /** Open a fresh session after an end that allows it (never after 3003 or 3005). Default false. */
+    reconnect?: boolean;
+    /** Backoff bounds of reconnect, ms. Default 1000 and 30000. */
+    reconnectDelay?: number;
+    reconnectMaxDelay?: number;
+    /** Remember the working transport per endpoint in localStorage for a day. Default true. */
+    remember?: boolean;
+    /** Diagnostics hook; its calls are stripped from comet.min.js. */
+    debug?: ((msg: string, data?: any) => void) | null;
+    /** Browser globals to use instead of the global object's (tests). */
+    globals?: { [name: string]: any };
+  }
+
+  interface Event {
+    readonly type: string;
+    readonly target: Comet;
+    readonly currentTarget: Comet;
+  }
+  interface MessageEvent extends Event {
+    /** A string for text; an ArrayBuffer or Blob for binary, per binaryType. */
+    readonly data: string | ArrayBuffer | Blob;
+    readonly origin: string;
+    readonly lastEventId: string;
+  }
+  interface CloseEvent extends Event {
+    readonly code: number;
+    readonly reason: string;
+    readonly wasClean: boolean;
+    /** The HTTP status of a refused request (negotiate 401/403 → code 3003). */
+    readonly status?: number;
+    /** The server's reconnect hint, ms. */
+    readonly retry?: number;
+  }
+  interface TransportEvent extends Event {
+    readonly transport: TransportName;
+    readonly from: '' | TransportName;
+    readonly reason: Reason;
+  }
+  interface ReconnectingEvent extends Event {
+    /** Why: a Reason, 'dropped', or 'session_ended' (fresh is then true). */
+    readonly reason: string;
+    readonly transport?: TransportName;
+    readonly fresh?: boolean;
+    readonly code?: number;
+    readonly delay?: number;
+  }
+  interface GapEvent extends Event {
+    /** How the previous session ended. */
+    readonly code: number;
+    readonly reason: string;
+    /** Messages sent on the previous session that it never acknowledged. */
+    readonly dropped: number;
+  }
+  interface EventMap {
+    open: Event;
+    message: MessageEvent;
+    error: CloseEvent;
+    close: CloseEvent;
+    transport: TransportEvent;
+    reconnecting: ReconnectingEvent;
+    gap: GapEvent;
+    drain: Event;
+  }
+}

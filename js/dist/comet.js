@@ -1,0 +1,1402 @@
+/*! comet-shim 0.1.0 */
+(function (root, factory) {
+  if (typeof module == 'object' && module.exports) module.exports = factory(root);
+  else root.Comet = factory(root);
+}(typeof globalThis != 'undefined' ? globalThis : typeof self != 'undefined' ? self : this, function (ROOT) {
+'use strict';
+
+// codec: frames and batches of PROTOCOL.md section 4.
+//
+// A frame is handled as the array it is on the wire: [type, field...].
+// Text travels as JavaScript strings: a browser has decoded the UTF-8 of
+// every WebSocket message, event and response before the shim sees it, so
+// the codec works on UTF-16 and checks what UTF-16 can get wrong (lone
+// surrogates). Binary payloads stay base64 strings until delivery.
+
+// SCHEMA gives each frame type's fields: n an unsigned integer, s a
+// string, b a base64 string.
+var SCHEMA = { o: 'nnsn', m: 'ns', b: 'nb', a: 'n', h: '', p: 'ns', e: 's', u: 'n', s: '', c: 'nnsn', k: 'snn', t: 's' };
+
+var MAX_SAFE = 9007199254740991;
+
+var BASE64 = /^(?:[A-Za-z0-9+\/]{4})*(?:[A-Za-z0-9+\/]{2}==|[A-Za-z0-9+\/]{3}=)?$/;
+
+// quote returns s as a JSON string literal escaped as the Go encoder does:
+// \n \r \t in short form, the other control characters as \u00XX (so not
+// \b and \f), and U+2028/U+2029, which end lines in JavaScript and would
+// split an SSE data line.
+function quote(s) {
+  // Escapes come in pairs (\x) or as \uXXXX; matching each backslash with
+  // the character after it keeps an escaped backslash whole.
+  return JSON.stringify(s).replace(/\\([\s\S])|[\u2028\u2029]/g, function (m, c) {
+    return c ? c == 'b' ? '\\u0008' : c == 'f' ? '\\u000c' : m : '\\u' + m.charCodeAt(0).toString(16);
+  });
+}
+
+// encodeFrame returns the wire form of frame f, without a newline.
+function encodeFrame(f) {
+  var kinds = SCHEMA[f[0]], out = '["' + f[0] + '"', i;
+  for (i = 0; i < kinds.length; i++) {
+    out += ',' + (kinds.charAt(i) == 'n' ? String(f[i + 1]) : quote(f[i + 1]));
+  }
+  return out + ']';
+}
+
+// codecError is a decoding failure; code is the close code it stands for:
+// 1002 for a malformed frame, 1007 for text that is not valid Unicode.
+function codecError(code) {
+  var e = new Error(code == 1007 ? 'Comet: invalid UTF-8' : 'Comet: malformed frame');
+  e.code = code;
+  return e;
+}
+
+// FRAME is the grammar of a frame as strictly as the Go decoder reads it:
+// JSON strings and unsigned integers without leading zeros, spaces and
+// tabs between tokens, nothing else. What it accepts, JSON.parse reads.
+var FRAME = /^[ \t]*\[[ \t]*"(?:[^"\\\u0000-\u001f]|\\(?:["\\\/bfnrt]|u[0-9a-fA-F]{4}))*"(?:[ \t]*,[ \t]*(?:"(?:[^"\\\u0000-\u001f]|\\(?:["\\\/bfnrt]|u[0-9a-fA-F]{4}))*"|0|[1-9][0-9]{0,15}))*[ \t]*\][ \t]*$/;
+
+// decodeFrame decodes one frame, as strictly as the Go decoder: the
+// grammar, then each type's fields (PROTOCOL.md section 4). It throws a
+// codecError.
+function decodeFrame(line) {
+  var f = FRAME.test(line) && JSON.parse(line), kinds = f && SCHEMA.hasOwnProperty(f[0]) && SCHEMA[f[0]], i, v, t;
+  if (typeof kinds != 'string' || f.length != kinds.length + 1) throw codecError(1002);
+  for (i = 1; i < f.length; i++) {
+    v = f[i];
+    t = kinds.charAt(i - 1);
+    if (t == 'n' ? typeof v != 'number' || v > MAX_SAFE : typeof v != 'string' || t == 'b' && !BASE64.test(v)) {
+      throw codecError(1002);
+    }
+  }
+  t = f[0];
+  if (/[mbc]/.test(t) && !f[1] || t == 'c' && f[2] > 4999 || t == 'k' && f[3] > 1) throw codecError(1002);
+  // Frames hold one string besides the type, so joining them cannot pair
+  // two lone surrogates.
+  if (hasLoneSurrogate(f.join(''))) throw codecError(1007);
+  return f;
+}
+
+// decodeBatch decodes the frames of a batch: lines ended by \n (the last
+// one optional), skipping padding lines of spaces only.
+function decodeBatch(text) {
+  var lines = text.split('\n'), frames = [], i;
+  for (i = 0; i < lines.length; i++) {
+    if (/[^ ]/.test(lines[i])) frames.push(decodeFrame(lines[i]));
+  }
+  return frames;
+}
+
+// utf8Length counts the UTF-8 bytes of s, the unit of maxMessage. It
+// throws a URIError for a lone surrogate, which has no UTF-8 form.
+function utf8Length(s) {
+  return encodeURIComponent(s).replace(/%../g, '.').length;
+}
+
+// hasLoneSurrogate reports whether s holds a lone surrogate: the server
+// would refuse it and close the session with 1007.
+function hasLoneSurrogate(s) {
+  try {
+    utf8Length(s);
+  } catch (e) {
+    return 1;
+  }
+}
+
+// toBase64 encodes bytes (a Uint8Array) as padded base64, with btoa.
+function toBase64(bytes, btoa) {
+  for (var s = '', i = 0; i < bytes.length; i += 8192) {
+    s += String.fromCharCode.apply(null, bytes.subarray(i, i + 8192));
+  }
+  return btoa(s);
+}
+
+// fromBase64 decodes a base64 string the decoder has checked into a
+// Uint8Array, with atob.
+function fromBase64(s, atob, U8) {
+  s = atob(s);
+  for (var out = new U8(s.length), i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+// lines: the reader of an XHR stream's growing responseText (PROTOCOL.md
+// section 5.1). A response grows by arbitrary chunks; only whole lines are
+// decoded, and a partial line waits for its newline.
+
+// lineReader returns a function that takes the whole text so far and
+// returns the complete lines it adds, newline-terminated ('' if none yet);
+// called with no argument, it reports whether the text ended in the middle
+// of a line that is not padding: a cut connection, so a dead path, not a
+// malformed frame. decodeBatch skips the padding lines.
+function lineReader() {
+  var seen = 0, part = '';
+  return function (text) {
+    if (text == null) return /[^ ]/.test(part);
+    var s = part + text.slice(seen), i = s.lastIndexOf('\n');
+    seen = text.length;
+    part = s.slice(i + 1);
+    return s.slice(0, i + 1);
+  };
+}
+
+// env: everything the shim takes from its environment. Browser globals are
+// injected (options.globals) so that tests can pass fakes; by default they
+// are read from the global object when present.
+
+// The globals the shim uses: WebSocket, EventSource, XMLHttpRequest,
+// setTimeout, clearTimeout, localStorage, navigator, location,
+// addEventListener, removeEventListener, FileReader, Blob, ArrayBuffer,
+// Uint8Array, atob and btoa; options.globals, when set, replaces the global
+// object for all of them, and may add now and random (Date.now and
+// Math.random by default). Every use of an optional one is feature-checked.
+
+// domError returns an exception named like the browser's DOMException.
+function domError(name, msg) {
+  var e = new Error('Comet: ' + msg);
+  e.name = name;
+  return e;
+}
+
+// resolveURL resolves url against the page's location and returns
+// [resolved, mount] where mount is the http(s) URL of the Comet endpoint,
+// without its query and fragment: requests carry only protocol parameters. ws: and wss: map to http: and https:, so code
+// written for WebSocket keeps its URLs. It throws a SyntaxError like the
+// WebSocket constructor for anything else.
+function resolveURL(url, loc) {
+  url = String(url).replace(/#.*/, '');
+  if (loc && !/^[a-z][a-z0-9+.\-]*:/i.test(url)) {
+    url = (/^\/\//.test(url) ? loc.protocol : /^\//.test(url) ? loc.protocol + '//' + loc.host :
+      String(loc.href).replace(/[?#].*/, '').replace(/[^\/]*$/, '')) + url;
+  }
+  if (!/^(https?|wss?):\/\/[^\/?]/i.test(url)) throw domError('SyntaxError', 'invalid URL ' + url);
+  return [url, url.replace(/^ws/i, 'http').replace(/[?].*/, '').replace(/\/+$/, '')];
+}
+
+// request sends one XMLHttpRequest. done(status, text) runs once: status 0
+// for a network failure, an abort by timeout or a CORS refusal. progress,
+// if set, receives the growing responseText of a 200 response. It returns
+// an object whose close aborts the request without calling done.
+function request(c, method, url, body, headers, timeout, done, progress) {
+  var g = c._g, x = new g.XMLHttpRequest(), over = 0, timer, k;
+  function finish(status, text) {
+    if (over) return;
+    over = 1;
+    g.clearTimeout(timer);
+    x.onreadystatechange = null;
+    done(status, text);
+  }
+  x.open(method, url, true);
+  if (c._o.withCredentials) x.withCredentials = true;
+  for (k in headers) {
+    if (headers.hasOwnProperty(k)) x.setRequestHeader(k, headers[k]);
+  }
+  x.onreadystatechange = function () {
+    var text;
+    if (x.readyState < 3 || over) return;
+    try {
+      text = x.responseText;
+    } catch (e) {
+      return; // old browsers refuse responseText while loading
+    }
+    if (progress && x.status == 200) progress(text);
+    if (x.readyState == 4 && !over) finish(x.status, text);
+  };
+  if (timeout) {
+    timer = g.setTimeout(function () {
+      if (!over) {
+        finish(0, '');
+        x.abort();
+      }
+    }, timeout);
+  }
+  x.send(body);
+  return {
+    close: function () {
+      if (!over) {
+        over = 1;
+        g.clearTimeout(timer);
+        x.onreadystatechange = null;
+        x.abort();
+      }
+    }
+  };
+}
+
+// parseJSON returns the value text holds, or null.
+function parseJSON(text) {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    return null;
+  }
+}
+
+// refusalOf describes a refused request: its status and the code of the
+// JSON error body of PROTOCOL.md section 2, if any.
+function refusalOf(status, text) {
+  var body = parseJSON(text);
+  return { status: status, code: body && body.code || '' };
+}
+
+// The transport memory (localStorage) maps an endpoint to what worked on
+// this network; every access may throw (privacy modes, quotas, sandboxed
+// frames), which makes the memory empty, never the session fail.
+var MEMORY_TTL = 864e5; // a day: networks change, and WebSocket is re-probed anyway
+
+function recall(g, key, now) {
+  try {
+    var m = JSON.parse(g.localStorage.getItem(key));
+    return m && m.x > now ? m : null;
+  } catch (e) {
+    return null;
+  }
+}
+
+function remember(g, key, m, now) {
+  try {
+    m.x = now + MEMORY_TTL;
+    g.localStorage.setItem(key, JSON.stringify(m));
+  } catch (e) {}
+}
+
+// policy: the timing and classification decisions of the session, as pure
+// functions of measured values, so that tests can state them as tables.
+
+// EARLY is the lifetime under which an attachment's death counts as early.
+var EARLY = 1e4;
+// CLOSE_WAIT bounds a closing handshake.
+var CLOSE_WAIT = 5e3;
+// TICKET_TTL: the server honours a ticket 60 s; trusting it for less
+// leaves time for the attach that uses it to arrive.
+var TICKET_TTL = 5e4;
+
+// attachTimeout derives the attach timeout from the negotiate round trip
+// (PROTOCOL.md section 8): minTimeout + 4×RTT, capped at maxTimeout. The
+// floor pays for a cold WebSocket's TCP, TLS and upgrade.
+function attachTimeout(rtt, lo, hi) {
+  return Math.min(lo + 4 * rtt, hi);
+}
+
+// headStart is how long WebSocket runs alone before an HTTP transport
+// races it: long enough for a healthy upgrade and probe (a few round
+// trips), short enough that a refused, hung or black-holed WebSocket
+// costs little.
+function headStart(rtt) {
+  return Math.max(250, 3 * rtt);
+}
+
+// backoff returns the wait before retry n (from 0): doubling from lo,
+// capped at hi, half fixed and half drawn from r in [0, 1) ("equal
+// jitter"), so that clients cut by one outage do not return together.
+function backoff(n, r, lo, hi) {
+  var d = Math.min(hi, lo * Math.pow(2, Math.min(n, 20)));
+  return Math.round(d / 2 + r * d / 2);
+}
+
+// nextPause is the pause before resending what a full server inbound did
+// not accept (PROTOCOL.md section 6): base at first, doubling to 1 s.
+function nextPause(p, base) {
+  return Math.min(p ? 2 * p : base, 1e3);
+}
+
+// keepalive classifies the unexpected death of an attachment that lived
+// life ms and had been silent downstream for idle ms (both Date.now
+// deltas) under heartbeat interval iv; k carries the history (c: the
+// silence before the previous death, d: early deaths in a row). It
+// returns {why, hb} for an idle cut — two deaths after the same silence, a
+// proxy's idle timeout: ask for heartbeats at half that silence instead of
+// leaving the transport — or {why, demote} after three early deaths in a
+// row that no shorter heartbeat explains. Otherwise {}.
+function keepalive(k, life, idle, iv, minHb) {
+  var r = {}, hb = Math.floor(idle / 2);
+  k.d = life < EARLY ? (k.d || 0) + 1 : 0;
+  if (idle >= 1e3 && k.c && Math.abs(idle - k.c) <= Math.max(1e3, k.c / 10) && hb >= minHb && hb < iv) {
+    r.why = 'idle_cut';
+    r.hb = hb;
+    k.d = 0;
+  } else if (k.d >= 3) {
+    r.why = 'early_death';
+    r.demote = 1;
+    k.d = 0;
+  }
+  k.c = idle >= 1e3 ? idle : 0;
+  return r;
+}
+
+// RECONNECT lists the close codes after which a fresh session may be
+// opened (PROTOCOL.md section 10), with the reconnect option.
+var RECONNECT = { 1011: 1, 3000: 1, 3001: 1, 3002: 1, 3004: 1, 3006: 1 };
+
+// REFUSED maps the error codes of refused requests (PROTOCOL.md section 2)
+// that end the session to their close codes.
+var REFUSED = {
+  session_not_found: 3000, origin_refused: 3005, unauthorized: 3003, forbidden: 3003,
+  malformed: 1002, invalid_payload: 1007, payload_too_large: 1009, bad_secret: 1008, bad_request: 1002
+};
+
+// websocket: the WebSocket transport (PROTOCOL.md section 5). Each
+// WebSocket message is one batch, both ways. The transport only adapts
+// the wire; proving, racing and resuming are the session's.
+var websocket = {
+  name: 'websocket',
+  need: 'WebSocket',
+  open: function (c, att, url) {
+    var ws = att.x = new c._g.WebSocket(url.replace(/^http/, 'ws'));
+    ws.onopen = function () {
+      c._wsOpen(att);
+    };
+    ws.onmessage = function (e) {
+      if (typeof e.data == 'string') c._data(att, e.data);
+      else c._fail(1002, 'binary message');
+    };
+    // Browsers hide why a handshake failed; before onopen it is a refusal.
+    ws.onerror = ws.onclose = function () {
+      c._gone(att, { why: att.up ? '' : 'ws_refused' });
+    };
+  },
+  send: function (att, text) {
+    att.x.send(text);
+  }
+};
+
+// sse: the Server-Sent Events transport (PROTOCOL.md section 5.1). Every
+// frame is one event of the default type. On error the EventSource is
+// closed: its own reconnect would reuse a spent ticket, so the session
+// attaches again itself, with a fresh ticket and its ack.
+var sse = {
+  name: 'sse',
+  need: 'EventSource',
+  open: function (c, att, url) {
+    var es = att.x = new c._g.EventSource(url, { withCredentials: !!c._o.withCredentials });
+    es.onmessage = function (e) {
+      c._data(att, e.data);
+    };
+    es.onerror = function () {
+      c._gone(att, {});
+    };
+  }
+};
+
+// streaming: the XHR streaming transport (PROTOCOL.md section 5.1), for
+// browsers without EventSource: one long GET read as its responseText
+// grows. The server recycles the response after a byte budget, always at
+// a frame boundary; the session then attaches again.
+var streaming = {
+  name: 'streaming',
+  need: 'XMLHttpRequest',
+  open: function (c, att, url) {
+    var lines = lineReader();
+    att.x = request(c, 'GET', url, null, {}, 0, function (status, text) {
+      if (status != 200) c._gone(att, refusalOf(status, text));
+      else c._gone(att, { ok: !lines() });
+    }, function (text) {
+      var batch = lines(text);
+      if (batch) c._data(att, batch);
+    });
+  }
+};
+
+// longpoll: the long-polling transport (PROTOCOL.md section 5). Each poll
+// is an attachment of its own, one batch in one response; the session
+// starts the next poll when one ends.
+var longpoll = {
+  name: 'longpoll',
+  need: 'XMLHttpRequest',
+  open: function (c, att, url) {
+    att.x = request(c, 'GET', url, null, {}, 0, function (status, text) {
+      if (status != 200) return c._gone(att, refusalOf(status, text));
+      c._data(att, text);
+      c._gone(att, { ok: 1 });
+    });
+  }
+};
+
+// fallback: the transports in their fallback order.
+
+// TRANSPORTS by name, in the fallback order, best first (PROTOCOL.md
+// section 8); options.transports orders them for a session:
+// WebSocket, then the streams (SSE where EventSource exists, otherwise XHR
+// streaming), then long-polling, which works wherever XMLHttpRequest does.
+var TRANSPORTS = { websocket: websocket, sse: sse, streaming: streaming, longpoll: longpoll };
+
+// Each transport has a name, the global it needs (its capability check),
+// open(session, attachment, url), and for WebSocket, send.
+
+// transportNamed returns the transport module called name, or undefined.
+function transportNamed(name) {
+  return TRANSPORTS.hasOwnProperty(name) && TRANSPORTS[name];
+}
+
+// comet: the public API, which mirrors the browser's WebSocket: the
+// constructor, readyState and its constants, send, close, bufferedAmount
+// and the events. The session itself is in the files after this one.
+
+// DEFAULTS are the options that do not default to undefined; README.md
+// documents them all.
+var DEFAULTS = {
+  transports: ['websocket', 'sse', 'streaming', 'longpoll'],
+  timeout: 1e4, // negotiate
+  maxBuffered: 8388608, // bytes sent and not yet acknowledged
+  reconnectDelay: 1e3,
+  reconnectMaxDelay: 3e4,
+  remember: true
+};
+
+// Comet opens a session with the Comet server mounted at url (http:,
+// https:, ws: or wss:, or relative to the page). The second argument is
+// options, not WebSocket subprotocols.
+function Comet(url, options) {
+  var c = this, o = {}, k, u, i, t;
+  if (options != null && typeof options != 'object' || options instanceof Array) {
+    throw new TypeError('Comet: the second argument is options, not subprotocols');
+  }
+  for (k in DEFAULTS) o[k] = DEFAULTS[k];
+  for (k in options) o[k] = options[k];
+  options = o;
+  c._o = o;
+  c._g = options.globals || ROOT;
+  c._now = c._g.now || Date.now;
+  c._rand = c._g.random || Math.random;
+  u = resolveURL(url, c._g.location);
+  c.url = u[0];
+  c._base = u[1];
+  c._key = 'comet:' + c._base;
+  c._order = [];
+  for (i = 0; i < o.transports.length; i++) {
+    t = transportNamed(o.transports[i]);
+    if (!t) throw new TypeError('Comet: unknown transport ' + o.transports[i]);
+    if (c._g[t.need]) c._order.push(t.name);
+  }
+  c.readyState = 0;
+  c.bufferedAmount = 0;
+  c.binaryType = c._g.Blob ? 'blob' : 'arraybuffer';
+  c.protocol = c.extensions = c.transport = '';
+  c.onopen = c.onmessage = c.onerror = c.onclose = null;
+  c._l = {};
+  c._t = {};
+  c._out = [];
+  c._seq = c._acked = c._sent = c._rn = 0;
+  c._ka = {};
+  c._hb = o.heartbeat || 0;
+  c._win = [];
+  c._listen('online', function () {
+    c._online();
+  });
+  c._listen('pagehide', function () {
+    c._bye();
+  });
+  c._connect();
+}
+
+// proto is Comet.prototype; the session's methods are spread over the files
+// after this one, one concern each.
+var proto = Comet.prototype;
+var STATES = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
+for (var s = 0; s < 4; s++) Comet[STATES[s]] = proto[STATES[s]] = s;
+
+// send queues data for the server: a string as text; an ArrayBuffer, a
+// typed array, a DataView or a Blob as binary. Order is kept even while a
+// Blob is read. It throws rather than drop anything: before open, after
+// close, for a message above the server's maxMessage, for text with a
+// lone surrogate, and when bufferedAmount would pass options.maxBuffered.
+proto.send = function (data) {
+  var c = this, g = c._g, m, size, r;
+  if (c.readyState != 1) throw domError('InvalidStateError', 'not open');
+  if (g.Blob && data instanceof g.Blob) {
+    size = data.size;
+  } else if (data && data.byteLength != null) {
+    // An ArrayBuffer, a typed array or a DataView: encoded below, at once,
+    // so that later changes to it do not change the message.
+    if (!g.Uint8Array || !g.btoa) throw new TypeError('Comet: binary needs typed arrays');
+    data = new g.Uint8Array(data.buffer || data, data.byteOffset || 0, data.byteLength);
+    size = data.length;
+  } else {
+    data = String(data);
+    if (hasLoneSurrogate(data)) throw new TypeError('Comet: lone surrogate in text');
+    size = utf8Length(data);
+  }
+  if (size > c._lim.maxMessage) {
+    throw domError('SyntaxError', 'message over maxMessage (' + c._lim.maxMessage + ' bytes)');
+  }
+  if (c.bufferedAmount + size > c._o.maxBuffered) {
+    throw domError('QuotaExceededError', 'bufferedAmount over maxBuffered');
+  }
+  m = { s: ++c._seq, n: size };
+  c._out.push(m);
+  c.bufferedAmount += size;
+  if (typeof data == 'string') {
+    m.f = '["m",' + m.s + ',' + quote(data) + ']';
+  } else if (data.length != null) {
+    m.f = '["b",' + m.s + ',"' + toBase64(data, g.btoa) + '"]';
+  } else {
+    r = new g.FileReader();
+    r.onload = function () {
+      m.f = '["b",' + m.s + ',"' + toBase64(new g.Uint8Array(r.result), g.btoa) + '"]';
+      c._flush();
+    };
+    r.onerror = function () {
+      c._fail(1011, 'Blob unreadable');
+    };
+    r.readAsArrayBuffer(data);
+  }
+  c._flush();
+};
+
+// close ends the session with the browser's rules: code 1000 or
+// 3000–4999, reason at most 123 bytes of UTF-8. Messages sent before it
+// are delivered first. Closing while connecting fails the session like a
+// WebSocket's: error, then close with 1006.
+proto.close = function (code, reason) {
+  var c = this;
+  if (code !== undefined && (code !== (code | 0) || code != 1000 && (code < 3000 || code > 4999))) {
+    throw domError('InvalidAccessError', 'invalid close code ' + code);
+  }
+  reason = reason === undefined ? '' : String(reason);
+  if (hasLoneSurrogate(reason) || utf8Length(reason) > 123) {
+    throw domError('SyntaxError', 'close reason over 123 bytes');
+  }
+  if (c.readyState > 1) return;
+  c._user = 1;
+  if (c.readyState == 0) {
+    if (c._sid) c._beacon(1000);
+    return c._end(1006, 'closed before open');
+  }
+  c._closeWith(code || 1000, reason);
+};
+
+// addEventListener and removeEventListener behave as the DOM's for
+// function listeners: a listener is added once.
+proto.addEventListener = function (type, fn) {
+  var l = this._l[type] || (this._l[type] = []);
+  if (fn && l.indexOf(fn) < 0) l.push(fn);
+};
+
+proto.removeEventListener = function (type, fn) {
+  var l = this._l[type] || [], i = l.indexOf(fn);
+  if (i >= 0) l.splice(i, 1);
+};
+
+// _emit dispatches an event to the on<type> handler, then the listeners.
+// A listener's exception is reported on its own (like the DOM's) and does
+// not disturb the session.
+proto._emit = function (type, props) {
+  var c = this, e = { type: type, target: c }, k, l, i, f;
+  for (k in props) e[k] = props[k];
+  l = [c['on' + type]].concat(c._l[type] || []);
+  for (i = 0; i < l.length; i++) {
+    f = l[i];
+    try {
+      if (typeof f == 'function') f.call(c, e);
+    } catch (err) {
+      c._g.setTimeout(function () {
+        throw err;
+      }, 0);
+    }
+  }
+};
+
+// debug reports to options.debug; the minified build drops every call.
+function debug(c, msg, data) {
+  if (c._o.debug) c._o.debug(msg, data);
+}
+
+// negotiate: creating the session (PROTOCOL.md section 3) and the attach
+// tickets it hands out (section 5).
+
+// _connect starts a session: fresh session state, then negotiate. The
+// outbox is kept: messages sent while a fresh session is being opened
+// (the reconnect option) go to the new session.
+proto._connect = function () {
+  var c = this;
+  c._sid = '';
+  c._tk = []; // unused tickets, oldest first: {t, at}
+  c._tw = []; // callbacks waiting for a ticket
+  c._a = 0; // the attempt counter
+  c._atts = []; // live attachments; callbacks of any other are ignored
+  c._cur = c._up = c._post = c._rc = null;
+  c._tr = '';
+  c._ctl = []; // control frames for the next POST
+  c._n = c._ackd = c._owe = c._oweBytes = c._ackNow = 0;
+  c._cs = c._cw = c._user = 0;
+  c._hs = c._born = 0;
+  c._negotiate(c._base, '', 0);
+};
+
+// _url returns the URL of endpoint path under the mount URL with params
+// and a cache buster.
+proto._url = function (base, path, params) {
+  params.v = 1;
+  params.z = (this._now() % 1e8).toString(36) + Math.floor(this._rand() * 1e9).toString(36);
+  var q = [], k;
+  for (k in params) {
+    if (params[k] !== '') q.push(k + '=' + encodeURIComponent(params[k]));
+  }
+  return base + '/' + path + '?' + q.join('&');
+};
+
+// LIMITS are the session parameters of the negotiate response (PROTOCOL.md
+// section 3) with their defaults, filled into the response kept as c._lim.
+var LIMITS = {
+  heartbeat: 25e3, minHeartbeat: 1e3, hold: 25e3, grace: 3e4, ackDelay: 200, minTimeout: 300, maxTimeout: 1e4,
+  maxMessage: 65536, maxBatch: 1048576, windowMessages: 1024, windowBytes: 1048576
+};
+
+// _negotiate creates the session at base, following at most 3 redirects.
+// It times the request: the round trip sets every timeout after it.
+proto._negotiate = function (base, token, hops) {
+  var c = this, t0 = c._now(), h = {}, k;
+  for (k in c._o.headers) h[k] = c._o.headers[k];
+  h['Content-Type'] = 'application/json';
+  if (token) h['Comet-Redirect-Token'] = token;
+  debug(c, 'negotiate', base);
+  c._abortNeg = request(c, 'POST', c._url(base, 'negotiate', {}), JSON.stringify({ transports: c._order }), h,
+    c._o.timeout, function (status, text) {
+      var r = parseJSON(text), i, k;
+      c._abortNeg = null;
+      if (status != 200 || !r || typeof r != 'object') return c._refused(status, r);
+      if (r.url) {
+        if (hops >= 3) return c._end(3004, 'too many redirects');
+        return c._negotiate(String(r.url).replace(/\/+$/, ''), r.token, hops + 1);
+      }
+      if (r.v != 1 || !r.sid || !r.secret || !(r.transports instanceof Array)) return c._end(1002, 'bad negotiate');
+      c._base = base;
+      c._sid = r.sid;
+      c._sec = r.secret;
+      c._rtt = c._now() - t0;
+      for (k in LIMITS) {
+        if (!(r[k] > 0)) r[k] = LIMITS[k];
+      }
+      c._lim = r;
+      c._to = c._o.attachTimeout || attachTimeout(c._rtt, c._lim.minTimeout, c._lim.maxTimeout);
+      for (i = 0; i < (r.tickets || []).length; i++) c._addTicket(r.tickets[i]);
+      c._offer = [];
+      for (i = 0; i < c._order.length; i++) {
+        if (r.transports.indexOf(c._order[i]) >= 0) c._offer.push(c._order[i]);
+      }
+      debug(c, 'negotiated', { rtt: c._rtt, timeout: c._to, transports: c._offer });
+      if (!c._offer.length) return c._end(3004, 'no common transport');
+      c._start();
+    });
+};
+
+// _refused ends a session whose negotiate failed: 401 and 403 with 3003
+// (unauthorized), an Origin refusal with 3005, 429 and 503 with 3006
+// (overloaded), anything else, a network failure included, with 3004
+// (unreachable). The HTTP status rides on the error and close events.
+proto._refused = function (status, body) {
+  var code = body && body.code, close = 3004;
+  if (code == 'origin_refused') close = 3005;
+  else if (status == 401 || status == 403) close = 3003;
+  else if (status == 429 || status == 503) close = 3006;
+  this._end(close, 'negotiate: HTTP ' + status, 0, status);
+};
+
+// _addTicket keeps a ticket, dropping the oldest beyond 8 as the server
+// does.
+proto._addTicket = function (t) {
+  if (t) this._tk.push({ t: t, at: this._now() });
+  if (this._tk.length > 8) this._tk.shift();
+};
+
+// _fresh returns how many fresh tickets are left, dropping stale ones.
+proto._fresh = function () {
+  var now = this._now();
+  while (this._tk.length && now - this._tk[0].at >= TICKET_TTL) this._tk.shift();
+  return this._tk.length;
+};
+
+// _ticket passes an unused ticket to done: the newest from the pool, or
+// one from a key-only POST with wantTicket; null if that POST failed.
+proto._ticket = function (done) {
+  if (this._fresh()) return done(this._tk.pop().t);
+  this._tw.push(done);
+  this._flush();
+};
+
+// upstream: the outbox and the paths to the server (PROTOCOL.md section 6).
+// Every message sent stays in the outbox until the server acknowledges it,
+// and is sent again on the next path after a drop; the server drops what
+// it already has by sequence number. The path is the delivering WebSocket
+// when there is one, otherwise POST P/send, one POST at a time.
+
+// _batch returns the frames of the messages after the path's cursor, each
+// with its newline, up to maxBatch bytes, and moves the cursor. It stops
+// at a Blob still being read, so that order is kept.
+proto._batch = function () {
+  var c = this, out = c._out, b = '', i, m;
+  if (c._sent < c._acked) c._sent = c._acked;
+  for (i = c._sent - c._acked; i < out.length; i++) {
+    m = out[i];
+    if (!m.f || b && b.length + m.f.length > c._lim.maxBatch - 64) break;
+    b += m.f + '\n';
+    c._sent = m.s;
+    if (m.s == c._cs) c._cw = 2; // our close is on its way
+  }
+  return b;
+};
+
+// _ackDue reports whether an ack is due now by the cadence of PROTOCOL.md
+// section 6, and otherwise arms the timer for when it will be.
+proto._ackDue = function () {
+  var c = this, wait;
+  if (c._n <= c._ackd) return c._ackNow;
+  if (c._ackNow || c._owe >= c._lim.windowMessages / 2 || c._oweBytes >= c._lim.windowBytes / 2) return 1;
+  wait = c._since + c._lim.ackDelay - c._now();
+  if (wait <= 0) return 1;
+  if (!c._t.ack) c._timer('ack', wait, c._flush);
+  return 0;
+};
+
+// _acked records that ack n was sent to the server.
+proto._sentAck = function (n) {
+  if (n >= this._ackd) {
+    this._ackd = n;
+    this._ackNow = 0;
+    this._clear('ack');
+  }
+  if (this._ackd >= this._n) this._owe = this._oweBytes = 0;
+};
+
+// _flush sends what is due upstream: messages, acks, control frames, and
+// a ticket request when an attach waits for one.
+proto._flush = function () {
+  var c = this, b, ack;
+  if (!c._sid || c.readyState > 2) return;
+  if (c._up) {
+    b = c._batch();
+    if (c._ackDue() || b && c._n > c._ackd) {
+      b += '["a",' + c._n + ']\n';
+      c._sentAck(c._n);
+    }
+    if (b) {
+      debug(c, 'up ws', b);
+      c._up.tr.send(c._up, b);
+      if (c._cw) c._cw = 1;
+      c._finish();
+    }
+    if (!c._tw.length) return;
+  }
+  if (c._post) return;
+  // On long-polling, acks ride on the polls; a POST for one alone is due
+  // only once the server's close has arrived, since no poll will follow.
+  ack = c._ackDue() && (c._tr != 'longpoll' || c._rc);
+  b = c._up ? '' : c._batch();
+  if (b || ack || c._ctl.length || c._tw.length) c._postNow(b);
+};
+
+// _postNow POSTs one batch: the key frame (secret, our ack, whether we
+// want a ticket), then messages and control frames.
+proto._postNow = function (msgs) {
+  var c = this, ack = c._n, last = c._sent, ctl = c._ctl, want = c._tw.length || c._fresh() < 2 ? 1 : 0;
+  var body = encodeFrame(['k', c._sec, ack, want]) + '\n' + msgs + ctl.join('\n');
+  c._ctl = [];
+  c._clear('pause');
+  debug(c, 'up post', body);
+  c._post = request(c, 'POST', c._url(c._base, 'send', { s: c._sid }), body, { 'Content-Type': 'text/plain;charset=UTF-8' },
+    c._lim.heartbeat + c._lim.hold + c._to, function (status, text) {
+      var frames, i, f, fail, r, pause;
+      c._post = null;
+      if (c.readyState > 2) return;
+      if (status == 200) {
+        try {
+          frames = decodeBatch(text);
+        } catch (e) {
+          return c._fail(e.code, e.message);
+        }
+        c._sentAck(ack);
+        for (i = 0; i < frames.length; i++) {
+          f = frames[i];
+          if (f[0] == 'a') c._ackUp(f[1]);
+          else if (f[0] == 't') c._addTicket(f[1]);
+        }
+        c._posted = 0;
+        if (c._cw == 2 && c._acked >= c._cs) c._cw = 1;
+        c._probed(ctl);
+        while (c._tw.length && c._fresh()) c._tw.shift()(c._tk.pop().t);
+        // The server accepts while its inbound has room: resend the rest
+        // after a pause (PROTOCOL.md section 6).
+        if (c._acked < last) {
+          c._sent = c._acked;
+          c._pause = pause = nextPause(c._pause, c._lim.ackDelay);
+          c._timer('pause', pause, c._flush);
+        } else {
+          c._pause = 0;
+          c._flush();
+        }
+        return c._finish();
+      }
+      r = refusalOf(status, text);
+      fail = REFUSED[r.code] || (status == 413 ? 1009 : 0);
+      if (fail) return c._end(fail, 'POST: ' + (r.code || status), 0, status);
+      // A failed POST may or may not have arrived: send it all again, after
+      // a backoff; the server drops what it has.
+      c._sent = c._acked;
+      c._ctl = ctl.concat(c._ctl);
+      while (c._tw.length && !c._up) c._tw.shift()(null);
+      c._timer('pause', backoff(c._posted++, c._rand(), 250, 5e3), c._flush);
+    });
+};
+
+// _ackUp applies the server's cumulative ack n of upstream messages: they
+// leave the outbox, and bufferedAmount with them; drain fires when
+// everything sent has been acknowledged.
+proto._ackUp = function (n) {
+  var c = this, before = c.bufferedAmount;
+  if (n > c._seq) return c._fail(1002, 'bad ack');
+  while (c._out.length && c._out[0].s <= n) c.bufferedAmount -= c._out.shift().n;
+  if (n > c._acked) c._acked = n;
+  if (before && !c.bufferedAmount && c.readyState == 1) c._emit('drain');
+};
+
+// downstream: the frames that arrive on an attachment (PROTOCOL.md
+// sections 5 to 7): the open frame, the sequence rules, heartbeats, probe
+// echoes and the server's close.
+
+// _live reports whether att is still one of the session's attachments;
+// callbacks from any other (a superseded or abandoned attempt) are ignored.
+proto._live = function (att) {
+  return this._atts.indexOf(att) >= 0;
+};
+
+// _data applies a batch that arrived on att.
+proto._data = function (att, text) {
+  var c = this, frames, i, f, now = c._now();
+  if (!c._live(att)) return;
+  debug(c, 'down ' + att.tr.name + ' ' + att.a, text);
+  try {
+    frames = decodeBatch(text);
+  } catch (e) {
+    return c._fail(e.code, e.message);
+  }
+  for (i = 0; i < frames.length && c._live(att); i++) {
+    f = frames[i];
+    if (!att.op) {
+      // The first frame of every downstream is its open frame; one naming
+      // another attempt is a stale response a proxy released late.
+      if (f[0] != 'o' || f[1] != att.a) return c._gone(att, { why: att.tr == websocket ? 'ws_silent' : '' });
+      c._opened(att, f);
+      continue;
+    }
+    att.last = now;
+    switch (f[0]) {
+      case 'm':
+      case 'b':
+      case 'c':
+        c._message(f);
+        break;
+      case 'a':
+        c._ackUp(f[1]);
+        break;
+      case 'h':
+        c._ackNow = 1;
+        // Heartbeats leave the server at least an interval apart; two that
+        // arrive together were held back by something on the way.
+        if (att.tr != websocket && att.tr != longpoll && now - att.hb < att.iv / 2 && !att.late) {
+          return c._gone(att, { why: 'stream_buffered', buffered: 1 });
+        }
+        att.hb = now;
+        break;
+      case 'e':
+        if (f[1] == att.pr) c._proven(att);
+        break;
+      case 's':
+        return c._gone(att, { superseded: 1 });
+      default:
+        return c._fail(1002, 'unexpected frame');
+    }
+  }
+  c._flush();
+};
+
+// _message applies a sequenced frame: a message or the server's close.
+proto._message = function (f) {
+  var c = this, seq = f[1], size;
+  if (seq <= c._n) {
+    c._ackNow = 1; // a resend: the server may have missed our ack
+    return;
+  }
+  if (seq > c._n + 1) return c._fail(1002, 'sequence gap');
+  if (c._rc) return c._fail(1002, 'after close');
+  c._n = seq;
+  if (f[0] == 'c') return c._remoteClose(f);
+  size = f[0] == 'm' ? utf8Length(f[2]) : f[2].length / 4 * 3;
+  if (size > c._lim.maxMessage + 2) return c._fail(1009, 'message too big');
+  if (!c._owe++) c._since = c._now();
+  c._oweBytes += size;
+  // After close() the application reads nothing more, as with WebSocket;
+  // messages are still acknowledged.
+  if (c.readyState == 1) c._emit('message', { data: f[0] == 'm' ? f[2] : c._binary(f[2]) });
+};
+
+// _binary converts a base64 payload to what binaryType asks for.
+proto._binary = function (b64) {
+  var g = this._g, bytes = fromBase64(b64, g.atob, g.Uint8Array);
+  return this.binaryType == 'blob' && g.Blob ? new g.Blob([bytes]) : bytes.buffer;
+};
+
+// _remoteClose accepts the server's close: one we did not start is
+// answered with the same code; ours is the answer we were waiting for.
+proto._remoteClose = function (f) {
+  var c = this;
+  c._rc = f;
+  c._ackNow = 1;
+  if (!c._cs) c._closeWith(f[2], '', 1);
+  c._finish();
+};
+
+// attach: choosing, proving and keeping a transport (PROTOCOL.md sections
+// 5, 7 and 8). Every attach is an attachment object with its own attempt
+// number; callbacks of one that is no longer live are ignored. Candidates
+// attach as probes (d=0) and are committed once proven; resumes deliver at
+// once (d=1).
+
+// _start begins after negotiate. WebSocket gets a head start; if it is
+// not proven by then, an HTTP transport races it, and the first proven
+// wins. A transport remembered for this network starts at once, while
+// WebSocket is probed in the background to upgrade to.
+proto._start = function () {
+  var c = this, o = c._offer, mem = c._o.remember && recall(c._g, c._key, c._now()), ws = o[0] == 'websocket';
+  c._bad = {};
+  c._nw = mem && mem.nw;
+  if (mem && mem.hb && !c._o.heartbeat) c._hb = mem.hb;
+  if (mem && mem.t != 'websocket' && o.indexOf(mem.t) >= 0) {
+    c._http(mem.t, '');
+    if (ws && !c._nw) c._attach('websocket', 0, 'upgraded');
+  } else if (ws) {
+    c._attach('websocket', 0, '');
+    c._timer('race', headStart(c._rtt), function () {
+      c._http(null, (c._atts[0] || {}).up ? 'ws_silent' : 'ws_hung');
+    });
+  } else {
+    c._http(null, '');
+  }
+};
+
+// _http starts the HTTP candidate name, or the next one not yet failed.
+proto._http = function (name, why) {
+  var c = this, o = c._offer, i;
+  c._clear('race');
+  for (i = 0; !name && i < o.length; i++) {
+    if (o[i] != 'websocket' && !c._bad[o[i]]) name = o[i];
+  }
+  c._hs = 1;
+  if (name) c._attach(name, 0, why);
+  else if (!c._atts.length) c._end(3004, 'unreachable');
+};
+
+// _attach attaches with transport name: d=1 delivers at once, d=0 probes.
+// why tells the server why the client left its previous transport.
+proto._attach = function (name, d, why) {
+  var c = this, tr = transportNamed(name), gen = c._gen;
+  c._ticket(function (t) {
+    var att;
+    if (gen != c._gen || c.readyState > 2) return;
+    if (!t) return c._failed({ tr: tr, d: d, why: why }, {});
+    att = { a: ++c._a, tr: tr, d: d, why: why, ack: c._n };
+    c._atts.push(att);
+    debug(c, 'attach ' + name + ' ' + att.a, { d: d, why: why });
+    // A delivering poll answers within its hold; everything else must
+    // show its open frame within the attach timeout.
+    c._at(att, (tr == longpoll && d ? c._lim.hold : 0) + c._to, function () {
+      var stream = tr == sse || tr == streaming;
+      c._gone(att, { why: tr == websocket ? (att.up ? 'ws_silent' : 'ws_hung') : stream ? 'stream_buffered' : '', buffered: stream });
+    });
+    tr.open(c, att, c._url(c._base, name, { s: c._sid, t: t, a: att.a, ack: att.ack, d: d, hb: c._hb || '', why: why }));
+  });
+};
+
+// _wsOpen runs when a WebSocket's handshake succeeded (101): a candidate
+// sends its probe at once; the echo will prove the path both ways.
+proto._wsOpen = function (att) {
+  if (!this._live(att)) return;
+  att.up = 1;
+  if (!att.d) websocket.send(att, encodeFrame(['p', att.a, att.pr = this._token()]));
+};
+
+proto._token = function () {
+  return Math.floor(this._rand() * 1e15).toString(36);
+};
+
+// _opened applies an attachment's open frame: the server's ack of our
+// messages, a fresh ticket, and our ack, which the attach carried.
+proto._opened = function (att, f) {
+  var c = this, tr = att.tr;
+  att.op = att.last = c._now();
+  att.iv = f[4] || (tr == longpoll ? c._lim.hold : c._lim.heartbeat);
+  c._addTicket(f[3]);
+  c._sentAck(att.ack);
+  c._ackUp(f[2]);
+  if (tr == sse || tr == streaming) {
+    // A stream is proven by a probe echoed on it, which a buffering proxy
+    // holds back (PROTOCOL.md section 8); the deadline starts once the
+    // POST carrying the probe has arrived.
+    c._g.clearTimeout(att.tm);
+    c._probe(att);
+  }
+  if (att.d) c._use(att);
+};
+
+// _probe asks the server to echo a token on stream att, by POST.
+proto._probe = function (att) {
+  att.pr = this._token();
+  this._ctl.push(att.ps = encodeFrame(['p', att.a, att.pr]));
+  this._flush();
+};
+
+// _probed arms the echo deadline of every probe in a POST that arrived.
+proto._probed = function (ctl) {
+  var c = this;
+  c._each(function (att) {
+    if (att.pr && ctl.indexOf(att.ps) >= 0) {
+      att.pk = 1;
+      c._at(att, c._to, function () {
+        c._gone(att, { why: 'stream_buffered', buffered: 1 });
+      });
+    }
+  });
+};
+
+proto._each = function (fn) {
+  for (var l = this._atts.slice(), i = 0; i < l.length; i++) fn(l[i]);
+};
+
+// _proven takes an echo (or a probe poll's answer) as proof that att's
+// path works: a candidate is committed, a delivering stream watched.
+proto._proven = function (att) {
+  var c = this;
+  att.pr = 0;
+  if (att.d) return c._watch(att);
+  if (att.tr == websocket) websocket.send(att, '["u",' + att.a + ']\n');
+  else if (att.tr != longpoll) c._ctl.push('["u",' + att.a + ']');
+  c._commit(att);
+  if (att.tr == longpoll) c._poll();
+};
+
+// _commit makes att the delivering attachment and closes every other one
+// but a background upgrade probe; for a hung WebSocket that matters, since
+// browsers allow one connecting WebSocket per host.
+proto._commit = function (att) {
+  var c = this;
+  c._gen = (c._gen || 0) + 1;
+  c._each(function (other) {
+    if (other != att && other.why != 'upgraded') c._kill(other);
+  });
+  c._clear('race');
+  att.d = 1;
+  c._use(att);
+};
+
+// _use makes att the attachment in use and reports a change of transport.
+proto._use = function (att) {
+  var c = this, from = c._tr, name = att.tr.name, up = att.tr == websocket ? att : null, gap = c._gap;
+  c._cur = att;
+  c._lost = 0;
+  if (up || c._up) c._sent = c._acked;
+  c._up = up;
+  c._tr = c.transport = name;
+  if (!att.pr) c._watch(att);
+  if (from != name) {
+    c._mem();
+    c._emit('transport', { transport: name, from: from, reason: att.why || '' });
+  }
+  if (!c._born) c._born = c._now();
+  if (c.readyState == 0) {
+    c.readyState = 1;
+    c._emit('open');
+  } else if (gap) {
+    c._gap = null;
+    c._emit('gap', gap);
+  }
+  c._flush();
+};
+
+// _mem remembers what works on this network for the next page load.
+proto._mem = function () {
+  if (this._o.remember) remember(this._g, this._key, { t: this._tr, hb: this._hb, nw: this._nw }, this._now());
+};
+
+// _poll starts the next delivering poll, carrying our ack.
+proto._poll = function () {
+  if (!this._rc) this._attach('longpoll', 1, '');
+};
+
+// _at arms att's one timer. A timer that fires late (a background tab, a
+// frozen page) proves nothing about the network: the attachment gets one
+// more period instead of a verdict, and is marked so that no verdict on
+// it demotes a transport or changes the heartbeat.
+proto._at = function (att, ms, fn) {
+  var c = this, due = c._now() + ms;
+  c._g.clearTimeout(att.tm);
+  att.tm = c._g.setTimeout(function () {
+    if (c._now() - due > Math.max(1e3, ms / 2) && !att.late) {
+      att.late = 1;
+      return c._at(att, ms, fn);
+    }
+    fn();
+  }, ms);
+};
+
+// _watch checks a delivering stream by the silence of its downstream,
+// measured with Date.now: after a quiet interval it sends a probe; an
+// interval plus the attach timeout without a byte means the stream is
+// dead (PROTOCOL.md section 7), or, if the probe's POST went through,
+// held back by a proxy.
+proto._watch = function (att) {
+  var c = this;
+  function check() {
+    var quiet = c._now() - att.last, ws = att.tr == websocket;
+    if (quiet < att.iv) return c._at(att, att.iv - quiet, check);
+    if (!att.pr) {
+      if (ws) websocket.send(att, encodeFrame(['p', att.a, att.pr = c._token()]) + '\n');
+      else c._probe(att);
+      return c._at(att, c._to, check);
+    }
+    if (quiet < att.iv + c._to) return c._at(att, att.iv + c._to - quiet, check);
+    c._gone(att, { why: ws ? 'ws_silent' : att.pk ? 'stream_buffered' : '', buffered: !ws && att.pk, silent: 1 });
+  }
+  if (att.tr != longpoll && c._live(att)) c._at(att, att.iv, check);
+};
+
+// _kill closes att and forgets it. Every transport's handle (WebSocket,
+// EventSource, request) has a close and only on* callbacks.
+proto._kill = function (att) {
+  var i = this._atts.indexOf(att), x = att.x;
+  if (i >= 0) this._atts.splice(i, 1);
+  this._g.clearTimeout(att.tm);
+  if (x) {
+    x.onopen = x.onmessage = x.onerror = x.onclose = null;
+    try {
+      x.close();
+    } catch (e) {}
+  }
+};
+
+// resume: what happens when an attachment ends (PROTOCOL.md sections 8
+// and 9). The next poll, a recycled stream, a failed candidate, a failed
+// resume and a dropped transport each have their rule; a drop is resumed
+// on the same session, with nothing lost or duplicated either way.
+
+// _gone handles the end of att; info says how: ok (ended normally),
+// superseded, buffered, silent, why (the reason to report), and for a
+// refused request its status and code. A refused ticket (403 bad_ticket)
+// is an attach failure like any other: the next attach takes another.
+proto._gone = function (att, info) {
+  var c = this, tr = att.tr, fatal = REFUSED[info.code];
+  if (!c._live(att)) return;
+  c._kill(att);
+  debug(c, 'gone ' + tr.name + ' ' + att.a, info);
+  if (c.readyState > 2) return;
+  if (fatal == 3000 || fatal == 3003 || fatal == 3005) {
+    return c._end(fatal, 'attach: ' + info.code, 0, info.status);
+  }
+  if (att == c._cur) {
+    if (info.ok && tr == longpoll) return c._poll();
+    if (info.ok && tr == streaming) return c._attach(tr.name, 1, '');
+    return c._dropped(att, info);
+  }
+  if (!att.d && att.op && info.ok && tr == longpoll) return c._proven(att);
+  c._failed(att, info);
+};
+
+// _failed handles an attach that did not succeed.
+proto._failed = function (att, info) {
+  var c = this, name = att.tr.name, why = info.why || '';
+  if (!c._tr) {
+    // The first race: a failed WebSocket starts HTTP at once; a buffered
+    // stream goes to long-polling; any other failure to the next in line.
+    c._bad[name] = why || 'failed';
+    if (info.buffered) c._bad.sse = c._bad.streaming = 1;
+    if (name == 'websocket' && c._hs) {
+      if (!c._atts.length) c._http(null, why);
+    } else {
+      c._http(null, why);
+    }
+  } else if (att.d) {
+    c._retry(info.buffered ? c._after(name, 1) : c._after(name, 0, 1), why);
+  }
+  // A background probe that failed leaves the transport in use as it is.
+};
+
+// _dropped handles the loss of the attachment in use: the reconnecting
+// event, then a resume, after deciding from Date.now deltas whether the
+// drop was a proxy's idle cut (ask for shorter heartbeats) or one early
+// death too many (demote the transport for this network). A verdict
+// reached by a late timer is never used for either.
+proto._dropped = function (att, info) {
+  var c = this, now = c._now(), name = att.tr.name, k = {}, why;
+  c._cur = c._up = null;
+  c._sent = c._acked;
+  c._gen = (c._gen || 0) + 1;
+  if (!att.late && !info.silent && !info.superseded) {
+    k = keepalive(c._ka, now - att.op, now - att.last, att.iv, c._lim.minHeartbeat);
+  }
+  why = k.why || info.why || '';
+  if (k.hb) c._hb = k.hb;
+  if (k.demote || info.buffered && !att.late) {
+    if (name == 'websocket') c._nw = 1;
+    name = c._after(name, info.buffered);
+  }
+  c._mem();
+  c._lost = c._lost || now;
+  c._flaps = now - att.op < EARLY ? (c._flaps || 0) + 1 : 0;
+  c._emit('reconnecting', { reason: why || 'dropped', transport: c._tr });
+  c._retry(name, why);
+};
+
+// _retry attaches again with name after a backoff that grows with the
+// drops and failures in a row, until the grace period is over: then the
+// server has forgotten the session (3000).
+proto._retry = function (name, why) {
+  var c = this, n = c._flaps || 0;
+  if (c._now() - c._lost > c._lim.grace) return c._end(3000, 'grace period over');
+  c._flaps = n + 1;
+  c._timer('resume', n ? backoff(n - 1, c._rand(), 100, 5e3) : 0, function () {
+    c._attach(name, 1, why);
+  });
+};
+
+// _after returns the transport to try after name: long-polling for a
+// buffered stream, the next offered one after a demotion, and in rotation
+// after a failed resume. A client forced to one transport keeps it.
+proto._after = function (name, buffered, rotate) {
+  var o = this._offer, i = o.indexOf(name);
+  if (buffered && o.indexOf('longpoll') > i) return 'longpoll';
+  return o[i + 1] || (rotate ? o[0] : name);
+};
+
+// lifecycle: the end of a session (PROTOCOL.md section 10) — the closing
+// handshake, protocol violations, the page going away — and the reconnect
+// option, which opens a fresh session after an end that allows it.
+
+// _closeWith queues our close frame in sequence, after every message sent
+// before it, and bounds the handshake by CLOSE_WAIT.
+proto._closeWith = function (code, reason, remote) {
+  var c = this;
+  c.readyState = 2;
+  c._cs = ++c._seq;
+  c._out.push({ s: c._cs, n: 0, c: 1, f: encodeFrame(['c', c._cs, code, reason, 0]) });
+  debug(c, 'closing', { code: code, remote: !!remote });
+  c._timer('close', CLOSE_WAIT, function () {
+    var r = c._rc;
+    c._end(r ? r[2] : 1006, r ? r[3] : 'close timed out', 0, 0, r && r[4]);
+  });
+  c._flush();
+};
+
+// _finish ends the session once its closing handshake is done: our close
+// has reached the server, and the server's close has arrived and been
+// acknowledged.
+proto._finish = function () {
+  var c = this, r = c._rc;
+  if (c._sid && c._cw == 1 && r && c._ackd >= c._n) c._end(r[2], r[3], 1, 0, r[4]);
+};
+
+// _fail ends the session for the server's violation of the protocol at
+// once: an answer from a broken peer is not worth waiting for. The server
+// is told by a beacon, after what it has not acknowledged.
+proto._fail = function (code, reason) {
+  debug(this, 'violation', reason);
+  if (this._sid) this._beacon(code);
+  this._end(code, reason);
+};
+
+// _end ends the session: everything stops, then error (for an unclean
+// end) and close, unless the reconnect option opens a fresh session.
+proto._end = function (code, reason, clean, status, retry) {
+  var c = this, o = c._o, ev = { code: code, reason: reason || '', wasClean: !!clean }, k, delay, now = c._now();
+  if (c.readyState == 3) return;
+  debug(c, 'end', ev);
+  if (status) ev.status = status;
+  if (retry) ev.retry = retry;
+  c._each(function (att) {
+    c._kill(att);
+  });
+  if (c._post) c._post.close();
+  if (c._abortNeg) c._abortNeg.close();
+  c._post = c._abortNeg = null;
+  c._sid = '';
+  c._tw = [];
+  for (k in c._t) c._clear(k);
+  if (o.reconnect && RECONNECT[code] && !c._user) {
+    // The old session is gone, and with it whatever it did not
+    // acknowledge: the gap event says how many messages that was.
+    if (c._born && now - c._born > EARLY) c._rn = 0;
+    delay = Math.max(retry || 0, backoff(c._rn++, c._rand(), o.reconnectDelay, o.reconnectMaxDelay));
+    if (c._born) {
+      c.readyState = 1;
+      c._gap = { code: code, reason: ev.reason, dropped: 0 };
+      for (k = 0; k < c._out.length; k++) c._gap.dropped += !c._out[k].c;
+    }
+    c._out = [];
+    c._seq = c._acked = c._sent = c.bufferedAmount = c._born = 0;
+    c._emit('reconnecting', { reason: 'session_ended', code: code, fresh: true, delay: delay });
+    return c._timer('fresh', delay, c._connect);
+  }
+  c.readyState = 3;
+  while (c._win.length) {
+    k = c._win.pop();
+    if (c._g.removeEventListener) c._g.removeEventListener(k[0], k[1]);
+  }
+  if (!clean) c._emit('error', ev);
+  c._emit('close', ev);
+};
+
+// _bye runs on pagehide: the page is going away, so the server is told at
+// once (a beacon survives the unload) instead of holding the session for
+// its grace period.
+proto._bye = function () {
+  if (this.readyState > 2) return;
+  this._user = 1;
+  if (this._sid) this._beacon(1001);
+  this._end(1001, 'page hidden', 1);
+};
+
+// _beacon sends what the server has not acknowledged, then a close, in
+// one POST that outlives the page, where navigator.sendBeacon exists.
+proto._beacon = function (code) {
+  var c = this, nav = c._g.navigator, url = c._url(c._base, 'send', { s: c._sid }), body;
+  c._sent = c._acked;
+  body = encodeFrame(['k', c._sec, c._n, 0]) + '\n' + c._batch();
+  if (!c._cs || c._sent < c._cs) body += encodeFrame(['c', c._sent + 1, code, '', 0]);
+  if (nav && nav.sendBeacon) nav.sendBeacon(url, body);
+};
+
+// _online resumes at once when the browser says the network is back,
+// instead of waiting out a backoff.
+proto._online = function () {
+  var t = this._t.resume;
+  if (t) {
+    this._clear('resume');
+    t.f.call(this);
+  }
+};
+
+// _listen adds a listener on the window, removed when the session ends.
+proto._listen = function (type, fn) {
+  if (this._g.addEventListener) {
+    this._g.addEventListener(type, fn);
+    this._win.push([type, fn]);
+  }
+};
+
+// _timer arms the session's timer called name, replacing any armed one.
+proto._timer = function (name, ms, fn) {
+  var c = this;
+  c._clear(name);
+  c._t[name] = {
+    f: fn, id: c._g.setTimeout(function () {
+      delete c._t[name];
+      fn.call(c);
+    }, ms)
+  };
+};
+
+proto._clear = function (name) {
+  var t = this._t[name];
+  if (t) {
+    this._g.clearTimeout(t.id);
+    delete this._t[name];
+  }
+};
+
+return Comet;
+}));
