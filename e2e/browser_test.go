@@ -21,19 +21,20 @@ import (
 // their own, so a hang fails here, with the console printed.
 const caseTimeout = 30 * time.Second
 
-// browser is the Chromium every case shares (a fresh browser context each);
-// browserErr says why there is none.
+// The Chromium every case shares (each in a fresh browser context) starts
+// with the first case that needs it, so that a run with no case to run
+// (the benchmark pass, -run filters) starts none; TestMain stops it.
 var (
-	browser    context.Context
-	browserErr error
+	browserOnce sync.Once
+	browser     context.Context
+	stopBrowser func()
+	browserErr  error
 )
 
 func TestMain(m *testing.M) {
-	var stop func()
-	browser, stop, browserErr = launch(false)
 	code := m.Run()
-	if stop != nil {
-		stop()
+	if stopBrowser != nil {
+		stopBrowser()
 	}
 	os.Exit(code)
 }
@@ -109,10 +110,12 @@ func launch(ignoreCerts bool) (context.Context, func(), error) {
 	return ctx, stop, nil
 }
 
-// needBrowser fails the test without a browser under CI (CI=true), where a
-// missing browser is a broken setup, and skips it elsewhere.
+// needBrowser returns the shared browser, starting it first if need be.
+// Without one it fails the test under CI (CI=true), where a missing
+// browser is a broken setup, and skips it elsewhere.
 func needBrowser(t *testing.T) context.Context {
 	t.Helper()
+	browserOnce.Do(func() { browser, stopBrowser, browserErr = launch(false) })
 	if browserErr != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("CI=true but no browser: %v", browserErr)

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# test.sh runs every check CI runs, in every Go module of the tree: gofmt,
-# go vet, the tests under the race detector, each benchmark once (so that
-# benchmarks keep compiling and running), then a short run of every fuzz
-# target (FUZZTIME each, 5s unless set). It stops at the first failure.
+# test.sh runs every check CI runs: the JS shim's Node tests (js/test.sh),
+# then, in every Go module of the tree (the browser tests in e2e/ are one),
+# gofmt, go vet, the tests under the race detector, each benchmark once (so
+# that benchmarks keep compiling and running), then a short run of every
+# fuzz target (FUZZTIME each, 5s unless set). It installs Chromium, for the
+# browser tests, when it is missing. It stops at the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -29,6 +31,26 @@ if [[ "$(go env CGO_ENABLED)" != 1 ]]; then
 fi
 
 mapfile -t mods < <(modules)
+
+step="JS shim: Node tests (js/test.sh)"
+heading "$step"
+bash js/test.sh
+
+# The browser tests (e2e/) drive Debian's chromium; a fresh machine lacks
+# it. Without it they skip, except under CI=true, where they fail.
+step="Chromium for the browser tests"
+heading "$step"
+if ! command -v chromium >/dev/null; then
+	echo "chromium is missing: installing the Debian package chromium"
+	sudo=()
+	if ((EUID != 0)); then
+		sudo=(sudo)
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	"${sudo[@]}" apt-get update
+	"${sudo[@]}" apt-get install -y chromium
+fi
+chromium --version
 
 step="gofmt"
 heading "$step (modules: ${mods[*]})"
