@@ -3,9 +3,9 @@
 //	go run ./examples/echo            # http://127.0.0.1:8080
 //	go run ./examples/echo -addr 127.0.0.1:9000
 //
-// Every message a client sends comes back to it. The page speaks the
-// protocol over a plain WebSocket; any Go program can use the client
-// package against the same endpoint.
+// Every message a client sends comes back to it. The page uses the
+// browser shim, which the Comet handler serves at /comet/comet.js; any Go
+// program can use the client package against the same endpoint.
 package main
 
 import (

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/seed-544bbf9f/comet/client"
+	"github.com/seed-544bbf9f/comet/js"
 	"github.com/seed-544bbf9f/comet/transport"
 )
 
@@ -31,8 +33,23 @@ func TestEcho(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "Comet echo") {
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "Comet echo") ||
+		!strings.Contains(string(body), `<script src="/comet/comet.js">`) {
 		t.Fatalf("page: %d %q", resp.StatusCode, body)
+	}
+
+	// The script the page loads: the shim, from the Comet handler.
+	resp, err = http.Get(base + "/comet/comet.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shim, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	want, _, _ := js.File("comet.js")
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(shim, want) ||
+		!strings.HasPrefix(resp.Header.Get("Content-Type"), "application/javascript") {
+		t.Fatalf("/comet/comet.js: %d %s, %d bytes; want 200, the shim's %d bytes",
+			resp.StatusCode, resp.Header.Get("Content-Type"), len(shim), len(want))
 	}
 
 	for _, name := range []string{transport.WebSocket, transport.LongPoll} {
