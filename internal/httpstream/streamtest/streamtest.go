@@ -9,22 +9,20 @@ package streamtest
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/seed-544bbf9f/comet/internal/testutil"
 	"github.com/seed-544bbf9f/comet/session"
 	"github.com/seed-544bbf9f/comet/transport"
 )
@@ -71,7 +69,7 @@ func Start(t *testing.T, cfg Config) *Server {
 	if cfg.Options != nil {
 		o = *cfg.Options
 	}
-	o.Logger = testLogger(t)
+	o.Logger = testutil.Logger(t)
 	if o.NegotiateRate == 0 {
 		o.NegotiateRate = -1
 	}
@@ -132,36 +130,6 @@ func Receive[T any](t *testing.T, ch <-chan T, what string) T {
 		t.Fatalf("no %s within %v", what, Wait)
 		panic("unreachable")
 	}
-}
-
-// testLogger routes the handler's logs to t.Logf until the test's
-// cleanups have run; later records (from timers) are dropped, as t.Logf
-// would panic.
-func testLogger(t *testing.T) *slog.Logger {
-	w := &logWriter{t: t}
-	t.Cleanup(w.stop) // registered first, so it runs last
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type logWriter struct {
-	mu      sync.Mutex
-	t       *testing.T
-	stopped bool
-}
-
-func (w *logWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.stopped {
-		w.t.Logf("server: %s", bytes.TrimRight(p, "\n"))
-	}
-	return len(p), nil
-}
-
-func (w *logWriter) stop() {
-	w.mu.Lock()
-	w.stopped = true
-	w.mu.Unlock()
 }
 
 // Session is one negotiated session: the client's view and the server's.
