@@ -329,20 +329,6 @@ func TestURLNotReusable(t *testing.T) {
 	}
 }
 
-// noFlush is a middleware's ResponseWriter that hides Flush, as a
-// compression middleware that buffers does.
-type noFlush struct{ w http.ResponseWriter }
-
-func (n noFlush) Header() http.Header         { return n.w.Header() }
-func (n noFlush) Write(p []byte) (int, error) { return n.w.Write(p) }
-func (n noFlush) WriteHeader(code int)        { n.w.WriteHeader(code) }
-
-// unwrapping hides Flush too, but lets http.ResponseController reach the
-// writer beneath.
-type unwrapping struct{ noFlush }
-
-func (u unwrapping) Unwrap() http.ResponseWriter { return u.w }
-
 func TestMiddleware(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -350,8 +336,8 @@ func TestMiddleware(t *testing.T) {
 		wrap func(http.ResponseWriter) http.ResponseWriter
 		ok   bool
 	}{
-		{"without Flush or Unwrap", func(w http.ResponseWriter) http.ResponseWriter { return noFlush{w} }, false},
-		{"with Unwrap", func(w http.ResponseWriter) http.ResponseWriter { return unwrapping{noFlush{w}} }, true},
+		{"without Flush or Unwrap", streamtest.HideFlush, false},
+		{"with Unwrap", streamtest.HideFlushUnwrap, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

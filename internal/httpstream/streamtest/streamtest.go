@@ -296,3 +296,21 @@ func (c *Chunked) Next() ([]byte, error) {
 
 // Close closes the connection.
 func (c *Chunked) Close() error { return c.conn.Close() }
+
+// HideFlush wraps w as a buffering middleware does (a compression
+// middleware, say): Flush is hidden, and so is the writer beneath.
+func HideFlush(w http.ResponseWriter) http.ResponseWriter { return noFlush{w} }
+
+// HideFlushUnwrap hides Flush too, but offers Unwrap, through which
+// http.ResponseController reaches the writer beneath.
+func HideFlushUnwrap(w http.ResponseWriter) http.ResponseWriter { return unwrapping{noFlush{w}} }
+
+type noFlush struct{ w http.ResponseWriter }
+
+func (n noFlush) Header() http.Header         { return n.w.Header() }
+func (n noFlush) Write(p []byte) (int, error) { return n.w.Write(p) }
+func (n noFlush) WriteHeader(code int)        { n.w.WriteHeader(code) }
+
+type unwrapping struct{ noFlush }
+
+func (u unwrapping) Unwrap() http.ResponseWriter { return u.w }
