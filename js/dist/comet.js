@@ -342,15 +342,15 @@ var websocket = {
   open: function (c, att, url) {
     var ws = att.x = new c._g.WebSocket(url.replace(/^http/, 'ws'));
     ws.onopen = function () {
-      c._wsOpen(att);
+      _wsOpen(c, att);
     };
     ws.onmessage = function (e) {
-      if (typeof e.data == 'string') c._data(att, e.data);
-      else c._fail(1002, 'binary message');
+      if (typeof e.data == 'string') _data(c, att, e.data);
+      else _fail(c, 1002, 'binary message');
     };
     // Browsers hide why a handshake failed; before onopen it is a refusal.
     ws.onerror = ws.onclose = function () {
-      c._gone(att, { why: att.up ? '' : 'ws_refused' });
+      _gone(c, att, { why: att.up ? '' : 'ws_refused' });
     };
   },
   send: function (att, text) {
@@ -368,10 +368,10 @@ var sse = {
   open: function (c, att, url) {
     var es = att.x = new c._g.EventSource(url, { withCredentials: !!c._o.withCredentials });
     es.onmessage = function (e) {
-      c._data(att, e.data);
+      _data(c, att, e.data);
     };
     es.onerror = function () {
-      c._gone(att, {});
+      _gone(c, att, {});
     };
   }
 };
@@ -386,11 +386,11 @@ var streaming = {
   open: function (c, att, url) {
     var lines = lineReader();
     att.x = request(c, 'GET', url, null, {}, 0, function (status, text) {
-      if (status != 200) c._gone(att, refusalOf(status, text));
-      else c._gone(att, { ok: !lines() });
+      if (status != 200) _gone(c, att, refusalOf(status, text));
+      else _gone(c, att, { ok: !lines() });
     }, function (text) {
       var batch = lines(text);
-      if (batch) c._data(att, batch);
+      if (batch) _data(c, att, batch);
     });
   }
 };
@@ -403,9 +403,9 @@ var longpoll = {
   need: 'XMLHttpRequest',
   open: function (c, att, url) {
     att.x = request(c, 'GET', url, null, {}, 0, function (status, text) {
-      if (status != 200) return c._gone(att, refusalOf(status, text));
-      c._data(att, text);
-      c._gone(att, { ok: 1 });
+      if (status != 200) return _gone(c, att, refusalOf(status, text));
+      _data(c, att, text);
+      _gone(c, att, { ok: 1 });
     });
   }
 };
@@ -478,17 +478,19 @@ function Comet(url, options) {
   c._ka = {};
   c._hb = o.heartbeat || 0;
   c._win = [];
-  c._listen('online', function () {
-    c._online();
+  _listen(c, 'online', function () {
+    _online(c);
   });
-  c._listen('pagehide', function () {
-    c._bye();
+  _listen(c, 'pagehide', function () {
+    _bye(c);
   });
-  c._connect();
+  _connect(c);
 }
 
-// proto is Comet.prototype; the session's methods are spread over the files
-// after this one, one concern each.
+// proto is Comet.prototype, which holds only the public API. The session's
+// internals are plain functions of the session (c, first), spread over the
+// files after this one, one concern each: unlike methods, the minifier can
+// rename and inline them.
 var proto = Comet.prototype;
 var STATES = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
 for (var s = 0; s < 4; s++) Comet[STATES[s]] = proto[STATES[s]] = s;
@@ -531,14 +533,14 @@ proto.send = function (data) {
     r = new g.FileReader();
     r.onload = function () {
       m.f = '["b",' + m.s + ',"' + toBase64(new g.Uint8Array(r.result), g.btoa) + '"]';
-      c._flush();
+      _flush(c);
     };
     r.onerror = function () {
-      c._fail(1011, 'Blob unreadable');
+      _fail(c, 1011, 'Blob unreadable');
     };
     r.readAsArrayBuffer(data);
   }
-  c._flush();
+  _flush(c);
 };
 
 // close ends the session with the browser's rules: code 1000 or
@@ -557,10 +559,10 @@ proto.close = function (code, reason) {
   if (c.readyState > 1) return;
   c._user = 1;
   if (c.readyState == 0) {
-    if (c._sid) c._beacon(1000);
-    return c._end(1006, 'closed before open');
+    if (c._sid) _beacon(c, 1000);
+    return _end(c, 1006, 'closed before open');
   }
-  c._closeWith(code || 1000, reason);
+  _closeWith(c, code || 1000, reason);
 };
 
 // addEventListener and removeEventListener behave as the DOM's for
@@ -578,8 +580,8 @@ proto.removeEventListener = function (type, fn) {
 // _emit dispatches an event to the on<type> handler, then the listeners.
 // A listener's exception is reported on its own (like the DOM's) and does
 // not disturb the session.
-proto._emit = function (type, props) {
-  var c = this, e = { type: type, target: c }, k, l, i, f;
+function _emit(c, type, props) {
+  var e = { type: type, target: c }, k, l, i, f;
   for (k in props) e[k] = props[k];
   l = [c['on' + type]].concat(c._l[type] || []);
   for (i = 0; i < l.length; i++) {
@@ -592,7 +594,7 @@ proto._emit = function (type, props) {
       }, 0);
     }
   }
-};
+}
 
 // debug reports to options.debug; the minified build drops every call.
 function debug(c, msg, data) {
@@ -605,8 +607,7 @@ function debug(c, msg, data) {
 // _connect starts a session: fresh session state, then negotiate. The
 // outbox is kept: messages sent while a fresh session is being opened
 // (the reconnect option) go to the new session.
-proto._connect = function () {
-  var c = this;
+function _connect(c) {
   c._sid = '';
   c._tk = []; // unused tickets, oldest first: {t, at}
   c._tw = []; // callbacks waiting for a ticket
@@ -618,20 +619,20 @@ proto._connect = function () {
   c._n = c._ackd = c._owe = c._oweBytes = c._ackNow = 0;
   c._cs = c._cw = c._user = 0;
   c._hs = c._born = 0;
-  c._negotiate(c._base, '', 0);
-};
+  _negotiate(c, c._base, '', 0);
+}
 
 // _url returns the URL of endpoint path under the mount URL with params
 // and a cache buster.
-proto._url = function (base, path, params) {
+function _url(c, base, path, params) {
   params.v = 1;
-  params.z = (this._now() % 1e8).toString(36) + Math.floor(this._rand() * 1e9).toString(36);
+  params.z = (c._now() % 1e8).toString(36) + Math.floor(c._rand() * 1e9).toString(36);
   var q = [], k;
   for (k in params) {
     if (params[k] !== '') q.push(k + '=' + encodeURIComponent(params[k]));
   }
   return base + '/' + path + '?' + q.join('&');
-};
+}
 
 // LIMITS are the session parameters of the negotiate response (PROTOCOL.md
 // section 3) with their defaults, filled into the response kept as c._lim.
@@ -642,22 +643,22 @@ var LIMITS = {
 
 // _negotiate creates the session at base, following at most 3 redirects.
 // It times the request: the round trip sets every timeout after it.
-proto._negotiate = function (base, token, hops) {
-  var c = this, t0 = c._now(), h = {}, k;
+function _negotiate(c, base, token, hops) {
+  var t0 = c._now(), h = {}, k;
   for (k in c._o.headers) h[k] = c._o.headers[k];
   h['Content-Type'] = 'application/json';
   if (token) h['Comet-Redirect-Token'] = token;
   debug(c, 'negotiate', base);
-  c._abortNeg = request(c, 'POST', c._url(base, 'negotiate', {}), JSON.stringify({ transports: c._order }), h,
+  c._abortNeg = request(c, 'POST', _url(c, base, 'negotiate', {}), JSON.stringify({ transports: c._order }), h,
     c._o.timeout, function (status, text) {
       var r = parseJSON(text), i, k;
       c._abortNeg = null;
-      if (status != 200 || !r || typeof r != 'object') return c._refused(status, r);
+      if (status != 200 || !r || typeof r != 'object') return _refused(c, status, r);
       if (r.url) {
-        if (hops >= 3) return c._end(3004, 'too many redirects');
-        return c._negotiate(String(r.url).replace(/\/+$/, ''), r.token, hops + 1);
+        if (hops >= 3) return _end(c, 3004, 'too many redirects');
+        return _negotiate(c, String(r.url).replace(/\/+$/, ''), r.token, hops + 1);
       }
-      if (r.v != 1 || !r.sid || !r.secret || !(r.transports instanceof Array)) return c._end(1002, 'bad negotiate');
+      if (r.v != 1 || !r.sid || !r.secret || !(r.transports instanceof Array)) return _end(c, 1002, 'bad negotiate');
       c._base = base;
       c._sid = r.sid;
       c._sec = r.secret;
@@ -667,50 +668,50 @@ proto._negotiate = function (base, token, hops) {
       }
       c._lim = r;
       c._to = c._o.attachTimeout || attachTimeout(c._rtt, c._lim.minTimeout, c._lim.maxTimeout);
-      for (i = 0; i < (r.tickets || []).length; i++) c._addTicket(r.tickets[i]);
+      for (i = 0; i < (r.tickets || []).length; i++) _addTicket(c, r.tickets[i]);
       c._offer = [];
       for (i = 0; i < c._order.length; i++) {
         if (r.transports.indexOf(c._order[i]) >= 0) c._offer.push(c._order[i]);
       }
       debug(c, 'negotiated', { rtt: c._rtt, timeout: c._to, transports: c._offer });
-      if (!c._offer.length) return c._end(3004, 'no common transport');
-      c._start();
+      if (!c._offer.length) return _end(c, 3004, 'no common transport');
+      _start(c);
     });
-};
+}
 
 // _refused ends a session whose negotiate failed: 401 and 403 with 3003
 // (unauthorized), an Origin refusal with 3005, 429 and 503 with 3006
 // (overloaded), anything else, a network failure included, with 3004
 // (unreachable). The HTTP status rides on the error and close events.
-proto._refused = function (status, body) {
+function _refused(c, status, body) {
   var code = body && body.code, close = 3004;
   if (code == 'origin_refused') close = 3005;
   else if (status == 401 || status == 403) close = 3003;
   else if (status == 429 || status == 503) close = 3006;
-  this._end(close, 'negotiate: HTTP ' + status, 0, status);
-};
+  _end(c, close, 'negotiate: HTTP ' + status, 0, status);
+}
 
 // _addTicket keeps a ticket, dropping the oldest beyond 8 as the server
 // does.
-proto._addTicket = function (t) {
-  if (t) this._tk.push({ t: t, at: this._now() });
-  if (this._tk.length > 8) this._tk.shift();
-};
+function _addTicket(c, t) {
+  if (t) c._tk.push({ t: t, at: c._now() });
+  if (c._tk.length > 8) c._tk.shift();
+}
 
 // _fresh returns how many fresh tickets are left, dropping stale ones.
-proto._fresh = function () {
-  var now = this._now();
-  while (this._tk.length && now - this._tk[0].at >= TICKET_TTL) this._tk.shift();
-  return this._tk.length;
-};
+function _fresh(c) {
+  var now = c._now();
+  while (c._tk.length && now - c._tk[0].at >= TICKET_TTL) c._tk.shift();
+  return c._tk.length;
+}
 
 // _ticket passes an unused ticket to done: the newest from the pool, or
 // one from a key-only POST with wantTicket; null if that POST failed.
-proto._ticket = function (done) {
-  if (this._fresh()) return done(this._tk.pop().t);
-  this._tw.push(done);
-  this._flush();
-};
+function _ticket(c, done) {
+  if (_fresh(c)) return done(c._tk.pop().t);
+  c._tw.push(done);
+  _flush(c);
+}
 
 // upstream: the outbox and the paths to the server (PROTOCOL.md section 6).
 // Every message sent stays in the outbox until the server acknowledges it,
@@ -721,8 +722,8 @@ proto._ticket = function (done) {
 // _batch returns the frames of the messages after the path's cursor, each
 // with its newline, up to maxBatch bytes, and moves the cursor. It stops
 // at a Blob still being read, so that order is kept.
-proto._batch = function () {
-  var c = this, out = c._out, b = '', i, m;
+function _batch(c) {
+  var out = c._out, b = '', i, m;
   if (c._sent < c._acked) c._sent = c._acked;
   for (i = c._sent - c._acked; i < out.length; i++) {
     m = out[i];
@@ -732,66 +733,66 @@ proto._batch = function () {
     if (m.s == c._cs) c._cw = 2; // our close is on its way
   }
   return b;
-};
+}
 
 // _ackDue reports whether an ack is due now by the cadence of PROTOCOL.md
 // section 6, and otherwise arms the timer for when it will be.
-proto._ackDue = function () {
-  var c = this, wait;
+function _ackDue(c) {
+  var wait;
   if (c._n <= c._ackd) return c._ackNow;
   if (c._ackNow || c._owe >= c._lim.windowMessages / 2 || c._oweBytes >= c._lim.windowBytes / 2) return 1;
   wait = c._since + c._lim.ackDelay - c._now();
   if (wait <= 0) return 1;
-  if (!c._t.ack) c._timer('ack', wait, c._flush);
+  if (!c._t.ack) _timer(c, 'ack', wait, _flush);
   return 0;
-};
+}
 
 // _acked records that ack n was sent to the server.
-proto._sentAck = function (n) {
-  if (n >= this._ackd) {
-    this._ackd = n;
-    this._ackNow = 0;
-    this._clear('ack');
+function _sentAck(c, n) {
+  if (n >= c._ackd) {
+    c._ackd = n;
+    c._ackNow = 0;
+    _clear(c, 'ack');
   }
-  if (this._ackd >= this._n) this._owe = this._oweBytes = 0;
-};
+  if (c._ackd >= c._n) c._owe = c._oweBytes = 0;
+}
 
 // _flush sends what is due upstream: messages, acks, control frames, and
 // a ticket request when an attach waits for one.
-proto._flush = function () {
-  var c = this, b, ack;
+function _flush(c) {
+  var b, ack;
   if (!c._sid || c.readyState > 2) return;
   if (c._up) {
-    b = c._batch();
-    if (c._ackDue() || b && c._n > c._ackd) {
+    b = _batch(c);
+    if (_ackDue(c) || b && c._n > c._ackd) {
       b += '["a",' + c._n + ']\n';
-      c._sentAck(c._n);
+      _sentAck(c, c._n);
     }
     if (b) {
       debug(c, 'up ws', b);
       c._up.tr.send(c._up, b);
       if (c._cw) c._cw = 1;
-      c._finish();
+      _finish(c);
     }
     if (!c._tw.length) return;
   }
   if (c._post) return;
   // On long-polling, acks ride on the polls; a POST for one alone is due
   // only once the server's close has arrived, since no poll will follow.
-  ack = c._ackDue() && (c._tr != 'longpoll' || c._rc);
-  b = c._up ? '' : c._batch();
-  if (b || ack || c._ctl.length || c._tw.length) c._postNow(b);
-};
+  ack = _ackDue(c) && (c._tr != 'longpoll' || c._rc);
+  b = c._up ? '' : _batch(c);
+  if (b || ack || c._ctl.length || c._tw.length) _postNow(c, b);
+}
 
 // _postNow POSTs one batch: the key frame (secret, our ack, whether we
 // want a ticket), then messages and control frames.
-proto._postNow = function (msgs) {
-  var c = this, ack = c._n, last = c._sent, ctl = c._ctl, want = c._tw.length || c._fresh() < 2 ? 1 : 0;
+function _postNow(c, msgs) {
+  var ack = c._n, last = c._sent, ctl = c._ctl, want = c._tw.length || _fresh(c) < 2 ? 1 : 0;
   var body = encodeFrame(['k', c._sec, ack, want]) + '\n' + msgs + ctl.join('\n');
   c._ctl = [];
-  c._clear('pause');
+  _clear(c, 'pause');
   debug(c, 'up post', body);
-  c._post = request(c, 'POST', c._url(c._base, 'send', { s: c._sid }), body, { 'Content-Type': 'text/plain;charset=UTF-8' },
+  c._post = request(c, 'POST', _url(c, c._base, 'send', { s: c._sid }), body, { 'Content-Type': 'text/plain;charset=UTF-8' },
     c._lim.heartbeat + c._lim.hold + c._to, function (status, text) {
       var frames, i, f, fail, r, pause;
       c._post = null;
@@ -800,52 +801,52 @@ proto._postNow = function (msgs) {
         try {
           frames = decodeBatch(text);
         } catch (e) {
-          return c._fail(e.code, e.message);
+          return _fail(c, e.code, e.message);
         }
-        c._sentAck(ack);
+        _sentAck(c, ack);
         for (i = 0; i < frames.length; i++) {
           f = frames[i];
-          if (f[0] == 'a') c._ackUp(f[1]);
-          else if (f[0] == 't') c._addTicket(f[1]);
+          if (f[0] == 'a') _ackUp(c, f[1]);
+          else if (f[0] == 't') _addTicket(c, f[1]);
         }
         c._posted = 0;
         if (c._cw == 2 && c._acked >= c._cs) c._cw = 1;
-        c._probed(ctl);
-        while (c._tw.length && c._fresh()) c._tw.shift()(c._tk.pop().t);
+        _probed(c, ctl);
+        while (c._tw.length && _fresh(c)) c._tw.shift()(c._tk.pop().t);
         // The server accepts while its inbound has room: resend the rest
         // after a pause (PROTOCOL.md section 6).
         if (c._acked < last) {
           c._sent = c._acked;
           c._pause = pause = nextPause(c._pause, c._lim.ackDelay);
-          c._timer('pause', pause, c._flush);
+          _timer(c, 'pause', pause, _flush);
         } else {
           c._pause = 0;
-          c._flush();
+          _flush(c);
         }
-        return c._finish();
+        return _finish(c);
       }
       r = refusalOf(status, text);
       fail = REFUSED[r.code] || (status == 413 ? 1009 : 0);
-      if (fail) return c._end(fail, 'POST: ' + (r.code || status), 0, status);
+      if (fail) return _end(c, fail, 'POST: ' + (r.code || status), 0, status);
       // A failed POST may or may not have arrived: send it all again, after
       // a backoff; the server drops what it has.
       c._sent = c._acked;
       c._ctl = ctl.concat(c._ctl);
       while (c._tw.length && !c._up) c._tw.shift()(null);
-      c._timer('pause', backoff(c._posted++, c._rand(), 250, 5e3), c._flush);
+      _timer(c, 'pause', backoff(c._posted++, c._rand(), 250, 5e3), _flush);
     });
-};
+}
 
 // _ackUp applies the server's cumulative ack n of upstream messages: they
 // leave the outbox, and bufferedAmount with them; drain fires when
 // everything sent has been acknowledged.
-proto._ackUp = function (n) {
-  var c = this, before = c.bufferedAmount;
-  if (n > c._seq) return c._fail(1002, 'bad ack');
+function _ackUp(c, n) {
+  var before = c.bufferedAmount;
+  if (n > c._seq) return _fail(c, 1002, 'bad ack');
   while (c._out.length && c._out[0].s <= n) c.bufferedAmount -= c._out.shift().n;
   if (n > c._acked) c._acked = n;
-  if (before && !c.bufferedAmount && c.readyState == 1) c._emit('drain');
-};
+  if (before && !c.bufferedAmount && c.readyState == 1) _emit(c, 'drain');
+}
 
 // downstream: the frames that arrive on an attachment (PROTOCOL.md
 // sections 5 to 7): the open frame, the sequence rules, heartbeats, probe
@@ -853,27 +854,27 @@ proto._ackUp = function (n) {
 
 // _live reports whether att is still one of the session's attachments;
 // callbacks from any other (a superseded or abandoned attempt) are ignored.
-proto._live = function (att) {
-  return this._atts.indexOf(att) >= 0;
-};
+function _live(c, att) {
+  return c._atts.indexOf(att) >= 0;
+}
 
 // _data applies a batch that arrived on att.
-proto._data = function (att, text) {
-  var c = this, frames, i, f, now = c._now();
-  if (!c._live(att)) return;
+function _data(c, att, text) {
+  var frames, i, f, now = c._now();
+  if (!_live(c, att)) return;
   debug(c, 'down ' + att.tr.name + ' ' + att.a, text);
   try {
     frames = decodeBatch(text);
   } catch (e) {
-    return c._fail(e.code, e.message);
+    return _fail(c, e.code, e.message);
   }
-  for (i = 0; i < frames.length && c._live(att); i++) {
+  for (i = 0; i < frames.length && _live(c, att); i++) {
     f = frames[i];
     if (!att.op) {
       // The first frame of every downstream is its open frame; one naming
       // another attempt is a stale response a proxy released late.
-      if (f[0] != 'o' || f[1] != att.a) return c._gone(att, { why: att.tr == websocket ? 'ws_silent' : '' });
-      c._opened(att, f);
+      if (f[0] != 'o' || f[1] != att.a) return _gone(c, att, { why: att.tr == websocket ? 'ws_silent' : '' });
+      _opened(c, att, f);
       continue;
     }
     att.last = now;
@@ -881,67 +882,66 @@ proto._data = function (att, text) {
       case 'm':
       case 'b':
       case 'c':
-        c._message(f);
+        _message(c, f);
         break;
       case 'a':
-        c._ackUp(f[1]);
+        _ackUp(c, f[1]);
         break;
       case 'h':
         c._ackNow = 1;
         // Heartbeats leave the server at least an interval apart; two that
         // arrive together were held back by something on the way.
         if (att.tr != websocket && att.tr != longpoll && now - att.hb < att.iv / 2 && !att.late) {
-          return c._gone(att, { why: 'stream_buffered', buffered: 1 });
+          return _gone(c, att, { why: 'stream_buffered', buffered: 1 });
         }
         att.hb = now;
         break;
       case 'e':
-        if (f[1] == att.pr) c._proven(att);
+        if (f[1] == att.pr) _proven(c, att);
         break;
       case 's':
-        return c._gone(att, { superseded: 1 });
+        return _gone(c, att, { superseded: 1 });
       default:
-        return c._fail(1002, 'unexpected frame');
+        return _fail(c, 1002, 'unexpected frame');
     }
   }
-  c._flush();
-};
+  _flush(c);
+}
 
 // _message applies a sequenced frame: a message or the server's close.
-proto._message = function (f) {
-  var c = this, seq = f[1], size;
+function _message(c, f) {
+  var seq = f[1], size;
   if (seq <= c._n) {
     c._ackNow = 1; // a resend: the server may have missed our ack
     return;
   }
-  if (seq > c._n + 1) return c._fail(1002, 'sequence gap');
-  if (c._rc) return c._fail(1002, 'after close');
+  if (seq > c._n + 1) return _fail(c, 1002, 'sequence gap');
+  if (c._rc) return _fail(c, 1002, 'after close');
   c._n = seq;
-  if (f[0] == 'c') return c._remoteClose(f);
+  if (f[0] == 'c') return _remoteClose(c, f);
   size = f[0] == 'm' ? utf8Length(f[2]) : f[2].length / 4 * 3;
-  if (size > c._lim.maxMessage + 2) return c._fail(1009, 'message too big');
+  if (size > c._lim.maxMessage + 2) return _fail(c, 1009, 'message too big');
   if (!c._owe++) c._since = c._now();
   c._oweBytes += size;
   // After close() the application reads nothing more, as with WebSocket;
   // messages are still acknowledged.
-  if (c.readyState == 1) c._emit('message', { data: f[0] == 'm' ? f[2] : c._binary(f[2]) });
-};
+  if (c.readyState == 1) _emit(c, 'message', { data: f[0] == 'm' ? f[2] : _binary(c, f[2]) });
+}
 
 // _binary converts a base64 payload to what binaryType asks for.
-proto._binary = function (b64) {
-  var g = this._g, bytes = fromBase64(b64, g.atob, g.Uint8Array);
-  return this.binaryType == 'blob' && g.Blob ? new g.Blob([bytes]) : bytes.buffer;
-};
+function _binary(c, b64) {
+  var g = c._g, bytes = fromBase64(b64, g.atob, g.Uint8Array);
+  return c.binaryType == 'blob' && g.Blob ? new g.Blob([bytes]) : bytes.buffer;
+}
 
 // _remoteClose accepts the server's close: one we did not start is
 // answered with the same code; ours is the answer we were waiting for.
-proto._remoteClose = function (f) {
-  var c = this;
+function _remoteClose(c, f) {
   c._rc = f;
   c._ackNow = 1;
-  if (!c._cs) c._closeWith(f[2], '', 1);
-  c._finish();
-};
+  if (!c._cs) _closeWith(c, f[2], '', 1);
+  _finish(c);
+}
 
 // attach: choosing, proving and keeping a transport (PROTOCOL.md sections
 // 5, 7 and 8). Every attach is an attachment object with its own attempt
@@ -953,222 +953,218 @@ proto._remoteClose = function (f) {
 // not proven by then, an HTTP transport races it, and the first proven
 // wins. A transport remembered for this network starts at once, while
 // WebSocket is probed in the background to upgrade to.
-proto._start = function () {
-  var c = this, o = c._offer, mem = c._o.remember && recall(c._g, c._key, c._now()), ws = o[0] == 'websocket';
+function _start(c) {
+  var o = c._offer, mem = c._o.remember && recall(c._g, c._key, c._now()), ws = o[0] == 'websocket';
   c._bad = {};
   c._nw = mem && mem.nw;
   if (mem && mem.hb && !c._o.heartbeat) c._hb = mem.hb;
   if (mem && mem.t != 'websocket' && o.indexOf(mem.t) >= 0) {
-    c._http(mem.t, '');
-    if (ws && !c._nw) c._attach('websocket', 0, 'upgraded');
+    _http(c, mem.t, '');
+    if (ws && !c._nw) _attach(c, 'websocket', 0, 'upgraded');
   } else if (ws) {
-    c._attach('websocket', 0, '');
-    c._timer('race', headStart(c._rtt), function () {
-      c._http(null, (c._atts[0] || {}).up ? 'ws_silent' : 'ws_hung');
+    _attach(c, 'websocket', 0, '');
+    _timer(c, 'race', headStart(c._rtt), function () {
+      _http(c, null, (c._atts[0] || {}).up ? 'ws_silent' : 'ws_hung');
     });
   } else {
-    c._http(null, '');
+    _http(c, null, '');
   }
-};
+}
 
 // _http starts the HTTP candidate name, or the next one not yet failed.
-proto._http = function (name, why) {
-  var c = this, o = c._offer, i;
-  c._clear('race');
+function _http(c, name, why) {
+  var o = c._offer, i;
+  _clear(c, 'race');
   for (i = 0; !name && i < o.length; i++) {
     if (o[i] != 'websocket' && !c._bad[o[i]]) name = o[i];
   }
   c._hs = 1;
-  if (name) c._attach(name, 0, why);
-  else if (!c._atts.length) c._end(3004, 'unreachable');
-};
+  if (name) _attach(c, name, 0, why);
+  else if (!c._atts.length) _end(c, 3004, 'unreachable');
+}
 
 // _attach attaches with transport name: d=1 delivers at once, d=0 probes.
 // why tells the server why the client left its previous transport.
-proto._attach = function (name, d, why) {
-  var c = this, tr = transportNamed(name), gen = c._gen;
-  c._ticket(function (t) {
+function _attach(c, name, d, why) {
+  var tr = transportNamed(name), gen = c._gen;
+  _ticket(c, function (t) {
     var att;
     if (gen != c._gen || c.readyState > 2) return;
-    if (!t) return c._failed({ tr: tr, d: d, why: why }, {});
+    if (!t) return _failed(c, { tr: tr, d: d, why: why }, {});
     att = { a: ++c._a, tr: tr, d: d, why: why, ack: c._n };
     c._atts.push(att);
     debug(c, 'attach ' + name + ' ' + att.a, { d: d, why: why });
     // A delivering poll answers within its hold; everything else must
     // show its open frame within the attach timeout.
-    c._at(att, (tr == longpoll && d ? c._lim.hold : 0) + c._to, function () {
+    _at(c, att, (tr == longpoll && d ? c._lim.hold : 0) + c._to, function () {
       var stream = tr == sse || tr == streaming;
-      c._gone(att, { why: tr == websocket ? (att.up ? 'ws_silent' : 'ws_hung') : stream ? 'stream_buffered' : '', buffered: stream });
+      _gone(c, att, { why: tr == websocket ? (att.up ? 'ws_silent' : 'ws_hung') : stream ? 'stream_buffered' : '', buffered: stream });
     });
-    tr.open(c, att, c._url(c._base, name, { s: c._sid, t: t, a: att.a, ack: att.ack, d: d, hb: c._hb || '', why: why }));
+    tr.open(c, att, _url(c, c._base, name, { s: c._sid, t: t, a: att.a, ack: att.ack, d: d, hb: c._hb || '', why: why }));
   });
-};
+}
 
 // _wsOpen runs when a WebSocket's handshake succeeded (101): a candidate
 // sends its probe at once; the echo will prove the path both ways.
-proto._wsOpen = function (att) {
-  if (!this._live(att)) return;
+function _wsOpen(c, att) {
+  if (!_live(c, att)) return;
   att.up = 1;
-  if (!att.d) websocket.send(att, encodeFrame(['p', att.a, att.pr = this._token()]));
-};
+  if (!att.d) websocket.send(att, encodeFrame(['p', att.a, att.pr = _token(c)]));
+}
 
-proto._token = function () {
-  return Math.floor(this._rand() * 1e15).toString(36);
-};
+function _token(c) {
+  return Math.floor(c._rand() * 1e15).toString(36);
+}
 
 // _opened applies an attachment's open frame: the server's ack of our
 // messages, a fresh ticket, and our ack, which the attach carried.
-proto._opened = function (att, f) {
-  var c = this, tr = att.tr;
+function _opened(c, att, f) {
+  var tr = att.tr;
   att.op = att.last = c._now();
   att.iv = f[4] || (tr == longpoll ? c._lim.hold : c._lim.heartbeat);
-  c._addTicket(f[3]);
-  c._sentAck(att.ack);
-  c._ackUp(f[2]);
+  _addTicket(c, f[3]);
+  _sentAck(c, att.ack);
+  _ackUp(c, f[2]);
   if (tr == sse || tr == streaming) {
     // A stream is proven by a probe echoed on it, which a buffering proxy
     // holds back (PROTOCOL.md section 8); the deadline starts once the
     // POST carrying the probe has arrived.
     c._g.clearTimeout(att.tm);
-    c._probe(att);
+    _probe(c, att);
   }
-  if (att.d) c._use(att);
-};
+  if (att.d) _use(c, att);
+}
 
 // _probe asks the server to echo a token on stream att, by POST.
-proto._probe = function (att) {
-  att.pr = this._token();
-  this._ctl.push(att.ps = encodeFrame(['p', att.a, att.pr]));
-  this._flush();
-};
+function _probe(c, att) {
+  att.pr = _token(c);
+  c._ctl.push(att.ps = encodeFrame(['p', att.a, att.pr]));
+  _flush(c);
+}
 
 // _probed arms the echo deadline of every probe in a POST that arrived.
-proto._probed = function (ctl) {
-  var c = this;
-  c._each(function (att) {
+function _probed(c, ctl) {
+  _each(c, function (att) {
     if (att.pr && ctl.indexOf(att.ps) >= 0) {
       att.pk = 1;
-      c._at(att, c._to, function () {
-        c._gone(att, { why: 'stream_buffered', buffered: 1 });
+      _at(c, att, c._to, function () {
+        _gone(c, att, { why: 'stream_buffered', buffered: 1 });
       });
     }
   });
-};
+}
 
-proto._each = function (fn) {
-  for (var l = this._atts.slice(), i = 0; i < l.length; i++) fn(l[i]);
-};
+function _each(c, fn) {
+  for (var l = c._atts.slice(), i = 0; i < l.length; i++) fn(l[i]);
+}
 
 // _proven takes an echo (or a probe poll's answer) as proof that att's
 // path works: a candidate is committed, a delivering stream watched.
-proto._proven = function (att) {
-  var c = this;
+function _proven(c, att) {
   att.pr = 0;
-  if (att.d) return c._watch(att);
+  if (att.d) return _watch(c, att);
   if (att.tr == websocket) websocket.send(att, '["u",' + att.a + ']\n');
   else if (att.tr != longpoll) c._ctl.push('["u",' + att.a + ']');
-  c._commit(att);
-  if (att.tr == longpoll) c._poll();
-};
+  _commit(c, att);
+  if (att.tr == longpoll) _poll(c);
+}
 
 // _commit makes att the delivering attachment and closes every other one
 // but a background upgrade probe; for a hung WebSocket that matters, since
 // browsers allow one connecting WebSocket per host.
-proto._commit = function (att) {
-  var c = this;
+function _commit(c, att) {
   c._gen = (c._gen || 0) + 1;
-  c._each(function (other) {
-    if (other != att && other.why != 'upgraded') c._kill(other);
+  _each(c, function (other) {
+    if (other != att && other.why != 'upgraded') _kill(c, other);
   });
-  c._clear('race');
+  _clear(c, 'race');
   att.d = 1;
-  c._use(att);
-};
+  _use(c, att);
+}
 
 // _use makes att the attachment in use and reports a change of transport.
-proto._use = function (att) {
-  var c = this, from = c._tr, name = att.tr.name, up = att.tr == websocket ? att : null, gap = c._gap;
+function _use(c, att) {
+  var from = c._tr, name = att.tr.name, up = att.tr == websocket ? att : null, gap = c._gap;
   c._cur = att;
   c._lost = 0;
   if (up || c._up) c._sent = c._acked;
   c._up = up;
   c._tr = c.transport = name;
-  if (!att.pr) c._watch(att);
+  if (!att.pr) _watch(c, att);
   if (from != name) {
-    c._mem();
-    c._emit('transport', { transport: name, from: from, reason: att.why || '' });
+    _mem(c);
+    _emit(c, 'transport', { transport: name, from: from, reason: att.why || '' });
   }
   if (!c._born) c._born = c._now();
   if (c.readyState == 0) {
     c.readyState = 1;
-    c._emit('open');
+    _emit(c, 'open');
   } else if (gap) {
     c._gap = null;
-    c._emit('gap', gap);
+    _emit(c, 'gap', gap);
   }
-  c._flush();
-};
+  _flush(c);
+}
 
 // _mem remembers what works on this network for the next page load.
-proto._mem = function () {
-  if (this._o.remember) remember(this._g, this._key, { t: this._tr, hb: this._hb, nw: this._nw }, this._now());
-};
+function _mem(c) {
+  if (c._o.remember) remember(c._g, c._key, { t: c._tr, hb: c._hb, nw: c._nw }, c._now());
+}
 
 // _poll starts the next delivering poll, carrying our ack.
-proto._poll = function () {
-  if (!this._rc) this._attach('longpoll', 1, '');
-};
+function _poll(c) {
+  if (!c._rc) _attach(c, 'longpoll', 1, '');
+}
 
 // _at arms att's one timer. A timer that fires late (a background tab, a
 // frozen page) proves nothing about the network: the attachment gets one
 // more period instead of a verdict, and is marked so that no verdict on
 // it demotes a transport or changes the heartbeat.
-proto._at = function (att, ms, fn) {
-  var c = this, due = c._now() + ms;
+function _at(c, att, ms, fn) {
+  var due = c._now() + ms;
   c._g.clearTimeout(att.tm);
   att.tm = c._g.setTimeout(function () {
     if (c._now() - due > Math.max(1e3, ms / 2) && !att.late) {
       att.late = 1;
-      return c._at(att, ms, fn);
+      return _at(c, att, ms, fn);
     }
     fn();
   }, ms);
-};
+}
 
 // _watch checks a delivering stream by the silence of its downstream,
 // measured with Date.now: after a quiet interval it sends a probe; an
 // interval plus the attach timeout without a byte means the stream is
 // dead (PROTOCOL.md section 7), or, if the probe's POST went through,
 // held back by a proxy.
-proto._watch = function (att) {
-  var c = this;
+function _watch(c, att) {
   function check() {
     var quiet = c._now() - att.last, ws = att.tr == websocket;
-    if (quiet < att.iv) return c._at(att, att.iv - quiet, check);
+    if (quiet < att.iv) return _at(c, att, att.iv - quiet, check);
     if (!att.pr) {
-      if (ws) websocket.send(att, encodeFrame(['p', att.a, att.pr = c._token()]) + '\n');
-      else c._probe(att);
-      return c._at(att, c._to, check);
+      if (ws) websocket.send(att, encodeFrame(['p', att.a, att.pr = _token(c)]) + '\n');
+      else _probe(c, att);
+      return _at(c, att, c._to, check);
     }
-    if (quiet < att.iv + c._to) return c._at(att, att.iv + c._to - quiet, check);
-    c._gone(att, { why: ws ? 'ws_silent' : att.pk ? 'stream_buffered' : '', buffered: !ws && att.pk, silent: 1 });
+    if (quiet < att.iv + c._to) return _at(c, att, att.iv + c._to - quiet, check);
+    _gone(c, att, { why: ws ? 'ws_silent' : att.pk ? 'stream_buffered' : '', buffered: !ws && att.pk, silent: 1 });
   }
-  if (att.tr != longpoll && c._live(att)) c._at(att, att.iv, check);
-};
+  if (att.tr != longpoll && _live(c, att)) _at(c, att, att.iv, check);
+}
 
 // _kill closes att and forgets it. Every transport's handle (WebSocket,
 // EventSource, request) has a close and only on* callbacks.
-proto._kill = function (att) {
-  var i = this._atts.indexOf(att), x = att.x;
-  if (i >= 0) this._atts.splice(i, 1);
-  this._g.clearTimeout(att.tm);
+function _kill(c, att) {
+  var i = c._atts.indexOf(att), x = att.x;
+  if (i >= 0) c._atts.splice(i, 1);
+  c._g.clearTimeout(att.tm);
   if (x) {
     x.onopen = x.onmessage = x.onerror = x.onclose = null;
     try {
       x.close();
     } catch (e) {}
   }
-};
+}
 
 // resume: what happens when an attachment ends (PROTOCOL.md sections 8
 // and 9). The next poll, a recycled stream, a failed candidate, a failed
@@ -1179,50 +1175,50 @@ proto._kill = function (att) {
 // superseded, buffered, silent, why (the reason to report), and for a
 // refused request its status and code. A refused ticket (403 bad_ticket)
 // is an attach failure like any other: the next attach takes another.
-proto._gone = function (att, info) {
-  var c = this, tr = att.tr, fatal = REFUSED[info.code];
-  if (!c._live(att)) return;
-  c._kill(att);
+function _gone(c, att, info) {
+  var tr = att.tr, fatal = REFUSED[info.code];
+  if (!_live(c, att)) return;
+  _kill(c, att);
   debug(c, 'gone ' + tr.name + ' ' + att.a, info);
   if (c.readyState > 2) return;
   if (fatal == 3000 || fatal == 3003 || fatal == 3005) {
-    return c._end(fatal, 'attach: ' + info.code, 0, info.status);
+    return _end(c, fatal, 'attach: ' + info.code, 0, info.status);
   }
   if (att == c._cur) {
-    if (info.ok && tr == longpoll) return c._poll();
-    if (info.ok && tr == streaming) return c._attach(tr.name, 1, '');
-    return c._dropped(att, info);
+    if (info.ok && tr == longpoll) return _poll(c);
+    if (info.ok && tr == streaming) return _attach(c, tr.name, 1, '');
+    return _dropped(c, att, info);
   }
-  if (!att.d && att.op && info.ok && tr == longpoll) return c._proven(att);
-  c._failed(att, info);
-};
+  if (!att.d && att.op && info.ok && tr == longpoll) return _proven(c, att);
+  _failed(c, att, info);
+}
 
 // _failed handles an attach that did not succeed.
-proto._failed = function (att, info) {
-  var c = this, name = att.tr.name, why = info.why || '';
+function _failed(c, att, info) {
+  var name = att.tr.name, why = info.why || '';
   if (!c._tr) {
     // The first race: a failed WebSocket starts HTTP at once; a buffered
     // stream goes to long-polling; any other failure to the next in line.
     c._bad[name] = why || 'failed';
     if (info.buffered) c._bad.sse = c._bad.streaming = 1;
     if (name == 'websocket' && c._hs) {
-      if (!c._atts.length) c._http(null, why);
+      if (!c._atts.length) _http(c, null, why);
     } else {
-      c._http(null, why);
+      _http(c, null, why);
     }
   } else if (att.d) {
-    c._retry(info.buffered ? c._after(name, 1) : c._after(name, 0, 1), why);
+    _retry(c, info.buffered ? _after(c, name, 1) : _after(c, name, 0, 1), why);
   }
   // A background probe that failed leaves the transport in use as it is.
-};
+}
 
 // _dropped handles the loss of the attachment in use: the reconnecting
 // event, then a resume, after deciding from Date.now deltas whether the
 // drop was a proxy's idle cut (ask for shorter heartbeats) or one early
 // death too many (demote the transport for this network). A verdict
 // reached by a late timer is never used for either.
-proto._dropped = function (att, info) {
-  var c = this, now = c._now(), name = att.tr.name, k = {}, why;
+function _dropped(c, att, info) {
+  var now = c._now(), name = att.tr.name, k = {}, why;
   c._cur = c._up = null;
   c._sent = c._acked;
   c._gen = (c._gen || 0) + 1;
@@ -1233,35 +1229,35 @@ proto._dropped = function (att, info) {
   if (k.hb) c._hb = k.hb;
   if (k.demote || info.buffered && !att.late) {
     if (name == 'websocket') c._nw = 1;
-    name = c._after(name, info.buffered);
+    name = _after(c, name, info.buffered);
   }
-  c._mem();
+  _mem(c);
   c._lost = c._lost || now;
   c._flaps = now - att.op < EARLY ? (c._flaps || 0) + 1 : 0;
-  c._emit('reconnecting', { reason: why || 'dropped', transport: c._tr });
-  c._retry(name, why);
-};
+  _emit(c, 'reconnecting', { reason: why || 'dropped', transport: c._tr });
+  _retry(c, name, why);
+}
 
 // _retry attaches again with name after a backoff that grows with the
 // drops and failures in a row, until the grace period is over: then the
 // server has forgotten the session (3000).
-proto._retry = function (name, why) {
-  var c = this, n = c._flaps || 0;
-  if (c._now() - c._lost > c._lim.grace) return c._end(3000, 'grace period over');
+function _retry(c, name, why) {
+  var n = c._flaps || 0;
+  if (c._now() - c._lost > c._lim.grace) return _end(c, 3000, 'grace period over');
   c._flaps = n + 1;
-  c._timer('resume', n ? backoff(n - 1, c._rand(), 100, 5e3) : 0, function () {
-    c._attach(name, 1, why);
+  _timer(c, 'resume', n ? backoff(n - 1, c._rand(), 100, 5e3) : 0, function () {
+    _attach(c, name, 1, why);
   });
-};
+}
 
 // _after returns the transport to try after name: long-polling for a
 // buffered stream, the next offered one after a demotion, and in rotation
 // after a failed resume. A client forced to one transport keeps it.
-proto._after = function (name, buffered, rotate) {
-  var o = this._offer, i = o.indexOf(name);
+function _after(c, name, buffered, rotate) {
+  var o = c._offer, i = o.indexOf(name);
   if (buffered && o.indexOf('longpoll') > i) return 'longpoll';
   return o[i + 1] || (rotate ? o[0] : name);
-};
+}
 
 // lifecycle: the end of a session (PROTOCOL.md section 10) — the closing
 // handshake, protocol violations, the page going away — and the reconnect
@@ -1269,53 +1265,52 @@ proto._after = function (name, buffered, rotate) {
 
 // _closeWith queues our close frame in sequence, after every message sent
 // before it, and bounds the handshake by CLOSE_WAIT.
-proto._closeWith = function (code, reason, remote) {
-  var c = this;
+function _closeWith(c, code, reason, remote) {
   c.readyState = 2;
   c._cs = ++c._seq;
   c._out.push({ s: c._cs, n: 0, c: 1, f: encodeFrame(['c', c._cs, code, reason, 0]) });
   debug(c, 'closing', { code: code, remote: !!remote });
-  c._timer('close', CLOSE_WAIT, function () {
+  _timer(c, 'close', CLOSE_WAIT, function () {
     var r = c._rc;
-    c._end(r ? r[2] : 1006, r ? r[3] : 'close timed out', 0, 0, r && r[4]);
+    _end(c, r ? r[2] : 1006, r ? r[3] : 'close timed out', 0, 0, r && r[4]);
   });
-  c._flush();
-};
+  _flush(c);
+}
 
 // _finish ends the session once its closing handshake is done: our close
 // has reached the server, and the server's close has arrived and been
 // acknowledged.
-proto._finish = function () {
-  var c = this, r = c._rc;
-  if (c._sid && c._cw == 1 && r && c._ackd >= c._n) c._end(r[2], r[3], 1, 0, r[4]);
-};
+function _finish(c) {
+  var r = c._rc;
+  if (c._sid && c._cw == 1 && r && c._ackd >= c._n) _end(c, r[2], r[3], 1, 0, r[4]);
+}
 
 // _fail ends the session for the server's violation of the protocol at
 // once: an answer from a broken peer is not worth waiting for. The server
 // is told by a beacon, after what it has not acknowledged.
-proto._fail = function (code, reason) {
-  debug(this, 'violation', reason);
-  if (this._sid) this._beacon(code);
-  this._end(code, reason);
-};
+function _fail(c, code, reason) {
+  debug(c, 'violation', reason);
+  if (c._sid) _beacon(c, code);
+  _end(c, code, reason);
+}
 
 // _end ends the session: everything stops, then error (for an unclean
 // end) and close, unless the reconnect option opens a fresh session.
-proto._end = function (code, reason, clean, status, retry) {
-  var c = this, o = c._o, ev = { code: code, reason: reason || '', wasClean: !!clean }, k, delay, now = c._now();
+function _end(c, code, reason, clean, status, retry) {
+  var o = c._o, ev = { code: code, reason: reason || '', wasClean: !!clean }, k, delay, now = c._now();
   if (c.readyState == 3) return;
   debug(c, 'end', ev);
   if (status) ev.status = status;
   if (retry) ev.retry = retry;
-  c._each(function (att) {
-    c._kill(att);
+  _each(c, function (att) {
+    _kill(c, att);
   });
   if (c._post) c._post.close();
   if (c._abortNeg) c._abortNeg.close();
   c._post = c._abortNeg = null;
   c._sid = '';
   c._tw = [];
-  for (k in c._t) c._clear(k);
+  for (k in c._t) _clear(c, k);
   if (o.reconnect && RECONNECT[code] && !c._user) {
     // The old session is gone, and with it whatever it did not
     // acknowledge: the gap event says how many messages that was.
@@ -1328,75 +1323,74 @@ proto._end = function (code, reason, clean, status, retry) {
     }
     c._out = [];
     c._seq = c._acked = c._sent = c.bufferedAmount = c._born = 0;
-    c._emit('reconnecting', { reason: 'session_ended', code: code, fresh: true, delay: delay });
-    return c._timer('fresh', delay, c._connect);
+    _emit(c, 'reconnecting', { reason: 'session_ended', code: code, fresh: true, delay: delay });
+    return _timer(c, 'fresh', delay, _connect);
   }
   c.readyState = 3;
   while (c._win.length) {
     k = c._win.pop();
     if (c._g.removeEventListener) c._g.removeEventListener(k[0], k[1]);
   }
-  if (!clean) c._emit('error', ev);
-  c._emit('close', ev);
-};
+  if (!clean) _emit(c, 'error', ev);
+  _emit(c, 'close', ev);
+}
 
 // _bye runs on pagehide: the page is going away, so the server is told at
 // once (a beacon survives the unload) instead of holding the session for
 // its grace period.
-proto._bye = function () {
-  if (this.readyState > 2) return;
-  this._user = 1;
-  if (this._sid) this._beacon(1001);
-  this._end(1001, 'page hidden', 1);
-};
+function _bye(c) {
+  if (c.readyState > 2) return;
+  c._user = 1;
+  if (c._sid) _beacon(c, 1001);
+  _end(c, 1001, 'page hidden', 1);
+}
 
 // _beacon sends what the server has not acknowledged, then a close, in
 // one POST that outlives the page, where navigator.sendBeacon exists.
-proto._beacon = function (code) {
-  var c = this, nav = c._g.navigator, url = c._url(c._base, 'send', { s: c._sid }), body;
+function _beacon(c, code) {
+  var nav = c._g.navigator, url = _url(c, c._base, 'send', { s: c._sid }), body;
   c._sent = c._acked;
-  body = encodeFrame(['k', c._sec, c._n, 0]) + '\n' + c._batch();
+  body = encodeFrame(['k', c._sec, c._n, 0]) + '\n' + _batch(c);
   if (!c._cs || c._sent < c._cs) body += encodeFrame(['c', c._sent + 1, code, '', 0]);
   if (nav && nav.sendBeacon) nav.sendBeacon(url, body);
-};
+}
 
 // _online resumes at once when the browser says the network is back,
 // instead of waiting out a backoff.
-proto._online = function () {
-  var t = this._t.resume;
+function _online(c) {
+  var t = c._t.resume;
   if (t) {
-    this._clear('resume');
-    t.f.call(this);
+    _clear(c, 'resume');
+    t.f(c);
   }
-};
+}
 
 // _listen adds a listener on the window, removed when the session ends.
-proto._listen = function (type, fn) {
-  if (this._g.addEventListener) {
-    this._g.addEventListener(type, fn);
-    this._win.push([type, fn]);
+function _listen(c, type, fn) {
+  if (c._g.addEventListener) {
+    c._g.addEventListener(type, fn);
+    c._win.push([type, fn]);
   }
-};
+}
 
 // _timer arms the session's timer called name, replacing any armed one.
-proto._timer = function (name, ms, fn) {
-  var c = this;
-  c._clear(name);
+function _timer(c, name, ms, fn) {
+  _clear(c, name);
   c._t[name] = {
     f: fn, id: c._g.setTimeout(function () {
       delete c._t[name];
-      fn.call(c);
+      fn(c);
     }, ms)
   };
-};
+}
 
-proto._clear = function (name) {
-  var t = this._t[name];
+function _clear(c, name) {
+  var t = c._t[name];
   if (t) {
-    this._g.clearTimeout(t.id);
-    delete this._t[name];
+    c._g.clearTimeout(t.id);
+    delete c._t[name];
   }
-};
+}
 
 return Comet;
 }));

@@ -50,17 +50,19 @@ function Comet(url, options) {
   c._ka = {};
   c._hb = o.heartbeat || 0;
   c._win = [];
-  c._listen('online', function () {
-    c._online();
+  _listen(c, 'online', function () {
+    _online(c);
   });
-  c._listen('pagehide', function () {
-    c._bye();
+  _listen(c, 'pagehide', function () {
+    _bye(c);
   });
-  c._connect();
+  _connect(c);
 }
 
-// proto is Comet.prototype; the session's methods are spread over the files
-// after this one, one concern each.
+// proto is Comet.prototype, which holds only the public API. The session's
+// internals are plain functions of the session (c, first), spread over the
+// files after this one, one concern each: unlike methods, the minifier can
+// rename and inline them.
 var proto = Comet.prototype;
 var STATES = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
 for (var s = 0; s < 4; s++) Comet[STATES[s]] = proto[STATES[s]] = s;
@@ -103,14 +105,14 @@ proto.send = function (data) {
     r = new g.FileReader();
     r.onload = function () {
       m.f = '["b",' + m.s + ',"' + toBase64(new g.Uint8Array(r.result), g.btoa) + '"]';
-      c._flush();
+      _flush(c);
     };
     r.onerror = function () {
-      c._fail(1011, 'Blob unreadable');
+      _fail(c, 1011, 'Blob unreadable');
     };
     r.readAsArrayBuffer(data);
   }
-  c._flush();
+  _flush(c);
 };
 
 // close ends the session with the browser's rules: code 1000 or
@@ -129,10 +131,10 @@ proto.close = function (code, reason) {
   if (c.readyState > 1) return;
   c._user = 1;
   if (c.readyState == 0) {
-    if (c._sid) c._beacon(1000);
-    return c._end(1006, 'closed before open');
+    if (c._sid) _beacon(c, 1000);
+    return _end(c, 1006, 'closed before open');
   }
-  c._closeWith(code || 1000, reason);
+  _closeWith(c, code || 1000, reason);
 };
 
 // addEventListener and removeEventListener behave as the DOM's for
@@ -150,8 +152,8 @@ proto.removeEventListener = function (type, fn) {
 // _emit dispatches an event to the on<type> handler, then the listeners.
 // A listener's exception is reported on its own (like the DOM's) and does
 // not disturb the session.
-proto._emit = function (type, props) {
-  var c = this, e = { type: type, target: c }, k, l, i, f;
+function _emit(c, type, props) {
+  var e = { type: type, target: c }, k, l, i, f;
   for (k in props) e[k] = props[k];
   l = [c['on' + type]].concat(c._l[type] || []);
   for (i = 0; i < l.length; i++) {
@@ -164,7 +166,7 @@ proto._emit = function (type, props) {
       }, 0);
     }
   }
-};
+}
 
 // debug reports to options.debug; the minified build drops every call.
 function debug(c, msg, data) {

@@ -6,9 +6,9 @@ var longpoll = {
   need: 'XMLHttpRequest',
   open: function (c, att, url) {
     att.x = request(c, 'GET', url, null, {}, 0, function (status, text) {
-      if (status != 200) return c._gone(att, refusalOf(status, text));
-      c._data(att, text);
-      c._gone(att, { ok: 1 });
+      if (status != 200) return _gone(c, att, refusalOf(status, text));
+      _data(c, att, text);
+      _gone(c, att, { ok: 1 });
     });
   }
 };

@@ -4,8 +4,7 @@
 // _connect starts a session: fresh session state, then negotiate. The
 // outbox is kept: messages sent while a fresh session is being opened
 // (the reconnect option) go to the new session.
-proto._connect = function () {
-  var c = this;
+function _connect(c) {
   c._sid = '';
   c._tk = []; // unused tickets, oldest first: {t, at}
   c._tw = []; // callbacks waiting for a ticket
@@ -17,20 +16,20 @@ proto._connect = function () {
   c._n = c._ackd = c._owe = c._oweBytes = c._ackNow = 0;
   c._cs = c._cw = c._user = 0;
   c._hs = c._born = 0;
-  c._negotiate(c._base, '', 0);
-};
+  _negotiate(c, c._base, '', 0);
+}
 
 // _url returns the URL of endpoint path under the mount URL with params
 // and a cache buster.
-proto._url = function (base, path, params) {
+function _url(c, base, path, params) {
   params.v = 1;
-  params.z = (this._now() % 1e8).toString(36) + Math.floor(this._rand() * 1e9).toString(36);
+  params.z = (c._now() % 1e8).toString(36) + Math.floor(c._rand() * 1e9).toString(36);
   var q = [], k;
   for (k in params) {
     if (params[k] !== '') q.push(k + '=' + encodeURIComponent(params[k]));
   }
   return base + '/' + path + '?' + q.join('&');
-};
+}
 
 // LIMITS are the session parameters of the negotiate response (PROTOCOL.md
 // section 3) with their defaults, filled into the response kept as c._lim.
@@ -41,22 +40,22 @@ var LIMITS = {
 
 // _negotiate creates the session at base, following at most 3 redirects.
 // It times the request: the round trip sets every timeout after it.
-proto._negotiate = function (base, token, hops) {
-  var c = this, t0 = c._now(), h = {}, k;
+function _negotiate(c, base, token, hops) {
+  var t0 = c._now(), h = {}, k;
   for (k in c._o.headers) h[k] = c._o.headers[k];
   h['Content-Type'] = 'application/json';
   if (token) h['Comet-Redirect-Token'] = token;
   debug(c, 'negotiate', base);
-  c._abortNeg = request(c, 'POST', c._url(base, 'negotiate', {}), JSON.stringify({ transports: c._order }), h,
+  c._abortNeg = request(c, 'POST', _url(c, base, 'negotiate', {}), JSON.stringify({ transports: c._order }), h,
     c._o.timeout, function (status, text) {
       var r = parseJSON(text), i, k;
       c._abortNeg = null;
-      if (status != 200 || !r || typeof r != 'object') return c._refused(status, r);
+      if (status != 200 || !r || typeof r != 'object') return _refused(c, status, r);
       if (r.url) {
-        if (hops >= 3) return c._end(3004, 'too many redirects');
-        return c._negotiate(String(r.url).replace(/\/+$/, ''), r.token, hops + 1);
+        if (hops >= 3) return _end(c, 3004, 'too many redirects');
+        return _negotiate(c, String(r.url).replace(/\/+$/, ''), r.token, hops + 1);
       }
-      if (r.v != 1 || !r.sid || !r.secret || !(r.transports instanceof Array)) return c._end(1002, 'bad negotiate');
+      if (r.v != 1 || !r.sid || !r.secret || !(r.transports instanceof Array)) return _end(c, 1002, 'bad negotiate');
       c._base = base;
       c._sid = r.sid;
       c._sec = r.secret;
@@ -66,47 +65,47 @@ proto._negotiate = function (base, token, hops) {
       }
       c._lim = r;
       c._to = c._o.attachTimeout || attachTimeout(c._rtt, c._lim.minTimeout, c._lim.maxTimeout);
-      for (i = 0; i < (r.tickets || []).length; i++) c._addTicket(r.tickets[i]);
+      for (i = 0; i < (r.tickets || []).length; i++) _addTicket(c, r.tickets[i]);
       c._offer = [];
       for (i = 0; i < c._order.length; i++) {
         if (r.transports.indexOf(c._order[i]) >= 0) c._offer.push(c._order[i]);
       }
       debug(c, 'negotiated', { rtt: c._rtt, timeout: c._to, transports: c._offer });
-      if (!c._offer.length) return c._end(3004, 'no common transport');
-      c._start();
+      if (!c._offer.length) return _end(c, 3004, 'no common transport');
+      _start(c);
     });
-};
+}
 
 // _refused ends a session whose negotiate failed: 401 and 403 with 3003
 // (unauthorized), an Origin refusal with 3005, 429 and 503 with 3006
 // (overloaded), anything else, a network failure included, with 3004
 // (unreachable). The HTTP status rides on the error and close events.
-proto._refused = function (status, body) {
+function _refused(c, status, body) {
   var code = body && body.code, close = 3004;
   if (code == 'origin_refused') close = 3005;
   else if (status == 401 || status == 403) close = 3003;
   else if (status == 429 || status == 503) close = 3006;
-  this._end(close, 'negotiate: HTTP ' + status, 0, status);
-};
+  _end(c, close, 'negotiate: HTTP ' + status, 0, status);
+}
 
 // _addTicket keeps a ticket, dropping the oldest beyond 8 as the server
 // does.
-proto._addTicket = function (t) {
-  if (t) this._tk.push({ t: t, at: this._now() });
-  if (this._tk.length > 8) this._tk.shift();
-};
+function _addTicket(c, t) {
+  if (t) c._tk.push({ t: t, at: c._now() });
+  if (c._tk.length > 8) c._tk.shift();
+}
 
 // _fresh returns how many fresh tickets are left, dropping stale ones.
-proto._fresh = function () {
-  var now = this._now();
-  while (this._tk.length && now - this._tk[0].at >= TICKET_TTL) this._tk.shift();
-  return this._tk.length;
-};
+function _fresh(c) {
+  var now = c._now();
+  while (c._tk.length && now - c._tk[0].at >= TICKET_TTL) c._tk.shift();
+  return c._tk.length;
+}
 
 // _ticket passes an unused ticket to done: the newest from the pool, or
 // one from a key-only POST with wantTicket; null if that POST failed.
-proto._ticket = function (done) {
-  if (this._fresh()) return done(this._tk.pop().t);
-  this._tw.push(done);
-  this._flush();
-};
+function _ticket(c, done) {
+  if (_fresh(c)) return done(c._tk.pop().t);
+  c._tw.push(done);
+  _flush(c);
+}

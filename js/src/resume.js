@@ -7,50 +7,50 @@
 // superseded, buffered, silent, why (the reason to report), and for a
 // refused request its status and code. A refused ticket (403 bad_ticket)
 // is an attach failure like any other: the next attach takes another.
-proto._gone = function (att, info) {
-  var c = this, tr = att.tr, fatal = REFUSED[info.code];
-  if (!c._live(att)) return;
-  c._kill(att);
+function _gone(c, att, info) {
+  var tr = att.tr, fatal = REFUSED[info.code];
+  if (!_live(c, att)) return;
+  _kill(c, att);
   debug(c, 'gone ' + tr.name + ' ' + att.a, info);
   if (c.readyState > 2) return;
   if (fatal == 3000 || fatal == 3003 || fatal == 3005) {
-    return c._end(fatal, 'attach: ' + info.code, 0, info.status);
+    return _end(c, fatal, 'attach: ' + info.code, 0, info.status);
   }
   if (att == c._cur) {
-    if (info.ok && tr == longpoll) return c._poll();
-    if (info.ok && tr == streaming) return c._attach(tr.name, 1, '');
-    return c._dropped(att, info);
+    if (info.ok && tr == longpoll) return _poll(c);
+    if (info.ok && tr == streaming) return _attach(c, tr.name, 1, '');
+    return _dropped(c, att, info);
   }
-  if (!att.d && att.op && info.ok && tr == longpoll) return c._proven(att);
-  c._failed(att, info);
-};
+  if (!att.d && att.op && info.ok && tr == longpoll) return _proven(c, att);
+  _failed(c, att, info);
+}
 
 // _failed handles an attach that did not succeed.
-proto._failed = function (att, info) {
-  var c = this, name = att.tr.name, why = info.why || '';
+function _failed(c, att, info) {
+  var name = att.tr.name, why = info.why || '';
   if (!c._tr) {
     // The first race: a failed WebSocket starts HTTP at once; a buffered
     // stream goes to long-polling; any other failure to the next in line.
     c._bad[name] = why || 'failed';
     if (info.buffered) c._bad.sse = c._bad.streaming = 1;
     if (name == 'websocket' && c._hs) {
-      if (!c._atts.length) c._http(null, why);
+      if (!c._atts.length) _http(c, null, why);
     } else {
-      c._http(null, why);
+      _http(c, null, why);
     }
   } else if (att.d) {
-    c._retry(info.buffered ? c._after(name, 1) : c._after(name, 0, 1), why);
+    _retry(c, info.buffered ? _after(c, name, 1) : _after(c, name, 0, 1), why);
   }
   // A background probe that failed leaves the transport in use as it is.
-};
+}
 
 // _dropped handles the loss of the attachment in use: the reconnecting
 // event, then a resume, after deciding from Date.now deltas whether the
 // drop was a proxy's idle cut (ask for shorter heartbeats) or one early
 // death too many (demote the transport for this network). A verdict
 // reached by a late timer is never used for either.
-proto._dropped = function (att, info) {
-  var c = this, now = c._now(), name = att.tr.name, k = {}, why;
+function _dropped(c, att, info) {
+  var now = c._now(), name = att.tr.name, k = {}, why;
   c._cur = c._up = null;
   c._sent = c._acked;
   c._gen = (c._gen || 0) + 1;
@@ -61,32 +61,32 @@ proto._dropped = function (att, info) {
   if (k.hb) c._hb = k.hb;
   if (k.demote || info.buffered && !att.late) {
     if (name == 'websocket') c._nw = 1;
-    name = c._after(name, info.buffered);
+    name = _after(c, name, info.buffered);
   }
-  c._mem();
+  _mem(c);
   c._lost = c._lost || now;
   c._flaps = now - att.op < EARLY ? (c._flaps || 0) + 1 : 0;
-  c._emit('reconnecting', { reason: why || 'dropped', transport: c._tr });
-  c._retry(name, why);
-};
+  _emit(c, 'reconnecting', { reason: why || 'dropped', transport: c._tr });
+  _retry(c, name, why);
+}
 
 // _retry attaches again with name after a backoff that grows with the
 // drops and failures in a row, until the grace period is over: then the
 // server has forgotten the session (3000).
-proto._retry = function (name, why) {
-  var c = this, n = c._flaps || 0;
-  if (c._now() - c._lost > c._lim.grace) return c._end(3000, 'grace period over');
+function _retry(c, name, why) {
+  var n = c._flaps || 0;
+  if (c._now() - c._lost > c._lim.grace) return _end(c, 3000, 'grace period over');
   c._flaps = n + 1;
-  c._timer('resume', n ? backoff(n - 1, c._rand(), 100, 5e3) : 0, function () {
-    c._attach(name, 1, why);
+  _timer(c, 'resume', n ? backoff(n - 1, c._rand(), 100, 5e3) : 0, function () {
+    _attach(c, name, 1, why);
   });
-};
+}
 
 // _after returns the transport to try after name: long-polling for a
 // buffered stream, the next offered one after a demotion, and in rotation
 // after a failed resume. A client forced to one transport keeps it.
-proto._after = function (name, buffered, rotate) {
-  var o = this._offer, i = o.indexOf(name);
+function _after(c, name, buffered, rotate) {
+  var o = c._offer, i = o.indexOf(name);
   if (buffered && o.indexOf('longpoll') > i) return 'longpoll';
   return o[i + 1] || (rotate ? o[0] : name);
-};
+}

@@ -8,10 +8,10 @@ var sse = {
   open: function (c, att, url) {
     var es = att.x = new c._g.EventSource(url, { withCredentials: !!c._o.withCredentials });
     es.onmessage = function (e) {
-      c._data(att, e.data);
+      _data(c, att, e.data);
     };
     es.onerror = function () {
-      c._gone(att, {});
+      _gone(c, att, {});
     };
   }
 };

@@ -8,11 +8,11 @@ var streaming = {
   open: function (c, att, url) {
     var lines = lineReader();
     att.x = request(c, 'GET', url, null, {}, 0, function (status, text) {
-      if (status != 200) c._gone(att, refusalOf(status, text));
-      else c._gone(att, { ok: !lines() });
+      if (status != 200) _gone(c, att, refusalOf(status, text));
+      else _gone(c, att, { ok: !lines() });
     }, function (text) {
       var batch = lines(text);
-      if (batch) c._data(att, batch);
+      if (batch) _data(c, att, batch);
     });
   }
 };

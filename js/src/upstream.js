@@ -7,8 +7,8 @@
 // _batch returns the frames of the messages after the path's cursor, each
 // with its newline, up to maxBatch bytes, and moves the cursor. It stops
 // at a Blob still being read, so that order is kept.
-proto._batch = function () {
-  var c = this, out = c._out, b = '', i, m;
+function _batch(c) {
+  var out = c._out, b = '', i, m;
   if (c._sent < c._acked) c._sent = c._acked;
   for (i = c._sent - c._acked; i < out.length; i++) {
     m = out[i];
@@ -18,66 +18,66 @@ proto._batch = function () {
     if (m.s == c._cs) c._cw = 2; // our close is on its way
   }
   return b;
-};
+}
 
 // _ackDue reports whether an ack is due now by the cadence of PROTOCOL.md
 // section 6, and otherwise arms the timer for when it will be.
-proto._ackDue = function () {
-  var c = this, wait;
+function _ackDue(c) {
+  var wait;
   if (c._n <= c._ackd) return c._ackNow;
   if (c._ackNow || c._owe >= c._lim.windowMessages / 2 || c._oweBytes >= c._lim.windowBytes / 2) return 1;
   wait = c._since + c._lim.ackDelay - c._now();
   if (wait <= 0) return 1;
-  if (!c._t.ack) c._timer('ack', wait, c._flush);
+  if (!c._t.ack) _timer(c, 'ack', wait, _flush);
   return 0;
-};
+}
 
 // _acked records that ack n was sent to the server.
-proto._sentAck = function (n) {
-  if (n >= this._ackd) {
-    this._ackd = n;
-    this._ackNow = 0;
-    this._clear('ack');
+function _sentAck(c, n) {
+  if (n >= c._ackd) {
+    c._ackd = n;
+    c._ackNow = 0;
+    _clear(c, 'ack');
   }
-  if (this._ackd >= this._n) this._owe = this._oweBytes = 0;
-};
+  if (c._ackd >= c._n) c._owe = c._oweBytes = 0;
+}
 
 // _flush sends what is due upstream: messages, acks, control frames, and
 // a ticket request when an attach waits for one.
-proto._flush = function () {
-  var c = this, b, ack;
+function _flush(c) {
+  var b, ack;
   if (!c._sid || c.readyState > 2) return;
   if (c._up) {
-    b = c._batch();
-    if (c._ackDue() || b && c._n > c._ackd) {
+    b = _batch(c);
+    if (_ackDue(c) || b && c._n > c._ackd) {
       b += '["a",' + c._n + ']\n';
-      c._sentAck(c._n);
+      _sentAck(c, c._n);
     }
     if (b) {
       debug(c, 'up ws', b);
       c._up.tr.send(c._up, b);
       if (c._cw) c._cw = 1;
-      c._finish();
+      _finish(c);
     }
     if (!c._tw.length) return;
   }
   if (c._post) return;
   // On long-polling, acks ride on the polls; a POST for one alone is due
   // only once the server's close has arrived, since no poll will follow.
-  ack = c._ackDue() && (c._tr != 'longpoll' || c._rc);
-  b = c._up ? '' : c._batch();
-  if (b || ack || c._ctl.length || c._tw.length) c._postNow(b);
-};
+  ack = _ackDue(c) && (c._tr != 'longpoll' || c._rc);
+  b = c._up ? '' : _batch(c);
+  if (b || ack || c._ctl.length || c._tw.length) _postNow(c, b);
+}
 
 // _postNow POSTs one batch: the key frame (secret, our ack, whether we
 // want a ticket), then messages and control frames.
-proto._postNow = function (msgs) {
-  var c = this, ack = c._n, last = c._sent, ctl = c._ctl, want = c._tw.length || c._fresh() < 2 ? 1 : 0;
+function _postNow(c, msgs) {
+  var ack = c._n, last = c._sent, ctl = c._ctl, want = c._tw.length || _fresh(c) < 2 ? 1 : 0;
   var body = encodeFrame(['k', c._sec, ack, want]) + '\n' + msgs + ctl.join('\n');
   c._ctl = [];
-  c._clear('pause');
+  _clear(c, 'pause');
   debug(c, 'up post', body);
-  c._post = request(c, 'POST', c._url(c._base, 'send', { s: c._sid }), body, { 'Content-Type': 'text/plain;charset=UTF-8' },
+  c._post = request(c, 'POST', _url(c, c._base, 'send', { s: c._sid }), body, { 'Content-Type': 'text/plain;charset=UTF-8' },
     c._lim.heartbeat + c._lim.hold + c._to, function (status, text) {
       var frames, i, f, fail, r, pause;
       c._post = null;
@@ -86,49 +86,49 @@ proto._postNow = function (msgs) {
         try {
           frames = decodeBatch(text);
         } catch (e) {
-          return c._fail(e.code, e.message);
+          return _fail(c, e.code, e.message);
         }
-        c._sentAck(ack);
+        _sentAck(c, ack);
         for (i = 0; i < frames.length; i++) {
           f = frames[i];
-          if (f[0] == 'a') c._ackUp(f[1]);
-          else if (f[0] == 't') c._addTicket(f[1]);
+          if (f[0] == 'a') _ackUp(c, f[1]);
+          else if (f[0] == 't') _addTicket(c, f[1]);
         }
         c._posted = 0;
         if (c._cw == 2 && c._acked >= c._cs) c._cw = 1;
-        c._probed(ctl);
-        while (c._tw.length && c._fresh()) c._tw.shift()(c._tk.pop().t);
+        _probed(c, ctl);
+        while (c._tw.length && _fresh(c)) c._tw.shift()(c._tk.pop().t);
         // The server accepts while its inbound has room: resend the rest
         // after a pause (PROTOCOL.md section 6).
         if (c._acked < last) {
           c._sent = c._acked;
           c._pause = pause = nextPause(c._pause, c._lim.ackDelay);
-          c._timer('pause', pause, c._flush);
+          _timer(c, 'pause', pause, _flush);
         } else {
           c._pause = 0;
-          c._flush();
+          _flush(c);
         }
-        return c._finish();
+        return _finish(c);
       }
       r = refusalOf(status, text);
       fail = REFUSED[r.code] || (status == 413 ? 1009 : 0);
-      if (fail) return c._end(fail, 'POST: ' + (r.code || status), 0, status);
+      if (fail) return _end(c, fail, 'POST: ' + (r.code || status), 0, status);
       // A failed POST may or may not have arrived: send it all again, after
       // a backoff; the server drops what it has.
       c._sent = c._acked;
       c._ctl = ctl.concat(c._ctl);
       while (c._tw.length && !c._up) c._tw.shift()(null);
-      c._timer('pause', backoff(c._posted++, c._rand(), 250, 5e3), c._flush);
+      _timer(c, 'pause', backoff(c._posted++, c._rand(), 250, 5e3), _flush);
     });
-};
+}
 
 // _ackUp applies the server's cumulative ack n of upstream messages: they
 // leave the outbox, and bufferedAmount with them; drain fires when
 // everything sent has been acknowledged.
-proto._ackUp = function (n) {
-  var c = this, before = c.bufferedAmount;
-  if (n > c._seq) return c._fail(1002, 'bad ack');
+function _ackUp(c, n) {
+  var before = c.bufferedAmount;
+  if (n > c._seq) return _fail(c, 1002, 'bad ack');
   while (c._out.length && c._out[0].s <= n) c.bufferedAmount -= c._out.shift().n;
   if (n > c._acked) c._acked = n;
-  if (before && !c.bufferedAmount && c.readyState == 1) c._emit('drain');
-};
+  if (before && !c.bufferedAmount && c.readyState == 1) _emit(c, 'drain');
+}

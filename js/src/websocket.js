@@ -7,15 +7,15 @@ var websocket = {
   open: function (c, att, url) {
     var ws = att.x = new c._g.WebSocket(url.replace(/^http/, 'ws'));
     ws.onopen = function () {
-      c._wsOpen(att);
+      _wsOpen(c, att);
     };
     ws.onmessage = function (e) {
-      if (typeof e.data == 'string') c._data(att, e.data);
-      else c._fail(1002, 'binary message');
+      if (typeof e.data == 'string') _data(c, att, e.data);
+      else _fail(c, 1002, 'binary message');
     };
     // Browsers hide why a handshake failed; before onopen it is a refusal.
     ws.onerror = ws.onclose = function () {
-      c._gone(att, { why: att.up ? '' : 'ws_refused' });
+      _gone(c, att, { why: att.up ? '' : 'ws_refused' });
     };
   },
   send: function (att, text) {
