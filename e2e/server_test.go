@@ -67,7 +67,7 @@ type server struct {
 }
 
 type request struct {
-	method, name, proto, why, session string
+	method, name, proto, why, session, attempt, ticket string
 }
 
 type change struct{ from, to, reason string }
@@ -123,6 +123,13 @@ func newServer(t *testing.T, cfg config) *server {
 	t.Cleanup(func() {
 		s.h.Shutdown(t.Context())
 		s.srv.Close()
+		if t.Failed() {
+			var b strings.Builder
+			for _, r := range s.allRequests() {
+				fmt.Fprintf(&b, "\n\t%v", r)
+			}
+			t.Logf("server: requests, in order of arrival:%s", b.String())
+		}
 	})
 	return s
 }
@@ -166,7 +173,7 @@ func (s *server) comet(w http.ResponseWriter, r *http.Request) {
 	name := path.Base(r.URL.Path)
 	q := r.URL.Query()
 	s.mu.Lock()
-	s.requests = append(s.requests, request{method: r.Method, name: name, proto: r.Proto, why: q.Get("why"), session: q.Get("s")})
+	s.requests = append(s.requests, request{method: r.Method, name: name, proto: r.Proto, why: q.Get("why"), session: q.Get("s"), attempt: q.Get("a"), ticket: q.Get("t")})
 	s.mu.Unlock()
 	if name == "negotiate" && r.Method == http.MethodPost {
 		s.negotiates.Add(1)
@@ -298,5 +305,5 @@ func closeCode(err error) (transport.CloseCode, bool) {
 }
 
 func (r request) String() string {
-	return fmt.Sprintf("%s %s %s why=%q s=%.8s", r.method, r.name, r.proto, r.why, r.session)
+	return fmt.Sprintf("%s %s %s s=%.8s a=%s t=%.6s why=%q", r.method, r.name, r.proto, r.session, r.attempt, r.ticket, r.why)
 }
