@@ -68,6 +68,7 @@ type server struct {
 
 type request struct {
 	method, name, proto, why, session, attempt, ticket string
+	ifNoneMatch                                        string
 }
 
 type change struct{ from, to, reason string }
@@ -173,7 +174,7 @@ func (s *server) comet(w http.ResponseWriter, r *http.Request) {
 	name := path.Base(r.URL.Path)
 	q := r.URL.Query()
 	s.mu.Lock()
-	s.requests = append(s.requests, request{method: r.Method, name: name, proto: r.Proto, why: q.Get("why"), session: q.Get("s"), attempt: q.Get("a"), ticket: q.Get("t")})
+	s.requests = append(s.requests, request{method: r.Method, name: name, proto: r.Proto, why: q.Get("why"), session: q.Get("s"), attempt: q.Get("a"), ticket: q.Get("t"), ifNoneMatch: r.Header.Get("If-None-Match")})
 	s.mu.Unlock()
 	if name == "negotiate" && r.Method == http.MethodPost {
 		s.negotiates.Add(1)

@@ -419,6 +419,17 @@ func TestMemoryAcrossReload(t *testing.T) {
 	if !sawSSE {
 		t.Errorf("second load: no SSE attach in %v", srv.allRequests()[before:])
 	}
+	// The shim is served with an ETag and no-cache: the reload revalidates
+	// it (a 304) instead of fetching it again.
+	revalidated := false
+	for _, r := range srv.allRequests()[before:] {
+		if r.name == "comet.js" {
+			revalidated = r.ifNoneMatch != ""
+		}
+	}
+	if !revalidated {
+		t.Errorf("second load: comet.js not revalidated with If-None-Match: %v", srv.allRequests()[before:])
+	}
 	if got := srv.negotiates.Load(); got != 2 {
 		t.Errorf("server: %d negotiates, want 2", got)
 	}
