@@ -176,13 +176,15 @@ function resolveURL(url, loc) {
 // if set, receives the growing responseText of a 200 response. It returns
 // an object whose close aborts the request without calling done.
 function request(c, method, url, body, headers, timeout, done, progress) {
-  var g = c._g, x = new g.XMLHttpRequest(), over = 0, timer, k;
-  function finish(status, text) {
+  var g = c._g, x = new g.XMLHttpRequest(), over, timer, k;
+  // stop ends the request's callbacks and timer, and reports whether it
+  // was still running.
+  function stop() {
     if (over) return;
     over = 1;
     g.clearTimeout(timer);
     x.onreadystatechange = null;
-    done(status, text);
+    return 1;
   }
   x.open(method, url, true);
   if (c._o.withCredentials) x.withCredentials = true;
@@ -198,12 +200,12 @@ function request(c, method, url, body, headers, timeout, done, progress) {
       return; // old browsers refuse responseText while loading
     }
     if (progress && x.status == 200) progress(text);
-    if (x.readyState == 4 && !over) finish(x.status, text);
+    if (x.readyState == 4 && stop()) done(x.status, text);
   };
   if (timeout) {
     timer = g.setTimeout(function () {
-      if (!over) {
-        finish(0, '');
+      if (stop()) {
+        done(0, '');
         x.abort();
       }
     }, timeout);
@@ -211,12 +213,7 @@ function request(c, method, url, body, headers, timeout, done, progress) {
   x.send(body);
   return {
     close: function () {
-      if (!over) {
-        over = 1;
-        g.clearTimeout(timer);
-        x.onreadystatechange = null;
-        x.abort();
-      }
+      if (stop()) x.abort();
     }
   };
 }
@@ -525,14 +522,17 @@ proto.send = function (data) {
   m = { s: ++c._seq, n: size };
   c._out.push(m);
   c.bufferedAmount += size;
+  function binary(bytes) {
+    m.f = encodeFrame(['b', m.s, toBase64(bytes, g.btoa)]);
+  }
   if (typeof data == 'string') {
-    m.f = '["m",' + m.s + ',' + quote(data) + ']';
+    m.f = encodeFrame(['m', m.s, data]);
   } else if (data.length != null) {
-    m.f = '["b",' + m.s + ',"' + toBase64(data, g.btoa) + '"]';
+    binary(data);
   } else {
     r = new g.FileReader();
     r.onload = function () {
-      m.f = '["b",' + m.s + ',"' + toBase64(new g.Uint8Array(r.result), g.btoa) + '"]';
+      binary(new g.Uint8Array(r.result));
       _flush(c);
     };
     r.onerror = function () {
@@ -1009,11 +1009,12 @@ function _attach(c, name, d, why) {
 function _wsOpen(c, att) {
   if (!_live(c, att)) return;
   att.up = 1;
-  if (!att.d) websocket.send(att, encodeFrame(['p', att.a, att.pr = _token(c)]));
+  if (!att.d) websocket.send(att, _probeFrame(c, att));
 }
 
-function _token(c) {
-  return Math.floor(c._rand() * 1e15).toString(36);
+// _probeFrame draws a fresh probe token for att and returns its probe frame.
+function _probeFrame(c, att) {
+  return encodeFrame(['p', att.a, att.pr = Math.floor(c._rand() * 1e15).toString(36)]);
 }
 
 // _opened applies an attachment's open frame: the server's ack of our
@@ -1037,8 +1038,7 @@ function _opened(c, att, f) {
 
 // _probe asks the server to echo a token on stream att, by POST.
 function _probe(c, att) {
-  att.pr = _token(c);
-  c._ctl.push(att.ps = encodeFrame(['p', att.a, att.pr]));
+  c._ctl.push(att.ps = _probeFrame(c, att));
   _flush(c);
 }
 
@@ -1142,7 +1142,7 @@ function _watch(c, att) {
     var quiet = c._now() - att.last, ws = att.tr == websocket;
     if (quiet < att.iv) return _at(c, att, att.iv - quiet, check);
     if (!att.pr) {
-      if (ws) websocket.send(att, encodeFrame(['p', att.a, att.pr = _token(c)]) + '\n');
+      if (ws) websocket.send(att, _probeFrame(c, att) + '\n');
       else _probe(c, att);
       return _at(c, att, c._to, check);
     }

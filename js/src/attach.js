@@ -64,11 +64,12 @@ function _attach(c, name, d, why) {
 function _wsOpen(c, att) {
   if (!_live(c, att)) return;
   att.up = 1;
-  if (!att.d) websocket.send(att, encodeFrame(['p', att.a, att.pr = _token(c)]));
+  if (!att.d) websocket.send(att, _probeFrame(c, att));
 }
 
-function _token(c) {
-  return Math.floor(c._rand() * 1e15).toString(36);
+// _probeFrame draws a fresh probe token for att and returns its probe frame.
+function _probeFrame(c, att) {
+  return encodeFrame(['p', att.a, att.pr = Math.floor(c._rand() * 1e15).toString(36)]);
 }
 
 // _opened applies an attachment's open frame: the server's ack of our
@@ -92,8 +93,7 @@ function _opened(c, att, f) {
 
 // _probe asks the server to echo a token on stream att, by POST.
 function _probe(c, att) {
-  att.pr = _token(c);
-  c._ctl.push(att.ps = encodeFrame(['p', att.a, att.pr]));
+  c._ctl.push(att.ps = _probeFrame(c, att));
   _flush(c);
 }
 
@@ -197,7 +197,7 @@ function _watch(c, att) {
     var quiet = c._now() - att.last, ws = att.tr == websocket;
     if (quiet < att.iv) return _at(c, att, att.iv - quiet, check);
     if (!att.pr) {
-      if (ws) websocket.send(att, encodeFrame(['p', att.a, att.pr = _token(c)]) + '\n');
+      if (ws) websocket.send(att, _probeFrame(c, att) + '\n');
       else _probe(c, att);
       return _at(c, att, c._to, check);
     }

@@ -97,14 +97,17 @@ proto.send = function (data) {
   m = { s: ++c._seq, n: size };
   c._out.push(m);
   c.bufferedAmount += size;
+  function binary(bytes) {
+    m.f = encodeFrame(['b', m.s, toBase64(bytes, g.btoa)]);
+  }
   if (typeof data == 'string') {
-    m.f = '["m",' + m.s + ',' + quote(data) + ']';
+    m.f = encodeFrame(['m', m.s, data]);
   } else if (data.length != null) {
-    m.f = '["b",' + m.s + ',"' + toBase64(data, g.btoa) + '"]';
+    binary(data);
   } else {
     r = new g.FileReader();
     r.onload = function () {
-      m.f = '["b",' + m.s + ',"' + toBase64(new g.Uint8Array(r.result), g.btoa) + '"]';
+      binary(new g.Uint8Array(r.result));
       _flush(c);
     };
     r.onerror = function () {

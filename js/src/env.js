@@ -36,13 +36,15 @@ function resolveURL(url, loc) {
 // if set, receives the growing responseText of a 200 response. It returns
 // an object whose close aborts the request without calling done.
 function request(c, method, url, body, headers, timeout, done, progress) {
-  var g = c._g, x = new g.XMLHttpRequest(), over = 0, timer, k;
-  function finish(status, text) {
+  var g = c._g, x = new g.XMLHttpRequest(), over, timer, k;
+  // stop ends the request's callbacks and timer, and reports whether it
+  // was still running.
+  function stop() {
     if (over) return;
     over = 1;
     g.clearTimeout(timer);
     x.onreadystatechange = null;
-    done(status, text);
+    return 1;
   }
   x.open(method, url, true);
   if (c._o.withCredentials) x.withCredentials = true;
@@ -58,12 +60,12 @@ function request(c, method, url, body, headers, timeout, done, progress) {
       return; // old browsers refuse responseText while loading
     }
     if (progress && x.status == 200) progress(text);
-    if (x.readyState == 4 && !over) finish(x.status, text);
+    if (x.readyState == 4 && stop()) done(x.status, text);
   };
   if (timeout) {
     timer = g.setTimeout(function () {
-      if (!over) {
-        finish(0, '');
+      if (stop()) {
+        done(0, '');
         x.abort();
       }
     }, timeout);
@@ -71,12 +73,7 @@ function request(c, method, url, body, headers, timeout, done, progress) {
   x.send(body);
   return {
     close: function () {
-      if (!over) {
-        over = 1;
-        g.clearTimeout(timer);
-        x.onreadystatechange = null;
-        x.abort();
-      }
+      if (stop()) x.abort();
     }
   };
 }
