@@ -59,7 +59,8 @@ var FRAME = /^[ \t]*\[[ \t]*"(?:[^"\\\u0000-\u001f]|\\(?:["\\\/bfnrt]|u[0-9a-fA-
 // grammar, then each type's fields (PROTOCOL.md section 4). It throws a
 // codecError.
 function decodeFrame(line) {
-  var f = FRAME.test(line) && JSON.parse(line), kinds = f && SCHEMA.hasOwnProperty(f[0]) && SCHEMA[f[0]], i, v, t;
+  var f = FRAME.test(line) && JSON.parse(line), kinds = f && SCHEMA[f[0]], i, v, t;
+  // Inherited names (toString, __proto__) are not strings: refused too.
   if (typeof kinds != 'string' || f.length != kinds.length + 1) throw codecError(1002);
   for (i = 1; i < f.length; i++) {
     v = f[i];
@@ -188,9 +189,7 @@ function request(c, method, url, body, headers, timeout, done, progress) {
   }
   x.open(method, url, true);
   if (c._o.withCredentials) x.withCredentials = true;
-  for (k in headers) {
-    if (headers.hasOwnProperty(k)) x.setRequestHeader(k, headers[k]);
-  }
+  for (k in headers) x.setRequestHeader(k, headers[k]); // a plain object the shim made
   x.onreadystatechange = function () {
     var text;
     if (x.readyState < 3 || over) return;
@@ -892,7 +891,7 @@ function _data(c, att, text) {
         // Heartbeats leave the server at least an interval apart; two that
         // arrive together were held back by something on the way.
         if (att.tr != websocket && att.tr != longpoll && now - att.hb < att.iv / 2 && !att.late) {
-          return _gone(c, att, { why: 'stream_buffered', buffered: 1 });
+          return _gone(c, att, { why: 'stream_buffered' });
         }
         att.hb = now;
         break;
@@ -998,7 +997,7 @@ function _attach(c, name, d, why) {
     // show its open frame within the attach timeout.
     _at(c, att, (tr == longpoll && d ? c._lim.hold : 0) + c._to, function () {
       var stream = tr == sse || tr == streaming;
-      _gone(c, att, { why: tr == websocket ? (att.up ? 'ws_silent' : 'ws_hung') : stream ? 'stream_buffered' : '', buffered: stream });
+      _gone(c, att, { why: tr == websocket ? (att.up ? 'ws_silent' : 'ws_hung') : stream ? 'stream_buffered' : '' });
     });
     tr.open(c, att, _url(c, c._base, name, { s: c._sid, t: t, a: att.a, ack: att.ack, d: d, hb: c._hb || '', why: why }));
   });
@@ -1048,7 +1047,7 @@ function _probed(c, ctl) {
     if (att.pr && ctl.indexOf(att.ps) >= 0) {
       att.pk = 1;
       _at(c, att, c._to, function () {
-        _gone(c, att, { why: 'stream_buffered', buffered: 1 });
+        _gone(c, att, { why: 'stream_buffered' });
       });
     }
   });
@@ -1147,7 +1146,7 @@ function _watch(c, att) {
       return _at(c, att, c._to, check);
     }
     if (quiet < att.iv + c._to) return _at(c, att, att.iv + c._to - quiet, check);
-    _gone(c, att, { why: ws ? 'ws_silent' : att.pk ? 'stream_buffered' : '', buffered: !ws && att.pk, silent: 1 });
+    _gone(c, att, { why: ws ? 'ws_silent' : att.pk ? 'stream_buffered' : '', silent: 1 });
   }
   if (att.tr != longpoll && _live(c, att)) _at(c, att, att.iv, check);
 }
@@ -1172,13 +1171,14 @@ function _kill(c, att) {
 // on the same session, with nothing lost or duplicated either way.
 
 // _gone handles the end of att; info says how: ok (ended normally),
-// superseded, buffered, silent, why (the reason to report), and for a
-// refused request its status and code. A refused ticket (403 bad_ticket)
+// superseded, silent, why (the reason to report; stream_buffered makes it
+// buffered), and for a refused request its status and code. A refused ticket (403 bad_ticket)
 // is an attach failure like any other: the next attach takes another.
 function _gone(c, att, info) {
   var tr = att.tr, fatal = REFUSED[info.code];
   if (!_live(c, att)) return;
   _kill(c, att);
+  info.buffered = info.why == 'stream_buffered';
   debug(c, 'gone ' + tr.name + ' ' + att.a, info);
   if (c.readyState > 2) return;
   if (fatal == 3000 || fatal == 3003 || fatal == 3005) {
@@ -1207,7 +1207,7 @@ function _failed(c, att, info) {
       _http(c, null, why);
     }
   } else if (att.d) {
-    _retry(c, info.buffered ? _after(c, name, 1) : _after(c, name, 0, 1), why);
+    _retry(c, _after(c, name, info.buffered, !info.buffered), why);
   }
   // A background probe that failed leaves the transport in use as it is.
 }

@@ -53,7 +53,7 @@ function _attach(c, name, d, why) {
     // show its open frame within the attach timeout.
     _at(c, att, (tr == longpoll && d ? c._lim.hold : 0) + c._to, function () {
       var stream = tr == sse || tr == streaming;
-      _gone(c, att, { why: tr == websocket ? (att.up ? 'ws_silent' : 'ws_hung') : stream ? 'stream_buffered' : '', buffered: stream });
+      _gone(c, att, { why: tr == websocket ? (att.up ? 'ws_silent' : 'ws_hung') : stream ? 'stream_buffered' : '' });
     });
     tr.open(c, att, _url(c, c._base, name, { s: c._sid, t: t, a: att.a, ack: att.ack, d: d, hb: c._hb || '', why: why }));
   });
@@ -103,7 +103,7 @@ function _probed(c, ctl) {
     if (att.pr && ctl.indexOf(att.ps) >= 0) {
       att.pk = 1;
       _at(c, att, c._to, function () {
-        _gone(c, att, { why: 'stream_buffered', buffered: 1 });
+        _gone(c, att, { why: 'stream_buffered' });
       });
     }
   });
@@ -202,7 +202,7 @@ function _watch(c, att) {
       return _at(c, att, c._to, check);
     }
     if (quiet < att.iv + c._to) return _at(c, att, att.iv + c._to - quiet, check);
-    _gone(c, att, { why: ws ? 'ws_silent' : att.pk ? 'stream_buffered' : '', buffered: !ws && att.pk, silent: 1 });
+    _gone(c, att, { why: ws ? 'ws_silent' : att.pk ? 'stream_buffered' : '', silent: 1 });
   }
   if (att.tr != longpoll && _live(c, att)) _at(c, att, att.iv, check);
 }

@@ -52,7 +52,8 @@ var FRAME = /^[ \t]*\[[ \t]*"(?:[^"\\\u0000-\u001f]|\\(?:["\\\/bfnrt]|u[0-9a-fA-
 // grammar, then each type's fields (PROTOCOL.md section 4). It throws a
 // codecError.
 function decodeFrame(line) {
-  var f = FRAME.test(line) && JSON.parse(line), kinds = f && SCHEMA.hasOwnProperty(f[0]) && SCHEMA[f[0]], i, v, t;
+  var f = FRAME.test(line) && JSON.parse(line), kinds = f && SCHEMA[f[0]], i, v, t;
+  // Inherited names (toString, __proto__) are not strings: refused too.
   if (typeof kinds != 'string' || f.length != kinds.length + 1) throw codecError(1002);
   for (i = 1; i < f.length; i++) {
     v = f[i];

@@ -42,7 +42,7 @@ function _data(c, att, text) {
         // Heartbeats leave the server at least an interval apart; two that
         // arrive together were held back by something on the way.
         if (att.tr != websocket && att.tr != longpoll && now - att.hb < att.iv / 2 && !att.late) {
-          return _gone(c, att, { why: 'stream_buffered', buffered: 1 });
+          return _gone(c, att, { why: 'stream_buffered' });
         }
         att.hb = now;
         break;

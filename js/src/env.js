@@ -48,9 +48,7 @@ function request(c, method, url, body, headers, timeout, done, progress) {
   }
   x.open(method, url, true);
   if (c._o.withCredentials) x.withCredentials = true;
-  for (k in headers) {
-    if (headers.hasOwnProperty(k)) x.setRequestHeader(k, headers[k]);
-  }
+  for (k in headers) x.setRequestHeader(k, headers[k]); // a plain object the shim made
   x.onreadystatechange = function () {
     var text;
     if (x.readyState < 3 || over) return;

@@ -4,13 +4,14 @@
 // on the same session, with nothing lost or duplicated either way.
 
 // _gone handles the end of att; info says how: ok (ended normally),
-// superseded, buffered, silent, why (the reason to report), and for a
-// refused request its status and code. A refused ticket (403 bad_ticket)
+// superseded, silent, why (the reason to report; stream_buffered makes it
+// buffered), and for a refused request its status and code. A refused ticket (403 bad_ticket)
 // is an attach failure like any other: the next attach takes another.
 function _gone(c, att, info) {
   var tr = att.tr, fatal = REFUSED[info.code];
   if (!_live(c, att)) return;
   _kill(c, att);
+  info.buffered = info.why == 'stream_buffered';
   debug(c, 'gone ' + tr.name + ' ' + att.a, info);
   if (c.readyState > 2) return;
   if (fatal == 3000 || fatal == 3003 || fatal == 3005) {
@@ -39,7 +40,7 @@ function _failed(c, att, info) {
       _http(c, null, why);
     }
   } else if (att.d) {
-    _retry(c, info.buffered ? _after(c, name, 1) : _after(c, name, 0, 1), why);
+    _retry(c, _after(c, name, info.buffered, !info.buffered), why);
   }
   // A background probe that failed leaves the transport in use as it is.
 }
