@@ -217,6 +217,12 @@ function request(c, method, url, body, headers, timeout, done, progress) {
   };
 }
 
+// assign copies the enumerable properties of from onto to, and returns to.
+function assign(to, from) {
+  for (var k in from) to[k] = from[k];
+  return to;
+}
+
 // parseJSON returns the value text holds, or null.
 function parseJSON(text) {
   try {
@@ -441,15 +447,12 @@ var DEFAULTS = {
 // https:, ws: or wss:, or relative to the page). The second argument is
 // options, not WebSocket subprotocols.
 function Comet(url, options) {
-  var c = this, o = {}, k, u, i, t;
+  var c = this, o, u, i, t;
   if (options != null && typeof options != 'object' || options instanceof Array) {
     throw new TypeError('Comet: the second argument is options, not subprotocols');
   }
-  for (k in DEFAULTS) o[k] = DEFAULTS[k];
-  for (k in options) o[k] = options[k];
-  options = o;
-  c._o = o;
-  c._g = options.globals || ROOT;
+  c._o = o = assign(assign({}, DEFAULTS), options);
+  c._g = o.globals || ROOT;
   c._now = c._g.now || Date.now;
   c._rand = c._g.random || Math.random;
   u = resolveURL(url, c._g.location);
@@ -580,8 +583,7 @@ proto.removeEventListener = function (type, fn) {
 // A listener's exception is reported on its own (like the DOM's) and does
 // not disturb the session.
 function _emit(c, type, props) {
-  var e = { type: type, target: c }, k, l, i, f;
-  for (k in props) e[k] = props[k];
+  var e = assign({ type: type, target: c }, props), l, i, f;
   l = [c['on' + type]].concat(c._l[type] || []);
   for (i = 0; i < l.length; i++) {
     f = l[i];
@@ -643,8 +645,7 @@ var LIMITS = {
 // _negotiate creates the session at base, following at most 3 redirects.
 // It times the request: the round trip sets every timeout after it.
 function _negotiate(c, base, token, hops) {
-  var t0 = c._now(), h = {}, k;
-  for (k in c._o.headers) h[k] = c._o.headers[k];
+  var t0 = c._now(), h = assign({}, c._o.headers);
   h['Content-Type'] = 'application/json';
   if (token) h['Comet-Redirect-Token'] = token;
   debug(c, 'negotiate', base);
@@ -797,11 +798,7 @@ function _postNow(c, msgs) {
       c._post = null;
       if (c.readyState > 2) return;
       if (status == 200) {
-        try {
-          frames = decodeBatch(text);
-        } catch (e) {
-          return _fail(c, e.code, e.message);
-        }
+        if (!(frames = _decode(c, text))) return;
         _sentAck(c, ack);
         for (i = 0; i < frames.length; i++) {
           f = frames[i];
@@ -862,11 +859,7 @@ function _data(c, att, text) {
   var frames, i, f, now = c._now();
   if (!_live(c, att)) return;
   debug(c, 'down ' + att.tr.name + ' ' + att.a, text);
-  try {
-    frames = decodeBatch(text);
-  } catch (e) {
-    return _fail(c, e.code, e.message);
-  }
+  if (!(frames = _decode(c, text))) return;
   for (i = 0; i < frames.length && _live(c, att); i++) {
     f = frames[i];
     if (!att.op) {
@@ -905,6 +898,16 @@ function _data(c, att, text) {
     }
   }
   _flush(c);
+}
+
+// _decode returns the frames of a batch, or fails the session for a
+// malformed one and returns nothing.
+function _decode(c, text) {
+  try {
+    return decodeBatch(text);
+  } catch (e) {
+    _fail(c, e.code, e.message);
+  }
 }
 
 // _message applies a sequenced frame: a message or the server's close.

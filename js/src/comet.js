@@ -17,15 +17,12 @@ var DEFAULTS = {
 // https:, ws: or wss:, or relative to the page). The second argument is
 // options, not WebSocket subprotocols.
 function Comet(url, options) {
-  var c = this, o = {}, k, u, i, t;
+  var c = this, o, u, i, t;
   if (options != null && typeof options != 'object' || options instanceof Array) {
     throw new TypeError('Comet: the second argument is options, not subprotocols');
   }
-  for (k in DEFAULTS) o[k] = DEFAULTS[k];
-  for (k in options) o[k] = options[k];
-  options = o;
-  c._o = o;
-  c._g = options.globals || ROOT;
+  c._o = o = assign(assign({}, DEFAULTS), options);
+  c._g = o.globals || ROOT;
   c._now = c._g.now || Date.now;
   c._rand = c._g.random || Math.random;
   u = resolveURL(url, c._g.location);
@@ -156,8 +153,7 @@ proto.removeEventListener = function (type, fn) {
 // A listener's exception is reported on its own (like the DOM's) and does
 // not disturb the session.
 function _emit(c, type, props) {
-  var e = { type: type, target: c }, k, l, i, f;
-  for (k in props) e[k] = props[k];
+  var e = assign({ type: type, target: c }, props), l, i, f;
   l = [c['on' + type]].concat(c._l[type] || []);
   for (i = 0; i < l.length; i++) {
     f = l[i];

@@ -13,11 +13,7 @@ function _data(c, att, text) {
   var frames, i, f, now = c._now();
   if (!_live(c, att)) return;
   debug(c, 'down ' + att.tr.name + ' ' + att.a, text);
-  try {
-    frames = decodeBatch(text);
-  } catch (e) {
-    return _fail(c, e.code, e.message);
-  }
+  if (!(frames = _decode(c, text))) return;
   for (i = 0; i < frames.length && _live(c, att); i++) {
     f = frames[i];
     if (!att.op) {
@@ -56,6 +52,16 @@ function _data(c, att, text) {
     }
   }
   _flush(c);
+}
+
+// _decode returns the frames of a batch, or fails the session for a
+// malformed one and returns nothing.
+function _decode(c, text) {
+  try {
+    return decodeBatch(text);
+  } catch (e) {
+    _fail(c, e.code, e.message);
+  }
 }
 
 // _message applies a sequenced frame: a message or the server's close.

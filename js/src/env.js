@@ -76,6 +76,12 @@ function request(c, method, url, body, headers, timeout, done, progress) {
   };
 }
 
+// assign copies the enumerable properties of from onto to, and returns to.
+function assign(to, from) {
+  for (var k in from) to[k] = from[k];
+  return to;
+}
+
 // parseJSON returns the value text holds, or null.
 function parseJSON(text) {
   try {

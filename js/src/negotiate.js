@@ -41,8 +41,7 @@ var LIMITS = {
 // _negotiate creates the session at base, following at most 3 redirects.
 // It times the request: the round trip sets every timeout after it.
 function _negotiate(c, base, token, hops) {
-  var t0 = c._now(), h = {}, k;
-  for (k in c._o.headers) h[k] = c._o.headers[k];
+  var t0 = c._now(), h = assign({}, c._o.headers);
   h['Content-Type'] = 'application/json';
   if (token) h['Comet-Redirect-Token'] = token;
   debug(c, 'negotiate', base);

@@ -83,11 +83,7 @@ function _postNow(c, msgs) {
       c._post = null;
       if (c.readyState > 2) return;
       if (status == 200) {
-        try {
-          frames = decodeBatch(text);
-        } catch (e) {
-          return _fail(c, e.code, e.message);
-        }
+        if (!(frames = _decode(c, text))) return;
         _sentAck(c, ack);
         for (i = 0; i < frames.length; i++) {
           f = frames[i];
