@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"context"
 	_ "embed"
 	"errors"
 	"fmt"
 	"html/template"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/seed-544bbf9f/comet"
 	"github.com/seed-544bbf9f/comet/internal/testutil"
@@ -54,6 +57,7 @@ type config struct {
 // request, the sessions' transports and how each session ended.
 type server struct {
 	t   *testing.T
+	log *slog.Logger // safe after the test, unlike t.Logf
 	cfg config
 	srv *httptest.Server
 	h   *session.Handler
@@ -86,7 +90,8 @@ func newServer(t *testing.T, cfg config) *server {
 	opts := cfg.opts
 	opts.Prefix = "/comet"
 	opts.Serve = s.echo
-	opts.Logger = testutil.Logger(t)
+	s.log = testutil.Logger(t)
+	opts.Logger = s.log
 	opts.Observer = &session.Observer{
 		TransportChanged: func(_ *session.Session, from, to, reason string) {
 			s.mu.Lock()
@@ -122,7 +127,10 @@ func newServer(t *testing.T, cfg config) *server {
 		s.srv.Start()
 	}
 	t.Cleanup(func() {
-		s.h.Shutdown(t.Context())
+		// Not t.Context(): it is cancelled before cleanups run.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.h.Shutdown(ctx)
 		s.srv.Close()
 		if t.Failed() {
 			var b strings.Builder
@@ -204,11 +212,11 @@ func (s *server) echo(sess *session.Session) {
 			continue
 		}
 		if err := sess.Send(ctx, typ, p); err != nil {
-			s.t.Logf("server: Send: %v", err)
+			s.log.Error("e2e: Send", "err", err)
 		}
 		if len(got) == s.cfg.cutAfter {
 			n := s.ln.cutAll()
-			s.t.Logf("server: cut %d connections after %d echoes", n, len(got))
+			s.log.Info("e2e: cut every connection", "connections", n, "echoes", len(got))
 		}
 	}
 }
