@@ -45,7 +45,7 @@ function encodeFrame(f) {
 // codecError is a decoding failure; code is the close code it stands for:
 // 1002 for a malformed frame, 1007 for text that is not valid Unicode.
 function codecError(code) {
-  var e = new Error(code == 1007 ? 'Comet: invalid UTF-8' : 'Comet: malformed frame');
+  var e = new Error(code == 1007 ? 'invalid UTF-8' : 'malformed frame');
   e.code = code;
   return e;
 }
@@ -168,7 +168,7 @@ function resolveURL(url, loc) {
     url = (/^\/\//.test(url) ? loc.protocol : /^\//.test(url) ? loc.protocol + '//' + loc.host :
       String(loc.href).replace(/[?#].*/, '').replace(/[^\/]*$/, '')) + url;
   }
-  if (!/^(https?|wss?):\/\/[^\/?]/i.test(url)) throw domError('SyntaxError', 'invalid URL ' + url);
+  if (!/^(https?|wss?):\/\/[^\/?]/i.test(url)) throw domError('SyntaxError', 'bad URL ' + url);
   return [url, url.replace(/^ws/i, 'http').replace(/[?].*/, '').replace(/\/+$/, '')];
 }
 
@@ -449,7 +449,7 @@ var DEFAULTS = {
 function Comet(url, options) {
   var c = this, o, u, i, t;
   if (options != null && typeof options != 'object' || options instanceof Array) {
-    throw new TypeError('Comet: the second argument is options, not subprotocols');
+    throw new TypeError('Comet: options, not subprotocols');
   }
   c._o = o = assign(assign({}, DEFAULTS), options);
   c._g = o.globals || ROOT;
@@ -512,14 +512,14 @@ proto.send = function (data) {
     size = data.length;
   } else {
     data = String(data);
-    if (hasLoneSurrogate(data)) throw new TypeError('Comet: lone surrogate in text');
+    if (hasLoneSurrogate(data)) throw new TypeError('Comet: lone surrogate');
     size = utf8Length(data);
   }
   if (size > c._lim.maxMessage) {
-    throw domError('SyntaxError', 'message over maxMessage (' + c._lim.maxMessage + ' bytes)');
+    throw domError('SyntaxError', 'over maxMessage');
   }
   if (c.bufferedAmount + size > c._o.maxBuffered) {
-    throw domError('QuotaExceededError', 'bufferedAmount over maxBuffered');
+    throw domError('QuotaExceededError', 'over maxBuffered');
   }
   m = { s: ++c._seq, n: size };
   c._out.push(m);
@@ -552,17 +552,17 @@ proto.send = function (data) {
 proto.close = function (code, reason) {
   var c = this;
   if (code !== undefined && (code !== (code | 0) || code != 1000 && (code < 3000 || code > 4999))) {
-    throw domError('InvalidAccessError', 'invalid close code ' + code);
+    throw domError('InvalidAccessError', 'close code ' + code);
   }
   reason = reason === undefined ? '' : String(reason);
   if (hasLoneSurrogate(reason) || utf8Length(reason) > 123) {
-    throw domError('SyntaxError', 'close reason over 123 bytes');
+    throw domError('SyntaxError', 'reason over 123 bytes');
   }
   if (c.readyState > 1) return;
   c._user = 1;
   if (c.readyState == 0) {
     if (c._sid) _beacon(c, 1000);
-    return _end(c, 1006, 'closed before open');
+    return _end(c, 1006, 'closed early');
   }
   _closeWith(c, code || 1000, reason);
 };
@@ -655,7 +655,7 @@ function _negotiate(c, base, token, hops) {
       c._abortNeg = null;
       if (status != 200 || !r || typeof r != 'object') return _refused(c, status, r);
       if (r.url) {
-        if (hops >= 3) return _end(c, 3004, 'too many redirects');
+        if (hops >= 3) return _end(c, 3004, 'redirects');
         return _negotiate(c, String(r.url).replace(/\/+$/, ''), r.token, hops + 1);
       }
       if (r.v != 1 || !r.sid || !r.secret || !(r.transports instanceof Array)) return _end(c, 1002, 'bad negotiate');
@@ -674,7 +674,7 @@ function _negotiate(c, base, token, hops) {
         if (r.transports.indexOf(c._order[i]) >= 0) c._offer.push(c._order[i]);
       }
       debug(c, 'negotiated', { rtt: c._rtt, timeout: c._to, transports: c._offer });
-      if (!c._offer.length) return _end(c, 3004, 'no common transport');
+      if (!c._offer.length) return _end(c, 3004, 'no transport');
       _start(c);
     });
 }
@@ -688,7 +688,7 @@ function _refused(c, status, body) {
   if (code == 'origin_refused') close = 3005;
   else if (status == 401 || status == 403) close = 3003;
   else if (status == 429 || status == 503) close = 3006;
-  _end(c, close, 'negotiate: HTTP ' + status, 0, status);
+  _end(c, close, 'negotiate ' + status, 0, status);
 }
 
 // _addTicket keeps a ticket, dropping the oldest beyond 8 as the server
@@ -823,7 +823,7 @@ function _postNow(c, msgs) {
       }
       r = refusalOf(status, text);
       fail = REFUSED[r.code] || (status == 413 ? 1009 : 0);
-      if (fail) return _end(c, fail, 'POST: ' + (r.code || status), 0, status);
+      if (fail) return _end(c, fail, 'POST ' + (r.code || status), 0, status);
       // A failed POST may or may not have arrived: send it all again, after
       // a backoff; the server drops what it has.
       c._sent = c._acked;
@@ -1246,7 +1246,7 @@ function _dropped(c, att, info) {
 // server has forgotten the session (3000).
 function _retry(c, name, why) {
   var n = c._flaps || 0;
-  if (c._now() - c._lost > c._lim.grace) return _end(c, 3000, 'grace period over');
+  if (c._now() - c._lost > c._lim.grace) return _end(c, 3000, 'grace over');
   c._flaps = n + 1;
   _timer(c, 'resume', n ? backoff(n - 1, c._rand(), 100, 5e3) : 0, function () {
     _attach(c, name, 1, why);
@@ -1275,7 +1275,7 @@ function _closeWith(c, code, reason, remote) {
   debug(c, 'closing', { code: code, remote: !!remote });
   _timer(c, 'close', CLOSE_WAIT, function () {
     var r = c._rc;
-    _end(c, r ? r[2] : 1006, r ? r[3] : 'close timed out', 0, 0, r && r[4]);
+    _end(c, r ? r[2] : 1006, r ? r[3] : 'close timeout', 0, 0, r && r[4]);
   });
   _flush(c);
 }

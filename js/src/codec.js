@@ -38,7 +38,7 @@ function encodeFrame(f) {
 // codecError is a decoding failure; code is the close code it stands for:
 // 1002 for a malformed frame, 1007 for text that is not valid Unicode.
 function codecError(code) {
-  var e = new Error(code == 1007 ? 'Comet: invalid UTF-8' : 'Comet: malformed frame');
+  var e = new Error(code == 1007 ? 'invalid UTF-8' : 'malformed frame');
   e.code = code;
   return e;
 }

@@ -19,7 +19,7 @@ var DEFAULTS = {
 function Comet(url, options) {
   var c = this, o, u, i, t;
   if (options != null && typeof options != 'object' || options instanceof Array) {
-    throw new TypeError('Comet: the second argument is options, not subprotocols');
+    throw new TypeError('Comet: options, not subprotocols');
   }
   c._o = o = assign(assign({}, DEFAULTS), options);
   c._g = o.globals || ROOT;
@@ -82,14 +82,14 @@ proto.send = function (data) {
     size = data.length;
   } else {
     data = String(data);
-    if (hasLoneSurrogate(data)) throw new TypeError('Comet: lone surrogate in text');
+    if (hasLoneSurrogate(data)) throw new TypeError('Comet: lone surrogate');
     size = utf8Length(data);
   }
   if (size > c._lim.maxMessage) {
-    throw domError('SyntaxError', 'message over maxMessage (' + c._lim.maxMessage + ' bytes)');
+    throw domError('SyntaxError', 'over maxMessage');
   }
   if (c.bufferedAmount + size > c._o.maxBuffered) {
-    throw domError('QuotaExceededError', 'bufferedAmount over maxBuffered');
+    throw domError('QuotaExceededError', 'over maxBuffered');
   }
   m = { s: ++c._seq, n: size };
   c._out.push(m);
@@ -122,17 +122,17 @@ proto.send = function (data) {
 proto.close = function (code, reason) {
   var c = this;
   if (code !== undefined && (code !== (code | 0) || code != 1000 && (code < 3000 || code > 4999))) {
-    throw domError('InvalidAccessError', 'invalid close code ' + code);
+    throw domError('InvalidAccessError', 'close code ' + code);
   }
   reason = reason === undefined ? '' : String(reason);
   if (hasLoneSurrogate(reason) || utf8Length(reason) > 123) {
-    throw domError('SyntaxError', 'close reason over 123 bytes');
+    throw domError('SyntaxError', 'reason over 123 bytes');
   }
   if (c.readyState > 1) return;
   c._user = 1;
   if (c.readyState == 0) {
     if (c._sid) _beacon(c, 1000);
-    return _end(c, 1006, 'closed before open');
+    return _end(c, 1006, 'closed early');
   }
   _closeWith(c, code || 1000, reason);
 };

@@ -27,7 +27,7 @@ function resolveURL(url, loc) {
     url = (/^\/\//.test(url) ? loc.protocol : /^\//.test(url) ? loc.protocol + '//' + loc.host :
       String(loc.href).replace(/[?#].*/, '').replace(/[^\/]*$/, '')) + url;
   }
-  if (!/^(https?|wss?):\/\/[^\/?]/i.test(url)) throw domError('SyntaxError', 'invalid URL ' + url);
+  if (!/^(https?|wss?):\/\/[^\/?]/i.test(url)) throw domError('SyntaxError', 'bad URL ' + url);
   return [url, url.replace(/^ws/i, 'http').replace(/[?].*/, '').replace(/\/+$/, '')];
 }
 

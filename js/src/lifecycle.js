@@ -11,7 +11,7 @@ function _closeWith(c, code, reason, remote) {
   debug(c, 'closing', { code: code, remote: !!remote });
   _timer(c, 'close', CLOSE_WAIT, function () {
     var r = c._rc;
-    _end(c, r ? r[2] : 1006, r ? r[3] : 'close timed out', 0, 0, r && r[4]);
+    _end(c, r ? r[2] : 1006, r ? r[3] : 'close timeout', 0, 0, r && r[4]);
   });
   _flush(c);
 }

@@ -51,7 +51,7 @@ function _negotiate(c, base, token, hops) {
       c._abortNeg = null;
       if (status != 200 || !r || typeof r != 'object') return _refused(c, status, r);
       if (r.url) {
-        if (hops >= 3) return _end(c, 3004, 'too many redirects');
+        if (hops >= 3) return _end(c, 3004, 'redirects');
         return _negotiate(c, String(r.url).replace(/\/+$/, ''), r.token, hops + 1);
       }
       if (r.v != 1 || !r.sid || !r.secret || !(r.transports instanceof Array)) return _end(c, 1002, 'bad negotiate');
@@ -70,7 +70,7 @@ function _negotiate(c, base, token, hops) {
         if (r.transports.indexOf(c._order[i]) >= 0) c._offer.push(c._order[i]);
       }
       debug(c, 'negotiated', { rtt: c._rtt, timeout: c._to, transports: c._offer });
-      if (!c._offer.length) return _end(c, 3004, 'no common transport');
+      if (!c._offer.length) return _end(c, 3004, 'no transport');
       _start(c);
     });
 }
@@ -84,7 +84,7 @@ function _refused(c, status, body) {
   if (code == 'origin_refused') close = 3005;
   else if (status == 401 || status == 403) close = 3003;
   else if (status == 429 || status == 503) close = 3006;
-  _end(c, close, 'negotiate: HTTP ' + status, 0, status);
+  _end(c, close, 'negotiate ' + status, 0, status);
 }
 
 // _addTicket keeps a ticket, dropping the oldest beyond 8 as the server

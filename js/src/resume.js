@@ -76,7 +76,7 @@ function _dropped(c, att, info) {
 // server has forgotten the session (3000).
 function _retry(c, name, why) {
   var n = c._flaps || 0;
-  if (c._now() - c._lost > c._lim.grace) return _end(c, 3000, 'grace period over');
+  if (c._now() - c._lost > c._lim.grace) return _end(c, 3000, 'grace over');
   c._flaps = n + 1;
   _timer(c, 'resume', n ? backoff(n - 1, c._rand(), 100, 5e3) : 0, function () {
     _attach(c, name, 1, why);

@@ -108,7 +108,7 @@ function _postNow(c, msgs) {
       }
       r = refusalOf(status, text);
       fail = REFUSED[r.code] || (status == 413 ? 1009 : 0);
-      if (fail) return _end(c, fail, 'POST: ' + (r.code || status), 0, status);
+      if (fail) return _end(c, fail, 'POST ' + (r.code || status), 0, status);
       // A failed POST may or may not have arrived: send it all again, after
       // a backoff; the server drops what it has.
       c._sent = c._acked;
