@@ -335,7 +335,8 @@ func upstream(t testing.TB, s *Session, lines ...string) (int, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.receiveLocked(frames)
+	rest, err := s.receiveLocked(frames)
+	return len(frames) - len(rest), err
 }
 
 // mustUpstream is upstream for frames the session must accept in full.

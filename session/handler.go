@@ -348,6 +348,7 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		err = s.ackLocked(key.Ack)
 		if err == nil {
+			// What does not fit is not acknowledged; the client resends it.
 			_, err = s.receiveLocked(frames)
 		}
 		if s.deliverer == nil && s.timer != nil && s.closeErr == nil {

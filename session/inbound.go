@@ -60,12 +60,12 @@ func (a *Attachment) Receive(batch []byte) error {
 	}
 	for {
 		s.mu.Lock()
-		n, err := s.receiveLocked(frames)
-		frames = frames[n:]
-		if n > 0 {
+		rest, err := s.receiveLocked(frames)
+		if hasSequenced(frames) {
 			a.ackDue = true
 			a.wake()
 		}
+		frames = rest
 		if err != nil {
 			s.failLocked(err)
 			s.mu.Unlock()
@@ -85,39 +85,56 @@ func (a *Attachment) Receive(batch []byte) error {
 	}
 }
 
-// receiveLocked applies upstream frames in order. It returns how many it
-// consumed: it stops before a message the inbound buffer has no room for,
-// and at the first violation, which it returns.
-func (s *Session) receiveLocked(frames []transport.Frame) (int, error) {
+func hasSequenced(frames []transport.Frame) bool {
+	for i := range frames {
+		if frames[i].Type.Sequenced() {
+			return true
+		}
+	}
+	return false
+}
+
+// receiveLocked applies upstream frames in order and returns the first
+// violation. When the inbound buffer has no room for a message, that
+// message and every sequenced frame after it are returned in rest, to be
+// resent (POST) or retried once Recv makes room (WebSocket); the control
+// frames after it (acks, probes, commits) still apply, so that a full
+// buffer never holds up a commit or a probe echo.
+func (s *Session) receiveLocked(frames []transport.Frame) (rest []transport.Frame, err error) {
 	s.lastSeen = time.Now()
 	for i := range frames {
 		f := &frames[i]
+		if rest != nil && f.Type.Sequenced() {
+			rest = append(rest, *f)
+			continue
+		}
 		switch f.Type {
 		case transport.TypeText, transport.TypeBinary, transport.TypeClose:
 			if f.Seq <= s.inSeq {
 				continue // a resend of something we have
 			}
 			if f.Seq > s.inSeq+1 {
-				return i, violation(transport.CloseProtocolError, "sequence gap: %d after %d", f.Seq, s.inSeq)
+				return nil, violation(transport.CloseProtocolError, "sequence gap: %d after %d", f.Seq, s.inSeq)
 			}
 			if s.recvClose {
-				return i, violation(transport.CloseProtocolError, "%s after close", f.Type)
+				return nil, violation(transport.CloseProtocolError, "%s after close", f.Type)
 			}
 			if f.Type == transport.TypeClose {
 				if err := s.peerClosedLocked(f); err != nil {
-					return i, err
+					return nil, err
 				}
 				continue
 			}
 			if len(f.Payload) > s.opts.MaxMessage {
-				return i, violation(transport.CloseMessageTooBig, "message of %d bytes exceeds %d", len(f.Payload), s.opts.MaxMessage)
+				return nil, violation(transport.CloseMessageTooBig, "message of %d bytes exceeds %d", len(f.Payload), s.opts.MaxMessage)
 			}
 			if s.closeErr != nil {
 				s.inSeq++ // closed locally: acknowledge and discard
 				continue
 			}
 			if len(s.in) > 0 && (len(s.in) >= s.opts.InboundMessages || s.inBytes+len(f.Payload) > s.opts.InboundBytes) {
-				return i, nil
+				rest = append(make([]transport.Frame, 0, len(frames)-i), *f)
+				continue
 			}
 			typ := transport.Text
 			if f.Type == transport.TypeBinary {
@@ -129,7 +146,7 @@ func (s *Session) receiveLocked(frames []transport.Frame) (int, error) {
 			s.inReady.wake()
 		case transport.TypeAck:
 			if err := s.ackLocked(f.Ack); err != nil {
-				return i, err
+				return nil, err
 			}
 		case transport.TypeHeartbeat:
 		case transport.TypeProbe:
@@ -150,10 +167,10 @@ func (s *Session) receiveLocked(frames []transport.Frame) (int, error) {
 				}
 			}
 		default:
-			return i, violation(transport.CloseProtocolError, "unexpected %s frame upstream", f.Type)
+			return nil, violation(transport.CloseProtocolError, "unexpected %s frame upstream", f.Type)
 		}
 	}
-	return len(frames), nil
+	return rest, nil
 }
 
 // peerClosedLocked accepts the client's close frame f.

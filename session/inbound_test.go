@@ -179,6 +179,31 @@ func TestInboundFull(t *testing.T) {
 	}
 }
 
+// TestControlFramesPassAFullBuffer: a commit or probe behind a message the
+// full inbound buffer cannot take still applies, so that a client that
+// writes control frames last is never stuck waiting for its commit.
+func TestControlFramesPassAFullBuffer(t *testing.T) {
+	t.Parallel()
+	s := newTestSession(t, newTestHandler(t, &Options{InboundMessages: 1}))
+	a := attachStream(t, s, probe(1))
+	a.ds.expect(t, `["o",1,0,"T",25000]`)
+	mustSend(t, s, "waiting")
+
+	n, err := upstream(t, s, `["m",1,"fits"]`, `["m",2,"does not fit"]`, `["u",1]`, `["p",1,"tok"]`, `["m",3,"nor this"]`)
+	if err != nil || n != 3 {
+		t.Fatalf("upstream consumed %d, %v; want the first message and both control frames", n, err)
+	}
+	// The probe is echoed, and the commit made it deliver the message
+	// that was waiting.
+	a.ds.expect(t, `["e","tok"]`, `["m",1,"waiting"]`)
+	if _, p, _ := s.Recv(context.Background()); string(p) != "fits" {
+		t.Fatalf("Recv = %q", p)
+	}
+	if n, err := upstream(t, s, `["m",2,"does not fit"]`); n != 1 || err != nil {
+		t.Fatalf("resend after Recv: %d, %v", n, err)
+	}
+}
+
 // TestPeerClose checks that Recv returns the messages before a client's
 // close, then the close, and that the server answers with the same code.
 func TestPeerClose(t *testing.T) {
