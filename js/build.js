@@ -54,7 +54,7 @@ async function minify(code) {
     // values are numbers, never NaN.
     compress: {
       pure_funcs: ['debug'], pure_getters: true, passes: 5, keep_fargs: false, unsafe: true, unsafe_comps: true,
-      unsafe_methods: true, unsafe_proto: true, unsafe_regexp: true, unsafe_undefined: true
+      unsafe_methods: true, unsafe_proto: true, unsafe_regexp: true, unsafe_undefined: true, conditionals: false, loops: false
     },
     mangle: { properties: { regex: /^_/ } },
     format: { comments: /^!/, ascii_only: true }

@@ -561,8 +561,7 @@ proto.close = function (code, reason) {
   if (c.readyState > 1) return;
   c._user = 1;
   if (c.readyState == 0) {
-    if (c._sid) _beacon(c, 1000);
-    return _end(c, 1006, 'closed early');
+    return _fail(c, 1006, 'closed early', 0, 1000);
   }
   _closeWith(c, code || 1000, reason);
 };
@@ -684,11 +683,8 @@ function _negotiate(c, base, token, hops) {
 // (overloaded), anything else, a network failure included, with 3004
 // (unreachable). The HTTP status rides on the error and close events.
 function _refused(c, status, body) {
-  var code = body && body.code, close = 3004;
-  if (code == 'origin_refused') close = 3005;
-  else if (status == 401 || status == 403) close = 3003;
-  else if (status == 429 || status == 503) close = 3006;
-  _end(c, close, 'negotiate ' + status, 0, status);
+  var close = body && body.code == 'origin_refused' ? 3005 : { 401: 3003, 403: 3003, 429: 3006, 503: 3006 }[status];
+  _end(c, close || 3004, 'negotiate ' + status, 0, status);
 }
 
 // _addTicket keeps a ticket, dropping the oldest beyond 8 as the server
@@ -1291,10 +1287,12 @@ function _finish(c) {
 // _fail ends the session for the server's violation of the protocol at
 // once: an answer from a broken peer is not worth waiting for. The server
 // is told by a beacon, after what it has not acknowledged.
-function _fail(c, code, reason) {
-  debug(c, 'violation', reason);
-  if (c._sid) _beacon(c, code);
-  _end(c, code, reason);
+// The page going away and close() while connecting end the same way, with
+// clean and the code told the server (told) as they need.
+function _fail(c, code, reason, clean, told) {
+  debug(c, 'abort', reason);
+  if (c._sid) _beacon(c, told || code);
+  _end(c, code, reason, clean);
 }
 
 // _end ends the session: everything stops, then error (for an unclean
@@ -1344,8 +1342,7 @@ function _end(c, code, reason, clean, status, retry) {
 function _bye(c) {
   if (c.readyState > 2) return;
   c._user = 1;
-  if (c._sid) _beacon(c, 1001);
-  _end(c, 1001, 'page hidden', 1);
+  _fail(c, 1001, 'page hidden', 1);
 }
 
 // _beacon sends what the server has not acknowledged, then a close, in

@@ -131,8 +131,7 @@ proto.close = function (code, reason) {
   if (c.readyState > 1) return;
   c._user = 1;
   if (c.readyState == 0) {
-    if (c._sid) _beacon(c, 1000);
-    return _end(c, 1006, 'closed early');
+    return _fail(c, 1006, 'closed early', 0, 1000);
   }
   _closeWith(c, code || 1000, reason);
 };

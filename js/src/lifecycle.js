@@ -27,10 +27,12 @@ function _finish(c) {
 // _fail ends the session for the server's violation of the protocol at
 // once: an answer from a broken peer is not worth waiting for. The server
 // is told by a beacon, after what it has not acknowledged.
-function _fail(c, code, reason) {
-  debug(c, 'violation', reason);
-  if (c._sid) _beacon(c, code);
-  _end(c, code, reason);
+// The page going away and close() while connecting end the same way, with
+// clean and the code told the server (told) as they need.
+function _fail(c, code, reason, clean, told) {
+  debug(c, 'abort', reason);
+  if (c._sid) _beacon(c, told || code);
+  _end(c, code, reason, clean);
 }
 
 // _end ends the session: everything stops, then error (for an unclean
@@ -80,8 +82,7 @@ function _end(c, code, reason, clean, status, retry) {
 function _bye(c) {
   if (c.readyState > 2) return;
   c._user = 1;
-  if (c._sid) _beacon(c, 1001);
-  _end(c, 1001, 'page hidden', 1);
+  _fail(c, 1001, 'page hidden', 1);
 }
 
 // _beacon sends what the server has not acknowledged, then a close, in

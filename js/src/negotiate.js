@@ -80,11 +80,8 @@ function _negotiate(c, base, token, hops) {
 // (overloaded), anything else, a network failure included, with 3004
 // (unreachable). The HTTP status rides on the error and close events.
 function _refused(c, status, body) {
-  var code = body && body.code, close = 3004;
-  if (code == 'origin_refused') close = 3005;
-  else if (status == 401 || status == 403) close = 3003;
-  else if (status == 429 || status == 503) close = 3006;
-  _end(c, close, 'negotiate ' + status, 0, status);
+  var close = body && body.code == 'origin_refused' ? 3005 : { 401: 3003, 403: 3003, 429: 3006, 503: 3006 }[status];
+  _end(c, close || 3004, 'negotiate ' + status, 0, status);
 }
 
 // _addTicket keeps a ticket, dropping the oldest beyond 8 as the server
