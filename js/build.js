@@ -15,7 +15,8 @@ var path = require('path');
 var SOURCES = ['codec', 'lines', 'env', 'policy', 'websocket', 'sse', 'streaming', 'longpoll', 'fallback',
   'comet', 'negotiate', 'upstream', 'downstream', 'attach', 'resume', 'lifecycle'];
 
-var ROOT = 'typeof globalThis != \'undefined\' ? globalThis : typeof self != \'undefined\' ? self : this';
+// The global object: globalThis, or in browsers older than it, self.
+var ROOT = 'typeof globalThis != \'undefined\' ? globalThis : self';
 
 function sources() {
   return SOURCES.map(function (name) {

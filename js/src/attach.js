@@ -85,7 +85,7 @@ function _opened(c, att, f) {
     // A stream is proven by a probe echoed on it, which a buffering proxy
     // holds back (PROTOCOL.md section 8); the deadline starts once the
     // POST carrying the probe has arrived.
-    c._g.clearTimeout(att.tm);
+    _clear(c, att.a);
     _probe(c, att);
   }
   if (att.d) _use(c, att);
@@ -171,20 +171,20 @@ function _poll(c) {
   if (!c._rc) _attach(c, 'longpoll', 1, '');
 }
 
-// _at arms att's one timer. A timer that fires late (a background tab, a
+// _at arms att's one timer, the session timer named by its attempt
+// number. A timer that fires late (a background tab, a
 // frozen page) proves nothing about the network: the attachment gets one
 // more period instead of a verdict, and is marked so that no verdict on
 // it demotes a transport or changes the heartbeat.
 function _at(c, att, ms, fn) {
   var due = c._now() + ms;
-  c._g.clearTimeout(att.tm);
-  att.tm = c._g.setTimeout(function () {
+  _timer(c, att.a, ms, function () {
     if (c._now() - due > Math.max(1e3, ms / 2) && !att.late) {
       att.late = 1;
       return _at(c, att, ms, fn);
     }
     fn();
-  }, ms);
+  });
 }
 
 // _watch checks a delivering stream by the silence of its downstream,
@@ -212,7 +212,7 @@ function _watch(c, att) {
 function _kill(c, att) {
   var i = c._atts.indexOf(att), x = att.x;
   if (i >= 0) c._atts.splice(i, 1);
-  c._g.clearTimeout(att.tm);
+  _clear(c, att.a);
   if (x) {
     x.onopen = x.onmessage = x.onerror = x.onclose = null;
     try {
