@@ -37,9 +37,10 @@ type Attachment struct {
 	name   string
 	params transport.AttachParams
 
-	wakeCh chan struct{} // buffered: one pending wake-up is enough
-	doneCh chan struct{} // closed by end
-	once   sync.Once
+	wakeCh    chan struct{} // buffered: one pending wake-up is enough
+	doneCh    chan struct{} // closed by end
+	startedCh chan struct{} // closed once Serve has registered the attachment
+	once      sync.Once
 
 	// Guarded by s.mu.
 	ds         transport.Downstream
@@ -61,6 +62,12 @@ func (a *Attachment) Params() transport.AttachParams { return a.params }
 
 // Done is closed when the attachment has ended.
 func (a *Attachment) Done() <-chan struct{} { return a.doneCh }
+
+// Started is closed once Serve has registered the attachment with its
+// session (or refused it). A transport that reads upstream frames itself
+// waits for it before feeding Receive, so that a probe aimed at this
+// attachment, sent the moment it connects, finds it.
+func (a *Attachment) Started() <-chan struct{} { return a.startedCh }
 
 // Session returns the session the attachment belongs to.
 func (a *Attachment) Session() *Session { return a.s }
@@ -124,6 +131,13 @@ func (a *Attachment) interval(d Delivery) time.Duration {
 func (a *Attachment) Serve(ds transport.Downstream, d Delivery) error {
 	s := a.s
 	interval := a.interval(d)
+	defer func() {
+		select {
+		case <-a.startedCh:
+		default:
+			close(a.startedCh)
+		}
+	}()
 	s.mu.Lock()
 	if s.finished {
 		s.mu.Unlock()
@@ -150,6 +164,7 @@ func (a *Attachment) Serve(ds transport.Downstream, d Delivery) error {
 		}
 	}
 	s.mu.Unlock()
+	close(a.startedCh)
 	change.report(s)
 
 	err := a.pump(d, interval)

@@ -127,6 +127,13 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request) bool {
 	cors, refusal := h.checkOrigin(r)
 	if refusal != nil {
 		h.logger.Info("comet: origin refused", "origin", refusal.Origin, "host", refusal.Host, "path", r.URL.Path)
+		// The refused page may read the refusal (and only that), so that
+		// its client reports a forbidden origin rather than an unreachable
+		// server and does not retry.
+		if refusal.Origin != "" {
+			w.Header().Set("Access-Control-Allow-Origin", refusal.Origin)
+			w.Header().Add("Vary", "Origin")
+		}
 		WriteError(w, http.StatusForbidden, *refusal)
 		return false
 	}
@@ -307,7 +314,8 @@ func (h *Handler) attach(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Session) newAttachment(name string, p transport.AttachParams) *Attachment {
-	return &Attachment{s: s, name: name, params: p, wakeCh: make(chan struct{}, 1), doneCh: make(chan struct{})}
+	return &Attachment{s: s, name: name, params: p, wakeCh: make(chan struct{}, 1), doneCh: make(chan struct{}),
+		startedCh: make(chan struct{})}
 }
 
 func (h *Handler) send(w http.ResponseWriter, r *http.Request) {

@@ -135,6 +135,14 @@ func TestOriginPolicy(t *testing.T) {
 						if e.Origin != hdr.Get("Origin") || e.Host != wantHost {
 							t.Errorf("refusal names origin %q host %q, want %q and %q", e.Origin, e.Host, hdr.Get("Origin"), wantHost)
 						}
+						// The refused page may read the refusal, never with
+						// credentials.
+						if got := resp.Header.Get("Access-Control-Allow-Origin"); got != e.Origin {
+							t.Errorf("refusal Access-Control-Allow-Origin = %q, want %q", got, e.Origin)
+						}
+						if resp.Header.Get("Access-Control-Allow-Credentials") != "" {
+							t.Error("refusal allows credentials")
+						}
 						return
 					}
 					if resp.StatusCode != req.admitted {

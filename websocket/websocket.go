@@ -88,6 +88,11 @@ func (ad *Adapter) ServeAttach(w http.ResponseWriter, r *http.Request, a *sessio
 // readLoop feeds upstream batches to the attachment until the connection
 // fails or the attachment ends.
 func readLoop(conn *websocket.Conn, a *session.Attachment) {
+	select {
+	case <-a.Started():
+	case <-a.Done():
+		return
+	}
 	for {
 		typ, data, err := conn.ReadMessage()
 		switch {

@@ -563,3 +563,29 @@ func TestProbeAndCommit(t *testing.T) {
 		t.Errorf("committed connection got %d %q, want the resend of 1 m1", m.Seq, m.Payload)
 	}
 }
+
+// TestProbeAtOnce: a probe sent on a WebSocket the moment it connects, before
+// its open frame is read, finds the attachment: the reader waits until the
+// session has registered it.
+func TestProbeAtOnce(t *testing.T) {
+	t.Parallel()
+	s := start(t, nil)
+	n := s.negotiate(t)
+	for attempt := uint64(1); attempt <= 20; attempt++ {
+		ticket := n.Tickets[0]
+		if attempt > 1 {
+			ticket = n.Tickets[1]
+		}
+		c, _, err := s.dial(t, transport.AttachParams{Session: n.SessionID, Ticket: ticket, Attempt: attempt}, nil)
+		if err != nil {
+			t.Fatalf("attempt %d: %v", attempt, err)
+		}
+		c.send(transport.Frame{Type: transport.TypeProbe, Attempt: attempt, Token: "now"})
+		open := c.next()
+		if e := c.nextOf(transport.TypeEcho); e.Token != "now" {
+			t.Fatalf("attempt %d: echo %+v", attempt, e)
+		}
+		n.Tickets[1] = open.Token
+		c.conn.Close()
+	}
+}
