@@ -423,9 +423,11 @@ var TRANSPORTS = { websocket: websocket, sse: sse, streaming: streaming, longpol
 // Each transport has a name, the global it needs (its capability check),
 // open(session, attachment, url), and for WebSocket, send.
 
-// transportNamed returns the transport module called name, or undefined.
+// transportNamed returns the transport module called name, or false; an
+// inherited name (toString, __proto__) has no need.
 function transportNamed(name) {
-  return TRANSPORTS.hasOwnProperty(name) && TRANSPORTS[name];
+  var t = TRANSPORTS[name];
+  return !!t && !!t.need && t;
 }
 
 // comet: the public API, which mirrors the browser's WebSocket: the
@@ -473,7 +475,7 @@ function Comet(url, options) {
   c._l = {};
   c._t = {};
   c._out = [];
-  c._seq = c._acked = c._sent = c._rn = 0;
+  c._seq = c._acked = c._sent = c._rn = c._gen = c._flaps = 0;
   c._ka = {};
   c._hb = o.heartbeat || 0;
   c._win = [];
@@ -1071,7 +1073,7 @@ function _proven(c, att) {
 // but a background upgrade probe; for a hung WebSocket that matters, since
 // browsers allow one connecting WebSocket per host.
 function _commit(c, att) {
-  c._gen = (c._gen || 0) + 1;
+  c._gen++;
   _each(c, function (other) {
     if (other != att && other.why != 'upgraded') _kill(c, other);
   });
@@ -1180,7 +1182,7 @@ function _gone(c, att, info) {
   info.buffered = info.why == 'stream_buffered';
   debug(c, 'gone ' + tr.name + ' ' + att.a, info);
   if (c.readyState > 2) return;
-  if (fatal == 3000 || fatal == 3003 || fatal == 3005) {
+  if (fatal > 2999) { // 3000, 3003, 3005: the session, its page or its user is refused
     return _end(c, fatal, 'attach: ' + info.code, 0, info.status);
   }
   if (att == c._cur) {
@@ -1220,7 +1222,7 @@ function _dropped(c, att, info) {
   var now = c._now(), name = att.tr.name, k = {}, why;
   c._cur = c._up = null;
   c._sent = c._acked;
-  c._gen = (c._gen || 0) + 1;
+  c._gen++;
   if (!att.late && !info.silent && !info.superseded) {
     k = keepalive(c._ka, now - att.op, now - att.last, att.iv, c._lim.minHeartbeat);
   }
@@ -1232,7 +1234,7 @@ function _dropped(c, att, info) {
   }
   _mem(c);
   c._lost = c._lost || now;
-  c._flaps = now - att.op < EARLY ? (c._flaps || 0) + 1 : 0;
+  c._flaps = now - att.op < EARLY ? c._flaps + 1 : 0;
   _emit(c, 'reconnecting', { reason: why || 'dropped', transport: c._tr });
   _retry(c, name, why);
 }
@@ -1241,7 +1243,7 @@ function _dropped(c, att, info) {
 // drops and failures in a row, until the grace period is over: then the
 // server has forgotten the session (3000).
 function _retry(c, name, why) {
-  var n = c._flaps || 0;
+  var n = c._flaps;
   if (c._now() - c._lost > c._lim.grace) return _end(c, 3000, 'grace over');
   c._flaps = n + 1;
   _timer(c, 'resume', n ? backoff(n - 1, c._rand(), 100, 5e3) : 0, function () {

@@ -128,7 +128,7 @@ function _proven(c, att) {
 // but a background upgrade probe; for a hung WebSocket that matters, since
 // browsers allow one connecting WebSocket per host.
 function _commit(c, att) {
-  c._gen = (c._gen || 0) + 1;
+  c._gen++;
   _each(c, function (other) {
     if (other != att && other.why != 'upgraded') _kill(c, other);
   });

@@ -43,7 +43,7 @@ function Comet(url, options) {
   c._l = {};
   c._t = {};
   c._out = [];
-  c._seq = c._acked = c._sent = c._rn = 0;
+  c._seq = c._acked = c._sent = c._rn = c._gen = c._flaps = 0;
   c._ka = {};
   c._hb = o.heartbeat || 0;
   c._win = [];

@@ -9,7 +9,9 @@ var TRANSPORTS = { websocket: websocket, sse: sse, streaming: streaming, longpol
 // Each transport has a name, the global it needs (its capability check),
 // open(session, attachment, url), and for WebSocket, send.
 
-// transportNamed returns the transport module called name, or undefined.
+// transportNamed returns the transport module called name, or false; an
+// inherited name (toString, __proto__) has no need.
 function transportNamed(name) {
-  return TRANSPORTS.hasOwnProperty(name) && TRANSPORTS[name];
+  var t = TRANSPORTS[name];
+  return !!t && !!t.need && t;
 }
