@@ -650,10 +650,12 @@ function _negotiate(c, base, token, hops) {
   h['Content-Type'] = 'application/json';
   if (token) h['Comet-Redirect-Token'] = token;
   debug(c, 'negotiate', base);
-  c._abortNeg = request(c, 'POST', _url(c, base, 'negotiate', {}), JSON.stringify({ transports: c._order }), h,
+  // The negotiate is the session's one request in flight, as c._post: no
+  // POST /send goes before a session exists.
+  c._post = request(c, 'POST', _url(c, base, 'negotiate', {}), JSON.stringify({ transports: c._order }), h,
     c._o.timeout, function (status, text) {
       var r = parseJSON(text), i, k;
-      c._abortNeg = null;
+      c._post = null;
       if (status != 200 || !r || typeof r != 'object') return _refused(c, status, r);
       if (r.url) {
         if (hops >= 3) return _end(c, 3004, 'redirects');
@@ -1309,8 +1311,7 @@ function _end(c, code, reason, clean, status, retry) {
     _kill(c, att);
   });
   if (c._post) c._post.close();
-  if (c._abortNeg) c._abortNeg.close();
-  c._post = c._abortNeg = null;
+  c._post = null;
   c._sid = '';
   c._tw = [];
   for (k in c._t) _clear(c, k);

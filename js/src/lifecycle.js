@@ -47,8 +47,7 @@ function _end(c, code, reason, clean, status, retry) {
     _kill(c, att);
   });
   if (c._post) c._post.close();
-  if (c._abortNeg) c._abortNeg.close();
-  c._post = c._abortNeg = null;
+  c._post = null;
   c._sid = '';
   c._tw = [];
   for (k in c._t) _clear(c, k);

@@ -45,10 +45,12 @@ function _negotiate(c, base, token, hops) {
   h['Content-Type'] = 'application/json';
   if (token) h['Comet-Redirect-Token'] = token;
   debug(c, 'negotiate', base);
-  c._abortNeg = request(c, 'POST', _url(c, base, 'negotiate', {}), JSON.stringify({ transports: c._order }), h,
+  // The negotiate is the session's one request in flight, as c._post: no
+  // POST /send goes before a session exists.
+  c._post = request(c, 'POST', _url(c, base, 'negotiate', {}), JSON.stringify({ transports: c._order }), h,
     c._o.timeout, function (status, text) {
       var r = parseJSON(text), i, k;
-      c._abortNeg = null;
+      c._post = null;
       if (status != 200 || !r || typeof r != 'object') return _refused(c, status, r);
       if (r.url) {
         if (hops >= 3) return _end(c, 3004, 'redirects');
