@@ -51,8 +51,8 @@ async function minify(code) {
     ecma: 5,
     ie8: false,
     // The unsafe options assume only what holds in this code: no getters,
-    // no patched builtins, nothing reads Function.length, and compared
-    // values are numbers, never NaN.
+    // no patched builtins, nothing reads Function.length, and no
+    // negated comparison may meet NaN or undefined (unsafe_comps).
     compress: {
       pure_funcs: ['debug'], pure_getters: true, passes: 5, keep_fargs: false, unsafe: true, unsafe_comps: true,
       unsafe_methods: true, unsafe_proto: true, unsafe_regexp: true, unsafe_undefined: true, conditionals: false, loops: false

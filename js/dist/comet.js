@@ -666,9 +666,9 @@ function _negotiate(c, base, token, hops) {
       c._sid = r.sid;
       c._sec = r.secret;
       c._rtt = c._now() - t0;
-      for (k in LIMITS) {
-        if (!(r[k] > 0)) r[k] = LIMITS[k];
-      }
+      // Not a negated comparison: the minifier may turn !(x > 0) into
+      // x <= 0, false for undefined.
+      for (k in LIMITS) r[k] = r[k] > 0 ? r[k] : LIMITS[k];
       c._lim = r;
       c._to = c._o.attachTimeout || attachTimeout(c._rtt, c._lim.minTimeout, c._lim.maxTimeout);
       for (i = 0; i < (r.tickets || []).length; i++) _addTicket(c, r.tickets[i]);

@@ -224,6 +224,13 @@ for (const [build, make] of Object.entries(BUILDS)) {
     assert.equal(t.c.bufferedAmount, 8, 'nothing refused was queued');
   });
 
+  it('limits missing from or invalid in the negotiate response take their defaults', () => {
+    const t = start(Comet);
+    openWebSocket(t, { maxMessage: undefined, maxBatch: 0, windowMessages: 'x' });
+    t.c.send('a'.repeat(65536));
+    assert.throws(() => t.c.send('a'.repeat(65537)), { name: 'SyntaxError' }, 'maxMessage defaults to 64 KiB');
+  });
+
   it('binary without typed arrays throws a clear error', () => {
     const t = start(Comet, { without: ['ArrayBuffer', 'btoa'] });
     openWebSocket(t);
