@@ -210,8 +210,8 @@ function _watch(c, att) {
 // _kill closes att and forgets it. Every transport's handle (WebSocket,
 // EventSource, request) has a close and only on* callbacks.
 function _kill(c, att) {
-  var i = c._atts.indexOf(att), x = att.x;
-  if (i >= 0) c._atts.splice(i, 1);
+  var x = att.x;
+  c._atts.splice(c._atts.indexOf(att), 1); // only live ones are killed
   _clear(c, att.a);
   if (x) {
     x.onopen = x.onmessage = x.onerror = x.onclose = null;
