@@ -1290,9 +1290,9 @@ function _finish(c) {
 
 // _fail ends the session for the server's violation of the protocol at
 // once: an answer from a broken peer is not worth waiting for. The server
-// is told by a beacon, after what it has not acknowledged.
-// The page going away and close() while connecting end the same way, with
-// clean and the code told the server (told) as they need.
+// is told by a beacon, after what it has not acknowledged. The page going
+// away and close() while connecting end the same way: clean says whether
+// the end is clean, told the code the beacon tells (default: code).
 function _fail(c, code, reason, clean, told) {
   debug(c, 'abort', reason);
   if (c._sid) _beacon(c, told || code);
