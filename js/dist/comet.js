@@ -644,10 +644,12 @@ var LIMITS = {
 };
 
 // _negotiate creates the session at base, following at most 3 redirects.
-// It times the request: the round trip sets every timeout after it.
+// It times the request: the round trip sets every timeout after it. The
+// request is CORS-simple (a text/plain body) unless the application adds
+// headers: a refused preflight would hide the server's answer (an Origin
+// refusal) from the page (PROTOCOL.md section 11).
 function _negotiate(c, base, token, hops) {
-  var t0 = c._now(), h = assign({}, c._o.headers);
-  h['Content-Type'] = 'application/json';
+  var t0 = c._now(), h = assign({ 'Content-Type': 'text/plain;charset=UTF-8' }, c._o.headers);
   if (token) h['Comet-Redirect-Token'] = token;
   debug(c, 'negotiate', base);
   // The negotiate is the session's one request in flight, as c._post: no
@@ -785,10 +787,11 @@ function _flush(c) {
 }
 
 // _postNow POSTs one batch: the key frame (secret, our ack, whether we
-// want a ticket), then messages and control frames.
+// want a ticket), then control frames (commits, probes), then messages:
+// controls apply even when the server's inbound refuses a message.
 function _postNow(c, msgs) {
   var ack = c._n, last = c._sent, ctl = c._ctl, want = c._tw.length || _fresh(c) < 2 ? 1 : 0;
-  var body = encodeFrame(['k', c._sec, ack, want]) + '\n' + msgs + ctl.join('\n');
+  var body = [encodeFrame(['k', c._sec, ack, want])].concat(ctl, msgs).join('\n');
   c._ctl = [];
   _clear(c, 'pause');
   debug(c, 'up post', body);
@@ -1175,12 +1178,15 @@ function _kill(c, att) {
 
 // _gone handles the end of att; info says how: ok (ended normally),
 // superseded, silent, why (the reason to report; stream_buffered makes it
-// buffered), and for a refused request its status and code. A refused ticket (403 bad_ticket)
-// is an attach failure like any other: the next attach takes another.
+// buffered), and for a refused request its status and code. A refused
+// ticket (403 bad_ticket: a browser's retried GET reuses its URL) is an
+// attach failure like any other, but says the pool is out of step with
+// the server: it is emptied, so the next attach asks for a fresh ticket.
 function _gone(c, att, info) {
   var tr = att.tr, fatal = REFUSED[info.code];
   if (!_live(c, att)) return;
   _kill(c, att);
+  if (info.code == 'bad_ticket') c._tk = [];
   info.buffered = info.why == 'stream_buffered';
   debug(c, 'gone ' + tr.name + ' ' + att.a, info);
   if (c.readyState > 2) return;
@@ -1243,10 +1249,11 @@ function _dropped(c, att, info) {
 
 // _retry attaches again with name after a backoff that grows with the
 // drops and failures in a row, until the grace period is over: then the
-// server has forgotten the session (3000).
+// server has forgotten the session (3000). The grace clock starts at the
+// first loss, whether a drop or a failed resume.
 function _retry(c, name, why) {
-  var n = c._flaps;
-  if (c._now() - c._lost > c._lim.grace) return _end(c, 3000, 'grace over');
+  var n = c._flaps, now = c._now();
+  if (now - (c._lost = c._lost || now) > c._lim.grace) return _end(c, 3000, 'grace over');
   c._flaps = n + 1;
   _timer(c, 'resume', n ? backoff(n - 1, c._rand(), 100, 5e3) : 0, function () {
     _attach(c, name, 1, why);

@@ -39,10 +39,12 @@ var LIMITS = {
 };
 
 // _negotiate creates the session at base, following at most 3 redirects.
-// It times the request: the round trip sets every timeout after it.
+// It times the request: the round trip sets every timeout after it. The
+// request is CORS-simple (a text/plain body) unless the application adds
+// headers: a refused preflight would hide the server's answer (an Origin
+// refusal) from the page (PROTOCOL.md section 11).
 function _negotiate(c, base, token, hops) {
-  var t0 = c._now(), h = assign({}, c._o.headers);
-  h['Content-Type'] = 'application/json';
+  var t0 = c._now(), h = assign({ 'Content-Type': 'text/plain;charset=UTF-8' }, c._o.headers);
   if (token) h['Comet-Redirect-Token'] = token;
   debug(c, 'negotiate', base);
   // The negotiate is the session's one request in flight, as c._post: no

@@ -5,12 +5,15 @@
 
 // _gone handles the end of att; info says how: ok (ended normally),
 // superseded, silent, why (the reason to report; stream_buffered makes it
-// buffered), and for a refused request its status and code. A refused ticket (403 bad_ticket)
-// is an attach failure like any other: the next attach takes another.
+// buffered), and for a refused request its status and code. A refused
+// ticket (403 bad_ticket: a browser's retried GET reuses its URL) is an
+// attach failure like any other, but says the pool is out of step with
+// the server: it is emptied, so the next attach asks for a fresh ticket.
 function _gone(c, att, info) {
   var tr = att.tr, fatal = REFUSED[info.code];
   if (!_live(c, att)) return;
   _kill(c, att);
+  if (info.code == 'bad_ticket') c._tk = [];
   info.buffered = info.why == 'stream_buffered';
   debug(c, 'gone ' + tr.name + ' ' + att.a, info);
   if (c.readyState > 2) return;
@@ -73,10 +76,11 @@ function _dropped(c, att, info) {
 
 // _retry attaches again with name after a backoff that grows with the
 // drops and failures in a row, until the grace period is over: then the
-// server has forgotten the session (3000).
+// server has forgotten the session (3000). The grace clock starts at the
+// first loss, whether a drop or a failed resume.
 function _retry(c, name, why) {
-  var n = c._flaps;
-  if (c._now() - c._lost > c._lim.grace) return _end(c, 3000, 'grace over');
+  var n = c._flaps, now = c._now();
+  if (now - (c._lost = c._lost || now) > c._lim.grace) return _end(c, 3000, 'grace over');
   c._flaps = n + 1;
   _timer(c, 'resume', n ? backoff(n - 1, c._rand(), 100, 5e3) : 0, function () {
     _attach(c, name, 1, why);

@@ -70,10 +70,11 @@ function _flush(c) {
 }
 
 // _postNow POSTs one batch: the key frame (secret, our ack, whether we
-// want a ticket), then messages and control frames.
+// want a ticket), then control frames (commits, probes), then messages:
+// controls apply even when the server's inbound refuses a message.
 function _postNow(c, msgs) {
   var ack = c._n, last = c._sent, ctl = c._ctl, want = c._tw.length || _fresh(c) < 2 ? 1 : 0;
-  var body = encodeFrame(['k', c._sec, ack, want]) + '\n' + msgs + ctl.join('\n');
+  var body = [encodeFrame(['k', c._sec, ack, want])].concat(ctl, msgs).join('\n');
   c._ctl = [];
   _clear(c, 'pause');
   debug(c, 'up post', body);

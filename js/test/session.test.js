@@ -356,13 +356,63 @@ for (const [build, make] of Object.entries(BUILDS)) {
     assert.equal(t.net.last('streaming').query.t, 'FRESH');
   });
 
-  it('a refused ticket is an attach failure: the next attach takes another', () => {
+  it('a refused ticket is an attach failure: the next attach takes a fresh one', () => {
     const t = start(Comet, { without: ['WebSocket', 'EventSource'] });
     negotiate(t);
     assert.equal(t.net.last('streaming').query.t, 'T2');
     t.net.last('streaming').respond(403, '{"code":"bad_ticket"}');
-    assert.equal(t.net.last('longpoll').query.t, 'T1');
+    const post = t.net.last('send');
+    assert.deepEqual(frames(post.body), [['k', 'K1', 0, 1]], 'the pool is out of step: a key-only POST asks for a ticket');
+    postOK(post, 0, 'FRESH');
+    assert.equal(t.net.last('longpoll').query.t, 'FRESH');
     assert.equal(t.of('close').length, 0);
+  });
+
+  it('a cut poll re-sent by the browser with its spent ticket resumes with a fresh ticket', () => {
+    const t = start(Comet, { options: { transports: ['longpoll'] } });
+    negotiate(t);
+    const first = t.net.last('longpoll');
+    first.respond(200, openFrame(first, 0, 'T3'));
+    assert.equal(t.c.readyState, Comet.OPEN);
+    const poll = t.net.last('longpoll');
+    assert.equal(poll.query.d, '1');
+    poll.respond(200, openFrame(poll, 0, 'T4') + '["m",1,"d1"]\n');
+    const cut = t.net.last('longpoll');
+    assert.notEqual(cut, poll);
+    t.clock.tick(1000);
+    // The connection was cut; the browser sent the GET again, ticket and
+    // all, and the server refused the spent ticket.
+    cut.respond(403, '{"code":"bad_ticket"}');
+    assert.deepEqual(t.of('close'), [], 'not the end of the session');
+    t.clock.tick(6000); // any backoff
+    const post = t.net.last('send');
+    assert.ok(post, 'a key-only POST asks for a fresh ticket');
+    assert.deepEqual(frames(post.body)[0], ['k', 'K1', 1, 1]);
+    postOK(post, 0, 'FRESH');
+    t.clock.tick(6000);
+    const again = t.net.last('longpoll');
+    assert.notEqual(again, cut);
+    assert.equal(again.query.t, 'FRESH');
+    assert.equal(again.query.ack, '1');
+    again.respond(200, openFrame(again, 0) + '["m",2,"d2"]\n');
+    assert.deepEqual(t.messages(), ['d1', 'd2']);
+    assert.equal(t.of('close').length, 0);
+  });
+
+  it('the grace clock starts at the first failed resume, not at a drop that never came', () => {
+    const t = start(Comet, { options: { transports: ['longpoll'] } });
+    negotiate(t);
+    const first = t.net.last('longpoll');
+    first.respond(200, openFrame(first));
+    const t0 = t.clock.t;
+    for (let i = 0; i < 100 && !t.of('close').length; i++) {
+      const poll = t.net.last('longpoll');
+      if (!poll.done) poll.respond(0, '');
+      t.clock.tick(1000);
+    }
+    const [ev] = t.of('close');
+    assert.equal(ev && ev.code, 3000);
+    assert.ok(t.clock.t - t0 > 30000, 'only after the grace period');
   });
 
   it('an expired session at attach is reported as 3000', () => {
@@ -473,6 +523,28 @@ for (const [build, make] of Object.entries(BUILDS)) {
     const before = t.net.count('websocket');
     t.b.fire('online');
     assert.equal(t.net.count('websocket') + t.net.count('sse'), before + 1);
+  });
+
+  it('negotiate is CORS-simple unless the application adds headers', () => {
+    let t = start(Comet);
+    assert.deepEqual(t.net.last('negotiate').headers, { 'Content-Type': 'text/plain;charset=UTF-8' });
+    assert.deepEqual(JSON.parse(t.net.last('negotiate').body), { transports: ['websocket', 'sse', 'streaming', 'longpoll'] });
+    t = start(Comet, { options: { headers: { Authorization: 'Bearer x' } } });
+    assert.equal(t.net.last('negotiate').headers.Authorization, 'Bearer x');
+  });
+
+  it('control frames go right after the key frame, before messages', () => {
+    const t = start(Comet, { without: ['WebSocket'] });
+    negotiate(t);
+    const es = t.net.last('sse');
+    es.message(openFrame(es));
+    const post = t.net.last('send');
+    const probe = frames(post.body).find((f) => f[0] === 'p');
+    es.message(`["e",${JSON.stringify(probe[2])}]`);
+    t.c.send('m1');
+    postOK(post, 0);
+    const commit = frames(t.net.last('send').body);
+    assert.deepEqual(commit.map((f) => f[0]), ['k', 'u', 'm']);
   });
 
   it('the second argument is options, not subprotocols', () => {
