@@ -26,13 +26,12 @@ function quote(s) {
   });
 }
 
-// encodeFrame returns the wire form of frame f, without a newline.
+// encodeFrame returns the wire form of frame f, without a newline: its
+// strings quoted, its numbers as they are.
 function encodeFrame(f) {
-  var kinds = SCHEMA[f[0]], out = '["' + f[0] + '"', i;
-  for (i = 0; i < kinds.length; i++) {
-    out += ',' + (kinds.charAt(i) == 'n' ? String(f[i + 1]) : quote(f[i + 1]));
-  }
-  return out + ']';
+  return '[' + f.map(function (v) {
+    return typeof v == 'string' ? quote(v) : v;
+  }) + ']';
 }
 
 // codecError is a decoding failure; code is the close code it stands for:
@@ -53,19 +52,16 @@ var FRAME = /^[ \t]*\[[ \t]*""([ \t]*,[ \t]*(""|\d+))*[ \t]*\][ \t]*$/;
 // grammar, then each type's fields (PROTOCOL.md section 4). It throws a
 // codecError.
 function decodeFrame(line) {
-  var f = parseJSON(line), kinds = f && SCHEMA[f[0]], i, v, t;
-  if (!FRAME.test(line.replace(/"([^"\\]|\\.)*"/g, '""'))) throw codecError(1002);
+  var f = parseJSON(line), kinds = f && SCHEMA[f[0]], i, v, t = f && f[0], bad;
   // Inherited names (toString, __proto__) are not strings: refused too.
-  if (typeof kinds != 'string' || f.length != kinds.length + 1) throw codecError(1002);
-  for (i = 1; i < f.length; i++) {
+  bad = !FRAME.test(line.replace(/"([^"\\]|\\.)*"/g, '""')) || typeof kinds != 'string' || f.length != kinds.length + 1 ||
+    /[mbc]/.test(t) && !f[1] || t == 'c' && f[2] > 4999 || t == 'k' && f[3] > 1;
+  for (i = 1; !bad && i < f.length; i++) {
     v = f[i];
     t = kinds.charAt(i - 1);
-    if (t == 'n' ? typeof v != 'number' || v > MAX_SAFE : typeof v != 'string' || t == 'b' && !BASE64.test(v)) {
-      throw codecError(1002);
-    }
+    bad = t == 'n' ? typeof v != 'number' || v > MAX_SAFE : typeof v != 'string' || t == 'b' && !BASE64.test(v);
   }
-  t = f[0];
-  if (/[mbc]/.test(t) && !f[1] || t == 'c' && f[2] > 4999 || t == 'k' && f[3] > 1) throw codecError(1002);
+  if (bad) throw codecError(1002);
   // Frames hold one string besides the type, so joining them cannot pair
   // two lone surrogates.
   if (hasLoneSurrogate(f.join(''))) throw codecError(1007);
