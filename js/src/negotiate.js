@@ -51,7 +51,7 @@ function _negotiate(c, base, token, hops) {
   // POST /send goes before a session exists.
   c._post = request(c, 'POST', _url(c, base, 'negotiate', {}), JSON.stringify({ transports: c._order }), h,
     c._o.timeout, function (status, text) {
-      var r = parseJSON(text), i, k;
+      var r = parseJSON(text), k;
       c._post = null;
       if (status != 200 || !r || typeof r != 'object') return _refused(c, status, r);
       if (r.url) {
@@ -68,11 +68,12 @@ function _negotiate(c, base, token, hops) {
       for (k in LIMITS) r[k] = r[k] > 0 ? r[k] : LIMITS[k];
       c._lim = r;
       c._to = c._o.attachTimeout || attachTimeout(c._rtt, c._lim.minTimeout, c._lim.maxTimeout);
-      for (i = 0; i < (r.tickets || []).length; i++) _addTicket(c, r.tickets[i]);
-      c._offer = [];
-      for (i = 0; i < c._order.length; i++) {
-        if (r.transports.indexOf(c._order[i]) >= 0) c._offer.push(c._order[i]);
-      }
+      (r.tickets || []).map(function (t) {
+        _addTicket(c, t);
+      });
+      c._offer = c._order.filter(function (t) {
+        return r.transports.indexOf(t) >= 0;
+      });
       debug(c, 'negotiated', { rtt: c._rtt, timeout: c._to, transports: c._offer });
       if (!c._offer.length) return _end(c, 3004, 'no transport');
       _start(c);
