@@ -14,8 +14,8 @@
 // surrogates). Binary payloads stay base64 strings until delivery.
 
 // SCHEMA gives each frame type's fields: n an unsigned integer, s a
-// string, b a base64 string.
-var SCHEMA = { o: 'nnsn', m: 'ns', b: 'nb', a: 'n', h: '', p: 'ns', e: 's', u: 'n', s: '', c: 'nnsn', k: 'snn', t: 's' };
+// string (for b, a base64 one).
+var SCHEMA = { o: 'nnsn', m: 'ns', b: 'ns', a: 'n', h: '', p: 'ns', e: 's', u: 'n', s: '', c: 'nnsn', k: 'snn', t: 's' };
 
 var MAX_SAFE = 9007199254740991;
 
@@ -59,16 +59,16 @@ var FRAME = /^[ \t]*\[[ \t]*""([ \t]*,[ \t]*(""|\d+))*[ \t]*\][ \t]*$/;
 // grammar, then each type's fields (PROTOCOL.md section 4). It throws a
 // codecError.
 function decodeFrame(line) {
-  var f = parseJSON(line), kinds = f && SCHEMA[f[0]], i, v, t = f && f[0], bad;
+  var f = parseJSON(line), t = f && f[0], kinds = SCHEMA[t];
+  // The grammar leaves strings and unsigned integers only: the fields'
+  // kinds, n for a safe integer, x for a larger one, must be the type's.
   // Inherited names (toString, __proto__) are not strings: refused too.
-  bad = !FRAME.test(line.replace(/"([^"\\]|\\.)*"/g, '""')) || typeof kinds != 'string' || f.length != kinds.length + 1 ||
-    /[mbc]/.test(t) && !f[1] || t == 'c' && f[2] > 4999 || t == 'k' && f[3] > 1;
-  for (i = 1; !bad && i < f.length; i++) {
-    v = f[i];
-    t = kinds.charAt(i - 1);
-    bad = t == 'n' ? typeof v != 'number' || v > MAX_SAFE : typeof v != 'string' || t == 'b' && !BASE64.test(v);
+  if (!FRAME.test(line.replace(/"([^"\\]|\\.)*"/g, '""')) || typeof kinds != 'string' || f.map(function (v) {
+    return typeof v == 'string' ? 's' : v > MAX_SAFE ? 'x' : 'n';
+  }).join('') != 's' + kinds || /[mbc]/.test(t) && !f[1] || t == 'c' && f[2] > 4999 || t == 'k' && f[3] > 1 ||
+    t == 'b' && !BASE64.test(f[2])) {
+    throw codecError(1002);
   }
-  if (bad) throw codecError(1002);
   // Frames hold one string besides the type, so joining them cannot pair
   // two lone surrogates.
   if (hasLoneSurrogate(f.join(''))) throw codecError(1007);
@@ -78,27 +78,25 @@ function decodeFrame(line) {
 // decodeBatch decodes the frames of a batch: lines ended by \n (the last
 // one optional), skipping padding lines of spaces only.
 function decodeBatch(text) {
-  var lines = text.split('\n'), frames = [], i;
-  for (i = 0; i < lines.length; i++) {
-    if (/[^ ]/.test(lines[i])) frames.push(decodeFrame(lines[i]));
-  }
-  return frames;
+  return text.split('\n').filter(function (line) {
+    return /[^ ]/.test(line);
+  }).map(decodeFrame);
 }
 
-// utf8Length counts the UTF-8 bytes of s, the unit of maxMessage. It
-// throws a URIError for a lone surrogate, which has no UTF-8 form.
+// utf8Length counts the UTF-8 bytes of s, the unit of maxMessage; a lone
+// surrogate, which has no UTF-8 form, makes it Infinity.
 function utf8Length(s) {
-  return encodeURIComponent(s).replace(/%../g, '.').length;
+  try {
+    return encodeURIComponent(s).replace(/%../g, '.').length;
+  } catch (e) {
+    return 1 / 0;
+  }
 }
 
 // hasLoneSurrogate reports whether s holds a lone surrogate: the server
 // would refuse it and close the session with 1007.
 function hasLoneSurrogate(s) {
-  try {
-    utf8Length(s);
-  } catch (e) {
-    return 1;
-  }
+  return utf8Length(s) == 1 / 0;
 }
 
 // toBase64 encodes bytes (a Uint8Array) as padded base64, with btoa.
@@ -115,147 +113,6 @@ function fromBase64(s, atob, U8) {
   s = atob(s);
   for (var out = new U8(s.length), i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
   return out;
-}
-
-// lines: the reader of an XHR stream's growing responseText (PROTOCOL.md
-// section 5.1). A response grows by arbitrary chunks; only whole lines are
-// decoded, and a partial line waits for its newline.
-
-// lineReader returns a function that takes the whole text so far and
-// returns the complete lines it adds, newline-terminated ('' if none yet);
-// called with no argument, it reports whether the text ended in the middle
-// of a line that is not padding: a cut connection, so a dead path, not a
-// malformed frame. decodeBatch skips the padding lines.
-function lineReader() {
-  var seen = 0, part = '';
-  return function (text) {
-    if (text == null) return /[^ ]/.test(part);
-    var s = part + text.slice(seen), i = s.lastIndexOf('\n');
-    seen = text.length;
-    part = s.slice(i + 1);
-    return s.slice(0, i + 1);
-  };
-}
-
-// env: everything the shim takes from its environment. Browser globals are
-// injected (options.globals) so that tests can pass fakes; by default they
-// are read from the global object when present.
-
-// The globals the shim uses: WebSocket, EventSource, XMLHttpRequest,
-// setTimeout, clearTimeout, localStorage, navigator, location,
-// addEventListener, removeEventListener, FileReader, Blob, ArrayBuffer,
-// Uint8Array, atob and btoa; options.globals, when set, replaces the global
-// object for all of them, and may add now and random (Date.now and
-// Math.random by default). Every use of an optional one is feature-checked.
-
-// domError returns an exception named like the browser's DOMException.
-function domError(name, msg) {
-  var e = new Error('Comet: ' + msg);
-  e.name = name;
-  return e;
-}
-
-// resolveURL resolves url against the page's location and returns
-// [resolved, mount] where mount is the http(s) URL of the Comet endpoint,
-// without its query and fragment: requests carry only protocol parameters. ws: and wss: map to http: and https:, so code
-// written for WebSocket keeps its URLs. It throws a SyntaxError like the
-// WebSocket constructor for anything else.
-function resolveURL(url, loc) {
-  url = String(url).replace(/#.*/, '');
-  if (loc && !/^[a-z][a-z0-9+.\-]*:/i.test(url)) {
-    url = (/^\/\//.test(url) ? loc.protocol : /^\//.test(url) ? loc.protocol + '//' + loc.host :
-      String(loc.href).replace(/[?#].*/, '').replace(/[^\/]*$/, '')) + url;
-  }
-  if (!/^(https?|wss?):\/\/[^\/?]/i.test(url)) throw domError('SyntaxError', 'bad URL ' + url);
-  return [url, url.replace(/^ws/i, 'http').replace(/[?].*/, '').replace(/\/+$/, '')];
-}
-
-// request sends one XMLHttpRequest. done(status, text) runs once: status 0
-// for a network failure, an abort by timeout or a CORS refusal. progress,
-// if set, receives the growing responseText of a 200 response. It returns
-// an object whose close aborts the request without calling done.
-function request(c, method, url, body, headers, timeout, done, progress) {
-  var g = c._g, x = new g.XMLHttpRequest(), over, timer, k;
-  // stop ends the request's callbacks and timer, and reports whether it
-  // was still running.
-  function stop() {
-    if (over) return;
-    over = 1;
-    g.clearTimeout(timer);
-    x.onreadystatechange = null;
-    return 1;
-  }
-  x.open(method, url, true);
-  if (c._o.withCredentials) x.withCredentials = true;
-  for (k in headers) x.setRequestHeader(k, headers[k]); // a plain object the shim made
-  x.onreadystatechange = function () {
-    var text;
-    if (x.readyState < 3 || over) return;
-    try {
-      text = x.responseText;
-    } catch (e) {
-      return; // old browsers refuse responseText while loading
-    }
-    if (progress && x.status == 200) progress(text);
-    if (x.readyState == 4 && stop()) done(x.status, text);
-  };
-  if (timeout) {
-    timer = g.setTimeout(function () {
-      if (stop()) {
-        done(0, '');
-        x.abort();
-      }
-    }, timeout);
-  }
-  x.send(body);
-  return {
-    close: function () {
-      if (stop()) x.abort();
-    }
-  };
-}
-
-// assign copies the enumerable properties of from onto to, and returns to.
-function assign(to, from) {
-  for (var k in from) to[k] = from[k];
-  return to;
-}
-
-// parseJSON returns the value text holds, or null.
-function parseJSON(text) {
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    return null;
-  }
-}
-
-// refusalOf describes a refused request: its status and the code of the
-// JSON error body of PROTOCOL.md section 2, if any.
-function refusalOf(status, text) {
-  var body = parseJSON(text);
-  return { status: status, code: body && body.code || '' };
-}
-
-// The transport memory (localStorage) maps an endpoint to what worked on
-// this network; every access may throw (privacy modes, quotas, sandboxed
-// frames), which makes the memory empty, never the session fail.
-var MEMORY_TTL = 864e5; // a day: networks change, and WebSocket is re-probed anyway
-
-function recall(g, key, now) {
-  try {
-    var m = JSON.parse(g.localStorage.getItem(key));
-    return m && m.x > now ? m : null;
-  } catch (e) {
-    return null;
-  }
-}
-
-function remember(g, key, m, now) {
-  try {
-    m.x = now + MEMORY_TTL;
-    g.localStorage.setItem(key, JSON.stringify(m));
-  } catch (e) {}
 }
 
 // policy: the timing and classification decisions of the session, as pure
@@ -333,30 +190,176 @@ var REFUSED = {
   malformed: 1002, invalid_payload: 1007, payload_too_large: 1009, bad_secret: 1008, bad_request: 1002
 };
 
-// websocket: the WebSocket transport (PROTOCOL.md section 5). Each
-// WebSocket message is one batch, both ways. The transport only adapts
-// the wire; proving, racing and resuming are the session's.
-var websocket = {
-  name: 'websocket',
-  need: 'WebSocket',
-  open: function (c, att, url) {
-    var ws = att.x = new c._g.WebSocket(url.replace(/^http/, 'ws'));
-    ws.onopen = function () {
-      _wsOpen(c, att);
-    };
-    ws.onmessage = function (e) {
-      if (typeof e.data == 'string') _data(c, att, e.data);
-      else _fail(c, 1002, 'binary message');
-    };
-    // Browsers hide why a handshake failed; before onopen it is a refusal.
-    ws.onerror = ws.onclose = function () {
-      _gone(c, att, { why: att.up ? '' : 'ws_refused' });
-    };
-  },
-  send: function (att, text) {
-    att.x.send(text);
+// env: everything the shim takes from its environment. Browser globals are
+// injected (options.globals) so that tests can pass fakes; by default they
+// are read from the global object when present.
+
+// The globals the shim uses: WebSocket, EventSource, XMLHttpRequest,
+// setTimeout, clearTimeout, localStorage, navigator, location, URL,
+// document, addEventListener, removeEventListener, FileReader, Blob,
+// ArrayBuffer, Uint8Array, atob and btoa; options.globals, when set,
+// replaces the global object for all of them, and may add now and random
+// (Date.now and Math.random by default). Every use of an optional one is
+// feature-checked.
+
+// domError returns an exception named like the browser's DOMException.
+function domError(name, msg) {
+  var e = new Error('Comet: ' + msg);
+  e.name = name;
+  return e;
+}
+
+// resolveURL resolves url against the page (g.location) and returns
+// [resolved, mount] where mount is the http(s) URL of the Comet endpoint,
+// without its query and fragment: requests carry only protocol parameters.
+// ws: and wss: map to http: and https:, so code written for WebSocket keeps
+// its URLs. The URL constructor resolves, or in browsers older than it an
+// anchor element. It throws a SyntaxError like the WebSocket constructor
+// for anything else.
+function resolveURL(url, g) {
+  var loc = g.location, a = g.document;
+  url = String(url).replace(/#.*/, '');
+  try {
+    if (g.URL) {
+      url = new g.URL(url, loc && loc.href).href;
+    } else if (a) {
+      a = a.createElement('a');
+      a.href = url;
+      url = a.href;
+    }
+  } catch (e) {}
+  if (!/^(https?|wss?):\/\/[^\/?]/i.test(url)) throw domError('SyntaxError', 'bad URL ' + url);
+  return [url, url.replace(/^ws/i, 'http').replace(/[?].*/, '').replace(/\/+$/, '')];
+}
+
+// request sends one XMLHttpRequest: a GET, or with a body a text/plain
+// POST (CORS-simple unless headers add to it). done(status, text) runs
+// once: status 0 for a network failure, an abort by timeout or a CORS
+// refusal. progress, if set, receives the growing responseText of a 200
+// response. It returns an object whose close aborts the request without
+// calling done.
+function request(c, url, done, progress, body, headers, timeout) {
+  var g = c._g, x = new g.XMLHttpRequest(), over, timer, k;
+  // stop ends the request's callbacks and timer, and reports whether it
+  // was still running.
+  function stop() {
+    if (over) return;
+    over = 1;
+    g.clearTimeout(timer);
+    x.onreadystatechange = null;
+    return 1;
   }
-};
+  x.open(body ? 'POST' : 'GET', url, true);
+  if (c._o.withCredentials) x.withCredentials = true;
+  if (body) headers = assign({ 'Content-Type': 'text/plain;charset=UTF-8' }, headers);
+  for (k in headers) x.setRequestHeader(k, headers[k]); // a plain object the shim made
+  x.onreadystatechange = function () {
+    var text;
+    if (x.readyState < 3 || over) return;
+    try {
+      text = x.responseText;
+    } catch (e) {
+      return; // old browsers refuse responseText while loading
+    }
+    if (progress && x.status == 200) progress(text);
+    if (x.readyState == 4 && stop()) done(x.status, text);
+  };
+  if (timeout) {
+    timer = g.setTimeout(function () {
+      if (stop()) {
+        done(0, '');
+        x.abort();
+      }
+    }, timeout);
+  }
+  x.send(body);
+  return {
+    close: function () {
+      if (stop()) x.abort();
+    }
+  };
+}
+
+// assign copies the enumerable properties of from onto to, and returns to.
+function assign(to, from) {
+  for (var k in from) to[k] = from[k];
+  return to;
+}
+
+// parseJSON returns the value text holds, or undefined.
+function parseJSON(text) {
+  try {
+    return JSON.parse(text);
+  } catch (e) {}
+}
+
+// refusalOf describes a refused request: its status and the code of the
+// JSON error body of PROTOCOL.md section 2, if any.
+function refusalOf(status, text) {
+  var body = parseJSON(text);
+  return { status: status, code: body && body.code || '' };
+}
+
+// The transport memory (localStorage) maps an endpoint to what worked on
+// this network; every access may throw (privacy modes, quotas, sandboxed
+// frames), which makes the memory empty, never the session fail.
+var MEMORY_TTL = 864e5; // a day: networks change, and WebSocket is re-probed anyway
+
+function recall(g, key, now) {
+  try {
+    var m = JSON.parse(g.localStorage.getItem(key));
+    return m && m.x > now && m;
+  } catch (e) {}
+}
+
+function remember(g, key, m, now) {
+  try {
+    m.x = now + MEMORY_TTL;
+    g.localStorage.setItem(key, JSON.stringify(m));
+  } catch (e) {}
+}
+
+// lines: the reader of an XHR stream's growing responseText (PROTOCOL.md
+// section 5.1). A response grows by arbitrary chunks; only whole lines are
+// decoded, and a partial line waits for its newline.
+
+// lineReader returns a function that takes the whole text so far and
+// returns the complete lines it adds, newline-terminated ('' if none yet);
+// called with no argument, it reports whether the text ended in the middle
+// of a line that is not padding: a cut connection, so a dead path, not a
+// malformed frame. decodeBatch skips the padding lines.
+function lineReader() {
+  var seen = 0, part = '';
+  return function (text) {
+    if (text == null) return /[^ ]/.test(part);
+    var s = part + text.slice(seen), i = s.lastIndexOf('\n');
+    seen = text.length;
+    part = s.slice(i + 1);
+    return s.slice(0, i + 1);
+  };
+}
+
+// xhrTransport returns the XHR transport called name: one GET per
+// attachment, read as a stream as its responseText grows, or else as one
+// batch when it ends (long-polling). A stream that ends at a frame
+// boundary was recycled by the server; one cut mid-line is a dead path.
+function xhrTransport(name, stream) {
+  return {
+    name: name,
+    need: 'XMLHttpRequest',
+    open: function (c, att, url) {
+      var lines = lineReader();
+      att.x = request(c, url, function (status, text) {
+        if (status != 200) return _gone(c, att, refusalOf(status, text));
+        if (!stream) _data(c, att, text);
+        _gone(c, att, { ok: !lines() });
+      }, stream && function (text) {
+        var batch = lines(text);
+        if (batch) _data(c, att, batch);
+      });
+    }
+  };
+}
 
 // sse: the Server-Sent Events transport (PROTOCOL.md section 5.1). Every
 // frame is one event of the default type. On error the EventSource is
@@ -376,39 +379,38 @@ var sse = {
   }
 };
 
+// websocket: the WebSocket transport (PROTOCOL.md section 5). Each
+// WebSocket message is one batch, both ways. The transport only adapts
+// the wire; proving, racing and resuming are the session's.
+var websocket = {
+  name: 'websocket',
+  need: 'WebSocket',
+  open: function (c, att, url) {
+    var ws = att.x = new c._g.WebSocket(url.replace(/^http/, 'ws'));
+    ws.onopen = function () {
+      _wsOpen(c, att);
+    };
+    ws.onmessage = function (e) {
+      if (typeof e.data == 'string') _data(c, att, e.data);
+      else _fail(c, 1002, 'binary message');
+    };
+    // Browsers hide why a handshake failed; before onopen it is a refusal.
+    ws.onerror = ws.onclose = function () {
+      _gone(c, att, { why: att.up ? '' : 'ws_refused' });
+    };
+  }
+};
+
 // streaming: the XHR streaming transport (PROTOCOL.md section 5.1), for
 // browsers without EventSource: one long GET read as its responseText
 // grows. The server recycles the response after a byte budget, always at
 // a frame boundary; the session then attaches again.
-var streaming = {
-  name: 'streaming',
-  need: 'XMLHttpRequest',
-  open: function (c, att, url) {
-    var lines = lineReader();
-    att.x = request(c, 'GET', url, null, {}, 0, function (status, text) {
-      if (status != 200) _gone(c, att, refusalOf(status, text));
-      else _gone(c, att, { ok: !lines() });
-    }, function (text) {
-      var batch = lines(text);
-      if (batch) _data(c, att, batch);
-    });
-  }
-};
+var streaming = xhrTransport('streaming', 1);
 
 // longpoll: the long-polling transport (PROTOCOL.md section 5). Each poll
 // is an attachment of its own, one batch in one response; the session
 // starts the next poll when one ends.
-var longpoll = {
-  name: 'longpoll',
-  need: 'XMLHttpRequest',
-  open: function (c, att, url) {
-    att.x = request(c, 'GET', url, null, {}, 0, function (status, text) {
-      if (status != 200) return _gone(c, att, refusalOf(status, text));
-      _data(c, att, text);
-      _gone(c, att, { ok: 1 });
-    });
-  }
-};
+var longpoll = xhrTransport('longpoll');
 
 // fallback: the transports in their fallback order.
 
@@ -425,7 +427,7 @@ var TRANSPORTS = { websocket: websocket, sse: sse, streaming: streaming, longpol
 // inherited name (toString, __proto__) has no need.
 function transportNamed(name) {
   var t = TRANSPORTS[name];
-  return !!t && !!t.need && t;
+  return t && t.need && t;
 }
 
 // comet: the public API, which mirrors the browser's WebSocket: the
@@ -447,7 +449,7 @@ var DEFAULTS = {
 // https:, ws: or wss:, or relative to the page). The second argument is
 // options, not WebSocket subprotocols.
 function Comet(url, options) {
-  var c = this, o, u, i, t;
+  var c = this, o, u;
   if (options != null && typeof options != 'object' || options instanceof Array) {
     throw new TypeError('Comet: options, not subprotocols');
   }
@@ -455,18 +457,16 @@ function Comet(url, options) {
   c._g = o.globals || ROOT;
   c._now = c._g.now || Date.now;
   c._rand = c._g.random || Math.random;
-  u = resolveURL(url, c._g.location);
+  u = resolveURL(url, c._g);
   c.url = u[0];
   c._base = u[1];
   c._key = 'comet:' + c._base;
-  c._order = [];
-  for (i = 0; i < o.transports.length; i++) {
-    t = transportNamed(o.transports[i]);
-    if (!t) throw new TypeError('Comet: unknown transport ' + o.transports[i]);
-    if (c._g[t.need]) c._order.push(t.name);
-  }
-  c.readyState = 0;
-  c.bufferedAmount = 0;
+  c._order = o.transports.filter(function (name) {
+    var t = transportNamed(name);
+    if (!t) throw new TypeError('Comet: unknown transport ' + name);
+    return c._g[t.need];
+  });
+  c.readyState = c.bufferedAmount = 0;
   c.binaryType = c._g.Blob ? 'blob' : 'arraybuffer';
   c.protocol = c.extensions = c.transport = '';
   c.onopen = c.onmessage = c.onerror = c.onclose = null;
@@ -477,12 +477,8 @@ function Comet(url, options) {
   c._ka = {};
   c._hb = o.heartbeat || 0;
   c._win = [];
-  _listen(c, 'online', function () {
-    _online(c);
-  });
-  _listen(c, 'pagehide', function () {
-    _bye(c);
-  });
+  _listen(c, 'online', _online);
+  _listen(c, 'pagehide', _bye);
   _connect(c);
 }
 
@@ -491,8 +487,9 @@ function Comet(url, options) {
 // files after this one, one concern each: unlike methods, the minifier can
 // rename and inline them.
 var proto = Comet.prototype;
-var STATES = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
-for (var s = 0; s < 4; s++) Comet[STATES[s]] = proto[STATES[s]] = s;
+['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'].map(function (name, state) {
+  Comet[name] = proto[name] = state;
+});
 
 // send queues data for the server: a string as text; an ArrayBuffer, a
 // typed array, a DataView or a Blob as binary. Order is kept even while a
@@ -500,38 +497,34 @@ for (var s = 0; s < 4; s++) Comet[STATES[s]] = proto[STATES[s]] = s;
 // close, for a message above the server's maxMessage, for text with a
 // lone surrogate, and when bufferedAmount would pass options.maxBuffered.
 proto.send = function (data) {
-  var c = this, g = c._g, m, size, r;
-  if (c.readyState != 1) throw domError('InvalidStateError', 'not open');
-  if (g.Blob && data instanceof g.Blob) {
-    size = data.size;
-  } else if (data && data.byteLength != null) {
-    // An ArrayBuffer, a typed array or a DataView: encoded below, at once,
-    // so that later changes to it do not change the message.
-    if (!g.Uint8Array || !g.btoa) throw new TypeError('Comet: binary needs typed arrays');
-    data = new g.Uint8Array(data.buffer || data, data.byteOffset || 0, data.byteLength);
-    size = data.length;
-  } else {
-    data = String(data);
-    if (hasLoneSurrogate(data)) throw new TypeError('Comet: lone surrogate');
-    size = utf8Length(data);
-  }
-  if (size > c._lim.maxMessage) {
-    throw domError('SyntaxError', 'over maxMessage');
-  }
-  if (c.bufferedAmount + size > c._o.maxBuffered) {
-    throw domError('QuotaExceededError', 'over maxBuffered');
-  }
-  m = { s: ++c._seq, n: size };
-  c._out.push(m);
-  c.bufferedAmount += size;
+  var c = this, g = c._g, m = { s: c._seq + 1 }, blob = g.Blob && data instanceof g.Blob, r;
   function binary(bytes) {
     m.f = encodeFrame(['b', m.s, toBase64(bytes, g.btoa)]);
   }
-  if (typeof data == 'string') {
-    m.f = encodeFrame(['m', m.s, data]);
-  } else if (data.length != null) {
-    binary(data);
+  if (c.readyState != 1) throw domError('InvalidStateError', 'not open');
+  if (blob) {
+    m.n = data.size;
+  } else if (data && data.byteLength != null) {
+    // An ArrayBuffer, a typed array or a DataView: encoded at once, so
+    // that later changes to it do not change the message.
+    if (!g.Uint8Array || !g.btoa) throw new TypeError('Comet: binary needs typed arrays');
+    binary(data = new g.Uint8Array(data.buffer || data, data.byteOffset || 0, data.byteLength));
+    m.n = data.length;
   } else {
+    data = String(data);
+    if ((m.n = utf8Length(data)) == 1 / 0) throw new TypeError('Comet: lone surrogate');
+    m.f = encodeFrame(['m', m.s, data]);
+  }
+  if (m.n > c._lim.maxMessage) {
+    throw domError('SyntaxError', 'over maxMessage');
+  }
+  if (c.bufferedAmount + m.n > c._o.maxBuffered) {
+    throw domError('QuotaExceededError', 'over maxBuffered');
+  }
+  c._seq = m.s;
+  c._out.push(m);
+  c.bufferedAmount += m.n;
+  if (blob) {
     r = new g.FileReader();
     r.onload = function () {
       binary(new g.Uint8Array(r.result));
@@ -555,7 +548,7 @@ proto.close = function (code, reason) {
     throw domError('InvalidAccessError', 'close code ' + code);
   }
   reason = reason === undefined ? '' : String(reason);
-  if (hasLoneSurrogate(reason) || utf8Length(reason) > 123) {
+  if (utf8Length(reason) > 123) {
     throw domError('SyntaxError', 'reason over 123 bytes');
   }
   if (c.readyState > 1) return;
@@ -582,10 +575,8 @@ proto.removeEventListener = function (type, fn) {
 // A listener's exception is reported on its own (like the DOM's) and does
 // not disturb the session.
 function _emit(c, type, props) {
-  var e = assign({ type: type, target: c }, props), l, i, f;
-  l = [c['on' + type]].concat(c._l[type] || []);
-  for (i = 0; i < l.length; i++) {
-    f = l[i];
+  var e = assign({ type: type, target: c }, props);
+  [c['on' + type]].concat(c._l[type] || []).map(function (f) {
     try {
       if (typeof f == 'function') f.call(c, e);
     } catch (err) {
@@ -593,7 +584,7 @@ function _emit(c, type, props) {
         throw err;
       }, 0);
     }
-  }
+  });
 }
 
 // debug reports to options.debug; the minified build drops every call.
@@ -608,30 +599,30 @@ function debug(c, msg, data) {
 // outbox is kept: messages sent while a fresh session is being opened
 // (the reconnect option) go to the new session.
 function _connect(c) {
-  c._sid = '';
+  c._sid = c._tr = '';
   c._tk = []; // unused tickets, oldest first: {t, at}
   c._tw = []; // callbacks waiting for a ticket
   c._a = 0; // the attempt counter
   c._atts = []; // live attachments; callbacks of any other are ignored
   c._cur = c._up = c._post = c._rc = null;
-  c._tr = '';
   c._ctl = []; // control frames for the next POST
-  c._n = c._ackd = c._owe = c._oweBytes = c._ackNow = 0;
-  c._cs = c._cw = c._user = 0;
-  c._hs = c._born = 0;
+  c._n = c._ackd = c._owe = c._oweBytes = c._ackNow = c._cs = c._cw = c._user = c._hs = c._born = 0;
   _negotiate(c, c._base, '', 0);
 }
 
 // _url returns the URL of endpoint path under the mount URL with params
 // and a cache buster.
 function _url(c, base, path, params) {
-  params.v = 1;
-  params.z = (c._now() % 1e8).toString(36) + Math.floor(c._rand() * 1e9).toString(36);
-  var q = [], k;
+  var u = base + '/' + path + '?v=1', k;
   for (k in params) {
-    if (params[k] !== '') q.push(k + '=' + encodeURIComponent(params[k]));
+    if (params[k] !== '') u += '&' + k + '=' + encodeURIComponent(params[k]);
   }
-  return base + '/' + path + '?' + q.join('&');
+  return u + '&z=' + _nonce(c);
+}
+
+// _nonce returns a fresh token: a cache buster, a probe's.
+function _nonce(c) {
+  return (c._now() + c._rand()).toString(36);
 }
 
 // LIMITS are the session parameters of the negotiate response (PROTOCOL.md
@@ -647,16 +638,15 @@ var LIMITS = {
 // headers: a refused preflight would hide the server's answer (an Origin
 // refusal) from the page (PROTOCOL.md section 11).
 function _negotiate(c, base, token, hops) {
-  var t0 = c._now(), h = assign({ 'Content-Type': 'text/plain;charset=UTF-8' }, c._o.headers);
+  var t0 = c._now(), h = assign({}, c._o.headers);
   if (token) h['Comet-Redirect-Token'] = token;
   debug(c, 'negotiate', base);
   // The negotiate is the session's one request in flight, as c._post: no
   // POST /send goes before a session exists.
-  c._post = request(c, 'POST', _url(c, base, 'negotiate', {}), JSON.stringify({ transports: c._order }), h,
-    c._o.timeout, function (status, text) {
+  c._post = request(c, _url(c, base, 'negotiate', {}), function (status, text) {
       var r = parseJSON(text), k;
       c._post = null;
-      if (status != 200 || !r || typeof r != 'object') return _refused(c, status, r);
+      if (status != 200 || !(r instanceof Object)) return _refused(c, status, r);
       if (r.url) {
         if (hops >= 3) return _end(c, 3004, 'redirects');
         return _negotiate(c, String(r.url).replace(/\/+$/, ''), r.token, hops + 1);
@@ -680,7 +670,7 @@ function _negotiate(c, base, token, hops) {
       debug(c, 'negotiated', { rtt: c._rtt, timeout: c._to, transports: c._offer });
       if (!c._offer.length) return _end(c, 3004, 'no transport');
       _start(c);
-    });
+    }, 0, JSON.stringify({ transports: c._order }), h, c._o.timeout);
 }
 
 // _refused ends a session whose negotiate failed: 401 and 403 with 3003
@@ -766,12 +756,12 @@ function _flush(c) {
   if (c._up) {
     b = _batch(c);
     if (_ackDue(c) || b && c._n > c._ackd) {
-      b += '["a",' + c._n + ']\n';
+      b += encodeFrame(['a', c._n]) + '\n';
       _sentAck(c, c._n);
     }
     if (b) {
       debug(c, 'up ws', b);
-      c._up.tr.send(c._up, b);
+      c._up.x.send(b);
       if (c._cw) c._cw = 1;
       _finish(c);
     }
@@ -794,45 +784,42 @@ function _postNow(c, msgs) {
   c._ctl = [];
   _clear(c, 'pause');
   debug(c, 'up post', body);
-  c._post = request(c, 'POST', _url(c, c._base, 'send', { s: c._sid }), body, { 'Content-Type': 'text/plain;charset=UTF-8' },
-    c._lim.heartbeat + c._lim.hold + c._to, function (status, text) {
-      var frames, i, f, fail, r, pause;
-      c._post = null;
-      if (c.readyState > 2) return;
-      if (status == 200) {
-        if (!(frames = _decode(c, text))) return;
-        _sentAck(c, ack);
-        for (i = 0; i < frames.length; i++) {
-          f = frames[i];
-          if (f[0] == 'a') _ackUp(c, f[1]);
-          else if (f[0] == 't') _addTicket(c, f[1]);
-        }
-        c._posted = 0;
-        if (c._cw == 2 && c._acked >= c._cs) c._cw = 1;
-        _probed(c, ctl);
-        while (c._tw.length && _fresh(c)) c._tw.shift()(c._tk.pop().t);
-        // The server accepts while its inbound has room: resend the rest
-        // after a pause (PROTOCOL.md section 6).
-        if (c._acked < last) {
-          c._sent = c._acked;
-          c._pause = pause = nextPause(c._pause, c._lim.ackDelay);
-          _timer(c, 'pause', pause, _flush);
-        } else {
-          c._pause = 0;
-          _flush(c);
-        }
-        return _finish(c);
-      }
+  c._post = request(c, _url(c, c._base, 'send', { s: c._sid }), function (status, text) {
+    var frames, fail, r, wait;
+    c._post = null;
+    if (c.readyState > 2) return;
+    if (status == 200) {
+      if (!(frames = _decode(c, text))) return;
+      _sentAck(c, ack);
+      frames.map(function (f) {
+        if (f[0] == 'a') _ackUp(c, f[1]);
+        else if (f[0] == 't') _addTicket(c, f[1]);
+      });
+      c._posted = 0;
+      if (c._cw == 2 && c._acked >= c._cs) c._cw = 1;
+      _probed(c, ctl);
+      while (c._tw.length && _fresh(c)) c._tw.shift()(c._tk.pop().t);
+      // The server accepts while its inbound has room: resend the rest
+      // after a pause (PROTOCOL.md section 6).
+      wait = c._pause = c._acked < last ? nextPause(c._pause, c._lim.ackDelay) : 0;
+    } else {
       r = refusalOf(status, text);
       fail = REFUSED[r.code] || (status == 413 ? 1009 : 0);
       if (fail) return _end(c, fail, 'POST ' + (r.code || status), 0, status);
       // A failed POST may or may not have arrived: send it all again, after
       // a backoff; the server drops what it has.
-      c._sent = c._acked;
       c._ctl = ctl.concat(c._ctl);
       while (c._tw.length && !c._up) c._tw.shift()(null);
-      _timer(c, 'pause', backoff(c._posted++, c._rand(), 250, 5e3), _flush);
-    });
+      wait = backoff(c._posted++, c._rand(), 250, 5e3);
+    }
+    if (wait) {
+      c._sent = c._acked;
+      _timer(c, 'pause', wait, _flush);
+    } else {
+      _flush(c);
+    }
+    _finish(c);
+  }, 0, body, 0, c._lim.heartbeat + c._lim.hold + c._to);
 }
 
 // _ackUp applies the server's cumulative ack n of upstream messages: they
@@ -844,107 +831,6 @@ function _ackUp(c, n) {
   while (c._out.length && c._out[0].s <= n) c.bufferedAmount -= c._out.shift().n;
   if (n > c._acked) c._acked = n;
   if (before && !c.bufferedAmount && c.readyState == 1) _emit(c, 'drain');
-}
-
-// downstream: the frames that arrive on an attachment (PROTOCOL.md
-// sections 5 to 7): the open frame, the sequence rules, heartbeats, probe
-// echoes and the server's close.
-
-// _live reports whether att is still one of the session's attachments;
-// callbacks from any other (a superseded or abandoned attempt) are ignored.
-function _live(c, att) {
-  return c._atts.indexOf(att) >= 0;
-}
-
-// _data applies a batch that arrived on att.
-function _data(c, att, text) {
-  var frames, i, f, now = c._now();
-  if (!_live(c, att)) return;
-  debug(c, 'down ' + att.tr.name + ' ' + att.a, text);
-  if (!(frames = _decode(c, text))) return;
-  for (i = 0; i < frames.length && _live(c, att); i++) {
-    f = frames[i];
-    if (!att.op) {
-      // The first frame of every downstream is its open frame; one naming
-      // another attempt is a stale response a proxy released late.
-      if (f[0] != 'o' || f[1] != att.a) return _gone(c, att, { why: att.tr == websocket ? 'ws_silent' : '' });
-      _opened(c, att, f);
-      continue;
-    }
-    att.last = now;
-    switch (f[0]) {
-      case 'm':
-      case 'b':
-      case 'c':
-        _message(c, f);
-        break;
-      case 'a':
-        _ackUp(c, f[1]);
-        break;
-      case 'h':
-        c._ackNow = 1;
-        // Heartbeats leave the server at least an interval apart; two that
-        // arrive together were held back by something on the way.
-        if (att.tr != websocket && att.tr != longpoll && now - att.hb < att.iv / 2 && !att.late) {
-          return _gone(c, att, { why: 'stream_buffered' });
-        }
-        att.hb = now;
-        break;
-      case 'e':
-        if (f[1] == att.pr) _proven(c, att);
-        break;
-      case 's':
-        return _gone(c, att, { superseded: 1 });
-      default:
-        return _fail(c, 1002, 'unexpected frame');
-    }
-  }
-  _flush(c);
-}
-
-// _decode returns the frames of a batch, or fails the session for a
-// malformed one and returns nothing.
-function _decode(c, text) {
-  try {
-    return decodeBatch(text);
-  } catch (e) {
-    _fail(c, e.code, e.message);
-  }
-}
-
-// _message applies a sequenced frame: a message or the server's close.
-function _message(c, f) {
-  var seq = f[1], size;
-  if (seq <= c._n) {
-    c._ackNow = 1; // a resend: the server may have missed our ack
-    return;
-  }
-  if (seq > c._n + 1) return _fail(c, 1002, 'sequence gap');
-  if (c._rc) return _fail(c, 1002, 'after close');
-  c._n = seq;
-  if (f[0] == 'c') return _remoteClose(c, f);
-  size = f[0] == 'm' ? utf8Length(f[2]) : f[2].length / 4 * 3;
-  if (size > c._lim.maxMessage + 2) return _fail(c, 1009, 'message too big');
-  if (!c._owe++) c._since = c._now();
-  c._oweBytes += size;
-  // After close() the application reads nothing more, as with WebSocket;
-  // messages are still acknowledged.
-  if (c.readyState == 1) _emit(c, 'message', { data: f[0] == 'm' ? f[2] : _binary(c, f[2]) });
-}
-
-// _binary converts a base64 payload to what binaryType asks for.
-function _binary(c, b64) {
-  var g = c._g, bytes = fromBase64(b64, g.atob, g.Uint8Array);
-  return c.binaryType == 'blob' && g.Blob ? new g.Blob([bytes]) : bytes.buffer;
-}
-
-// _remoteClose accepts the server's close: one we did not start is
-// answered with the same code; ours is the answer we were waiting for.
-function _remoteClose(c, f) {
-  c._rc = f;
-  c._ackNow = 1;
-  if (!c._cs) _closeWith(c, f[2], '', 1);
-  _finish(c);
 }
 
 // attach: choosing, proving and keeping a transport (PROTOCOL.md sections
@@ -977,11 +863,10 @@ function _start(c) {
 
 // _http starts the HTTP candidate name, or the next one not yet failed.
 function _http(c, name, why) {
-  var o = c._offer, i;
   _clear(c, 'race');
-  for (i = 0; !name && i < o.length; i++) {
-    if (o[i] != 'websocket' && !c._bad[o[i]]) name = o[i];
-  }
+  name = name || c._offer.filter(function (t) {
+    return t != 'websocket' && !c._bad[t];
+  })[0];
   c._hs = 1;
   if (name) _attach(c, name, 0, why);
   else if (!c._atts.length) _end(c, 3004, 'unreachable');
@@ -1013,12 +898,12 @@ function _attach(c, name, d, why) {
 function _wsOpen(c, att) {
   if (!_live(c, att)) return;
   att.up = 1;
-  if (!att.d) websocket.send(att, _probeFrame(c, att));
+  if (!att.d) att.x.send(_probeFrame(c, att));
 }
 
 // _probeFrame draws a fresh probe token for att and returns its probe frame.
 function _probeFrame(c, att) {
-  return encodeFrame(['p', att.a, att.pr = Math.floor(c._rand() * 1e15).toString(36)]);
+  return encodeFrame(['p', att.a, att.pr = (c._now() + c._rand()).toString(36)]);
 }
 
 // _opened applies an attachment's open frame: the server's ack of our
@@ -1048,7 +933,7 @@ function _probe(c, att) {
 
 // _probed arms the echo deadline of every probe in a POST that arrived.
 function _probed(c, ctl) {
-  _each(c, function (att) {
+  _each(c, function (c, att) {
     if (att.pr && ctl.indexOf(att.ps) >= 0) {
       att.pk = 1;
       _at(c, att, c._to, function () {
@@ -1058,17 +943,21 @@ function _probed(c, ctl) {
   });
 }
 
+// _each calls fn(c, att) for every live attachment.
 function _each(c, fn) {
-  for (var l = c._atts.slice(), i = 0; i < l.length; i++) fn(l[i]);
+  c._atts.slice().map(function (att) {
+    fn(c, att);
+  });
 }
 
 // _proven takes an echo (or a probe poll's answer) as proof that att's
 // path works: a candidate is committed, a delivering stream watched.
 function _proven(c, att) {
+  var u = encodeFrame(['u', att.a]);
   att.pr = 0;
   if (att.d) return _watch(c, att);
-  if (att.tr == websocket) websocket.send(att, '["u",' + att.a + ']\n');
-  else if (att.tr != longpoll) c._ctl.push('["u",' + att.a + ']');
+  if (att.tr == websocket) att.x.send(u + '\n');
+  else if (att.tr != longpoll) c._ctl.push(u);
   _commit(c, att);
   if (att.tr == longpoll) _poll(c);
 }
@@ -1078,7 +967,7 @@ function _proven(c, att) {
 // browsers allow one connecting WebSocket per host.
 function _commit(c, att) {
   c._gen++;
-  _each(c, function (other) {
+  _each(c, function (c, other) {
     if (other != att && other.why != 'upgraded') _kill(c, other);
   });
   _clear(c, 'race');
@@ -1146,7 +1035,7 @@ function _watch(c, att) {
     var quiet = c._now() - att.last, ws = att.tr == websocket;
     if (quiet < att.iv) return _at(c, att, att.iv - quiet, check);
     if (!att.pr) {
-      if (ws) websocket.send(att, _probeFrame(c, att) + '\n');
+      if (ws) att.x.send(_probeFrame(c, att) + '\n');
       else _probe(c, att);
       return _at(c, att, c._to, check);
     }
@@ -1193,8 +1082,8 @@ function _gone(c, att, info) {
     return _end(c, fatal, 'attach: ' + info.code, 0, info.status);
   }
   if (att == c._cur) {
-    if (info.ok && tr == longpoll) return _poll(c);
-    if (info.ok && tr == streaming) return _attach(c, tr.name, 1, '');
+    // Only the XHR transports end ok: the next poll, or a recycled stream.
+    if (info.ok) return tr == longpoll ? _poll(c) : _attach(c, tr.name, 1, '');
     return _dropped(c, att, info);
   }
   if (!att.d && att.op && info.ok && tr == longpoll) return _proven(c, att);
@@ -1313,9 +1202,7 @@ function _end(c, code, reason, clean, status, retry) {
   debug(c, 'end', ev);
   if (status) ev.status = status;
   if (retry) ev.retry = retry;
-  _each(c, function (att) {
-    _kill(c, att);
-  });
+  _each(c, _kill);
   if (c._post) c._post.close();
   c._post = null;
   c._sid = '';
@@ -1328,8 +1215,9 @@ function _end(c, code, reason, clean, status, retry) {
     delay = Math.max(retry || 0, backoff(c._rn++, c._rand(), o.reconnectDelay, o.reconnectMaxDelay));
     if (c._born) {
       c.readyState = 1;
-      c._gap = { code: code, reason: ev.reason, dropped: 0 };
-      for (k = 0; k < c._out.length; k++) c._gap.dropped += !c._out[k].c;
+      c._gap = { code: code, reason: ev.reason, dropped: c._out.filter(function (m) {
+        return !m.c;
+      }).length };
     }
     c._out = [];
     c._seq = c._acked = c._sent = c.bufferedAmount = c._born = 0;
@@ -1337,10 +1225,7 @@ function _end(c, code, reason, clean, status, retry) {
     return _timer(c, 'fresh', delay, _connect);
   }
   c.readyState = 3;
-  while (c._win.length) {
-    k = c._win.pop();
-    if (c._g.removeEventListener) c._g.removeEventListener(k[0], k[1]);
-  }
+  while (c._win.length) c._win.pop()();
   if (!clean) _emit(c, 'error', ev);
   _emit(c, 'close', ev);
 }
@@ -1374,11 +1259,18 @@ function _online(c) {
   }
 }
 
-// _listen adds a listener on the window, removed when the session ends.
+// _listen calls fn(c) on each event type on the window, until the session
+// ends.
 function _listen(c, type, fn) {
-  if (c._g.addEventListener) {
-    c._g.addEventListener(type, fn);
-    c._win.push([type, fn]);
+  var g = c._g;
+  function on() {
+    fn(c);
+  }
+  if (g.addEventListener) {
+    g.addEventListener(type, on);
+    c._win.push(function () {
+      g.removeEventListener(type, on);
+    });
   }
 }
 
@@ -1399,6 +1291,107 @@ function _clear(c, name) {
     c._g.clearTimeout(t.id);
     delete c._t[name];
   }
+}
+
+// downstream: the frames that arrive on an attachment (PROTOCOL.md
+// sections 5 to 7): the open frame, the sequence rules, heartbeats, probe
+// echoes and the server's close.
+
+// _live reports whether att is still one of the session's attachments;
+// callbacks from any other (a superseded or abandoned attempt) are ignored.
+function _live(c, att) {
+  return c._atts.indexOf(att) >= 0;
+}
+
+// _data applies a batch that arrived on att.
+function _data(c, att, text) {
+  var frames, i, f, now = c._now();
+  if (!_live(c, att)) return;
+  debug(c, 'down ' + att.tr.name + ' ' + att.a, text);
+  if (!(frames = _decode(c, text))) return;
+  for (i = 0; i < frames.length && _live(c, att); i++) {
+    f = frames[i];
+    if (!att.op) {
+      // The first frame of every downstream is its open frame; one naming
+      // another attempt is a stale response a proxy released late.
+      if (f[0] != 'o' || f[1] != att.a) return _gone(c, att, { why: att.tr == websocket ? 'ws_silent' : '' });
+      _opened(c, att, f);
+      continue;
+    }
+    att.last = now;
+    switch (f[0]) {
+      case 'm':
+      case 'b':
+      case 'c':
+        _message(c, f);
+        break;
+      case 'a':
+        _ackUp(c, f[1]);
+        break;
+      case 'h':
+        c._ackNow = 1;
+        // Heartbeats leave the server at least an interval apart; two that
+        // arrive together were held back by something on the way.
+        if (att.tr != websocket && att.tr != longpoll && now - att.hb < att.iv / 2 && !att.late) {
+          return _gone(c, att, { why: 'stream_buffered' });
+        }
+        att.hb = now;
+        break;
+      case 'e':
+        if (f[1] == att.pr) _proven(c, att);
+        break;
+      case 's':
+        return _gone(c, att, { superseded: 1 });
+      default:
+        return _fail(c, 1002, 'unexpected frame');
+    }
+  }
+  _flush(c);
+}
+
+// _decode returns the frames of a batch, or fails the session for a
+// malformed one and returns nothing.
+function _decode(c, text) {
+  try {
+    return decodeBatch(text);
+  } catch (e) {
+    _fail(c, e.code, e.message);
+  }
+}
+
+// _message applies a sequenced frame: a message or the server's close.
+function _message(c, f) {
+  var seq = f[1], size;
+  if (seq <= c._n) {
+    c._ackNow = 1; // a resend: the server may have missed our ack
+    return;
+  }
+  if (seq > c._n + 1) return _fail(c, 1002, 'sequence gap');
+  if (c._rc) return _fail(c, 1002, 'after close');
+  c._n = seq;
+  if (f[0] == 'c') return _remoteClose(c, f);
+  size = f[0] == 'm' ? utf8Length(f[2]) : f[2].length / 4 * 3;
+  if (size > c._lim.maxMessage + 2) return _fail(c, 1009, 'message too big');
+  if (!c._owe++) c._since = c._now();
+  c._oweBytes += size;
+  // After close() the application reads nothing more, as with WebSocket;
+  // messages are still acknowledged.
+  if (c.readyState == 1) _emit(c, 'message', { data: f[0] == 'm' ? f[2] : _binary(c, f[2]) });
+}
+
+// _binary converts a base64 payload to what binaryType asks for.
+function _binary(c, b64) {
+  var g = c._g, bytes = fromBase64(b64, g.atob, g.Uint8Array);
+  return c.binaryType == 'blob' && g.Blob ? new g.Blob([bytes]) : bytes.buffer;
+}
+
+// _remoteClose accepts the server's close: one we did not start is
+// answered with the same code; ours is the answer we were waiting for.
+function _remoteClose(c, f) {
+  c._rc = f;
+  c._ackNow = 1;
+  if (!c._cs) _closeWith(c, f[2], '', 1);
+  _finish(c);
 }
 
 return Comet;

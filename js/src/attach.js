@@ -28,11 +28,10 @@ function _start(c) {
 
 // _http starts the HTTP candidate name, or the next one not yet failed.
 function _http(c, name, why) {
-  var o = c._offer, i;
   _clear(c, 'race');
-  for (i = 0; !name && i < o.length; i++) {
-    if (o[i] != 'websocket' && !c._bad[o[i]]) name = o[i];
-  }
+  name = name || c._offer.filter(function (t) {
+    return t != 'websocket' && !c._bad[t];
+  })[0];
   c._hs = 1;
   if (name) _attach(c, name, 0, why);
   else if (!c._atts.length) _end(c, 3004, 'unreachable');
@@ -64,12 +63,12 @@ function _attach(c, name, d, why) {
 function _wsOpen(c, att) {
   if (!_live(c, att)) return;
   att.up = 1;
-  if (!att.d) websocket.send(att, _probeFrame(c, att));
+  if (!att.d) att.x.send(_probeFrame(c, att));
 }
 
 // _probeFrame draws a fresh probe token for att and returns its probe frame.
 function _probeFrame(c, att) {
-  return encodeFrame(['p', att.a, att.pr = Math.floor(c._rand() * 1e15).toString(36)]);
+  return encodeFrame(['p', att.a, att.pr = (c._now() + c._rand()).toString(36)]);
 }
 
 // _opened applies an attachment's open frame: the server's ack of our
@@ -99,7 +98,7 @@ function _probe(c, att) {
 
 // _probed arms the echo deadline of every probe in a POST that arrived.
 function _probed(c, ctl) {
-  _each(c, function (att) {
+  _each(c, function (c, att) {
     if (att.pr && ctl.indexOf(att.ps) >= 0) {
       att.pk = 1;
       _at(c, att, c._to, function () {
@@ -109,17 +108,21 @@ function _probed(c, ctl) {
   });
 }
 
+// _each calls fn(c, att) for every live attachment.
 function _each(c, fn) {
-  for (var l = c._atts.slice(), i = 0; i < l.length; i++) fn(l[i]);
+  c._atts.slice().map(function (att) {
+    fn(c, att);
+  });
 }
 
 // _proven takes an echo (or a probe poll's answer) as proof that att's
 // path works: a candidate is committed, a delivering stream watched.
 function _proven(c, att) {
+  var u = encodeFrame(['u', att.a]);
   att.pr = 0;
   if (att.d) return _watch(c, att);
-  if (att.tr == websocket) websocket.send(att, '["u",' + att.a + ']\n');
-  else if (att.tr != longpoll) c._ctl.push('["u",' + att.a + ']');
+  if (att.tr == websocket) att.x.send(u + '\n');
+  else if (att.tr != longpoll) c._ctl.push(u);
   _commit(c, att);
   if (att.tr == longpoll) _poll(c);
 }
@@ -129,7 +132,7 @@ function _proven(c, att) {
 // browsers allow one connecting WebSocket per host.
 function _commit(c, att) {
   c._gen++;
-  _each(c, function (other) {
+  _each(c, function (c, other) {
     if (other != att && other.why != 'upgraded') _kill(c, other);
   });
   _clear(c, 'race');
@@ -197,7 +200,7 @@ function _watch(c, att) {
     var quiet = c._now() - att.last, ws = att.tr == websocket;
     if (quiet < att.iv) return _at(c, att, att.iv - quiet, check);
     if (!att.pr) {
-      if (ws) websocket.send(att, _probeFrame(c, att) + '\n');
+      if (ws) att.x.send(_probeFrame(c, att) + '\n');
       else _probe(c, att);
       return _at(c, att, c._to, check);
     }

@@ -7,8 +7,8 @@
 // surrogates). Binary payloads stay base64 strings until delivery.
 
 // SCHEMA gives each frame type's fields: n an unsigned integer, s a
-// string, b a base64 string.
-var SCHEMA = { o: 'nnsn', m: 'ns', b: 'nb', a: 'n', h: '', p: 'ns', e: 's', u: 'n', s: '', c: 'nnsn', k: 'snn', t: 's' };
+// string (for b, a base64 one).
+var SCHEMA = { o: 'nnsn', m: 'ns', b: 'ns', a: 'n', h: '', p: 'ns', e: 's', u: 'n', s: '', c: 'nnsn', k: 'snn', t: 's' };
 
 var MAX_SAFE = 9007199254740991;
 
@@ -52,16 +52,16 @@ var FRAME = /^[ \t]*\[[ \t]*""([ \t]*,[ \t]*(""|\d+))*[ \t]*\][ \t]*$/;
 // grammar, then each type's fields (PROTOCOL.md section 4). It throws a
 // codecError.
 function decodeFrame(line) {
-  var f = parseJSON(line), kinds = f && SCHEMA[f[0]], i, v, t = f && f[0], bad;
+  var f = parseJSON(line), t = f && f[0], kinds = SCHEMA[t];
+  // The grammar leaves strings and unsigned integers only: the fields'
+  // kinds, n for a safe integer, x for a larger one, must be the type's.
   // Inherited names (toString, __proto__) are not strings: refused too.
-  bad = !FRAME.test(line.replace(/"([^"\\]|\\.)*"/g, '""')) || typeof kinds != 'string' || f.length != kinds.length + 1 ||
-    /[mbc]/.test(t) && !f[1] || t == 'c' && f[2] > 4999 || t == 'k' && f[3] > 1;
-  for (i = 1; !bad && i < f.length; i++) {
-    v = f[i];
-    t = kinds.charAt(i - 1);
-    bad = t == 'n' ? typeof v != 'number' || v > MAX_SAFE : typeof v != 'string' || t == 'b' && !BASE64.test(v);
+  if (!FRAME.test(line.replace(/"([^"\\]|\\.)*"/g, '""')) || typeof kinds != 'string' || f.map(function (v) {
+    return typeof v == 'string' ? 's' : v > MAX_SAFE ? 'x' : 'n';
+  }).join('') != 's' + kinds || /[mbc]/.test(t) && !f[1] || t == 'c' && f[2] > 4999 || t == 'k' && f[3] > 1 ||
+    t == 'b' && !BASE64.test(f[2])) {
+    throw codecError(1002);
   }
-  if (bad) throw codecError(1002);
   // Frames hold one string besides the type, so joining them cannot pair
   // two lone surrogates.
   if (hasLoneSurrogate(f.join(''))) throw codecError(1007);
@@ -71,27 +71,25 @@ function decodeFrame(line) {
 // decodeBatch decodes the frames of a batch: lines ended by \n (the last
 // one optional), skipping padding lines of spaces only.
 function decodeBatch(text) {
-  var lines = text.split('\n'), frames = [], i;
-  for (i = 0; i < lines.length; i++) {
-    if (/[^ ]/.test(lines[i])) frames.push(decodeFrame(lines[i]));
-  }
-  return frames;
+  return text.split('\n').filter(function (line) {
+    return /[^ ]/.test(line);
+  }).map(decodeFrame);
 }
 
-// utf8Length counts the UTF-8 bytes of s, the unit of maxMessage. It
-// throws a URIError for a lone surrogate, which has no UTF-8 form.
+// utf8Length counts the UTF-8 bytes of s, the unit of maxMessage; a lone
+// surrogate, which has no UTF-8 form, makes it Infinity.
 function utf8Length(s) {
-  return encodeURIComponent(s).replace(/%../g, '.').length;
+  try {
+    return encodeURIComponent(s).replace(/%../g, '.').length;
+  } catch (e) {
+    return 1 / 0;
+  }
 }
 
 // hasLoneSurrogate reports whether s holds a lone surrogate: the server
 // would refuse it and close the session with 1007.
 function hasLoneSurrogate(s) {
-  try {
-    utf8Length(s);
-  } catch (e) {
-    return 1;
-  }
+  return utf8Length(s) == 1 / 0;
 }
 
 // toBase64 encodes bytes (a Uint8Array) as padded base64, with btoa.

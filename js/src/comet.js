@@ -17,7 +17,7 @@ var DEFAULTS = {
 // https:, ws: or wss:, or relative to the page). The second argument is
 // options, not WebSocket subprotocols.
 function Comet(url, options) {
-  var c = this, o, u, i, t;
+  var c = this, o, u;
   if (options != null && typeof options != 'object' || options instanceof Array) {
     throw new TypeError('Comet: options, not subprotocols');
   }
@@ -25,18 +25,16 @@ function Comet(url, options) {
   c._g = o.globals || ROOT;
   c._now = c._g.now || Date.now;
   c._rand = c._g.random || Math.random;
-  u = resolveURL(url, c._g.location);
+  u = resolveURL(url, c._g);
   c.url = u[0];
   c._base = u[1];
   c._key = 'comet:' + c._base;
-  c._order = [];
-  for (i = 0; i < o.transports.length; i++) {
-    t = transportNamed(o.transports[i]);
-    if (!t) throw new TypeError('Comet: unknown transport ' + o.transports[i]);
-    if (c._g[t.need]) c._order.push(t.name);
-  }
-  c.readyState = 0;
-  c.bufferedAmount = 0;
+  c._order = o.transports.filter(function (name) {
+    var t = transportNamed(name);
+    if (!t) throw new TypeError('Comet: unknown transport ' + name);
+    return c._g[t.need];
+  });
+  c.readyState = c.bufferedAmount = 0;
   c.binaryType = c._g.Blob ? 'blob' : 'arraybuffer';
   c.protocol = c.extensions = c.transport = '';
   c.onopen = c.onmessage = c.onerror = c.onclose = null;
@@ -47,12 +45,8 @@ function Comet(url, options) {
   c._ka = {};
   c._hb = o.heartbeat || 0;
   c._win = [];
-  _listen(c, 'online', function () {
-    _online(c);
-  });
-  _listen(c, 'pagehide', function () {
-    _bye(c);
-  });
+  _listen(c, 'online', _online);
+  _listen(c, 'pagehide', _bye);
   _connect(c);
 }
 
@@ -61,8 +55,9 @@ function Comet(url, options) {
 // files after this one, one concern each: unlike methods, the minifier can
 // rename and inline them.
 var proto = Comet.prototype;
-var STATES = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
-for (var s = 0; s < 4; s++) Comet[STATES[s]] = proto[STATES[s]] = s;
+['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'].map(function (name, state) {
+  Comet[name] = proto[name] = state;
+});
 
 // send queues data for the server: a string as text; an ArrayBuffer, a
 // typed array, a DataView or a Blob as binary. Order is kept even while a
@@ -70,38 +65,34 @@ for (var s = 0; s < 4; s++) Comet[STATES[s]] = proto[STATES[s]] = s;
 // close, for a message above the server's maxMessage, for text with a
 // lone surrogate, and when bufferedAmount would pass options.maxBuffered.
 proto.send = function (data) {
-  var c = this, g = c._g, m, size, r;
-  if (c.readyState != 1) throw domError('InvalidStateError', 'not open');
-  if (g.Blob && data instanceof g.Blob) {
-    size = data.size;
-  } else if (data && data.byteLength != null) {
-    // An ArrayBuffer, a typed array or a DataView: encoded below, at once,
-    // so that later changes to it do not change the message.
-    if (!g.Uint8Array || !g.btoa) throw new TypeError('Comet: binary needs typed arrays');
-    data = new g.Uint8Array(data.buffer || data, data.byteOffset || 0, data.byteLength);
-    size = data.length;
-  } else {
-    data = String(data);
-    if (hasLoneSurrogate(data)) throw new TypeError('Comet: lone surrogate');
-    size = utf8Length(data);
-  }
-  if (size > c._lim.maxMessage) {
-    throw domError('SyntaxError', 'over maxMessage');
-  }
-  if (c.bufferedAmount + size > c._o.maxBuffered) {
-    throw domError('QuotaExceededError', 'over maxBuffered');
-  }
-  m = { s: ++c._seq, n: size };
-  c._out.push(m);
-  c.bufferedAmount += size;
+  var c = this, g = c._g, m = { s: c._seq + 1 }, blob = g.Blob && data instanceof g.Blob, r;
   function binary(bytes) {
     m.f = encodeFrame(['b', m.s, toBase64(bytes, g.btoa)]);
   }
-  if (typeof data == 'string') {
-    m.f = encodeFrame(['m', m.s, data]);
-  } else if (data.length != null) {
-    binary(data);
+  if (c.readyState != 1) throw domError('InvalidStateError', 'not open');
+  if (blob) {
+    m.n = data.size;
+  } else if (data && data.byteLength != null) {
+    // An ArrayBuffer, a typed array or a DataView: encoded at once, so
+    // that later changes to it do not change the message.
+    if (!g.Uint8Array || !g.btoa) throw new TypeError('Comet: binary needs typed arrays');
+    binary(data = new g.Uint8Array(data.buffer || data, data.byteOffset || 0, data.byteLength));
+    m.n = data.length;
   } else {
+    data = String(data);
+    if ((m.n = utf8Length(data)) == 1 / 0) throw new TypeError('Comet: lone surrogate');
+    m.f = encodeFrame(['m', m.s, data]);
+  }
+  if (m.n > c._lim.maxMessage) {
+    throw domError('SyntaxError', 'over maxMessage');
+  }
+  if (c.bufferedAmount + m.n > c._o.maxBuffered) {
+    throw domError('QuotaExceededError', 'over maxBuffered');
+  }
+  c._seq = m.s;
+  c._out.push(m);
+  c.bufferedAmount += m.n;
+  if (blob) {
     r = new g.FileReader();
     r.onload = function () {
       binary(new g.Uint8Array(r.result));
@@ -125,7 +116,7 @@ proto.close = function (code, reason) {
     throw domError('InvalidAccessError', 'close code ' + code);
   }
   reason = reason === undefined ? '' : String(reason);
-  if (hasLoneSurrogate(reason) || utf8Length(reason) > 123) {
+  if (utf8Length(reason) > 123) {
     throw domError('SyntaxError', 'reason over 123 bytes');
   }
   if (c.readyState > 1) return;
@@ -152,10 +143,8 @@ proto.removeEventListener = function (type, fn) {
 // A listener's exception is reported on its own (like the DOM's) and does
 // not disturb the session.
 function _emit(c, type, props) {
-  var e = assign({ type: type, target: c }, props), l, i, f;
-  l = [c['on' + type]].concat(c._l[type] || []);
-  for (i = 0; i < l.length; i++) {
-    f = l[i];
+  var e = assign({ type: type, target: c }, props);
+  [c['on' + type]].concat(c._l[type] || []).map(function (f) {
     try {
       if (typeof f == 'function') f.call(c, e);
     } catch (err) {
@@ -163,7 +152,7 @@ function _emit(c, type, props) {
         throw err;
       }, 0);
     }
-  }
+  });
 }
 
 // debug reports to options.debug; the minified build drops every call.

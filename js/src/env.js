@@ -3,11 +3,12 @@
 // are read from the global object when present.
 
 // The globals the shim uses: WebSocket, EventSource, XMLHttpRequest,
-// setTimeout, clearTimeout, localStorage, navigator, location,
-// addEventListener, removeEventListener, FileReader, Blob, ArrayBuffer,
-// Uint8Array, atob and btoa; options.globals, when set, replaces the global
-// object for all of them, and may add now and random (Date.now and
-// Math.random by default). Every use of an optional one is feature-checked.
+// setTimeout, clearTimeout, localStorage, navigator, location, URL,
+// document, addEventListener, removeEventListener, FileReader, Blob,
+// ArrayBuffer, Uint8Array, atob and btoa; options.globals, when set,
+// replaces the global object for all of them, and may add now and random
+// (Date.now and Math.random by default). Every use of an optional one is
+// feature-checked.
 
 // domError returns an exception named like the browser's DOMException.
 function domError(name, msg) {
@@ -16,26 +17,36 @@ function domError(name, msg) {
   return e;
 }
 
-// resolveURL resolves url against the page's location and returns
+// resolveURL resolves url against the page (g.location) and returns
 // [resolved, mount] where mount is the http(s) URL of the Comet endpoint,
-// without its query and fragment: requests carry only protocol parameters. ws: and wss: map to http: and https:, so code
-// written for WebSocket keeps its URLs. It throws a SyntaxError like the
-// WebSocket constructor for anything else.
-function resolveURL(url, loc) {
+// without its query and fragment: requests carry only protocol parameters.
+// ws: and wss: map to http: and https:, so code written for WebSocket keeps
+// its URLs. The URL constructor resolves, or in browsers older than it an
+// anchor element. It throws a SyntaxError like the WebSocket constructor
+// for anything else.
+function resolveURL(url, g) {
+  var loc = g.location, a = g.document;
   url = String(url).replace(/#.*/, '');
-  if (loc && !/^[a-z][a-z0-9+.\-]*:/i.test(url)) {
-    url = (/^\/\//.test(url) ? loc.protocol : /^\//.test(url) ? loc.protocol + '//' + loc.host :
-      String(loc.href).replace(/[?#].*/, '').replace(/[^\/]*$/, '')) + url;
-  }
+  try {
+    if (g.URL) {
+      url = new g.URL(url, loc && loc.href).href;
+    } else if (a) {
+      a = a.createElement('a');
+      a.href = url;
+      url = a.href;
+    }
+  } catch (e) {}
   if (!/^(https?|wss?):\/\/[^\/?]/i.test(url)) throw domError('SyntaxError', 'bad URL ' + url);
   return [url, url.replace(/^ws/i, 'http').replace(/[?].*/, '').replace(/\/+$/, '')];
 }
 
-// request sends one XMLHttpRequest. done(status, text) runs once: status 0
-// for a network failure, an abort by timeout or a CORS refusal. progress,
-// if set, receives the growing responseText of a 200 response. It returns
-// an object whose close aborts the request without calling done.
-function request(c, method, url, body, headers, timeout, done, progress) {
+// request sends one XMLHttpRequest: a GET, or with a body a text/plain
+// POST (CORS-simple unless headers add to it). done(status, text) runs
+// once: status 0 for a network failure, an abort by timeout or a CORS
+// refusal. progress, if set, receives the growing responseText of a 200
+// response. It returns an object whose close aborts the request without
+// calling done.
+function request(c, url, done, progress, body, headers, timeout) {
   var g = c._g, x = new g.XMLHttpRequest(), over, timer, k;
   // stop ends the request's callbacks and timer, and reports whether it
   // was still running.
@@ -46,8 +57,9 @@ function request(c, method, url, body, headers, timeout, done, progress) {
     x.onreadystatechange = null;
     return 1;
   }
-  x.open(method, url, true);
+  x.open(body ? 'POST' : 'GET', url, true);
   if (c._o.withCredentials) x.withCredentials = true;
+  if (body) headers = assign({ 'Content-Type': 'text/plain;charset=UTF-8' }, headers);
   for (k in headers) x.setRequestHeader(k, headers[k]); // a plain object the shim made
   x.onreadystatechange = function () {
     var text;
@@ -82,13 +94,11 @@ function assign(to, from) {
   return to;
 }
 
-// parseJSON returns the value text holds, or null.
+// parseJSON returns the value text holds, or undefined.
 function parseJSON(text) {
   try {
     return JSON.parse(text);
-  } catch (e) {
-    return null;
-  }
+  } catch (e) {}
 }
 
 // refusalOf describes a refused request: its status and the code of the
@@ -106,10 +116,8 @@ var MEMORY_TTL = 864e5; // a day: networks change, and WebSocket is re-probed an
 function recall(g, key, now) {
   try {
     var m = JSON.parse(g.localStorage.getItem(key));
-    return m && m.x > now ? m : null;
-  } catch (e) {
-    return null;
-  }
+    return m && m.x > now && m;
+  } catch (e) {}
 }
 
 function remember(g, key, m, now) {

@@ -13,5 +13,5 @@ var TRANSPORTS = { websocket: websocket, sse: sse, streaming: streaming, longpol
 // inherited name (toString, __proto__) has no need.
 function transportNamed(name) {
   var t = TRANSPORTS[name];
-  return !!t && !!t.need && t;
+  return t && t.need && t;
 }

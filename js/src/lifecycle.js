@@ -43,9 +43,7 @@ function _end(c, code, reason, clean, status, retry) {
   debug(c, 'end', ev);
   if (status) ev.status = status;
   if (retry) ev.retry = retry;
-  _each(c, function (att) {
-    _kill(c, att);
-  });
+  _each(c, _kill);
   if (c._post) c._post.close();
   c._post = null;
   c._sid = '';
@@ -58,8 +56,9 @@ function _end(c, code, reason, clean, status, retry) {
     delay = Math.max(retry || 0, backoff(c._rn++, c._rand(), o.reconnectDelay, o.reconnectMaxDelay));
     if (c._born) {
       c.readyState = 1;
-      c._gap = { code: code, reason: ev.reason, dropped: 0 };
-      for (k = 0; k < c._out.length; k++) c._gap.dropped += !c._out[k].c;
+      c._gap = { code: code, reason: ev.reason, dropped: c._out.filter(function (m) {
+        return !m.c;
+      }).length };
     }
     c._out = [];
     c._seq = c._acked = c._sent = c.bufferedAmount = c._born = 0;
@@ -67,10 +66,7 @@ function _end(c, code, reason, clean, status, retry) {
     return _timer(c, 'fresh', delay, _connect);
   }
   c.readyState = 3;
-  while (c._win.length) {
-    k = c._win.pop();
-    if (c._g.removeEventListener) c._g.removeEventListener(k[0], k[1]);
-  }
+  while (c._win.length) c._win.pop()();
   if (!clean) _emit(c, 'error', ev);
   _emit(c, 'close', ev);
 }
@@ -104,11 +100,18 @@ function _online(c) {
   }
 }
 
-// _listen adds a listener on the window, removed when the session ends.
+// _listen calls fn(c) on each event type on the window, until the session
+// ends.
 function _listen(c, type, fn) {
-  if (c._g.addEventListener) {
-    c._g.addEventListener(type, fn);
-    c._win.push([type, fn]);
+  var g = c._g;
+  function on() {
+    fn(c);
+  }
+  if (g.addEventListener) {
+    g.addEventListener(type, on);
+    c._win.push(function () {
+      g.removeEventListener(type, on);
+    });
   }
 }
 

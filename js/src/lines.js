@@ -17,3 +17,25 @@ function lineReader() {
     return s.slice(0, i + 1);
   };
 }
+
+// xhrTransport returns the XHR transport called name: one GET per
+// attachment, read as a stream as its responseText grows, or else as one
+// batch when it ends (long-polling). A stream that ends at a frame
+// boundary was recycled by the server; one cut mid-line is a dead path.
+function xhrTransport(name, stream) {
+  return {
+    name: name,
+    need: 'XMLHttpRequest',
+    open: function (c, att, url) {
+      var lines = lineReader();
+      att.x = request(c, url, function (status, text) {
+        if (status != 200) return _gone(c, att, refusalOf(status, text));
+        if (!stream) _data(c, att, text);
+        _gone(c, att, { ok: !lines() });
+      }, stream && function (text) {
+        var batch = lines(text);
+        if (batch) _data(c, att, batch);
+      });
+    }
+  };
+}

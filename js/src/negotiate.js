@@ -5,30 +5,30 @@
 // outbox is kept: messages sent while a fresh session is being opened
 // (the reconnect option) go to the new session.
 function _connect(c) {
-  c._sid = '';
+  c._sid = c._tr = '';
   c._tk = []; // unused tickets, oldest first: {t, at}
   c._tw = []; // callbacks waiting for a ticket
   c._a = 0; // the attempt counter
   c._atts = []; // live attachments; callbacks of any other are ignored
   c._cur = c._up = c._post = c._rc = null;
-  c._tr = '';
   c._ctl = []; // control frames for the next POST
-  c._n = c._ackd = c._owe = c._oweBytes = c._ackNow = 0;
-  c._cs = c._cw = c._user = 0;
-  c._hs = c._born = 0;
+  c._n = c._ackd = c._owe = c._oweBytes = c._ackNow = c._cs = c._cw = c._user = c._hs = c._born = 0;
   _negotiate(c, c._base, '', 0);
 }
 
 // _url returns the URL of endpoint path under the mount URL with params
 // and a cache buster.
 function _url(c, base, path, params) {
-  params.v = 1;
-  params.z = (c._now() % 1e8).toString(36) + Math.floor(c._rand() * 1e9).toString(36);
-  var q = [], k;
+  var u = base + '/' + path + '?v=1', k;
   for (k in params) {
-    if (params[k] !== '') q.push(k + '=' + encodeURIComponent(params[k]));
+    if (params[k] !== '') u += '&' + k + '=' + encodeURIComponent(params[k]);
   }
-  return base + '/' + path + '?' + q.join('&');
+  return u + '&z=' + _nonce(c);
+}
+
+// _nonce returns a fresh token: a cache buster, a probe's.
+function _nonce(c) {
+  return (c._now() + c._rand()).toString(36);
 }
 
 // LIMITS are the session parameters of the negotiate response (PROTOCOL.md
@@ -44,16 +44,15 @@ var LIMITS = {
 // headers: a refused preflight would hide the server's answer (an Origin
 // refusal) from the page (PROTOCOL.md section 11).
 function _negotiate(c, base, token, hops) {
-  var t0 = c._now(), h = assign({ 'Content-Type': 'text/plain;charset=UTF-8' }, c._o.headers);
+  var t0 = c._now(), h = assign({}, c._o.headers);
   if (token) h['Comet-Redirect-Token'] = token;
   debug(c, 'negotiate', base);
   // The negotiate is the session's one request in flight, as c._post: no
   // POST /send goes before a session exists.
-  c._post = request(c, 'POST', _url(c, base, 'negotiate', {}), JSON.stringify({ transports: c._order }), h,
-    c._o.timeout, function (status, text) {
+  c._post = request(c, _url(c, base, 'negotiate', {}), function (status, text) {
       var r = parseJSON(text), k;
       c._post = null;
-      if (status != 200 || !r || typeof r != 'object') return _refused(c, status, r);
+      if (status != 200 || !(r instanceof Object)) return _refused(c, status, r);
       if (r.url) {
         if (hops >= 3) return _end(c, 3004, 'redirects');
         return _negotiate(c, String(r.url).replace(/\/+$/, ''), r.token, hops + 1);
@@ -77,7 +76,7 @@ function _negotiate(c, base, token, hops) {
       debug(c, 'negotiated', { rtt: c._rtt, timeout: c._to, transports: c._offer });
       if (!c._offer.length) return _end(c, 3004, 'no transport');
       _start(c);
-    });
+    }, 0, JSON.stringify({ transports: c._order }), h, c._o.timeout);
 }
 
 // _refused ends a session whose negotiate failed: 401 and 403 with 3003

@@ -21,8 +21,8 @@ function _gone(c, att, info) {
     return _end(c, fatal, 'attach: ' + info.code, 0, info.status);
   }
   if (att == c._cur) {
-    if (info.ok && tr == longpoll) return _poll(c);
-    if (info.ok && tr == streaming) return _attach(c, tr.name, 1, '');
+    // Only the XHR transports end ok: the next poll, or a recycled stream.
+    if (info.ok) return tr == longpoll ? _poll(c) : _attach(c, tr.name, 1, '');
     return _dropped(c, att, info);
   }
   if (!att.d && att.op && info.ok && tr == longpoll) return _proven(c, att);

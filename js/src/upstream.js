@@ -50,12 +50,12 @@ function _flush(c) {
   if (c._up) {
     b = _batch(c);
     if (_ackDue(c) || b && c._n > c._ackd) {
-      b += '["a",' + c._n + ']\n';
+      b += encodeFrame(['a', c._n]) + '\n';
       _sentAck(c, c._n);
     }
     if (b) {
       debug(c, 'up ws', b);
-      c._up.tr.send(c._up, b);
+      c._up.x.send(b);
       if (c._cw) c._cw = 1;
       _finish(c);
     }
@@ -78,45 +78,42 @@ function _postNow(c, msgs) {
   c._ctl = [];
   _clear(c, 'pause');
   debug(c, 'up post', body);
-  c._post = request(c, 'POST', _url(c, c._base, 'send', { s: c._sid }), body, { 'Content-Type': 'text/plain;charset=UTF-8' },
-    c._lim.heartbeat + c._lim.hold + c._to, function (status, text) {
-      var frames, i, f, fail, r, pause;
-      c._post = null;
-      if (c.readyState > 2) return;
-      if (status == 200) {
-        if (!(frames = _decode(c, text))) return;
-        _sentAck(c, ack);
-        for (i = 0; i < frames.length; i++) {
-          f = frames[i];
-          if (f[0] == 'a') _ackUp(c, f[1]);
-          else if (f[0] == 't') _addTicket(c, f[1]);
-        }
-        c._posted = 0;
-        if (c._cw == 2 && c._acked >= c._cs) c._cw = 1;
-        _probed(c, ctl);
-        while (c._tw.length && _fresh(c)) c._tw.shift()(c._tk.pop().t);
-        // The server accepts while its inbound has room: resend the rest
-        // after a pause (PROTOCOL.md section 6).
-        if (c._acked < last) {
-          c._sent = c._acked;
-          c._pause = pause = nextPause(c._pause, c._lim.ackDelay);
-          _timer(c, 'pause', pause, _flush);
-        } else {
-          c._pause = 0;
-          _flush(c);
-        }
-        return _finish(c);
-      }
+  c._post = request(c, _url(c, c._base, 'send', { s: c._sid }), function (status, text) {
+    var frames, fail, r, wait;
+    c._post = null;
+    if (c.readyState > 2) return;
+    if (status == 200) {
+      if (!(frames = _decode(c, text))) return;
+      _sentAck(c, ack);
+      frames.map(function (f) {
+        if (f[0] == 'a') _ackUp(c, f[1]);
+        else if (f[0] == 't') _addTicket(c, f[1]);
+      });
+      c._posted = 0;
+      if (c._cw == 2 && c._acked >= c._cs) c._cw = 1;
+      _probed(c, ctl);
+      while (c._tw.length && _fresh(c)) c._tw.shift()(c._tk.pop().t);
+      // The server accepts while its inbound has room: resend the rest
+      // after a pause (PROTOCOL.md section 6).
+      wait = c._pause = c._acked < last ? nextPause(c._pause, c._lim.ackDelay) : 0;
+    } else {
       r = refusalOf(status, text);
       fail = REFUSED[r.code] || (status == 413 ? 1009 : 0);
       if (fail) return _end(c, fail, 'POST ' + (r.code || status), 0, status);
       // A failed POST may or may not have arrived: send it all again, after
       // a backoff; the server drops what it has.
-      c._sent = c._acked;
       c._ctl = ctl.concat(c._ctl);
       while (c._tw.length && !c._up) c._tw.shift()(null);
-      _timer(c, 'pause', backoff(c._posted++, c._rand(), 250, 5e3), _flush);
-    });
+      wait = backoff(c._posted++, c._rand(), 250, 5e3);
+    }
+    if (wait) {
+      c._sent = c._acked;
+      _timer(c, 'pause', wait, _flush);
+    } else {
+      _flush(c);
+    }
+    _finish(c);
+  }, 0, body, 0, c._lim.heartbeat + c._lim.hold + c._to);
 }
 
 // _ackUp applies the server's cumulative ack n of upstream messages: they

@@ -17,8 +17,5 @@ var websocket = {
     ws.onerror = ws.onclose = function () {
       _gone(c, att, { why: att.up ? '' : 'ws_refused' });
     };
-  },
-  send: function (att, text) {
-    att.x.send(text);
   }
 };

@@ -255,6 +255,7 @@ function browser({ without = [], storage } = {}) {
     random: () => [0.5, 0.25, 0.75, 0.1, 0.9][rnd++ % 5],
     localStorage: storage === undefined ? new Storage() : storage,
     navigator: { sendBeacon: (url, body) => { beacons.push({ url, body, endpoint: endpoint(url), query: query(url) }); return true; } },
+    URL,
     location: { protocol: 'https:', host: 'app.test', href: 'https://app.test/page/index.html' },
     addEventListener: (type, fn) => { (listeners[type] = listeners[type] || []).push(fn); },
     removeEventListener: (type, fn) => { listeners[type] = (listeners[type] || []).filter((f) => f !== fn); },
