@@ -18,13 +18,13 @@ import (
 var (
 	// ErrMessageTooBig is returned by Send for a payload larger than the
 	// server's maxMessage.
-	ErrMessageTooBig = errors.New("comet: message too big")
+	ErrMessageTooBig = transport.ErrMessageTooBig
 	// ErrInvalidMessageType is returned by Send for a type other than
 	// transport.Text and transport.Binary.
-	ErrInvalidMessageType = errors.New("comet: invalid message type")
+	ErrInvalidMessageType = transport.ErrInvalidMessageType
 	// ErrInvalidCloseCode is returned by Close for a code an application
 	// may not send: anything but 1000 and 4000–4999.
-	ErrInvalidCloseCode = errors.New("comet: invalid close code")
+	ErrInvalidCloseCode = transport.ErrInvalidCloseCode
 )
 
 // Why an attachment ended; the supervisor resumes after each.

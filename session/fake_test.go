@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -12,6 +11,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/seed-544bbf9f/comet/internal/testutil"
 	"github.com/seed-544bbf9f/comet/transport"
 )
 
@@ -222,24 +222,6 @@ func isDone[T any](ch <-chan T) bool {
 	}
 }
 
-// logWriter routes the handler's logs to t until the test ends: a
-// goroutine the session starts (an observer report) may log a moment
-// after, when t.Log would panic.
-type logWriter struct {
-	mu   sync.Mutex
-	t    testing.TB
-	done bool
-}
-
-func (w *logWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.t.Log(strings.TrimSuffix(string(p), "\n"))
-	}
-	return len(p), nil
-}
-
 // newTestHandler returns a handler with a copy of o (nil for defaults),
 // logging to t.
 func newTestHandler(t testing.TB, o *Options) *Handler {
@@ -248,13 +230,7 @@ func newTestHandler(t testing.TB, o *Options) *Handler {
 		c = *o
 	}
 	if c.Logger == nil {
-		w := &logWriter{t: t}
-		t.Cleanup(func() {
-			w.mu.Lock()
-			w.done = true
-			w.mu.Unlock()
-		})
-		c.Logger = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		c.Logger = testutil.Logger(t)
 	}
 	return NewHandler(&c)
 }

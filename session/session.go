@@ -17,13 +17,13 @@ var (
 	// ErrWouldBlock is returned by TrySend when the outbound window is full.
 	ErrWouldBlock = errors.New("comet: outbound window full")
 	// ErrMessageTooBig is returned by Send for a payload above MaxMessage.
-	ErrMessageTooBig = errors.New("comet: message too big")
+	ErrMessageTooBig = transport.ErrMessageTooBig
 	// ErrInvalidCloseCode is returned by Close for a code an application
 	// may not send (anything but 1000 and 4000–4999).
-	ErrInvalidCloseCode = errors.New("comet: invalid close code")
+	ErrInvalidCloseCode = transport.ErrInvalidCloseCode
 	// ErrInvalidMessageType is returned by Send for a type other than
 	// transport.Text and transport.Binary.
-	ErrInvalidMessageType = errors.New("comet: invalid message type")
+	ErrInvalidMessageType = transport.ErrInvalidMessageType
 )
 
 // RequestInfo describes the negotiate request that made a session.
