@@ -138,27 +138,23 @@ func (c *Conn) Send(ctx context.Context, typ transport.MessageType, p []byte) er
 	}
 	t := typ.FrameType()
 	payload := transport.AppendPayload(make([]byte, 0, len(p)+len(p)/3+8), t, p)
-	for {
-		c.mu.Lock()
-		if c.closeErr != nil {
-			err := c.closeErr
-			c.mu.Unlock()
-			return err
-		}
-		if c.out.hasRoom(len(p)) {
+	var closed error
+	err := c.waitUntil(ctx, func() bool {
+		switch {
+		case c.closeErr != nil:
+			closed = c.closeErr
+		case c.out.hasRoom(len(p)):
 			c.out.push(outMsg{typ: t, payload: payload, size: len(p)})
 			c.changed.notify()
-			c.mu.Unlock()
-			return nil
+		default:
+			return false
 		}
-		ch := c.changed.wait()
-		c.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		return true
+	})
+	if err != nil {
+		return err
 	}
+	return closed
 }
 
 // check validates a message before it is queued.
