@@ -1,0 +1,101 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/seed-544bbf9f/comet/client"
+	"github.com/seed-544bbf9f/comet/internal/faultproxy"
+)
+
+// fallbackResult is one proxy behaviour of metric 7.
+type fallbackResult struct {
+	times      []float64 // ms, dial start to first message
+	transports []string  // the transport each repetition ended on
+}
+
+// measureFallback dials the greeting server through a fault proxy doing
+// mode, r.fallbackReps times, with the Go client's default options, and
+// times each from the start of Dial to the greeting.
+func (r *runner) measureFallback(base string, mode faultproxy.Upgrade) (fallbackResult, error) {
+	var res fallbackResult
+	p, err := faultproxy.Start(base, &faultproxy.Options{Upgrade: mode})
+	if err != nil {
+		return res, err
+	}
+	defer p.Close()
+	for range r.fallbackReps {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		start := time.Now()
+		c, err := client.Dial(ctx, p.URL()+"/comet", nil)
+		if err != nil {
+			cancel()
+			return res, fmt.Errorf("fallback (%v): %w", mode, err)
+		}
+		_, msg, err := c.Recv(ctx)
+		d := time.Since(start)
+		t := c.Transport()
+		c.CloseNow()
+		cancel()
+		if err != nil {
+			return res, fmt.Errorf("fallback (%v): %w", mode, err)
+		}
+		if !bytes.Equal(msg, greeting) {
+			return res, fmt.Errorf("fallback (%v): first message %q, want %q", mode, msg, greeting)
+		}
+		res.times = append(res.times, float64(d)/float64(time.Millisecond))
+		res.transports = append(res.transports, t)
+	}
+	return res, nil
+}
+
+// fallback is metric 7.
+func (r *runner) fallback() error {
+	s := r.section("Fallback time to first message",
+		fmt.Sprintf("The Go client, with its default options, dials a server whose application sends a "+
+			"greeting at once, through the fault proxy of the browser tests (`internal/faultproxy`), which "+
+			"refuses the WebSocket upgrade (400), black-holes it (relays the 101, then drops every byte) "+
+			"or hangs it (never answers). Each figure is the time from the start of `client.Dial` to the "+
+			"greeting's arrival; %d repetitions, each a fresh session, median and maximum.", r.fallbackReps),
+		"the same dial through the same proxy with WebSocket working, so the ratio is the cost of the fault.")
+	srv, err := startServer(appGreet)
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	pass, err := r.measureFallback(srv.base, faultproxy.UpgradePass)
+	if err != nil {
+		return err
+	}
+	passMed, passMax := median(pass.times), slices.Max(pass.times)
+	var used []string
+	for _, mode := range []faultproxy.Upgrade{faultproxy.UpgradeRefuse, faultproxy.UpgradeBlackHole, faultproxy.UpgradeHang} {
+		res, err := r.measureFallback(srv.base, mode)
+		if err != nil {
+			return err
+		}
+		s.add(r.log, figure{Name: fmt.Sprintf("WebSocket %s: median", mode), Unit: "ms", Comet: median(res.times), Raw: passMed})
+		s.add(r.log, figure{Name: fmt.Sprintf("WebSocket %s: max", mode), Unit: "ms", Comet: slices.Max(res.times), Raw: passMax})
+		used = append(used, fmt.Sprintf("%s → %s", mode, strings.Join(uniq(res.transports), ", ")))
+		r.plots.fallback = append(r.plots.fallback, barPair{mode.String(), median(res.times), passMed})
+	}
+	s.note(r.log, "transport reached: %s (with WebSocket working: %s)", strings.Join(used, "; "), strings.Join(uniq(pass.transports), ", "))
+	s.Extra = browserFigures(r.matrixPath)
+	s.Charts = append(s.Charts, chart{r.chartFile("fallback.png"), "time to first message per proxy fault, Go client"})
+	return nil
+}
+
+// uniq returns the distinct strings of xs, in order of first appearance.
+func uniq(xs []string) []string {
+	var out []string
+	for _, x := range xs {
+		if !slices.Contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/seed-544bbf9f/comet/transport"
+)
+
+// fanoutResult is one fan-out configuration.
+type fanoutResult struct {
+	rate      float64 // deliveries/s: median over messages of n ÷ time to the last delivery
+	lat       latencies
+	missing   int // deliveries that never arrived
+	published int
+}
+
+// measureFanout opens n connections of kind, publishes r.fanMsgs messages
+// to all of them through path, one every gap, and collects every delivery.
+func (r *runner) measureFanout(kind, path string, n int) (fanoutResult, error) {
+	var res fanoutResult
+	srv, err := startServer(appEcho)
+	if err != nil {
+		return res, err
+	}
+	defer srv.stop()
+	g, err := startLoad(srv.base, kind, n, perLoadChild, &r.src)
+	if err != nil {
+		return res, err
+	}
+	defer g.stop()
+	open, err := g.open(3 * time.Minute)
+	if err != nil {
+		return res, err
+	}
+	if open.Failed > 0 {
+		return res, fmt.Errorf("%s: %d of %d failed to open: %s", kind, open.Failed, n, open.Err)
+	}
+	time.Sleep(r.settle)
+	// Leave time for one message to reach everyone before the next, so
+	// that each is timed alone: a tenth of a millisecond per session, at
+	// least 200 ms.
+	gap := max(200*time.Millisecond, time.Duration(n)*100*time.Microsecond)
+	for range r.fanMsgs {
+		var b broadcastReport
+		if err := srv.call("POST", path, &b); err != nil {
+			return res, err
+		}
+		if b.Reached != n {
+			fmt.Fprintf(r.log, "  %s: a broadcast reached %d of %d\n", kind, b.Reached, n)
+		}
+		res.published++
+		time.Sleep(gap)
+	}
+	time.Sleep(gap)
+	all, err := g.samples()
+	if err != nil {
+		return res, err
+	}
+	res.missing = n*res.published - len(all.NS)
+	last := make([]time.Duration, res.published)
+	count := make([]int, res.published)
+	res.lat = make(latencies, len(all.NS))
+	for j, ns := range all.NS {
+		d := time.Duration(ns)
+		res.lat[j] = d
+		if i := int(all.I[j]); i >= 0 && i < res.published {
+			last[i] = max(last[i], d)
+			count[i]++
+		}
+	}
+	slices.Sort(res.lat)
+	var rates []float64
+	for i := range last {
+		if last[i] > 0 {
+			rates = append(rates, float64(count[i])/last[i].Seconds())
+		}
+	}
+	res.rate = median(rates)
+	fmt.Fprintf(r.log, "  %s, %d: %d deliveries, %d missing, median %.0f deliveries/s, p99 %.2f ms\n",
+		kind, n, len(all.NS), res.missing, res.rate, res.lat.ms(99))
+	return res, nil
+}
+
+// fanout is metric 5.
+func (r *runner) fanout() error {
+	s := r.section("Fan-out",
+		fmt.Sprintf("Idle WebSocket sessions, in load processes, each with a client goroutine parked in "+
+			"`Recv`; the server publishes %d messages, one at a time and far enough apart to be timed "+
+			"alone, each carrying its publish time. Comet publishes through the broadcast helper "+
+			"(`Handler.NewPreparedMessage` then `Handler.Broadcast`), which queues the message on every "+
+			"session without waiting; each session's writer sends it. Deliveries/s is, per message, the "+
+			"sessions reached divided by the time from publishing it to its last delivery (the median "+
+			"over messages); the latency is from publish to each receive, across every delivery.", r.fanMsgs),
+		"gorilla/websocket's `PreparedMessage`, written to every connection in turn by the publishing "+
+			"goroutine (the usual hub loop), to idle gorilla clients.")
+	for _, n := range r.fanNs {
+		comet, err := r.measureFanout(cometKind(transport.WebSocket), "/_bench/broadcast", n)
+		if err != nil {
+			return err
+		}
+		raw, err := r.measureFanout(kindRawWS, "/_bench/rawbroadcast", n)
+		if err != nil {
+			return err
+		}
+		at := fmt.Sprintf("%s sessions", formatValue(float64(n)))
+		s.add(r.log, figure{Name: at + ": deliveries/s", Unit: "deliveries/s", Comet: comet.rate, Raw: raw.rate, Higher: true})
+		for _, p := range []float64{50, 99} {
+			s.add(r.log, figure{Name: fmt.Sprintf("%s: publish→receive p%g", at, p), Unit: "ms", Comet: comet.lat.ms(p), Raw: raw.lat.ms(p)})
+		}
+		for name, res := range map[string]fanoutResult{"Comet": comet, "raw": raw} {
+			if res.missing != 0 {
+				s.note(r.log, "%s, %s: %d of %d deliveries missing", at, name, res.missing, n*res.published)
+			}
+		}
+		r.plots.fanout = append(r.plots.fanout,
+			latencySeries{fmt.Sprintf("Comet, %s", at), comet.lat},
+			latencySeries{fmt.Sprintf("raw gorilla, %s", at), raw.lat})
+	}
+	if len(r.fanNs) > 0 && r.fanNs[len(r.fanNs)-1] < 10_000 {
+		s.note(r.log, "quick mode: %v sessions only", r.fanNs)
+	}
+	s.Charts = append(s.Charts, chart{r.chartFile("fanout-latency.png"), "publish→receive latency distribution"})
+	return nil
+}
