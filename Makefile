@@ -5,13 +5,17 @@
 # each for a few seconds only.
 FUZZTIME ?= 1m
 
+# QUICK=1 makes `make bench` a smoke run of every metric at small scale,
+# in under a minute, written to .cache/bench/quick/ rather than docs/.
+QUICK ?=
+
 .PHONY: test bench fmt fuzz
 
 test:
 	bash scripts/test.sh
 
 bench:
-	bash scripts/bench.sh
+	QUICK='$(QUICK)' bash scripts/bench.sh
 
 fmt:
 	bash scripts/fmt.sh

@@ -84,9 +84,14 @@ func splitRow(line string) []string {
 }
 
 // faultWords name the proxy faults of metric 7 as the fallback matrix may
-// write them.
-var faultWords = []string{"refuse", "refused", "black-hole", "blackhole", "black hole", "black-holed",
-	"hang", "hung", "hangs", "silent", "ws_refused", "ws_silent", "ws_hung"}
+// write them (by the proxy's behaviour or by the client's fallback reason
+// ws_refused, ws_silent, ws_hung), and the direct case they compare with.
+var faultWords = []string{"refuse", "black-hole", "blackhole", "black hole", "hang", "hung", "silent",
+	"never answered", "dropped", "direct"}
+
+// quotedColumns name the columns quoted from the matrix: the case, the
+// transport reached, the fallback reasons and the time to first message.
+var quotedColumns = []string{"case", "transport", "reason", "first"}
 
 // mentionsFault reports whether a cell names one of the faults.
 func mentionsFault(cell string) bool {
@@ -114,10 +119,43 @@ func faultRows(tables []mdTable) []mdTable {
 			}
 		}
 		if len(rows) > 0 {
-			out = append(out, mdTable{Heading: t.Heading, Header: t.Header, Rows: rows})
+			out = append(out, pickColumns(mdTable{Heading: t.Heading, Header: t.Header, Rows: rows}))
 		}
 	}
 	return out
+}
+
+// pickColumns keeps the columns of t whose header names one of
+// quotedColumns, or every column if none does.
+func pickColumns(t mdTable) mdTable {
+	var keep []int
+	for i, h := range t.Header {
+		for _, w := range quotedColumns {
+			if strings.Contains(strings.ToLower(h), w) {
+				keep = append(keep, i)
+				break
+			}
+		}
+	}
+	if len(keep) == 0 {
+		return t
+	}
+	pick := func(cells []string) []string {
+		var out []string
+		for _, i := range keep {
+			if i < len(cells) {
+				out = append(out, cells[i])
+			} else {
+				out = append(out, "")
+			}
+		}
+		return out
+	}
+	p := mdTable{Heading: t.Heading, Header: pick(t.Header)}
+	for _, r := range t.Rows {
+		p.Rows = append(p.Rows, pick(r))
+	}
+	return p
 }
 
 // markdown renders t.
@@ -157,7 +195,8 @@ func browserFigures(path string) string {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "**Browser figures**, quoted from [`%s`](fallback-matrix.md) (the rows naming these "+
-		"faults, under their own headers; measured by the browser tests, not by this harness):\n\n", name)
+		"faults and the direct case, with the columns that bear on them; measured by the browser tests, "+
+		"not by this harness, and timed as that file defines):\n\n", name)
 	for _, t := range tables {
 		if t.Heading != "" {
 			fmt.Fprintf(&b, "*%s*\n\n", t.Heading)
