@@ -178,6 +178,13 @@ func (c *Conn) switchTo(from, to, why string) {
 		return
 	}
 	c.log.Info("comet: transport changed", "from", from, "to", to, "reason", why)
+	if to == transport.WebSocket && c.idle != nil {
+		// A WebSocket session makes no HTTP request: the keep-alive
+		// connection of the negotiate would sit idle at both ends for
+		// the transport's idle timeout (90 s), a second connection and
+		// server goroutine per session.
+		c.idle.CloseIdleConnections()
+	}
 	if f := c.opts.OnTransport; f != nil {
 		f(from, to, why)
 	}
