@@ -8,14 +8,16 @@ import (
 )
 
 // serverConns is how many connections one idle session holds at the
-// server, which with the open-file limit decides how many sessions fit:
-// a stream or a parked poll, plus, for the HTTP transports, the keep-alive
-// connection of the client's POSTs (the attach commit and acks).
+// server (section 4 reports the count measured), which with the open-file
+// limit decides how many sessions fit. WebSocket and long-polling hold one:
+// the socket, or the parked poll on the negotiate's connection. The
+// streams hold two: the stream, and the keep-alive connection of the
+// client's POSTs (the attach commit and acks).
 var serverConns = map[string]int{
 	cometKind(transport.WebSocket): 1,
 	cometKind(transport.SSE):       2,
 	cometKind(transport.Streaming): 2,
-	cometKind(transport.LongPoll):  2,
+	cometKind(transport.LongPoll):  1,
 	kindRawWS:                      1,
 	kindRawSSE:                     1,
 	kindRawPark:                    1,
