@@ -174,6 +174,7 @@ func pairPlot(b barPair) (*plot.Plot, error) {
 	p.Title.Text = b.name
 	p.Y.Label.Text = "per second"
 	p.Y.Min = 0
+	p.Y.Tick.Marker = readableTicks{}
 	vals := plotter.Values{nz(b.comet), 0}
 	bars, err := plotter.NewBarChart(vals, vg.Points(40))
 	if err != nil {
@@ -216,10 +217,16 @@ func barChart(file, title, unit string, pairs []barPair, cometName, rawName stri
 		return err
 	}
 	rb.Color, rb.LineStyle.Width, rb.Offset = rawColor, 0, w/2
+	top := 0.0
+	for _, v := range append(cv, rv...) {
+		top = math.Max(top, v)
+	}
+	p.Y.Min, p.Y.Max = 0, top*1.25 // room for the legend
 	p.Add(plotter.NewGrid(), cb, rb)
 	p.Legend.Add(cometName, cb)
 	p.Legend.Add(rawName, rb)
 	p.NominalX(names...)
+	p.Y.Tick.Marker = readableTicks{}
 	return p.Save(vg.Length(max(len(pairs), 3))*1.6*vg.Inch, 4*vg.Inch, file)
 }
 
@@ -258,4 +265,18 @@ func saveTiles(file string, plots [][]*plot.Plot, w, h vg.Length) error {
 		return err
 	}
 	return f.Close()
+}
+
+// readableTicks are gonum's default ticks labelled as the tables print
+// numbers: "1,200,000" rather than "1.2e+06".
+type readableTicks struct{}
+
+func (readableTicks) Ticks(min, max float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(min, max)
+	for i := range ticks {
+		if ticks[i].Label != "" {
+			ticks[i].Label = formatValue(ticks[i].Value)
+		}
+	}
+	return ticks
 }

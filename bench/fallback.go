@@ -55,7 +55,7 @@ func (r *runner) measureFallback(base string, mode faultproxy.Upgrade) (fallback
 
 // fallback is metric 7.
 func (r *runner) fallback() error {
-	s := r.section("Fallback time to first message",
+	s := r.section(7, "Fallback time to first message",
 		fmt.Sprintf("The Go client, with its default options, dials a server whose application sends a "+
 			"greeting at once, through the fault proxy of the browser tests (`internal/faultproxy`), which "+
 			"refuses the WebSocket upgrade (400), black-holes it (relays the 101, then drops every byte) "+

@@ -85,7 +85,7 @@ func (r *runner) measureFanout(kind, path string, n int) (fanoutResult, error) {
 
 // fanout is metric 5.
 func (r *runner) fanout() error {
-	s := r.section("Fan-out",
+	s := r.section(5, "Fan-out",
 		fmt.Sprintf("Idle WebSocket sessions, in load processes, each with a client goroutine parked in "+
 			"`Recv`; the server publishes %d messages, one at a time and far enough apart to be timed "+
 			"alone, each carrying its publish time. Comet publishes through the broadcast helper "+

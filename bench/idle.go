@@ -98,7 +98,7 @@ func (r *runner) measureIdle(kind string, n int) (idleResult, error) {
 // share their configurations: the storm is the opening of the sessions
 // whose memory is then read.
 func (r *runner) idleMemory() error {
-	mem := r.section("Idle memory per session",
+	mem := r.section(4, "Idle memory per session",
 		fmt.Sprintf("%s sessions (or connections) are opened and left idle; the server's heap and stacks in "+
 			"use after two garbage collections (`HeapInuse + StackInuse`), and its resident set "+
 			"(`VmRSS`), are read before and after, and the difference divided by the number open. "+
@@ -109,7 +109,7 @@ func (r *runner) idleMemory() error {
 		"an idle gorilla/websocket connection (its handler parked in `NextReader`) for WebSocket; an idle "+
 			"net/http SSE stream (headers flushed, handler parked) for SSE and XHR streaming; a parked "+
 			"net/http request (headers flushed, handler parked) for long-polling.")
-	storm := r.section("Connect storm",
+	storm := r.section(6, "Connect storm",
 		"The time from telling the load processes to start to the last session established, with 32 "+
 			"connects at once per load process. A Comet session is established when `client.Dial` "+
 			"returns: negotiate, then attach until the open frame. A raw connection is established when "+
@@ -146,8 +146,8 @@ func (r *runner) idleMemory() error {
 		at := fmt.Sprintf("%s, %s sessions", t, formatValue(float64(n)))
 		mem.add(r.log, figure{Name: at + ": heap + stacks", Unit: "KiB/session", Comet: comet.heap / 1024, Raw: raw.heap / 1024})
 		mem.add(r.log, figure{Name: at + ": RSS", Unit: "KiB/session", Comet: comet.rss / 1024, Raw: raw.rss / 1024})
-		mem.add(r.log, figure{Name: at + ": goroutines", Unit: "per session", Comet: comet.goroutines, Raw: raw.goroutines})
-		mem.add(r.log, figure{Name: at + ": server connections", Unit: "per session", Comet: comet.conns, Raw: raw.conns})
+		mem.add(r.log, figure{Name: at + ": goroutines", Unit: "per session", Comet: comet.goroutines, Raw: raw.goroutines, Detail: true})
+		mem.add(r.log, figure{Name: at + ": server connections", Unit: "per session", Comet: comet.conns, Raw: raw.conns, Detail: true})
 		storm.add(r.log, figure{Name: at, Unit: "s", Comet: comet.storm, Raw: raw.storm})
 		for _, res := range []idleResult{comet, raw} {
 			if res.failed > 0 {

@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -75,10 +76,10 @@ type runner struct {
 }
 
 // section starts a new section of the report.
-func (r *runner) section(title, about, baseline string) *section {
-	s := &section{Title: title, About: about, Baseline: baseline}
+func (r *runner) section(n int, title, about, baseline string) *section {
+	s := &section{N: n, Title: title, About: about, Baseline: baseline}
 	r.rep.Sections = append(r.rep.Sections, s)
-	fmt.Fprintf(r.log, "\n== %d. %s\n", len(r.rep.Sections), title)
+	fmt.Fprintf(r.log, "\n== %d. %s\n", n, title)
 	return s
 }
 
@@ -95,6 +96,24 @@ func benchMain(args []string) error {
 	matrix := fs.String("matrix", "docs/fallback-matrix.md", "the browser fallback matrix quoted in metric 7")
 	only := fs.String("only", "", "comma-separated metric numbers to run (default all seven); the report then has only those")
 	fs.Parse(args)
+	// Paths given are relative to where the command runs; the defaults to
+	// the repository's root, so that `go -C bench run .` works too.
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for name, p := range map[string]*string{"doc": doc, "out": out, "matrix": matrix} {
+		if set[name] && !filepath.IsAbs(*p) {
+			abs, err := filepath.Abs(*p)
+			if err != nil {
+				return err
+			}
+			*p = abs
+		}
+	}
+	if root, err := repoRoot(); err == nil {
+		if err := os.Chdir(root); err != nil {
+			return err
+		}
+	}
 
 	r := &runner{log: os.Stdout, matrixPath: *matrix, rawPOST: math.NaN(),
 		sessions: 64, warm: 500 * time.Millisecond, window: 4 * time.Second, settle: time.Second,
@@ -181,15 +200,29 @@ func benchMain(args []string) error {
 	return nil
 }
 
-// orderSections puts the connect storm (measured with idle memory) after
-// fan-out, so the sections follow the issue's numbering.
+// orderSections sorts the sections by metric number: the connect storm
+// (6) is measured with idle memory (4), before fan-out (5).
 func (r *runner) orderSections() {
-	s := r.rep.Sections
-	for i, sec := range s {
-		if sec.Title == "Connect storm" && i+1 < len(s) && s[i+1].Title == "Fan-out" {
-			s[i], s[i+1] = s[i+1], s[i]
-			return
+	slices.SortStableFunc(r.rep.Sections, func(a, b *section) int { return a.N - b.N })
+}
+
+// repoRoot returns the nearest folder, from the working directory up,
+// holding the go.mod of Comet's root module.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && strings.HasPrefix(string(b), "module github.com/seed-544bbf9f/comet\n") {
+			return dir, nil
 		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no Comet repository above the working directory")
+		}
+		dir = parent
 	}
 }
 

@@ -16,6 +16,7 @@ type figure struct {
 	Comet  float64 // NaN when not measured
 	Raw    float64 // NaN when there is no baseline
 	Higher bool    // higher is better
+	Detail bool    // left out of the summary table
 }
 
 // ratio is Comet's value over the baseline's, NaN without a baseline.
@@ -33,6 +34,7 @@ type chart struct {
 
 // section is one metric of the report: its tables and charts.
 type section struct {
+	N        int // the metric's number in the issue that set them
 	Title    string
 	About    string // how it is measured (Markdown)
 	Baseline string // what the raw baseline is (Markdown)
@@ -156,20 +158,23 @@ func (r *report) markdown(w io.Writer) {
 		"the Go microbenchmarks (`go test -bench`) of every module once and keeps their output for "+
 		"benchstat under `.cache/bench/`.\n\n")
 	fmt.Fprintf(w, "## Summary\n\n| metric | measure | Comet | raw | ratio |\n|---|---|---:|---:|---:|\n")
-	for i, s := range r.Sections {
+	for _, s := range r.Sections {
 		for _, f := range s.Figures {
-			fmt.Fprintf(w, "| %d | %s (%s) | %s | %s | %s |\n", i+1, f.Name, f.Unit,
+			if f.Detail {
+				continue
+			}
+			fmt.Fprintf(w, "| %d | %s (%s) | %s | %s | %s |\n", s.N, f.Name, f.Unit,
 				formatValue(f.Comet), formatValue(f.Raw), formatRatio(f.ratio()))
 		}
 	}
 	fmt.Fprintln(w)
-	for i, s := range r.Sections {
-		s.markdown(w, i+1)
+	for _, s := range r.Sections {
+		s.markdown(w)
 	}
 }
 
-func (s *section) markdown(w io.Writer, n int) {
-	fmt.Fprintf(w, "## %d. %s\n\n", n, s.Title)
+func (s *section) markdown(w io.Writer) {
+	fmt.Fprintf(w, "## %d. %s\n\n", s.N, s.Title)
 	if s.About != "" {
 		fmt.Fprintf(w, "%s\n\n", s.About)
 	}

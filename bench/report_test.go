@@ -91,7 +91,7 @@ func TestFormat(t *testing.T) {
 func TestMarkdown(t *testing.T) {
 	r := report{Started: time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC), Elapsed: 9 * time.Minute,
 		Machine: machine{CPU: "Test CPU", CPUs: 2, MemGiB: 24, Go: "go1.26", Commit: "abc"}}
-	s := &section{Title: "WebSocket echo", About: "about", Baseline: "gorilla",
+	s := &section{N: 1, Title: "WebSocket echo", About: "about", Baseline: "gorilla",
 		Charts: []chart{{"benchmarks/latency.png", "latency"}}}
 	s.Figures = append(s.Figures, figure{Name: "round trips/s, 64 sessions", Unit: "round trips/s", Comet: 24284, Raw: 58125, Higher: true},
 		figure{Name: "p99.9", Unit: "ms", Comet: 0.5, Raw: math.NaN()})

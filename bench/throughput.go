@@ -258,7 +258,7 @@ func (s *section) addLatency(r *runner, what string, comet, raw latencies) {
 
 // webSocketEcho is metric 1.
 func (r *runner) webSocketEcho() error {
-	s := r.section("WebSocket echo",
+	s := r.section(1, "WebSocket echo",
 		fmt.Sprintf("Each session sends a %d-byte text message and waits for its echo, in a loop: with %d "+
 			"sessions at once for round trips per second, and with one session for the latency "+
 			"distribution of %s of round trips. The Go client is forced onto WebSocket; the server "+
@@ -281,7 +281,7 @@ func (r *runner) webSocketEcho() error {
 
 // longPolling is metric 2.
 func (r *runner) longPolling() error {
-	s := r.section("Long-polling",
+	s := r.section(2, "Long-polling",
 		fmt.Sprintf("Two workloads. **Echo**: as in section 1, with the Go client forced onto long-polling: "+
 			"each message goes up in a POST and comes back in the answer to the parked poll "+
 			"(%d sessions for the rate, one for the latency). **Server push**: the server application "+
@@ -408,7 +408,7 @@ func (c chanRT) close() {}
 
 // streams is metric 3.
 func (r *runner) streams() error {
-	s := r.section("SSE and XHR streaming",
+	s := r.section(3, "SSE and XHR streaming",
 		fmt.Sprintf("**Events per stream**: one session; the server application calls `Send` with a "+
 			"%d-byte message in a loop, exactly as the raw handler writes an event in a loop, and the "+
 			"client counts the messages it receives for %s. The raw handler flushes after every event; "+
