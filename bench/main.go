@@ -116,8 +116,8 @@ func benchMain(args []string) error {
 	}
 
 	r := &runner{log: os.Stdout, matrixPath: *matrix, rawPOST: math.NaN(),
-		sessions: 64, warm: 500 * time.Millisecond, window: 4 * time.Second, settle: time.Second,
-		idleN: 10_000, fanNs: []int{1000, 10_000}, fanMsgs: 10, fallbackReps: 5}
+		sessions: 64, warm: time.Second, window: 6 * time.Second, settle: time.Second,
+		idleN: 10_000, fanNs: []int{1000, 10_000}, fanMsgs: 20, fallbackReps: 10}
 	if *quick {
 		r.warm, r.window, r.settle = 100*time.Millisecond, 700*time.Millisecond, 300*time.Millisecond
 		r.idleN, r.fanNs, r.fanMsgs, r.fallbackReps = 1000, []int{1000}, 3, 2

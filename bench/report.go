@@ -135,8 +135,8 @@ func (r *report) markdown(w io.Writer) {
 		"process for every configuration). Read the **ratio** (Comet ÷ raw): it holds better than either "+
 		"absolute figure from one machine to another. Which direction is better is given by the unit: "+
 		"per-second rates, higher; times and bytes, lower.\n\n")
-	fmt.Fprintf(w, "Mode: %s. Run on %s, for %s.\n\n", mode, r.Started.UTC().Format("2006-01-02 15:04 MST"),
-		r.Elapsed.Round(time.Second))
+	fmt.Fprintf(w, "Mode: %s. Run on %s; the harness took %s (`make bench` adds the microbenchmarks, "+
+		"under a minute).\n\n", mode, r.Started.UTC().Format("2006-01-02 15:04 MST"), r.Elapsed.Round(time.Second))
 	m := r.Machine
 	fmt.Fprintf(w, "## Machine\n\n")
 	fmt.Fprintf(w, "| | |\n|---|---|\n")
@@ -150,9 +150,9 @@ func (r *report) markdown(w io.Writer) {
 	fmt.Fprintf(w, "Server and clients share the machine's CPUs, as they share loopback: on a 2-CPU machine "+
 		"the load client's work is a large part of every figure, Comet's and the baseline's alike.\n\n")
 	fmt.Fprintf(w, "## Reproduce\n\n")
-	fmt.Fprintf(w, "```sh\nmake bench          # the full run: rewrites this file and docs/benchmarks/*.png (about 10 minutes)\n"+
-		"make bench QUICK=1  # every metric at small scale, in under a minute; writes .cache/bench/quick/\n"+
-		"go -C bench run . -h   # the harness's own flags\n```\n\n")
+	fmt.Fprintf(w, "```sh\nmake bench             # the full run: rewrites this file and docs/benchmarks/*.png\n"+
+		"make bench QUICK=1     # every metric at small scale, in under a minute; writes .cache/bench/quick/\n"+
+		"go -C bench run . -h   # the harness's flags (-only 1,5 runs some metrics)\n```\n\n")
 	fmt.Fprintf(w, "The harness is the `bench/` module: a command that starts itself as the server process "+
 		"(`serve`) and as load clients (`load`), and talks to them over pipes. `make bench` also runs "+
 		"the Go microbenchmarks (`go test -bench`) of every module once and keeps their output for "+
