@@ -61,7 +61,8 @@ func (r *runner) fallback() error {
 			"refuses the WebSocket upgrade (400), black-holes it (relays the 101, then drops every byte) "+
 			"or hangs it (never answers). Each figure is the time from the start of `client.Dial` to the "+
 			"greeting's arrival; %d repetitions, each a fresh session, median and maximum.", r.fallbackReps),
-		"the same dial through the same proxy with WebSocket working, so the ratio is the cost of the fault.")
+		"not a raw primitive here but the same dial through the same proxy with WebSocket working, so the "+
+			"ratio is the cost of the fault.")
 	srv, err := startServer(appGreet)
 	if err != nil {
 		return err
@@ -78,15 +79,22 @@ func (r *runner) fallback() error {
 		if err != nil {
 			return err
 		}
-		s.add(r.log, figure{Name: fmt.Sprintf("WebSocket %s: median", mode), Unit: "ms", Comet: median(res.times), Raw: passMed})
-		s.add(r.log, figure{Name: fmt.Sprintf("WebSocket %s: max", mode), Unit: "ms", Comet: slices.Max(res.times), Raw: passMax})
-		used = append(used, fmt.Sprintf("%s → %s", mode, strings.Join(uniq(res.transports), ", ")))
-		r.plots.fallback = append(r.plots.fallback, barPair{mode.String(), median(res.times), passMed})
+		s.add(r.log, figure{Name: fmt.Sprintf("WebSocket %s: median", faultName[mode]), Unit: "ms", Comet: median(res.times), Raw: passMed})
+		s.add(r.log, figure{Name: fmt.Sprintf("WebSocket %s: max", faultName[mode]), Unit: "ms", Comet: slices.Max(res.times), Raw: passMax})
+		used = append(used, fmt.Sprintf("%s → %s", faultName[mode], strings.Join(uniq(res.transports), ", ")))
+		r.plots.fallback = append(r.plots.fallback, barPair{faultName[mode], median(res.times), passMed})
 	}
 	s.note(r.log, "transport reached: %s (with WebSocket working: %s)", strings.Join(used, "; "), strings.Join(uniq(pass.transports), ", "))
 	s.Extra = browserFigures(r.matrixPath)
 	s.Charts = append(s.Charts, chart{r.chartFile("fallback.png"), "time to first message per proxy fault, Go client"})
 	return nil
+}
+
+// faultName names what the proxy does to the upgrade, as the report says it.
+var faultName = map[faultproxy.Upgrade]string{
+	faultproxy.UpgradeRefuse:    "refused",
+	faultproxy.UpgradeBlackHole: "black-holed",
+	faultproxy.UpgradeHang:      "hung",
 }
 
 // uniq returns the distinct strings of xs, in order of first appearance.

@@ -126,9 +126,10 @@ func (r *runner) idleMemory() error {
 	for _, p := range pairs {
 		n := sessionsFor(p.comet, r.idleN, r.limits.Soft)
 		if n != r.idleN {
-			mem.note(r.log, "%s: measured at %s sessions, not %s: each holds %d connections at the server and "+
-				"the open-file limit is %d (hard %d), which this process may not raise",
-				p.comet, formatValue(float64(n)), formatValue(float64(r.idleN)), serverConns[p.comet], r.limits.Soft, r.limits.Hard)
+			mem.note(r.log, "%s, and its raw baseline, measured at %s sessions, not %s: a session holds %d "+
+				"connections at the server, and the open-file limit is %d (hard %d), which the harness may not "+
+				"raise here (raising a hard limit takes CAP_SYS_RESOURCE)", p.comet[len("comet-"):],
+				formatValue(float64(n)), formatValue(float64(r.idleN)), serverConns[p.comet], r.limits.Soft, r.limits.Hard)
 		}
 		raw, ok := raws[fmt.Sprint(p.raw, n)]
 		if !ok {
