@@ -738,14 +738,16 @@ function _ackDue(c) {
   return 0;
 }
 
-// _acked records that ack n was sent to the server.
+// _sentAck records that ack n was sent to the server. An ack due at once
+// (after a heartbeat, a resend, the server's close) stays due until one
+// covering everything received has gone: a POST answered after the
+// server's close arrived carried an older ack.
 function _sentAck(c, n) {
   if (n >= c._ackd) {
     c._ackd = n;
-    c._ackNow = 0;
     _clear(c, 'ack');
   }
-  if (c._ackd >= c._n) c._owe = c._oweBytes = 0;
+  if (c._ackd >= c._n) c._owe = c._oweBytes = c._ackNow = 0;
 }
 
 // _flush sends what is due upstream: messages, acks, control frames, and
@@ -1083,7 +1085,7 @@ function _gone(c, att, info) {
   }
   if (att == c._cur) {
     // Only the XHR transports end ok: the next poll, or a recycled stream.
-    if (info.ok) return tr == longpoll ? _poll(c) : _attach(c, tr.name, 1, '');
+    if (info.ok && !c._rc) return tr == longpoll ? _poll(c) : _attach(c, tr.name, 1, '');
     return _dropped(c, att, info);
   }
   if (!att.d && att.op && info.ok && tr == longpoll) return _proven(c, att);
@@ -1119,6 +1121,10 @@ function _dropped(c, att, info) {
   c._cur = c._up = null;
   c._sent = c._acked;
   c._gen++;
+  // After the server's close nothing more comes down (the server forgets
+  // the session once its close is acknowledged, and ends the stream): what
+  // is left to send, our close or our ack, goes by POST.
+  if (c._rc) return _flush(c);
   if (!att.late && !info.silent && !info.superseded) {
     k = keepalive(c._ka, now - att.op, now - att.last, att.iv, c._lim.minHeartbeat);
   }

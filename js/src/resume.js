@@ -22,7 +22,7 @@ function _gone(c, att, info) {
   }
   if (att == c._cur) {
     // Only the XHR transports end ok: the next poll, or a recycled stream.
-    if (info.ok) return tr == longpoll ? _poll(c) : _attach(c, tr.name, 1, '');
+    if (info.ok && !c._rc) return tr == longpoll ? _poll(c) : _attach(c, tr.name, 1, '');
     return _dropped(c, att, info);
   }
   if (!att.d && att.op && info.ok && tr == longpoll) return _proven(c, att);
@@ -58,6 +58,10 @@ function _dropped(c, att, info) {
   c._cur = c._up = null;
   c._sent = c._acked;
   c._gen++;
+  // After the server's close nothing more comes down (the server forgets
+  // the session once its close is acknowledged, and ends the stream): what
+  // is left to send, our close or our ack, goes by POST.
+  if (c._rc) return _flush(c);
   if (!att.late && !info.silent && !info.superseded) {
     k = keepalive(c._ka, now - att.op, now - att.last, att.iv, c._lim.minHeartbeat);
   }

@@ -32,14 +32,16 @@ function _ackDue(c) {
   return 0;
 }
 
-// _acked records that ack n was sent to the server.
+// _sentAck records that ack n was sent to the server. An ack due at once
+// (after a heartbeat, a resend, the server's close) stays due until one
+// covering everything received has gone: a POST answered after the
+// server's close arrived carried an older ack.
 function _sentAck(c, n) {
   if (n >= c._ackd) {
     c._ackd = n;
-    c._ackNow = 0;
     _clear(c, 'ack');
   }
-  if (c._ackd >= c._n) c._owe = c._oweBytes = 0;
+  if (c._ackd >= c._n) c._owe = c._oweBytes = c._ackNow = 0;
 }
 
 // _flush sends what is due upstream: messages, acks, control frames, and

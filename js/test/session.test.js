@@ -293,6 +293,31 @@ for (const [build, make] of Object.entries(BUILDS)) {
     assert.deepEqual([ev.code, ev.reason, ev.wasClean, ev.retry], [3001, 'shutdown', true, 4500]);
   });
 
+  it('a stream that ends once the server\'s close has arrived is not resumed', () => {
+    // The server forgets the session when its close is acknowledged and
+    // ends the stream, which can reach the page before the answer to the
+    // POST that carried the ack: that end is no drop to recover from.
+    const t = start(Comet, { without: ['WebSocket'] });
+    negotiate(t);
+    const es = proveStream(t, t.net.last('sse'));
+    postOK(t.net.last('send'), 0); // the commit
+    t.c.close(1000, 'done');
+    const bye = t.net.last('send');
+    assert.deepEqual(frames(bye.body).pop(), ['c', 1, 1000, 'done', 0]);
+    es.message('["c",1,1000,"",0]');
+    postOK(bye, 1);
+    t.clock.tick(200); // at most ackDelay
+    const ack = t.net.last('send');
+    assert.notEqual(ack, bye);
+    assert.equal(frames(ack.body)[0][2], 1, 'the POST acks the server\'s close');
+    es.fail();
+    t.clock.tick(1000);
+    assert.equal(t.net.count('sse'), 1, 'no resume');
+    assert.deepEqual(t.of('reconnecting'), []);
+    postOK(ack, 1);
+    assert.deepEqual(t.of('close').map((e) => [e.code, e.wasClean]), [[1000, true]]);
+  });
+
   it('an unanswered close ends after a bound, not clean', () => {
     const t = start(Comet);
     openWebSocket(t);
