@@ -138,6 +138,13 @@ type tab struct {
 // if the test fails.
 func newTab(t *testing.T, parent context.Context) *tab {
 	t.Helper()
+	return newTabWithin(t, parent, caseTimeout)
+}
+
+// newTabWithin is newTab bounded by limit instead, for the cases that wait
+// on purpose.
+func newTabWithin(t *testing.T, parent context.Context, limit time.Duration) *tab {
+	t.Helper()
 	ctx, cancel := chromedp.NewContext(parent, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
 	con := newTranscript(t, "browser")
@@ -172,9 +179,17 @@ func newTab(t *testing.T, parent context.Context) *tab {
 	}); err != nil {
 		t.Fatalf("opening a tab: %v", err)
 	}
-	ctx, cancelTimeout := context.WithTimeout(ctx, caseTimeout)
+	ctx, cancelTimeout := context.WithTimeout(ctx, limit)
 	t.Cleanup(cancelTimeout)
 	return &tab{t: t, ctx: ctx, con: con}
+}
+
+// in returns the tab for use by t, a subtest of the test that opened it:
+// failures then go to the test that is running.
+func (tb *tab) in(t *testing.T) *tab {
+	c := *tb
+	c.t = t
+	return &c
 }
 
 // open loads url in the tab.

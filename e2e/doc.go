@@ -7,4 +7,14 @@
 //
 // from this folder, with the Debian package chromium installed (or its path
 // in COMET_CHROMIUM). scripts/test.sh installs chromium when it is missing.
+//
+// TestFallbackMatrix puts real proxies between the browser and the server:
+// nginx and haproxy (Debian packages, which scripts/test.sh also installs;
+// each started per case from a config written to a temporary folder, on a
+// free loopback port, and stopped by its PID) and the synthetic
+// misbehaving proxy of internal/faultproxy. It writes its report as
+// markdown to COMET_MATRIX, or else to comet-fallback-matrix.md in the
+// temporary folder, and names the file in its log; docs/fallback-matrix.md
+// is a copy of one run's report. COMET_CUT_SEED repeats the cut schedule
+// of a logged run.
 package e2e

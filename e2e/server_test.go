@@ -73,6 +73,7 @@ type server struct {
 type request struct {
 	method, name, proto, why, session, attempt, ticket string
 	ifNoneMatch                                        string
+	hb                                                 string // the heartbeat the attach asks for, ms
 }
 
 type change struct{ from, to, reason string }
@@ -182,7 +183,7 @@ func (s *server) comet(w http.ResponseWriter, r *http.Request) {
 	name := path.Base(r.URL.Path)
 	q := r.URL.Query()
 	s.mu.Lock()
-	s.requests = append(s.requests, request{method: r.Method, name: name, proto: r.Proto, why: q.Get("why"), session: q.Get("s"), attempt: q.Get("a"), ticket: q.Get("t"), ifNoneMatch: r.Header.Get("If-None-Match")})
+	s.requests = append(s.requests, request{method: r.Method, name: name, proto: r.Proto, why: q.Get("why"), session: q.Get("s"), attempt: q.Get("a"), ticket: q.Get("t"), ifNoneMatch: r.Header.Get("If-None-Match"), hb: q.Get("hb")})
 	s.mu.Unlock()
 	if name == "negotiate" && r.Method == http.MethodPost {
 		s.negotiates.Add(1)
@@ -314,5 +315,5 @@ func closeCode(err error) (transport.CloseCode, bool) {
 }
 
 func (r request) String() string {
-	return fmt.Sprintf("%s %s %s s=%.8s a=%s t=%.6s why=%q", r.method, r.name, r.proto, r.session, r.attempt, r.ticket, r.why)
+	return fmt.Sprintf("%s %s %s s=%.8s a=%s t=%.6s why=%q hb=%s", r.method, r.name, r.proto, r.session, r.attempt, r.ticket, r.why, r.hb)
 }

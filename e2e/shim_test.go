@@ -31,6 +31,9 @@ type params struct {
 	Code    int            `json:"code,omitempty"`
 	Reason  string         `json:"reason,omitempty"`
 	Quiet   int            `json:"quiet,omitempty"`
+	Idle    int            `json:"idle,omitempty"`  // exchange: ms without a message, halfway
+	Every   int            `json:"every,omitempty"` // exchange: ms between batches
+	Batch   int            `json:"batch,omitempty"` // exchange: messages per batch
 }
 
 func forced(url, name string) params {
@@ -60,7 +63,11 @@ type result struct {
 	Opened       bool             `json:"opened"`
 	ReadyState   int              `json:"readyState"`
 
-	Sent, Got []string // echo
+	Sent, Got []string // echo, exchange
+
+	First    float64  `json:"first"`    // exchange: ms from the navigation's start to the first message
+	OpenedAt float64  `json:"openedAt"` // exchange: ms from the navigation's start to the open event
+	Drops    []string `json:"drops"`    // the reasons of the reconnecting events
 
 	Count    int    `json:"count"` // many
 	FirstBad int    `json:"firstBad"`

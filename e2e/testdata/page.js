@@ -19,7 +19,7 @@
       console.debug('comet: ' + msg + (data === undefined ? '' : ' ' + JSON.stringify(data)));
     };
     var c = new Comet(p.url, options);
-    var s = { c: c, queue: [], waiters: [], transports: [], reconnecting: 0, errors: [] };
+    var s = { c: c, queue: [], waiters: [], transports: [], reconnecting: 0, drops: [], errors: [] };
     s.opened = new Promise(function (resolve, reject) {
       c.onopen = function () {
         console.log('open on ' + c.transport);
@@ -41,6 +41,8 @@
       s.errors.push({ code: e.code, status: e.status });
     };
     c.onmessage = function (e) {
+      // performance.now() counts from the navigation's start.
+      if (s.first == null) s.first = performance.now();
       if (s.waiters.length) s.waiters.shift().resolve(e.data);
       else s.queue.push(e.data);
     };
@@ -51,6 +53,7 @@
     c.addEventListener('reconnecting', function (e) {
       console.log('reconnecting ' + e.reason + ' ' + (e.transport || ''));
       s.reconnecting++;
+      s.drops.push(e.reason);
     });
     return s;
   }
@@ -118,6 +121,30 @@
     });
   }
 
+  // sendRange sends m<from> to m<to-1>, then marker: p.batch messages every
+  // p.every ms if p.every is set, otherwise all at once.
+  function sendRange(s, from, to, marker, p) {
+    return new Promise(function (resolve) {
+      var i = from;
+      (function tick() {
+        var end = p.every ? Math.min(to, i + p.batch) : to;
+        for (; i < end; i++) s.c.send('m' + i);
+        if (i < to) return setTimeout(tick, p.every);
+        s.c.send(marker);
+        resolve();
+      })();
+    });
+  }
+
+  // until resolves with every message of s before marker, appended to got.
+  function until(s, marker, got) {
+    return next(s).then(function (m) {
+      if (m === marker) return got;
+      got.push(m);
+      return until(s, marker, got);
+    });
+  }
+
   var TEXTS = ['hello', '', 'héllo wörld ✓ 😀', 'line\nbreak\r\ttab', 'sep\u2028\u2029', 'quote " back \\ slash', '{"json":[1,2]}'];
 
   var scenarios = {
@@ -168,6 +195,30 @@
         return sequence(s, p.n, 'm');
       }).then(function (r) {
         return finish(s, r);
+      });
+    },
+
+    // exchange sends p.n messages (paced by p.every and p.batch) and
+    // collects every echo, up to a marker sent last, so that the test can
+    // count the lost, the duplicated and the out of order. With p.idle it
+    // stops halfway, collects the first half, and sends nothing for
+    // p.idle ms. It reports when the first message arrived and when the
+    // session opened, in ms from the navigation's start.
+    exchange: function (p) {
+      var s = connect(p), half = p.idle ? p.n / 2 : p.n, got = [], opened;
+      return s.opened.then(function () {
+        opened = performance.now();
+        return Promise.all([sendRange(s, 0, half, 'half', p), until(s, 'half', got)]);
+      }).then(function () {
+        if (!p.idle) return;
+        console.log('idle for ' + p.idle + ' ms');
+        return new Promise(function (resolve) {
+          setTimeout(resolve, p.idle);
+        });
+      }).then(function () {
+        return Promise.all([sendRange(s, half, p.n, 'end', p), until(s, 'end', got)]);
+      }).then(function () {
+        return finish(s, { got: got, first: s.first, openedAt: opened, drops: s.drops });
       });
     },
 
