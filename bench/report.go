@@ -145,7 +145,8 @@ func (r *report) markdown(w io.Writer) {
 	fmt.Fprintf(w, "| kernel | Linux %s |\n", m.Kernel)
 	fmt.Fprintf(w, "| Go | %s |\n", m.Go)
 	fmt.Fprintf(w, "| commit | %s |\n", m.Commit)
-	fmt.Fprintf(w, "| load average (1, 5, 15 min) | %s at the start, %s at the end |\n", m.LoadStart, m.LoadEnd)
+	fmt.Fprintf(w, "| load average (1, 5, 15 min) | %s at the start; %s at the end, which counts the harness's own processes |\n",
+		m.LoadStart, m.LoadEnd)
 	fmt.Fprintf(w, "| open files | %s |\n\n", r.Limits)
 	fmt.Fprintf(w, "Server and clients share the machine's CPUs, as they share loopback: on a 2-CPU machine "+
 		"the load client's work is a large part of every figure, Comet's and the baseline's alike.\n\n")
