@@ -128,8 +128,20 @@ func (rw *row) record(r result, e ended, reqs []request) {
 			rw.Reasons = append(rw.Reasons, why)
 		}
 	}
+	// In a fixed order, js/README.md's (unknown ones last), so that runs
+	// compare line by line.
+	slices.SortStableFunc(rw.Reasons, func(a, b string) int { return reasonRank(a) - reasonRank(b) })
 	rw.Down = tallyOf(r.Got, matrixMessages)
 	rw.Up = tallyOf(e.got, matrixMessages)
+}
+
+// reasonRank orders the shim's reasons as js/README.md lists them.
+func reasonRank(why string) int {
+	order := []string{"ws_refused", "ws_hung", "ws_silent", "stream_buffered", "idle_cut", "early_death", "upgraded", "dropped"}
+	if i := slices.Index(order, why); i >= 0 {
+		return i
+	}
+	return len(order)
 }
 
 func (rw *row) note(format string, args ...any) {

@@ -34,6 +34,7 @@ type params struct {
 	Idle    int            `json:"idle,omitempty"`  // exchange: ms without a message, halfway
 	Every   int            `json:"every,omitempty"` // exchange: ms between batches
 	Batch   int            `json:"batch,omitempty"` // exchange: messages per batch
+	Brief   bool           `json:"brief,omitempty"` // no frames in the console
 }
 
 func forced(url, name string) params {

@@ -3,8 +3,9 @@
 # then, in every Go module of the tree (the browser tests in e2e/ are one),
 # gofmt, go vet, the tests under the race detector, each benchmark once (so
 # that benchmarks keep compiling and running), then a short run of every
-# fuzz target (FUZZTIME each, 5s unless set). It installs Chromium, for the
-# browser tests, when it is missing. It stops at the first failure.
+# fuzz target (FUZZTIME each, 5s unless set). It installs Chromium, nginx
+# and haproxy, for the browser tests, when they are missing, and shows the
+# browser tests' fallback matrix. It stops at the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -12,9 +13,31 @@ cd "$(dirname "$0")/.."
 
 step=
 results=$(mktemp)
+sudo=()
+if ((EUID != 0)); then
+	sudo=(sudo)
+fi
+policy_rc=/usr/sbin/policy-rc.d
+policy_made=
+
+# drop_policy removes the policy-rc.d this script made, if it made one.
+drop_policy() {
+	if [[ -n "$policy_made" ]]; then
+		"${sudo[@]}" rm -f "$policy_made"
+		policy_made=
+	fi
+}
+
+# sbin prints the path of program $1: on PATH, or else in /usr/sbin, where
+# Debian puts nginx and haproxy and which not every user's PATH holds.
+sbin() {
+	command -v "$1" || { [[ -x "/usr/sbin/$1" ]] && echo "/usr/sbin/$1"; }
+}
+
 finish() {
 	local status=$?
 	rm -f "$results"
+	drop_policy
 	if ((status != 0)); then
 		printf '\ntest.sh: FAILED at step: %s\n' "$step" >&2
 	fi
@@ -36,21 +59,36 @@ step="JS shim: Node tests (js/test.sh)"
 heading "$step"
 bash js/test.sh
 
-# The browser tests (e2e/) drive Debian's chromium; a fresh machine lacks
-# it. Without it they skip, except under CI=true, where they fail.
-step="Chromium for the browser tests"
+# The browser tests (e2e/) drive Debian's chromium, and put Debian's nginx
+# and haproxy between it and the Comet server; a fresh machine lacks them.
+# Without them those tests skip, except under CI=true, where they fail.
+step="Debian packages for the browser tests: chromium, nginx, haproxy"
 heading "$step"
-if ! command -v chromium >/dev/null; then
-	echo "chromium is missing: installing the Debian package chromium"
-	sudo=()
-	if ((EUID != 0)); then
-		sudo=(sudo)
+missing=()
+command -v chromium >/dev/null || missing+=(chromium)
+sbin nginx >/dev/null || missing+=(nginx)
+sbin haproxy >/dev/null || missing+=(haproxy)
+if ((${#missing[@]} > 0)); then
+	echo "missing: installing the Debian packages ${missing[*]}"
+	# Installing nginx or haproxy starts its default instance (nginx on
+	# :80) unless policy-rc.d refuses service starts: make one that does
+	# for the install, unless one is in place already, which is left
+	# alone. set -C creates it only if it does not exist; finish removes
+	# the one made here, on failure too.
+	# shellcheck disable=SC2016 # $1 is the inner shell's
+	if [[ ! -e "$policy_rc" ]] &&
+		"${sudo[@]}" sh -c 'set -C; printf "#!/bin/sh\n# scripts/test.sh: no service starts while it installs\nexit 101\n" >"$1"' sh "$policy_rc" 2>/dev/null; then
+		policy_made=$policy_rc
+		"${sudo[@]}" chmod 755 "$policy_rc"
 	fi
 	export DEBIAN_FRONTEND=noninteractive
 	"${sudo[@]}" apt-get update
-	"${sudo[@]}" apt-get install -y chromium
+	"${sudo[@]}" apt-get install -y "${missing[@]}"
+	drop_policy
 fi
 chromium --version
+"$(sbin nginx)" -v
+"$(sbin haproxy)" -v | sed -n 1p
 
 step="gofmt"
 heading "$step (modules: ${mods[*]})"
@@ -65,6 +103,11 @@ for mod in "${mods[@]}"; do
 	heading "$step"
 	go -C "$mod" vet ./...
 done
+
+# The browser tests' fallback matrix (e2e/matrix_test.go) is written
+# here, and shown at the end.
+export COMET_MATRIX="${COMET_MATRIX:-${TMPDIR:-/tmp}/comet-fallback-matrix.md}"
+rm -f "$COMET_MATRIX"
 
 for mod in "${mods[@]}"; do
 	step="go test -race ($mod)"
@@ -81,7 +124,12 @@ done
 step="fuzz"
 FUZZTIME="${FUZZTIME:-5s}" bash scripts/fuzz.sh
 
-# End on go test's own summary lines, the ones CI reads to see that tests ran.
 step="summary"
+if [[ -s "$COMET_MATRIX" ]]; then
+	heading "fallback matrix ($COMET_MATRIX)"
+	cat "$COMET_MATRIX"
+fi
+
+# End on go test's own summary lines, the ones CI reads to see that tests ran.
 heading "all checks passed; go test -race:"
 grep -E '^(ok|\?|FAIL)[[:space:]]' "$results" || true
