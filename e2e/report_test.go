@@ -219,13 +219,16 @@ is written by TestFallbackMatrix (e2e/matrix_test.go); regenerate it with
 
     COMET_MATRIX=$PWD/docs/fallback-matrix.md go -C e2e test -race -run TestFallbackMatrix -v
 
-Columns: *transport chosen* is the one the session ended on; *fallback
-reasons seen* are the shim's reasons in its transport and reconnecting
-events and in the why parameter of its attaches (js/README.md lists
-them); *open* and *first message* are the times from the navigation's
-start (performance.now() in the page, so page load included) to the open
-event and to the first message received (the echo of the first sent); *messages each way*, *lost* and *duplicated* are page → server /
-server → page; *reconnects* counts the page's reconnecting events.
+The proxies' configurations are in e2e/proxy_test.go, the cases in
+e2e/matrix_test.go. Columns: *transport chosen* is the one the session
+ended on; *fallback reasons seen* are the shim's reasons in its transport
+and reconnecting events and in the why parameter of its attaches
+(js/README.md lists them); *open* and *first message* are the times from
+the navigation's start (performance.now() in the page, so the page load
+is included) to the open event and to the first message received (the
+echo of the first one sent); *messages each way*, *lost* and *duplicated*
+are page → server / server → page; *reconnects* counts the page's
+reconnecting events (a dropped transport replaced on the same session).
 
 Run of %s on %s/%s with %s.
 
