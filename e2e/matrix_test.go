@@ -61,6 +61,10 @@ func TestFallbackMatrix(t *testing.T) {
 		r := exchange(t, srv, openPage(t, browser, srv, px.url), px.url, params{}, rw)
 		wantTransport(t, r, transport.SSE, transport.Streaming)
 		wantReason(t, rw, "ws_refused")
+		// The WebSocket attach did reach the server: as a plain HTTP/1.0
+		// GET, without its Upgrade header, which the server refused.
+		wantUpstream(t, srv, transport.WebSocket, "HTTP/1.0")
+		rw.note("upstream HTTP/1.0; the stream passed because Comet sends X-Accel-Buffering: no")
 	})
 
 	m.run("3", "nginx, buffering (X-Accel-Buffering ignored)", func(t *testing.T, rw *row) {
@@ -69,6 +73,8 @@ func TestFallbackMatrix(t *testing.T) {
 		r := exchange(t, srv, openPage(t, browser, srv, px.url), px.url, params{}, rw)
 		wantTransport(t, r, transport.LongPoll)
 		wantReason(t, rw, "stream_buffered")
+		wantUpstream(t, srv, transport.SSE, "HTTP/1.0")
+		rw.note("SSE held back by nginx: its open frame never came in time")
 	})
 
 	m.run("4", "nginx, configured for WebSocket", func(t *testing.T, rw *row) {
@@ -77,6 +83,7 @@ func TestFallbackMatrix(t *testing.T) {
 		r := exchange(t, srv, openPage(t, browser, srv, px.url), px.url, params{}, rw)
 		wantTransport(t, r, transport.WebSocket)
 		wantStraight(t, r)
+		wantUpstream(t, srv, transport.WebSocket, "HTTP/1.1")
 	})
 
 	m.run("5", "haproxy, 5 s idle timeouts, page idle 20 s", func(t *testing.T, rw *row) {
@@ -196,6 +203,24 @@ const (
 	cutEvery = 200 * time.Millisecond
 	cutPace  = 8 * time.Second
 )
+
+// wantUpstream checks that the requests for name reached the server over
+// proto: what the proxy in front spoke upstream.
+func wantUpstream(t *testing.T, srv *server, name, proto string) {
+	t.Helper()
+	seen := false
+	for _, a := range srv.attaches() {
+		if a.name == name {
+			seen = true
+			if a.proto != proto {
+				t.Errorf("server: %v; want %s from the proxy", a, proto)
+			}
+		}
+	}
+	if !seen {
+		t.Errorf("server: no %s attach reached it: %v", name, srv.attaches())
+	}
+}
 
 // wantOnlyXHR checks that a legacy page attached with XHR transports only.
 func wantOnlyXHR(t *testing.T, srv *server) {
