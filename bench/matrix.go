@@ -83,11 +83,10 @@ func splitRow(line string) []string {
 	return append(cells, strings.TrimSpace(cell.String()))
 }
 
-// faultWords name the proxy faults of metric 7 as the fallback matrix may
-// write them (by the proxy's behaviour or by the client's fallback reason
-// ws_refused, ws_silent, ws_hung), and the direct case they compare with.
+// faultWords name the proxy faults of metric 7, for a table without a
+// column of fallback reasons.
 var faultWords = []string{"refuse", "black-hole", "blackhole", "black hole", "hang", "hung", "silent",
-	"never answered", "dropped", "direct"}
+	"never answered"}
 
 // quotedColumns name the columns quoted from the matrix: the case, the
 // transport reached, the fallback reasons and the time to first message.
@@ -104,18 +103,23 @@ func mentionsFault(cell string) bool {
 	return false
 }
 
-// faultRows returns, from every table, the rows that name a fault, under
-// their own header; tables with none are dropped.
+// faultReasons are the fallback reasons (PROTOCOL.md section 5, the why
+// parameter) a client reports for the three faults of metric 7.
+var faultReasons = []string{"ws_refused", "ws_silent", "ws_hung"}
+
+// faultRows returns, from every table, the rows about the faults of
+// metric 7, under their own header; tables with none are dropped. In a
+// table with a column of fallback reasons, those are the rows reporting
+// one of faultReasons, and the baseline: a row on WebSocket with no
+// reason. Otherwise they are the rows with a cell naming a fault.
 func faultRows(tables []mdTable) []mdTable {
 	var out []mdTable
 	for _, t := range tables {
+		reasonCol, transportCol := column(t.Header, "reason"), column(t.Header, "transport")
 		var rows [][]string
 		for _, r := range t.Rows {
-			for _, c := range r {
-				if mentionsFault(c) {
-					rows = append(rows, r)
-					break
-				}
+			if keepRow(r, reasonCol, transportCol) {
+				rows = append(rows, r)
 			}
 		}
 		if len(rows) > 0 {
@@ -123,6 +127,35 @@ func faultRows(tables []mdTable) []mdTable {
 		}
 	}
 	return out
+}
+
+func keepRow(r []string, reasonCol, transportCol int) bool {
+	if reasonCol < 0 || reasonCol >= len(r) {
+		for _, c := range r {
+			if mentionsFault(c) {
+				return true
+			}
+		}
+		return false
+	}
+	reasons := strings.ToLower(r[reasonCol])
+	for _, w := range faultReasons {
+		if strings.Contains(reasons, w) {
+			return true
+		}
+	}
+	noReason := strings.Trim(reasons, " —-") == ""
+	return noReason && transportCol >= 0 && transportCol < len(r) && strings.EqualFold(strings.TrimSpace(r[transportCol]), "websocket")
+}
+
+// column returns the index of the first header naming word, or -1.
+func column(header []string, word string) int {
+	for i, h := range header {
+		if strings.Contains(strings.ToLower(h), word) {
+			return i
+		}
+	}
+	return -1
 }
 
 // pickColumns keeps the columns of t whose header names one of
@@ -195,7 +228,7 @@ func browserFigures(path string) string {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "**Browser figures**, quoted from [`%s`](fallback-matrix.md) (the rows naming these "+
-		"faults and the direct case, with the columns that bear on them; measured by the browser tests, "+
+		"faults (by the fallback reasons ws_refused, ws_silent, ws_hung) and the case with none on WebSocket, with the columns that bear on them; measured by the browser tests, "+
 		"not by this harness, and timed as that file defines):\n\n", name)
 	for _, t := range tables {
 		if t.Heading != "" {
