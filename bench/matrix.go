@@ -228,7 +228,8 @@ func browserFigures(path string) string {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "**Browser figures**, quoted from [`%s`](fallback-matrix.md) (the rows naming these "+
-		"faults (by the fallback reasons ws_refused, ws_silent, ws_hung) and the case with none on WebSocket, with the columns that bear on them; measured by the browser tests, "+
+		"faults: the rows reporting the fallback reason ws_refused, ws_silent or ws_hung, and those on "+
+		"WebSocket with none, with the columns that bear on them; measured by the browser tests, "+
 		"not by this harness, and timed as that file defines):\n\n", name)
 	for _, t := range tables {
 		if t.Heading != "" {
