@@ -64,6 +64,12 @@ func (r rawHTTPRT) roundTrip(ctx context.Context) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "text/plain;charset=UTF-8")
+	return r.do(req)
+}
+
+// do sends req and reads its whole answer, so that the connection goes
+// back to the keep-alive pool.
+func (r rawHTTPRT) do(req *http.Request) error {
 	resp, err := r.hc.Do(req)
 	if err != nil {
 		return err
@@ -83,13 +89,7 @@ func (r rawGetRT) roundTrip(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	resp, err := r.hc.Do(req)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return err
+	return r.do(req)
 }
 
 // dialer opens the roundTrippers of one workload.
