@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seed-544bbf9f/comet/internal/httpstream/streamtest"
 	"github.com/seed-544bbf9f/comet/internal/leakcheck"
 	"github.com/seed-544bbf9f/comet/internal/testutil"
 	"github.com/seed-544bbf9f/comet/longpoll"
@@ -24,68 +24,29 @@ import (
 // that should be answered at once runs with a hold of a minute: if it
 // parked instead, the test's bound, not a timing assertion, catches it.
 
-const prefix = "/comet"
+const prefix = streamtest.Prefix
 
 // server is a Handler offering only long-polling, shut down when the test
 // ends.
-type server struct {
-	h        *session.Handler
-	srv      *httptest.Server
-	attached chan string // TransportChanged events: a first poll began
-	lost     chan error  // TransportLost events
-}
+type server struct{ *streamtest.Server }
 
-// start serves a Handler with opts (nil for defaults); each session idles
-// until it closes.
+// start serves a Handler with opts (nil for defaults). opts.Serve runs the
+// application; nil idles each session until it closes.
 func start(t *testing.T, opts *session.Options) *server {
 	t.Helper()
-	var o session.Options
-	if opts != nil {
-		o = *opts
-	}
-	o.Logger = testutil.Logger(t)
-	o.NegotiateRate = -1
-	if o.Grace == 0 {
-		o.Grace = time.Second
-	}
-	s := &server{
-		attached: make(chan string, 16),
-		lost:     make(chan error, 16),
-	}
-	o.Serve = func(ss *session.Session) { <-ss.Context().Done() }
-	o.Observer = &session.Observer{
-		TransportChanged: func(_ *session.Session, _, to, _ string) { testutil.Offer(s.attached, to) },
-		TransportLost:    func(_ *session.Session, _ string, err error) { testutil.Offer(s.lost, err) },
-	}
-	s.h = session.NewHandler(&o, longpoll.New())
-	s.srv = httptest.NewServer(s.h)
-	t.Cleanup(func() {
-		// End what the test left open, so that Shutdown need not testutil.Wait out
-		// the grace period of sessions whose clients are gone.
-		s.h.Options().Registry.Range(func(ss *session.Session) bool {
-			ss.CloseNow()
-			return true
-		})
-		ctx, cancel := context.WithTimeout(context.Background(), testutil.Wait)
-		defer cancel()
-		if err := s.h.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		s.srv.Close()
-	})
-	return s
+	return &server{streamtest.Start(t, streamtest.Config{Options: opts, Adapters: []session.Adapter{longpoll.New()}})}
 }
 
 // request sends one request and reads the whole response.
 func (s *server) request(ctx context.Context, method, target, body string) (*http.Response, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, method, s.srv.URL+target, strings.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, method, s.Srv.URL+target, strings.NewReader(body))
 	if err != nil {
 		return nil, nil, err
 	}
 	if method == http.MethodPost {
 		req.Header.Set("Content-Type", "text/plain;charset=UTF-8")
 	}
-	resp, err := s.srv.Client().Do(req)
+	resp, err := s.Srv.Client().Do(req)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -104,7 +65,7 @@ func (s *server) negotiate(t *testing.T) (*transport.NegotiateResponse, *session
 	if resp.StatusCode != http.StatusOK || err != nil {
 		t.Fatalf("negotiate: %s %v; body %s", resp.Status, err, body)
 	}
-	ss := s.h.Options().Registry.Get(n.SessionID)
+	ss := s.H.Options().Registry.Get(n.SessionID)
 	if ss == nil {
 		t.Fatalf("the handler holds no session %s", n.SessionID)
 	}
@@ -188,7 +149,7 @@ func TestPollParksUntilMessage(t *testing.T) {
 	n, ss := s.negotiate(t)
 
 	parked := s.pollAsync(t.Context(), deliver(n, n.Tickets[0], 1, 0))
-	testutil.Receive(t, s.attached, "attach")
+	testutil.Receive(t, s.Attached, "attach")
 	send(t, ss, "hi")
 	f := testutil.Receive(t, parked, "poll answer").want(t, 1, transport.TypeText)
 	if f[1].Seq != 1 || string(f[1].Payload) != "hi" {
@@ -255,7 +216,7 @@ func TestNewerPollSupersedesOlder(t *testing.T) {
 	n, ss := s.negotiate(t)
 
 	older := s.pollAsync(t.Context(), deliver(n, n.Tickets[0], 1, 0))
-	testutil.Receive(t, s.attached, "attach")
+	testutil.Receive(t, s.Attached, "attach")
 	newer := s.pollAsync(t.Context(), deliver(n, n.Tickets[1], 2, 0))
 	testutil.Receive(t, older, "older poll's answer").want(t, 1, transport.TypeSuperseded)
 
@@ -269,7 +230,7 @@ func TestOlderPollRefusedDelivery(t *testing.T) {
 	n, ss := s.negotiate(t)
 
 	newer := s.pollAsync(t.Context(), deliver(n, n.Tickets[0], 2, 0))
-	testutil.Receive(t, s.attached, "attach")
+	testutil.Receive(t, s.Attached, "attach")
 	// A delayed or retried poll never takes delivery back, and does not
 	// park: two polls must not ping-pong.
 	s.poll(t.Context(), deliver(n, n.Tickets[1], 1, 0)).want(t, 1, transport.TypeSuperseded)
@@ -287,14 +248,14 @@ func TestPollCancelled(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	parked := s.pollAsync(ctx, deliver(n, n.Tickets[0], 1, 0))
-	testutil.Receive(t, s.attached, "attach")
+	testutil.Receive(t, s.Attached, "attach")
 	cancel()
 	if r := testutil.Receive(t, parked, "cancelled poll"); !errors.Is(r.err, context.Canceled) {
 		t.Fatalf("cancelled poll returned %v", r.err)
 	}
 	// The server ends the attachment at once rather than holding it for
 	// the rest of the hold.
-	if err := testutil.Receive(t, s.lost, "TransportLost"); err == nil {
+	if err := testutil.Receive(t, s.Lost, "TransportLost"); err == nil {
 		t.Error("TransportLost with a nil error")
 	}
 
@@ -315,12 +276,12 @@ func TestShutdownDeliversClose(t *testing.T) {
 	n, _ := s.negotiate(t)
 
 	parked := s.pollAsync(t.Context(), deliver(n, n.Tickets[0], 1, 0))
-	testutil.Receive(t, s.attached, "attach")
+	testutil.Receive(t, s.Attached, "attach")
 	shutdown := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), testutil.Wait)
 		defer cancel()
-		shutdown <- s.h.Shutdown(ctx)
+		shutdown <- s.H.Shutdown(ctx)
 	}()
 
 	c := testutil.Receive(t, parked, "poll answer").want(t, 1, transport.TypeClose)[1]

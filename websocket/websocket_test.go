@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 
 	gorilla "github.com/gorilla/websocket"
 
+	"github.com/seed-544bbf9f/comet/internal/httpstream/streamtest"
 	"github.com/seed-544bbf9f/comet/internal/testutil"
 	"github.com/seed-544bbf9f/comet/session"
 	"github.com/seed-544bbf9f/comet/transport"
@@ -25,51 +25,17 @@ import (
 // These tests speak to the adapter over real WebSocket connections on
 // loopback, with gorilla's client writing and reading raw batches.
 
-const prefix = "/comet"
+const prefix = streamtest.Prefix
 
 // server is a Handler offering only WebSocket, shut down when the test
 // ends.
-type server struct {
-	h    *session.Handler
-	srv  *httptest.Server
-	lost chan error // TransportLost events
-}
+type server struct{ *streamtest.Server }
 
 // start serves a Handler with opts (nil for defaults). opts.Serve runs the
 // application; nil idles each session until it closes.
 func start(t *testing.T, opts *session.Options) *server {
 	t.Helper()
-	var o session.Options
-	if opts != nil {
-		o = *opts
-	}
-	o.Logger = testutil.Logger(t)
-	o.NegotiateRate = -1
-	if o.Grace == 0 {
-		o.Grace = time.Second
-	}
-	s := &server{lost: make(chan error, 16)}
-	if o.Serve == nil {
-		o.Serve = func(ss *session.Session) { <-ss.Context().Done() }
-	}
-	o.Observer = &session.Observer{TransportLost: func(_ *session.Session, _ string, err error) { testutil.Offer(s.lost, err) }}
-	s.h = session.NewHandler(&o, websocket.New(nil))
-	s.srv = httptest.NewServer(s.h)
-	t.Cleanup(func() {
-		// End what the test left open, so that Shutdown need not testutil.Wait out
-		// the grace period of sessions whose clients are gone.
-		s.h.Options().Registry.Range(func(ss *session.Session) bool {
-			ss.CloseNow()
-			return true
-		})
-		ctx, cancel := context.WithTimeout(context.Background(), testutil.Wait)
-		defer cancel()
-		if err := s.h.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		s.srv.Close()
-	})
-	return s
+	return &server{streamtest.Start(t, streamtest.Config{Options: opts, Adapters: []session.Adapter{websocket.New(nil)}})}
 }
 
 // echo is an application that sends every message back.
@@ -87,7 +53,7 @@ func echo(s *session.Session) {
 
 func (s *server) negotiate(t *testing.T) *transport.NegotiateResponse {
 	t.Helper()
-	resp, err := s.srv.Client().Post(s.srv.URL+prefix+"/negotiate?v=1", "application/json", nil)
+	resp, err := s.Srv.Client().Post(s.Srv.URL+prefix+"/negotiate?v=1", "application/json", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +69,7 @@ func (s *server) negotiate(t *testing.T) *transport.NegotiateResponse {
 // session returns the Session a negotiate made.
 func (s *server) session(t *testing.T, n *transport.NegotiateResponse) *session.Session {
 	t.Helper()
-	ss := s.h.Options().Registry.Get(n.SessionID)
+	ss := s.H.Options().Registry.Get(n.SessionID)
 	if ss == nil {
 		t.Fatalf("the handler holds no session %s", n.SessionID)
 	}
@@ -116,7 +82,7 @@ func (s *server) url(p transport.AttachParams) string {
 	q := url.Values{}
 	p.Encode(q)
 	q.Set("z", strconv.FormatUint(cacheBuster.Add(1), 36))
-	return "ws" + strings.TrimPrefix(s.srv.URL, "http") + prefix + "/websocket?" + q.Encode()
+	return "ws" + strings.TrimPrefix(s.Srv.URL, "http") + prefix + "/websocket?" + q.Encode()
 }
 
 // dial attaches by WebSocket. A refused handshake returns the response,
@@ -366,7 +332,7 @@ func TestUpgradeRefused(t *testing.T) {
 	t.Run("not a WebSocket request", func(t *testing.T) {
 		n := s.negotiate(t)
 		u := "http" + strings.TrimPrefix(s.url(deliver(n, n.Tickets[0], 1)), "ws")
-		resp, err := s.srv.Client().Get(u)
+		resp, err := s.Srv.Client().Get(u)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -463,7 +429,7 @@ func TestHeartbeat(t *testing.T) {
 			c.send(transport.Frame{Type: transport.TypeAck})
 		}
 		select {
-		case err := <-s.lost:
+		case err := <-s.Lost:
 			t.Errorf("an answering client was dropped: %v", err)
 		default:
 		}
@@ -494,7 +460,7 @@ func TestHeartbeat(t *testing.T) {
 		if beats < 1 || beats > 2 {
 			t.Errorf("%d heartbeats before the drop, want 1 (2 at most)", beats)
 		}
-		if err := testutil.Receive(t, s.lost, "TransportLost"); err == nil {
+		if err := testutil.Receive(t, s.Lost, "TransportLost"); err == nil {
 			t.Error("TransportLost with a nil error")
 		}
 	})

@@ -1,7 +1,8 @@
 // Package streamtest serves a session.Handler on loopback and speaks the
-// protocol to it by hand, for the tests of the HTTP stream transports: raw
+// protocol to it by hand, for the tests of the transport adapters: raw
 // requests check the wire of PROTOCOL.md rather than what a client happens
-// to send. It is imported by tests only.
+// to send. The WebSocket adapter's tests use only its Server, and speak
+// WebSocket themselves. It is imported by tests only.
 //
 // A Server belongs to one test; its methods may be called from any
 // goroutine of that test.
