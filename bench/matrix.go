@@ -227,10 +227,10 @@ func browserFigures(path string) string {
 			"hung WebSocket, so there is nothing to quote beside the Go client's figures.", name)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "**Browser figures**, quoted from [`%s`](fallback-matrix.md) (the rows naming these "+
-		"faults: the rows reporting the fallback reason ws_refused, ws_silent or ws_hung, and those on "+
-		"WebSocket with none, with the columns that bear on them; measured by the browser tests, "+
-		"not by this harness, and timed as that file defines):\n\n", name)
+	fmt.Fprintf(&b, "**Browser figures**, quoted from [`%s`](fallback-matrix.md): the cases whose fallback "+
+		"reasons include ws_refused, ws_silent or ws_hung, and those that stayed on WebSocket, for "+
+		"comparison. The browser tests measured them, from the page's navigation start, as that file "+
+		"says; this harness only quotes them.\n\n", name)
 	for _, t := range tables {
 		if t.Heading != "" {
 			fmt.Fprintf(&b, "*%s*\n\n", t.Heading)
