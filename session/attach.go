@@ -28,6 +28,14 @@ var (
 // maxEchoes bounds the probe echoes queued on one attachment.
 const maxEchoes = 8
 
+// ackHold is how long a stream's writer holds an ack that would go out
+// alone. An application replying to a message usually does so within
+// microseconds, and its reply then carries the ack: one write instead of
+// two, which on WebSocket halves the server's writes in request/response
+// traffic. A client sending without replies still gets an ack within
+// the hold of each batch, far inside ackDelay.
+const ackHold = time.Millisecond
+
 // Attachment is one transport connection or request bound to a session.
 // The handler creates it once the request has proved itself; the
 // transport adapter calls Serve with its Downstream, and, if it reads
@@ -256,6 +264,11 @@ func (a *Attachment) pump(d Delivery, interval time.Duration) error {
 	heartbeat := time.NewTimer(interval)
 	defer heartbeat.Stop()
 	beat := false
+	// hold fires when an ack held back (see ackHold) must go alone.
+	hold := time.NewTimer(ackHold)
+	hold.Stop()
+	defer hold.Stop()
+	holding, flushAck := false, false
 	for {
 		s.mu.Lock()
 		select {
@@ -270,10 +283,24 @@ func (a *Attachment) pump(d Delivery, interval time.Duration) error {
 		// A delivering poll holds its open frame back until there is
 		// something to deliver or the hold expires.
 		idle := d == Poll && b.Len() == 1 && !a.opened && a.delivering && !beat
-		if a.opened && b.Len() == 0 || idle {
+		held := d == Stream && a.opened && !flushAck && b.Len() == 1 && b.Frames[0].Type == transport.TypeAck
+		if held {
+			a.ackDue = true // still due, collected again with what comes next
+			if !holding {
+				holding = true
+				hold.Reset(ackHold)
+			}
+		}
+		if a.opened && b.Len() == 0 || idle || held {
 			s.mu.Unlock()
+			var holdC <-chan time.Time
+			if holding {
+				holdC = hold.C
+			}
 			select {
 			case <-a.wakeCh:
+			case <-holdC:
+				holding, flushAck = false, true
 			case <-heartbeat.C:
 				if d == Stream && time.Since(s.lastSeenAt()) >= 2*interval {
 					return errPeerSilent
@@ -286,6 +313,11 @@ func (a *Attachment) pump(d Delivery, interval time.Duration) error {
 		a.opened = true
 		s.mu.Unlock()
 
+		if holding {
+			hold.Stop()
+			holding = false
+		}
+		flushAck = false
 		err := a.ds.WriteBatch(b)
 		if errors.Is(err, transport.ErrDone) || err == nil && (final || d == Poll) {
 			return nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/seed-544bbf9f/comet/transport"
 )
@@ -297,5 +298,30 @@ func TestReceiveAfterLocalClose(t *testing.T) {
 		if !isDone(s.Done()) {
 			t.Fatal("the acknowledged close did not finish the session")
 		}
+	})
+}
+
+// TestAckRidesOnReply checks that an ack due on a stream waits up to
+// ackHold for a reply to carry it, and goes alone when none comes.
+func TestAckRidesOnReply(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		s := newTestSession(t, newTestHandler(t, nil))
+		a := attachStream(t, s, deliver(1, 0))
+		a.ds.expect(t, `["o",1,0,"T",25000]`)
+
+		if err := a.Receive(batch(`["m",1,"a"]`)); err != nil {
+			t.Fatal(err)
+		}
+		happensAt(t, ackHold, "the lone ack", func() bool { return len(a.ds.batches) > 0 })
+		a.ds.expectBatches(t, []string{`["a",1]`})
+
+		if err := a.Receive(batch(`["m",2,"b"]`)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(ackHold / 2)
+		mustSend(t, s, "reply")
+		synctest.Wait()
+		a.ds.expectBatches(t, []string{`["a",2]`, `["m",1,"reply"]`})
 	})
 }
