@@ -2,6 +2,7 @@
 // The harness starts a Comet on fake globals and plays the server's side
 // of the protocol by hand.
 
+const assert = require('node:assert/strict');
 const path = require('node:path');
 const { browser } = require('./fakes');
 
@@ -74,4 +75,18 @@ function postOK(x, ack, ticket = 'TP') {
   x.respond(200, `["a",${ack}]\n` + (key[3] ? `["t","${ticket}"]\n` : ''));
 }
 
-module.exports = { BUILDS, NEGOTIATED, start, negotiate, frames, wsFrames, openWebSocket, openFrame, postOK };
+// proveStream answers a stream candidate's open frame, its probe POST and
+// the echo, then the commit POST.
+function proveStream(t, conn, ack = 0) {
+  conn.message(openFrame(conn, ack));
+  const post = t.net.last('send');
+  const probe = frames(post.body).find((f) => f[0] === 'p');
+  assert.ok(probe, 'a stream is probed by POST');
+  postOK(post, ack);
+  conn.message(`["e",${JSON.stringify(probe[2])}]`);
+  return conn;
+}
+
+module.exports = {
+  BUILDS, NEGOTIATED, start, negotiate, frames, wsFrames, openWebSocket, openFrame, postOK, proveStream,
+};
