@@ -56,7 +56,10 @@ function decodeFrame(line) {
   // The grammar leaves strings and unsigned integers only: the fields'
   // kinds, n for a safe integer, x for a larger one, must be the type's.
   // Inherited names (toString, __proto__) are not strings: refused too.
-  if (!FRAME.test(line.replace(/"([^"\\]|\\.)*"/g, '""')) || typeof kinds != 'string' || f.map(function (v) {
+  // Only a line JSON.parse accepted is blanked: in one with an unclosed
+  // string, the blanking would restart at every escaped quote and scan
+  // to the end each time, quadratic in the line's length.
+  if (!f || !FRAME.test(line.replace(/"([^"\\]|\\.)*"/g, '""')) || typeof kinds != 'string' || f.map(function (v) {
     return typeof v == 'string' ? 's' : v > MAX_SAFE ? 'x' : 'n';
   }).join('') != 's' + kinds || /[mbc]/.test(t) && !f[1] || t == 'c' && f[2] > 4999 || t == 'k' && f[3] > 1 ||
     t == 'b' && !BASE64.test(f[2])) {
