@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/seed-544bbf9f/comet/internal/wsread"
 	"github.com/seed-544bbf9f/comet/transport"
 )
 
@@ -187,17 +188,19 @@ func (w *wsAttachment) read(ctx context.Context) error {
 			return err
 		}
 		w.ws.SetReadDeadline(time.Now().Add(silence))
-		typ, msg, err := w.ws.ReadMessage()
+		typ, b, err := wsread.Next(w.ws)
 		switch {
 		case err != nil && isTimeout(err):
 			return fmt.Errorf("%w for %v", errSilent, silence)
 		case err != nil:
 			return err
 		case typ != websocket.TextMessage:
+			wsread.Put(b)
 			c.fail(transport.CloseProtocolError, "binary WebSocket message")
 			continue
 		}
-		frames, err := transport.DecodeBatch(msg)
+		frames, err := transport.DecodeBatch(b.Bytes())
+		wsread.Put(b)
 		if err != nil {
 			c.failDecode(err)
 			continue

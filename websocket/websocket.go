@@ -15,6 +15,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/seed-544bbf9f/comet/internal/wsread"
 	"github.com/seed-544bbf9f/comet/session"
 	"github.com/seed-544bbf9f/comet/transport"
 )
@@ -94,7 +95,7 @@ func readLoop(conn *websocket.Conn, a *session.Attachment) {
 		return
 	}
 	for {
-		typ, data, err := conn.ReadMessage()
+		typ, b, err := wsread.Next(conn)
 		switch {
 		case errors.Is(err, websocket.ErrReadLimit):
 			a.Fail(transport.CloseMessageTooBig, "WebSocket message exceeds the batch limit")
@@ -103,10 +104,13 @@ func readLoop(conn *websocket.Conn, a *session.Attachment) {
 			a.End(err)
 			return
 		case typ != websocket.TextMessage:
+			wsread.Put(b)
 			a.Fail(transport.CloseProtocolError, "binary WebSocket messages are not part of the protocol")
 			return
 		}
-		if err := a.Receive(data); err != nil {
+		err = a.Receive(b.Bytes())
+		wsread.Put(b)
+		if err != nil {
 			select {
 			case <-a.Done():
 				return

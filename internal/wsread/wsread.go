@@ -1,0 +1,43 @@
+// Package wsread reads WebSocket messages into pooled buffers, for the
+// server's WebSocket adapter and the Go client. gorilla's ReadMessage
+// allocates a fresh, growing buffer per message: half the bytes an echo
+// round trip allocated. transport.DecodeBatch copies what it keeps, so a
+// batch's buffer can go back to the pool as soon as it is decoded.
+package wsread
+
+import (
+	"bytes"
+	"sync"
+
+	"github.com/gorilla/websocket"
+)
+
+// maxPooled bounds the buffers kept for reuse, so that the pool does not
+// hold on to a rare large batch.
+const maxPooled = 64 << 10
+
+var pool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// Next reads the next message of conn into a pooled buffer. The caller
+// gives the buffer back with Put once done with its bytes. On error the
+// buffer is nil.
+func Next(conn *websocket.Conn) (typ int, b *bytes.Buffer, err error) {
+	typ, r, err := conn.NextReader()
+	if err != nil {
+		return typ, nil, err
+	}
+	b = pool.Get().(*bytes.Buffer)
+	if _, err := b.ReadFrom(r); err != nil {
+		Put(b)
+		return typ, nil, err
+	}
+	return typ, b, nil
+}
+
+// Put returns b, from Next, to the pool; its bytes are invalid after.
+func Put(b *bytes.Buffer) {
+	if b.Cap() <= maxPooled {
+		b.Reset()
+		pool.Put(b)
+	}
+}
