@@ -16,6 +16,7 @@ import (
 	"github.com/seed-544bbf9f/comet/internal/httpstream"
 	"github.com/seed-544bbf9f/comet/internal/httpstream/streamtest"
 	"github.com/seed-544bbf9f/comet/internal/leakcheck"
+	"github.com/seed-544bbf9f/comet/internal/testutil"
 	"github.com/seed-544bbf9f/comet/session"
 	"github.com/seed-544bbf9f/comet/sse"
 	"github.com/seed-544bbf9f/comet/transport"
@@ -139,14 +140,7 @@ func (st *stream) next() (transport.Frame, error) {
 // want reads one event and checks its frame's type.
 func (st *stream) want(typ transport.Type) transport.Frame {
 	st.t.Helper()
-	f, err := st.next()
-	if err != nil {
-		st.t.Fatalf("waiting for a %s frame: %v", typ, err)
-	}
-	if f.Type != typ {
-		st.t.Fatalf("%s frame %+v, want %s", f.Type, f, typ)
-	}
-	return f
+	return streamtest.Want(st.t, st.next, typ)
 }
 
 // open reads the preamble and the open frame of attempt.
@@ -163,22 +157,14 @@ func (st *stream) open(attempt uint64) transport.Frame {
 // end checks that the response ends here.
 func (st *stream) end() {
 	st.t.Helper()
-	if f, err := st.next(); err != io.EOF {
-		st.t.Fatalf("after the last frame: %+v %v, want the end of the response", f, err)
-	}
-}
-
-func bound(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), streamtest.Wait)
-	t.Cleanup(cancel)
-	return ctx
+	streamtest.End(st.t, st.next)
 }
 
 func TestStream(t *testing.T) {
 	t.Parallel()
 	s := start(t, streamtest.Config{})
 	ss := s.Negotiate()
-	st := attach(bound(t), t, s, ss.Deliver(ss.N.Tickets[0], 1, 0))
+	st := attach(streamtest.Bound(t), t, s, ss.Deliver(ss.N.Tickets[0], 1, 0))
 	// Nothing has been sent: the preamble and the open frame arrive
 	// because they were flushed at once.
 	o := st.open(1)
@@ -217,7 +203,7 @@ func TestBatchIsOneFlush(t *testing.T) {
 	ss := s.Negotiate()
 	ss.Send(t, "one")
 	ss.Send(t, "two")
-	c := s.AttachRaw(bound(t), streamtest.Target(transport.SSE, ss.Deliver(ss.N.Tickets[0], 1, 0)))
+	c := s.AttachRaw(streamtest.Bound(t), streamtest.Target(transport.SSE, ss.Deliver(ss.N.Tickets[0], 1, 0)))
 	defer c.Close()
 	if c.Status != http.StatusOK || c.Header.Get("Content-Length") != "" {
 		t.Fatalf("attach: %d, headers %v", c.Status, c.Header)
@@ -244,7 +230,7 @@ func TestHeartbeats(t *testing.T) {
 	const interval = 200 * time.Millisecond
 	s := start(t, streamtest.Config{Options: &session.Options{Heartbeat: interval}})
 	ss := s.Negotiate()
-	st := attach(bound(t), t, s, ss.Deliver(ss.N.Tickets[0], 1, 0))
+	st := attach(streamtest.Bound(t), t, s, ss.Deliver(ss.N.Tickets[0], 1, 0))
 	if o := st.open(1); o.Interval != uint64(interval.Milliseconds()) {
 		t.Errorf("open interval %d, want %d", o.Interval, interval.Milliseconds())
 	}
@@ -260,7 +246,7 @@ func TestProbeEcho(t *testing.T) {
 	t.Parallel()
 	s := start(t, streamtest.Config{})
 	ss := s.Negotiate()
-	st := attach(bound(t), t, s, ss.Deliver(ss.N.Tickets[0], 1, 0))
+	st := attach(streamtest.Bound(t), t, s, ss.Deliver(ss.N.Tickets[0], 1, 0))
 	st.open(1)
 	if status, body := s.Post(ss, 0, `["p",1,"tok"]`); status != http.StatusOK {
 		t.Fatalf("probe: %d %s", status, body)
@@ -274,7 +260,7 @@ func TestCloseEndsStreamOnceAcknowledged(t *testing.T) {
 	t.Parallel()
 	s := start(t, streamtest.Config{})
 	ss := s.Negotiate()
-	st := attach(bound(t), t, s, ss.Deliver(ss.N.Tickets[0], 1, 0))
+	st := attach(streamtest.Bound(t), t, s, ss.Deliver(ss.N.Tickets[0], 1, 0))
 	st.open(1)
 	ss.Send(t, "last words")
 	st.want(transport.TypeText)
@@ -293,9 +279,9 @@ func TestSuperseded(t *testing.T) {
 	t.Parallel()
 	s := start(t, streamtest.Config{})
 	ss := s.Negotiate()
-	older := attach(bound(t), t, s, ss.Deliver(ss.N.Tickets[0], 1, 0))
+	older := attach(streamtest.Bound(t), t, s, ss.Deliver(ss.N.Tickets[0], 1, 0))
 	older.open(1)
-	newer := attach(bound(t), t, s, ss.Deliver(ss.N.Tickets[1], 2, 0))
+	newer := attach(streamtest.Bound(t), t, s, ss.Deliver(ss.N.Tickets[1], 2, 0))
 	newer.open(2)
 	older.want(transport.TypeSuperseded)
 	older.end()
@@ -313,7 +299,7 @@ func TestURLNotReusable(t *testing.T) {
 	s := start(t, streamtest.Config{})
 	ss := s.Negotiate()
 	target := streamtest.Target(transport.SSE, ss.Deliver(ss.N.Tickets[0], 1, 0))
-	ctx, cancel := context.WithCancel(bound(t))
+	ctx, cancel := context.WithCancel(streamtest.Bound(t))
 	st := attachTarget(ctx, t, s, target) // checks no-store
 	st.open(1)
 	cancel()
@@ -348,7 +334,7 @@ func TestMiddleware(t *testing.T) {
 			ss := s.Negotiate()
 			p := ss.Deliver(ss.N.Tickets[0], 1, 0)
 			if tc.ok {
-				st := attach(bound(t), t, s, p)
+				st := attach(streamtest.Bound(t), t, s, p)
 				st.open(1)
 				ss.Send(t, "through")
 				st.want(transport.TypeText)
@@ -371,7 +357,7 @@ func TestHTTP2(t *testing.T) {
 	t.Parallel()
 	s := start(t, streamtest.Config{HTTP2: true})
 	ss := s.Negotiate()
-	st := attach(bound(t), t, s, ss.Deliver(ss.N.Tickets[0], 1, 0))
+	st := attach(streamtest.Bound(t), t, s, ss.Deliver(ss.N.Tickets[0], 1, 0))
 	if st.resp.ProtoMajor != 2 {
 		t.Fatalf("response over %s, want HTTP/2", st.resp.Proto)
 	}
@@ -391,19 +377,19 @@ func TestClientGone(t *testing.T) {
 	leakcheck.Check(t)
 	s := start(t, streamtest.Config{})
 	ss := s.Negotiate()
-	ctx, cancel := context.WithCancel(bound(t))
+	ctx, cancel := context.WithCancel(streamtest.Bound(t))
 	st := attach(ctx, t, s, ss.Deliver(ss.N.Tickets[0], 1, 0))
 	o := st.open(1)
-	streamtest.Receive(t, s.Attached, "attach")
+	testutil.Receive(t, s.Attached, "attach")
 	cancel()
 	// The server notices at once, not after two heartbeat intervals.
-	if err := streamtest.Receive(t, s.Lost, "TransportLost"); !errors.Is(err, httpstream.ErrClientGone) {
+	if err := testutil.Receive(t, s.Lost, "TransportLost"); !errors.Is(err, httpstream.ErrClientGone) {
 		t.Fatalf("TransportLost(%v), want %v", err, httpstream.ErrClientGone)
 	}
 
 	// The session goes on: what was sent meanwhile comes on the next stream.
 	ss.Send(t, "after")
-	st = attach(bound(t), t, s, ss.Deliver(o.Token, 2, 0))
+	st = attach(streamtest.Bound(t), t, s, ss.Deliver(o.Token, 2, 0))
 	st.open(2)
 	if m := st.want(transport.TypeText); string(m.Payload) != "after" {
 		t.Errorf("message %q, want after", m.Payload)

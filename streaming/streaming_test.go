@@ -16,6 +16,7 @@ import (
 	"github.com/seed-544bbf9f/comet/internal/httpstream"
 	"github.com/seed-544bbf9f/comet/internal/httpstream/streamtest"
 	"github.com/seed-544bbf9f/comet/internal/leakcheck"
+	"github.com/seed-544bbf9f/comet/internal/testutil"
 	"github.com/seed-544bbf9f/comet/session"
 	"github.com/seed-544bbf9f/comet/streaming"
 	"github.com/seed-544bbf9f/comet/transport"
@@ -121,14 +122,7 @@ func (st *stream) next() (transport.Frame, error) {
 // want reads one frame and checks its type.
 func (st *stream) want(typ transport.Type) transport.Frame {
 	st.t.Helper()
-	f, err := st.next()
-	if err != nil {
-		st.t.Fatalf("waiting for a %s frame: %v", typ, err)
-	}
-	if f.Type != typ {
-		st.t.Fatalf("%s frame %+v, want %s", f.Type, f, typ)
-	}
-	return f
+	return streamtest.Want(st.t, st.next, typ)
 }
 
 // open reads the preamble and the open frame of attempt.
@@ -145,22 +139,14 @@ func (st *stream) open(attempt uint64) transport.Frame {
 // end checks that the response ends here.
 func (st *stream) end() {
 	st.t.Helper()
-	if f, err := st.next(); err != io.EOF {
-		st.t.Fatalf("after the last frame: %+v %v, want the end of the response", f, err)
-	}
-}
-
-func bound(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), streamtest.Wait)
-	t.Cleanup(cancel)
-	return ctx
+	streamtest.End(st.t, st.next)
 }
 
 func TestStream(t *testing.T) {
 	t.Parallel()
 	s := start(t, streamtest.Config{}, nil)
 	ss := s.Negotiate()
-	st := attach(bound(t), t, s, ss.Deliver(ss.N.Tickets[0], 1, 0))
+	st := attach(streamtest.Bound(t), t, s, ss.Deliver(ss.N.Tickets[0], 1, 0))
 	// Nothing has been sent: the preamble and the open frame arrive
 	// because they were flushed at once.
 	st.open(1)
@@ -182,7 +168,7 @@ func TestBatchIsOneFlush(t *testing.T) {
 	ss := s.Negotiate()
 	ss.Send(t, "one")
 	ss.Send(t, "two")
-	c := s.AttachRaw(bound(t), streamtest.Target(transport.Streaming, ss.Deliver(ss.N.Tickets[0], 1, 0)))
+	c := s.AttachRaw(streamtest.Bound(t), streamtest.Target(transport.Streaming, ss.Deliver(ss.N.Tickets[0], 1, 0)))
 	defer c.Close()
 	chunk, err := c.Next()
 	if err != nil || string(chunk) != spaces(preambleSize) {
@@ -204,7 +190,7 @@ func TestHeartbeats(t *testing.T) {
 	const interval = 200 * time.Millisecond
 	s := start(t, streamtest.Config{Options: &session.Options{Heartbeat: interval}}, nil)
 	ss := s.Negotiate()
-	st := attach(bound(t), t, s, ss.Deliver(ss.N.Tickets[0], 1, 0))
+	st := attach(streamtest.Bound(t), t, s, ss.Deliver(ss.N.Tickets[0], 1, 0))
 	if o := st.open(1); o.Interval != uint64(interval.Milliseconds()) {
 		t.Errorf("open interval %d, want %d", o.Interval, interval.Milliseconds())
 	}
@@ -218,7 +204,7 @@ func TestCloseEndsStreamOnceAcknowledged(t *testing.T) {
 	t.Parallel()
 	s := start(t, streamtest.Config{}, nil)
 	ss := s.Negotiate()
-	st := attach(bound(t), t, s, ss.Deliver(ss.N.Tickets[0], 1, 0))
+	st := attach(streamtest.Bound(t), t, s, ss.Deliver(ss.N.Tickets[0], 1, 0))
 	st.open(1)
 	if err := ss.S.Close(transport.CloseNormal, "bye"); err != nil {
 		t.Fatal(err)
@@ -235,9 +221,9 @@ func TestSuperseded(t *testing.T) {
 	t.Parallel()
 	s := start(t, streamtest.Config{}, nil)
 	ss := s.Negotiate()
-	older := attach(bound(t), t, s, ss.Deliver(ss.N.Tickets[0], 1, 0))
+	older := attach(streamtest.Bound(t), t, s, ss.Deliver(ss.N.Tickets[0], 1, 0))
 	older.open(1)
-	newer := attach(bound(t), t, s, ss.Deliver(ss.N.Tickets[1], 2, 0))
+	newer := attach(streamtest.Bound(t), t, s, ss.Deliver(ss.N.Tickets[1], 2, 0))
 	newer.open(2)
 	older.want(transport.TypeSuperseded)
 	older.end()
@@ -263,7 +249,7 @@ func TestRecycle(t *testing.T) {
 		Heartbeat: time.Minute, MaxMessage: 4 << 10, MaxBatch: maxBatch,
 	}}, &streaming.Options{RecycleBytes: budget})
 	ss := s.Negotiate()
-	ctx := bound(t)
+	ctx := streamtest.Bound(t)
 	message := func(i int) string {
 		return fmt.Sprintf("%05d", i) + strings.Repeat(string(rune('a'+i%26)), size-5)
 	}
@@ -306,7 +292,7 @@ func TestRecycle(t *testing.T) {
 		t.Logf("response %d: %d bytes, %v, ack %d", responses, st.read, err, ack)
 		st.resp.Body.Close()
 	}
-	if err := streamtest.Receive(t, sent, "end of the burst"); err != nil {
+	if err := testutil.Receive(t, sent, "end of the burst"); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
 	if responses < 4 {
@@ -334,7 +320,7 @@ func TestPad(t *testing.T) {
 			ss := s.Negotiate()
 			p := ss.Deliver(ss.N.Tickets[0], 1, 0)
 			p.Pad = uint64(tc.pad)
-			c := s.AttachRaw(bound(t), streamtest.Target(transport.Streaming, p))
+			c := s.AttachRaw(streamtest.Bound(t), streamtest.Target(transport.Streaming, p))
 			defer c.Close()
 			chunk, err := c.Next()
 			if err != nil || string(chunk) != spaces(tc.preamble) {
@@ -377,7 +363,7 @@ func TestURLNotReusable(t *testing.T) {
 	s := start(t, streamtest.Config{}, nil)
 	ss := s.Negotiate()
 	target := streamtest.Target(transport.Streaming, ss.Deliver(ss.N.Tickets[0], 1, 0))
-	ctx, cancel := context.WithCancel(bound(t))
+	ctx, cancel := context.WithCancel(streamtest.Bound(t))
 	resp := s.Attach(ctx, target)
 	if cc := resp.Header.Get("Cache-Control"); resp.StatusCode != http.StatusOK || cc != "no-store, no-transform" {
 		t.Fatalf("attach: %s, Cache-Control %q", resp.Status, cc)
@@ -411,7 +397,7 @@ func TestMiddleware(t *testing.T) {
 			ss := s.Negotiate()
 			p := ss.Deliver(ss.N.Tickets[0], 1, 0)
 			if tc.ok {
-				st := attach(bound(t), t, s, p)
+				st := attach(streamtest.Bound(t), t, s, p)
 				st.open(1)
 				ss.Send(t, "through")
 				st.want(transport.TypeText)
@@ -433,18 +419,18 @@ func TestClientGone(t *testing.T) {
 	leakcheck.Check(t)
 	s := start(t, streamtest.Config{}, nil)
 	ss := s.Negotiate()
-	ctx, cancel := context.WithCancel(bound(t))
+	ctx, cancel := context.WithCancel(streamtest.Bound(t))
 	st := attach(ctx, t, s, ss.Deliver(ss.N.Tickets[0], 1, 0))
 	o := st.open(1)
-	streamtest.Receive(t, s.Attached, "attach")
+	testutil.Receive(t, s.Attached, "attach")
 	cancel()
 	// The server notices at once, not after two heartbeat intervals.
-	if err := streamtest.Receive(t, s.Lost, "TransportLost"); !errors.Is(err, httpstream.ErrClientGone) {
+	if err := testutil.Receive(t, s.Lost, "TransportLost"); !errors.Is(err, httpstream.ErrClientGone) {
 		t.Fatalf("TransportLost(%v), want %v", err, httpstream.ErrClientGone)
 	}
 
 	ss.Send(t, "after")
-	st = attach(bound(t), t, s, ss.Deliver(o.Token, 2, 0))
+	st = attach(streamtest.Bound(t), t, s, ss.Deliver(o.Token, 2, 0))
 	st.open(2)
 	if m := st.want(transport.TypeText); string(m.Payload) != "after" {
 		t.Errorf("message %q, want after", m.Payload)

@@ -31,9 +31,8 @@ import (
 // Prefix is where the handler is mounted.
 const Prefix = "/comet"
 
-// Wait bounds every step that waits for the server: generous, because a
-// step that passes takes milliseconds and one that hangs fails the test.
-const Wait = 10 * time.Second
+// Wait bounds every step that waits for the server.
+const Wait = testutil.Wait
 
 // Config describes a Server.
 type Config struct {
@@ -82,8 +81,8 @@ func Start(t *testing.T, cfg Config) *Server {
 	}
 	s := &Server{t: t, Attached: make(chan string, 16), Lost: make(chan error, 16)}
 	o.Observer = &session.Observer{
-		TransportChanged: func(_ *session.Session, _, to, _ string) { offer(s.Attached, to) },
-		TransportLost:    func(_ *session.Session, _ string, err error) { offer(s.Lost, err) },
+		TransportChanged: func(_ *session.Session, _, to, _ string) { testutil.Offer(s.Attached, to) },
+		TransportLost:    func(_ *session.Session, _ string, err error) { testutil.Offer(s.Lost, err) },
 	}
 	s.H = session.NewHandler(&o, cfg.Adapters...)
 	var h http.Handler = s.H
@@ -114,22 +113,32 @@ func Start(t *testing.T, cfg Config) *Server {
 	return s
 }
 
-func offer[T any](ch chan T, v T) {
-	select {
-	case ch <- v:
-	default:
-	}
+// Bound returns a context that ends after Wait or with the test.
+func Bound(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), Wait)
+	t.Cleanup(cancel)
+	return ctx
 }
 
-// Receive returns the next value on ch, failing the test after Wait.
-func Receive[T any](t *testing.T, ch <-chan T, what string) T {
+// Want reads one frame with next, a transport's stream parser, and
+// checks its type.
+func Want(t *testing.T, next func() (transport.Frame, error), typ transport.Type) transport.Frame {
 	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(Wait):
-		t.Fatalf("no %s within %v", what, Wait)
-		panic("unreachable")
+	f, err := next()
+	if err != nil {
+		t.Fatalf("waiting for a %s frame: %v", typ, err)
+	}
+	if f.Type != typ {
+		t.Fatalf("%s frame %+v, want %s", f.Type, f, typ)
+	}
+	return f
+}
+
+// End checks, with next, that the stream's response ends here.
+func End(t *testing.T, next func() (transport.Frame, error)) {
+	t.Helper()
+	if f, err := next(); err != io.EOF {
+		t.Fatalf("after the last frame: %+v %v, want the end of the response", f, err)
 	}
 }
 
