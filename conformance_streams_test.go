@@ -42,7 +42,7 @@ func TestRecycling(t *testing.T) {
 		s.Recv(s.Context())
 	}}, envOptions{
 		wrap: log.wrap,
-		adapters: []session.Adapter{websocket.New(nil), sse.New(),
+		adapters: []transport.Adapter{websocket.New(nil), sse.New(),
 			streaming.New(&streaming.Options{RecycleBytes: budget}), longpoll.New()},
 	})
 	ctx := testContext(t, 30*time.Second)

@@ -52,7 +52,7 @@ type envOptions struct {
 	wrap func(http.Handler) http.Handler
 	// adapters, if set, are the transports served instead of
 	// comet.NewHandler's.
-	adapters []session.Adapter
+	adapters []transport.Adapter
 	// http2 serves HTTP/2 over TLS; clients use the server's HTTP client.
 	http2 bool
 }

@@ -2,31 +2,39 @@ package comet_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"time"
 
 	"github.com/seed-544bbf9f/comet"
 	"github.com/seed-544bbf9f/comet/client"
-	"github.com/seed-544bbf9f/comet/session"
-	"github.com/seed-544bbf9f/comet/transport"
 )
 
-// An echo server and a client talking to it.
+// quiet keeps the examples' output to what they print.
+var quiet = slog.New(slog.DiscardHandler)
+
+// An echo server, and a Go client talking to it.
 func ExampleNewHandler() {
-	h := comet.NewHandler(&session.Options{
+	h := comet.NewHandler(&comet.Options{
 		Prefix: "/comet",
-		Serve: func(s *session.Session) {
+		Serve: func(s *comet.Session) {
 			ctx := s.Context()
 			for {
 				typ, p, err := s.Recv(ctx)
 				if err != nil {
 					return
 				}
-				s.Send(ctx, typ, p)
+				if err := s.Send(ctx, typ, p); err != nil {
+					return
+				}
 			}
 		},
+		Logger: quiet,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/comet/", h)
@@ -41,9 +49,133 @@ func ExampleNewHandler() {
 		fmt.Println(err)
 		return
 	}
-	defer c.Close(transport.CloseNormal, "done")
-	c.Send(ctx, transport.Text, []byte("hello"))
+	defer c.Close(comet.CloseNormal, "done")
+	c.Send(ctx, comet.Text, []byte("hello"))
 	_, p, _ := c.Recv(ctx)
 	fmt.Println(string(p), "over", c.Transport())
 	// Output: hello over websocket
+}
+
+// Shutting down: the handler first, with a bounded ctx, since
+// http.Server.Shutdown does not wait for WebSockets and streams; then the
+// server. Every session is closed with 3001, and the client is told.
+func ExampleHandler_Shutdown() {
+	h := comet.NewHandler(&comet.Options{
+		Serve:  func(s *comet.Session) { <-s.Context().Done() },
+		Logger: quiet,
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/comet/", h)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// ReadHeaderTimeout: the handler cannot bound a slow client's headers.
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, "http://"+ln.Addr().String()+"/comet", nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	fmt.Println("handler:", h.Shutdown(ctx))
+	fmt.Println("server:", srv.Shutdown(ctx), errors.Is(<-served, http.ErrServerClosed))
+	_, _, err = c.Recv(ctx)
+	fmt.Println("client:", comet.CloseStatus(err))
+	<-c.Done()
+	// Output:
+	// handler: <nil>
+	// server: <nil> true
+	// client: 3001 (server shutdown)
+}
+
+// A message fanned out to every session is encoded once.
+func ExampleHandler_Broadcast() {
+	h := comet.NewHandler(&comet.Options{
+		Serve:  func(s *comet.Session) { <-s.Context().Done() },
+		Logger: quiet,
+	})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	defer h.Shutdown(context.Background())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var clients []*client.Conn
+	for range 3 {
+		c, err := client.Dial(ctx, srv.URL+"/comet", nil)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		defer c.Close(comet.CloseNormal, "")
+		clients = append(clients, c)
+	}
+
+	m, err := h.NewPreparedMessage(comet.Text, []byte("market open"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("delivered to", h.Broadcast(m), "sessions")
+	for i, c := range clients {
+		_, p, err := c.Recv(ctx)
+		fmt.Printf("client %d: %s %v\n", i, p, err)
+	}
+	// Output:
+	// delivered to 3 sessions
+	// client 0: market open <nil>
+	// client 1: market open <nil>
+	// client 2: market open <nil>
+}
+
+// Authorize runs at negotiate; what it returns stays with the session, and
+// a refusal reaches the client as a status it can act on.
+func ExampleOptions_authorize() {
+	h := comet.NewHandler(&comet.Options{
+		Authorize: func(r *http.Request) (any, error) {
+			// Check a real credential here: a signed token, a session cookie.
+			user, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok {
+				return nil, &comet.AuthError{Status: http.StatusUnauthorized, Message: "sign in first"}
+			}
+			return user, nil
+		},
+		Serve: func(s *comet.Session) {
+			s.Send(s.Context(), comet.Text, fmt.Appendf(nil, "hello, %v", s.Request().Auth))
+			<-s.Context().Done()
+		},
+		Logger: quiet,
+	})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	defer h.Shutdown(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	_, err := client.Dial(ctx, srv.URL+"/comet", nil)
+	var refused *client.HTTPError
+	if errors.As(err, &refused) {
+		fmt.Println("anonymous:", refused.Status, refused.Body.Message)
+	}
+
+	c, err := client.Dial(ctx, srv.URL+"/comet", &client.Options{
+		Header: http.Header{"Authorization": {"Bearer alice"}},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close(comet.CloseNormal, "")
+	_, p, _ := c.Recv(ctx)
+	fmt.Println("alice:", string(p))
+	// Output:
+	// anonymous: 401 sign in first
+	// alice: hello, alice
 }

@@ -53,7 +53,7 @@ type Conn struct {
 	violated     bool   // our close reports the server's protocol error
 	abrupt       bool   // CloseNow: no goodbye on the wire
 	closeTimer   *time.Timer
-	timedOut     bool // the close was cut short by closeWait
+	timedOut     bool // the close was cut short by Options.CloseTimeout
 }
 
 // limits are the session's parameters, from the negotiate response.
@@ -94,7 +94,7 @@ func millis(ms int, def time.Duration) time.Duration {
 // Recv returns the next message from the server. It blocks until one
 // arrives, the session ends, or ctx ends; a cancelled ctx ends only this
 // call. Once the session has ended, Recv returns every message received
-// before the end, then the *transport.CloseError (Remote set if the server
+// before the end, then the *comet.CloseError (Remote set if the server
 // closed). The returned slice is the caller's.
 func (c *Conn) Recv(ctx context.Context) (transport.MessageType, []byte, error) {
 	for {
@@ -128,10 +128,10 @@ func (c *Conn) Recv(ctx context.Context) (transport.MessageType, []byte, error) 
 // outbound window; it is delivered in order, across drops, unless the
 // session ends first. When the window is full Send waits for the server's
 // acknowledgements or ctx; a cancelled ctx ends only this call. Text must
-// be valid UTF-8 (otherwise the error wraps transport.ErrInvalidUTF8) and
+// be valid UTF-8 (otherwise the error wraps comet.ErrInvalidUTF8) and
 // no message may exceed the server's maxMessage (ErrMessageTooBig); neither
 // is sent. Once the session is closing or ended, Send returns the
-// *transport.CloseError. The Conn does not keep p.
+// *comet.CloseError. The Conn does not keep p.
 func (c *Conn) Send(ctx context.Context, typ transport.MessageType, p []byte) error {
 	if err := c.check(typ, p); err != nil {
 		return err
@@ -172,13 +172,14 @@ func (c *Conn) check(typ transport.MessageType, p []byte) error {
 
 // Close ends the session gracefully with an application code (1000 or
 // 4000–4999, otherwise ErrInvalidCloseCode and nothing happens) and a
-// reason, truncated to transport.MaxReasonBytes. The close is sent in
-// sequence, after every message Send has queued, and Close waits at most 5
-// s for the server's answering close, then ends the session either way and
-// returns an error if the answer did not come. Recv and Send return the
-// *transport.CloseError at once (Recv after the messages already received;
-// later ones are acknowledged and dropped). Close is idempotent: once the
-// session is ending or ended, it waits for the end and returns nil.
+// reason, truncated to 123 bytes (transport.MaxReasonBytes). The close is
+// sent in sequence, after every message Send has queued, and Close waits
+// at most Options.CloseTimeout (default 5 s) for the server's answering
+// close, then ends the session either way and returns an error if the
+// answer did not come. Recv and Send return the *comet.CloseError at once
+// (Recv after the messages already received; later ones are acknowledged
+// and dropped). Close is idempotent: once the session is ending or ended,
+// it waits for the end and returns nil.
 func (c *Conn) Close(code transport.CloseCode, reason string) error {
 	if !code.ValidForApplication() {
 		return fmt.Errorf("%w: %d", ErrInvalidCloseCode, int(code))
@@ -196,7 +197,7 @@ func (c *Conn) Close(code transport.CloseCode, reason string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if first && c.timedOut {
-		return errCloseTimeout
+		return fmt.Errorf("%w within %v", errCloseTimeout, c.opts.CloseTimeout)
 	}
 	return nil
 }
@@ -204,7 +205,7 @@ func (c *Conn) Close(code transport.CloseCode, reason string) error {
 // CloseNow ends the session at once, without a close on the wire, and
 // returns when every goroutine of the Conn has stopped. The server keeps
 // the session for its grace period and then expires it. Recv and Send
-// return a *transport.CloseError with code 1001 (going away) unless the
+// return a *comet.CloseError with code 1001 (going away) unless the
 // session had ended already. It always returns nil.
 func (c *Conn) CloseNow() error {
 	c.mu.Lock()
@@ -236,11 +237,11 @@ func (c *Conn) SessionID() string { return c.sid }
 func (c *Conn) Done() <-chan struct{} { return c.done }
 
 // queueCloseLocked queues our close frame in sequence and bounds the
-// closing handshake by closeWait.
+// closing handshake by Options.CloseTimeout.
 func (c *Conn) queueCloseLocked(code transport.CloseCode, reason string) {
 	c.closeSeq = c.out.push(outMsg{typ: transport.TypeClose, code: code, reason: reason})
 	if c.closeTimer == nil {
-		c.closeTimer = time.AfterFunc(closeWait, c.closeExpired)
+		c.closeTimer = time.AfterFunc(c.opts.CloseTimeout, c.closeExpired)
 	}
 	c.changed.notify()
 }
@@ -298,13 +299,14 @@ func (c *Conn) checkFinishedLocked() {
 	}
 }
 
-// closeExpired ends a closing handshake that took longer than closeWait.
+// closeExpired ends a closing handshake that took longer than
+// Options.CloseTimeout.
 func (c *Conn) closeExpired() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ctx.Err() == nil {
 		c.timedOut = true
-		c.log.Info("comet: the close handshake timed out", "after", closeWait)
+		c.log.Info("comet: the close handshake timed out", "after", c.opts.CloseTimeout)
 		c.endLocked()
 	}
 }

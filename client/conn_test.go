@@ -134,23 +134,34 @@ func TestCloseInvalidCode(t *testing.T) {
 }
 
 func TestCloseTimesOut(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		c := newTestConn(t, "http://127.0.0.1:1/comet", nil)
-		start := time.Now()
-		c.mu.Lock()
-		c.closeErr = &transport.CloseError{Code: transport.CloseNormal}
-		c.queueCloseLocked(transport.CloseNormal, "")
-		c.mu.Unlock()
-		<-c.ctx.Done()
-		if d := time.Since(start); d != closeWait {
-			t.Fatalf("the session ended %v after Close, want %v", d, closeWait)
-		}
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if !c.timedOut {
-			t.Fatal("timedOut not set")
-		}
-	})
+	for _, tc := range []struct {
+		name string
+		set  time.Duration
+		want time.Duration
+	}{
+		{"default", 0, 5 * time.Second},
+		{"CloseTimeout", 750 * time.Millisecond, 750 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c := newTestConn(t, "http://127.0.0.1:1/comet", &Options{CloseTimeout: tc.set})
+				start := time.Now()
+				c.mu.Lock()
+				c.closeErr = &transport.CloseError{Code: transport.CloseNormal}
+				c.queueCloseLocked(transport.CloseNormal, "")
+				c.mu.Unlock()
+				<-c.ctx.Done()
+				if d := time.Since(start); d != tc.want {
+					t.Fatalf("the session ended %v after Close, want %v", d, tc.want)
+				}
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				if !c.timedOut {
+					t.Fatal("timedOut not set")
+				}
+			})
+		})
+	}
 }
 
 func TestCloseHandshake(t *testing.T) {

@@ -30,11 +30,11 @@ const redirectTokenHeader = "Comet-Redirect-Token"
 // session. opts may be nil.
 //
 // When the server refuses the negotiate, the error wraps its
-// *transport.HTTPError (use errors.As): Status 401 or 403 means
+// *HTTPError (use errors.As): Status 401 or 403 means
 // unauthorized (the close code 3003 of PROTOCOL.md), 403 with Body.Code
 // "origin_refused" a forbidden origin (3005), 429 and 503 an overloaded
 // server (3006), whose RetryAfter says how many seconds to wait. When no
-// transport attaches, the error wraps a *transport.CloseError with code
+// transport attaches, the error wraps a *comet.CloseError with code
 // 3004 (unreachable).
 func Dial(ctx context.Context, rawURL string, opts *Options) (*Conn, error) {
 	o, err := opts.withDefaults()

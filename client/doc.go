@@ -7,14 +7,17 @@
 // probes throughout its life, and one found buffered is left for
 // long-polling (PROTOCOL.md section 8).
 //
-// Dial negotiates a session at the server's mount URL and attaches to it:
+// A client application imports this package, and package comet for the
+// names both ends share: message types (comet.Text), close codes
+// (comet.CloseNormal) and comet.CloseError. Dial negotiates a session at
+// the server's mount URL and attaches to it:
 //
 //	c, err := client.Dial(ctx, "https://example.com/comet", nil)
 //	if err != nil {
 //		return err
 //	}
 //	defer c.CloseNow()
-//	if err := c.Send(ctx, transport.Text, []byte("hello")); err != nil {
+//	if err := c.Send(ctx, comet.Text, []byte("hello")); err != nil {
 //		return err
 //	}
 //	typ, p, err := c.Recv(ctx)
@@ -22,8 +25,8 @@
 // A dropped transport is not an error the application sees: the client
 // attaches again, to the same session, for as long as the server's grace
 // period allows, and only then reports the end of the session. Every end
-// is reported by Recv and Send as a *transport.CloseError; use
-// transport.CloseStatus to read its code. Besides the codes of a close by
+// is reported by Recv and Send as a *comet.CloseError; use
+// comet.CloseStatus to read its code. Besides the codes of a close by
 // either side, the client reports (with Remote false) 1001 after CloseNow;
 // 1002, 1007 or 1009 when the server broke the protocol; 3000 when the
 // session could not be resumed within the grace period or the server no

@@ -20,7 +20,7 @@ func TestFallback(t *testing.T) {
 	srv := newServer(t, session.Options{Serve: echo}, func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == "/comet/websocket" {
-				session.WriteError(w, http.StatusServiceUnavailable, transport.ErrorBody{Code: "blocked", Message: "no WebSocket here"})
+				transport.WriteError(w, http.StatusServiceUnavailable, transport.ErrorBody{Code: "blocked", Message: "no WebSocket here"}, 0)
 				return
 			}
 			h.ServeHTTP(w, r)

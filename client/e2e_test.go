@@ -24,7 +24,7 @@ const testTimeout = 20 * time.Second
 
 // runTransports runs f once per transport, each forced, in parallel.
 func runTransports(t *testing.T, f func(t *testing.T, name string)) {
-	for _, name := range transport.Order {
+	for _, name := range transport.Order() {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			f(t, name)

@@ -13,19 +13,24 @@ import (
 )
 
 // Errors returned by Send and Close before anything is sent, besides the
-// *transport.CloseError of an ended session and errors wrapping
-// transport.ErrInvalidUTF8.
+// *comet.CloseError of an ended session and errors wrapping
+// comet.ErrInvalidUTF8.
 var (
 	// ErrMessageTooBig is returned by Send for a payload larger than the
 	// server's maxMessage.
 	ErrMessageTooBig = transport.ErrMessageTooBig
 	// ErrInvalidMessageType is returned by Send for a type other than
-	// transport.Text and transport.Binary.
+	// comet.Text and comet.Binary.
 	ErrInvalidMessageType = transport.ErrInvalidMessageType
 	// ErrInvalidCloseCode is returned by Close for a code an application
 	// may not send: anything but 1000 and 4000–4999.
 	ErrInvalidCloseCode = transport.ErrInvalidCloseCode
 )
+
+// HTTPError is the error, wrapped, of a request the server refused: its
+// status, JSON error body and Retry-After. Dial returns it (find it with
+// errors.As) when the negotiate is refused.
+type HTTPError = transport.HTTPError
 
 // Why an attachment ended; the supervisor resumes after each.
 var (
@@ -35,14 +40,14 @@ var (
 	errNoOpen     = errors.New("comet: downstream did not start with an open frame")
 )
 
-// errCloseTimeout is returned by Close when the server did not answer in
-// time; the session has ended anyway.
-var errCloseTimeout = fmt.Errorf("comet: the server did not answer the close within %v", closeWait)
+// errCloseTimeout is returned, wrapped, by Close when the server did not
+// answer in time; the session has ended anyway.
+var errCloseTimeout = errors.New("comet: the server did not answer the close")
 
 // attachError is a failed attach, or a working attachment left on
 // purpose (left): the transport, the why of PROTOCOL.md section 5 to
 // report on the next attach ("" if none applies), and the cause, a
-// *transport.HTTPError when the server refused.
+// *HTTPError when the server refused.
 type attachError struct {
 	transport string
 	why       string

@@ -21,10 +21,9 @@ import (
 // no effect.
 type Options struct {
 	// Transports lists the transports to try, best first, among those this
-	// client speaks: transport.WebSocket, transport.SSE,
-	// transport.Streaming and transport.LongPoll. Nil means all four, in
-	// that order (transport.Order). A single entry forces that transport:
-	// the client never falls back from it.
+	// client speaks: comet.WebSocket, comet.SSE, comet.Streaming and
+	// comet.LongPoll. Nil means all four, in that order. A single entry
+	// forces that transport: the client never falls back from it.
 	Transports []string
 
 	// HTTPClient carries negotiate, SSE and XHR streams, long-polls and
@@ -76,6 +75,11 @@ type Options struct {
 	// window pushes back on its Send. Zero means 256.
 	ReceiveBuffer int
 
+	// CloseTimeout bounds a graceful close: how long Close waits for the
+	// server's answering close before it ends the session anyway. Zero
+	// means 5 s.
+	CloseTimeout time.Duration
+
 	// Logger receives the client's diagnostics: attaches, fallbacks,
 	// drops, protocol errors. Nil discards them.
 	Logger *slog.Logger
@@ -99,10 +103,8 @@ const (
 	defaultWindowBytes    = 1 << 20
 	defaultReceiveBuffer  = 256
 	defaultDialTimeout    = 30 * time.Second
+	defaultCloseTimeout   = 5 * time.Second
 )
-
-// supported lists the transports this client speaks, best first.
-var supported = transport.Order
 
 // withDefaults returns a copy of o with every zero field set.
 func (o *Options) withDefaults() (Options, error) {
@@ -110,6 +112,8 @@ func (o *Options) withDefaults() (Options, error) {
 	if o != nil {
 		c = *o
 	}
+	// This client speaks every transport of the protocol.
+	supported := transport.Order()
 	if c.Transports == nil {
 		c.Transports = supported
 	}
@@ -121,6 +125,9 @@ func (o *Options) withDefaults() (Options, error) {
 		if !slices.Contains(supported, t) {
 			return c, fmt.Errorf("comet: transport %q is not supported by this client (it speaks %v)", t, supported)
 		}
+	}
+	if c.CloseTimeout <= 0 {
+		c.CloseTimeout = defaultCloseTimeout
 	}
 	c.Header = c.Header.Clone()
 	if c.Jar == nil && c.HTTPClient != nil {

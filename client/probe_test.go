@@ -9,7 +9,7 @@ import (
 )
 
 func TestCandidates(t *testing.T) {
-	all := transport.Order
+	all := transport.Order()
 	buffered := &attachError{transport: transport.SSE, why: whyStreamBuffered, err: errBuffered, left: true}
 	for _, tc := range []struct {
 		name   string

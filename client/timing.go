@@ -7,9 +7,6 @@ import (
 
 // Fixed timings of the client.
 const (
-	// closeWait bounds a graceful close: how long Close waits for the
-	// server's answering close.
-	closeWait = 5 * time.Second
 	// backoffBase and backoffMax bound the wait between resume attempts.
 	backoffBase = 100 * time.Millisecond
 	backoffMax  = 5 * time.Second

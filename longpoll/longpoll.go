@@ -11,7 +11,6 @@ import (
 	"net/http"
 
 	"github.com/seed-544bbf9f/comet/internal/httpstream"
-	"github.com/seed-544bbf9f/comet/session"
 	"github.com/seed-544bbf9f/comet/transport"
 )
 
@@ -28,16 +27,16 @@ func (*Adapter) Name() string { return transport.LongPoll }
 // no flush, so that net/http sends it whole when the handler returns. A
 // client that gives up on its poll ends the attachment rather than leaving
 // it parked.
-func (*Adapter) ServeAttach(w http.ResponseWriter, r *http.Request, a *session.Attachment) {
+func (*Adapter) ServeAttach(w http.ResponseWriter, r *http.Request, a transport.Attachment) {
 	resp, err := httpstream.Start(w, r, a, httpstream.Config{
 		ContentType:  "text/plain; charset=utf-8",
-		WriteTimeout: a.Session().Options().WriteTimeout,
+		WriteTimeout: a.Limits().WriteTimeout,
 	})
 	if err != nil {
 		return
 	}
 	defer resp.Finish()
-	a.Serve(downstream{resp}, session.Poll)
+	a.Serve(downstream{resp}, transport.Poll)
 }
 
 // downstream answers the poll with one batch.

@@ -34,7 +34,7 @@ type server struct{ *streamtest.Server }
 // application; nil idles each session until it closes.
 func start(t *testing.T, opts *session.Options) *server {
 	t.Helper()
-	return &server{streamtest.Start(t, streamtest.Config{Options: opts, Adapters: []session.Adapter{longpoll.New()}})}
+	return &server{streamtest.Start(t, streamtest.Config{Options: opts, Adapters: []transport.Adapter{longpoll.New()}})}
 }
 
 // request sends one request and reads the whole response.

@@ -8,18 +8,6 @@ import (
 	"github.com/seed-544bbf9f/comet/transport"
 )
 
-// Delivery says how a transport's downstream carries batches.
-type Delivery int
-
-const (
-	// Stream downstreams (WebSocket, SSE, XHR streaming) carry batch after
-	// batch; the open frame is written at once.
-	Stream Delivery = iota
-	// Poll downstreams (long-polling) carry one batch and end; the open
-	// frame waits for something to deliver or for the hold to expire.
-	Poll
-)
-
 var (
 	errPeerSilent = errors.New("comet: no traffic from the client for two heartbeat intervals")
 	errFinished   = errors.New("comet: session finished")
@@ -36,11 +24,10 @@ const maxEchoes = 8
 // the hold of each batch, far inside ackDelay.
 const ackHold = time.Millisecond
 
-// Attachment is one transport connection or request bound to a session.
-// The handler creates it once the request has proved itself; the
-// transport adapter calls Serve with its Downstream, and, if it reads
-// upstream frames itself (WebSocket), feeds them to Receive.
-type Attachment struct {
+// attachment is one transport connection or request bound to a session:
+// the session layer's side of transport.Attachment. The handler creates it
+// once the request has proved itself.
+type attachment struct {
 	s      *Session
 	name   string
 	params transport.AttachParams
@@ -62,32 +49,26 @@ type Attachment struct {
 	err        error
 }
 
-// Transport returns the name of the attachment's transport.
-func (a *Attachment) Transport() string { return a.name }
+// Params implements transport.Attachment.
+func (a *attachment) Params() transport.AttachParams { return a.params }
 
-// Params returns the attach request's parameters.
-func (a *Attachment) Params() transport.AttachParams { return a.params }
+// Limits implements transport.Attachment.
+func (a *attachment) Limits() transport.Limits {
+	o := a.s.opts
+	return transport.Limits{MaxBatch: o.MaxBatch, WriteTimeout: o.WriteTimeout}
+}
 
-// Done is closed when the attachment has ended.
-func (a *Attachment) Done() <-chan struct{} { return a.doneCh }
+// Done implements transport.Attachment.
+func (a *attachment) Done() <-chan struct{} { return a.doneCh }
 
-// Started is closed once Serve has registered the attachment with its
-// session (or refused it). A transport that reads upstream frames itself
-// waits for it before feeding Receive, so that a probe aimed at this
-// attachment, sent the moment it connects, finds it.
-func (a *Attachment) Started() <-chan struct{} { return a.startedCh }
+// Started implements transport.Attachment.
+func (a *attachment) Started() <-chan struct{} { return a.startedCh }
 
-// Session returns the session the attachment belongs to.
-func (a *Attachment) Session() *Session { return a.s }
+// End implements transport.Attachment.
+func (a *attachment) End(err error) { a.end(err) }
 
-// End ends the attachment from the transport's side, for example when its
-// connection fails while Serve waits for something to write. err says why.
-func (a *Attachment) End(err error) { a.end(err) }
-
-// Fail closes the session for a violation the transport itself detected,
-// such as a WebSocket message above the read limit. The close is delivered
-// in sequence on the client's next attachment.
-func (a *Attachment) Fail(code transport.CloseCode, reason string) {
+// Fail implements transport.Attachment.
+func (a *attachment) Fail(code transport.CloseCode, reason string) {
 	s := a.s
 	s.mu.Lock()
 	s.failLocked(violation(code, "%s", reason))
@@ -95,7 +76,7 @@ func (a *Attachment) Fail(code transport.CloseCode, reason string) {
 	a.end(errors.New("comet: " + reason))
 }
 
-func (a *Attachment) wake() {
+func (a *attachment) wake() {
 	select {
 	case a.wakeCh <- struct{}{}:
 	default:
@@ -104,7 +85,7 @@ func (a *Attachment) wake() {
 
 // end stops the attachment and closes its downstream; err says why (nil:
 // by design). Safe to call more than once and from any goroutine.
-func (a *Attachment) end(err error) {
+func (a *attachment) end(err error) {
 	a.once.Do(func() {
 		a.s.mu.Lock()
 		a.err = err
@@ -119,10 +100,10 @@ func (a *Attachment) end(err error) {
 
 // interval is the heartbeat interval, or the hold of a poll, asked for by
 // the client and clamped to what the server allows.
-func (a *Attachment) interval(d Delivery) time.Duration {
+func (a *attachment) interval(d transport.Delivery) time.Duration {
 	o := a.s.opts
 	limit := o.Heartbeat
-	if d == Poll {
+	if d == transport.Poll {
 		limit = o.Hold
 	}
 	asked := time.Duration(a.params.Heartbeat) * time.Millisecond
@@ -132,11 +113,8 @@ func (a *Attachment) interval(d Delivery) time.Duration {
 	return min(max(asked, o.MinHeartbeat), limit)
 }
 
-// Serve delivers frames to ds until the attachment ends: superseded by
-// another, its downstream broken or done, the client silent for two
-// heartbeat intervals, or the session finished. It blocks; the adapter
-// calls it from the request's goroutine. Serve closes ds before returning.
-func (a *Attachment) Serve(ds transport.Downstream, d Delivery) error {
+// Serve implements transport.Attachment.
+func (a *attachment) Serve(ds transport.Downstream, d transport.Delivery) error {
 	s := a.s
 	interval := a.interval(d)
 	defer func() {
@@ -203,7 +181,7 @@ func (c *transportChange) report(s *Session) {
 // takeover makes a the delivering attachment and supersedes the previous
 // one. Delivery resumes after the client's ack, never after what was sent
 // last. It returns the change to report, if the transport changed.
-func (s *Session) takeover(a *Attachment) *transportChange {
+func (s *Session) takeover(a *attachment) *transportChange {
 	if old := s.deliverer; old != nil && old != a {
 		old.delivering = false
 		old.superseded = true
@@ -231,7 +209,7 @@ func (s *Session) takeover(a *Attachment) *transportChange {
 
 // detach forgets an ended attachment; if it was delivering, the grace
 // period starts.
-func (s *Session) detach(a *Attachment, err error) {
+func (s *Session) detach(a *attachment, err error) {
 	s.mu.Lock()
 	if s.attached[a.params.Attempt] == a {
 		delete(s.attached, a.params.Attempt)
@@ -257,7 +235,7 @@ var batchPool = sync.Pool{New: func() any { return new(transport.Batch) }}
 
 // pump is the attachment's single writer: it gathers what is due into one
 // batch per write.
-func (a *Attachment) pump(d Delivery, interval time.Duration) error {
+func (a *attachment) pump(d transport.Delivery, interval time.Duration) error {
 	s := a.s
 	b := batchPool.Get().(*transport.Batch)
 	defer batchPool.Put(b)
@@ -282,8 +260,8 @@ func (a *Attachment) pump(d Delivery, interval time.Duration) error {
 		final := a.collect(b, d, interval, beat)
 		// A delivering poll holds its open frame back until there is
 		// something to deliver or the hold expires.
-		idle := d == Poll && b.Len() == 1 && !a.opened && a.delivering && !beat
-		held := d == Stream && a.opened && !flushAck && b.Len() == 1 && b.Frames[0].Type == transport.TypeAck
+		idle := d == transport.Poll && b.Len() == 1 && !a.opened && a.delivering && !beat
+		held := d == transport.Stream && a.opened && !flushAck && b.Len() == 1 && b.Frames[0].Type == transport.TypeAck
 		if held {
 			a.ackDue = true // still due, collected again with what comes next
 			if !holding {
@@ -302,7 +280,7 @@ func (a *Attachment) pump(d Delivery, interval time.Duration) error {
 			case <-holdC:
 				holding, flushAck = false, true
 			case <-heartbeat.C:
-				if d == Stream && time.Since(s.lastSeenAt()) >= 2*interval {
+				if d == transport.Stream && time.Since(s.lastSeenAt()) >= 2*interval {
 					return errPeerSilent
 				}
 				beat = true
@@ -319,7 +297,7 @@ func (a *Attachment) pump(d Delivery, interval time.Duration) error {
 		}
 		flushAck = false
 		err := a.ds.WriteBatch(b)
-		if errors.Is(err, transport.ErrDone) || err == nil && (final || d == Poll) {
+		if errors.Is(err, transport.ErrDone) || err == nil && (final || d == transport.Poll) {
 			return nil
 		}
 		if err != nil {
@@ -339,7 +317,7 @@ func (s *Session) lastSeenAt() time.Time {
 
 // collect appends what is due on a to b and reports whether the batch
 // ends the downstream. Called with s.mu held.
-func (a *Attachment) collect(b *transport.Batch, d Delivery, interval time.Duration, beat bool) (final bool) {
+func (a *attachment) collect(b *transport.Batch, d transport.Delivery, interval time.Duration, beat bool) (final bool) {
 	s := a.s
 	if !a.opened {
 		if a.ticket == "" {
@@ -387,5 +365,5 @@ func (a *Attachment) collect(b *transport.Batch, d Delivery, interval time.Durat
 		b.Append(&transport.Frame{Type: transport.TypeHeartbeat})
 	}
 	// A probing poll is answered with its open frame alone.
-	return d == Poll && !a.params.Deliver
+	return d == transport.Poll && !a.params.Deliver
 }

@@ -19,18 +19,18 @@ func TestOpenFrame(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
-		d    Delivery
+		d    transport.Delivery
 		hb   uint64
 		want uint64
 	}{
-		{"stream at the server's interval", Stream, 0, 25000},
-		{"stream asking for less", Stream, 5000, 5000},
-		{"stream asking for less than the minimum", Stream, 10, 1000},
-		{"stream asking for more", Stream, 60000, 25000},
-		{"poll at the server's hold", Poll, 0, 20000},
-		{"poll asking for less", Poll, 3000, 3000},
-		{"poll asking for less than the minimum", Poll, 10, 1000},
-		{"poll asking for more", Poll, 60000, 20000},
+		{"stream at the server's interval", transport.Stream, 0, 25000},
+		{"stream asking for less", transport.Stream, 5000, 5000},
+		{"stream asking for less than the minimum", transport.Stream, 10, 1000},
+		{"stream asking for more", transport.Stream, 60000, 25000},
+		{"poll at the server's hold", transport.Poll, 0, 20000},
+		{"poll asking for less", transport.Poll, 3000, 3000},
+		{"poll asking for less than the minimum", transport.Poll, 10, 1000},
+		{"poll asking for more", transport.Poll, 60000, 20000},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -38,7 +38,7 @@ func TestOpenFrame(t *testing.T) {
 			s := newTestSession(t, newTestHandler(t, &Options{Hold: 20 * time.Second}))
 			mustUpstream(t, s, `["m",1,"a"]`, `["m",2,"b"]`)
 			ds := newFake(t)
-			if tc.d == Poll {
+			if tc.d == transport.Poll {
 				ds = newFakePoll(t)
 			}
 			a := serve(t, s, "x", ds, tc.d, transport.AttachParams{Attempt: 7, Heartbeat: tc.hb})
@@ -387,7 +387,7 @@ func TestTransportChanged(t *testing.T) {
 
 	// The next poll is no change of transport.
 	lp = attachPoll(t, s, deliver(3, 1))
-	sse := serve(t, s, transport.SSE, newFake(t), Stream, probe(4))
+	sse := serve(t, s, transport.SSE, newFake(t), transport.Stream, probe(4))
 	sse.ds.expect(t, `["o",4,0,"T",25000]`)
 	mustUpstream(t, s, `["u",4]`)
 	lp.ds.expect(t, `["o",3,0,"T",25000]`, `["s"]`)
@@ -406,7 +406,7 @@ func TestWriteFailure(t *testing.T) {
 	mustSend(t, s, "x")
 	broken := newFake(t)
 	broken.failWith(errors.New("broken pipe"))
-	a := serve(t, s, transport.WebSocket, broken, Stream, deliver(1, 0))
+	a := serve(t, s, transport.WebSocket, broken, transport.Stream, deliver(1, 0))
 	if err := a.wait(t); err == nil || err.Error() != "broken pipe" {
 		t.Fatalf("Serve = %v, want the write's error", err)
 	}
@@ -449,7 +449,7 @@ func TestServeFinishedSession(t *testing.T) {
 	s := newTestSession(t, newTestHandler(t, nil))
 	s.CloseNow()
 	ds := newFake(t)
-	if err := s.newAttachment(transport.WebSocket, deliver(1, 0)).Serve(ds, Stream); !errors.Is(err, errFinished) {
+	if err := s.newAttachment(transport.WebSocket, deliver(1, 0)).Serve(ds, transport.Stream); !errors.Is(err, errFinished) {
 		t.Errorf("Serve on a finished session = %v, want errFinished", err)
 	}
 	if !ds.isClosed() {

@@ -59,7 +59,7 @@ func BenchmarkSendDeliver(b *testing.B) {
 	h.opts.Registry.Add(s)
 	ds := &ackingDownstream{s: s, closed: make(chan struct{})}
 	served := make(chan error, 1)
-	go func() { served <- s.newAttachment(transport.WebSocket, deliver(1, 0)).Serve(ds, Stream) }()
+	go func() { served <- s.newAttachment(transport.WebSocket, deliver(1, 0)).Serve(ds, transport.Stream) }()
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.SetBytes(int64(len(benchPayload)))

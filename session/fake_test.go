@@ -247,7 +247,7 @@ func newTestSession(t testing.TB, h *Handler) *Session {
 // served is an attachment served on a fake downstream, as a transport
 // adapter serves it.
 type served struct {
-	*Attachment
+	*attachment
 	ds       *fakeDownstream
 	exited   chan struct{} // closed when Serve returns
 	serveErr error         // Serve's result, set before exited is closed
@@ -255,8 +255,8 @@ type served struct {
 
 // serve starts serving a new attachment of s on ds. When the test ends the
 // attachment is ended and Serve waited for.
-func serve(t testing.TB, s *Session, name string, ds *fakeDownstream, d Delivery, p transport.AttachParams) *served {
-	a := &served{Attachment: s.newAttachment(name, p), ds: ds, exited: make(chan struct{})}
+func serve(t testing.TB, s *Session, name string, ds *fakeDownstream, d transport.Delivery, p transport.AttachParams) *served {
+	a := &served{attachment: s.newAttachment(name, p), ds: ds, exited: make(chan struct{})}
 	go func() {
 		defer close(a.exited)
 		a.serveErr = a.Serve(ds, d)
@@ -279,11 +279,11 @@ func (a *served) wait(t testing.TB) error {
 }
 
 func attachStream(t testing.TB, s *Session, p transport.AttachParams) *served {
-	return serve(t, s, transport.WebSocket, newFake(t), Stream, p)
+	return serve(t, s, transport.WebSocket, newFake(t), transport.Stream, p)
 }
 
 func attachPoll(t testing.TB, s *Session, p transport.AttachParams) *served {
-	return serve(t, s, transport.LongPoll, newFakePoll(t), Poll, p)
+	return serve(t, s, transport.LongPoll, newFakePoll(t), transport.Poll, p)
 }
 
 // deliver returns the parameters of a delivering attach (d=1).

@@ -30,7 +30,7 @@ type Adapter interface {
 	Name() string
 	// ServeAttach serves an attach request. It calls a.Serve with its
 	// Downstream, or answers with an error if it cannot start.
-	ServeAttach(w http.ResponseWriter, r *http.Request, a *Attachment)
+	ServeAttach(w http.ResponseWriter, r *http.Request, a *attachment)
 }
 
 // Handler is the http.Handler that negotiates sessions and routes
@@ -39,14 +39,17 @@ type Adapter interface {
 //	mux.Handle("/comet/", h)
 //
 // Sessions are invisible to http.Server.Shutdown (hijacked WebSockets and
-// long-lived streams are not idle connections), so hook Shutdown up:
+// long-lived streams are not idle connections, and functions registered
+// with RegisterOnShutdown are not waited for), so call Shutdown first,
+// with a bounded ctx, then the server's:
 //
-//	srv.RegisterOnShutdown(func() { h.Shutdown(ctx) })
+//	h.Shutdown(ctx)
+//	srv.Shutdown(ctx)
 type Handler struct {
 	opts     Options
 	logger   *slog.Logger
 	router   *mux.Router
-	adapters map[string]Adapter
+	adapters map[string]transport.Adapter
 	offered  []string
 	limiter  *rateLimiter
 
@@ -59,10 +62,10 @@ type Handler struct {
 
 // NewHandler returns a handler offering the given transports. opts may be
 // nil. The root package comet offers every transport of this module.
-func NewHandler(opts *Options, adapters ...Adapter) *Handler {
+func NewHandler(opts *Options, adapters ...transport.Adapter) *Handler {
 	h := &Handler{
 		opts:     opts.withDefaults(),
-		adapters: make(map[string]Adapter, len(adapters)),
+		adapters: make(map[string]transport.Adapter, len(adapters)),
 		finished: make(chan struct{}, 1),
 	}
 	h.logger = h.opts.Logger
@@ -73,7 +76,7 @@ func NewHandler(opts *Options, adapters ...Adapter) *Handler {
 	}
 	order := h.opts.Transports
 	if len(order) == 0 {
-		order = transport.Order
+		order = transport.Order()
 	}
 	for _, name := range order {
 		if h.adapters[name] != nil && !slices.Contains(h.offered, name) {
@@ -82,7 +85,7 @@ func NewHandler(opts *Options, adapters ...Adapter) *Handler {
 	}
 
 	notAllowed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		WriteError(w, http.StatusMethodNotAllowed, errorBody(transport.CodeMethodNotAllowed, "%s is not allowed on %s", r.Method, r.URL.Path))
+		writeError(w, http.StatusMethodNotAllowed, errorBody(transport.CodeMethodNotAllowed, "%s is not allowed on %s", r.Method, r.URL.Path))
 	})
 	r := mux.NewRouter()
 	sub := r.PathPrefix(h.opts.Prefix).Subrouter()
@@ -101,7 +104,7 @@ func NewHandler(opts *Options, adapters ...Adapter) *Handler {
 	sub.Handle("/comet.min.js", shim).Methods(http.MethodGet, http.MethodHead)
 	sub.HandleFunc("/{transport}", h.attach).Methods(http.MethodGet)
 	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		WriteError(w, http.StatusNotFound, errorBody(transport.CodeNotFound, "no such path: %s", r.URL.Path))
+		writeError(w, http.StatusNotFound, errorBody(transport.CodeNotFound, "no such path: %s", r.URL.Path))
 	})
 	r.NotFoundHandler = notFound
 	sub.NotFoundHandler = notFound
@@ -134,7 +137,7 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request) bool {
 			w.Header().Set("Access-Control-Allow-Origin", refusal.Origin)
 			w.Header().Add("Vary", "Origin")
 		}
-		WriteError(w, http.StatusForbidden, *refusal)
+		writeError(w, http.StatusForbidden, *refusal)
 		return false
 	}
 	// CORS headers first, so that an allowed cross-origin page can read
@@ -143,7 +146,7 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request) bool {
 	if v := r.URL.Query().Get("v"); v != strconv.Itoa(transport.Version) {
 		body := errorBody(transport.CodeUnsupportedVersion, "protocol version %q is not supported", v)
 		body.Supported = []int{transport.Version}
-		WriteError(w, http.StatusBadRequest, body)
+		writeError(w, http.StatusBadRequest, body)
 		return false
 	}
 	return true
@@ -152,7 +155,7 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request) bool {
 func (h *Handler) preflight(w http.ResponseWriter, r *http.Request) {
 	cors, refusal := h.checkOrigin(r)
 	if refusal != nil {
-		WriteError(w, http.StatusForbidden, *refusal)
+		writeError(w, http.StatusForbidden, *refusal)
 		return
 	}
 	h.setCORS(w, cors)
@@ -170,15 +173,15 @@ func (h *Handler) negotiate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if h.closing.Load() {
-		writeErrorRetry(w, http.StatusServiceUnavailable, errorBody(transport.CodeShuttingDown, "server is shutting down"), h.opts.ShutdownRetry)
+		transport.WriteError(w, http.StatusServiceUnavailable, errorBody(transport.CodeShuttingDown, "server is shutting down"), h.opts.ShutdownRetry)
 		return
 	}
 	if ok, retry := h.limiter.allow(r.RemoteAddr); !ok {
-		writeErrorRetry(w, http.StatusTooManyRequests, errorBody(transport.CodeRateLimited, "too many sessions from this address"), retry)
+		transport.WriteError(w, http.StatusTooManyRequests, errorBody(transport.CodeRateLimited, "too many sessions from this address"), retry)
 		return
 	}
 	if h.opts.Registry.Len() >= h.opts.MaxSessions {
-		writeErrorRetry(w, http.StatusServiceUnavailable, errorBody(transport.CodeOverloaded, "session limit reached"), 5*time.Second)
+		transport.WriteError(w, http.StatusServiceUnavailable, errorBody(transport.CodeOverloaded, "session limit reached"), 5*time.Second)
 		return
 	}
 	var req transport.NegotiateRequest
@@ -188,7 +191,7 @@ func (h *Handler) negotiate(w http.ResponseWriter, r *http.Request) {
 		err = json.Unmarshal(body, &req)
 	}
 	if err != nil {
-		WriteError(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "negotiate body: %v", err))
+		writeError(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "negotiate body: %v", err))
 		return
 	}
 	var auth any
@@ -211,7 +214,7 @@ func (h *Handler) negotiate(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(resp.Transports) == 0 {
-		WriteError(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "no transport in common; this server offers %v", h.offered))
+		writeError(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "no transport in common; this server offers %v", h.offered))
 		return
 	}
 
@@ -240,7 +243,7 @@ func (h *Handler) refuseAuth(w http.ResponseWriter, err error) {
 			status, code = http.StatusUnauthorized, transport.CodeUnauthorized
 		}
 	}
-	WriteError(w, status, transport.ErrorBody{Code: code, Message: msg})
+	writeError(w, status, transport.ErrorBody{Code: code, Message: msg})
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
@@ -278,7 +281,7 @@ func (s *Session) closeInternal(code transport.CloseCode, reason string) {
 func (h *Handler) lookup(w http.ResponseWriter, id string) *Session {
 	s := h.opts.Registry.Get(id)
 	if s == nil {
-		WriteError(w, http.StatusNotFound, errorBody(transport.CodeSessionNotFound, "no such session (expired, closed or never made)"))
+		writeError(w, http.StatusNotFound, errorBody(transport.CodeSessionNotFound, "no such session (expired, closed or never made)"))
 	}
 	return s
 }
@@ -287,7 +290,7 @@ func (h *Handler) attach(w http.ResponseWriter, r *http.Request) {
 	name := mux.Vars(r)["transport"]
 	adapter := h.adapters[name]
 	if adapter == nil || !slices.Contains(h.offered, name) {
-		WriteError(w, http.StatusNotFound, errorBody(transport.CodeTransportDisabled, "transport %q is not offered; this server offers %v", name, h.offered))
+		writeError(w, http.StatusNotFound, errorBody(transport.CodeTransportDisabled, "transport %q is not offered; this server offers %v", name, h.offered))
 		return
 	}
 	if !h.admit(w, r) {
@@ -295,7 +298,7 @@ func (h *Handler) attach(w http.ResponseWriter, r *http.Request) {
 	}
 	params, err := transport.ParseAttach(r.URL.Query())
 	if err != nil {
-		WriteError(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "%v", err))
+		writeError(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "%v", err))
 		return
 	}
 	s := h.lookup(w, params.Session)
@@ -306,15 +309,15 @@ func (h *Handler) attach(w http.ResponseWriter, r *http.Request) {
 	ok := s.tickets.use(params.Ticket)
 	s.mu.Unlock()
 	if !ok {
-		WriteError(w, http.StatusForbidden, errorBody(transport.CodeBadTicket, "attach ticket is unknown, used or expired; get a fresh one"))
+		writeError(w, http.StatusForbidden, errorBody(transport.CodeBadTicket, "attach ticket is unknown, used or expired; get a fresh one"))
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store, no-transform")
 	adapter.ServeAttach(w, r, s.newAttachment(name, params))
 }
 
-func (s *Session) newAttachment(name string, p transport.AttachParams) *Attachment {
-	return &Attachment{s: s, name: name, params: p, wakeCh: make(chan struct{}, 1), doneCh: make(chan struct{}),
+func (s *Session) newAttachment(name string, p transport.AttachParams) *attachment {
+	return &attachment{s: s, name: name, params: p, wakeCh: make(chan struct{}, 1), doneCh: make(chan struct{}),
 		startedCh: make(chan struct{})}
 }
 
@@ -324,7 +327,7 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.URL.Query().Get("s")
 	if id == "" {
-		WriteError(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "s (the session id) is required"))
+		writeError(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "s (the session id) is required"))
 		return
 	}
 	s := h.lookup(w, id)
@@ -336,10 +339,10 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			WriteError(w, http.StatusRequestEntityTooLarge, errorBody(transport.CodeTooLarge, "body exceeds %d bytes", h.opts.MaxBatch))
+			writeError(w, http.StatusRequestEntityTooLarge, errorBody(transport.CodeTooLarge, "body exceeds %d bytes", h.opts.MaxBatch))
 			return
 		}
-		WriteError(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "reading body: %v", err))
+		writeError(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "reading body: %v", err))
 		return
 	}
 	first, rest, _ := bytes.Cut(body, []byte{'\n'})
@@ -348,7 +351,7 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request) {
 		subtle.ConstantTimeCompare([]byte(key.Token), []byte(s.secret)) != 1 {
 		// Without proof of possession the body is nobody's business: the
 		// session is not touched, whatever the rest holds.
-		WriteError(w, http.StatusForbidden, errorBody(transport.CodeBadSecret, "the body must start with a key frame holding the session secret"))
+		writeError(w, http.StatusForbidden, errorBody(transport.CodeBadSecret, "the body must start with a key frame holding the session secret"))
 		return
 	}
 	frames, err := transport.DecodeBatch(rest)
@@ -382,7 +385,7 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request) {
 				code = transport.CodeTooLarge
 			}
 		}
-		WriteError(w, http.StatusBadRequest, errorBody(code, "%v", err))
+		writeError(w, http.StatusBadRequest, errorBody(code, "%v", err))
 		return
 	}
 

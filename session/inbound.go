@@ -40,15 +40,10 @@ func (s *Session) failLocked(err error) {
 	s.closeLocked(pe.Code, pe.Reason, 0)
 }
 
-// Receive feeds one batch read from the attachment's connection (for
-// transports that read upstream frames themselves, like WebSocket) to the
-// session. When the inbound buffer is full it waits for Recv to make room,
-// so the transport stops reading and TCP pushes back on the client. A
-// violation closes the session (the close is delivered downstream) and is
-// returned; the adapter should keep reading, so that it sees the client's
-// acknowledgement of the close. Receive returns errFinished-like errors
-// once the attachment or session has ended.
-func (a *Attachment) Receive(batch []byte) error {
+// Receive implements transport.Attachment: when the inbound buffer is
+// full it waits for Recv to make room, and it returns errFinished once the
+// attachment has ended.
+func (a *attachment) Receive(batch []byte) error {
 	s := a.s
 	frames, err := transport.DecodeBatch(batch)
 	if err != nil {

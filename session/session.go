@@ -73,8 +73,8 @@ type Session struct {
 	lastSeen time.Time // last upstream traffic of any kind
 
 	// Attachments.
-	deliverer   *Attachment
-	attached    map[uint64]*Attachment // every live attachment by attempt
+	deliverer   *attachment
+	attached    map[uint64]*attachment // every live attachment by attempt
 	lastAttempt uint64                 // highest attempt that has delivered
 	transport   string                 // name of the delivering transport, or last one
 	timer       *time.Timer            // grace or first-attach expiry, nil while delivering
@@ -111,7 +111,7 @@ func newSession(h *Handler, id, secret string, info RequestInfo) *Session {
 		info:     info,
 		done:     make(chan struct{}),
 		outNext:  1,
-		attached: make(map[uint64]*Attachment),
+		attached: make(map[uint64]*attachment),
 		lastSeen: time.Now(),
 	}
 	s.ctx, s.cancel = context.WithCancel(h.baseCtx)
@@ -365,7 +365,7 @@ func (s *Session) finish() {
 		}
 	}
 	s.timer, s.closeTimer = nil, nil
-	attached := make([]*Attachment, 0, len(s.attached))
+	attached := make([]*attachment, 0, len(s.attached))
 	for _, a := range s.attached {
 		attached = append(attached, a)
 	}
@@ -413,7 +413,3 @@ func shortID(id string) string {
 	}
 	return id
 }
-
-// Options returns the options of the handler that made the session,
-// defaults filled in. Transports read their limits from it.
-func (s *Session) Options() *Options { return s.opts }

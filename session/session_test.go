@@ -355,7 +355,7 @@ func TestCloseNow(t *testing.T) {
 	s := newTestSession(t, h)
 	stuck := newFake(t)
 	stuck.holdWrites()
-	a := serve(t, s, transport.WebSocket, stuck, Stream, deliver(1, 0))
+	a := serve(t, s, transport.WebSocket, stuck, transport.Stream, deliver(1, 0))
 	p := attachStream(t, s, probe(2))
 	waitFor(t, stuck.held, "write to block")
 	p.ds.expect(t, `["o",2,0,"T",25000]`)

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/seed-544bbf9f/comet/internal/httpstream"
-	"github.com/seed-544bbf9f/comet/session"
 	"github.com/seed-544bbf9f/comet/transport"
 )
 
@@ -34,18 +33,18 @@ func New() *Adapter { return &Adapter{} }
 func (*Adapter) Name() string { return transport.SSE }
 
 // ServeAttach serves one stream until the attachment ends.
-func (*Adapter) ServeAttach(w http.ResponseWriter, r *http.Request, a *session.Attachment) {
+func (*Adapter) ServeAttach(w http.ResponseWriter, r *http.Request, a transport.Attachment) {
 	resp, err := httpstream.Start(w, r, a, httpstream.Config{
 		ContentType:  ContentType,
 		Stream:       true,
 		Preamble:     preamble,
-		WriteTimeout: a.Session().Options().WriteTimeout,
+		WriteTimeout: a.Limits().WriteTimeout,
 	})
 	if err != nil {
 		return // answered, or the client is gone
 	}
 	defer resp.Finish()
-	a.Serve(&downstream{resp: resp}, session.Stream)
+	a.Serve(&downstream{resp: resp}, transport.Stream)
 }
 
 // downstream writes each batch as one run of events.

@@ -35,7 +35,7 @@ func start(t *testing.T, cfg streamtest.Config) *streamtest.Server {
 	if cfg.Options == nil {
 		cfg.Options = &session.Options{Heartbeat: time.Minute}
 	}
-	cfg.Adapters = []session.Adapter{sse.New()}
+	cfg.Adapters = []transport.Adapter{sse.New()}
 	return streamtest.Start(t, cfg)
 }
 

@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/seed-544bbf9f/comet/internal/httpstream"
-	"github.com/seed-544bbf9f/comet/session"
 	"github.com/seed-544bbf9f/comet/transport"
 )
 
@@ -53,20 +52,20 @@ func (*Adapter) Name() string { return transport.Streaming }
 
 // ServeAttach serves one stream until the attachment ends, its budget is
 // spent, or it is superseded.
-func (ad *Adapter) ServeAttach(w http.ResponseWriter, r *http.Request, a *session.Attachment) {
+func (ad *Adapter) ServeAttach(w http.ResponseWriter, r *http.Request, a transport.Attachment) {
 	pad := int(a.Params().Pad) // at most transport.MaxPad
 	preamble := padding(nil, max(preambleSize, pad))
 	resp, err := httpstream.Start(w, r, a, httpstream.Config{
 		ContentType:  ContentType,
 		Stream:       true,
 		Preamble:     preamble,
-		WriteTimeout: a.Session().Options().WriteTimeout,
+		WriteTimeout: a.Limits().WriteTimeout,
 	})
 	if err != nil {
 		return // answered, or the client is gone
 	}
 	defer resp.Finish()
-	a.Serve(&downstream{resp: resp, pad: pad, budget: ad.budget, written: len(preamble)}, session.Stream)
+	a.Serve(&downstream{resp: resp, pad: pad, budget: ad.budget, written: len(preamble)}, transport.Stream)
 }
 
 // downstream writes batches back to back, each frame already terminated

@@ -38,7 +38,7 @@ func start(t *testing.T, cfg streamtest.Config, opts *streaming.Options) *stream
 	if cfg.Options == nil {
 		cfg.Options = &session.Options{Heartbeat: time.Minute}
 	}
-	cfg.Adapters = []session.Adapter{streaming.New(opts)}
+	cfg.Adapters = []transport.Adapter{streaming.New(opts)}
 	return streamtest.Start(t, cfg)
 }
 

@@ -635,7 +635,7 @@ func TestParseNegotiateResponse(t *testing.T) {
 	}
 	want := NegotiateResponse{
 		Version: 1, SessionID: "6f1c0a7e-8a0b-4a51-9c1b-3c6f1f1c2b7d", Secret: "q3VfE8m0Qx2wJb1kR9sT4A",
-		Tickets: []string{"Yz8w...", "Lk2p..."}, Transports: Order,
+		Tickets: []string{"Yz8w...", "Lk2p..."}, Transports: Order(),
 		Heartbeat: 25000, MinHeartbeat: 1000, Hold: 25000, Grace: 30000,
 		AckDelay: 200, MinTimeout: 300, MaxTimeout: 10000, MaxMessage: 65536, MaxBatch: 1048576,
 		WindowMessages: 1024, WindowBytes: 1048576,

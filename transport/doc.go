@@ -1,10 +1,14 @@
-// Package transport holds Comet's wire format and the seam between a
-// session and the transports that carry it.
+// Package transport holds Comet's wire format and the seam between the
+// session engine and the transports that carry it.
 //
 // It defines the frames of PROTOCOL.md and their codec (AppendFrame,
 // DecodeFrame, DecodeBatch), the close codes and CloseError, the negotiate
-// and attach parameter types shared by server and client, and Downstream:
-// the one interface a transport implements for the session layer. It has
-// no state; every function is safe for concurrent use, while a Batch
-// belongs to one goroutine at a time.
+// and attach parameter types shared by server and client, the JSON error
+// body (WriteError), and the seam: an Adapter serves one transport, given
+// an Attachment per attach request (implemented by package session), and
+// writes to the client through the Downstream it hands the attachment.
+// Applications use the shared names through package comet.
+//
+// It has no state; every function is safe for concurrent use, while a
+// Batch belongs to one goroutine at a time.
 package transport

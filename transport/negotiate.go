@@ -17,8 +17,9 @@ const (
 	LongPoll  = "longpoll"
 )
 
-// Order is the fallback order, best first.
-var Order = []string{WebSocket, SSE, Streaming, LongPoll}
+// Order returns the transports in fallback order, best first: a fresh
+// slice each call, which the caller may change.
+func Order() []string { return []string{WebSocket, SSE, Streaming, LongPoll} }
 
 // NegotiateRequest is the optional JSON body of a negotiate POST.
 type NegotiateRequest struct {

@@ -16,7 +16,6 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/seed-544bbf9f/comet/internal/wsread"
-	"github.com/seed-544bbf9f/comet/session"
 	"github.com/seed-544bbf9f/comet/transport"
 )
 
@@ -60,7 +59,7 @@ func New(opts *Options) *Adapter {
 		// The session handler has applied the Origin policy already.
 		CheckOrigin: func(*http.Request) bool { return true },
 		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
-			session.WriteError(w, status, transport.ErrorBody{Code: transport.CodeBadRequest, Message: reason.Error()})
+			transport.WriteError(w, status, transport.ErrorBody{Code: transport.CodeBadRequest, Message: reason.Error()}, 0)
 		},
 	}}
 }
@@ -69,26 +68,26 @@ func New(opts *Options) *Adapter {
 func (*Adapter) Name() string { return transport.WebSocket }
 
 // ServeAttach upgrades the request and serves the attachment until it ends.
-func (ad *Adapter) ServeAttach(w http.ResponseWriter, r *http.Request, a *session.Attachment) {
+func (ad *Adapter) ServeAttach(w http.ResponseWriter, r *http.Request, a transport.Attachment) {
 	conn, err := ad.upgrader.Upgrade(w, r, w.Header().Clone())
 	if err != nil {
 		return // the upgrader has answered
 	}
-	opts := a.Session().Options()
-	conn.SetReadLimit(int64(opts.MaxBatch))
-	ds := &downstream{conn: conn, timeout: opts.WriteTimeout}
+	lim := a.Limits()
+	conn.SetReadLimit(int64(lim.MaxBatch))
+	ds := &downstream{conn: conn, timeout: lim.WriteTimeout}
 	read := make(chan struct{})
 	go func() {
 		defer close(read)
 		readLoop(conn, a)
 	}()
-	a.Serve(ds, session.Stream)
+	a.Serve(ds, transport.Stream)
 	<-read
 }
 
 // readLoop feeds upstream batches to the attachment until the connection
 // fails or the attachment ends.
-func readLoop(conn *websocket.Conn, a *session.Attachment) {
+func readLoop(conn *websocket.Conn, a transport.Attachment) {
 	select {
 	case <-a.Started():
 	case <-a.Done():

@@ -35,7 +35,7 @@ type server struct{ *streamtest.Server }
 // application; nil idles each session until it closes.
 func start(t *testing.T, opts *session.Options) *server {
 	t.Helper()
-	return &server{streamtest.Start(t, streamtest.Config{Options: opts, Adapters: []session.Adapter{websocket.New(nil)}})}
+	return &server{streamtest.Start(t, streamtest.Config{Options: opts, Adapters: []transport.Adapter{websocket.New(nil)}})}
 }
 
 // echo is an application that sends every message back.

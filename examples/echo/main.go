@@ -20,10 +20,10 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/seed-544bbf9f/comet"
-	"github.com/seed-544bbf9f/comet/session"
 )
 
 //go:embed index.html
@@ -32,7 +32,7 @@ var page []byte
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
 	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -46,7 +46,7 @@ func main() {
 
 // serve runs the example on ln until ctx ends, then shuts down gracefully.
 func serve(ctx context.Context, ln net.Listener) error {
-	h := comet.NewHandler(&session.Options{
+	h := comet.NewHandler(&comet.Options{
 		Prefix: "/comet",
 		Serve:  echo,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
@@ -80,7 +80,7 @@ func serve(ctx context.Context, ln net.Listener) error {
 }
 
 // echo sends every message of a session back to it.
-func echo(s *session.Session) {
+func echo(s *comet.Session) {
 	ctx := s.Context()
 	for {
 		typ, p, err := s.Recv(ctx)

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/seed-544bbf9f/comet/session"
 	"github.com/seed-544bbf9f/comet/transport"
 )
 
@@ -24,7 +23,7 @@ var (
 var longAgo = time.Unix(1, 0)
 
 // Attachment is what a Response ends when its request's context ends;
-// *session.Attachment implements it.
+// every transport.Attachment is one.
 type Attachment interface {
 	End(err error)
 }
@@ -77,11 +76,11 @@ func Start(w http.ResponseWriter, r *http.Request, a Attachment, cfg Config) (*R
 				h := w.Header()
 				h.Del("X-Accel-Buffering")
 				h.Del("Connection")
-				session.WriteError(w, http.StatusInternalServerError, transport.ErrorBody{
+				transport.WriteError(w, http.StatusInternalServerError, transport.ErrorBody{
 					Code: transport.CodeStreamingBroken,
 					Message: "the response writer cannot flush, so no stream would reach the client; " +
 						"a compression or buffering middleware in front of the handler is the likely cause: mount Comet outside it",
-				})
+				}, 0)
 			}
 			return nil, err
 		}

@@ -41,7 +41,7 @@ type Config struct {
 	// until it is closed.
 	Options *session.Options
 	// Adapters are the transports offered.
-	Adapters []session.Adapter
+	Adapters []transport.Adapter
 	// Wrap, if set, wraps the handler, as a middleware in front would.
 	Wrap func(http.Handler) http.Handler
 	// HTTP2 serves TLS with HTTP/2 enabled.

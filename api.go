@@ -1,0 +1,107 @@
+package comet
+
+import (
+	"github.com/seed-544bbf9f/comet/session"
+	"github.com/seed-544bbf9f/comet/transport"
+)
+
+// The server's types. Their methods are documented in package session.
+type (
+	// Handler is the http.Handler that negotiates sessions and serves
+	// every request of their transports; NewHandler makes one. Call its
+	// Shutdown before http.Server.Shutdown.
+	Handler = session.Handler
+	// Options configures a Handler; nil, and every zero field, means the
+	// default the field documents.
+	Options = session.Options
+	// Session is one client's ordered, lossless conversation, which
+	// Options.Serve runs: Recv, Send, TrySend, Close, Context, Request.
+	Session = session.Session
+	// RequestInfo describes the negotiate request that made a session.
+	RequestInfo = session.RequestInfo
+	// AuthError is what Options.Authorize returns to choose a refusal's
+	// status (401 or 403) and message.
+	AuthError = session.AuthError
+	// Observer receives session lifecycle events, for metrics.
+	Observer = session.Observer
+	// PreparedMessage is a message encoded once for many sessions, made by
+	// Handler.NewPreparedMessage.
+	PreparedMessage = session.PreparedMessage
+)
+
+// The types both ends share.
+type (
+	// MessageType says whether a message is Text or Binary.
+	MessageType = transport.MessageType
+	// CloseCode is a session close code; see the Close constants.
+	CloseCode = transport.CloseCode
+	// CloseError is how a closed session reports its end: Recv and Send
+	// return it, on the server and in the Go client.
+	CloseError = transport.CloseError
+)
+
+// Message types.
+const (
+	// Text is a UTF-8 text message.
+	Text = transport.Text
+	// Binary is a message of arbitrary bytes.
+	Binary = transport.Binary
+)
+
+// Close codes, as in RFC 6455 section 7.4: 1000–1999 protocol codes,
+// 3000–3999 Comet's, 4000–4999 the application's. An application closes
+// with CloseNormal or a code of its own range; transport.CloseCode's
+// Terminal says which codes a client may reconnect after.
+const (
+	CloseNormal          = transport.CloseNormal          // the session is done
+	CloseGoingAway       = transport.CloseGoingAway       // the peer left (page unload)
+	CloseProtocolError   = transport.CloseProtocolError   // a frame broke the protocol
+	CloseInvalidPayload  = transport.CloseInvalidPayload  // text that is not valid UTF-8
+	ClosePolicyViolation = transport.ClosePolicyViolation // refused by policy
+	CloseMessageTooBig   = transport.CloseMessageTooBig   // a message exceeded the limit
+	CloseInternalError   = transport.CloseInternalError   // the server failed
+	CloseSessionExpired  = transport.CloseSessionExpired  // detached longer than the grace period
+	CloseServerShutdown  = transport.CloseServerShutdown  // the server is shutting down
+	CloseSlowConsumer    = transport.CloseSlowConsumer    // the peer did not read fast enough
+	CloseUnauthorized    = transport.CloseUnauthorized    // the authorize hook refused
+	CloseUnreachable     = transport.CloseUnreachable     // no transport could reach the server
+	CloseForbiddenOrigin = transport.CloseForbiddenOrigin // the Origin was refused
+	CloseOverloaded      = transport.CloseOverloaded      // session cap or rate limit hit
+)
+
+// Transport names, for Options.Transports and Session.Transport.
+const (
+	WebSocket = transport.WebSocket
+	SSE       = transport.SSE
+	Streaming = transport.Streaming
+	LongPoll  = transport.LongPoll
+)
+
+// Errors returned before anything is sent, besides the *CloseError of a
+// closed session. Test for them with errors.Is.
+var (
+	// ErrWouldBlock is returned by TrySend when the outbound window is full.
+	ErrWouldBlock = session.ErrWouldBlock
+	// ErrMessageTooBig is returned by Send for a payload above
+	// Options.MaxMessage.
+	ErrMessageTooBig = transport.ErrMessageTooBig
+	// ErrInvalidMessageType is returned by Send for a type other than Text
+	// and Binary.
+	ErrInvalidMessageType = transport.ErrInvalidMessageType
+	// ErrInvalidCloseCode is returned by Close for a code an application
+	// may not send: anything but 1000 and 4000–4999.
+	ErrInvalidCloseCode = transport.ErrInvalidCloseCode
+	// ErrInvalidUTF8 is wrapped by the error Send returns for a Text
+	// message that is not valid UTF-8.
+	ErrInvalidUTF8 = transport.ErrInvalidUTF8
+)
+
+// CloseStatus returns the code of the *CloseError in err's chain, or 0 if
+// there is none.
+func CloseStatus(err error) CloseCode { return transport.CloseStatus(err) }
+
+// Broadcast offers m to each of sessions without waiting: a session whose
+// window is full is skipped (or closed, with Options.CloseSlowConsumers).
+// It returns how many took the message. Handler.Broadcast offers it to
+// every session of a handler.
+func Broadcast(sessions []*Session, m *PreparedMessage) int { return session.Broadcast(sessions, m) }
