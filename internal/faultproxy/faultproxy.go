@@ -211,23 +211,29 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		p.rp.ServeHTTP(w, r)
 		return
 	}
+	// Counted before OnUpgrade reports it, so that Stats agrees with
+	// what a test was told.
+	switch p.opts.Upgrade {
+	case UpgradeHang:
+		p.hung.Add(1)
+	case UpgradeRefuse:
+		p.refused.Add(1)
+	case UpgradePass:
+		p.passed.Add(1)
+	}
 	if p.opts.OnUpgrade != nil {
 		p.opts.OnUpgrade(p.opts.Upgrade)
 	}
 	switch p.opts.Upgrade {
 	case UpgradeHang:
-		p.hung.Add(1)
 		select {
 		case <-r.Context().Done():
 		case <-p.done:
 		}
 		return
 	case UpgradeRefuse:
-		p.refused.Add(1)
 		http.Error(w, "faultproxy: upgrades refused", http.StatusBadRequest)
 		return
-	case UpgradePass:
-		p.passed.Add(1)
 	}
 	p.rp.ServeHTTP(w, r)
 }
