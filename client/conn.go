@@ -8,10 +8,11 @@ import (
 	"net/url"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/seed-544bbf9f/comet/internal/signal"
+	"github.com/seed-544bbf9f/comet/internal/window"
 	"github.com/seed-544bbf9f/comet/transport"
 )
 
@@ -37,8 +38,8 @@ type Conn struct {
 	postSlot chan struct{} // one POST in flight
 
 	mu           sync.Mutex
-	changed      signal // every change of the fields below
-	out          outbox
+	changed      signal.Signal // every change of the fields below
+	out          window.Window // our messages not yet acknowledged
 	in           inbound
 	tickets      ticketPool
 	attempt      uint64
@@ -104,7 +105,7 @@ func (c *Conn) Recv(ctx context.Context) (transport.MessageType, []byte, error) 
 			c.in.queue[0] = inMsg{}
 			c.in.queue = c.in.queue[1:]
 			if len(c.in.queue)+1 >= c.opts.ReceiveBuffer {
-				c.changed.notify() // room again: reading resumes
+				c.changed.Wake() // room again: reading resumes
 			}
 			c.mu.Unlock()
 			return m.typ, m.p, nil
@@ -114,7 +115,7 @@ func (c *Conn) Recv(ctx context.Context) (transport.MessageType, []byte, error) 
 			c.mu.Unlock()
 			return 0, nil, err
 		}
-		ch := c.changed.wait()
+		ch := c.changed.Wait()
 		c.mu.Unlock()
 		select {
 		case <-ch:
@@ -133,7 +134,7 @@ func (c *Conn) Recv(ctx context.Context) (transport.MessageType, []byte, error) 
 // is sent. Once the session is closing or ended, Send returns the
 // *comet.CloseError. The Conn does not keep p.
 func (c *Conn) Send(ctx context.Context, typ transport.MessageType, p []byte) error {
-	if err := c.check(typ, p); err != nil {
+	if err := window.Check(typ, p, c.lim.maxMessage); err != nil {
 		return err
 	}
 	t := typ.FrameType()
@@ -143,9 +144,9 @@ func (c *Conn) Send(ctx context.Context, typ transport.MessageType, p []byte) er
 		switch {
 		case c.closeErr != nil:
 			closed = c.closeErr
-		case c.out.hasRoom(len(p)):
-			c.out.push(outMsg{typ: t, payload: payload, size: len(p)})
-			c.changed.notify()
+		case c.out.HasRoom(len(p)):
+			c.out.Push(window.Entry{Type: t, Payload: payload, Size: len(p)})
+			c.changed.Wake()
 		default:
 			return false
 		}
@@ -155,19 +156,6 @@ func (c *Conn) Send(ctx context.Context, typ transport.MessageType, p []byte) er
 		return err
 	}
 	return closed
-}
-
-// check validates a message before it is queued.
-func (c *Conn) check(typ transport.MessageType, p []byte) error {
-	switch {
-	case typ != transport.Text && typ != transport.Binary:
-		return fmt.Errorf("%w: %d", ErrInvalidMessageType, int(typ))
-	case len(p) > c.lim.maxMessage:
-		return fmt.Errorf("%w: %d bytes, the server's limit is %d", ErrMessageTooBig, len(p), c.lim.maxMessage)
-	case typ == transport.Text && !utf8.Valid(p):
-		return fmt.Errorf("comet: text message: %w", transport.ErrInvalidUTF8)
-	}
-	return nil
 }
 
 // Close ends the session gracefully with an application code (1000 or
@@ -239,11 +227,11 @@ func (c *Conn) Done() <-chan struct{} { return c.done }
 // queueCloseLocked queues our close frame in sequence and bounds the
 // closing handshake by Options.CloseTimeout.
 func (c *Conn) queueCloseLocked(code transport.CloseCode, reason string) {
-	c.closeSeq = c.out.push(outMsg{typ: transport.TypeClose, code: code, reason: reason})
+	c.closeSeq = c.out.Push(window.Entry{Type: transport.TypeClose, Close: &transport.CloseError{Code: code, Reason: reason}})
 	if c.closeTimer == nil {
 		c.closeTimer = time.AfterFunc(c.opts.CloseTimeout, c.closeExpired)
 	}
-	c.changed.notify()
+	c.changed.Wake()
 }
 
 // peerClosedLocked accepts the server's close frame f: the session's end,
@@ -315,7 +303,7 @@ func (c *Conn) closeExpired() {
 // every goroutine, and the supervisor then closes Done.
 func (c *Conn) endLocked() {
 	c.cancel()
-	c.changed.notify()
+	c.changed.Wake()
 }
 
 // endWith ends the session with ce unless it has ended already.
@@ -337,33 +325,12 @@ func (c *Conn) waitUntil(ctx context.Context, cond func() bool) error {
 			c.mu.Unlock()
 			return nil
 		}
-		ch := c.changed.wait()
+		ch := c.changed.Wait()
 		c.mu.Unlock()
 		select {
 		case <-ch:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-	}
-}
-
-// signal wakes every goroutine waiting for a change of a Conn's state. It
-// is guarded by the Conn's mutex. Unlike sync.Cond, waiters can select on
-// it together with a context or a timer.
-type signal struct{ ch chan struct{} }
-
-// wait returns a channel closed at the next notify.
-func (s *signal) wait() <-chan struct{} {
-	if s.ch == nil {
-		s.ch = make(chan struct{})
-	}
-	return s.ch
-}
-
-// notify wakes every waiter.
-func (s *signal) notify() {
-	if s.ch != nil {
-		close(s.ch)
-		s.ch = nil
 	}
 }

@@ -36,7 +36,7 @@ func TestSendValidation(t *testing.T) {
 			}
 			c.mu.Lock()
 			defer c.mu.Unlock()
-			if queued := len(c.out.msgs) == 1; queued != (tc.want == nil) {
+			if queued := c.out.Len() == 1; queued != (tc.want == nil) {
 				t.Fatalf("queued = %v after Send = %v: a refused message must not be sent", queued, err)
 			}
 		})
@@ -128,7 +128,7 @@ func TestCloseInvalidCode(t *testing.T) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closeErr != nil || len(c.out.msgs) != 0 {
+	if c.closeErr != nil || c.out.Len() != 0 {
 		t.Fatal("a refused Close changed the session")
 	}
 }

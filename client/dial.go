@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/seed-544bbf9f/comet/internal/logid"
+	"github.com/seed-544bbf9f/comet/internal/window"
 	"github.com/seed-544bbf9f/comet/transport"
 )
 
@@ -80,7 +82,7 @@ func newConn(o Options, hc *http.Client, own *http.Transport, base *url.URL, neg
 	rtt time.Duration, order []string) *Conn {
 	c := &Conn{
 		opts:     o,
-		log:      o.Logger.With("session", shortID(neg.SessionID)),
+		log:      o.Logger.With("session", logid.Short(neg.SessionID)),
 		http:     hc,
 		idle:     own,
 		wsDialer: o.wsDialer(),
@@ -91,7 +93,7 @@ func newConn(o Options, hc *http.Client, own *http.Transport, base *url.URL, neg
 		order:    order,
 		done:     make(chan struct{}),
 		postSlot: make(chan struct{}, 1),
-		out:      newOutbox(o.WindowMessages, o.WindowBytes),
+		out:      window.New(o.WindowMessages, o.WindowBytes),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.pollHold = clampInterval(time.Duration(c.lim.hb)*time.Millisecond, c.lim.minHeartbeat, c.lim.hold)
@@ -181,12 +183,4 @@ func offered(client, server []string) []string {
 		}
 	}
 	return order
-}
-
-// shortID shortens a session id for logs, which never hold it whole.
-func shortID(id string) string {
-	if len(id) > 8 {
-		return id[:8]
-	}
-	return id
 }

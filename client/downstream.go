@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/seed-544bbf9f/comet/internal/window"
 	"github.com/seed-544bbf9f/comet/transport"
 )
 
@@ -34,21 +35,6 @@ type inbound struct {
 	// discard accepts and acknowledges messages without queueing them:
 	// the application has closed the session and will not read them.
 	discard bool
-}
-
-// accept applies the sequence rules of PROTOCOL.md section 6 to a
-// sequenced frame: it reports whether seq is new (seq == n+1, and n
-// advances), false for a duplicate (seq <= n), and an error for a gap,
-// which a correct server never produces.
-func (in *inbound) accept(seq uint64) (bool, error) {
-	switch {
-	case seq <= in.n:
-		return false, nil
-	case seq > in.n+1:
-		return false, fmt.Errorf("sequence gap: %d after %d", seq, in.n)
-	}
-	in.n = seq
-	return true, nil
 }
 
 // owe records that a message of size bytes was accepted at now and awaits
@@ -109,12 +95,12 @@ func (in *inbound) ackSent(v uint64) {
 func (c *Conn) opened(f *transport.Frame, ack uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, err := c.out.ack(f.Ack); err != nil {
+	if _, err := c.out.Ack(f.Ack); err != nil {
 		c.failLocked(transport.CloseProtocolError, err.Error())
 	}
 	c.tickets.add(f.Token, time.Now())
 	c.in.ackSent(ack)
-	c.changed.notify()
+	c.changed.Wake()
 }
 
 // receive applies the frames of a downstream that follow its open frame,
@@ -123,13 +109,13 @@ func (c *Conn) opened(f *transport.Frame, ack uint64) {
 func (c *Conn) receive(frames []transport.Frame) (superseded bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	defer c.changed.notify()
+	defer c.changed.Wake()
 	now := time.Now()
 	for i := range frames {
 		f := &frames[i]
 		switch f.Type {
 		case transport.TypeText, transport.TypeBinary, transport.TypeClose:
-			fresh, err := c.in.accept(f.Seq)
+			fresh, err := window.Accept(c.in.n, f.Seq)
 			if err != nil {
 				c.failLocked(transport.CloseProtocolError, err.Error())
 				return false
@@ -138,6 +124,7 @@ func (c *Conn) receive(frames []transport.Frame) (superseded bool) {
 				c.in.ackNow = true // a resend: the server may have missed our ack
 				continue
 			}
+			c.in.n = f.Seq
 			if c.remoteClosed {
 				c.failLocked(transport.CloseProtocolError, fmt.Sprintf("%s after close", f.Type))
 				return false
@@ -160,7 +147,7 @@ func (c *Conn) receive(frames []transport.Frame) (superseded bool) {
 				c.in.queue = append(c.in.queue, inMsg{typ: typ, p: f.Payload})
 			}
 		case transport.TypeAck:
-			if _, err := c.out.ack(f.Ack); err != nil {
+			if _, err := c.out.Ack(f.Ack); err != nil {
 				c.failLocked(transport.CloseProtocolError, err.Error())
 				return false
 			}

@@ -9,31 +9,6 @@ import (
 	"github.com/seed-544bbf9f/comet/transport"
 )
 
-func TestInboundAccept(t *testing.T) {
-	var in inbound
-	steps := []struct {
-		seq   uint64
-		fresh bool
-		gap   bool
-	}{
-		{1, true, false},
-		{2, true, false},
-		{2, false, false}, // a resend after resume
-		{1, false, false},
-		{3, true, false},
-		{5, false, true}, // 4 never came
-	}
-	for _, s := range steps {
-		fresh, err := in.accept(s.seq)
-		if fresh != s.fresh || (err != nil) != s.gap {
-			t.Fatalf("accept(%d) = %v, %v; want fresh=%v gap=%v", s.seq, fresh, err, s.fresh, s.gap)
-		}
-	}
-	if in.n != 3 {
-		t.Fatalf("n = %d after a gap, want 3", in.n)
-	}
-}
-
 func TestAckDue(t *testing.T) {
 	p := newAckPolicy(8, 1000, 200*time.Millisecond) // at once from 4 messages or 500 bytes
 	t0 := time.Unix(1000, 0)
@@ -111,8 +86,8 @@ func TestReceiveDuplicatesAndGap(t *testing.T) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.out.msgs) != 1 || c.out.msgs[0].typ != transport.TypeClose || c.out.msgs[0].code != transport.CloseProtocolError {
-		t.Fatalf("outbox = %+v, want our close 1002 queued for the server", c.out.msgs)
+	if c.out.Len() != 1 || c.out.Entry(1).Type != transport.TypeClose || c.out.Entry(1).Close.Code != transport.CloseProtocolError {
+		t.Fatalf("outbox = %+v, want our close 1002 queued for the server", c.out)
 	}
 }
 
@@ -133,9 +108,8 @@ func TestReceiveRemoteClose(t *testing.T) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	m := c.out.msgs
-	if len(m) != 1 || m[0].typ != transport.TypeClose || m[0].code != 4001 || m[0].reason != "" {
-		t.Fatalf("outbox = %+v, want an answering close 4001 with no reason", m)
+	if c.out.Len() != 1 || c.out.Entry(1).Type != transport.TypeClose || *c.out.Entry(1).Close != (transport.CloseError{Code: 4001}) {
+		t.Fatalf("outbox = %+v, want an answering close 4001 with no reason", c.out)
 	}
 	if !c.in.ackNow || c.in.n != 2 {
 		t.Fatalf("the server's close is not acknowledged at once: %+v", c.in)

@@ -72,15 +72,15 @@ func (c *Conn) post(ctx context.Context, body []byte, ack uint64) (uint64, error
 	for i := range frames {
 		switch f := &frames[i]; f.Type {
 		case transport.TypeAck:
-			if _, err := c.out.ack(f.Ack); err != nil {
+			if _, err := c.out.Ack(f.Ack); err != nil {
 				c.failLocked(transport.CloseProtocolError, err.Error())
 			}
 		case transport.TypeTicket:
 			c.tickets.add(f.Token, time.Now())
 		}
 	}
-	c.changed.notify()
-	return c.out.acked, nil
+	c.changed.Wake()
+	return c.out.Acked(), nil
 }
 
 // readBody reads and closes a response body of at most maxResponse bytes.

@@ -46,8 +46,8 @@ func (c *Conn) sendLoop(ctx context.Context, keepalive time.Duration) error {
 		if keepalive > 0 {
 			ackDue, wait = c.in.ackDue(time.Now(), c.lim.ack)
 		}
-		if !c.out.pendingAfter(sent) && !(c.remoteClosed && c.in.acked < c.in.n) && !ackDue && !beat {
-			ch := c.changed.wait()
+		if !c.out.PendingAfter(sent) && !(c.remoteClosed && c.in.acked < c.in.n) && !ackDue && !beat {
+			ch := c.changed.Wait()
 			c.mu.Unlock()
 			if wait > 0 {
 				ackTimer.Reset(wait)
@@ -67,7 +67,7 @@ func (c *Conn) sendLoop(ctx context.Context, keepalive time.Duration) error {
 		}
 		b.Reset()
 		ack := c.appendKeyLocked(&b, c.tickets.low(time.Now()))
-		last := c.out.appendTo(&b, sent, c.lim.maxBatch)
+		last := c.out.AppendTo(&b, sent, c.lim.maxBatch)
 		c.mu.Unlock()
 
 		accepted, err := c.post(ctx, b.Bytes, ack)

@@ -229,14 +229,14 @@ func (w *wsAttachment) write(ctx context.Context) error {
 		c.mu.Lock()
 		b.Reset()
 		now := time.Now()
-		last := c.out.appendTo(&b, w.sent, c.lim.maxBatch)
+		last := c.out.AppendTo(&b, w.sent, c.lim.maxBatch)
 		due, wait := c.in.ackDue(now, c.lim.ack)
 		if due || beat || b.Len() > 0 && c.in.n > c.in.acked {
 			b.Append(&transport.Frame{Type: transport.TypeAck, Ack: c.in.n})
 			c.in.ackSent(c.in.n)
 		}
 		if b.Len() == 0 {
-			ch := c.changed.wait()
+			ch := c.changed.Wait()
 			c.mu.Unlock()
 			if wait > 0 {
 				ackTimer.Reset(wait)

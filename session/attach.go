@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/seed-544bbf9f/comet/internal/logid"
 	"github.com/seed-544bbf9f/comet/transport"
 )
 
@@ -172,7 +173,7 @@ func (c *transportChange) report(s *Session) {
 	if c == nil {
 		return
 	}
-	s.h.logger.Debug("comet: transport changed", "session", shortID(s.id), "from", c.from, "to", c.to, "reason", c.reason)
+	s.h.logger.Debug("comet: transport changed", "session", logid.Short(s.id), "from", c.from, "to", c.to, "reason", c.reason)
 	if f := s.h.opts.Observer.TransportChanged; f != nil {
 		f(s, c.from, c.to, c.reason)
 	}
@@ -192,7 +193,7 @@ func (s *Session) takeover(a *attachment) *transportChange {
 	}
 	s.deliverer = a
 	a.delivering = true
-	a.cursor = s.outAcked
+	a.cursor = s.out.Acked()
 	s.lastAttempt = max(s.lastAttempt, a.params.Attempt)
 	if s.timer != nil {
 		s.timer.Stop()
@@ -224,7 +225,7 @@ func (s *Session) detach(a *attachment, err error) {
 	}
 	s.mu.Unlock()
 	if lost {
-		s.h.logger.Debug("comet: transport lost", "session", shortID(s.id), "transport", a.name, "err", err)
+		s.h.logger.Debug("comet: transport lost", "session", logid.Short(s.id), "transport", a.name, "err", err)
 		if f := s.h.opts.Observer.TransportLost; f != nil {
 			f(s, a.name, err)
 		}
@@ -339,23 +340,7 @@ func (a *attachment) collect(b *transport.Batch, d transport.Delivery, interval 
 		// would pass it, keeping room for a trailing ["h"] or ["s"]. The
 		// first message always goes; MaxBatch leaves room for the largest.
 		limit := s.opts.MaxBatch - len(`["h"]`+"\n")
-		a.cursor = max(a.cursor, s.outAcked)
-		first := a.cursor + 1
-		for i := int(a.cursor - s.outAcked); i < len(s.out); i++ {
-			seq := s.outAcked + uint64(i) + 1
-			frames, size := len(b.Frames), len(b.Bytes)
-			if e := s.out[i]; e.close != nil {
-				b.Append(&transport.Frame{Type: transport.TypeClose, Seq: seq, Code: int(e.close.Code),
-					Reason: e.close.Reason, Retry: e.close.Retry})
-			} else {
-				b.AppendMessage(e.typ, seq, e.payload)
-			}
-			if len(b.Bytes) > limit && seq > first {
-				b.Frames, b.Bytes = b.Frames[:frames], b.Bytes[:size]
-				break
-			}
-			a.cursor = seq
-		}
+		a.cursor = s.out.AppendTo(b, a.cursor, limit)
 	}
 	if a.superseded {
 		b.Append(&transport.Frame{Type: transport.TypeSuperseded})

@@ -102,8 +102,8 @@ func TestResume(t *testing.T) {
 				}
 				s.mu.Lock()
 				defer s.mu.Unlock()
-				if acked := max(tc.upAck, tc.attachAck); s.outAcked != acked {
-					t.Errorf("window starts after %d, want %d", s.outAcked, acked)
+				if acked := max(tc.upAck, tc.attachAck); s.out.Acked() != acked {
+					t.Errorf("window starts after %d, want %d", s.out.Acked(), acked)
 				}
 			})
 		}

@@ -96,7 +96,7 @@ func BenchmarkBroadcast(b *testing.B) {
 	ackAll := func() {
 		for _, s := range sessions {
 			s.mu.Lock()
-			s.ackLocked(s.outNext - 1)
+			s.ackLocked(s.out.Last())
 			s.mu.Unlock()
 		}
 	}

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 
+	"github.com/seed-544bbf9f/comet/internal/window"
 	"github.com/seed-544bbf9f/comet/transport"
 )
 
@@ -18,7 +19,7 @@ type PreparedMessage struct {
 // NewPreparedMessage encodes a message for Broadcast or SendPrepared. The
 // limits checked are the handler's; the message does not keep p.
 func (h *Handler) NewPreparedMessage(typ transport.MessageType, p []byte) (*PreparedMessage, error) {
-	if err := checkMessage(&h.opts, typ, p); err != nil {
+	if err := window.Check(typ, p, h.opts.MaxMessage); err != nil {
 		return nil, err
 	}
 	return &PreparedMessage{

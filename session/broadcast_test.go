@@ -41,9 +41,9 @@ func TestBroadcast(t *testing.T) {
 					t.Fatalf("the broadcast reached %d sessions, want 1", n)
 				}
 				ready.mu.Lock()
-				e := ready.out[len(ready.out)-1]
+				e := ready.out.Entry(ready.out.Last())
 				ready.mu.Unlock()
-				if &e.payload[0] != &m.payload[0] {
+				if &e.Payload[0] != &m.payload[0] {
 					t.Error("the session holds a copy of the broadcast's encoding")
 				}
 				a := attachStream(t, ready, deliver(1, 0))
@@ -59,8 +59,8 @@ func TestBroadcast(t *testing.T) {
 				}
 				full.mu.Lock()
 				defer full.mu.Unlock()
-				for _, e := range full.out {
-					if e.close == nil && &e.payload[0] == &m.payload[0] {
+				for seq := full.out.Acked() + 1; seq <= full.out.Last(); seq++ {
+					if e := full.out.Entry(seq); e.Close == nil && &e.Payload[0] == &m.payload[0] {
 						t.Error("the full session took the broadcast")
 					}
 				}

@@ -1,9 +1,7 @@
 package session
 
 import (
-	"bytes"
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"io"
@@ -18,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/gorilla/mux"
 
+	"github.com/seed-544bbf9f/comet/internal/logid"
 	"github.com/seed-544bbf9f/comet/js"
 	"github.com/seed-544bbf9f/comet/transport"
 )
@@ -228,7 +227,7 @@ func (h *Handler) negotiate(w http.ResponseWriter, r *http.Request) {
 	if f := h.opts.Observer.SessionOpened; f != nil {
 		f(s)
 	}
-	h.logger.Debug("comet: session opened", "session", shortID(s.id), "remote", r.RemoteAddr)
+	h.logger.Debug("comet: session opened", "session", logid.Short(s.id), "remote", r.RemoteAddr)
 	h.serving.Add(1)
 	go h.runApplication(s)
 	writeJSON(w, resp)
@@ -261,7 +260,7 @@ func (h *Handler) runApplication(s *Session) {
 	}
 	defer func() {
 		if p := recover(); p != nil {
-			h.logger.Error("comet: Serve panicked", "session", shortID(s.id), "panic", p)
+			h.logger.Error("comet: Serve panicked", "session", logid.Short(s.id), "panic", p)
 			s.closeInternal(transport.CloseInternalError, "internal error")
 			return
 		}
@@ -345,60 +344,22 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "reading body: %v", err))
 		return
 	}
-	first, rest, _ := bytes.Cut(body, []byte{'\n'})
-	var key transport.Frame
-	if transport.DecodeFrame(first, &key) != nil || key.Type != transport.TypeKey ||
-		subtle.ConstantTimeCompare([]byte(key.Token), []byte(s.secret)) != 1 {
-		// Without proof of possession the body is nobody's business: the
-		// session is not touched, whatever the rest holds.
+	reply, err := s.post(body)
+	var pe *protocolError
+	switch {
+	case errors.Is(err, errBadSecret):
 		writeError(w, http.StatusForbidden, errorBody(transport.CodeBadSecret, "the body must start with a key frame holding the session secret"))
 		return
-	}
-	frames, err := transport.DecodeBatch(rest)
-	if err == nil {
-		s.mu.Lock()
-		err = s.ackLocked(key.Ack)
-		if err == nil {
-			// What does not fit is not acknowledged; the client resends it.
-			_, err = s.receiveLocked(frames)
-		}
-		if s.deliverer == nil && s.timer != nil && s.closeErr == nil {
-			// A detached client that still POSTs is alive (a long-poll
-			// client whose application reads slowly stops polling).
-			s.timer.Reset(s.opts.Grace)
-		}
-		s.mu.Unlock()
-	} else {
-		err = decodeError(err)
-	}
-	if err != nil {
-		s.mu.Lock()
-		s.failLocked(err)
-		s.mu.Unlock()
-		code := transport.CodeMalformed
-		var pe *protocolError
-		if errors.As(err, &pe) {
-			switch pe.Code {
-			case transport.CloseInvalidPayload:
-				code = transport.CodeInvalidPayload
-			case transport.CloseMessageTooBig:
-				code = transport.CodeTooLarge
-			}
-		}
-		writeError(w, http.StatusBadRequest, errorBody(code, "%v", err))
+	case errors.As(err, &pe):
+		writeError(w, http.StatusBadRequest, errorBody(pe.errorCode(), "%v", err))
+		return
+	case err != nil:
+		writeError(w, http.StatusBadRequest, errorBody(transport.CodeMalformed, "%v", err))
 		return
 	}
-
-	var b transport.Batch
-	s.mu.Lock()
-	b.Append(&transport.Frame{Type: transport.TypeAck, Ack: s.inSeq})
-	if key.WantTicket {
-		b.Append(&transport.Frame{Type: transport.TypeTicket, Token: s.tickets.mint()})
-	}
-	s.mu.Unlock()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store, no-transform")
-	w.Write(b.Bytes)
+	w.Write(reply)
 }
 
 // sessionFinished tells a waiting Shutdown that a session has gone.

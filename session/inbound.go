@@ -1,10 +1,14 @@
 package session
 
 import (
+	"bytes"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/seed-544bbf9f/comet/internal/logid"
+	"github.com/seed-544bbf9f/comet/internal/window"
 	"github.com/seed-544bbf9f/comet/transport"
 )
 
@@ -22,12 +26,32 @@ func violation(code transport.CloseCode, format string, args ...any) error {
 	return &protocolError{Code: code, Reason: transport.TruncateReason(fmt.Sprintf(format, args...))}
 }
 
-// decodeError turns a codec error into the violation it stands for.
-func decodeError(err error) error {
-	if errors.Is(err, transport.ErrInvalidUTF8) {
-		return violation(transport.CloseInvalidPayload, "text message is not valid UTF-8")
+// errorCode is the JSON error code of a POST the violation refuses.
+func (e *protocolError) errorCode() string {
+	switch e.Code {
+	case transport.CloseInvalidPayload:
+		return transport.CodeInvalidPayload
+	case transport.CloseMessageTooBig:
+		return transport.CodeTooLarge
 	}
-	return violation(transport.CloseProtocolError, "%v", err)
+	return transport.CodeMalformed
+}
+
+// errBadSecret refuses a POST whose key frame does not prove possession of
+// the session's secret.
+var errBadSecret = errors.New("comet: the body must start with a key frame holding the session secret")
+
+// decodeBatch decodes an upstream batch; a codec error becomes the
+// violation it stands for.
+func decodeBatch(batch []byte) ([]transport.Frame, error) {
+	frames, err := transport.DecodeBatch(batch)
+	switch {
+	case err == nil:
+		return frames, nil
+	case errors.Is(err, transport.ErrInvalidUTF8):
+		return nil, violation(transport.CloseInvalidPayload, "text message is not valid UTF-8")
+	}
+	return nil, violation(transport.CloseProtocolError, "%v", err)
 }
 
 // failLocked closes the session for a violation.
@@ -36,7 +60,7 @@ func (s *Session) failLocked(err error) {
 	if !errors.As(err, &pe) {
 		pe = &protocolError{Code: transport.CloseInternalError, Reason: "internal error"}
 	}
-	s.h.logger.Info("comet: closing session on bad input", "session", shortID(s.id), "code", int(pe.Code), "reason", pe.Reason)
+	s.h.logger.Info("comet: closing session on bad input", "session", logid.Short(s.id), "code", int(pe.Code), "reason", pe.Reason)
 	s.closeLocked(pe.Code, pe.Reason, 0)
 }
 
@@ -45,9 +69,8 @@ func (s *Session) failLocked(err error) {
 // attachment has ended.
 func (a *attachment) Receive(batch []byte) error {
 	s := a.s
-	frames, err := transport.DecodeBatch(batch)
+	frames, err := decodeBatch(batch)
 	if err != nil {
-		err = decodeError(err)
 		s.mu.Lock()
 		s.failLocked(err)
 		s.mu.Unlock()
@@ -70,7 +93,7 @@ func (a *attachment) Receive(batch []byte) error {
 			s.mu.Unlock()
 			return nil
 		}
-		space := s.inSpace.wait()
+		space := s.inSpace.Wait()
 		s.mu.Unlock()
 		select {
 		case <-space:
@@ -78,6 +101,47 @@ func (a *attachment) Receive(batch []byte) error {
 			return errFinished
 		}
 	}
+}
+
+// post applies the body of an upstream POST (PROTOCOL.md section 6): a key
+// frame holding the session's secret and the client's ack, then a batch.
+// It returns the answer's body: our cumulative ack and, if the key frame
+// asked, a fresh ticket. Without the secret it returns errBadSecret and
+// leaves the session untouched, whatever the rest holds; a violation
+// closes the session and is returned as a *protocolError. Messages that
+// do not fit the inbound buffer are not acknowledged: the client resends
+// them.
+func (s *Session) post(body []byte) ([]byte, error) {
+	first, rest, _ := bytes.Cut(body, []byte{'\n'})
+	var key transport.Frame
+	if transport.DecodeFrame(first, &key) != nil || key.Type != transport.TypeKey ||
+		subtle.ConstantTimeCompare([]byte(key.Token), []byte(s.secret)) != 1 {
+		return nil, errBadSecret
+	}
+	frames, err := decodeBatch(rest)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err == nil {
+		err = s.ackLocked(key.Ack)
+	}
+	if err == nil {
+		_, err = s.receiveLocked(frames)
+	}
+	if err != nil {
+		s.failLocked(err)
+		return nil, err
+	}
+	if s.deliverer == nil && s.timer != nil && s.closeErr == nil {
+		// A detached client that still POSTs is alive (a long-poll
+		// client whose application reads slowly stops polling).
+		s.timer.Reset(s.opts.Grace)
+	}
+	var b transport.Batch
+	b.Append(&transport.Frame{Type: transport.TypeAck, Ack: s.inSeq})
+	if key.WantTicket {
+		b.Append(&transport.Frame{Type: transport.TypeTicket, Token: s.tickets.mint()})
+	}
+	return b.Bytes, nil
 }
 
 func hasSequenced(frames []transport.Frame) bool {
@@ -105,11 +169,12 @@ func (s *Session) receiveLocked(frames []transport.Frame) (rest []transport.Fram
 		}
 		switch f.Type {
 		case transport.TypeText, transport.TypeBinary, transport.TypeClose:
-			if f.Seq <= s.inSeq {
-				continue // a resend of something we have
+			fresh, err := window.Accept(s.inSeq, f.Seq)
+			if err != nil {
+				return nil, violation(transport.CloseProtocolError, "%v", err)
 			}
-			if f.Seq > s.inSeq+1 {
-				return nil, violation(transport.CloseProtocolError, "sequence gap: %d after %d", f.Seq, s.inSeq)
+			if !fresh {
+				continue // a resend of something we have
 			}
 			if s.recvClose {
 				return nil, violation(transport.CloseProtocolError, "%s after close", f.Type)
@@ -138,7 +203,7 @@ func (s *Session) receiveLocked(frames []transport.Frame) (rest []transport.Fram
 			s.in = append(s.in, inMessage{typ: typ, p: f.Payload})
 			s.inBytes += len(f.Payload)
 			s.inSeq++
-			s.inReady.wake()
+			s.inReady.Wake()
 		case transport.TypeAck:
 			if err := s.ackLocked(f.Ack); err != nil {
 				return nil, err
@@ -190,21 +255,14 @@ func (s *Session) peerClosedLocked(f *transport.Frame) error {
 
 // ackLocked releases the outbound window up to ack.
 func (s *Session) ackLocked(ack uint64) error {
-	if ack <= s.outAcked {
+	released, err := s.out.Ack(ack)
+	if err != nil {
+		return violation(transport.CloseProtocolError, "%v", err)
+	}
+	if !released {
 		return nil
 	}
-	if ack >= s.outNext {
-		return violation(transport.CloseProtocolError, "ack %d of a message never sent (last %d)", ack, s.outNext-1)
-	}
-	drop := int(ack - s.outAcked)
-	for _, e := range s.out[:drop] {
-		s.outBytes -= e.size
-	}
-	n := copy(s.out, s.out[drop:])
-	clear(s.out[n:])
-	s.out = s.out[:n]
-	s.outAcked = ack
-	s.outSpace.wake()
+	s.outSpace.Wake()
 	if s.sentClose != 0 && ack >= s.sentClose {
 		// Our close was delivered: the session is done.
 		go s.finish()

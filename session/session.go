@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"sync"
 	"time"
-	"unicode/utf8"
 
+	"github.com/seed-544bbf9f/comet/internal/logid"
+	"github.com/seed-544bbf9f/comet/internal/signal"
+	"github.com/seed-544bbf9f/comet/internal/window"
 	"github.com/seed-544bbf9f/comet/transport"
 )
 
@@ -56,21 +58,17 @@ type Session struct {
 
 	mu sync.Mutex
 
-	// Outbound: the window of sent, unacknowledged messages. Its first
-	// entry has sequence number outAcked+1.
-	out      []outEntry
-	outAcked uint64
-	outNext  uint64 // sequence number of the next Send
-	outBytes int
-	outSpace waiters // woken when the window shrinks
+	// Outbound: the window of sent, unacknowledged messages.
+	out      window.Window
+	outSpace signal.Signal // woken when the window shrinks
 
 	// Inbound: messages accepted and not yet returned by Recv.
 	in       []inMessage
 	inSeq    uint64 // highest upstream sequence number accepted
 	inBytes  int
-	inReady  waiters   // woken when a message arrives
-	inSpace  waiters   // woken when Recv makes room
-	lastSeen time.Time // last upstream traffic of any kind
+	inReady  signal.Signal // woken when a message arrives
+	inSpace  signal.Signal // woken when Recv makes room
+	lastSeen time.Time     // last upstream traffic of any kind
 
 	// Attachments.
 	deliverer   *attachment
@@ -90,13 +88,6 @@ type Session struct {
 	finished  bool
 }
 
-type outEntry struct {
-	typ     transport.Type
-	payload []byte // encoded by transport.AppendPayload; nil for close
-	size    int    // payload bytes counted against the window
-	close   *transport.CloseError
-}
-
 type inMessage struct {
 	typ transport.MessageType
 	p   []byte
@@ -110,7 +101,7 @@ func newSession(h *Handler, id, secret string, info RequestInfo) *Session {
 		opts:     &h.opts,
 		info:     info,
 		done:     make(chan struct{}),
-		outNext:  1,
+		out:      window.New(h.opts.WindowMessages, h.opts.WindowBytes),
 		attached: make(map[uint64]*attachment),
 		lastSeen: time.Now(),
 	}
@@ -157,7 +148,7 @@ func (s *Session) Recv(ctx context.Context) (transport.MessageType, []byte, erro
 			s.in[0] = inMessage{}
 			s.in = s.in[1:]
 			s.inBytes -= len(m.p)
-			s.inSpace.wake()
+			s.inSpace.Wake()
 			s.mu.Unlock()
 			return m.typ, m.p, nil
 		}
@@ -166,7 +157,7 @@ func (s *Session) Recv(ctx context.Context) (transport.MessageType, []byte, erro
 			s.mu.Unlock()
 			return 0, nil, err
 		}
-		ready := s.inReady.wait()
+		ready := s.inReady.Wait()
 		s.mu.Unlock()
 		select {
 		case <-ready:
@@ -204,22 +195,10 @@ func (s *Session) TrySend(typ transport.MessageType, p []byte) error {
 }
 
 func (s *Session) prepare(typ transport.MessageType, p []byte) ([]byte, error) {
-	if err := checkMessage(s.opts, typ, p); err != nil {
+	if err := window.Check(typ, p, s.opts.MaxMessage); err != nil {
 		return nil, err
 	}
 	return transport.AppendPayload(make([]byte, 0, len(p)+len(p)/3+8), typ.FrameType(), p), nil
-}
-
-func checkMessage(o *Options, typ transport.MessageType, p []byte) error {
-	switch {
-	case typ != transport.Text && typ != transport.Binary:
-		return fmt.Errorf("%w: %d", ErrInvalidMessageType, typ)
-	case len(p) > o.MaxMessage:
-		return fmt.Errorf("%w: %d bytes, limit %d", ErrMessageTooBig, len(p), o.MaxMessage)
-	case typ == transport.Text && !utf8.Valid(p):
-		return fmt.Errorf("%w: text message", transport.ErrInvalidUTF8)
-	}
-	return nil
 }
 
 // sendPrepared queues a payload encoded by transport.AppendPayload, of
@@ -232,10 +211,8 @@ func (s *Session) sendPrepared(ctx context.Context, t transport.Type, payload []
 			s.mu.Unlock()
 			return err
 		}
-		if s.windowHasRoom(size) {
-			s.out = append(s.out, outEntry{typ: t, payload: payload, size: size})
-			s.outNext++
-			s.outBytes += size
+		if s.out.HasRoom(size) {
+			s.out.Push(window.Entry{Type: t, Payload: payload, Size: size})
 			if a := s.deliverer; a != nil {
 				a.wake()
 			}
@@ -248,7 +225,7 @@ func (s *Session) sendPrepared(ctx context.Context, t transport.Type, payload []
 			s.mu.Unlock()
 			return err
 		}
-		space := s.outSpace.wait()
+		space := s.outSpace.Wait()
 		s.mu.Unlock()
 		if !wait {
 			return ErrWouldBlock
@@ -267,13 +244,6 @@ func (s *Session) isClosed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.closeErr != nil
-}
-
-func (s *Session) windowHasRoom(size int) bool {
-	if len(s.out) == 0 {
-		return true
-	}
-	return len(s.out) < s.opts.WindowMessages && s.outBytes+size <= s.opts.WindowBytes
 }
 
 // Close closes the session gracefully with an application code (1000 or
@@ -312,9 +282,7 @@ func (s *Session) closeLocked(code transport.CloseCode, reason string, retry uin
 		return
 	}
 	ce := &transport.CloseError{Code: code, Reason: reason, Retry: retry}
-	s.out = append(s.out, outEntry{typ: transport.TypeClose, close: ce})
-	s.sentClose = s.outNext
-	s.outNext++
+	s.sentClose = s.out.Push(window.Entry{Type: transport.TypeClose, Close: ce})
 	if s.closeErr == nil {
 		s.closeErr = ce
 	}
@@ -322,15 +290,15 @@ func (s *Session) closeLocked(code transport.CloseCode, reason string, retry uin
 		s.closeTimer = time.AfterFunc(s.opts.Grace, s.finish)
 	}
 	s.cancel()
-	s.outSpace.wake()
-	s.inReady.wake()
+	s.outSpace.Wake()
+	s.inReady.Wake()
 	// A Receive waiting for room accepts and discards from now on; it is
 	// the reader that must see the client's ack of this close.
-	s.inSpace.wake()
+	s.inSpace.Wake()
 	if a := s.deliverer; a != nil {
 		a.wake()
 	}
-	s.h.logger.Debug("comet: session closing", "session", shortID(s.id), "code", int(code), "reason", reason)
+	s.h.logger.Debug("comet: session closing", "session", logid.Short(s.id), "code", int(code), "reason", reason)
 }
 
 // expire ends a session whose client has been away too long (the grace
@@ -370,9 +338,9 @@ func (s *Session) finish() {
 		attached = append(attached, a)
 	}
 	s.deliverer = nil
-	s.inReady.wake()
-	s.inSpace.wake()
-	s.outSpace.wake()
+	s.inReady.Wake()
+	s.inSpace.Wake()
+	s.outSpace.Wake()
 	ce := s.closeErr
 	s.mu.Unlock()
 
@@ -385,31 +353,4 @@ func (s *Session) finish() {
 	if f := s.h.opts.Observer.SessionClosed; f != nil {
 		f(s, ce)
 	}
-}
-
-// waiters is a broadcast condition for goroutines that also select on a
-// context. It is guarded by the session's mutex, and allocates a channel
-// only when somebody waits, so the per-message path stays allocation-free.
-type waiters struct{ ch chan struct{} }
-
-func (w *waiters) wait() <-chan struct{} {
-	if w.ch == nil {
-		w.ch = make(chan struct{})
-	}
-	return w.ch
-}
-
-func (w *waiters) wake() {
-	if w.ch != nil {
-		close(w.ch)
-		w.ch = nil
-	}
-}
-
-// shortID shortens a session id for logs: ids are never logged in full.
-func shortID(id string) string {
-	if len(id) > 8 {
-		return id[:8]
-	}
-	return id
 }

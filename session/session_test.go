@@ -126,8 +126,8 @@ func TestSendWaitsForRoom(t *testing.T) {
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if s.outNext != 4 { // "1", "2" and the close
-			t.Errorf("%d sequence numbers used, want 3: a Send that failed took one", s.outNext-1)
+		if s.out.Last() != 3 { // "1", "2" and the close
+			t.Errorf("%d sequence numbers used, want 3: a Send that failed took one", s.out.Last())
 		}
 	})
 }
@@ -281,8 +281,8 @@ func TestCloseIsIdempotent(t *testing.T) {
 	a.ds.expect(t, `["o",1,0,"T",25000]`, `["c",1,4001,"first",0]`)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.out) != 1 {
-		t.Errorf("%d frames queued, want the one close", len(s.out))
+	if s.out.Len() != 1 {
+		t.Errorf("%d frames queued, want the one close", s.out.Len())
 	}
 }
 
