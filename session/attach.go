@@ -142,6 +142,7 @@ func (a *attachment) Serve(ds transport.Downstream, d transport.Delivery) error 
 	} else {
 		s.attached[a.params.Attempt] = a
 	}
+	s.everAttached = true
 	if a.params.Deliver && !a.superseded {
 		if a.params.Attempt > s.lastAttempt {
 			change = s.takeover(a)

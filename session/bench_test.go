@@ -4,6 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -121,4 +125,55 @@ func BenchmarkBroadcast(b *testing.B) {
 			ackAll()
 		})
 	}
+}
+
+// BenchmarkUnattachedSession measures what a negotiated session costs
+// before its client attaches (the first-attach timeout bounds how long):
+// heap bytes and goroutines per session, with an application that parks
+// on the session's Context, as most do.
+func BenchmarkUnattachedSession(b *testing.B) {
+	const batch = 1000
+	h := NewHandler(&Options{Logger: slog.New(slog.DiscardHandler), AttachTimeout: time.Hour,
+		NegotiateRate: -1, Serve: func(s *Session) { <-s.Context().Done() }}, offerOnly(transport.WebSocket))
+	defer h.Shutdown(context.Background())
+	negotiate := func() {
+		r := httptest.NewRequest(http.MethodPost, "/comet/negotiate?v=1", strings.NewReader(`{}`))
+		r.RemoteAddr = "192.0.2.1:1234"
+		r.Header.Set("User-Agent", "bench")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusOK {
+			b.Fatalf("negotiate: %d %s", w.Code, w.Body)
+		}
+	}
+	var heap, goroutines float64
+	for b.Loop() {
+		b.StopTimer()
+		runtime.GC()
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		g0 := runtime.NumGoroutine()
+		b.StartTimer()
+		for range batch {
+			negotiate()
+		}
+		b.StopTimer()
+		runtime.GC()
+		runtime.ReadMemStats(&m1)
+		heap += float64(m1.HeapInuse+m1.StackInuse) - float64(m0.HeapInuse+m0.StackInuse)
+		goroutines += float64(runtime.NumGoroutine() - g0)
+		h.opts.Registry.Range(func(s *Session) bool { s.CloseNow(); return true })
+		b.StartTimer()
+	}
+	b.ReportMetric(heap/float64(b.N*batch), "heap-B/session")
+	b.ReportMetric(goroutines/float64(b.N*batch), "goroutines/session")
+}
+
+// offerOnly is an adapter that is offered at negotiate and never attached.
+type offerOnly string
+
+func (o offerOnly) Name() string { return string(o) }
+
+func (offerOnly) ServeAttach(w http.ResponseWriter, _ *http.Request, _ transport.Attachment) {
+	w.WriteHeader(http.StatusNotImplemented)
 }

@@ -164,6 +164,7 @@ func (h *Handler) preflight(w http.ResponseWriter, r *http.Request) {
 		hd.Set("Access-Control-Allow-Headers", req)
 	}
 	hd.Set("Access-Control-Max-Age", "600")
+	hd.Set("Cache-Control", "no-store, no-transform")
 	w.WriteHeader(http.StatusNoContent)
 }
 

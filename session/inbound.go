@@ -131,9 +131,10 @@ func (s *Session) post(body []byte) ([]byte, error) {
 		s.failLocked(err)
 		return nil, err
 	}
-	if s.deliverer == nil && s.timer != nil && s.closeErr == nil {
+	if s.everAttached && s.deliverer == nil && s.timer != nil && s.closeErr == nil {
 		// A detached client that still POSTs is alive (a long-poll
-		// client whose application reads slowly stops polling).
+		// client whose application reads slowly stops polling). One that
+		// never attached is not: its first-attach deadline stands.
 		s.timer.Reset(s.opts.Grace)
 	}
 	var b transport.Batch

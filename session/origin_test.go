@@ -200,6 +200,7 @@ func TestPreflight(t *testing.T) {
 				"Access-Control-Request-Headers": {"authorization,content-type"},
 			}
 			resp, body := l.do(t, http.MethodOptions, prefix+"/negotiate?v=1", hdr, "")
+			wantNoStore(t, resp.Header)
 			if tc.status == http.StatusForbidden {
 				e := wantError(t, resp, body, http.StatusForbidden, transport.CodeOriginRefused)
 				if e.Origin != tc.origin {

@@ -71,12 +71,13 @@ type Session struct {
 	lastSeen time.Time     // last upstream traffic of any kind
 
 	// Attachments.
-	deliverer   *attachment
-	attached    map[uint64]*attachment // every live attachment by attempt
-	lastAttempt uint64                 // highest attempt that has delivered
-	transport   string                 // name of the delivering transport, or last one
-	timer       *time.Timer            // grace or first-attach expiry, nil while delivering
-	closeTimer  *time.Timer            // forgets a closing session whose client never acknowledges
+	deliverer    *attachment
+	attached     map[uint64]*attachment // every live attachment by attempt
+	lastAttempt  uint64                 // highest attempt that has delivered
+	everAttached bool                   // an attachment, probe or delivering, has been served
+	transport    string                 // name of the delivering transport, or last one
+	timer        *time.Timer            // grace or first-attach expiry, nil while delivering
+	closeTimer   *time.Timer            // forgets a closing session whose client never acknowledges
 
 	tickets tickets
 
@@ -278,7 +279,9 @@ func (s *Session) CloseNow() error {
 
 // closeLocked queues a close frame in sequence, unless one was queued.
 func (s *Session) closeLocked(code transport.CloseCode, reason string, retry uint64) {
-	if s.sentClose != 0 {
+	if s.sentClose != 0 || s.finished {
+		// A finished session delivers nothing more: a close queued now
+		// would only hold its memory until a timer forgot it again.
 		return
 	}
 	ce := &transport.CloseError{Code: code, Reason: reason, Retry: retry}
@@ -338,6 +341,16 @@ func (s *Session) finish() {
 		attached = append(attached, a)
 	}
 	s.deliverer = nil
+	// Nothing will be delivered or resent: the window's memory goes now,
+	// not when the application lets go of the Session. Received messages
+	// stay for Recv only after a close by the client, which Recv still
+	// owes them (see Recv).
+	s.out.Drop()
+	if s.closeErr == nil || !s.closeErr.Remote {
+		clear(s.in)
+		s.in, s.inBytes = nil, 0
+	}
+	s.tickets = tickets{}
 	s.inReady.Wake()
 	s.inSpace.Wake()
 	s.outSpace.Wake()

@@ -101,6 +101,19 @@ func (w *Window) Ack(n uint64) (bool, error) {
 	return true, nil
 }
 
+// Drop forgets every entry, as if acknowledged, for a session that will
+// deliver nothing more, and returns the bytes they held; their memory goes
+// with them. Later Acks up to Last are no-ops.
+func (w *Window) Drop() int {
+	n := w.bytes
+	w.entries, w.bytes = nil, 0
+	w.acked = w.Last()
+	return n
+}
+
+// Bytes returns the application bytes the window holds.
+func (w *Window) Bytes() int { return w.bytes }
+
 // PendingAfter reports whether an entry after seq awaits sending.
 func (w *Window) PendingAfter(seq uint64) bool { return max(seq, w.acked) < w.Last() }
 

@@ -144,3 +144,19 @@ func TestCheck(t *testing.T) {
 		})
 	}
 }
+
+func TestDrop(t *testing.T) {
+	w := New(10, 1000)
+	w.Push(text("one"))
+	w.Push(text("two"))
+	w.Ack(1)
+	if n := w.Drop(); n != 3 || w.Len() != 0 || w.Bytes() != 0 || w.Last() != 2 {
+		t.Fatalf("Drop = %d, then Len %d, Bytes %d, Last %d; want 3, 0, 0, 2", n, w.Len(), w.Bytes(), w.Last())
+	}
+	if released, err := w.Ack(2); released || err != nil {
+		t.Fatalf("Ack of a dropped entry = %v, %v; want a no-op", released, err)
+	}
+	if seq := w.Push(text("three")); seq != 3 || w.Len() != 1 {
+		t.Fatalf("Push after Drop = %d (Len %d), want 3 (1)", seq, w.Len())
+	}
+}
