@@ -2,21 +2,19 @@ package session
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/gorilla/mux"
 
-	"github.com/seed-544bbf9f/comet/internal/logid"
 	"github.com/seed-544bbf9f/comet/js"
 	"github.com/seed-544bbf9f/comet/transport"
 )
@@ -50,7 +48,9 @@ type Handler struct {
 	router   *mux.Router
 	adapters map[string]transport.Adapter
 	offered  []string
-	limiter  *rateLimiter
+	allowed  map[string]bool // Options.AllowedOrigins, canonical
+	limits   *addrLimits
+	buffered atomic.Int64 // outbound bytes in every session's window
 
 	baseCtx   context.Context
 	cancelAll context.CancelFunc
@@ -68,7 +68,20 @@ func NewHandler(opts *Options, adapters ...transport.Adapter) *Handler {
 		finished: make(chan struct{}, 1),
 	}
 	h.logger = h.opts.Logger
-	h.limiter = newRateLimiter(h.opts.NegotiateRate, h.opts.NegotiateBurst)
+	h.limits = newAddrLimits(h.opts.NegotiateRate, h.opts.NegotiateBurst, h.opts.MaxSessionsPerAddress)
+	h.allowed = make(map[string]bool, len(h.opts.AllowedOrigins))
+	for _, o := range h.opts.AllowedOrigins {
+		c, ok := canonicalOrigin(strings.TrimSuffix(o, "/"))
+		if !ok {
+			h.logger.Error("comet: AllowedOrigins entry ignored: not scheme://host[:port]", "entry", o)
+			continue
+		}
+		h.allowed[c] = true
+	}
+	if h.opts.InsecureAllowAnyOrigin && h.opts.AllowCredentials && !h.opts.InsecureAllowAnyOriginWithCredentials {
+		h.logger.Warn("comet: InsecureAllowAnyOrigin allows credentials only for AllowedOrigins; " +
+			"set InsecureAllowAnyOriginWithCredentials to send them to every site, if you must")
+	}
 	h.baseCtx, h.cancelAll = context.WithCancel(context.Background())
 	for _, a := range adapters {
 		h.adapters[a.Name()] = a
@@ -125,8 +138,9 @@ func (h *Handler) Options() Options { return h.opts }
 // admit checks what every request must pass: the protocol version and the
 // Origin policy. It writes the refusal and returns false, or sets the CORS
 // headers and returns true.
-func (h *Handler) admit(w http.ResponseWriter, r *http.Request) bool {
-	cors, refusal := h.checkOrigin(r)
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request) (client, bool) {
+	c := h.clientOf(r)
+	cors, creds, refusal := h.checkOrigin(r, c)
 	if refusal != nil {
 		h.logger.Info("comet: origin refused", "origin", refusal.Origin, "host", refusal.Host, "path", r.URL.Path)
 		// The refused page may read the refusal (and only that), so that
@@ -137,27 +151,27 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request) bool {
 			w.Header().Add("Vary", "Origin")
 		}
 		writeError(w, http.StatusForbidden, *refusal)
-		return false
+		return c, false
 	}
 	// CORS headers first, so that an allowed cross-origin page can read
 	// the version refusal and its list of supported versions.
-	h.setCORS(w, cors)
+	setCORS(w, cors, creds)
 	if v := r.URL.Query().Get("v"); v != strconv.Itoa(transport.Version) {
 		body := errorBody(transport.CodeUnsupportedVersion, "protocol version %q is not supported", v)
 		body.Supported = []int{transport.Version}
 		writeError(w, http.StatusBadRequest, body)
-		return false
+		return c, false
 	}
-	return true
+	return c, true
 }
 
 func (h *Handler) preflight(w http.ResponseWriter, r *http.Request) {
-	cors, refusal := h.checkOrigin(r)
+	cors, creds, refusal := h.checkOrigin(r, h.clientOf(r))
 	if refusal != nil {
 		writeError(w, http.StatusForbidden, *refusal)
 		return
 	}
-	h.setCORS(w, cors)
+	setCORS(w, cors, creds)
 	hd := w.Header()
 	hd.Set("Access-Control-Allow-Methods", "POST")
 	if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
@@ -166,115 +180,6 @@ func (h *Handler) preflight(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Access-Control-Max-Age", "600")
 	hd.Set("Cache-Control", "no-store, no-transform")
 	w.WriteHeader(http.StatusNoContent)
-}
-
-func (h *Handler) negotiate(w http.ResponseWriter, r *http.Request) {
-	if !h.admit(w, r) {
-		return
-	}
-	if h.closing.Load() {
-		transport.WriteError(w, http.StatusServiceUnavailable, errorBody(transport.CodeShuttingDown, "server is shutting down"), h.opts.ShutdownRetry)
-		return
-	}
-	if ok, retry := h.limiter.allow(r.RemoteAddr); !ok {
-		transport.WriteError(w, http.StatusTooManyRequests, errorBody(transport.CodeRateLimited, "too many sessions from this address"), retry)
-		return
-	}
-	if h.opts.Registry.Len() >= h.opts.MaxSessions {
-		transport.WriteError(w, http.StatusServiceUnavailable, errorBody(transport.CodeOverloaded, "session limit reached"), 5*time.Second)
-		return
-	}
-	var req transport.NegotiateRequest
-	http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.opts.ReadTimeout))
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4<<10))
-	if err == nil && len(body) > 0 {
-		err = json.Unmarshal(body, &req)
-	}
-	if err != nil {
-		writeError(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "negotiate body: %v", err))
-		return
-	}
-	var auth any
-	if f := h.opts.Authorize; f != nil {
-		if auth, err = f(r); err != nil {
-			h.refuseAuth(w, err)
-			return
-		}
-	}
-	resp := h.opts.negotiateResponse()
-	if f := h.opts.Redirect; f != nil {
-		if url, token := f(r); url != "" {
-			writeJSON(w, transport.NegotiateResponse{Version: transport.Version, URL: url, Token: token})
-			return
-		}
-	}
-	for _, name := range h.offered {
-		if len(req.Transports) == 0 || slices.Contains(req.Transports, name) {
-			resp.Transports = append(resp.Transports, name)
-		}
-	}
-	if len(resp.Transports) == 0 {
-		writeError(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "no transport in common; this server offers %v", h.offered))
-		return
-	}
-
-	info := RequestInfo{RemoteAddr: r.RemoteAddr, Header: r.Header.Clone(), Cookies: r.Cookies(), Auth: auth}
-	s := newSession(h, uuid.NewString(), randomToken(), info)
-	s.mu.Lock()
-	resp.Tickets = []string{s.tickets.mint(), s.tickets.mint()}
-	s.mu.Unlock()
-	resp.SessionID, resp.Secret = s.id, s.secret
-	h.opts.Registry.Add(s)
-	if f := h.opts.Observer.SessionOpened; f != nil {
-		f(s)
-	}
-	h.logger.Debug("comet: session opened", "session", logid.Short(s.id), "remote", r.RemoteAddr)
-	h.serving.Add(1)
-	go h.runApplication(s)
-	writeJSON(w, resp)
-}
-
-func (h *Handler) refuseAuth(w http.ResponseWriter, err error) {
-	status, code, msg := http.StatusForbidden, transport.CodeForbidden, "forbidden"
-	var ae *AuthError
-	if errors.As(err, &ae) {
-		msg = ae.Message
-		if ae.Status == http.StatusUnauthorized {
-			status, code = http.StatusUnauthorized, transport.CodeUnauthorized
-		}
-	}
-	writeError(w, status, transport.ErrorBody{Code: code, Message: msg})
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store, no-transform")
-	json.NewEncoder(w).Encode(v)
-}
-
-// runApplication runs Options.Serve for s and closes s when it returns.
-func (h *Handler) runApplication(s *Session) {
-	defer h.serving.Done()
-	if h.opts.Serve == nil {
-		s.closeInternal(transport.CloseInternalError, "no application is serving sessions")
-		return
-	}
-	defer func() {
-		if p := recover(); p != nil {
-			h.logger.Error("comet: Serve panicked", "session", logid.Short(s.id), "panic", p)
-			s.closeInternal(transport.CloseInternalError, "internal error")
-			return
-		}
-		s.closeInternal(transport.CloseNormal, "")
-	}()
-	h.opts.Serve(s)
-}
-
-// closeInternal closes s with any code, for the library's own closes.
-func (s *Session) closeInternal(code transport.CloseCode, reason string) {
-	s.mu.Lock()
-	s.closeLocked(code, reason, 0)
-	s.mu.Unlock()
 }
 
 // lookup finds the session named by the s parameter, or answers 404.
@@ -293,7 +198,7 @@ func (h *Handler) attach(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, errorBody(transport.CodeTransportDisabled, "transport %q is not offered; this server offers %v", name, h.offered))
 		return
 	}
-	if !h.admit(w, r) {
+	if _, ok := h.admit(w, r); !ok {
 		return
 	}
 	params, err := transport.ParseAttach(r.URL.Query())
@@ -322,7 +227,7 @@ func (s *Session) newAttachment(name string, p transport.AttachParams) *attachme
 }
 
 func (h *Handler) send(w http.ResponseWriter, r *http.Request) {
-	if !h.admit(w, r) {
+	if _, ok := h.admit(w, r); !ok {
 		return
 	}
 	id := r.URL.Query().Get("s")

@@ -161,7 +161,8 @@ func hasSequenced(frames []transport.Frame) bool {
 // frames after it (acks, probes, commits) still apply, so that a full
 // buffer never holds up a commit or a probe echo.
 func (s *Session) receiveLocked(frames []transport.Frame) (rest []transport.Frame, err error) {
-	s.lastSeen = time.Now()
+	now := time.Now()
+	s.lastSeen = now
 	for i := range frames {
 		f := &frames[i]
 		if rest != nil && f.Type.Sequenced() {
@@ -196,6 +197,9 @@ func (s *Session) receiveLocked(frames []transport.Frame) (rest []transport.Fram
 			if len(s.in) > 0 && (len(s.in) >= s.opts.InboundMessages || s.inBytes+len(f.Payload) > s.opts.InboundBytes) {
 				rest = append(make([]transport.Frame, 0, len(frames)-i), *f)
 				continue
+			}
+			if !s.takeInboundToken(now) {
+				return nil, violation(transport.CloseRateExceeded, "more than %v messages a second", s.opts.InboundRate)
 			}
 			typ := transport.Text
 			if f.Type == transport.TypeBinary {
@@ -234,6 +238,24 @@ func (s *Session) receiveLocked(frames []transport.Frame) (rest []transport.Fram
 	return rest, nil
 }
 
+// takeInboundToken takes a token of Options.InboundRate's bucket for a
+// message arriving at now, and reports whether there was one.
+func (s *Session) takeInboundToken(now time.Time) bool {
+	rate := s.opts.InboundRate
+	if rate <= 0 {
+		return true
+	}
+	if !s.inRefill.IsZero() {
+		s.inTokens = min(float64(s.opts.InboundBurst), s.inTokens+now.Sub(s.inRefill).Seconds()*rate)
+	}
+	s.inRefill = now
+	if s.inTokens < 1 {
+		return false
+	}
+	s.inTokens--
+	return true
+}
+
 // peerClosedLocked accepts the client's close frame f.
 func (s *Session) peerClosedLocked(f *transport.Frame) error {
 	code := transport.CloseCode(f.Code)
@@ -256,7 +278,9 @@ func (s *Session) peerClosedLocked(f *transport.Frame) error {
 
 // ackLocked releases the outbound window up to ack.
 func (s *Session) ackLocked(ack uint64) error {
+	held := s.out.Bytes()
 	released, err := s.out.Ack(ack)
+	s.h.buffered.Add(int64(s.out.Bytes() - held))
 	if err != nil {
 		return violation(transport.CloseProtocolError, "%v", err)
 	}

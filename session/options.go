@@ -3,6 +3,7 @@ package session
 import (
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/seed-544bbf9f/comet/transport"
@@ -34,20 +35,47 @@ type Options struct {
 	Redirect func(r *http.Request) (url, token string)
 
 	// AllowedOrigins lists the cross-origin pages allowed to connect, as
-	// "scheme://host[:port]" (compared exactly, case-insensitively). Same-
-	// origin requests are always allowed. Default none.
+	// serialized origins, "scheme://host[:port]" (compared by scheme, host
+	// and port, the scheme's default port implied). Same-origin requests
+	// are always allowed. An entry that is not an origin is logged and
+	// ignored. Default none.
 	AllowedOrigins []string
 	// InsecureAllowAnyOrigin allows every Origin. It exposes sessions to any
-	// web page the user visits; use it only for public, unauthenticated data.
+	// web page the user visits; use it only for public, unauthenticated
+	// data. It never sends credentials to an origin outside AllowedOrigins,
+	// even with AllowCredentials (NewHandler logs a warning for that pair).
 	InsecureAllowAnyOrigin bool
+	// InsecureAllowAnyOriginWithCredentials allows every Origin and adds
+	// Access-Control-Allow-Credentials for each: any page the user visits
+	// can then act with the user's cookies. Almost never what you want.
+	InsecureAllowAnyOriginWithCredentials bool
 	// AllowCredentials adds Access-Control-Allow-Credentials: true to
-	// responses for allowed cross-origin requests, for cookie-based auth.
-	// Default false.
+	// responses for AllowedOrigins, for cookie-based auth. Default false.
 	AllowCredentials bool
-	// TrustForwardedHost compares Origin with X-Forwarded-Host instead of
-	// Host. Set it only behind a reverse proxy that sets or strips that
-	// header; otherwise clients can forge it. Default false.
+
+	// TrustedProxies lists the networks of the reverse proxies and load
+	// balancers in front of the handler. For a request whose immediate
+	// peer is in one of them, the client's address (for the per-address
+	// limits and RequestInfo.ClientAddr) is the rightmost address of
+	// X-Forwarded-For (or, without it, of Forwarded's for=) that is not
+	// itself in TrustedProxies, and the Origin check compares with the
+	// scheme and host of X-Forwarded-Proto and X-Forwarded-Host (or
+	// Forwarded's proto= and host=), first value. Have each proxy set or
+	// overwrite those headers: one that passes a client's own copies
+	// through lets the client choose its address. Default none: the
+	// address is the peer's, the scheme the connection's, the host Host.
+	TrustedProxies []netip.Prefix
+	// TrustForwardedHost compares Origin with X-Forwarded-Host and
+	// X-Forwarded-Proto from any peer (never the client address).
+	//
+	// Deprecated: list the proxies in TrustedProxies, which trusts those
+	// headers from them only; anyone can send them.
 	TrustForwardedHost bool
+	// IPv6Prefix is how many leading bits of an IPv6 client address name
+	// one client for the per-address limits (NegotiateRate, NegotiateBurst,
+	// MaxSessionsPerAddress): one host usually owns a whole /64. Values
+	// outside 1–128 are clamped. Default 64.
+	IPv6Prefix int
 
 	// Heartbeat is the downstream heartbeat interval. Default 25s.
 	Heartbeat time.Duration
@@ -96,11 +124,39 @@ type Options struct {
 	// MaxSessions caps the sessions a handler holds; negotiate answers 503
 	// beyond it. Default 100,000.
 	MaxSessions int
+	// MaxSessionsPerAddress caps the open sessions of one client address
+	// (see TrustedProxies and IPv6Prefix); negotiate answers 429 beyond it.
+	// Thousands of users can share an address behind a corporate proxy or
+	// a carrier's NAT, so the default is high: 10,000. Negative: no cap.
+	MaxSessionsPerAddress int
 	// NegotiateRate is the sustained negotiates per second allowed from one
-	// IP address, NegotiateBurst the burst. Defaults 10 and 40. A negative
-	// NegotiateRate disables the limit.
+	// client address, NegotiateBurst the burst. Defaults 10 and 40. A
+	// negative NegotiateRate disables the limit.
 	NegotiateRate  float64
 	NegotiateBurst int
+	// MaxBufferedBytes caps the outbound bytes buffered across every
+	// session's window; while it is reached, negotiate answers 503, so that
+	// new sessions cannot push the process out of memory (open sessions
+	// keep their windows, whose Send waits as usual). Default 1 GiB.
+	// Negative: no cap.
+	MaxBufferedBytes int
+	// InboundRate is the sustained messages per second one client may send
+	// on a session, InboundBurst the burst (default max(1, InboundRate));
+	// a client that sends faster is closed with 3007 (inbound rate
+	// exceeded). Zero means no limit, the default: the inbound buffer
+	// bounds memory whatever the rate, and pushes back on a fast client.
+	InboundRate  float64
+	InboundBurst int
+
+	// RequestHeaders names the negotiate request's headers that a session
+	// keeps in RequestInfo.Header for the application. Authorize sees the
+	// whole request and may keep anything else in its value. Default
+	// User-Agent, Accept-Language, Referer and Origin.
+	RequestHeaders []string
+	// MaxRequestInfo caps the bytes of header values and cookies a session
+	// keeps in RequestInfo (Authorize's value aside); values past it are
+	// left out whole. Default 8 KiB.
+	MaxRequestInfo int
 	// ShutdownRetry is the longest reconnect hint Shutdown gives; each
 	// session gets a random hint up to it. Default 5s.
 	ShutdownRetry time.Duration
@@ -140,9 +196,20 @@ func (o *Options) withDefaults() Options {
 	setDefault(&c.InboundMessages, 256)
 	setDefault(&c.InboundBytes, 1<<20)
 	setDefault(&c.MaxSessions, 100_000)
+	setDefault(&c.MaxSessionsPerAddress, 10_000)
+	setDefault(&c.MaxBufferedBytes, 1<<30)
+	setDefault(&c.IPv6Prefix, 64)
+	setDefault(&c.MaxRequestInfo, 8<<10)
 	setDefault(&c.NegotiateRate, 10)
 	setDefault(&c.NegotiateBurst, 40)
 	setDefault(&c.ShutdownRetry, 5*time.Second)
+	c.IPv6Prefix = min(max(c.IPv6Prefix, 1), 128)
+	if c.InboundRate > 0 && c.InboundBurst <= 0 {
+		c.InboundBurst = max(1, int(c.InboundRate))
+	}
+	if c.RequestHeaders == nil {
+		c.RequestHeaders = []string{"User-Agent", "Accept-Language", "Referer", "Origin"}
+	}
 	c.MaxBatch = max(c.MaxBatch, 6*c.MaxMessage+64)
 	c.WindowBytes = max(c.WindowBytes, c.MaxMessage)
 	c.InboundBytes = max(c.InboundBytes, c.MaxMessage)
@@ -158,6 +225,8 @@ func (o *Options) withDefaults() Options {
 	}
 	c.AllowedOrigins = append([]string(nil), c.AllowedOrigins...)
 	c.Transports = append([]string(nil), c.Transports...)
+	c.TrustedProxies = append([]netip.Prefix(nil), c.TrustedProxies...)
+	c.RequestHeaders = append([]string(nil), c.RequestHeaders...)
 	return c
 }
 

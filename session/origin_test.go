@@ -3,6 +3,7 @@ package session_test
 import (
 	"io"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -57,6 +58,9 @@ var originRequests = []originRequest{
 	}},
 }
 
+// loopback trusts the test server's peer as a proxy.
+var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+
 func TestOriginPolicy(t *testing.T) {
 	t.Parallel()
 	const app, evil = "https://app.example", "https://evil.example"
@@ -71,7 +75,13 @@ func TestOriginPolicy(t *testing.T) {
 		creds bool
 	}{
 		{name: "same origin", hdr: map[string]string{"Origin": "http://{host}"}},
-		{name: "same origin, https scheme", hdr: map[string]string{"Origin": "https://{host}"}},
+		{name: "same host, other scheme", hdr: map[string]string{"Origin": "https://{host}"}, refusedHost: "{host}"},
+		{name: "same origin, upper case", hdr: map[string]string{"Origin": "HTTP://{host}"}},
+		{name: "userinfo", hdr: map[string]string{"Origin": "http://evil@{host}"}, refusedHost: "{host}"},
+		{name: "a path", hdr: map[string]string{"Origin": "http://{host}/app"}, refusedHost: "{host}"},
+		{name: "a trailing slash", hdr: map[string]string{"Origin": "http://{host}/"}, refusedHost: "{host}"},
+		{name: "a query", hdr: map[string]string{"Origin": "http://{host}?x"}, refusedHost: "{host}"},
+		{name: "no scheme", hdr: map[string]string{"Origin": "{host}"}, refusedHost: "{host}"},
 		{name: "no Origin", hdr: map[string]string{}},
 		{name: "no Origin, same-site fetch", hdr: map[string]string{"Sec-Fetch-Site": "same-site"}},
 		{name: "no Origin, cross-site fetch", hdr: map[string]string{"Sec-Fetch-Site": "cross-site"},
@@ -93,13 +103,19 @@ func TestOriginPolicy(t *testing.T) {
 
 		{name: "any origin, insecurely", opts: session.Options{InsecureAllowAnyOrigin: true},
 			hdr: map[string]string{"Origin": evil}, cors: evil},
-		{name: "any origin with credentials", opts: session.Options{InsecureAllowAnyOrigin: true, AllowCredentials: true},
+		{name: "any origin, credentials only for the allowlist", opts: session.Options{InsecureAllowAnyOrigin: true,
+			AllowCredentials: true}, hdr: map[string]string{"Origin": evil}, cors: evil},
+		{name: "any origin, allowlisted with credentials", opts: session.Options{InsecureAllowAnyOrigin: true,
+			AllowCredentials: true, AllowedOrigins: []string{app}}, hdr: map[string]string{"Origin": app}, cors: app, creds: true},
+		{name: "any origin with credentials", opts: session.Options{InsecureAllowAnyOriginWithCredentials: true},
 			hdr: map[string]string{"Origin": evil}, cors: evil, creds: true},
 
 		{name: "forwarded host trusted", opts: session.Options{TrustForwardedHost: true},
-			hdr: map[string]string{"Origin": "https://public.example", "X-Forwarded-Host": "public.example"}},
+			hdr: map[string]string{"Origin": "https://public.example", "X-Forwarded-Host": "public.example", "X-Forwarded-Proto": "https"}},
+		{name: "forwarded host, scheme not forwarded", opts: session.Options{TrustForwardedHost: true},
+			hdr: map[string]string{"Origin": "https://public.example", "X-Forwarded-Host": "public.example"}, refusedHost: "public.example"},
 		{name: "first of several forwarded hosts", opts: session.Options{TrustForwardedHost: true},
-			hdr: map[string]string{"Origin": "https://public.example", "X-Forwarded-Host": "public.example, internal:8080"}},
+			hdr: map[string]string{"Origin": "https://public.example", "X-Forwarded-Host": "public.example, internal:8080", "X-Forwarded-Proto": "https, http"}},
 		{name: "forwarded host replaces Host", opts: session.Options{TrustForwardedHost: true},
 			hdr: map[string]string{"Origin": "http://{host}", "X-Forwarded-Host": "public.example"}, refusedHost: "public.example"},
 		{name: "forwarded host absent", opts: session.Options{TrustForwardedHost: true},
@@ -109,9 +125,22 @@ func TestOriginPolicy(t *testing.T) {
 		{name: "forwarded host untrusted",
 			hdr: map[string]string{"Origin": "https://public.example", "X-Forwarded-Host": "public.example"}, refusedHost: "{host}"},
 
+		// The test server's peer is 127.0.0.1.
+		{name: "trusted proxy", opts: session.Options{TrustedProxies: loopback},
+			hdr: map[string]string{"Origin": "https://public.example", "X-Forwarded-Host": "public.example", "X-Forwarded-Proto": "https"}},
+		{name: "trusted proxy, Forwarded", opts: session.Options{TrustedProxies: loopback},
+			hdr: map[string]string{"Origin": "https://public.example", "Forwarded": `for=192.0.2.1;proto=https;host="public.example"`}},
+		{name: "trusted proxy, plain http", opts: session.Options{TrustedProxies: loopback},
+			hdr:         map[string]string{"Origin": "https://public.example", "X-Forwarded-Host": "public.example", "X-Forwarded-Proto": "http"},
+			refusedHost: "public.example"},
+		{name: "untrusted proxy", opts: session.Options{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}},
+			hdr:         map[string]string{"Origin": "https://public.example", "X-Forwarded-Host": "public.example", "X-Forwarded-Proto": "https"},
+			refusedHost: "{host}"},
+
 		{name: "http default port in Origin", hdr: map[string]string{"Host": "h.example", "Origin": "http://h.example:80"}},
 		{name: "http default port in Host", hdr: map[string]string{"Host": "h.example:80", "Origin": "http://h.example"}},
-		{name: "https default port in Host", hdr: map[string]string{"Host": "h.example:443", "Origin": "https://h.example"}},
+		{name: "https default port in Host", opts: session.Options{TrustedProxies: loopback},
+			hdr: map[string]string{"Host": "h.example:443", "Origin": "https://h.example", "X-Forwarded-Proto": "https"}},
 		{name: "https port is not http's default", hdr: map[string]string{"Host": "h.example:443", "Origin": "http://h.example"},
 			refusedHost: "h.example:443"},
 		{name: "other port", hdr: map[string]string{"Host": "h.example", "Origin": "http://h.example:8080"},

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -27,18 +27,6 @@ var (
 	// transport.Text and transport.Binary.
 	ErrInvalidMessageType = transport.ErrInvalidMessageType
 )
-
-// RequestInfo describes the negotiate request that made a session.
-type RequestInfo struct {
-	// RemoteAddr is the negotiate request's RemoteAddr.
-	RemoteAddr string
-	// Header is a copy of the negotiate request's headers.
-	Header http.Header
-	// Cookies are the negotiate request's cookies.
-	Cookies []*http.Cookie
-	// Auth is what Options.Authorize returned for the request.
-	Auth any
-}
 
 // Session is one client's ordered, lossless conversation, which survives
 // the loss and replacement of the transports that carry it.
@@ -69,6 +57,8 @@ type Session struct {
 	inReady  signal.Signal // woken when a message arrives
 	inSpace  signal.Signal // woken when Recv makes room
 	lastSeen time.Time     // last upstream traffic of any kind
+	inTokens float64       // Options.InboundRate's bucket
+	inRefill time.Time     // when inTokens was last refilled
 
 	// Attachments.
 	deliverer    *attachment
@@ -80,6 +70,11 @@ type Session struct {
 	closeTimer   *time.Timer            // forgets a closing session whose client never acknowledges
 
 	tickets tickets
+
+	// addrKey is the client's key for the per-address session cap, which
+	// counts the session when counted is set (by negotiate). Set under mu.
+	addrKey netip.Prefix
+	counted bool
 
 	// Closing. closeErr is what Recv and Send return once closed; sentClose
 	// is the sequence number of the close we queued, 0 if none.
@@ -105,6 +100,7 @@ func newSession(h *Handler, id, secret string, info RequestInfo) *Session {
 		out:      window.New(h.opts.WindowMessages, h.opts.WindowBytes),
 		attached: make(map[uint64]*attachment),
 		lastSeen: time.Now(),
+		inTokens: float64(h.opts.InboundBurst),
 	}
 	s.ctx, s.cancel = context.WithCancel(h.baseCtx)
 	// Under the lock: expire reads s.timer on the timer's goroutine, which
@@ -214,6 +210,7 @@ func (s *Session) sendPrepared(ctx context.Context, t transport.Type, payload []
 		}
 		if s.out.HasRoom(size) {
 			s.out.Push(window.Entry{Type: t, Payload: payload, Size: size})
+			s.h.buffered.Add(int64(size))
 			if a := s.deliverer; a != nil {
 				a.wake()
 			}
@@ -345,7 +342,7 @@ func (s *Session) finish() {
 	// not when the application lets go of the Session. Received messages
 	// stay for Recv only after a close by the client, which Recv still
 	// owes them (see Recv).
-	s.out.Drop()
+	s.h.buffered.Add(-int64(s.out.Drop()))
 	if s.closeErr == nil || !s.closeErr.Remote {
 		clear(s.in)
 		s.in, s.inBytes = nil, 0
@@ -355,12 +352,16 @@ func (s *Session) finish() {
 	s.inSpace.Wake()
 	s.outSpace.Wake()
 	ce := s.closeErr
+	counted, key := s.counted, s.addrKey
 	s.mu.Unlock()
 
 	for _, a := range attached {
 		a.end(nil)
 	}
 	s.h.opts.Registry.Remove(s.id)
+	if counted {
+		s.h.limits.removeSession(key)
+	}
 	close(s.done)
 	s.h.sessionFinished()
 	if f := s.h.opts.Observer.SessionClosed; f != nil {

@@ -29,6 +29,7 @@ const (
 	CloseUnreachable     CloseCode = 3004 // reconnect: no transport could reach the server
 	CloseForbiddenOrigin CloseCode = 3005 // terminal: the Origin was refused
 	CloseOverloaded      CloseCode = 3006 // reconnect: session cap or rate limit hit
+	CloseRateExceeded    CloseCode = 3007 // terminal: the peer sent messages faster than allowed
 )
 
 // MaxReasonBytes is the longest close reason, in bytes of UTF-8: the
@@ -69,7 +70,7 @@ var closeNames = map[CloseCode]string{
 	CloseSessionExpired: "session expired", CloseServerShutdown: "server shutdown",
 	CloseSlowConsumer: "slow consumer", CloseUnauthorized: "unauthorized",
 	CloseUnreachable: "unreachable", CloseForbiddenOrigin: "forbidden origin",
-	CloseOverloaded: "overloaded",
+	CloseOverloaded: "overloaded", CloseRateExceeded: "inbound rate exceeded",
 }
 
 // CloseError is the error a session's calls return once it has closed. It

@@ -1,0 +1,143 @@
+package session
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/seed-544bbf9f/comet/internal/logid"
+	"github.com/seed-544bbf9f/comet/transport"
+)
+
+// overloadRetry is the Retry-After of a refusal for a full server.
+const overloadRetry = 5 * time.Second
+
+// negotiate makes a session (PROTOCOL.md section 3), after the checks
+// that protect the server: shutdown, the per-address rate and session
+// cap, the session cap and the outbound buffer budget.
+func (h *Handler) negotiate(w http.ResponseWriter, r *http.Request) {
+	c, ok := h.admit(w, r)
+	if !ok {
+		return
+	}
+	if h.closing.Load() {
+		transport.WriteError(w, http.StatusServiceUnavailable, errorBody(transport.CodeShuttingDown, "server is shutting down"), h.opts.ShutdownRetry)
+		return
+	}
+	key := h.addrKey(c.addr)
+	if ok, retry := h.limits.allowNegotiate(key); !ok {
+		transport.WriteError(w, http.StatusTooManyRequests, errorBody(transport.CodeRateLimited, "too many sessions from this address"), retry)
+		return
+	}
+	if h.opts.Registry.Len() >= h.opts.MaxSessions {
+		transport.WriteError(w, http.StatusServiceUnavailable, errorBody(transport.CodeOverloaded, "session limit reached"), overloadRetry)
+		return
+	}
+	if budget := h.opts.MaxBufferedBytes; budget > 0 && h.buffered.Load() >= int64(budget) {
+		transport.WriteError(w, http.StatusServiceUnavailable, errorBody(transport.CodeOverloaded,
+			"outbound buffers are full (%d bytes across sessions)", budget), overloadRetry)
+		return
+	}
+	var req transport.NegotiateRequest
+	http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.opts.ReadTimeout))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4<<10))
+	if err == nil && len(body) > 0 {
+		err = json.Unmarshal(body, &req)
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "negotiate body: %v", err))
+		return
+	}
+	var auth any
+	if f := h.opts.Authorize; f != nil {
+		if auth, err = f(r); err != nil {
+			h.refuseAuth(w, err)
+			return
+		}
+	}
+	resp := h.opts.negotiateResponse()
+	if f := h.opts.Redirect; f != nil {
+		if url, token := f(r); url != "" {
+			writeJSON(w, transport.NegotiateResponse{Version: transport.Version, URL: url, Token: token})
+			return
+		}
+	}
+	for _, name := range h.offered {
+		if len(req.Transports) == 0 || slices.Contains(req.Transports, name) {
+			resp.Transports = append(resp.Transports, name)
+		}
+	}
+	if len(resp.Transports) == 0 {
+		writeError(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "no transport in common; this server offers %v", h.offered))
+		return
+	}
+
+	if !h.limits.addSession(key) {
+		transport.WriteError(w, http.StatusTooManyRequests, errorBody(transport.CodeRateLimited,
+			"this address holds %d sessions, the most allowed", h.opts.MaxSessionsPerAddress), overloadRetry)
+		return
+	}
+	info := h.requestInfo(r, c, auth)
+	s := newSession(h, uuid.NewString(), randomToken(), info)
+	s.mu.Lock()
+	s.addrKey, s.counted = key, true
+	resp.Tickets = []string{s.tickets.mint(), s.tickets.mint()}
+	s.mu.Unlock()
+	resp.SessionID, resp.Secret = s.id, s.secret
+	h.opts.Registry.Add(s)
+	if f := h.opts.Observer.SessionOpened; f != nil {
+		f(s)
+	}
+	h.logger.Debug("comet: session opened", "session", logid.Short(s.id), "client", c.addr)
+	h.serving.Add(1)
+	go h.runApplication(s)
+	writeJSON(w, resp)
+}
+
+func (h *Handler) refuseAuth(w http.ResponseWriter, err error) {
+	status, code, msg := http.StatusForbidden, transport.CodeForbidden, "forbidden"
+	var ae *AuthError
+	if errors.As(err, &ae) {
+		msg = ae.Message
+		if ae.Status == http.StatusUnauthorized {
+			status, code = http.StatusUnauthorized, transport.CodeUnauthorized
+		}
+	}
+	writeError(w, status, transport.ErrorBody{Code: code, Message: msg})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store, no-transform")
+	json.NewEncoder(w).Encode(v)
+}
+
+// runApplication runs Options.Serve for s and closes s when it returns.
+func (h *Handler) runApplication(s *Session) {
+	defer h.serving.Done()
+	if h.opts.Serve == nil {
+		s.closeInternal(transport.CloseInternalError, "no application is serving sessions")
+		return
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			h.logger.Error("comet: Serve panicked", "session", logid.Short(s.id), "panic", p)
+			s.closeInternal(transport.CloseInternalError, "internal error")
+			return
+		}
+		s.closeInternal(transport.CloseNormal, "")
+	}()
+	h.opts.Serve(s)
+}
+
+// closeInternal closes s with any code, for the library's own closes.
+func (s *Session) closeInternal(code transport.CloseCode, reason string) {
+	s.mu.Lock()
+	s.closeLocked(code, reason, 0)
+	s.mu.Unlock()
+}
