@@ -107,24 +107,35 @@ type cutter struct {
 	mu      sync.Mutex
 	conns   []net.Conn
 	dials   int
+	cuts    int // how many times cut has run, to spot a dial it overtook
 	refused bool
 }
 
 func (c *cutter) dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	c.mu.Lock()
-	refused := c.refused
+	refused, cuts := c.refused, c.cuts
 	c.dials++
 	c.mu.Unlock()
 	if refused {
 		return nil, errors.New("test: network down")
 	}
 	conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-	if err == nil {
-		c.mu.Lock()
-		c.conns = append(c.conns, conn)
-		c.mu.Unlock()
+	if err != nil {
+		return nil, err
 	}
-	return conn, err
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cuts != cuts {
+		// The cut ran while this dial was in flight: the connection must
+		// not survive it. net/http dials in the background and pools a
+		// connection its request no longer needs, so one that escaped the
+		// cut would carry the next long-poll, parked for its whole hold,
+		// and keep a "down" session attached.
+		conn.Close()
+		return nil, errors.New("test: network cut while dialing")
+	}
+	c.conns = append(c.conns, conn)
+	return conn, nil
 }
 
 // cut closes every connection dialled so far, and refuses new ones if
@@ -136,6 +147,7 @@ func (c *cutter) cut(down bool) {
 		conn.Close()
 	}
 	c.conns = nil
+	c.cuts++
 	c.refused = down
 }
 
