@@ -242,7 +242,7 @@ function resolveURL(url, g) {
 // response. It returns an object whose close aborts the request without
 // calling done.
 function request(c, url, done, progress, body, headers, timeout) {
-  var g = c._g, x = new g.XMLHttpRequest(), over, timer, k;
+  var g = c._globals, x = new g.XMLHttpRequest(), over, timer, k;
   // stop ends the request's callbacks and timer, and reports whether it
   // was still running.
   function stop() {
@@ -253,7 +253,7 @@ function request(c, url, done, progress, body, headers, timeout) {
     return 1;
   }
   x.open(body ? 'POST' : 'GET', url, true);
-  if (c._o.withCredentials) x.withCredentials = true;
+  if (c._options.withCredentials) x.withCredentials = true;
   if (body) headers = assign({ 'Content-Type': 'text/plain;charset=UTF-8' }, headers);
   for (k in headers) x.setRequestHeader(k, headers[k]); // a plain object the shim made
   x.onreadystatechange = function () {
@@ -372,7 +372,7 @@ var sse = {
   name: 'sse',
   need: 'EventSource',
   open: function (c, att, url) {
-    var es = att.x = new c._g.EventSource(url, { withCredentials: !!c._o.withCredentials });
+    var es = att.x = new c._globals.EventSource(url, { withCredentials: !!c._options.withCredentials });
     es.onmessage = function (e) {
       _data(c, att, e.data);
     };
@@ -389,7 +389,7 @@ var websocket = {
   name: 'websocket',
   need: 'WebSocket',
   open: function (c, att, url) {
-    var ws = att.x = new c._g.WebSocket(url.replace(/^http/, 'ws'));
+    var ws = att.x = new c._globals.WebSocket(url.replace(/^http/, 'ws'));
     ws.onopen = function () {
       _wsOpen(c, att);
     };
@@ -456,30 +456,35 @@ function Comet(url, options) {
   if (options != null && typeof options != 'object' || options instanceof Array) {
     throw new TypeError('Comet: options, not subprotocols');
   }
-  c._o = o = assign(assign({}, DEFAULTS), options);
-  c._g = o.globals || ROOT;
-  c._now = c._g.now || Date.now;
-  c._rand = c._g.random || Math.random;
-  u = resolveURL(url, c._g);
+  c._options = o = assign(assign({}, DEFAULTS), options);
+  c._globals = o.globals || ROOT;
+  c._now = c._globals.now || Date.now;
+  c._rand = c._globals.random || Math.random;
+  u = resolveURL(url, c._globals);
   c.url = u[0];
   c._base = u[1];
-  c._key = 'comet:' + c._base;
+  c._memoryKey = 'comet:' + c._base;
   c._order = o.transports.filter(function (name) {
     var t = transportNamed(name);
     if (!t) throw new TypeError('Comet: unknown transport ' + name);
-    return c._g[t.need];
+    return c._globals[t.need];
   });
   c.readyState = c.bufferedAmount = 0;
-  c.binaryType = c._g.Blob ? 'blob' : 'arraybuffer';
+  c.binaryType = c._globals.Blob ? 'blob' : 'arraybuffer';
   c.protocol = c.extensions = c.transport = '';
   c.onopen = c.onmessage = c.onerror = c.onclose = null;
-  c._l = {};
-  c._t = {};
-  c._out = [];
-  c._seq = c._acked = c._sent = c._rn = c._gen = c._flaps = 0;
-  c._ka = {};
-  c._hb = o.heartbeat || 0;
-  c._win = [];
+  c._listeners = {}; // by event type
+  c._timers = {}; // by name: {f, id}
+  c._outbox = []; // messages not yet acknowledged: {s, n, f, c}
+  // _seq: the sequence number of the last message queued; _acked: the
+  // server's ack of them; _sent: the last one sent on the current path;
+  // _reconnects: fresh sessions in a row; _generation: bumped when the
+  // attachments change hands, so that a stale ticket callback is dropped;
+  // _flaps: drops and failed resumes in a row.
+  c._seq = c._acked = c._sent = c._reconnects = c._generation = c._flaps = 0;
+  c._keepalive = {}; // the history keepalive() judges deaths by
+  c._heartbeat = o.heartbeat || 0; // the heartbeat interval asked for, or 0
+  c._unlisten = []; // removers of the window listeners
   _listen(c, 'online', _online);
   _listen(c, 'pagehide', _bye);
   _connect(c);
@@ -500,7 +505,7 @@ var proto = Comet.prototype;
 // close, for a message above the server's maxMessage, for text with a
 // lone surrogate, and when bufferedAmount would pass options.maxBuffered.
 proto.send = function (data) {
-  var c = this, g = c._g, m = { s: c._seq + 1 }, blob = g.Blob && data instanceof g.Blob, r;
+  var c = this, g = c._globals, m = { s: c._seq + 1 }, blob = g.Blob && data instanceof g.Blob, r;
   function binary(bytes) {
     m.f = encodeFrame(['b', m.s, toBase64(bytes, g.btoa)]);
   }
@@ -518,14 +523,14 @@ proto.send = function (data) {
     if ((m.n = utf8Length(data)) == 1 / 0) throw new TypeError('Comet: lone surrogate');
     m.f = encodeFrame(['m', m.s, data]);
   }
-  if (m.n > c._lim.maxMessage) {
+  if (m.n > c._limits.maxMessage) {
     throw domError('SyntaxError', 'over maxMessage');
   }
-  if (c.bufferedAmount + m.n > c._o.maxBuffered) {
+  if (c.bufferedAmount + m.n > c._options.maxBuffered) {
     throw domError('QuotaExceededError', 'over maxBuffered');
   }
   c._seq = m.s;
-  c._out.push(m);
+  c._outbox.push(m);
   c.bufferedAmount += m.n;
   if (blob) {
     r = new g.FileReader();
@@ -555,7 +560,7 @@ proto.close = function (code, reason) {
     throw domError('SyntaxError', 'reason over 123 bytes');
   }
   if (c.readyState > 1) return;
-  c._user = 1;
+  c._userClosed = 1;
   if (c.readyState == 0) {
     return _fail(c, 1006, 'closed early', 0, 1000);
   }
@@ -565,12 +570,12 @@ proto.close = function (code, reason) {
 // addEventListener and removeEventListener behave as the DOM's for
 // function listeners: a listener is added once.
 proto.addEventListener = function (type, fn) {
-  var l = this._l[type] || (this._l[type] = []);
+  var l = this._listeners[type] || (this._listeners[type] = []);
   if (fn && l.indexOf(fn) < 0) l.push(fn);
 };
 
 proto.removeEventListener = function (type, fn) {
-  var l = this._l[type] || [], i = l.indexOf(fn);
+  var l = this._listeners[type] || [], i = l.indexOf(fn);
   if (i >= 0) l.splice(i, 1);
 };
 
@@ -579,11 +584,11 @@ proto.removeEventListener = function (type, fn) {
 // not disturb the session.
 function _emit(c, type, props) {
   var e = assign({ type: type, target: c }, props);
-  [c['on' + type]].concat(c._l[type] || []).map(function (f) {
+  [c['on' + type]].concat(c._listeners[type] || []).map(function (f) {
     try {
       if (typeof f == 'function') f.call(c, e);
     } catch (err) {
-      c._g.setTimeout(function () {
+      c._globals.setTimeout(function () {
         throw err;
       }, 0);
     }
@@ -592,7 +597,7 @@ function _emit(c, type, props) {
 
 // debug reports to options.debug; the minified build drops every call.
 function debug(c, msg, data) {
-  if (c._o.debug) c._o.debug(msg, data);
+  if (c._options.debug) c._options.debug(msg, data);
 }
 
 // negotiate: creating the session (PROTOCOL.md section 3) and the attach
@@ -602,14 +607,21 @@ function debug(c, msg, data) {
 // outbox is kept: messages sent while a fresh session is being opened
 // (the reconnect option) go to the new session.
 function _connect(c) {
-  c._sid = c._tr = '';
-  c._tk = []; // unused tickets, oldest first: {t, at}
-  c._tw = []; // callbacks waiting for a ticket
-  c._a = 0; // the attempt counter
-  c._atts = []; // live attachments; callbacks of any other are ignored
-  c._cur = c._up = c._post = c._rc = null;
-  c._ctl = []; // control frames for the next POST
-  c._n = c._ackd = c._owe = c._oweBytes = c._ackNow = c._cs = c._cw = c._user = c._hs = c._born = 0;
+  c._sessionId = c._inUse = '';
+  c._tickets = []; // unused tickets, oldest first: {t, at}
+  c._ticketWaiters = []; // callbacks waiting for a ticket
+  c._attempts = 0; // the attempt counter
+  c._attachments = []; // live attachments; callbacks of any other are ignored
+  c._current = c._wsUpstream = c._post = c._serverClose = null;
+  c._controls = []; // control frames for the next POST
+  // _received: the sequence number of the last message received (what we
+  // ack); _ackSent: the last ack sent; _owed, _owedBytes: messages and
+  // bytes received since that ack; _ackNow: an ack is due at once;
+  // _closeSeq: the sequence number of our close frame; _closeDelivery: 2
+  // while a batch carries our close, 1 once it has reached the server;
+  // _httpStarted: an HTTP candidate has started; _openedAt: when the
+  // session first opened (Date.now).
+  c._received = c._ackSent = c._owed = c._owedBytes = c._ackNow = c._closeSeq = c._closeDelivery = c._userClosed = c._httpStarted = c._openedAt = 0;
   _negotiate(c, c._base, '', 0);
 }
 
@@ -629,7 +641,7 @@ function _nonce(c) {
 }
 
 // LIMITS are the session parameters of the negotiate response (PROTOCOL.md
-// section 3) with their defaults, filled into the response kept as c._lim.
+// section 3) with their defaults, filled into the response kept as c._limits.
 var LIMITS = {
   heartbeat: 25e3, minHeartbeat: 1e3, hold: 25e3, grace: 3e4, ackDelay: 200, minTimeout: 300, maxTimeout: 1e4,
   maxMessage: 65536, maxBatch: 1048576, windowMessages: 1024, windowBytes: 1048576
@@ -641,7 +653,7 @@ var LIMITS = {
 // headers: a refused preflight would hide the server's answer (an Origin
 // refusal) from the page (PROTOCOL.md section 11).
 function _negotiate(c, base, token, hops) {
-  var t0 = c._now(), h = assign({}, c._o.headers);
+  var t0 = c._now(), h = assign({}, c._options.headers);
   if (token) h['Comet-Redirect-Token'] = token;
   debug(c, 'negotiate', base);
   // The negotiate is the session's one request in flight, as c._post: no
@@ -656,24 +668,24 @@ function _negotiate(c, base, token, hops) {
       }
       if (r.v != 1 || !r.sid || !r.secret || !(r.transports instanceof Array)) return _end(c, 1002, 'bad negotiate');
       c._base = base;
-      c._sid = r.sid;
-      c._sec = r.secret;
+      c._sessionId = r.sid;
+      c._secret = r.secret;
       c._rtt = c._now() - t0;
       // Not a negated comparison: the minifier may turn !(x > 0) into
       // x <= 0, false for undefined.
       for (k in LIMITS) r[k] = r[k] > 0 ? r[k] : LIMITS[k];
-      c._lim = r;
-      c._to = c._o.attachTimeout || attachTimeout(c._rtt, c._lim.minTimeout, c._lim.maxTimeout);
+      c._limits = r;
+      c._attachTimeout = c._options.attachTimeout || attachTimeout(c._rtt, c._limits.minTimeout, c._limits.maxTimeout);
       (r.tickets || []).map(function (t) {
         _addTicket(c, t);
       });
       c._offer = c._order.filter(function (t) {
         return r.transports.indexOf(t) >= 0;
       });
-      debug(c, 'negotiated', { rtt: c._rtt, timeout: c._to, transports: c._offer });
+      debug(c, 'negotiated', { rtt: c._rtt, timeout: c._attachTimeout, transports: c._offer });
       if (!c._offer.length) return _end(c, 3004, 'no transport');
       _start(c);
-    }, 0, JSON.stringify({ transports: c._order }), h, c._o.timeout);
+    }, 0, JSON.stringify({ transports: c._order }), h, c._options.timeout);
 }
 
 // _refused ends a session whose negotiate failed: 401 and 403 with 3003
@@ -688,22 +700,22 @@ function _refused(c, status, body) {
 // _addTicket keeps a ticket, dropping the oldest beyond 8 as the server
 // does.
 function _addTicket(c, t) {
-  if (t) c._tk.push({ t: t, at: c._now() });
-  if (c._tk.length > 8) c._tk.shift();
+  if (t) c._tickets.push({ t: t, at: c._now() });
+  if (c._tickets.length > 8) c._tickets.shift();
 }
 
 // _fresh returns how many fresh tickets are left, dropping stale ones.
 function _fresh(c) {
   var now = c._now();
-  while (c._tk.length && now - c._tk[0].at >= TICKET_TTL) c._tk.shift();
-  return c._tk.length;
+  while (c._tickets.length && now - c._tickets[0].at >= TICKET_TTL) c._tickets.shift();
+  return c._tickets.length;
 }
 
 // _ticket passes an unused ticket to done: the newest from the pool, or
 // one from a key-only POST with wantTicket; null if that POST failed.
 function _ticket(c, done) {
-  if (_fresh(c)) return done(c._tk.pop().t);
-  c._tw.push(done);
+  if (_fresh(c)) return done(c._tickets.pop().t);
+  c._ticketWaiters.push(done);
   _flush(c);
 }
 
@@ -717,14 +729,14 @@ function _ticket(c, done) {
 // with its newline, up to maxBatch bytes, and moves the cursor. It stops
 // at a Blob still being read, so that order is kept.
 function _batch(c) {
-  var out = c._out, b = '', i, m;
+  var out = c._outbox, b = '', i, m;
   if (c._sent < c._acked) c._sent = c._acked;
   for (i = c._sent - c._acked; i < out.length; i++) {
     m = out[i];
-    if (!m.f || b && b.length + m.f.length > c._lim.maxBatch - 64) break;
+    if (!m.f || b && b.length + m.f.length > c._limits.maxBatch - 64) break;
     b += m.f + '\n';
     c._sent = m.s;
-    if (m.s == c._cs) c._cw = 2; // our close is on its way
+    if (m.s == c._closeSeq) c._closeDelivery = 2; // our close is on its way
   }
   return b;
 }
@@ -733,11 +745,11 @@ function _batch(c) {
 // section 6, and otherwise arms the timer for when it will be.
 function _ackDue(c) {
   var wait;
-  if (c._n <= c._ackd) return c._ackNow;
-  if (c._ackNow || c._owe >= c._lim.windowMessages / 2 || c._oweBytes >= c._lim.windowBytes / 2) return 1;
-  wait = c._since + c._lim.ackDelay - c._now();
+  if (c._received <= c._ackSent) return c._ackNow;
+  if (c._ackNow || c._owed >= c._limits.windowMessages / 2 || c._owedBytes >= c._limits.windowBytes / 2) return 1;
+  wait = c._owedSince + c._limits.ackDelay - c._now();
   if (wait <= 0) return 1;
-  if (!c._t.ack) _timer(c, 'ack', wait, _flush);
+  if (!c._timers.ack) _timer(c, 'ack', wait, _flush);
   return 0;
 }
 
@@ -746,50 +758,50 @@ function _ackDue(c) {
 // covering everything received has gone: a POST answered after the
 // server's close arrived carried an older ack.
 function _sentAck(c, n) {
-  if (n >= c._ackd) {
-    c._ackd = n;
+  if (n >= c._ackSent) {
+    c._ackSent = n;
     _clear(c, 'ack');
   }
-  if (c._ackd >= c._n) c._owe = c._oweBytes = c._ackNow = 0;
+  if (c._ackSent >= c._received) c._owed = c._owedBytes = c._ackNow = 0;
 }
 
 // _flush sends what is due upstream: messages, acks, control frames, and
 // a ticket request when an attach waits for one.
 function _flush(c) {
   var b, ack;
-  if (!c._sid || c.readyState > 2) return;
-  if (c._up) {
+  if (!c._sessionId || c.readyState > 2) return;
+  if (c._wsUpstream) {
     b = _batch(c);
-    if (_ackDue(c) || b && c._n > c._ackd) {
-      b += encodeFrame(['a', c._n]) + '\n';
-      _sentAck(c, c._n);
+    if (_ackDue(c) || b && c._received > c._ackSent) {
+      b += encodeFrame(['a', c._received]) + '\n';
+      _sentAck(c, c._received);
     }
     if (b) {
       debug(c, 'up ws', b);
-      c._up.x.send(b);
-      if (c._cw) c._cw = 1;
+      c._wsUpstream.x.send(b);
+      if (c._closeDelivery) c._closeDelivery = 1;
       _finish(c);
     }
-    if (!c._tw.length) return;
+    if (!c._ticketWaiters.length) return;
   }
   if (c._post) return;
   // On long-polling, acks ride on the polls; a POST for one alone is due
   // only once the server's close has arrived, since no poll will follow.
-  ack = _ackDue(c) && (c._tr != 'longpoll' || c._rc);
-  b = c._up ? '' : _batch(c);
-  if (b || ack || c._ctl.length || c._tw.length) _postNow(c, b);
+  ack = _ackDue(c) && (c._inUse != 'longpoll' || c._serverClose);
+  b = c._wsUpstream ? '' : _batch(c);
+  if (b || ack || c._controls.length || c._ticketWaiters.length) _postNow(c, b);
 }
 
 // _postNow POSTs one batch: the key frame (secret, our ack, whether we
 // want a ticket), then control frames (commits, probes), then messages:
 // controls apply even when the server's inbound refuses a message.
 function _postNow(c, msgs) {
-  var ack = c._n, last = c._sent, ctl = c._ctl, want = c._tw.length || _fresh(c) < 2 ? 1 : 0;
-  var body = [encodeFrame(['k', c._sec, ack, want])].concat(ctl, msgs).join('\n');
-  c._ctl = [];
+  var ack = c._received, last = c._sent, ctl = c._controls, want = c._ticketWaiters.length || _fresh(c) < 2 ? 1 : 0;
+  var body = [encodeFrame(['k', c._secret, ack, want])].concat(ctl, msgs).join('\n');
+  c._controls = [];
   _clear(c, 'pause');
   debug(c, 'up post', body);
-  c._post = request(c, _url(c, c._base, 'send', { s: c._sid }), function (status, text) {
+  c._post = request(c, _url(c, c._base, 'send', { s: c._sessionId }), function (status, text) {
     var frames, fail, r, wait;
     c._post = null;
     if (c.readyState > 2) return;
@@ -800,22 +812,22 @@ function _postNow(c, msgs) {
         if (f[0] == 'a') _ackUp(c, f[1]);
         else if (f[0] == 't') _addTicket(c, f[1]);
       });
-      c._posted = 0;
-      if (c._cw == 2 && c._acked >= c._cs) c._cw = 1;
+      c._postFailures = 0;
+      if (c._closeDelivery == 2 && c._acked >= c._closeSeq) c._closeDelivery = 1;
       _probed(c, ctl);
-      while (c._tw.length && _fresh(c)) c._tw.shift()(c._tk.pop().t);
+      while (c._ticketWaiters.length && _fresh(c)) c._ticketWaiters.shift()(c._tickets.pop().t);
       // The server accepts while its inbound has room: resend the rest
       // after a pause (PROTOCOL.md section 6).
-      wait = c._pause = c._acked < last ? nextPause(c._pause, c._lim.ackDelay) : 0;
+      wait = c._pause = c._acked < last ? nextPause(c._pause, c._limits.ackDelay) : 0;
     } else {
       r = refusalOf(status, text);
       fail = REFUSED[r.code] || (status == 413 ? 1009 : 0);
       if (fail) return _end(c, fail, 'POST ' + (r.code || status), 0, status);
       // A failed POST may or may not have arrived: send it all again, after
       // a backoff; the server drops what it has.
-      c._ctl = ctl.concat(c._ctl);
-      while (c._tw.length && !c._up) c._tw.shift()(null);
-      wait = backoff(c._posted++, c._rand(), 250, 5e3);
+      c._controls = ctl.concat(c._controls);
+      while (c._ticketWaiters.length && !c._wsUpstream) c._ticketWaiters.shift()(null);
+      wait = backoff(c._postFailures++, c._rand(), 250, 5e3);
     }
     if (wait) {
       c._sent = c._acked;
@@ -824,7 +836,7 @@ function _postNow(c, msgs) {
       _flush(c);
     }
     _finish(c);
-  }, 0, body, 0, c._lim.heartbeat + c._lim.hold + c._to);
+  }, 0, body, 0, c._limits.heartbeat + c._limits.hold + c._attachTimeout);
 }
 
 // _ackUp applies the server's cumulative ack n of upstream messages: they
@@ -833,7 +845,7 @@ function _postNow(c, msgs) {
 function _ackUp(c, n) {
   var before = c.bufferedAmount;
   if (n > c._seq) return _fail(c, 1002, 'bad ack');
-  while (c._out.length && c._out[0].s <= n) c.bufferedAmount -= c._out.shift().n;
+  while (c._outbox.length && c._outbox[0].s <= n) c.bufferedAmount -= c._outbox.shift().n;
   if (n > c._acked) c._acked = n;
   if (before && !c.bufferedAmount && c.readyState == 1) _emit(c, 'drain');
 }
@@ -849,17 +861,17 @@ function _ackUp(c, n) {
 // wins. A transport remembered for this network starts at once, while
 // WebSocket is probed in the background to upgrade to.
 function _start(c) {
-  var o = c._offer, mem = c._o.remember && recall(c._g, c._key, c._now()), ws = o[0] == 'websocket';
-  c._bad = {};
-  c._nw = mem && mem.nw;
-  if (mem && mem.hb && !c._o.heartbeat) c._hb = mem.hb;
+  var o = c._offer, mem = c._options.remember && recall(c._globals, c._memoryKey, c._now()), ws = o[0] == 'websocket';
+  c._raceFailed = {};
+  c._noWebSocket = mem && mem.nw;
+  if (mem && mem.hb && !c._options.heartbeat) c._heartbeat = mem.hb;
   if (mem && mem.t != 'websocket' && o.indexOf(mem.t) >= 0) {
     _http(c, mem.t, '');
-    if (ws && !c._nw) _attach(c, 'websocket', 0, 'upgraded');
+    if (ws && !c._noWebSocket) _attach(c, 'websocket', 0, 'upgraded');
   } else if (ws) {
     _attach(c, 'websocket', 0, '');
     _timer(c, 'race', headStart(c._rtt), function () {
-      _http(c, null, (c._atts[0] || {}).up ? 'ws_silent' : 'ws_hung');
+      _http(c, null, (c._attachments[0] || {}).up ? 'ws_silent' : 'ws_hung');
     });
   } else {
     _http(c, null, '');
@@ -870,31 +882,31 @@ function _start(c) {
 function _http(c, name, why) {
   _clear(c, 'race');
   name = name || c._offer.filter(function (t) {
-    return t != 'websocket' && !c._bad[t];
+    return t != 'websocket' && !c._raceFailed[t];
   })[0];
-  c._hs = 1;
+  c._httpStarted = 1;
   if (name) _attach(c, name, 0, why);
-  else if (!c._atts.length) _end(c, 3004, 'unreachable');
+  else if (!c._attachments.length) _end(c, 3004, 'unreachable');
 }
 
 // _attach attaches with transport name: d=1 delivers at once, d=0 probes.
 // why tells the server why the client left its previous transport.
 function _attach(c, name, d, why) {
-  var tr = transportNamed(name), gen = c._gen;
+  var tr = transportNamed(name), gen = c._generation;
   _ticket(c, function (t) {
     var att;
-    if (gen != c._gen || c.readyState > 2) return;
+    if (gen != c._generation || c.readyState > 2) return;
     if (!t) return _failed(c, { tr: tr, d: d, why: why }, {});
-    att = { a: ++c._a, tr: tr, d: d, why: why, ack: c._n };
-    c._atts.push(att);
+    att = { a: ++c._attempts, tr: tr, d: d, why: why, ack: c._received };
+    c._attachments.push(att);
     debug(c, 'attach ' + name + ' ' + att.a, { d: d, why: why });
     // A delivering poll answers within its hold; everything else must
     // show its open frame within the attach timeout.
-    _at(c, att, (tr == longpoll && d ? c._lim.hold : 0) + c._to, function () {
+    _at(c, att, (tr == longpoll && d ? c._limits.hold : 0) + c._attachTimeout, function () {
       var stream = tr == sse || tr == streaming;
       _gone(c, att, { why: tr == websocket ? (att.up ? 'ws_silent' : 'ws_hung') : stream ? 'stream_buffered' : '' });
     });
-    tr.open(c, att, _url(c, c._base, name, { s: c._sid, t: t, a: att.a, ack: att.ack, d: d, hb: c._hb || '', why: why }));
+    tr.open(c, att, _url(c, c._base, name, { s: c._sessionId, t: t, a: att.a, ack: att.ack, d: d, hb: c._heartbeat || '', why: why }));
   });
 }
 
@@ -916,7 +928,7 @@ function _probeFrame(c, att) {
 function _opened(c, att, f) {
   var tr = att.tr;
   att.op = att.last = c._now();
-  att.iv = f[4] || (tr == longpoll ? c._lim.hold : c._lim.heartbeat);
+  att.iv = f[4] || (tr == longpoll ? c._limits.hold : c._limits.heartbeat);
   _addTicket(c, f[3]);
   _sentAck(c, att.ack);
   _ackUp(c, f[2]);
@@ -932,7 +944,7 @@ function _opened(c, att, f) {
 
 // _probe asks the server to echo a token on stream att, by POST.
 function _probe(c, att) {
-  c._ctl.push(att.ps = _probeFrame(c, att));
+  c._controls.push(att.ps = _probeFrame(c, att));
   _flush(c);
 }
 
@@ -941,7 +953,7 @@ function _probed(c, ctl) {
   _each(c, function (c, att) {
     if (att.pr && ctl.indexOf(att.ps) >= 0) {
       att.pk = 1;
-      _at(c, att, c._to, function () {
+      _at(c, att, c._attachTimeout, function () {
         _gone(c, att, { why: 'stream_buffered' });
       });
     }
@@ -950,7 +962,7 @@ function _probed(c, ctl) {
 
 // _each calls fn(c, att) for every live attachment.
 function _each(c, fn) {
-  c._atts.slice().map(function (att) {
+  c._attachments.slice().map(function (att) {
     fn(c, att);
   });
 }
@@ -962,7 +974,7 @@ function _proven(c, att) {
   att.pr = 0;
   if (att.d) return _watch(c, att);
   if (att.tr == websocket) att.x.send(u + '\n');
-  else if (att.tr != longpoll) c._ctl.push(u);
+  else if (att.tr != longpoll) c._controls.push(u);
   _commit(c, att);
   if (att.tr == longpoll) _poll(c);
 }
@@ -971,7 +983,7 @@ function _proven(c, att) {
 // but a background upgrade probe; for a hung WebSocket that matters, since
 // browsers allow one connecting WebSocket per host.
 function _commit(c, att) {
-  c._gen++;
+  c._generation++;
   _each(c, function (c, other) {
     if (other != att && other.why != 'upgraded') _kill(c, other);
   });
@@ -982,18 +994,18 @@ function _commit(c, att) {
 
 // _use makes att the attachment in use and reports a change of transport.
 function _use(c, att) {
-  var from = c._tr, name = att.tr.name, up = att.tr == websocket ? att : null, gap = c._gap;
-  c._cur = att;
-  c._lost = 0;
-  if (up || c._up) c._sent = c._acked;
-  c._up = up;
-  c._tr = c.transport = name;
+  var from = c._inUse, name = att.tr.name, up = att.tr == websocket ? att : null, gap = c._gap;
+  c._current = att;
+  c._lostAt = 0;
+  if (up || c._wsUpstream) c._sent = c._acked;
+  c._wsUpstream = up;
+  c._inUse = c.transport = name;
   if (!att.pr) _watch(c, att);
   if (from != name) {
     _mem(c);
     _emit(c, 'transport', { transport: name, from: from, reason: att.why || '' });
   }
-  if (!c._born) c._born = c._now();
+  if (!c._openedAt) c._openedAt = c._now();
   if (c.readyState == 0) {
     c.readyState = 1;
     _emit(c, 'open');
@@ -1006,12 +1018,12 @@ function _use(c, att) {
 
 // _mem remembers what works on this network for the next page load.
 function _mem(c) {
-  if (c._o.remember) remember(c._g, c._key, { t: c._tr, hb: c._hb, nw: c._nw }, c._now());
+  if (c._options.remember) remember(c._globals, c._memoryKey, { t: c._inUse, hb: c._heartbeat, nw: c._noWebSocket }, c._now());
 }
 
 // _poll starts the next delivering poll, carrying our ack.
 function _poll(c) {
-  if (!c._rc) _attach(c, 'longpoll', 1, '');
+  if (!c._serverClose) _attach(c, 'longpoll', 1, '');
 }
 
 // _at arms att's one timer, the session timer named by its attempt
@@ -1042,9 +1054,9 @@ function _watch(c, att) {
     if (!att.pr) {
       if (ws) att.x.send(_probeFrame(c, att) + '\n');
       else _probe(c, att);
-      return _at(c, att, c._to, check);
+      return _at(c, att, c._attachTimeout, check);
     }
-    if (quiet < att.iv + c._to) return _at(c, att, att.iv + c._to - quiet, check);
+    if (quiet < att.iv + c._attachTimeout) return _at(c, att, att.iv + c._attachTimeout - quiet, check);
     _gone(c, att, { why: ws ? 'ws_silent' : att.pk ? 'stream_buffered' : '', silent: 1 });
   }
   if (att.tr != longpoll && _live(c, att)) _at(c, att, att.iv, check);
@@ -1054,7 +1066,7 @@ function _watch(c, att) {
 // EventSource, request) has a close and only on* callbacks.
 function _kill(c, att) {
   var x = att.x;
-  c._atts.splice(c._atts.indexOf(att), 1); // only live ones are killed
+  c._attachments.splice(c._attachments.indexOf(att), 1); // only live ones are killed
   _clear(c, att.a);
   if (x) {
     x.onopen = x.onmessage = x.onerror = x.onclose = null;
@@ -1079,16 +1091,16 @@ function _gone(c, att, info) {
   var tr = att.tr, fatal = REFUSED[info.code];
   if (!_live(c, att)) return;
   _kill(c, att);
-  if (info.code == 'bad_ticket') c._tk = [];
+  if (info.code == 'bad_ticket') c._tickets = [];
   info.buffered = info.why == 'stream_buffered';
   debug(c, 'gone ' + tr.name + ' ' + att.a, info);
   if (c.readyState > 2) return;
   if (fatal > 2999) { // 3000, 3003, 3005: the session, its page or its user is refused
     return _end(c, fatal, 'attach: ' + info.code, 0, info.status);
   }
-  if (att == c._cur) {
+  if (att == c._current) {
     // Only the XHR transports end ok: the next poll, or a recycled stream.
-    if (info.ok && !c._rc) return tr == longpoll ? _poll(c) : _attach(c, tr.name, 1, '');
+    if (info.ok && !c._serverClose) return tr == longpoll ? _poll(c) : _attach(c, tr.name, 1, '');
     return _dropped(c, att, info);
   }
   if (!att.d && att.op && info.ok && tr == longpoll) return _proven(c, att);
@@ -1098,13 +1110,13 @@ function _gone(c, att, info) {
 // _failed handles an attach that did not succeed.
 function _failed(c, att, info) {
   var name = att.tr.name, why = info.why || '';
-  if (!c._tr) {
+  if (!c._inUse) {
     // The first race: a failed WebSocket starts HTTP at once; a buffered
     // stream goes to long-polling; any other failure to the next in line.
-    c._bad[name] = why || 'failed';
-    if (info.buffered) c._bad.sse = c._bad.streaming = 1;
-    if (name == 'websocket' && c._hs) {
-      if (!c._atts.length) _http(c, null, why);
+    c._raceFailed[name] = why || 'failed';
+    if (info.buffered) c._raceFailed.sse = c._raceFailed.streaming = 1;
+    if (name == 'websocket' && c._httpStarted) {
+      if (!c._attachments.length) _http(c, null, why);
     } else {
       _http(c, null, why);
     }
@@ -1121,26 +1133,26 @@ function _failed(c, att, info) {
 // reached by a late timer is never used for either.
 function _dropped(c, att, info) {
   var now = c._now(), name = att.tr.name, k = {}, why;
-  c._cur = c._up = null;
+  c._current = c._wsUpstream = null;
   c._sent = c._acked;
-  c._gen++;
+  c._generation++;
   // After the server's close nothing more comes down (the server forgets
   // the session once its close is acknowledged, and ends the stream): what
   // is left to send, our close or our ack, goes by POST.
-  if (c._rc) return _flush(c);
+  if (c._serverClose) return _flush(c);
   if (!att.late && !info.silent && !info.superseded) {
-    k = keepalive(c._ka, now - att.op, now - att.last, att.iv, c._lim.minHeartbeat);
+    k = keepalive(c._keepalive, now - att.op, now - att.last, att.iv, c._limits.minHeartbeat);
   }
   why = k.why || info.why || '';
-  if (k.hb) c._hb = k.hb;
+  if (k.hb) c._heartbeat = k.hb;
   if (k.demote || info.buffered && !att.late) {
-    if (name == 'websocket') c._nw = 1;
+    if (name == 'websocket') c._noWebSocket = 1;
     name = _after(c, name, info.buffered);
   }
   _mem(c);
-  c._lost = c._lost || now;
+  c._lostAt = c._lostAt || now;
   c._flaps = now - att.op < EARLY ? c._flaps + 1 : 0;
-  _emit(c, 'reconnecting', { reason: why || 'dropped', transport: c._tr });
+  _emit(c, 'reconnecting', { reason: why || 'dropped', transport: c._inUse });
   _retry(c, name, why);
 }
 
@@ -1150,7 +1162,7 @@ function _dropped(c, att, info) {
 // first loss, whether a drop or a failed resume.
 function _retry(c, name, why) {
   var n = c._flaps, now = c._now();
-  if (now - (c._lost = c._lost || now) > c._lim.grace) return _end(c, 3000, 'grace over');
+  if (now - (c._lostAt = c._lostAt || now) > c._limits.grace) return _end(c, 3000, 'grace over');
   c._flaps = n + 1;
   _timer(c, 'resume', n ? backoff(n - 1, c._rand(), 100, 5e3) : 0, function () {
     _attach(c, name, 1, why);
@@ -1174,11 +1186,11 @@ function _after(c, name, buffered, rotate) {
 // before it, and bounds the handshake by CLOSE_WAIT.
 function _closeWith(c, code, reason, remote) {
   c.readyState = 2;
-  c._cs = ++c._seq;
-  c._out.push({ s: c._cs, n: 0, c: 1, f: encodeFrame(['c', c._cs, code, reason, 0]) });
+  c._closeSeq = ++c._seq;
+  c._outbox.push({ s: c._closeSeq, n: 0, c: 1, f: encodeFrame(['c', c._closeSeq, code, reason, 0]) });
   debug(c, 'closing', { code: code, remote: !!remote });
   _timer(c, 'close', CLOSE_WAIT, function () {
-    var r = c._rc;
+    var r = c._serverClose;
     _end(c, r ? r[2] : 1006, r ? r[3] : 'close timeout', 0, 0, r && r[4]);
   });
   _flush(c);
@@ -1188,8 +1200,8 @@ function _closeWith(c, code, reason, remote) {
 // has reached the server, and the server's close has arrived and been
 // acknowledged.
 function _finish(c) {
-  var r = c._rc;
-  if (c._sid && c._cw == 1 && r && c._ackd >= c._n) _end(c, r[2], r[3], 1, 0, r[4]);
+  var r = c._serverClose;
+  if (c._sessionId && c._closeDelivery == 1 && r && c._ackSent >= c._received) _end(c, r[2], r[3], 1, 0, r[4]);
 }
 
 // _fail ends the session for the server's violation of the protocol at
@@ -1199,14 +1211,14 @@ function _finish(c) {
 // the end is clean, told the code the beacon tells (default: code).
 function _fail(c, code, reason, clean, told) {
   debug(c, 'abort', reason);
-  if (c._sid) _beacon(c, told || code);
+  if (c._sessionId) _beacon(c, told || code);
   _end(c, code, reason, clean);
 }
 
 // _end ends the session: everything stops, then error (for an unclean
 // end) and close, unless the reconnect option opens a fresh session.
 function _end(c, code, reason, clean, status, retry) {
-  var o = c._o, ev = { code: code, reason: reason || '', wasClean: !!clean }, k, delay, now = c._now();
+  var o = c._options, ev = { code: code, reason: reason || '', wasClean: !!clean }, k, delay, now = c._now();
   if (c.readyState == 3) return;
   debug(c, 'end', ev);
   if (status) ev.status = status;
@@ -1214,27 +1226,27 @@ function _end(c, code, reason, clean, status, retry) {
   _each(c, _kill);
   if (c._post) c._post.close();
   c._post = null;
-  c._sid = '';
-  c._tw = [];
-  for (k in c._t) _clear(c, k);
-  if (o.reconnect && RECONNECT[code] && !c._user) {
+  c._sessionId = '';
+  c._ticketWaiters = [];
+  for (k in c._timers) _clear(c, k);
+  if (o.reconnect && RECONNECT[code] && !c._userClosed) {
     // The old session is gone, and with it whatever it did not
     // acknowledge: the gap event says how many messages that was.
-    if (c._born && now - c._born > EARLY) c._rn = 0;
-    delay = Math.max(retry || 0, backoff(c._rn++, c._rand(), o.reconnectDelay, o.reconnectMaxDelay));
-    if (c._born) {
+    if (c._openedAt && now - c._openedAt > EARLY) c._reconnects = 0;
+    delay = Math.max(retry || 0, backoff(c._reconnects++, c._rand(), o.reconnectDelay, o.reconnectMaxDelay));
+    if (c._openedAt) {
       c.readyState = 1;
-      c._gap = { code: code, reason: ev.reason, dropped: c._out.filter(function (m) {
+      c._gap = { code: code, reason: ev.reason, dropped: c._outbox.filter(function (m) {
         return !m.c;
       }).length };
     }
-    c._out = [];
-    c._seq = c._acked = c._sent = c.bufferedAmount = c._born = 0;
+    c._outbox = [];
+    c._seq = c._acked = c._sent = c.bufferedAmount = c._openedAt = 0;
     _emit(c, 'reconnecting', { reason: 'session_ended', code: code, fresh: true, delay: delay });
     return _timer(c, 'fresh', delay, _connect);
   }
   c.readyState = 3;
-  while (c._win.length) c._win.pop()();
+  while (c._unlisten.length) c._unlisten.pop()();
   if (!clean) _emit(c, 'error', ev);
   _emit(c, 'close', ev);
 }
@@ -1244,24 +1256,24 @@ function _end(c, code, reason, clean, status, retry) {
 // its grace period.
 function _bye(c) {
   if (c.readyState > 2) return;
-  c._user = 1;
+  c._userClosed = 1;
   _fail(c, 1001, 'page hidden', 1);
 }
 
 // _beacon sends what the server has not acknowledged, then a close, in
 // one POST that outlives the page, where navigator.sendBeacon exists.
 function _beacon(c, code) {
-  var nav = c._g.navigator, url = _url(c, c._base, 'send', { s: c._sid }), body;
+  var nav = c._globals.navigator, url = _url(c, c._base, 'send', { s: c._sessionId }), body;
   c._sent = c._acked;
-  body = encodeFrame(['k', c._sec, c._n, 0]) + '\n' + _batch(c);
-  if (!c._cs || c._sent < c._cs) body += encodeFrame(['c', c._sent + 1, code, '', 0]);
+  body = encodeFrame(['k', c._secret, c._received, 0]) + '\n' + _batch(c);
+  if (!c._closeSeq || c._sent < c._closeSeq) body += encodeFrame(['c', c._sent + 1, code, '', 0]);
   if (nav && nav.sendBeacon) nav.sendBeacon(url, body);
 }
 
 // _online resumes at once when the browser says the network is back,
 // instead of waiting out a backoff.
 function _online(c) {
-  var t = c._t.resume;
+  var t = c._timers.resume;
   if (t) {
     _clear(c, 'resume');
     t.f(c);
@@ -1271,13 +1283,13 @@ function _online(c) {
 // _listen calls fn(c) on each event type on the window, until the session
 // ends.
 function _listen(c, type, fn) {
-  var g = c._g;
+  var g = c._globals;
   function on() {
     fn(c);
   }
   if (g.addEventListener) {
     g.addEventListener(type, on);
-    c._win.push(function () {
+    c._unlisten.push(function () {
       g.removeEventListener(type, on);
     });
   }
@@ -1286,19 +1298,19 @@ function _listen(c, type, fn) {
 // _timer arms the session's timer called name, replacing any armed one.
 function _timer(c, name, ms, fn) {
   _clear(c, name);
-  c._t[name] = {
-    f: fn, id: c._g.setTimeout(function () {
-      delete c._t[name];
+  c._timers[name] = {
+    f: fn, id: c._globals.setTimeout(function () {
+      delete c._timers[name];
       fn(c);
     }, ms)
   };
 }
 
 function _clear(c, name) {
-  var t = c._t[name];
+  var t = c._timers[name];
   if (t) {
-    c._g.clearTimeout(t.id);
-    delete c._t[name];
+    c._globals.clearTimeout(t.id);
+    delete c._timers[name];
   }
 }
 
@@ -1309,7 +1321,7 @@ function _clear(c, name) {
 // _live reports whether att is still one of the session's attachments;
 // callbacks from any other (a superseded or abandoned attempt) are ignored.
 function _live(c, att) {
-  return c._atts.indexOf(att) >= 0;
+  return c._attachments.indexOf(att) >= 0;
 }
 
 // _data applies a batch that arrived on att.
@@ -1371,18 +1383,18 @@ function _decode(c, text) {
 // _message applies a sequenced frame: a message or the server's close.
 function _message(c, f) {
   var seq = f[1], size;
-  if (seq <= c._n) {
+  if (seq <= c._received) {
     c._ackNow = 1; // a resend: the server may have missed our ack
     return;
   }
-  if (seq > c._n + 1) return _fail(c, 1002, 'sequence gap');
-  if (c._rc) return _fail(c, 1002, 'after close');
-  c._n = seq;
+  if (seq > c._received + 1) return _fail(c, 1002, 'sequence gap');
+  if (c._serverClose) return _fail(c, 1002, 'after close');
+  c._received = seq;
   if (f[0] == 'c') return _remoteClose(c, f);
   size = f[0] == 'm' ? utf8Length(f[2]) : f[2].length / 4 * 3;
-  if (size > c._lim.maxMessage + 2) return _fail(c, 1009, 'message too big');
-  if (!c._owe++) c._since = c._now();
-  c._oweBytes += size;
+  if (size > c._limits.maxMessage + 2) return _fail(c, 1009, 'message too big');
+  if (!c._owed++) c._owedSince = c._now();
+  c._owedBytes += size;
   // After close() the application reads nothing more, as with WebSocket;
   // messages are still acknowledged.
   if (c.readyState == 1) _emit(c, 'message', { data: f[0] == 'm' ? f[2] : _binary(c, f[2]) });
@@ -1390,16 +1402,16 @@ function _message(c, f) {
 
 // _binary converts a base64 payload to what binaryType asks for.
 function _binary(c, b64) {
-  var g = c._g, bytes = fromBase64(b64, g.atob, g.Uint8Array);
+  var g = c._globals, bytes = fromBase64(b64, g.atob, g.Uint8Array);
   return c.binaryType == 'blob' && g.Blob ? new g.Blob([bytes]) : bytes.buffer;
 }
 
 // _remoteClose accepts the server's close: one we did not start is
 // answered with the same code; ours is the answer we were waiting for.
 function _remoteClose(c, f) {
-  c._rc = f;
+  c._serverClose = f;
   c._ackNow = 1;
-  if (!c._cs) _closeWith(c, f[2], '', 1);
+  if (!c._closeSeq) _closeWith(c, f[2], '', 1);
   _finish(c);
 }
 

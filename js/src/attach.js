@@ -9,17 +9,17 @@
 // wins. A transport remembered for this network starts at once, while
 // WebSocket is probed in the background to upgrade to.
 function _start(c) {
-  var o = c._offer, mem = c._o.remember && recall(c._g, c._key, c._now()), ws = o[0] == 'websocket';
-  c._bad = {};
-  c._nw = mem && mem.nw;
-  if (mem && mem.hb && !c._o.heartbeat) c._hb = mem.hb;
+  var o = c._offer, mem = c._options.remember && recall(c._globals, c._memoryKey, c._now()), ws = o[0] == 'websocket';
+  c._raceFailed = {};
+  c._noWebSocket = mem && mem.nw;
+  if (mem && mem.hb && !c._options.heartbeat) c._heartbeat = mem.hb;
   if (mem && mem.t != 'websocket' && o.indexOf(mem.t) >= 0) {
     _http(c, mem.t, '');
-    if (ws && !c._nw) _attach(c, 'websocket', 0, 'upgraded');
+    if (ws && !c._noWebSocket) _attach(c, 'websocket', 0, 'upgraded');
   } else if (ws) {
     _attach(c, 'websocket', 0, '');
     _timer(c, 'race', headStart(c._rtt), function () {
-      _http(c, null, (c._atts[0] || {}).up ? 'ws_silent' : 'ws_hung');
+      _http(c, null, (c._attachments[0] || {}).up ? 'ws_silent' : 'ws_hung');
     });
   } else {
     _http(c, null, '');
@@ -30,31 +30,31 @@ function _start(c) {
 function _http(c, name, why) {
   _clear(c, 'race');
   name = name || c._offer.filter(function (t) {
-    return t != 'websocket' && !c._bad[t];
+    return t != 'websocket' && !c._raceFailed[t];
   })[0];
-  c._hs = 1;
+  c._httpStarted = 1;
   if (name) _attach(c, name, 0, why);
-  else if (!c._atts.length) _end(c, 3004, 'unreachable');
+  else if (!c._attachments.length) _end(c, 3004, 'unreachable');
 }
 
 // _attach attaches with transport name: d=1 delivers at once, d=0 probes.
 // why tells the server why the client left its previous transport.
 function _attach(c, name, d, why) {
-  var tr = transportNamed(name), gen = c._gen;
+  var tr = transportNamed(name), gen = c._generation;
   _ticket(c, function (t) {
     var att;
-    if (gen != c._gen || c.readyState > 2) return;
+    if (gen != c._generation || c.readyState > 2) return;
     if (!t) return _failed(c, { tr: tr, d: d, why: why }, {});
-    att = { a: ++c._a, tr: tr, d: d, why: why, ack: c._n };
-    c._atts.push(att);
+    att = { a: ++c._attempts, tr: tr, d: d, why: why, ack: c._received };
+    c._attachments.push(att);
     debug(c, 'attach ' + name + ' ' + att.a, { d: d, why: why });
     // A delivering poll answers within its hold; everything else must
     // show its open frame within the attach timeout.
-    _at(c, att, (tr == longpoll && d ? c._lim.hold : 0) + c._to, function () {
+    _at(c, att, (tr == longpoll && d ? c._limits.hold : 0) + c._attachTimeout, function () {
       var stream = tr == sse || tr == streaming;
       _gone(c, att, { why: tr == websocket ? (att.up ? 'ws_silent' : 'ws_hung') : stream ? 'stream_buffered' : '' });
     });
-    tr.open(c, att, _url(c, c._base, name, { s: c._sid, t: t, a: att.a, ack: att.ack, d: d, hb: c._hb || '', why: why }));
+    tr.open(c, att, _url(c, c._base, name, { s: c._sessionId, t: t, a: att.a, ack: att.ack, d: d, hb: c._heartbeat || '', why: why }));
   });
 }
 
@@ -76,7 +76,7 @@ function _probeFrame(c, att) {
 function _opened(c, att, f) {
   var tr = att.tr;
   att.op = att.last = c._now();
-  att.iv = f[4] || (tr == longpoll ? c._lim.hold : c._lim.heartbeat);
+  att.iv = f[4] || (tr == longpoll ? c._limits.hold : c._limits.heartbeat);
   _addTicket(c, f[3]);
   _sentAck(c, att.ack);
   _ackUp(c, f[2]);
@@ -92,7 +92,7 @@ function _opened(c, att, f) {
 
 // _probe asks the server to echo a token on stream att, by POST.
 function _probe(c, att) {
-  c._ctl.push(att.ps = _probeFrame(c, att));
+  c._controls.push(att.ps = _probeFrame(c, att));
   _flush(c);
 }
 
@@ -101,7 +101,7 @@ function _probed(c, ctl) {
   _each(c, function (c, att) {
     if (att.pr && ctl.indexOf(att.ps) >= 0) {
       att.pk = 1;
-      _at(c, att, c._to, function () {
+      _at(c, att, c._attachTimeout, function () {
         _gone(c, att, { why: 'stream_buffered' });
       });
     }
@@ -110,7 +110,7 @@ function _probed(c, ctl) {
 
 // _each calls fn(c, att) for every live attachment.
 function _each(c, fn) {
-  c._atts.slice().map(function (att) {
+  c._attachments.slice().map(function (att) {
     fn(c, att);
   });
 }
@@ -122,7 +122,7 @@ function _proven(c, att) {
   att.pr = 0;
   if (att.d) return _watch(c, att);
   if (att.tr == websocket) att.x.send(u + '\n');
-  else if (att.tr != longpoll) c._ctl.push(u);
+  else if (att.tr != longpoll) c._controls.push(u);
   _commit(c, att);
   if (att.tr == longpoll) _poll(c);
 }
@@ -131,7 +131,7 @@ function _proven(c, att) {
 // but a background upgrade probe; for a hung WebSocket that matters, since
 // browsers allow one connecting WebSocket per host.
 function _commit(c, att) {
-  c._gen++;
+  c._generation++;
   _each(c, function (c, other) {
     if (other != att && other.why != 'upgraded') _kill(c, other);
   });
@@ -142,18 +142,18 @@ function _commit(c, att) {
 
 // _use makes att the attachment in use and reports a change of transport.
 function _use(c, att) {
-  var from = c._tr, name = att.tr.name, up = att.tr == websocket ? att : null, gap = c._gap;
-  c._cur = att;
-  c._lost = 0;
-  if (up || c._up) c._sent = c._acked;
-  c._up = up;
-  c._tr = c.transport = name;
+  var from = c._inUse, name = att.tr.name, up = att.tr == websocket ? att : null, gap = c._gap;
+  c._current = att;
+  c._lostAt = 0;
+  if (up || c._wsUpstream) c._sent = c._acked;
+  c._wsUpstream = up;
+  c._inUse = c.transport = name;
   if (!att.pr) _watch(c, att);
   if (from != name) {
     _mem(c);
     _emit(c, 'transport', { transport: name, from: from, reason: att.why || '' });
   }
-  if (!c._born) c._born = c._now();
+  if (!c._openedAt) c._openedAt = c._now();
   if (c.readyState == 0) {
     c.readyState = 1;
     _emit(c, 'open');
@@ -166,12 +166,12 @@ function _use(c, att) {
 
 // _mem remembers what works on this network for the next page load.
 function _mem(c) {
-  if (c._o.remember) remember(c._g, c._key, { t: c._tr, hb: c._hb, nw: c._nw }, c._now());
+  if (c._options.remember) remember(c._globals, c._memoryKey, { t: c._inUse, hb: c._heartbeat, nw: c._noWebSocket }, c._now());
 }
 
 // _poll starts the next delivering poll, carrying our ack.
 function _poll(c) {
-  if (!c._rc) _attach(c, 'longpoll', 1, '');
+  if (!c._serverClose) _attach(c, 'longpoll', 1, '');
 }
 
 // _at arms att's one timer, the session timer named by its attempt
@@ -202,9 +202,9 @@ function _watch(c, att) {
     if (!att.pr) {
       if (ws) att.x.send(_probeFrame(c, att) + '\n');
       else _probe(c, att);
-      return _at(c, att, c._to, check);
+      return _at(c, att, c._attachTimeout, check);
     }
-    if (quiet < att.iv + c._to) return _at(c, att, att.iv + c._to - quiet, check);
+    if (quiet < att.iv + c._attachTimeout) return _at(c, att, att.iv + c._attachTimeout - quiet, check);
     _gone(c, att, { why: ws ? 'ws_silent' : att.pk ? 'stream_buffered' : '', silent: 1 });
   }
   if (att.tr != longpoll && _live(c, att)) _at(c, att, att.iv, check);
@@ -214,7 +214,7 @@ function _watch(c, att) {
 // EventSource, request) has a close and only on* callbacks.
 function _kill(c, att) {
   var x = att.x;
-  c._atts.splice(c._atts.indexOf(att), 1); // only live ones are killed
+  c._attachments.splice(c._attachments.indexOf(att), 1); // only live ones are killed
   _clear(c, att.a);
   if (x) {
     x.onopen = x.onmessage = x.onerror = x.onclose = null;

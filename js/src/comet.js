@@ -21,30 +21,35 @@ function Comet(url, options) {
   if (options != null && typeof options != 'object' || options instanceof Array) {
     throw new TypeError('Comet: options, not subprotocols');
   }
-  c._o = o = assign(assign({}, DEFAULTS), options);
-  c._g = o.globals || ROOT;
-  c._now = c._g.now || Date.now;
-  c._rand = c._g.random || Math.random;
-  u = resolveURL(url, c._g);
+  c._options = o = assign(assign({}, DEFAULTS), options);
+  c._globals = o.globals || ROOT;
+  c._now = c._globals.now || Date.now;
+  c._rand = c._globals.random || Math.random;
+  u = resolveURL(url, c._globals);
   c.url = u[0];
   c._base = u[1];
-  c._key = 'comet:' + c._base;
+  c._memoryKey = 'comet:' + c._base;
   c._order = o.transports.filter(function (name) {
     var t = transportNamed(name);
     if (!t) throw new TypeError('Comet: unknown transport ' + name);
-    return c._g[t.need];
+    return c._globals[t.need];
   });
   c.readyState = c.bufferedAmount = 0;
-  c.binaryType = c._g.Blob ? 'blob' : 'arraybuffer';
+  c.binaryType = c._globals.Blob ? 'blob' : 'arraybuffer';
   c.protocol = c.extensions = c.transport = '';
   c.onopen = c.onmessage = c.onerror = c.onclose = null;
-  c._l = {};
-  c._t = {};
-  c._out = [];
-  c._seq = c._acked = c._sent = c._rn = c._gen = c._flaps = 0;
-  c._ka = {};
-  c._hb = o.heartbeat || 0;
-  c._win = [];
+  c._listeners = {}; // by event type
+  c._timers = {}; // by name: {f, id}
+  c._outbox = []; // messages not yet acknowledged: {s, n, f, c}
+  // _seq: the sequence number of the last message queued; _acked: the
+  // server's ack of them; _sent: the last one sent on the current path;
+  // _reconnects: fresh sessions in a row; _generation: bumped when the
+  // attachments change hands, so that a stale ticket callback is dropped;
+  // _flaps: drops and failed resumes in a row.
+  c._seq = c._acked = c._sent = c._reconnects = c._generation = c._flaps = 0;
+  c._keepalive = {}; // the history keepalive() judges deaths by
+  c._heartbeat = o.heartbeat || 0; // the heartbeat interval asked for, or 0
+  c._unlisten = []; // removers of the window listeners
   _listen(c, 'online', _online);
   _listen(c, 'pagehide', _bye);
   _connect(c);
@@ -65,7 +70,7 @@ var proto = Comet.prototype;
 // close, for a message above the server's maxMessage, for text with a
 // lone surrogate, and when bufferedAmount would pass options.maxBuffered.
 proto.send = function (data) {
-  var c = this, g = c._g, m = { s: c._seq + 1 }, blob = g.Blob && data instanceof g.Blob, r;
+  var c = this, g = c._globals, m = { s: c._seq + 1 }, blob = g.Blob && data instanceof g.Blob, r;
   function binary(bytes) {
     m.f = encodeFrame(['b', m.s, toBase64(bytes, g.btoa)]);
   }
@@ -83,14 +88,14 @@ proto.send = function (data) {
     if ((m.n = utf8Length(data)) == 1 / 0) throw new TypeError('Comet: lone surrogate');
     m.f = encodeFrame(['m', m.s, data]);
   }
-  if (m.n > c._lim.maxMessage) {
+  if (m.n > c._limits.maxMessage) {
     throw domError('SyntaxError', 'over maxMessage');
   }
-  if (c.bufferedAmount + m.n > c._o.maxBuffered) {
+  if (c.bufferedAmount + m.n > c._options.maxBuffered) {
     throw domError('QuotaExceededError', 'over maxBuffered');
   }
   c._seq = m.s;
-  c._out.push(m);
+  c._outbox.push(m);
   c.bufferedAmount += m.n;
   if (blob) {
     r = new g.FileReader();
@@ -120,7 +125,7 @@ proto.close = function (code, reason) {
     throw domError('SyntaxError', 'reason over 123 bytes');
   }
   if (c.readyState > 1) return;
-  c._user = 1;
+  c._userClosed = 1;
   if (c.readyState == 0) {
     return _fail(c, 1006, 'closed early', 0, 1000);
   }
@@ -130,12 +135,12 @@ proto.close = function (code, reason) {
 // addEventListener and removeEventListener behave as the DOM's for
 // function listeners: a listener is added once.
 proto.addEventListener = function (type, fn) {
-  var l = this._l[type] || (this._l[type] = []);
+  var l = this._listeners[type] || (this._listeners[type] = []);
   if (fn && l.indexOf(fn) < 0) l.push(fn);
 };
 
 proto.removeEventListener = function (type, fn) {
-  var l = this._l[type] || [], i = l.indexOf(fn);
+  var l = this._listeners[type] || [], i = l.indexOf(fn);
   if (i >= 0) l.splice(i, 1);
 };
 
@@ -144,11 +149,11 @@ proto.removeEventListener = function (type, fn) {
 // not disturb the session.
 function _emit(c, type, props) {
   var e = assign({ type: type, target: c }, props);
-  [c['on' + type]].concat(c._l[type] || []).map(function (f) {
+  [c['on' + type]].concat(c._listeners[type] || []).map(function (f) {
     try {
       if (typeof f == 'function') f.call(c, e);
     } catch (err) {
-      c._g.setTimeout(function () {
+      c._globals.setTimeout(function () {
         throw err;
       }, 0);
     }
@@ -157,5 +162,5 @@ function _emit(c, type, props) {
 
 // debug reports to options.debug; the minified build drops every call.
 function debug(c, msg, data) {
-  if (c._o.debug) c._o.debug(msg, data);
+  if (c._options.debug) c._options.debug(msg, data);
 }

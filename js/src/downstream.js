@@ -5,7 +5,7 @@
 // _live reports whether att is still one of the session's attachments;
 // callbacks from any other (a superseded or abandoned attempt) are ignored.
 function _live(c, att) {
-  return c._atts.indexOf(att) >= 0;
+  return c._attachments.indexOf(att) >= 0;
 }
 
 // _data applies a batch that arrived on att.
@@ -67,18 +67,18 @@ function _decode(c, text) {
 // _message applies a sequenced frame: a message or the server's close.
 function _message(c, f) {
   var seq = f[1], size;
-  if (seq <= c._n) {
+  if (seq <= c._received) {
     c._ackNow = 1; // a resend: the server may have missed our ack
     return;
   }
-  if (seq > c._n + 1) return _fail(c, 1002, 'sequence gap');
-  if (c._rc) return _fail(c, 1002, 'after close');
-  c._n = seq;
+  if (seq > c._received + 1) return _fail(c, 1002, 'sequence gap');
+  if (c._serverClose) return _fail(c, 1002, 'after close');
+  c._received = seq;
   if (f[0] == 'c') return _remoteClose(c, f);
   size = f[0] == 'm' ? utf8Length(f[2]) : f[2].length / 4 * 3;
-  if (size > c._lim.maxMessage + 2) return _fail(c, 1009, 'message too big');
-  if (!c._owe++) c._since = c._now();
-  c._oweBytes += size;
+  if (size > c._limits.maxMessage + 2) return _fail(c, 1009, 'message too big');
+  if (!c._owed++) c._owedSince = c._now();
+  c._owedBytes += size;
   // After close() the application reads nothing more, as with WebSocket;
   // messages are still acknowledged.
   if (c.readyState == 1) _emit(c, 'message', { data: f[0] == 'm' ? f[2] : _binary(c, f[2]) });
@@ -86,15 +86,15 @@ function _message(c, f) {
 
 // _binary converts a base64 payload to what binaryType asks for.
 function _binary(c, b64) {
-  var g = c._g, bytes = fromBase64(b64, g.atob, g.Uint8Array);
+  var g = c._globals, bytes = fromBase64(b64, g.atob, g.Uint8Array);
   return c.binaryType == 'blob' && g.Blob ? new g.Blob([bytes]) : bytes.buffer;
 }
 
 // _remoteClose accepts the server's close: one we did not start is
 // answered with the same code; ours is the answer we were waiting for.
 function _remoteClose(c, f) {
-  c._rc = f;
+  c._serverClose = f;
   c._ackNow = 1;
-  if (!c._cs) _closeWith(c, f[2], '', 1);
+  if (!c._closeSeq) _closeWith(c, f[2], '', 1);
   _finish(c);
 }

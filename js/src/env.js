@@ -47,7 +47,7 @@ function resolveURL(url, g) {
 // response. It returns an object whose close aborts the request without
 // calling done.
 function request(c, url, done, progress, body, headers, timeout) {
-  var g = c._g, x = new g.XMLHttpRequest(), over, timer, k;
+  var g = c._globals, x = new g.XMLHttpRequest(), over, timer, k;
   // stop ends the request's callbacks and timer, and reports whether it
   // was still running.
   function stop() {
@@ -58,7 +58,7 @@ function request(c, url, done, progress, body, headers, timeout) {
     return 1;
   }
   x.open(body ? 'POST' : 'GET', url, true);
-  if (c._o.withCredentials) x.withCredentials = true;
+  if (c._options.withCredentials) x.withCredentials = true;
   if (body) headers = assign({ 'Content-Type': 'text/plain;charset=UTF-8' }, headers);
   for (k in headers) x.setRequestHeader(k, headers[k]); // a plain object the shim made
   x.onreadystatechange = function () {

@@ -13,16 +13,16 @@ function _gone(c, att, info) {
   var tr = att.tr, fatal = REFUSED[info.code];
   if (!_live(c, att)) return;
   _kill(c, att);
-  if (info.code == 'bad_ticket') c._tk = [];
+  if (info.code == 'bad_ticket') c._tickets = [];
   info.buffered = info.why == 'stream_buffered';
   debug(c, 'gone ' + tr.name + ' ' + att.a, info);
   if (c.readyState > 2) return;
   if (fatal > 2999) { // 3000, 3003, 3005: the session, its page or its user is refused
     return _end(c, fatal, 'attach: ' + info.code, 0, info.status);
   }
-  if (att == c._cur) {
+  if (att == c._current) {
     // Only the XHR transports end ok: the next poll, or a recycled stream.
-    if (info.ok && !c._rc) return tr == longpoll ? _poll(c) : _attach(c, tr.name, 1, '');
+    if (info.ok && !c._serverClose) return tr == longpoll ? _poll(c) : _attach(c, tr.name, 1, '');
     return _dropped(c, att, info);
   }
   if (!att.d && att.op && info.ok && tr == longpoll) return _proven(c, att);
@@ -32,13 +32,13 @@ function _gone(c, att, info) {
 // _failed handles an attach that did not succeed.
 function _failed(c, att, info) {
   var name = att.tr.name, why = info.why || '';
-  if (!c._tr) {
+  if (!c._inUse) {
     // The first race: a failed WebSocket starts HTTP at once; a buffered
     // stream goes to long-polling; any other failure to the next in line.
-    c._bad[name] = why || 'failed';
-    if (info.buffered) c._bad.sse = c._bad.streaming = 1;
-    if (name == 'websocket' && c._hs) {
-      if (!c._atts.length) _http(c, null, why);
+    c._raceFailed[name] = why || 'failed';
+    if (info.buffered) c._raceFailed.sse = c._raceFailed.streaming = 1;
+    if (name == 'websocket' && c._httpStarted) {
+      if (!c._attachments.length) _http(c, null, why);
     } else {
       _http(c, null, why);
     }
@@ -55,26 +55,26 @@ function _failed(c, att, info) {
 // reached by a late timer is never used for either.
 function _dropped(c, att, info) {
   var now = c._now(), name = att.tr.name, k = {}, why;
-  c._cur = c._up = null;
+  c._current = c._wsUpstream = null;
   c._sent = c._acked;
-  c._gen++;
+  c._generation++;
   // After the server's close nothing more comes down (the server forgets
   // the session once its close is acknowledged, and ends the stream): what
   // is left to send, our close or our ack, goes by POST.
-  if (c._rc) return _flush(c);
+  if (c._serverClose) return _flush(c);
   if (!att.late && !info.silent && !info.superseded) {
-    k = keepalive(c._ka, now - att.op, now - att.last, att.iv, c._lim.minHeartbeat);
+    k = keepalive(c._keepalive, now - att.op, now - att.last, att.iv, c._limits.minHeartbeat);
   }
   why = k.why || info.why || '';
-  if (k.hb) c._hb = k.hb;
+  if (k.hb) c._heartbeat = k.hb;
   if (k.demote || info.buffered && !att.late) {
-    if (name == 'websocket') c._nw = 1;
+    if (name == 'websocket') c._noWebSocket = 1;
     name = _after(c, name, info.buffered);
   }
   _mem(c);
-  c._lost = c._lost || now;
+  c._lostAt = c._lostAt || now;
   c._flaps = now - att.op < EARLY ? c._flaps + 1 : 0;
-  _emit(c, 'reconnecting', { reason: why || 'dropped', transport: c._tr });
+  _emit(c, 'reconnecting', { reason: why || 'dropped', transport: c._inUse });
   _retry(c, name, why);
 }
 
@@ -84,7 +84,7 @@ function _dropped(c, att, info) {
 // first loss, whether a drop or a failed resume.
 function _retry(c, name, why) {
   var n = c._flaps, now = c._now();
-  if (now - (c._lost = c._lost || now) > c._lim.grace) return _end(c, 3000, 'grace over');
+  if (now - (c._lostAt = c._lostAt || now) > c._limits.grace) return _end(c, 3000, 'grace over');
   c._flaps = n + 1;
   _timer(c, 'resume', n ? backoff(n - 1, c._rand(), 100, 5e3) : 0, function () {
     _attach(c, name, 1, why);

@@ -5,7 +5,7 @@ var websocket = {
   name: 'websocket',
   need: 'WebSocket',
   open: function (c, att, url) {
-    var ws = att.x = new c._g.WebSocket(url.replace(/^http/, 'ws'));
+    var ws = att.x = new c._globals.WebSocket(url.replace(/^http/, 'ws'));
     ws.onopen = function () {
       _wsOpen(c, att);
     };
