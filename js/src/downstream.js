@@ -12,18 +12,18 @@ function _live(c, att) {
 function _data(c, att, text) {
   var frames, i, f, now = c._now();
   if (!_live(c, att)) return;
-  debug(c, 'down ' + att.tr.name + ' ' + att.a, text);
+  debug(c, 'down ' + att._transport.name + ' ' + att._attempt, text);
   if (!(frames = _decode(c, text))) return;
   for (i = 0; i < frames.length && _live(c, att); i++) {
     f = frames[i];
-    if (!att.op) {
+    if (!att._openedAt) {
       // The first frame of every downstream is its open frame; one naming
       // another attempt is a stale response a proxy released late.
-      if (f[0] != 'o' || f[1] != att.a) return _gone(c, att, { why: att.tr == websocket ? 'ws_silent' : '' });
+      if (f[0] != 'o' || f[1] != att._attempt) return _gone(c, att, { why: att._transport == websocket ? 'ws_silent' : '' });
       _opened(c, att, f);
       continue;
     }
-    att.last = now;
+    att._heardAt = now;
     switch (f[0]) {
       case 'm':
       case 'b':
@@ -37,13 +37,13 @@ function _data(c, att, text) {
         c._ackNow = 1;
         // Heartbeats leave the server at least an interval apart; two that
         // arrive together were held back by something on the way.
-        if (att.tr != websocket && att.tr != longpoll && now - att.hb < att.iv / 2 && !att.late) {
+        if (att._transport != websocket && att._transport != longpoll && now - att._heartbeatAt < att._interval / 2 && !att._late) {
           return _gone(c, att, { why: 'stream_buffered' });
         }
-        att.hb = now;
+        att._heartbeatAt = now;
         break;
       case 'e':
-        if (f[1] == att.pr) _proven(c, att);
+        if (f[1] == att._probeToken) _proven(c, att);
         break;
       case 's':
         return _gone(c, att, { superseded: 1 });

@@ -28,7 +28,7 @@ function xhrTransport(name, stream) {
     need: 'XMLHttpRequest',
     open: function (c, att, url) {
       var lines = lineReader();
-      att.x = request(c, url, function (status, text) {
+      att._handle = request(c, url, function (status, text) {
         if (status != 200) return _gone(c, att, refusalOf(status, text));
         if (!stream) _data(c, att, text);
         _gone(c, att, { ok: !lines() });

@@ -10,12 +10,12 @@
 // attach failure like any other, but says the pool is out of step with
 // the server: it is emptied, so the next attach asks for a fresh ticket.
 function _gone(c, att, info) {
-  var tr = att.tr, fatal = REFUSED[info.code];
+  var tr = att._transport, fatal = REFUSED[info.code];
   if (!_live(c, att)) return;
   _kill(c, att);
   if (info.code == 'bad_ticket') c._tickets = [];
   info.buffered = info.why == 'stream_buffered';
-  debug(c, 'gone ' + tr.name + ' ' + att.a, info);
+  debug(c, 'gone ' + tr.name + ' ' + att._attempt, info);
   if (c.readyState > 2) return;
   if (fatal > 2999) { // 3000, 3003, 3005: the session, its page or its user is refused
     return _end(c, fatal, 'attach: ' + info.code, 0, info.status);
@@ -25,13 +25,13 @@ function _gone(c, att, info) {
     if (info.ok && !c._serverClose) return tr == longpoll ? _poll(c) : _attach(c, tr.name, 1, '');
     return _dropped(c, att, info);
   }
-  if (!att.d && att.op && info.ok && tr == longpoll) return _proven(c, att);
+  if (!att._delivering && att._openedAt && info.ok && tr == longpoll) return _proven(c, att);
   _failed(c, att, info);
 }
 
 // _failed handles an attach that did not succeed.
 function _failed(c, att, info) {
-  var name = att.tr.name, why = info.why || '';
+  var name = att._transport.name, why = info.why || '';
   if (!c._inUse) {
     // The first race: a failed WebSocket starts HTTP at once; a buffered
     // stream goes to long-polling; any other failure to the next in line.
@@ -42,7 +42,7 @@ function _failed(c, att, info) {
     } else {
       _http(c, null, why);
     }
-  } else if (att.d) {
+  } else if (att._delivering) {
     _retry(c, _after(c, name, info.buffered, !info.buffered), why);
   }
   // A background probe that failed leaves the transport in use as it is.
@@ -54,7 +54,7 @@ function _failed(c, att, info) {
 // death too many (demote the transport for this network). A verdict
 // reached by a late timer is never used for either.
 function _dropped(c, att, info) {
-  var now = c._now(), name = att.tr.name, k = {}, why;
+  var now = c._now(), name = att._transport.name, k = {}, why;
   c._current = c._wsUpstream = null;
   c._sent = c._acked;
   c._generation++;
@@ -62,18 +62,18 @@ function _dropped(c, att, info) {
   // the session once its close is acknowledged, and ends the stream): what
   // is left to send, our close or our ack, goes by POST.
   if (c._serverClose) return _flush(c);
-  if (!att.late && !info.silent && !info.superseded) {
-    k = keepalive(c._keepalive, now - att.op, now - att.last, att.iv, c._limits.minHeartbeat);
+  if (!att._late && !info.silent && !info.superseded) {
+    k = keepalive(c._keepalive, now - att._openedAt, now - att._heardAt, att._interval, c._limits.minHeartbeat);
   }
   why = k.why || info.why || '';
   if (k.hb) c._heartbeat = k.hb;
-  if (k.demote || info.buffered && !att.late) {
+  if (k.demote || info.buffered && !att._late) {
     if (name == 'websocket') c._noWebSocket = 1;
     name = _after(c, name, info.buffered);
   }
   _mem(c);
   c._lostAt = c._lostAt || now;
-  c._flaps = now - att.op < EARLY ? c._flaps + 1 : 0;
+  c._flaps = now - att._openedAt < EARLY ? c._flaps + 1 : 0;
   _emit(c, 'reconnecting', { reason: why || 'dropped', transport: c._inUse });
   _retry(c, name, why);
 }

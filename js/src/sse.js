@@ -6,7 +6,7 @@ var sse = {
   name: 'sse',
   need: 'EventSource',
   open: function (c, att, url) {
-    var es = att.x = new c._globals.EventSource(url, { withCredentials: !!c._options.withCredentials });
+    var es = att._handle = new c._globals.EventSource(url, { withCredentials: !!c._options.withCredentials });
     es.onmessage = function (e) {
       _data(c, att, e.data);
     };

@@ -57,7 +57,7 @@ function _flush(c) {
     }
     if (b) {
       debug(c, 'up ws', b);
-      c._wsUpstream.x.send(b);
+      c._wsUpstream._handle.send(b);
       if (c._closeDelivery) c._closeDelivery = 1;
       _finish(c);
     }

@@ -5,7 +5,7 @@ var websocket = {
   name: 'websocket',
   need: 'WebSocket',
   open: function (c, att, url) {
-    var ws = att.x = new c._globals.WebSocket(url.replace(/^http/, 'ws'));
+    var ws = att._handle = new c._globals.WebSocket(url.replace(/^http/, 'ws'));
     ws.onopen = function () {
       _wsOpen(c, att);
     };
@@ -15,7 +15,7 @@ var websocket = {
     };
     // Browsers hide why a handshake failed; before onopen it is a refusal.
     ws.onerror = ws.onclose = function () {
-      _gone(c, att, { why: att.up ? '' : 'ws_refused' });
+      _gone(c, att, { why: att._socketOpen ? '' : 'ws_refused' });
     };
   }
 };
