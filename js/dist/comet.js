@@ -160,25 +160,26 @@ function nextPause(p, base) {
 
 // keepalive classifies the unexpected death of an attachment that lived
 // life ms and had been silent downstream for idle ms (both Date.now
-// deltas) under heartbeat interval iv; k carries the history (c: the
-// silence before the previous death, d: early deaths in a row). It
-// returns {why, hb} for an idle cut — two deaths after the same silence, a
-// proxy's idle timeout: ask for heartbeats at half that silence instead of
-// leaving the transport — or {why, demote} after three early deaths in a
-// row that no shorter heartbeat explains. Otherwise {}.
+// deltas) under heartbeat interval iv; k carries the history (_silence:
+// the silence before the previous death, _early: early deaths in a row).
+// It returns {_why, _heartbeat} for an idle cut — two deaths after the
+// same silence, a proxy's idle timeout: ask for heartbeats at half that
+// silence instead of leaving the transport — or {_why, _demote} after
+// three early deaths in a row that no shorter heartbeat explains.
+// Otherwise {}.
 function keepalive(k, life, idle, iv, minHb) {
   var r = {}, hb = Math.floor(idle / 2);
-  k.d = life < EARLY ? (k.d || 0) + 1 : 0;
-  if (idle >= 1e3 && k.c && Math.abs(idle - k.c) <= Math.max(1e3, k.c / 10) && hb >= minHb && hb < iv) {
-    r.why = 'idle_cut';
-    r.hb = hb;
-    k.d = 0;
-  } else if (k.d >= 3) {
-    r.why = 'early_death';
-    r.demote = 1;
-    k.d = 0;
+  k._early = life < EARLY ? (k._early || 0) + 1 : 0;
+  if (idle >= 1e3 && k._silence && Math.abs(idle - k._silence) <= Math.max(1e3, k._silence / 10) && hb >= minHb && hb < iv) {
+    r._why = 'idle_cut';
+    r._heartbeat = hb;
+    k._early = 0;
+  } else if (k._early >= 3) {
+    r._why = 'early_death';
+    r._demote = 1;
+    k._early = 0;
   }
-  k.c = idle >= 1e3 ? idle : 0;
+  k._silence = idle >= 1e3 ? idle : 0;
   return r;
 }
 
@@ -300,7 +301,7 @@ function parseJSON(text) {
 // JSON error body of PROTOCOL.md section 2, if any.
 function refusalOf(status, text) {
   var body = parseJSON(text);
-  return { status: status, code: body && body.code || '' };
+  return { _status: status, _code: body && body.code || '' };
 }
 
 // The transport memory (localStorage) maps an endpoint to what worked on
@@ -348,14 +349,14 @@ function lineReader() {
 // boundary was recycled by the server; one cut mid-line is a dead path.
 function xhrTransport(name, stream) {
   return {
-    name: name,
-    need: 'XMLHttpRequest',
-    open: function (c, att, url) {
+    _name: name,
+    _need: 'XMLHttpRequest',
+    _open: function (c, att, url) {
       var lines = lineReader();
       att._handle = request(c, url, function (status, text) {
         if (status != 200) return _gone(c, att, refusalOf(status, text));
         if (!stream) _data(c, att, text);
-        _gone(c, att, { ok: !lines() });
+        _gone(c, att, { _ok: !lines() });
       }, stream && function (text) {
         var batch = lines(text);
         if (batch) _data(c, att, batch);
@@ -369,9 +370,9 @@ function xhrTransport(name, stream) {
 // closed: its own reconnect would reuse a spent ticket, so the session
 // attaches again itself, with a fresh ticket and its ack.
 var sse = {
-  name: 'sse',
-  need: 'EventSource',
-  open: function (c, att, url) {
+  _name: 'sse',
+  _need: 'EventSource',
+  _open: function (c, att, url) {
     var es = att._handle = new c._globals.EventSource(url, { withCredentials: !!c._options.withCredentials });
     es.onmessage = function (e) {
       _data(c, att, e.data);
@@ -386,9 +387,9 @@ var sse = {
 // WebSocket message is one batch, both ways. The transport only adapts
 // the wire; proving, racing and resuming are the session's.
 var websocket = {
-  name: 'websocket',
-  need: 'WebSocket',
-  open: function (c, att, url) {
+  _name: 'websocket',
+  _need: 'WebSocket',
+  _open: function (c, att, url) {
     var ws = att._handle = new c._globals.WebSocket(url.replace(/^http/, 'ws'));
     ws.onopen = function () {
       _wsOpen(c, att);
@@ -399,7 +400,7 @@ var websocket = {
     };
     // Browsers hide why a handshake failed; before onopen it is a refusal.
     ws.onerror = ws.onclose = function () {
-      _gone(c, att, { why: att._socketOpen ? '' : 'ws_refused' });
+      _gone(c, att, { _why: att._socketOpen ? '' : 'ws_refused' });
     };
   }
 };
@@ -423,14 +424,14 @@ var longpoll = xhrTransport('longpoll');
 // streaming), then long-polling, which works wherever XMLHttpRequest does.
 var TRANSPORTS = { websocket: websocket, sse: sse, streaming: streaming, longpoll: longpoll };
 
-// Each transport has a name, the global it needs (its capability check),
-// open(session, attachment, url), and for WebSocket, send.
+// Each transport has a _name, _need (the global it needs: its capability
+// check) and _open(session, attachment, url).
 
 // transportNamed returns the transport module called name, or false; an
-// inherited name (toString, __proto__) has no need.
+// inherited name (toString, __proto__) has no _need.
 function transportNamed(name) {
   var t = TRANSPORTS[name];
-  return t && t.need && t;
+  return t && t._need && t;
 }
 
 // comet: the public API, which mirrors the browser's WebSocket: the
@@ -467,15 +468,15 @@ function Comet(url, options) {
   c._order = o.transports.filter(function (name) {
     var t = transportNamed(name);
     if (!t) throw new TypeError('Comet: unknown transport ' + name);
-    return c._globals[t.need];
+    return c._globals[t._need];
   });
   c.readyState = c.bufferedAmount = 0;
   c.binaryType = c._globals.Blob ? 'blob' : 'arraybuffer';
   c.protocol = c.extensions = c.transport = '';
   c.onopen = c.onmessage = c.onerror = c.onclose = null;
   c._listeners = {}; // by event type
-  c._timers = {}; // by name: {f, id}
-  c._outbox = []; // messages not yet acknowledged: {s, n, f, c}
+  c._timers = {}; // by name: {_fn, _id}
+  c._outbox = []; // messages not yet acknowledged: {_seq, _size, _frame, _isClose}
   // _seq: the sequence number of the last message queued; _acked: the
   // server's ack of them; _sent: the last one sent on the current path;
   // _reconnects: fresh sessions in a row; _generation: bumped when the
@@ -505,33 +506,33 @@ var proto = Comet.prototype;
 // close, for a message above the server's maxMessage, for text with a
 // lone surrogate, and when bufferedAmount would pass options.maxBuffered.
 proto.send = function (data) {
-  var c = this, g = c._globals, m = { s: c._seq + 1 }, blob = g.Blob && data instanceof g.Blob, r;
+  var c = this, g = c._globals, m = { _seq: c._seq + 1 }, blob = g.Blob && data instanceof g.Blob, r;
   function binary(bytes) {
-    m.f = encodeFrame(['b', m.s, toBase64(bytes, g.btoa)]);
+    m._frame = encodeFrame(['b', m._seq, toBase64(bytes, g.btoa)]);
   }
   if (c.readyState != 1) throw domError('InvalidStateError', 'not open');
   if (blob) {
-    m.n = data.size;
+    m._size = data.size;
   } else if (data && data.byteLength != null) {
     // An ArrayBuffer, a typed array or a DataView: encoded at once, so
     // that later changes to it do not change the message.
     if (!g.Uint8Array || !g.btoa) throw new TypeError('Comet: binary needs typed arrays');
     binary(data = new g.Uint8Array(data.buffer || data, data.byteOffset || 0, data.byteLength));
-    m.n = data.length;
+    m._size = data.length;
   } else {
     data = String(data);
-    if ((m.n = utf8Length(data)) == 1 / 0) throw new TypeError('Comet: lone surrogate');
-    m.f = encodeFrame(['m', m.s, data]);
+    if ((m._size = utf8Length(data)) == 1 / 0) throw new TypeError('Comet: lone surrogate');
+    m._frame = encodeFrame(['m', m._seq, data]);
   }
-  if (m.n > c._limits.maxMessage) {
+  if (m._size > c._limits.maxMessage) {
     throw domError('SyntaxError', 'over maxMessage');
   }
-  if (c.bufferedAmount + m.n > c._options.maxBuffered) {
+  if (c.bufferedAmount + m._size > c._options.maxBuffered) {
     throw domError('QuotaExceededError', 'over maxBuffered');
   }
-  c._seq = m.s;
+  c._seq = m._seq;
   c._outbox.push(m);
-  c.bufferedAmount += m.n;
+  c.bufferedAmount += m._size;
   if (blob) {
     r = new g.FileReader();
     r.onload = function () {
@@ -608,7 +609,7 @@ function debug(c, msg, data) {
 // (the reconnect option) go to the new session.
 function _connect(c) {
   c._sessionId = c._inUse = '';
-  c._tickets = []; // unused tickets, oldest first: {t, at}
+  c._tickets = []; // unused tickets, oldest first: {_token, _gotAt}
   c._ticketWaiters = []; // callbacks waiting for a ticket
   c._attempts = 0; // the attempt counter
   c._attachments = []; // live attachments; callbacks of any other are ignored
@@ -700,21 +701,21 @@ function _refused(c, status, body) {
 // _addTicket keeps a ticket, dropping the oldest beyond 8 as the server
 // does.
 function _addTicket(c, t) {
-  if (t) c._tickets.push({ t: t, at: c._now() });
+  if (t) c._tickets.push({ _token: t, _gotAt: c._now() });
   if (c._tickets.length > 8) c._tickets.shift();
 }
 
 // _fresh returns how many fresh tickets are left, dropping stale ones.
 function _fresh(c) {
   var now = c._now();
-  while (c._tickets.length && now - c._tickets[0].at >= TICKET_TTL) c._tickets.shift();
+  while (c._tickets.length && now - c._tickets[0]._gotAt >= TICKET_TTL) c._tickets.shift();
   return c._tickets.length;
 }
 
 // _ticket passes an unused ticket to done: the newest from the pool, or
 // one from a key-only POST with wantTicket; null if that POST failed.
 function _ticket(c, done) {
-  if (_fresh(c)) return done(c._tickets.pop().t);
+  if (_fresh(c)) return done(c._tickets.pop()._token);
   c._ticketWaiters.push(done);
   _flush(c);
 }
@@ -733,10 +734,10 @@ function _batch(c) {
   if (c._sent < c._acked) c._sent = c._acked;
   for (i = c._sent - c._acked; i < out.length; i++) {
     m = out[i];
-    if (!m.f || b && b.length + m.f.length > c._limits.maxBatch - 64) break;
-    b += m.f + '\n';
-    c._sent = m.s;
-    if (m.s == c._closeSeq) c._closeDelivery = 2; // our close is on its way
+    if (!m._frame || b && b.length + m._frame.length > c._limits.maxBatch - 64) break;
+    b += m._frame + '\n';
+    c._sent = m._seq;
+    if (m._seq == c._closeSeq) c._closeDelivery = 2; // our close is on its way
   }
   return b;
 }
@@ -815,14 +816,14 @@ function _postNow(c, msgs) {
       c._postFailures = 0;
       if (c._closeDelivery == 2 && c._acked >= c._closeSeq) c._closeDelivery = 1;
       _probed(c, ctl);
-      while (c._ticketWaiters.length && _fresh(c)) c._ticketWaiters.shift()(c._tickets.pop().t);
+      while (c._ticketWaiters.length && _fresh(c)) c._ticketWaiters.shift()(c._tickets.pop()._token);
       // The server accepts while its inbound has room: resend the rest
       // after a pause (PROTOCOL.md section 6).
       wait = c._pause = c._acked < last ? nextPause(c._pause, c._limits.ackDelay) : 0;
     } else {
       r = refusalOf(status, text);
-      fail = REFUSED[r.code] || (status == 413 ? 1009 : 0);
-      if (fail) return _end(c, fail, 'POST ' + (r.code || status), 0, status);
+      fail = REFUSED[r._code] || (status == 413 ? 1009 : 0);
+      if (fail) return _end(c, fail, 'POST ' + (r._code || status), 0, status);
       // A failed POST may or may not have arrived: send it all again, after
       // a backoff; the server drops what it has.
       c._controls = ctl.concat(c._controls);
@@ -845,7 +846,7 @@ function _postNow(c, msgs) {
 function _ackUp(c, n) {
   var before = c.bufferedAmount;
   if (n > c._seq) return _fail(c, 1002, 'bad ack');
-  while (c._outbox.length && c._outbox[0].s <= n) c.bufferedAmount -= c._outbox.shift().n;
+  while (c._outbox.length && c._outbox[0]._seq <= n) c.bufferedAmount -= c._outbox.shift()._size;
   if (n > c._acked) c._acked = n;
   if (before && !c.bufferedAmount && c.readyState == 1) _emit(c, 'drain');
 }
@@ -913,9 +914,9 @@ function _attach(c, name, d, why) {
     // show its open frame within the attach timeout.
     _at(c, att, (tr == longpoll && d ? c._limits.hold : 0) + c._attachTimeout, function () {
       var stream = tr == sse || tr == streaming;
-      _gone(c, att, { why: tr == websocket ? (att._socketOpen ? 'ws_silent' : 'ws_hung') : stream ? 'stream_buffered' : '' });
+      _gone(c, att, { _why: tr == websocket ? (att._socketOpen ? 'ws_silent' : 'ws_hung') : stream ? 'stream_buffered' : '' });
     });
-    tr.open(c, att, _url(c, c._base, name, { s: c._sessionId, t: t, a: att._attempt, ack: att._ack, d: d, hb: c._heartbeat || '', why: why }));
+    tr._open(c, att, _url(c, c._base, name, { s: c._sessionId, t: t, a: att._attempt, ack: att._ack, d: d, hb: c._heartbeat || '', why: why }));
   });
 }
 
@@ -963,7 +964,7 @@ function _probed(c, ctl) {
     if (att._probeToken && ctl.indexOf(att._probePosted) >= 0) {
       att._probeArrived = 1;
       _at(c, att, c._attachTimeout, function () {
-        _gone(c, att, { why: 'stream_buffered' });
+        _gone(c, att, { _why: 'stream_buffered' });
       });
     }
   });
@@ -1003,7 +1004,7 @@ function _commit(c, att) {
 
 // _use makes att the attachment in use and reports a change of transport.
 function _use(c, att) {
-  var from = c._inUse, name = att._transport.name, up = att._transport == websocket ? att : null, gap = c._gap;
+  var from = c._inUse, name = att._transport._name, up = att._transport == websocket ? att : null, gap = c._gap;
   c._current = att;
   c._lostAt = 0;
   if (up || c._wsUpstream) c._sent = c._acked;
@@ -1066,7 +1067,7 @@ function _watch(c, att) {
       return _at(c, att, c._attachTimeout, check);
     }
     if (quiet < att._interval + c._attachTimeout) return _at(c, att, att._interval + c._attachTimeout - quiet, check);
-    _gone(c, att, { why: ws ? 'ws_silent' : att._probeArrived ? 'stream_buffered' : '', silent: 1 });
+    _gone(c, att, { _why: ws ? 'ws_silent' : att._probeArrived ? 'stream_buffered' : '', _silent: 1 });
   }
   if (att._transport != longpoll && _live(c, att)) _at(c, att, att._interval, check);
 }
@@ -1090,47 +1091,47 @@ function _kill(c, att) {
 // resume and a dropped transport each have their rule; a drop is resumed
 // on the same session, with nothing lost or duplicated either way.
 
-// _gone handles the end of att; info says how: ok (ended normally),
-// superseded, silent, why (the reason to report; stream_buffered makes it
-// buffered), and for a refused request its status and code. A refused
+// _gone handles the end of att; info says how: _ok (ended normally),
+// _superseded, _silent, _why (the reason to report; stream_buffered makes
+// it _buffered), and for a refused request its _status and _code. A refused
 // ticket (403 bad_ticket: a browser's retried GET reuses its URL) is an
 // attach failure like any other, but says the pool is out of step with
 // the server: it is emptied, so the next attach asks for a fresh ticket.
 function _gone(c, att, info) {
-  var tr = att._transport, fatal = REFUSED[info.code];
+  var tr = att._transport, fatal = REFUSED[info._code];
   if (!_live(c, att)) return;
   _kill(c, att);
-  if (info.code == 'bad_ticket') c._tickets = [];
-  info.buffered = info.why == 'stream_buffered';
-  debug(c, 'gone ' + tr.name + ' ' + att._attempt, info);
+  if (info._code == 'bad_ticket') c._tickets = [];
+  info._buffered = info._why == 'stream_buffered';
+  debug(c, 'gone ' + tr._name + ' ' + att._attempt, info);
   if (c.readyState > 2) return;
   if (fatal > 2999) { // 3000, 3003, 3005: the session, its page or its user is refused
-    return _end(c, fatal, 'attach: ' + info.code, 0, info.status);
+    return _end(c, fatal, 'attach: ' + info._code, 0, info._status);
   }
   if (att == c._current) {
     // Only the XHR transports end ok: the next poll, or a recycled stream.
-    if (info.ok && !c._serverClose) return tr == longpoll ? _poll(c) : _attach(c, tr.name, 1, '');
+    if (info._ok && !c._serverClose) return tr == longpoll ? _poll(c) : _attach(c, tr._name, 1, '');
     return _dropped(c, att, info);
   }
-  if (!att._delivering && att._openedAt && info.ok && tr == longpoll) return _proven(c, att);
+  if (!att._delivering && att._openedAt && info._ok && tr == longpoll) return _proven(c, att);
   _failed(c, att, info);
 }
 
 // _failed handles an attach that did not succeed.
 function _failed(c, att, info) {
-  var name = att._transport.name, why = info.why || '';
+  var name = att._transport._name, why = info._why || '';
   if (!c._inUse) {
     // The first race: a failed WebSocket starts HTTP at once; a buffered
     // stream goes to long-polling; any other failure to the next in line.
     c._raceFailed[name] = why || 'failed';
-    if (info.buffered) c._raceFailed.sse = c._raceFailed.streaming = 1;
+    if (info._buffered) c._raceFailed.sse = c._raceFailed.streaming = 1;
     if (name == 'websocket' && c._httpStarted) {
       if (!c._attachments.length) _http(c, null, why);
     } else {
       _http(c, null, why);
     }
   } else if (att._delivering) {
-    _retry(c, _after(c, name, info.buffered, !info.buffered), why);
+    _retry(c, _after(c, name, info._buffered, !info._buffered), why);
   }
   // A background probe that failed leaves the transport in use as it is.
 }
@@ -1141,7 +1142,7 @@ function _failed(c, att, info) {
 // death too many (demote the transport for this network). A verdict
 // reached by a late timer is never used for either.
 function _dropped(c, att, info) {
-  var now = c._now(), name = att._transport.name, k = {}, why;
+  var now = c._now(), name = att._transport._name, k = {}, why;
   c._current = c._wsUpstream = null;
   c._sent = c._acked;
   c._generation++;
@@ -1149,14 +1150,14 @@ function _dropped(c, att, info) {
   // the session once its close is acknowledged, and ends the stream): what
   // is left to send, our close or our ack, goes by POST.
   if (c._serverClose) return _flush(c);
-  if (!att._late && !info.silent && !info.superseded) {
+  if (!att._late && !info._silent && !info._superseded) {
     k = keepalive(c._keepalive, now - att._openedAt, now - att._heardAt, att._interval, c._limits.minHeartbeat);
   }
-  why = k.why || info.why || '';
-  if (k.hb) c._heartbeat = k.hb;
-  if (k.demote || info.buffered && !att._late) {
+  why = k._why || info._why || '';
+  if (k._heartbeat) c._heartbeat = k._heartbeat;
+  if (k._demote || info._buffered && !att._late) {
     if (name == 'websocket') c._noWebSocket = 1;
-    name = _after(c, name, info.buffered);
+    name = _after(c, name, info._buffered);
   }
   _mem(c);
   c._lostAt = c._lostAt || now;
@@ -1196,7 +1197,7 @@ function _after(c, name, buffered, rotate) {
 function _closeWith(c, code, reason, remote) {
   c.readyState = 2;
   c._closeSeq = ++c._seq;
-  c._outbox.push({ s: c._closeSeq, n: 0, c: 1, f: encodeFrame(['c', c._closeSeq, code, reason, 0]) });
+  c._outbox.push({ _seq: c._closeSeq, _size: 0, _isClose: 1, _frame: encodeFrame(['c', c._closeSeq, code, reason, 0]) });
   debug(c, 'closing', { code: code, remote: !!remote });
   _timer(c, 'close', CLOSE_WAIT, function () {
     var r = c._serverClose;
@@ -1246,7 +1247,7 @@ function _end(c, code, reason, clean, status, retry) {
     if (c._openedAt) {
       c.readyState = 1;
       c._gap = { code: code, reason: ev.reason, dropped: c._outbox.filter(function (m) {
-        return !m.c;
+        return !m._isClose;
       }).length };
     }
     c._outbox = [];
@@ -1285,7 +1286,7 @@ function _online(c) {
   var t = c._timers.resume;
   if (t) {
     _clear(c, 'resume');
-    t.f(c);
+    t._fn(c);
   }
 }
 
@@ -1308,7 +1309,7 @@ function _listen(c, type, fn) {
 function _timer(c, name, ms, fn) {
   _clear(c, name);
   c._timers[name] = {
-    f: fn, id: c._globals.setTimeout(function () {
+    _fn: fn, _id: c._globals.setTimeout(function () {
       delete c._timers[name];
       fn(c);
     }, ms)
@@ -1318,7 +1319,7 @@ function _timer(c, name, ms, fn) {
 function _clear(c, name) {
   var t = c._timers[name];
   if (t) {
-    c._globals.clearTimeout(t.id);
+    c._globals.clearTimeout(t._id);
     delete c._timers[name];
   }
 }
@@ -1337,14 +1338,14 @@ function _live(c, att) {
 function _data(c, att, text) {
   var frames, i, f, now = c._now();
   if (!_live(c, att)) return;
-  debug(c, 'down ' + att._transport.name + ' ' + att._attempt, text);
+  debug(c, 'down ' + att._transport._name + ' ' + att._attempt, text);
   if (!(frames = _decode(c, text))) return;
   for (i = 0; i < frames.length && _live(c, att); i++) {
     f = frames[i];
     if (!att._openedAt) {
       // The first frame of every downstream is its open frame; one naming
       // another attempt is a stale response a proxy released late.
-      if (f[0] != 'o' || f[1] != att._attempt) return _gone(c, att, { why: att._transport == websocket ? 'ws_silent' : '' });
+      if (f[0] != 'o' || f[1] != att._attempt) return _gone(c, att, { _why: att._transport == websocket ? 'ws_silent' : '' });
       _opened(c, att, f);
       continue;
     }
@@ -1363,7 +1364,7 @@ function _data(c, att, text) {
         // Heartbeats leave the server at least an interval apart; two that
         // arrive together were held back by something on the way.
         if (att._transport != websocket && att._transport != longpoll && now - att._heartbeatAt < att._interval / 2 && !att._late) {
-          return _gone(c, att, { why: 'stream_buffered' });
+          return _gone(c, att, { _why: 'stream_buffered' });
         }
         att._heartbeatAt = now;
         break;
@@ -1371,7 +1372,7 @@ function _data(c, att, text) {
         if (f[1] == att._probeToken) _proven(c, att);
         break;
       case 's':
-        return _gone(c, att, { superseded: 1 });
+        return _gone(c, att, { _superseded: 1 });
       default:
         return _fail(c, 1002, 'unexpected frame');
     }

@@ -61,9 +61,9 @@ function _attach(c, name, d, why) {
     // show its open frame within the attach timeout.
     _at(c, att, (tr == longpoll && d ? c._limits.hold : 0) + c._attachTimeout, function () {
       var stream = tr == sse || tr == streaming;
-      _gone(c, att, { why: tr == websocket ? (att._socketOpen ? 'ws_silent' : 'ws_hung') : stream ? 'stream_buffered' : '' });
+      _gone(c, att, { _why: tr == websocket ? (att._socketOpen ? 'ws_silent' : 'ws_hung') : stream ? 'stream_buffered' : '' });
     });
-    tr.open(c, att, _url(c, c._base, name, { s: c._sessionId, t: t, a: att._attempt, ack: att._ack, d: d, hb: c._heartbeat || '', why: why }));
+    tr._open(c, att, _url(c, c._base, name, { s: c._sessionId, t: t, a: att._attempt, ack: att._ack, d: d, hb: c._heartbeat || '', why: why }));
   });
 }
 
@@ -111,7 +111,7 @@ function _probed(c, ctl) {
     if (att._probeToken && ctl.indexOf(att._probePosted) >= 0) {
       att._probeArrived = 1;
       _at(c, att, c._attachTimeout, function () {
-        _gone(c, att, { why: 'stream_buffered' });
+        _gone(c, att, { _why: 'stream_buffered' });
       });
     }
   });
@@ -151,7 +151,7 @@ function _commit(c, att) {
 
 // _use makes att the attachment in use and reports a change of transport.
 function _use(c, att) {
-  var from = c._inUse, name = att._transport.name, up = att._transport == websocket ? att : null, gap = c._gap;
+  var from = c._inUse, name = att._transport._name, up = att._transport == websocket ? att : null, gap = c._gap;
   c._current = att;
   c._lostAt = 0;
   if (up || c._wsUpstream) c._sent = c._acked;
@@ -214,7 +214,7 @@ function _watch(c, att) {
       return _at(c, att, c._attachTimeout, check);
     }
     if (quiet < att._interval + c._attachTimeout) return _at(c, att, att._interval + c._attachTimeout - quiet, check);
-    _gone(c, att, { why: ws ? 'ws_silent' : att._probeArrived ? 'stream_buffered' : '', silent: 1 });
+    _gone(c, att, { _why: ws ? 'ws_silent' : att._probeArrived ? 'stream_buffered' : '', _silent: 1 });
   }
   if (att._transport != longpoll && _live(c, att)) _at(c, att, att._interval, check);
 }

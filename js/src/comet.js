@@ -32,15 +32,15 @@ function Comet(url, options) {
   c._order = o.transports.filter(function (name) {
     var t = transportNamed(name);
     if (!t) throw new TypeError('Comet: unknown transport ' + name);
-    return c._globals[t.need];
+    return c._globals[t._need];
   });
   c.readyState = c.bufferedAmount = 0;
   c.binaryType = c._globals.Blob ? 'blob' : 'arraybuffer';
   c.protocol = c.extensions = c.transport = '';
   c.onopen = c.onmessage = c.onerror = c.onclose = null;
   c._listeners = {}; // by event type
-  c._timers = {}; // by name: {f, id}
-  c._outbox = []; // messages not yet acknowledged: {s, n, f, c}
+  c._timers = {}; // by name: {_fn, _id}
+  c._outbox = []; // messages not yet acknowledged: {_seq, _size, _frame, _isClose}
   // _seq: the sequence number of the last message queued; _acked: the
   // server's ack of them; _sent: the last one sent on the current path;
   // _reconnects: fresh sessions in a row; _generation: bumped when the
@@ -70,33 +70,33 @@ var proto = Comet.prototype;
 // close, for a message above the server's maxMessage, for text with a
 // lone surrogate, and when bufferedAmount would pass options.maxBuffered.
 proto.send = function (data) {
-  var c = this, g = c._globals, m = { s: c._seq + 1 }, blob = g.Blob && data instanceof g.Blob, r;
+  var c = this, g = c._globals, m = { _seq: c._seq + 1 }, blob = g.Blob && data instanceof g.Blob, r;
   function binary(bytes) {
-    m.f = encodeFrame(['b', m.s, toBase64(bytes, g.btoa)]);
+    m._frame = encodeFrame(['b', m._seq, toBase64(bytes, g.btoa)]);
   }
   if (c.readyState != 1) throw domError('InvalidStateError', 'not open');
   if (blob) {
-    m.n = data.size;
+    m._size = data.size;
   } else if (data && data.byteLength != null) {
     // An ArrayBuffer, a typed array or a DataView: encoded at once, so
     // that later changes to it do not change the message.
     if (!g.Uint8Array || !g.btoa) throw new TypeError('Comet: binary needs typed arrays');
     binary(data = new g.Uint8Array(data.buffer || data, data.byteOffset || 0, data.byteLength));
-    m.n = data.length;
+    m._size = data.length;
   } else {
     data = String(data);
-    if ((m.n = utf8Length(data)) == 1 / 0) throw new TypeError('Comet: lone surrogate');
-    m.f = encodeFrame(['m', m.s, data]);
+    if ((m._size = utf8Length(data)) == 1 / 0) throw new TypeError('Comet: lone surrogate');
+    m._frame = encodeFrame(['m', m._seq, data]);
   }
-  if (m.n > c._limits.maxMessage) {
+  if (m._size > c._limits.maxMessage) {
     throw domError('SyntaxError', 'over maxMessage');
   }
-  if (c.bufferedAmount + m.n > c._options.maxBuffered) {
+  if (c.bufferedAmount + m._size > c._options.maxBuffered) {
     throw domError('QuotaExceededError', 'over maxBuffered');
   }
-  c._seq = m.s;
+  c._seq = m._seq;
   c._outbox.push(m);
-  c.bufferedAmount += m.n;
+  c.bufferedAmount += m._size;
   if (blob) {
     r = new g.FileReader();
     r.onload = function () {

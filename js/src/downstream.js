@@ -12,14 +12,14 @@ function _live(c, att) {
 function _data(c, att, text) {
   var frames, i, f, now = c._now();
   if (!_live(c, att)) return;
-  debug(c, 'down ' + att._transport.name + ' ' + att._attempt, text);
+  debug(c, 'down ' + att._transport._name + ' ' + att._attempt, text);
   if (!(frames = _decode(c, text))) return;
   for (i = 0; i < frames.length && _live(c, att); i++) {
     f = frames[i];
     if (!att._openedAt) {
       // The first frame of every downstream is its open frame; one naming
       // another attempt is a stale response a proxy released late.
-      if (f[0] != 'o' || f[1] != att._attempt) return _gone(c, att, { why: att._transport == websocket ? 'ws_silent' : '' });
+      if (f[0] != 'o' || f[1] != att._attempt) return _gone(c, att, { _why: att._transport == websocket ? 'ws_silent' : '' });
       _opened(c, att, f);
       continue;
     }
@@ -38,7 +38,7 @@ function _data(c, att, text) {
         // Heartbeats leave the server at least an interval apart; two that
         // arrive together were held back by something on the way.
         if (att._transport != websocket && att._transport != longpoll && now - att._heartbeatAt < att._interval / 2 && !att._late) {
-          return _gone(c, att, { why: 'stream_buffered' });
+          return _gone(c, att, { _why: 'stream_buffered' });
         }
         att._heartbeatAt = now;
         break;
@@ -46,7 +46,7 @@ function _data(c, att, text) {
         if (f[1] == att._probeToken) _proven(c, att);
         break;
       case 's':
-        return _gone(c, att, { superseded: 1 });
+        return _gone(c, att, { _superseded: 1 });
       default:
         return _fail(c, 1002, 'unexpected frame');
     }

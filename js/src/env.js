@@ -105,7 +105,7 @@ function parseJSON(text) {
 // JSON error body of PROTOCOL.md section 2, if any.
 function refusalOf(status, text) {
   var body = parseJSON(text);
-  return { status: status, code: body && body.code || '' };
+  return { _status: status, _code: body && body.code || '' };
 }
 
 // The transport memory (localStorage) maps an endpoint to what worked on

@@ -6,12 +6,12 @@
 // streaming), then long-polling, which works wherever XMLHttpRequest does.
 var TRANSPORTS = { websocket: websocket, sse: sse, streaming: streaming, longpoll: longpoll };
 
-// Each transport has a name, the global it needs (its capability check),
-// open(session, attachment, url), and for WebSocket, send.
+// Each transport has a _name, _need (the global it needs: its capability
+// check) and _open(session, attachment, url).
 
 // transportNamed returns the transport module called name, or false; an
-// inherited name (toString, __proto__) has no need.
+// inherited name (toString, __proto__) has no _need.
 function transportNamed(name) {
   var t = TRANSPORTS[name];
-  return t && t.need && t;
+  return t && t._need && t;
 }

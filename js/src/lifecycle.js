@@ -7,7 +7,7 @@
 function _closeWith(c, code, reason, remote) {
   c.readyState = 2;
   c._closeSeq = ++c._seq;
-  c._outbox.push({ s: c._closeSeq, n: 0, c: 1, f: encodeFrame(['c', c._closeSeq, code, reason, 0]) });
+  c._outbox.push({ _seq: c._closeSeq, _size: 0, _isClose: 1, _frame: encodeFrame(['c', c._closeSeq, code, reason, 0]) });
   debug(c, 'closing', { code: code, remote: !!remote });
   _timer(c, 'close', CLOSE_WAIT, function () {
     var r = c._serverClose;
@@ -57,7 +57,7 @@ function _end(c, code, reason, clean, status, retry) {
     if (c._openedAt) {
       c.readyState = 1;
       c._gap = { code: code, reason: ev.reason, dropped: c._outbox.filter(function (m) {
-        return !m.c;
+        return !m._isClose;
       }).length };
     }
     c._outbox = [];
@@ -96,7 +96,7 @@ function _online(c) {
   var t = c._timers.resume;
   if (t) {
     _clear(c, 'resume');
-    t.f(c);
+    t._fn(c);
   }
 }
 
@@ -119,7 +119,7 @@ function _listen(c, type, fn) {
 function _timer(c, name, ms, fn) {
   _clear(c, name);
   c._timers[name] = {
-    f: fn, id: c._globals.setTimeout(function () {
+    _fn: fn, _id: c._globals.setTimeout(function () {
       delete c._timers[name];
       fn(c);
     }, ms)
@@ -129,7 +129,7 @@ function _timer(c, name, ms, fn) {
 function _clear(c, name) {
   var t = c._timers[name];
   if (t) {
-    c._globals.clearTimeout(t.id);
+    c._globals.clearTimeout(t._id);
     delete c._timers[name];
   }
 }

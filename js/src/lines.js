@@ -24,14 +24,14 @@ function lineReader() {
 // boundary was recycled by the server; one cut mid-line is a dead path.
 function xhrTransport(name, stream) {
   return {
-    name: name,
-    need: 'XMLHttpRequest',
-    open: function (c, att, url) {
+    _name: name,
+    _need: 'XMLHttpRequest',
+    _open: function (c, att, url) {
       var lines = lineReader();
       att._handle = request(c, url, function (status, text) {
         if (status != 200) return _gone(c, att, refusalOf(status, text));
         if (!stream) _data(c, att, text);
-        _gone(c, att, { ok: !lines() });
+        _gone(c, att, { _ok: !lines() });
       }, stream && function (text) {
         var batch = lines(text);
         if (batch) _data(c, att, batch);

@@ -6,7 +6,7 @@
 // (the reconnect option) go to the new session.
 function _connect(c) {
   c._sessionId = c._inUse = '';
-  c._tickets = []; // unused tickets, oldest first: {t, at}
+  c._tickets = []; // unused tickets, oldest first: {_token, _gotAt}
   c._ticketWaiters = []; // callbacks waiting for a ticket
   c._attempts = 0; // the attempt counter
   c._attachments = []; // live attachments; callbacks of any other are ignored
@@ -98,21 +98,21 @@ function _refused(c, status, body) {
 // _addTicket keeps a ticket, dropping the oldest beyond 8 as the server
 // does.
 function _addTicket(c, t) {
-  if (t) c._tickets.push({ t: t, at: c._now() });
+  if (t) c._tickets.push({ _token: t, _gotAt: c._now() });
   if (c._tickets.length > 8) c._tickets.shift();
 }
 
 // _fresh returns how many fresh tickets are left, dropping stale ones.
 function _fresh(c) {
   var now = c._now();
-  while (c._tickets.length && now - c._tickets[0].at >= TICKET_TTL) c._tickets.shift();
+  while (c._tickets.length && now - c._tickets[0]._gotAt >= TICKET_TTL) c._tickets.shift();
   return c._tickets.length;
 }
 
 // _ticket passes an unused ticket to done: the newest from the pool, or
 // one from a key-only POST with wantTicket; null if that POST failed.
 function _ticket(c, done) {
-  if (_fresh(c)) return done(c._tickets.pop().t);
+  if (_fresh(c)) return done(c._tickets.pop()._token);
   c._ticketWaiters.push(done);
   _flush(c);
 }

@@ -3,9 +3,9 @@
 // closed: its own reconnect would reuse a spent ticket, so the session
 // attaches again itself, with a fresh ticket and its ack.
 var sse = {
-  name: 'sse',
-  need: 'EventSource',
-  open: function (c, att, url) {
+  _name: 'sse',
+  _need: 'EventSource',
+  _open: function (c, att, url) {
     var es = att._handle = new c._globals.EventSource(url, { withCredentials: !!c._options.withCredentials });
     es.onmessage = function (e) {
       _data(c, att, e.data);

@@ -12,10 +12,10 @@ function _batch(c) {
   if (c._sent < c._acked) c._sent = c._acked;
   for (i = c._sent - c._acked; i < out.length; i++) {
     m = out[i];
-    if (!m.f || b && b.length + m.f.length > c._limits.maxBatch - 64) break;
-    b += m.f + '\n';
-    c._sent = m.s;
-    if (m.s == c._closeSeq) c._closeDelivery = 2; // our close is on its way
+    if (!m._frame || b && b.length + m._frame.length > c._limits.maxBatch - 64) break;
+    b += m._frame + '\n';
+    c._sent = m._seq;
+    if (m._seq == c._closeSeq) c._closeDelivery = 2; // our close is on its way
   }
   return b;
 }
@@ -94,14 +94,14 @@ function _postNow(c, msgs) {
       c._postFailures = 0;
       if (c._closeDelivery == 2 && c._acked >= c._closeSeq) c._closeDelivery = 1;
       _probed(c, ctl);
-      while (c._ticketWaiters.length && _fresh(c)) c._ticketWaiters.shift()(c._tickets.pop().t);
+      while (c._ticketWaiters.length && _fresh(c)) c._ticketWaiters.shift()(c._tickets.pop()._token);
       // The server accepts while its inbound has room: resend the rest
       // after a pause (PROTOCOL.md section 6).
       wait = c._pause = c._acked < last ? nextPause(c._pause, c._limits.ackDelay) : 0;
     } else {
       r = refusalOf(status, text);
-      fail = REFUSED[r.code] || (status == 413 ? 1009 : 0);
-      if (fail) return _end(c, fail, 'POST ' + (r.code || status), 0, status);
+      fail = REFUSED[r._code] || (status == 413 ? 1009 : 0);
+      if (fail) return _end(c, fail, 'POST ' + (r._code || status), 0, status);
       // A failed POST may or may not have arrived: send it all again, after
       // a backoff; the server drops what it has.
       c._controls = ctl.concat(c._controls);
@@ -124,7 +124,7 @@ function _postNow(c, msgs) {
 function _ackUp(c, n) {
   var before = c.bufferedAmount;
   if (n > c._seq) return _fail(c, 1002, 'bad ack');
-  while (c._outbox.length && c._outbox[0].s <= n) c.bufferedAmount -= c._outbox.shift().n;
+  while (c._outbox.length && c._outbox[0]._seq <= n) c.bufferedAmount -= c._outbox.shift()._size;
   if (n > c._acked) c._acked = n;
   if (before && !c.bufferedAmount && c.readyState == 1) _emit(c, 'drain');
 }
