@@ -10,7 +10,9 @@
 var fs = require('fs');
 var path = require('path');
 
-// SOURCES: every file declares its names in the one scope of the bundle.
+// SOURCES: every file declares its names in the one scope of the bundle,
+// and says at its top which names it takes from the others (checked by
+// test/sources.test.js).
 // Functions are hoisted, so only variable initialisers constrain the order
 // (the transports before fallback's table, lines before the XHR
 // transports); within that, the order is the one that gzips smallest.

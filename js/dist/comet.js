@@ -13,6 +13,8 @@
 // the codec works on UTF-16 and checks what UTF-16 can get wrong (lone
 // surrogates). Binary payloads stay base64 strings until delivery.
 
+// From other files: parseJSON (env).
+
 // SCHEMA gives each frame type's fields: n an unsigned integer, s a
 // string (for b, a base64 one).
 var SCHEMA = { o: 'nnsn', m: 'ns', b: 'ns', a: 'n', h: '', p: 'ns', e: 's', u: 'n', s: '', c: 'nnsn', k: 'snn', t: 's' };
@@ -121,6 +123,8 @@ function fromBase64(s, atob, U8) {
 // policy: the timing and classification decisions of the session, as pure
 // functions of measured values, so that tests can state them as tables.
 
+// From other files: none.
+
 // EARLY is the lifetime under which an attachment's death counts as early.
 var EARLY = 1e4;
 // CLOSE_WAIT bounds a closing handshake.
@@ -197,6 +201,8 @@ var REFUSED = {
 // env: everything the shim takes from its environment. Browser globals are
 // injected (options.globals) so that tests can pass fakes; by default they
 // are read from the global object when present.
+
+// From other files: none.
 
 // The globals the shim uses: WebSocket, EventSource, XMLHttpRequest,
 // setTimeout, clearTimeout, localStorage, navigator, location, URL,
@@ -327,6 +333,9 @@ function remember(g, key, m, now) {
 // section 5.1). A response grows by arbitrary chunks; only whole lines are
 // decoded, and a partial line waits for its newline.
 
+// From other files: refusalOf, request (env); _gone (resume);
+// _data (downstream).
+
 // lineReader returns a function that takes the whole text so far and
 // returns the complete lines it adds, newline-terminated ('' if none yet);
 // called with no argument, it reports whether the text ended in the middle
@@ -369,6 +378,8 @@ function xhrTransport(name, stream) {
 // frame is one event of the default type. On error the EventSource is
 // closed: its own reconnect would reuse a spent ticket, so the session
 // attaches again itself, with a fresh ticket and its ack.
+
+// From other files: _gone (resume); _data (downstream).
 var sse = {
   _name: 'sse',
   _need: 'EventSource',
@@ -386,6 +397,9 @@ var sse = {
 // websocket: the WebSocket transport (PROTOCOL.md section 5). Each
 // WebSocket message is one batch, both ways. The transport only adapts
 // the wire; proving, racing and resuming are the session's.
+
+// From other files: _wsOpen (attach); _gone (resume); _fail (lifecycle);
+// _data (downstream).
 var websocket = {
   _name: 'websocket',
   _need: 'WebSocket',
@@ -409,14 +423,21 @@ var websocket = {
 // browsers without EventSource: one long GET read as its responseText
 // grows. The server recycles the response after a byte budget, always at
 // a frame boundary; the session then attaches again.
+
+// From other files: xhrTransport (lines).
 var streaming = xhrTransport('streaming', 1);
 
 // longpoll: the long-polling transport (PROTOCOL.md section 5). Each poll
 // is an attachment of its own, one batch in one response; the session
 // starts the next poll when one ends.
+
+// From other files: xhrTransport (lines).
 var longpoll = xhrTransport('longpoll');
 
 // fallback: the transports in their fallback order.
+
+// From other files: sse (sse); websocket (websocket); streaming (streaming);
+// longpoll (longpoll).
 
 // TRANSPORTS by name, in the fallback order, best first (PROTOCOL.md
 // section 8); options.transports orders them for a session:
@@ -437,6 +458,11 @@ function transportNamed(name) {
 // comet: the public API, which mirrors the browser's WebSocket: the
 // constructor, readyState and its constants, send, close, bufferedAmount
 // and the events. The session itself is in the files after this one.
+
+// From other files: encodeFrame, toBase64, utf8Length (codec); assign,
+// domError, resolveURL (env); transportNamed (fallback); _connect (negotiate);
+// _flush (upstream); _bye, _closeWith, _fail, _listen, _online (lifecycle);
+// ROOT (build.js).
 
 // DEFAULTS are the options that do not default to undefined; README.md
 // documents them all.
@@ -604,6 +630,10 @@ function debug(c, msg, data) {
 // negotiate: creating the session (PROTOCOL.md section 3) and the attach
 // tickets it hands out (section 5).
 
+// From other files: TICKET_TTL, attachTimeout (policy); assign, parseJSON,
+// request (env); debug (comet); _flush (upstream); _start (attach);
+// _end (lifecycle).
+
 // _connect starts a session: fresh session state, then negotiate. The
 // outbox is kept: messages sent while a fresh session is being opened
 // (the reconnect option) go to the new session.
@@ -725,6 +755,11 @@ function _ticket(c, done) {
 // and is sent again on the next path after a drop; the server drops what
 // it already has by sequence number. The path is the delivering WebSocket
 // when there is one, otherwise POST P/send, one POST at a time.
+
+// From other files: encodeFrame (codec); REFUSED, backoff, nextPause (policy);
+// refusalOf, request (env); _emit, debug (comet); _addTicket, _fresh,
+// _url (negotiate); _probed (attach); _clear, _end, _fail, _finish,
+// _timer (lifecycle); _decode (downstream).
 
 // _batch returns the frames of the messages after the path's cursor, each
 // with its newline, up to maxBatch bytes, and moves the cursor. It stops
@@ -856,6 +891,13 @@ function _ackUp(c, n) {
 // number; callbacks of one that is no longer live are ignored. Candidates
 // attach as probes (d=0) and are committed once proven; resumes deliver at
 // once (d=1).
+
+// From other files: encodeFrame (codec); headStart (policy); recall,
+// remember (env); sse (sse); websocket (websocket); streaming (streaming);
+// longpoll (longpoll); transportNamed (fallback); _emit, debug (comet);
+// _addTicket, _ticket, _url (negotiate); _ackUp, _flush, _sentAck (upstream);
+// _failed, _gone (resume); _clear, _end, _timer (lifecycle);
+// _live (downstream).
 
 // _start begins after negotiate. WebSocket gets a head start; if it is
 // not proven by then, an HTTP transport races it, and the first proven
@@ -1091,6 +1133,11 @@ function _kill(c, att) {
 // resume and a dropped transport each have their rule; a drop is resumed
 // on the same session, with nothing lost or duplicated either way.
 
+// From other files: EARLY, REFUSED, backoff, keepalive (policy);
+// longpoll (longpoll); _emit, debug (comet); _flush (upstream); _attach,
+// _http, _kill, _mem, _poll, _proven (attach); _end, _timer (lifecycle);
+// _live (downstream).
+
 // _gone handles the end of att; info says how: _ok (ended normally),
 // _superseded, _silent, _why (the reason to report; stream_buffered makes
 // it _buffered), and for a refused request its _status and _code. A refused
@@ -1191,6 +1238,10 @@ function _after(c, name, buffered, rotate) {
 // lifecycle: the end of a session (PROTOCOL.md section 10) — the closing
 // handshake, protocol violations, the page going away — and the reconnect
 // option, which opens a fresh session after an end that allows it.
+
+// From other files: encodeFrame (codec); CLOSE_WAIT, EARLY, RECONNECT,
+// backoff (policy); _emit, debug (comet); _connect, _url (negotiate); _batch,
+// _flush (upstream); _each, _kill (attach).
 
 // _closeWith queues our close frame in sequence, after every message sent
 // before it, and bounds the handshake by CLOSE_WAIT.
@@ -1327,6 +1378,11 @@ function _clear(c, name) {
 // downstream: the frames that arrive on an attachment (PROTOCOL.md
 // sections 5 to 7): the open frame, the sequence rules, heartbeats, probe
 // echoes and the server's close.
+
+// From other files: decodeBatch, fromBase64, utf8Length (codec);
+// websocket (websocket); longpoll (longpoll); _emit, debug (comet); _ackUp,
+// _flush (upstream); _opened, _proven (attach); _gone (resume); _closeWith,
+// _fail, _finish (lifecycle).
 
 // _live reports whether att is still one of the session's attachments;
 // callbacks from any other (a superseded or abandoned attempt) are ignored.

@@ -4,6 +4,13 @@
 // attach as probes (d=0) and are committed once proven; resumes deliver at
 // once (d=1).
 
+// From other files: encodeFrame (codec); headStart (policy); recall,
+// remember (env); sse (sse); websocket (websocket); streaming (streaming);
+// longpoll (longpoll); transportNamed (fallback); _emit, debug (comet);
+// _addTicket, _ticket, _url (negotiate); _ackUp, _flush, _sentAck (upstream);
+// _failed, _gone (resume); _clear, _end, _timer (lifecycle);
+// _live (downstream).
+
 // _start begins after negotiate. WebSocket gets a head start; if it is
 // not proven by then, an HTTP transport races it, and the first proven
 // wins. A transport remembered for this network starts at once, while

@@ -2,6 +2,8 @@
 // injected (options.globals) so that tests can pass fakes; by default they
 // are read from the global object when present.
 
+// From other files: none.
+
 // The globals the shim uses: WebSocket, EventSource, XMLHttpRequest,
 // setTimeout, clearTimeout, localStorage, navigator, location, URL,
 // document, addEventListener, removeEventListener, FileReader, Blob,

@@ -1,5 +1,8 @@
 // fallback: the transports in their fallback order.
 
+// From other files: sse (sse); websocket (websocket); streaming (streaming);
+// longpoll (longpoll).
+
 // TRANSPORTS by name, in the fallback order, best first (PROTOCOL.md
 // section 8); options.transports orders them for a session:
 // WebSocket, then the streams (SSE where EventSource exists, otherwise XHR

@@ -2,6 +2,9 @@
 // section 5.1). A response grows by arbitrary chunks; only whole lines are
 // decoded, and a partial line waits for its newline.
 
+// From other files: refusalOf, request (env); _gone (resume);
+// _data (downstream).
+
 // lineReader returns a function that takes the whole text so far and
 // returns the complete lines it adds, newline-terminated ('' if none yet);
 // called with no argument, it reports whether the text ended in the middle

@@ -1,6 +1,10 @@
 // negotiate: creating the session (PROTOCOL.md section 3) and the attach
 // tickets it hands out (section 5).
 
+// From other files: TICKET_TTL, attachTimeout (policy); assign, parseJSON,
+// request (env); debug (comet); _flush (upstream); _start (attach);
+// _end (lifecycle).
+
 // _connect starts a session: fresh session state, then negotiate. The
 // outbox is kept: messages sent while a fresh session is being opened
 // (the reconnect option) go to the new session.

@@ -1,6 +1,8 @@
 // policy: the timing and classification decisions of the session, as pure
 // functions of measured values, so that tests can state them as tables.
 
+// From other files: none.
+
 // EARLY is the lifetime under which an attachment's death counts as early.
 var EARLY = 1e4;
 // CLOSE_WAIT bounds a closing handshake.

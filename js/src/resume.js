@@ -3,6 +3,11 @@
 // resume and a dropped transport each have their rule; a drop is resumed
 // on the same session, with nothing lost or duplicated either way.
 
+// From other files: EARLY, REFUSED, backoff, keepalive (policy);
+// longpoll (longpoll); _emit, debug (comet); _flush (upstream); _attach,
+// _http, _kill, _mem, _poll, _proven (attach); _end, _timer (lifecycle);
+// _live (downstream).
+
 // _gone handles the end of att; info says how: _ok (ended normally),
 // _superseded, _silent, _why (the reason to report; stream_buffered makes
 // it _buffered), and for a refused request its _status and _code. A refused

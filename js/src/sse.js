@@ -2,6 +2,8 @@
 // frame is one event of the default type. On error the EventSource is
 // closed: its own reconnect would reuse a spent ticket, so the session
 // attaches again itself, with a fresh ticket and its ack.
+
+// From other files: _gone (resume); _data (downstream).
 var sse = {
   _name: 'sse',
   _need: 'EventSource',

@@ -1,6 +1,9 @@
 // websocket: the WebSocket transport (PROTOCOL.md section 5). Each
 // WebSocket message is one batch, both ways. The transport only adapts
 // the wire; proving, racing and resuming are the session's.
+
+// From other files: _wsOpen (attach); _gone (resume); _fail (lifecycle);
+// _data (downstream).
 var websocket = {
   _name: 'websocket',
   _need: 'WebSocket',
