@@ -61,7 +61,15 @@ async function minify(code) {
       pure_funcs: ['debug'], pure_getters: true, passes: 5, keep_fargs: false, unsafe: true, unsafe_comps: true,
       unsafe_methods: true, unsafe_proto: true, unsafe_regexp: true, unsafe_undefined: true, loops: false
     },
-    mangle: { properties: { regex: /^_/ } },
+    // Only the _-prefixed (internal) properties are renamed. builtins: true
+    // does not widen that: it only lets the new names be ones that browsers
+    // use for their own properties (n, r, f, E...), which leaves more
+    // one-letter names for the internal fields. That is safe because no
+    // internal property is set on a browser object, and the one read from
+    // what may be a builtin (transportNamed's _need, for an inherited name)
+    // gets a name of one or two letters, which no builtin of Object or
+    // Function has; the session tests try such names on every build.
+    mangle: { properties: { regex: /^_/, builtins: true } },
     format: { comments: /^!/, ascii_only: true }
   });
   return out.code + '\n';
