@@ -333,8 +333,8 @@ function remember(g, key, m, now) {
 // section 5.1). A response grows by arbitrary chunks; only whole lines are
 // decoded, and a partial line waits for its newline.
 
-// From other files: refusalOf, request (env); _gone (resume);
-// _data (downstream).
+// From other files: _data (downstream); refusalOf, request (env);
+// _gone (resume).
 
 // lineReader returns a function that takes the whole text so far and
 // returns the complete lines it adds, newline-terminated ('' if none yet);
@@ -379,7 +379,7 @@ function xhrTransport(name, stream) {
 // closed: its own reconnect would reuse a spent ticket, so the session
 // attaches again itself, with a fresh ticket and its ack.
 
-// From other files: _gone (resume); _data (downstream).
+// From other files: _data (downstream); _gone (resume).
 var sse = {
   _name: 'sse',
   _need: 'EventSource',
@@ -398,8 +398,8 @@ var sse = {
 // WebSocket message is one batch, both ways. The transport only adapts
 // the wire; proving, racing and resuming are the session's.
 
-// From other files: _wsOpen (attach); _gone (resume); _fail (lifecycle);
-// _data (downstream).
+// From other files: _wsOpen (attach); _data (downstream); _fail (lifecycle);
+// _gone (resume).
 var websocket = {
   _name: 'websocket',
   _need: 'WebSocket',
@@ -434,35 +434,14 @@ var streaming = xhrTransport('streaming', 1);
 // From other files: xhrTransport (lines).
 var longpoll = xhrTransport('longpoll');
 
-// fallback: the transports in their fallback order.
-
-// From other files: sse (sse); websocket (websocket); streaming (streaming);
-// longpoll (longpoll).
-
-// TRANSPORTS by name, in the fallback order, best first (PROTOCOL.md
-// section 8); options.transports orders them for a session:
-// WebSocket, then the streams (SSE where EventSource exists, otherwise XHR
-// streaming), then long-polling, which works wherever XMLHttpRequest does.
-var TRANSPORTS = { websocket: websocket, sse: sse, streaming: streaming, longpoll: longpoll };
-
-// Each transport has a _name, _need (the global it needs: its capability
-// check) and _open(session, attachment, url).
-
-// transportNamed returns the transport module called name, or false; an
-// inherited name (toString, __proto__) has no _need.
-function transportNamed(name) {
-  var t = TRANSPORTS[name];
-  return t && t._need && t;
-}
-
 // comet: the public API, which mirrors the browser's WebSocket: the
 // constructor, readyState and its constants, send, close, bufferedAmount
 // and the events. The session itself is in the files after this one.
 
 // From other files: encodeFrame, toBase64, utf8Length (codec); assign,
-// domError, resolveURL (env); transportNamed (fallback); _connect (negotiate);
-// _flush (upstream); _bye, _closeWith, _fail, _listen, _online (lifecycle);
-// ROOT (build.js).
+// domError, resolveURL (env); transportNamed (fallback); _bye, _closeWith,
+// _fail, _listen, _online (lifecycle); _connect (negotiate);
+// _flush (upstream); ROOT (build.js).
 
 // DEFAULTS are the options that do not default to undefined; README.md
 // documents them all.
@@ -627,12 +606,279 @@ function debug(c, msg, data) {
   if (c._options.debug) c._options.debug(msg, data);
 }
 
+// fallback: the transports in their fallback order.
+
+// From other files: longpoll (longpoll); sse (sse); streaming (streaming);
+// websocket (websocket).
+
+// TRANSPORTS by name, in the fallback order, best first (PROTOCOL.md
+// section 8); options.transports orders them for a session:
+// WebSocket, then the streams (SSE where EventSource exists, otherwise XHR
+// streaming), then long-polling, which works wherever XMLHttpRequest does.
+var TRANSPORTS = { websocket: websocket, sse: sse, streaming: streaming, longpoll: longpoll };
+
+// Each transport has a _name, _need (the global it needs: its capability
+// check) and _open(session, attachment, url).
+
+// transportNamed returns the transport module called name, or false; an
+// inherited name (toString, __proto__) has no _need.
+function transportNamed(name) {
+  var t = TRANSPORTS[name];
+  return t && t._need && t;
+}
+
+// downstream: the frames that arrive on an attachment (PROTOCOL.md
+// sections 5 to 7): the open frame, the sequence rules, heartbeats, probe
+// echoes and the server's close.
+
+// From other files: _opened, _proven (attach); decodeBatch, fromBase64,
+// utf8Length (codec); _emit, debug (comet); _closeWith, _fail,
+// _finish (lifecycle); longpoll (longpoll); _gone (resume); _ackUp,
+// _flush (upstream); websocket (websocket).
+
+// _live reports whether att is still one of the session's attachments;
+// callbacks from any other (a superseded or abandoned attempt) are ignored.
+function _live(c, att) {
+  return c._attachments.indexOf(att) >= 0;
+}
+
+// _data applies a batch that arrived on att.
+function _data(c, att, text) {
+  var frames, i, f, now = c._now();
+  if (!_live(c, att)) return;
+  debug(c, 'down ' + att._transport._name + ' ' + att._attempt, text);
+  if (!(frames = _decode(c, text))) return;
+  for (i = 0; i < frames.length && _live(c, att); i++) {
+    f = frames[i];
+    if (!att._openedAt) {
+      // The first frame of every downstream is its open frame; one naming
+      // another attempt is a stale response a proxy released late.
+      if (f[0] != 'o' || f[1] != att._attempt) return _gone(c, att, { _why: att._transport == websocket ? 'ws_silent' : '' });
+      _opened(c, att, f);
+      continue;
+    }
+    att._heardAt = now;
+    switch (f[0]) {
+      case 'm':
+      case 'b':
+      case 'c':
+        _message(c, f);
+        break;
+      case 'a':
+        _ackUp(c, f[1]);
+        break;
+      case 'h':
+        c._ackNow = 1;
+        // Heartbeats leave the server at least an interval apart; two that
+        // arrive together were held back by something on the way.
+        if (att._transport != websocket && att._transport != longpoll && now - att._heartbeatAt < att._interval / 2 && !att._late) {
+          return _gone(c, att, { _why: 'stream_buffered' });
+        }
+        att._heartbeatAt = now;
+        break;
+      case 'e':
+        if (f[1] == att._probeToken) _proven(c, att);
+        break;
+      case 's':
+        return _gone(c, att, { _superseded: 1 });
+      default:
+        return _fail(c, 1002, 'unexpected frame');
+    }
+  }
+  _flush(c);
+}
+
+// _decode returns the frames of a batch, or fails the session for a
+// malformed one and returns nothing.
+function _decode(c, text) {
+  try {
+    return decodeBatch(text);
+  } catch (e) {
+    _fail(c, e.code, e.message);
+  }
+}
+
+// _message applies a sequenced frame: a message or the server's close.
+function _message(c, f) {
+  var seq = f[1], size;
+  if (seq <= c._received) {
+    c._ackNow = 1; // a resend: the server may have missed our ack
+    return;
+  }
+  if (seq > c._received + 1) return _fail(c, 1002, 'sequence gap');
+  if (c._serverClose) return _fail(c, 1002, 'after close');
+  c._received = seq;
+  if (f[0] == 'c') return _remoteClose(c, f);
+  size = f[0] == 'm' ? utf8Length(f[2]) : f[2].length / 4 * 3;
+  if (size > c._limits.maxMessage + 2) return _fail(c, 1009, 'message too big');
+  if (!c._owed++) c._owedSince = c._now();
+  c._owedBytes += size;
+  // After close() the application reads nothing more, as with WebSocket;
+  // messages are still acknowledged.
+  if (c.readyState == 1) _emit(c, 'message', { data: f[0] == 'm' ? f[2] : _binary(c, f[2]) });
+}
+
+// _binary converts a base64 payload to what binaryType asks for.
+function _binary(c, b64) {
+  var g = c._globals, bytes = fromBase64(b64, g.atob, g.Uint8Array);
+  return c.binaryType == 'blob' && g.Blob ? new g.Blob([bytes]) : bytes.buffer;
+}
+
+// _remoteClose accepts the server's close: one we did not start is
+// answered with the same code; ours is the answer we were waiting for.
+function _remoteClose(c, f) {
+  c._serverClose = f;
+  c._ackNow = 1;
+  if (!c._closeSeq) _closeWith(c, f[2], '', 1);
+  _finish(c);
+}
+
+// lifecycle: the end of a session (PROTOCOL.md section 10) — the closing
+// handshake, protocol violations, the page going away — and the reconnect
+// option, which opens a fresh session after an end that allows it.
+
+// From other files: _each, _kill (attach); encodeFrame (codec); _emit,
+// debug (comet); _connect, _url (negotiate); CLOSE_WAIT, EARLY, RECONNECT,
+// backoff (policy); _batch, _flush (upstream).
+
+// _closeWith queues our close frame in sequence, after every message sent
+// before it, and bounds the handshake by CLOSE_WAIT.
+function _closeWith(c, code, reason, remote) {
+  c.readyState = 2;
+  c._closeSeq = ++c._seq;
+  c._outbox.push({ _seq: c._closeSeq, _size: 0, _isClose: 1, _frame: encodeFrame(['c', c._closeSeq, code, reason, 0]) });
+  debug(c, 'closing', { code: code, remote: !!remote });
+  _timer(c, 'close', CLOSE_WAIT, function () {
+    var r = c._serverClose;
+    _end(c, r ? r[2] : 1006, r ? r[3] : 'close timeout', 0, 0, r && r[4]);
+  });
+  _flush(c);
+}
+
+// _finish ends the session once its closing handshake is done: our close
+// has reached the server, and the server's close has arrived and been
+// acknowledged.
+function _finish(c) {
+  var r = c._serverClose;
+  if (c._sessionId && c._closeDelivery == 1 && r && c._ackSent >= c._received) _end(c, r[2], r[3], 1, 0, r[4]);
+}
+
+// _fail ends the session for the server's violation of the protocol at
+// once: an answer from a broken peer is not worth waiting for. The server
+// is told by a beacon, after what it has not acknowledged. The page going
+// away and close() while connecting end the same way: clean says whether
+// the end is clean, told the code the beacon tells (default: code).
+function _fail(c, code, reason, clean, told) {
+  debug(c, 'abort', reason);
+  if (c._sessionId) _beacon(c, told || code);
+  _end(c, code, reason, clean);
+}
+
+// _end ends the session: everything stops, then error (for an unclean
+// end) and close, unless the reconnect option opens a fresh session.
+function _end(c, code, reason, clean, status, retry) {
+  var o = c._options, ev = { code: code, reason: reason || '', wasClean: !!clean }, k, delay, now = c._now();
+  if (c.readyState == 3) return;
+  debug(c, 'end', ev);
+  if (status) ev.status = status;
+  if (retry) ev.retry = retry;
+  _each(c, _kill);
+  if (c._post) c._post.close();
+  c._post = null;
+  c._sessionId = '';
+  c._ticketWaiters = [];
+  for (k in c._timers) _clear(c, k);
+  if (o.reconnect && RECONNECT[code] && !c._userClosed) {
+    // The old session is gone, and with it whatever it did not
+    // acknowledge: the gap event says how many messages that was.
+    if (c._openedAt && now - c._openedAt > EARLY) c._reconnects = 0;
+    delay = Math.max(retry || 0, backoff(c._reconnects++, c._rand(), o.reconnectDelay, o.reconnectMaxDelay));
+    if (c._openedAt) {
+      c.readyState = 1;
+      c._gap = { code: code, reason: ev.reason, dropped: c._outbox.filter(function (m) {
+        return !m._isClose;
+      }).length };
+    }
+    c._outbox = [];
+    c._seq = c._acked = c._sent = c.bufferedAmount = c._openedAt = 0;
+    _emit(c, 'reconnecting', { reason: 'session_ended', code: code, fresh: true, delay: delay });
+    return _timer(c, 'fresh', delay, _connect);
+  }
+  c.readyState = 3;
+  while (c._unlisten.length) c._unlisten.pop()();
+  if (!clean) _emit(c, 'error', ev);
+  _emit(c, 'close', ev);
+}
+
+// _bye runs on pagehide: the page is going away, so the server is told at
+// once (a beacon survives the unload) instead of holding the session for
+// its grace period.
+function _bye(c) {
+  if (c.readyState > 2) return;
+  c._userClosed = 1;
+  _fail(c, 1001, 'page hidden', 1);
+}
+
+// _beacon sends what the server has not acknowledged, then a close, in
+// one POST that outlives the page, where navigator.sendBeacon exists.
+function _beacon(c, code) {
+  var nav = c._globals.navigator, url = _url(c, c._base, 'send', { s: c._sessionId }), body;
+  c._sent = c._acked;
+  body = encodeFrame(['k', c._secret, c._received, 0]) + '\n' + _batch(c);
+  if (!c._closeSeq || c._sent < c._closeSeq) body += encodeFrame(['c', c._sent + 1, code, '', 0]);
+  if (nav && nav.sendBeacon) nav.sendBeacon(url, body);
+}
+
+// _online resumes at once when the browser says the network is back,
+// instead of waiting out a backoff.
+function _online(c) {
+  var t = c._timers.resume;
+  if (t) {
+    _clear(c, 'resume');
+    t._fn(c);
+  }
+}
+
+// _listen calls fn(c) on each event type on the window, until the session
+// ends.
+function _listen(c, type, fn) {
+  var g = c._globals;
+  function on() {
+    fn(c);
+  }
+  if (g.addEventListener) {
+    g.addEventListener(type, on);
+    c._unlisten.push(function () {
+      g.removeEventListener(type, on);
+    });
+  }
+}
+
+// _timer arms the session's timer called name, replacing any armed one.
+function _timer(c, name, ms, fn) {
+  _clear(c, name);
+  c._timers[name] = {
+    _fn: fn, _id: c._globals.setTimeout(function () {
+      delete c._timers[name];
+      fn(c);
+    }, ms)
+  };
+}
+
+function _clear(c, name) {
+  var t = c._timers[name];
+  if (t) {
+    c._globals.clearTimeout(t._id);
+    delete c._timers[name];
+  }
+}
+
 // negotiate: creating the session (PROTOCOL.md section 3) and the attach
 // tickets it hands out (section 5).
 
-// From other files: TICKET_TTL, attachTimeout (policy); assign, parseJSON,
-// request (env); debug (comet); _flush (upstream); _start (attach);
-// _end (lifecycle).
+// From other files: _start (attach); debug (comet); assign, parseJSON,
+// request (env); _end (lifecycle); TICKET_TTL, attachTimeout (policy);
+// _flush (upstream).
 
 // _connect starts a session: fresh session state, then negotiate. The
 // outbox is kept: messages sent while a fresh session is being opened
@@ -756,10 +1002,10 @@ function _ticket(c, done) {
 // it already has by sequence number. The path is the delivering WebSocket
 // when there is one, otherwise POST P/send, one POST at a time.
 
-// From other files: encodeFrame (codec); REFUSED, backoff, nextPause (policy);
-// refusalOf, request (env); _emit, debug (comet); _addTicket, _fresh,
-// _url (negotiate); _probed (attach); _clear, _end, _fail, _finish,
-// _timer (lifecycle); _decode (downstream).
+// From other files: _probed (attach); encodeFrame (codec); _emit,
+// debug (comet); _decode (downstream); refusalOf, request (env); _clear, _end,
+// _fail, _finish, _timer (lifecycle); _addTicket, _fresh, _url (negotiate);
+// REFUSED, backoff, nextPause (policy).
 
 // _batch returns the frames of the messages after the path's cursor, each
 // with its newline, up to maxBatch bytes, and moves the cursor. It stops
@@ -892,12 +1138,12 @@ function _ackUp(c, n) {
 // attach as probes (d=0) and are committed once proven; resumes deliver at
 // once (d=1).
 
-// From other files: encodeFrame (codec); headStart (policy); recall,
-// remember (env); sse (sse); websocket (websocket); streaming (streaming);
-// longpoll (longpoll); transportNamed (fallback); _emit, debug (comet);
-// _addTicket, _ticket, _url (negotiate); _ackUp, _flush, _sentAck (upstream);
-// _failed, _gone (resume); _clear, _end, _timer (lifecycle);
-// _live (downstream).
+// From other files: encodeFrame (codec); _emit, debug (comet);
+// _live (downstream); recall, remember (env); transportNamed (fallback);
+// _clear, _end, _timer (lifecycle); longpoll (longpoll); _addTicket, _ticket,
+// _url (negotiate); headStart (policy); _failed, _gone (resume); sse (sse);
+// streaming (streaming); _ackUp, _flush, _sentAck (upstream);
+// websocket (websocket).
 
 // _start begins after negotiate. WebSocket gets a head start; if it is
 // not proven by then, an HTTP transport races it, and the first proven
@@ -1133,10 +1379,10 @@ function _kill(c, att) {
 // resume and a dropped transport each have their rule; a drop is resumed
 // on the same session, with nothing lost or duplicated either way.
 
-// From other files: EARLY, REFUSED, backoff, keepalive (policy);
-// longpoll (longpoll); _emit, debug (comet); _flush (upstream); _attach,
-// _http, _kill, _mem, _poll, _proven (attach); _end, _timer (lifecycle);
-// _live (downstream).
+// From other files: _attach, _http, _kill, _mem, _poll, _proven (attach);
+// _emit, debug (comet); _live (downstream); _end, _timer (lifecycle);
+// longpoll (longpoll); EARLY, REFUSED, backoff, keepalive (policy);
+// _flush (upstream).
 
 // _gone handles the end of att; info says how: _ok (ended normally),
 // _superseded, _silent, _why (the reason to report; stream_buffered makes
@@ -1233,252 +1479,6 @@ function _after(c, name, buffered, rotate) {
   var o = c._offer, i = o.indexOf(name);
   if (buffered && o.indexOf('longpoll') > i) return 'longpoll';
   return o[i + 1] || (rotate ? o[0] : name);
-}
-
-// lifecycle: the end of a session (PROTOCOL.md section 10) — the closing
-// handshake, protocol violations, the page going away — and the reconnect
-// option, which opens a fresh session after an end that allows it.
-
-// From other files: encodeFrame (codec); CLOSE_WAIT, EARLY, RECONNECT,
-// backoff (policy); _emit, debug (comet); _connect, _url (negotiate); _batch,
-// _flush (upstream); _each, _kill (attach).
-
-// _closeWith queues our close frame in sequence, after every message sent
-// before it, and bounds the handshake by CLOSE_WAIT.
-function _closeWith(c, code, reason, remote) {
-  c.readyState = 2;
-  c._closeSeq = ++c._seq;
-  c._outbox.push({ _seq: c._closeSeq, _size: 0, _isClose: 1, _frame: encodeFrame(['c', c._closeSeq, code, reason, 0]) });
-  debug(c, 'closing', { code: code, remote: !!remote });
-  _timer(c, 'close', CLOSE_WAIT, function () {
-    var r = c._serverClose;
-    _end(c, r ? r[2] : 1006, r ? r[3] : 'close timeout', 0, 0, r && r[4]);
-  });
-  _flush(c);
-}
-
-// _finish ends the session once its closing handshake is done: our close
-// has reached the server, and the server's close has arrived and been
-// acknowledged.
-function _finish(c) {
-  var r = c._serverClose;
-  if (c._sessionId && c._closeDelivery == 1 && r && c._ackSent >= c._received) _end(c, r[2], r[3], 1, 0, r[4]);
-}
-
-// _fail ends the session for the server's violation of the protocol at
-// once: an answer from a broken peer is not worth waiting for. The server
-// is told by a beacon, after what it has not acknowledged. The page going
-// away and close() while connecting end the same way: clean says whether
-// the end is clean, told the code the beacon tells (default: code).
-function _fail(c, code, reason, clean, told) {
-  debug(c, 'abort', reason);
-  if (c._sessionId) _beacon(c, told || code);
-  _end(c, code, reason, clean);
-}
-
-// _end ends the session: everything stops, then error (for an unclean
-// end) and close, unless the reconnect option opens a fresh session.
-function _end(c, code, reason, clean, status, retry) {
-  var o = c._options, ev = { code: code, reason: reason || '', wasClean: !!clean }, k, delay, now = c._now();
-  if (c.readyState == 3) return;
-  debug(c, 'end', ev);
-  if (status) ev.status = status;
-  if (retry) ev.retry = retry;
-  _each(c, _kill);
-  if (c._post) c._post.close();
-  c._post = null;
-  c._sessionId = '';
-  c._ticketWaiters = [];
-  for (k in c._timers) _clear(c, k);
-  if (o.reconnect && RECONNECT[code] && !c._userClosed) {
-    // The old session is gone, and with it whatever it did not
-    // acknowledge: the gap event says how many messages that was.
-    if (c._openedAt && now - c._openedAt > EARLY) c._reconnects = 0;
-    delay = Math.max(retry || 0, backoff(c._reconnects++, c._rand(), o.reconnectDelay, o.reconnectMaxDelay));
-    if (c._openedAt) {
-      c.readyState = 1;
-      c._gap = { code: code, reason: ev.reason, dropped: c._outbox.filter(function (m) {
-        return !m._isClose;
-      }).length };
-    }
-    c._outbox = [];
-    c._seq = c._acked = c._sent = c.bufferedAmount = c._openedAt = 0;
-    _emit(c, 'reconnecting', { reason: 'session_ended', code: code, fresh: true, delay: delay });
-    return _timer(c, 'fresh', delay, _connect);
-  }
-  c.readyState = 3;
-  while (c._unlisten.length) c._unlisten.pop()();
-  if (!clean) _emit(c, 'error', ev);
-  _emit(c, 'close', ev);
-}
-
-// _bye runs on pagehide: the page is going away, so the server is told at
-// once (a beacon survives the unload) instead of holding the session for
-// its grace period.
-function _bye(c) {
-  if (c.readyState > 2) return;
-  c._userClosed = 1;
-  _fail(c, 1001, 'page hidden', 1);
-}
-
-// _beacon sends what the server has not acknowledged, then a close, in
-// one POST that outlives the page, where navigator.sendBeacon exists.
-function _beacon(c, code) {
-  var nav = c._globals.navigator, url = _url(c, c._base, 'send', { s: c._sessionId }), body;
-  c._sent = c._acked;
-  body = encodeFrame(['k', c._secret, c._received, 0]) + '\n' + _batch(c);
-  if (!c._closeSeq || c._sent < c._closeSeq) body += encodeFrame(['c', c._sent + 1, code, '', 0]);
-  if (nav && nav.sendBeacon) nav.sendBeacon(url, body);
-}
-
-// _online resumes at once when the browser says the network is back,
-// instead of waiting out a backoff.
-function _online(c) {
-  var t = c._timers.resume;
-  if (t) {
-    _clear(c, 'resume');
-    t._fn(c);
-  }
-}
-
-// _listen calls fn(c) on each event type on the window, until the session
-// ends.
-function _listen(c, type, fn) {
-  var g = c._globals;
-  function on() {
-    fn(c);
-  }
-  if (g.addEventListener) {
-    g.addEventListener(type, on);
-    c._unlisten.push(function () {
-      g.removeEventListener(type, on);
-    });
-  }
-}
-
-// _timer arms the session's timer called name, replacing any armed one.
-function _timer(c, name, ms, fn) {
-  _clear(c, name);
-  c._timers[name] = {
-    _fn: fn, _id: c._globals.setTimeout(function () {
-      delete c._timers[name];
-      fn(c);
-    }, ms)
-  };
-}
-
-function _clear(c, name) {
-  var t = c._timers[name];
-  if (t) {
-    c._globals.clearTimeout(t._id);
-    delete c._timers[name];
-  }
-}
-
-// downstream: the frames that arrive on an attachment (PROTOCOL.md
-// sections 5 to 7): the open frame, the sequence rules, heartbeats, probe
-// echoes and the server's close.
-
-// From other files: decodeBatch, fromBase64, utf8Length (codec);
-// websocket (websocket); longpoll (longpoll); _emit, debug (comet); _ackUp,
-// _flush (upstream); _opened, _proven (attach); _gone (resume); _closeWith,
-// _fail, _finish (lifecycle).
-
-// _live reports whether att is still one of the session's attachments;
-// callbacks from any other (a superseded or abandoned attempt) are ignored.
-function _live(c, att) {
-  return c._attachments.indexOf(att) >= 0;
-}
-
-// _data applies a batch that arrived on att.
-function _data(c, att, text) {
-  var frames, i, f, now = c._now();
-  if (!_live(c, att)) return;
-  debug(c, 'down ' + att._transport._name + ' ' + att._attempt, text);
-  if (!(frames = _decode(c, text))) return;
-  for (i = 0; i < frames.length && _live(c, att); i++) {
-    f = frames[i];
-    if (!att._openedAt) {
-      // The first frame of every downstream is its open frame; one naming
-      // another attempt is a stale response a proxy released late.
-      if (f[0] != 'o' || f[1] != att._attempt) return _gone(c, att, { _why: att._transport == websocket ? 'ws_silent' : '' });
-      _opened(c, att, f);
-      continue;
-    }
-    att._heardAt = now;
-    switch (f[0]) {
-      case 'm':
-      case 'b':
-      case 'c':
-        _message(c, f);
-        break;
-      case 'a':
-        _ackUp(c, f[1]);
-        break;
-      case 'h':
-        c._ackNow = 1;
-        // Heartbeats leave the server at least an interval apart; two that
-        // arrive together were held back by something on the way.
-        if (att._transport != websocket && att._transport != longpoll && now - att._heartbeatAt < att._interval / 2 && !att._late) {
-          return _gone(c, att, { _why: 'stream_buffered' });
-        }
-        att._heartbeatAt = now;
-        break;
-      case 'e':
-        if (f[1] == att._probeToken) _proven(c, att);
-        break;
-      case 's':
-        return _gone(c, att, { _superseded: 1 });
-      default:
-        return _fail(c, 1002, 'unexpected frame');
-    }
-  }
-  _flush(c);
-}
-
-// _decode returns the frames of a batch, or fails the session for a
-// malformed one and returns nothing.
-function _decode(c, text) {
-  try {
-    return decodeBatch(text);
-  } catch (e) {
-    _fail(c, e.code, e.message);
-  }
-}
-
-// _message applies a sequenced frame: a message or the server's close.
-function _message(c, f) {
-  var seq = f[1], size;
-  if (seq <= c._received) {
-    c._ackNow = 1; // a resend: the server may have missed our ack
-    return;
-  }
-  if (seq > c._received + 1) return _fail(c, 1002, 'sequence gap');
-  if (c._serverClose) return _fail(c, 1002, 'after close');
-  c._received = seq;
-  if (f[0] == 'c') return _remoteClose(c, f);
-  size = f[0] == 'm' ? utf8Length(f[2]) : f[2].length / 4 * 3;
-  if (size > c._limits.maxMessage + 2) return _fail(c, 1009, 'message too big');
-  if (!c._owed++) c._owedSince = c._now();
-  c._owedBytes += size;
-  // After close() the application reads nothing more, as with WebSocket;
-  // messages are still acknowledged.
-  if (c.readyState == 1) _emit(c, 'message', { data: f[0] == 'm' ? f[2] : _binary(c, f[2]) });
-}
-
-// _binary converts a base64 payload to what binaryType asks for.
-function _binary(c, b64) {
-  var g = c._globals, bytes = fromBase64(b64, g.atob, g.Uint8Array);
-  return c.binaryType == 'blob' && g.Blob ? new g.Blob([bytes]) : bytes.buffer;
-}
-
-// _remoteClose accepts the server's close: one we did not start is
-// answered with the same code; ours is the answer we were waiting for.
-function _remoteClose(c, f) {
-  c._serverClose = f;
-  c._ackNow = 1;
-  if (!c._closeSeq) _closeWith(c, f[2], '', 1);
-  _finish(c);
 }
 
 return Comet;

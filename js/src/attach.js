@@ -4,12 +4,12 @@
 // attach as probes (d=0) and are committed once proven; resumes deliver at
 // once (d=1).
 
-// From other files: encodeFrame (codec); headStart (policy); recall,
-// remember (env); sse (sse); websocket (websocket); streaming (streaming);
-// longpoll (longpoll); transportNamed (fallback); _emit, debug (comet);
-// _addTicket, _ticket, _url (negotiate); _ackUp, _flush, _sentAck (upstream);
-// _failed, _gone (resume); _clear, _end, _timer (lifecycle);
-// _live (downstream).
+// From other files: encodeFrame (codec); _emit, debug (comet);
+// _live (downstream); recall, remember (env); transportNamed (fallback);
+// _clear, _end, _timer (lifecycle); longpoll (longpoll); _addTicket, _ticket,
+// _url (negotiate); headStart (policy); _failed, _gone (resume); sse (sse);
+// streaming (streaming); _ackUp, _flush, _sentAck (upstream);
+// websocket (websocket).
 
 // _start begins after negotiate. WebSocket gets a head start; if it is
 // not proven by then, an HTTP transport races it, and the first proven

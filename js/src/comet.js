@@ -3,9 +3,9 @@
 // and the events. The session itself is in the files after this one.
 
 // From other files: encodeFrame, toBase64, utf8Length (codec); assign,
-// domError, resolveURL (env); transportNamed (fallback); _connect (negotiate);
-// _flush (upstream); _bye, _closeWith, _fail, _listen, _online (lifecycle);
-// ROOT (build.js).
+// domError, resolveURL (env); transportNamed (fallback); _bye, _closeWith,
+// _fail, _listen, _online (lifecycle); _connect (negotiate);
+// _flush (upstream); ROOT (build.js).
 
 // DEFAULTS are the options that do not default to undefined; README.md
 // documents them all.

@@ -2,10 +2,10 @@
 // sections 5 to 7): the open frame, the sequence rules, heartbeats, probe
 // echoes and the server's close.
 
-// From other files: decodeBatch, fromBase64, utf8Length (codec);
-// websocket (websocket); longpoll (longpoll); _emit, debug (comet); _ackUp,
-// _flush (upstream); _opened, _proven (attach); _gone (resume); _closeWith,
-// _fail, _finish (lifecycle).
+// From other files: _opened, _proven (attach); decodeBatch, fromBase64,
+// utf8Length (codec); _emit, debug (comet); _closeWith, _fail,
+// _finish (lifecycle); longpoll (longpoll); _gone (resume); _ackUp,
+// _flush (upstream); websocket (websocket).
 
 // _live reports whether att is still one of the session's attachments;
 // callbacks from any other (a superseded or abandoned attempt) are ignored.

@@ -1,7 +1,7 @@
 // fallback: the transports in their fallback order.
 
-// From other files: sse (sse); websocket (websocket); streaming (streaming);
-// longpoll (longpoll).
+// From other files: longpoll (longpoll); sse (sse); streaming (streaming);
+// websocket (websocket).
 
 // TRANSPORTS by name, in the fallback order, best first (PROTOCOL.md
 // section 8); options.transports orders them for a session:

@@ -2,9 +2,9 @@
 // handshake, protocol violations, the page going away — and the reconnect
 // option, which opens a fresh session after an end that allows it.
 
-// From other files: encodeFrame (codec); CLOSE_WAIT, EARLY, RECONNECT,
-// backoff (policy); _emit, debug (comet); _connect, _url (negotiate); _batch,
-// _flush (upstream); _each, _kill (attach).
+// From other files: _each, _kill (attach); encodeFrame (codec); _emit,
+// debug (comet); _connect, _url (negotiate); CLOSE_WAIT, EARLY, RECONNECT,
+// backoff (policy); _batch, _flush (upstream).
 
 // _closeWith queues our close frame in sequence, after every message sent
 // before it, and bounds the handshake by CLOSE_WAIT.

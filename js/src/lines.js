@@ -2,8 +2,8 @@
 // section 5.1). A response grows by arbitrary chunks; only whole lines are
 // decoded, and a partial line waits for its newline.
 
-// From other files: refusalOf, request (env); _gone (resume);
-// _data (downstream).
+// From other files: _data (downstream); refusalOf, request (env);
+// _gone (resume).
 
 // lineReader returns a function that takes the whole text so far and
 // returns the complete lines it adds, newline-terminated ('' if none yet);

@@ -1,9 +1,9 @@
 // negotiate: creating the session (PROTOCOL.md section 3) and the attach
 // tickets it hands out (section 5).
 
-// From other files: TICKET_TTL, attachTimeout (policy); assign, parseJSON,
-// request (env); debug (comet); _flush (upstream); _start (attach);
-// _end (lifecycle).
+// From other files: _start (attach); debug (comet); assign, parseJSON,
+// request (env); _end (lifecycle); TICKET_TTL, attachTimeout (policy);
+// _flush (upstream).
 
 // _connect starts a session: fresh session state, then negotiate. The
 // outbox is kept: messages sent while a fresh session is being opened

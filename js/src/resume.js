@@ -3,10 +3,10 @@
 // resume and a dropped transport each have their rule; a drop is resumed
 // on the same session, with nothing lost or duplicated either way.
 
-// From other files: EARLY, REFUSED, backoff, keepalive (policy);
-// longpoll (longpoll); _emit, debug (comet); _flush (upstream); _attach,
-// _http, _kill, _mem, _poll, _proven (attach); _end, _timer (lifecycle);
-// _live (downstream).
+// From other files: _attach, _http, _kill, _mem, _poll, _proven (attach);
+// _emit, debug (comet); _live (downstream); _end, _timer (lifecycle);
+// longpoll (longpoll); EARLY, REFUSED, backoff, keepalive (policy);
+// _flush (upstream).
 
 // _gone handles the end of att; info says how: _ok (ended normally),
 // _superseded, _silent, _why (the reason to report; stream_buffered makes

@@ -3,7 +3,7 @@
 // closed: its own reconnect would reuse a spent ticket, so the session
 // attaches again itself, with a fresh ticket and its ack.
 
-// From other files: _gone (resume); _data (downstream).
+// From other files: _data (downstream); _gone (resume).
 var sse = {
   _name: 'sse',
   _need: 'EventSource',

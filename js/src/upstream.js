@@ -4,10 +4,10 @@
 // it already has by sequence number. The path is the delivering WebSocket
 // when there is one, otherwise POST P/send, one POST at a time.
 
-// From other files: encodeFrame (codec); REFUSED, backoff, nextPause (policy);
-// refusalOf, request (env); _emit, debug (comet); _addTicket, _fresh,
-// _url (negotiate); _probed (attach); _clear, _end, _fail, _finish,
-// _timer (lifecycle); _decode (downstream).
+// From other files: _probed (attach); encodeFrame (codec); _emit,
+// debug (comet); _decode (downstream); refusalOf, request (env); _clear, _end,
+// _fail, _finish, _timer (lifecycle); _addTicket, _fresh, _url (negotiate);
+// REFUSED, backoff, nextPause (policy).
 
 // _batch returns the frames of the messages after the path's cursor, each
 // with its newline, up to maxBatch bytes, and moves the cursor. It stops

@@ -2,8 +2,8 @@
 // WebSocket message is one batch, both ways. The transport only adapts
 // the wire; proving, racing and resuming are the session's.
 
-// From other files: _wsOpen (attach); _gone (resume); _fail (lifecycle);
-// _data (downstream).
+// From other files: _wsOpen (attach); _data (downstream); _fail (lifecycle);
+// _gone (resume).
 var websocket = {
   _name: 'websocket',
   _need: 'WebSocket',

@@ -4,7 +4,7 @@
 //
 //   // From other files: encodeFrame, quote (codec); debug (comet).
 //
-// names grouped by the file that declares them, files in SOURCES order,
+// names grouped by the file that declares them, files in alphabetical order,
 // then ROOT (build.js), which the bundle's wrapper binds; or "From other
 // files: none." These tests hold the comments to what the code
 // references, and every top-level name to one file.
@@ -101,7 +101,7 @@ const files = SOURCES.map((name) => ({ name, ...analyse(fs.readFileSync(path.joi
 // expected returns the header the references of file f call for.
 function expected(f) {
   const groups = [];
-  for (const g of files) {
+  for (const g of [...files].sort((a, b) => a.name < b.name ? -1 : 1)) {
     if (g == f) continue;
     const names = [...f.free].filter((n) => g.top.has(n) && !f.top.has(n)).sort();
     if (names.length) groups.push(names.join(', ') + ' (' + g.name + ')');
