@@ -13,6 +13,8 @@
 // the codec works on UTF-16 and checks what UTF-16 can get wrong (lone
 // surrogates). Binary payloads stay base64 strings until delivery.
 
+// From other files: parseJSON (env).
+
 // SCHEMA gives each frame type's fields: n an unsigned integer, s a
 // string (for b, a base64 one).
 var SCHEMA = { o: 'nnsn', m: 'ns', b: 'ns', a: 'n', h: '', p: 'ns', e: 's', u: 'n', s: '', c: 'nnsn', k: 'snn', t: 's' };
@@ -121,6 +123,8 @@ function fromBase64(s, atob, U8) {
 // policy: the timing and classification decisions of the session, as pure
 // functions of measured values, so that tests can state them as tables.
 
+// From other files: none.
+
 // EARLY is the lifetime under which an attachment's death counts as early.
 var EARLY = 1e4;
 // CLOSE_WAIT bounds a closing handshake.
@@ -160,25 +164,26 @@ function nextPause(p, base) {
 
 // keepalive classifies the unexpected death of an attachment that lived
 // life ms and had been silent downstream for idle ms (both Date.now
-// deltas) under heartbeat interval iv; k carries the history (c: the
-// silence before the previous death, d: early deaths in a row). It
-// returns {why, hb} for an idle cut — two deaths after the same silence, a
-// proxy's idle timeout: ask for heartbeats at half that silence instead of
-// leaving the transport — or {why, demote} after three early deaths in a
-// row that no shorter heartbeat explains. Otherwise {}.
+// deltas) under heartbeat interval iv; k carries the history (_silence:
+// the silence before the previous death, _early: early deaths in a row).
+// It returns {_why, _heartbeat} for an idle cut — two deaths after the
+// same silence, a proxy's idle timeout: ask for heartbeats at half that
+// silence instead of leaving the transport — or {_why, _demote} after
+// three early deaths in a row that no shorter heartbeat explains.
+// Otherwise {}.
 function keepalive(k, life, idle, iv, minHb) {
   var r = {}, hb = Math.floor(idle / 2);
-  k.d = life < EARLY ? (k.d || 0) + 1 : 0;
-  if (idle >= 1e3 && k.c && Math.abs(idle - k.c) <= Math.max(1e3, k.c / 10) && hb >= minHb && hb < iv) {
-    r.why = 'idle_cut';
-    r.hb = hb;
-    k.d = 0;
-  } else if (k.d >= 3) {
-    r.why = 'early_death';
-    r.demote = 1;
-    k.d = 0;
+  k._early = life < EARLY ? (k._early || 0) + 1 : 0;
+  if (idle >= 1e3 && k._silence && Math.abs(idle - k._silence) <= Math.max(1e3, k._silence / 10) && hb >= minHb && hb < iv) {
+    r._why = 'idle_cut';
+    r._heartbeat = hb;
+    k._early = 0;
+  } else if (k._early >= 3) {
+    r._why = 'early_death';
+    r._demote = 1;
+    k._early = 0;
   }
-  k.c = idle >= 1e3 ? idle : 0;
+  k._silence = idle >= 1e3 ? idle : 0;
   return r;
 }
 
@@ -196,6 +201,8 @@ var REFUSED = {
 // env: everything the shim takes from its environment. Browser globals are
 // injected (options.globals) so that tests can pass fakes; by default they
 // are read from the global object when present.
+
+// From other files: none.
 
 // The globals the shim uses: WebSocket, EventSource, XMLHttpRequest,
 // setTimeout, clearTimeout, localStorage, navigator, location, URL,
@@ -242,7 +249,7 @@ function resolveURL(url, g) {
 // response. It returns an object whose close aborts the request without
 // calling done.
 function request(c, url, done, progress, body, headers, timeout) {
-  var g = c._g, x = new g.XMLHttpRequest(), over, timer, k;
+  var g = c._globals, x = new g.XMLHttpRequest(), over, timer, k;
   // stop ends the request's callbacks and timer, and reports whether it
   // was still running.
   function stop() {
@@ -253,7 +260,7 @@ function request(c, url, done, progress, body, headers, timeout) {
     return 1;
   }
   x.open(body ? 'POST' : 'GET', url, true);
-  if (c._o.withCredentials) x.withCredentials = true;
+  if (c._options.withCredentials) x.withCredentials = true;
   if (body) headers = assign({ 'Content-Type': 'text/plain;charset=UTF-8' }, headers);
   for (k in headers) x.setRequestHeader(k, headers[k]); // a plain object the shim made
   x.onreadystatechange = function () {
@@ -300,7 +307,7 @@ function parseJSON(text) {
 // JSON error body of PROTOCOL.md section 2, if any.
 function refusalOf(status, text) {
   var body = parseJSON(text);
-  return { status: status, code: body && body.code || '' };
+  return { _status: status, _code: body && body.code || '' };
 }
 
 // The transport memory (localStorage) maps an endpoint to what worked on
@@ -326,6 +333,9 @@ function remember(g, key, m, now) {
 // section 5.1). A response grows by arbitrary chunks; only whole lines are
 // decoded, and a partial line waits for its newline.
 
+// From other files: _data (downstream); refusalOf, request (env);
+// _gone (resume).
+
 // lineReader returns a function that takes the whole text so far and
 // returns the complete lines it adds, newline-terminated ('' if none yet);
 // called with no argument, it reports whether the text ended in the middle
@@ -348,14 +358,14 @@ function lineReader() {
 // boundary was recycled by the server; one cut mid-line is a dead path.
 function xhrTransport(name, stream) {
   return {
-    name: name,
-    need: 'XMLHttpRequest',
-    open: function (c, att, url) {
+    _name: name,
+    _need: 'XMLHttpRequest',
+    _open: function (c, att, url) {
       var lines = lineReader();
-      att.x = request(c, url, function (status, text) {
+      att._handle = request(c, url, function (status, text) {
         if (status != 200) return _gone(c, att, refusalOf(status, text));
         if (!stream) _data(c, att, text);
-        _gone(c, att, { ok: !lines() });
+        _gone(c, att, { _ok: !lines() });
       }, stream && function (text) {
         var batch = lines(text);
         if (batch) _data(c, att, batch);
@@ -368,11 +378,13 @@ function xhrTransport(name, stream) {
 // frame is one event of the default type. On error the EventSource is
 // closed: its own reconnect would reuse a spent ticket, so the session
 // attaches again itself, with a fresh ticket and its ack.
+
+// From other files: _data (downstream); _gone (resume).
 var sse = {
-  name: 'sse',
-  need: 'EventSource',
-  open: function (c, att, url) {
-    var es = att.x = new c._g.EventSource(url, { withCredentials: !!c._o.withCredentials });
+  _name: 'sse',
+  _need: 'EventSource',
+  _open: function (c, att, url) {
+    var es = att._handle = new c._globals.EventSource(url, { withCredentials: !!c._options.withCredentials });
     es.onmessage = function (e) {
       _data(c, att, e.data);
     };
@@ -385,11 +397,14 @@ var sse = {
 // websocket: the WebSocket transport (PROTOCOL.md section 5). Each
 // WebSocket message is one batch, both ways. The transport only adapts
 // the wire; proving, racing and resuming are the session's.
+
+// From other files: _wsOpen (attach); _data (downstream); _fail (lifecycle);
+// _gone (resume).
 var websocket = {
-  name: 'websocket',
-  need: 'WebSocket',
-  open: function (c, att, url) {
-    var ws = att.x = new c._g.WebSocket(url.replace(/^http/, 'ws'));
+  _name: 'websocket',
+  _need: 'WebSocket',
+  _open: function (c, att, url) {
+    var ws = att._handle = new c._globals.WebSocket(url.replace(/^http/, 'ws'));
     ws.onopen = function () {
       _wsOpen(c, att);
     };
@@ -399,7 +414,7 @@ var websocket = {
     };
     // Browsers hide why a handshake failed; before onopen it is a refusal.
     ws.onerror = ws.onclose = function () {
-      _gone(c, att, { why: att.up ? '' : 'ws_refused' });
+      _gone(c, att, { _why: att._socketOpen ? '' : 'ws_refused' });
     };
   }
 };
@@ -408,34 +423,25 @@ var websocket = {
 // browsers without EventSource: one long GET read as its responseText
 // grows. The server recycles the response after a byte budget, always at
 // a frame boundary; the session then attaches again.
+
+// From other files: xhrTransport (lines).
 var streaming = xhrTransport('streaming', 1);
 
 // longpoll: the long-polling transport (PROTOCOL.md section 5). Each poll
 // is an attachment of its own, one batch in one response; the session
 // starts the next poll when one ends.
+
+// From other files: xhrTransport (lines).
 var longpoll = xhrTransport('longpoll');
-
-// fallback: the transports in their fallback order.
-
-// TRANSPORTS by name, in the fallback order, best first (PROTOCOL.md
-// section 8); options.transports orders them for a session:
-// WebSocket, then the streams (SSE where EventSource exists, otherwise XHR
-// streaming), then long-polling, which works wherever XMLHttpRequest does.
-var TRANSPORTS = { websocket: websocket, sse: sse, streaming: streaming, longpoll: longpoll };
-
-// Each transport has a name, the global it needs (its capability check),
-// open(session, attachment, url), and for WebSocket, send.
-
-// transportNamed returns the transport module called name, or false; an
-// inherited name (toString, __proto__) has no need.
-function transportNamed(name) {
-  var t = TRANSPORTS[name];
-  return t && t.need && t;
-}
 
 // comet: the public API, which mirrors the browser's WebSocket: the
 // constructor, readyState and its constants, send, close, bufferedAmount
 // and the events. The session itself is in the files after this one.
+
+// From other files: encodeFrame, toBase64, utf8Length (codec); assign,
+// domError, resolveURL (env); transportNamed (fallback); _bye, _closeWith,
+// _fail, _listen, _online (lifecycle); _connect (negotiate);
+// _flush (upstream); ROOT (build.js).
 
 // DEFAULTS are the options that do not default to undefined; README.md
 // documents them all.
@@ -456,30 +462,35 @@ function Comet(url, options) {
   if (options != null && typeof options != 'object' || options instanceof Array) {
     throw new TypeError('Comet: options, not subprotocols');
   }
-  c._o = o = assign(assign({}, DEFAULTS), options);
-  c._g = o.globals || ROOT;
-  c._now = c._g.now || Date.now;
-  c._rand = c._g.random || Math.random;
-  u = resolveURL(url, c._g);
+  c._options = o = assign(assign({}, DEFAULTS), options);
+  c._globals = o.globals || ROOT;
+  c._now = c._globals.now || Date.now;
+  c._rand = c._globals.random || Math.random;
+  u = resolveURL(url, c._globals);
   c.url = u[0];
   c._base = u[1];
-  c._key = 'comet:' + c._base;
+  c._memoryKey = 'comet:' + c._base;
   c._order = o.transports.filter(function (name) {
     var t = transportNamed(name);
     if (!t) throw new TypeError('Comet: unknown transport ' + name);
-    return c._g[t.need];
+    return c._globals[t._need];
   });
   c.readyState = c.bufferedAmount = 0;
-  c.binaryType = c._g.Blob ? 'blob' : 'arraybuffer';
+  c.binaryType = c._globals.Blob ? 'blob' : 'arraybuffer';
   c.protocol = c.extensions = c.transport = '';
   c.onopen = c.onmessage = c.onerror = c.onclose = null;
-  c._l = {};
-  c._t = {};
-  c._out = [];
-  c._seq = c._acked = c._sent = c._rn = c._gen = c._flaps = 0;
-  c._ka = {};
-  c._hb = o.heartbeat || 0;
-  c._win = [];
+  c._listeners = {}; // by event type
+  c._timers = {}; // by name: {_fn, _id}
+  c._outbox = []; // messages not yet acknowledged: {_seq, _size, _frame, _isClose}
+  // _seq: the sequence number of the last message queued; _acked: the
+  // server's ack of them; _sent: the last one sent on the current path;
+  // _reconnects: fresh sessions in a row; _generation: bumped when the
+  // attachments change hands, so that a stale ticket callback is dropped;
+  // _flaps: drops and failed resumes in a row.
+  c._seq = c._acked = c._sent = c._reconnects = c._generation = c._flaps = 0;
+  c._keepalive = {}; // the history keepalive() judges deaths by
+  c._heartbeat = o.heartbeat || 0; // the heartbeat interval asked for, or 0
+  c._unlisten = []; // removers of the window listeners
   _listen(c, 'online', _online);
   _listen(c, 'pagehide', _bye);
   _connect(c);
@@ -500,33 +511,33 @@ var proto = Comet.prototype;
 // close, for a message above the server's maxMessage, for text with a
 // lone surrogate, and when bufferedAmount would pass options.maxBuffered.
 proto.send = function (data) {
-  var c = this, g = c._g, m = { s: c._seq + 1 }, blob = g.Blob && data instanceof g.Blob, r;
+  var c = this, g = c._globals, m = { _seq: c._seq + 1 }, blob = g.Blob && data instanceof g.Blob, r;
   function binary(bytes) {
-    m.f = encodeFrame(['b', m.s, toBase64(bytes, g.btoa)]);
+    m._frame = encodeFrame(['b', m._seq, toBase64(bytes, g.btoa)]);
   }
   if (c.readyState != 1) throw domError('InvalidStateError', 'not open');
   if (blob) {
-    m.n = data.size;
+    m._size = data.size;
   } else if (data && data.byteLength != null) {
     // An ArrayBuffer, a typed array or a DataView: encoded at once, so
     // that later changes to it do not change the message.
     if (!g.Uint8Array || !g.btoa) throw new TypeError('Comet: binary needs typed arrays');
     binary(data = new g.Uint8Array(data.buffer || data, data.byteOffset || 0, data.byteLength));
-    m.n = data.length;
+    m._size = data.length;
   } else {
     data = String(data);
-    if ((m.n = utf8Length(data)) == 1 / 0) throw new TypeError('Comet: lone surrogate');
-    m.f = encodeFrame(['m', m.s, data]);
+    if ((m._size = utf8Length(data)) == 1 / 0) throw new TypeError('Comet: lone surrogate');
+    m._frame = encodeFrame(['m', m._seq, data]);
   }
-  if (m.n > c._lim.maxMessage) {
+  if (m._size > c._limits.maxMessage) {
     throw domError('SyntaxError', 'over maxMessage');
   }
-  if (c.bufferedAmount + m.n > c._o.maxBuffered) {
+  if (c.bufferedAmount + m._size > c._options.maxBuffered) {
     throw domError('QuotaExceededError', 'over maxBuffered');
   }
-  c._seq = m.s;
-  c._out.push(m);
-  c.bufferedAmount += m.n;
+  c._seq = m._seq;
+  c._outbox.push(m);
+  c.bufferedAmount += m._size;
   if (blob) {
     r = new g.FileReader();
     r.onload = function () {
@@ -555,7 +566,7 @@ proto.close = function (code, reason) {
     throw domError('SyntaxError', 'reason over 123 bytes');
   }
   if (c.readyState > 1) return;
-  c._user = 1;
+  c._userClosed = 1;
   if (c.readyState == 0) {
     return _fail(c, 1006, 'closed early', 0, 1000);
   }
@@ -565,12 +576,12 @@ proto.close = function (code, reason) {
 // addEventListener and removeEventListener behave as the DOM's for
 // function listeners: a listener is added once.
 proto.addEventListener = function (type, fn) {
-  var l = this._l[type] || (this._l[type] = []);
+  var l = this._listeners[type] || (this._listeners[type] = []);
   if (fn && l.indexOf(fn) < 0) l.push(fn);
 };
 
 proto.removeEventListener = function (type, fn) {
-  var l = this._l[type] || [], i = l.indexOf(fn);
+  var l = this._listeners[type] || [], i = l.indexOf(fn);
   if (i >= 0) l.splice(i, 1);
 };
 
@@ -579,11 +590,11 @@ proto.removeEventListener = function (type, fn) {
 // not disturb the session.
 function _emit(c, type, props) {
   var e = assign({ type: type, target: c }, props);
-  [c['on' + type]].concat(c._l[type] || []).map(function (f) {
+  [c['on' + type]].concat(c._listeners[type] || []).map(function (f) {
     try {
       if (typeof f == 'function') f.call(c, e);
     } catch (err) {
-      c._g.setTimeout(function () {
+      c._globals.setTimeout(function () {
         throw err;
       }, 0);
     }
@@ -592,742 +603,61 @@ function _emit(c, type, props) {
 
 // debug reports to options.debug; the minified build drops every call.
 function debug(c, msg, data) {
-  if (c._o.debug) c._o.debug(msg, data);
+  if (c._options.debug) c._options.debug(msg, data);
 }
 
-// negotiate: creating the session (PROTOCOL.md section 3) and the attach
-// tickets it hands out (section 5).
+// fallback: the transports in their fallback order.
 
-// _connect starts a session: fresh session state, then negotiate. The
-// outbox is kept: messages sent while a fresh session is being opened
-// (the reconnect option) go to the new session.
-function _connect(c) {
-  c._sid = c._tr = '';
-  c._tk = []; // unused tickets, oldest first: {t, at}
-  c._tw = []; // callbacks waiting for a ticket
-  c._a = 0; // the attempt counter
-  c._atts = []; // live attachments; callbacks of any other are ignored
-  c._cur = c._up = c._post = c._rc = null;
-  c._ctl = []; // control frames for the next POST
-  c._n = c._ackd = c._owe = c._oweBytes = c._ackNow = c._cs = c._cw = c._user = c._hs = c._born = 0;
-  _negotiate(c, c._base, '', 0);
-}
+// From other files: longpoll (longpoll); sse (sse); streaming (streaming);
+// websocket (websocket).
 
-// _url returns the URL of endpoint path under the mount URL with params
-// and a cache buster.
-function _url(c, base, path, params) {
-  var u = base + '/' + path + '?v=1', k;
-  for (k in params) {
-    if (params[k] !== '') u += '&' + k + '=' + encodeURIComponent(params[k]);
-  }
-  return u + '&z=' + _nonce(c);
-}
+// TRANSPORTS by name, in the fallback order, best first (PROTOCOL.md
+// section 8); options.transports orders them for a session:
+// WebSocket, then the streams (SSE where EventSource exists, otherwise XHR
+// streaming), then long-polling, which works wherever XMLHttpRequest does.
+var TRANSPORTS = { websocket: websocket, sse: sse, streaming: streaming, longpoll: longpoll };
 
-// _nonce returns a fresh token: a cache buster, a probe's.
-function _nonce(c) {
-  return (c._now() + c._rand()).toString(36);
-}
+// Each transport has a _name, _need (the global it needs: its capability
+// check) and _open(session, attachment, url).
 
-// LIMITS are the session parameters of the negotiate response (PROTOCOL.md
-// section 3) with their defaults, filled into the response kept as c._lim.
-var LIMITS = {
-  heartbeat: 25e3, minHeartbeat: 1e3, hold: 25e3, grace: 3e4, ackDelay: 200, minTimeout: 300, maxTimeout: 1e4,
-  maxMessage: 65536, maxBatch: 1048576, windowMessages: 1024, windowBytes: 1048576
-};
-
-// _negotiate creates the session at base, following at most 3 redirects.
-// It times the request: the round trip sets every timeout after it. The
-// request is CORS-simple (a text/plain body) unless the application adds
-// headers: a refused preflight would hide the server's answer (an Origin
-// refusal) from the page (PROTOCOL.md section 11).
-function _negotiate(c, base, token, hops) {
-  var t0 = c._now(), h = assign({}, c._o.headers);
-  if (token) h['Comet-Redirect-Token'] = token;
-  debug(c, 'negotiate', base);
-  // The negotiate is the session's one request in flight, as c._post: no
-  // POST /send goes before a session exists.
-  c._post = request(c, _url(c, base, 'negotiate', {}), function (status, text) {
-      var r = parseJSON(text), k;
-      c._post = null;
-      if (status != 200 || !(r instanceof Object)) return _refused(c, status, r);
-      if (r.url) {
-        if (hops >= 3) return _end(c, 3004, 'redirects');
-        return _negotiate(c, String(r.url).replace(/\/+$/, ''), r.token, hops + 1);
-      }
-      if (r.v != 1 || !r.sid || !r.secret || !(r.transports instanceof Array)) return _end(c, 1002, 'bad negotiate');
-      c._base = base;
-      c._sid = r.sid;
-      c._sec = r.secret;
-      c._rtt = c._now() - t0;
-      // Not a negated comparison: the minifier may turn !(x > 0) into
-      // x <= 0, false for undefined.
-      for (k in LIMITS) r[k] = r[k] > 0 ? r[k] : LIMITS[k];
-      c._lim = r;
-      c._to = c._o.attachTimeout || attachTimeout(c._rtt, c._lim.minTimeout, c._lim.maxTimeout);
-      (r.tickets || []).map(function (t) {
-        _addTicket(c, t);
-      });
-      c._offer = c._order.filter(function (t) {
-        return r.transports.indexOf(t) >= 0;
-      });
-      debug(c, 'negotiated', { rtt: c._rtt, timeout: c._to, transports: c._offer });
-      if (!c._offer.length) return _end(c, 3004, 'no transport');
-      _start(c);
-    }, 0, JSON.stringify({ transports: c._order }), h, c._o.timeout);
-}
-
-// _refused ends a session whose negotiate failed: 401 and 403 with 3003
-// (unauthorized), an Origin refusal with 3005, 429 and 503 with 3006
-// (overloaded), anything else, a network failure included, with 3004
-// (unreachable). The HTTP status rides on the error and close events.
-function _refused(c, status, body) {
-  var close = body && body.code == 'origin_refused' ? 3005 : { 401: 3003, 403: 3003, 429: 3006, 503: 3006 }[status];
-  _end(c, close || 3004, 'negotiate ' + status, 0, status);
-}
-
-// _addTicket keeps a ticket, dropping the oldest beyond 8 as the server
-// does.
-function _addTicket(c, t) {
-  if (t) c._tk.push({ t: t, at: c._now() });
-  if (c._tk.length > 8) c._tk.shift();
-}
-
-// _fresh returns how many fresh tickets are left, dropping stale ones.
-function _fresh(c) {
-  var now = c._now();
-  while (c._tk.length && now - c._tk[0].at >= TICKET_TTL) c._tk.shift();
-  return c._tk.length;
-}
-
-// _ticket passes an unused ticket to done: the newest from the pool, or
-// one from a key-only POST with wantTicket; null if that POST failed.
-function _ticket(c, done) {
-  if (_fresh(c)) return done(c._tk.pop().t);
-  c._tw.push(done);
-  _flush(c);
-}
-
-// upstream: the outbox and the paths to the server (PROTOCOL.md section 6).
-// Every message sent stays in the outbox until the server acknowledges it,
-// and is sent again on the next path after a drop; the server drops what
-// it already has by sequence number. The path is the delivering WebSocket
-// when there is one, otherwise POST P/send, one POST at a time.
-
-// _batch returns the frames of the messages after the path's cursor, each
-// with its newline, up to maxBatch bytes, and moves the cursor. It stops
-// at a Blob still being read, so that order is kept.
-function _batch(c) {
-  var out = c._out, b = '', i, m;
-  if (c._sent < c._acked) c._sent = c._acked;
-  for (i = c._sent - c._acked; i < out.length; i++) {
-    m = out[i];
-    if (!m.f || b && b.length + m.f.length > c._lim.maxBatch - 64) break;
-    b += m.f + '\n';
-    c._sent = m.s;
-    if (m.s == c._cs) c._cw = 2; // our close is on its way
-  }
-  return b;
-}
-
-// _ackDue reports whether an ack is due now by the cadence of PROTOCOL.md
-// section 6, and otherwise arms the timer for when it will be.
-function _ackDue(c) {
-  var wait;
-  if (c._n <= c._ackd) return c._ackNow;
-  if (c._ackNow || c._owe >= c._lim.windowMessages / 2 || c._oweBytes >= c._lim.windowBytes / 2) return 1;
-  wait = c._since + c._lim.ackDelay - c._now();
-  if (wait <= 0) return 1;
-  if (!c._t.ack) _timer(c, 'ack', wait, _flush);
-  return 0;
-}
-
-// _sentAck records that ack n was sent to the server. An ack due at once
-// (after a heartbeat, a resend, the server's close) stays due until one
-// covering everything received has gone: a POST answered after the
-// server's close arrived carried an older ack.
-function _sentAck(c, n) {
-  if (n >= c._ackd) {
-    c._ackd = n;
-    _clear(c, 'ack');
-  }
-  if (c._ackd >= c._n) c._owe = c._oweBytes = c._ackNow = 0;
-}
-
-// _flush sends what is due upstream: messages, acks, control frames, and
-// a ticket request when an attach waits for one.
-function _flush(c) {
-  var b, ack;
-  if (!c._sid || c.readyState > 2) return;
-  if (c._up) {
-    b = _batch(c);
-    if (_ackDue(c) || b && c._n > c._ackd) {
-      b += encodeFrame(['a', c._n]) + '\n';
-      _sentAck(c, c._n);
-    }
-    if (b) {
-      debug(c, 'up ws', b);
-      c._up.x.send(b);
-      if (c._cw) c._cw = 1;
-      _finish(c);
-    }
-    if (!c._tw.length) return;
-  }
-  if (c._post) return;
-  // On long-polling, acks ride on the polls; a POST for one alone is due
-  // only once the server's close has arrived, since no poll will follow.
-  ack = _ackDue(c) && (c._tr != 'longpoll' || c._rc);
-  b = c._up ? '' : _batch(c);
-  if (b || ack || c._ctl.length || c._tw.length) _postNow(c, b);
-}
-
-// _postNow POSTs one batch: the key frame (secret, our ack, whether we
-// want a ticket), then control frames (commits, probes), then messages:
-// controls apply even when the server's inbound refuses a message.
-function _postNow(c, msgs) {
-  var ack = c._n, last = c._sent, ctl = c._ctl, want = c._tw.length || _fresh(c) < 2 ? 1 : 0;
-  var body = [encodeFrame(['k', c._sec, ack, want])].concat(ctl, msgs).join('\n');
-  c._ctl = [];
-  _clear(c, 'pause');
-  debug(c, 'up post', body);
-  c._post = request(c, _url(c, c._base, 'send', { s: c._sid }), function (status, text) {
-    var frames, fail, r, wait;
-    c._post = null;
-    if (c.readyState > 2) return;
-    if (status == 200) {
-      if (!(frames = _decode(c, text))) return;
-      _sentAck(c, ack);
-      frames.map(function (f) {
-        if (f[0] == 'a') _ackUp(c, f[1]);
-        else if (f[0] == 't') _addTicket(c, f[1]);
-      });
-      c._posted = 0;
-      if (c._cw == 2 && c._acked >= c._cs) c._cw = 1;
-      _probed(c, ctl);
-      while (c._tw.length && _fresh(c)) c._tw.shift()(c._tk.pop().t);
-      // The server accepts while its inbound has room: resend the rest
-      // after a pause (PROTOCOL.md section 6).
-      wait = c._pause = c._acked < last ? nextPause(c._pause, c._lim.ackDelay) : 0;
-    } else {
-      r = refusalOf(status, text);
-      fail = REFUSED[r.code] || (status == 413 ? 1009 : 0);
-      if (fail) return _end(c, fail, 'POST ' + (r.code || status), 0, status);
-      // A failed POST may or may not have arrived: send it all again, after
-      // a backoff; the server drops what it has.
-      c._ctl = ctl.concat(c._ctl);
-      while (c._tw.length && !c._up) c._tw.shift()(null);
-      wait = backoff(c._posted++, c._rand(), 250, 5e3);
-    }
-    if (wait) {
-      c._sent = c._acked;
-      _timer(c, 'pause', wait, _flush);
-    } else {
-      _flush(c);
-    }
-    _finish(c);
-  }, 0, body, 0, c._lim.heartbeat + c._lim.hold + c._to);
-}
-
-// _ackUp applies the server's cumulative ack n of upstream messages: they
-// leave the outbox, and bufferedAmount with them; drain fires when
-// everything sent has been acknowledged.
-function _ackUp(c, n) {
-  var before = c.bufferedAmount;
-  if (n > c._seq) return _fail(c, 1002, 'bad ack');
-  while (c._out.length && c._out[0].s <= n) c.bufferedAmount -= c._out.shift().n;
-  if (n > c._acked) c._acked = n;
-  if (before && !c.bufferedAmount && c.readyState == 1) _emit(c, 'drain');
-}
-
-// attach: choosing, proving and keeping a transport (PROTOCOL.md sections
-// 5, 7 and 8). Every attach is an attachment object with its own attempt
-// number; callbacks of one that is no longer live are ignored. Candidates
-// attach as probes (d=0) and are committed once proven; resumes deliver at
-// once (d=1).
-
-// _start begins after negotiate. WebSocket gets a head start; if it is
-// not proven by then, an HTTP transport races it, and the first proven
-// wins. A transport remembered for this network starts at once, while
-// WebSocket is probed in the background to upgrade to.
-function _start(c) {
-  var o = c._offer, mem = c._o.remember && recall(c._g, c._key, c._now()), ws = o[0] == 'websocket';
-  c._bad = {};
-  c._nw = mem && mem.nw;
-  if (mem && mem.hb && !c._o.heartbeat) c._hb = mem.hb;
-  if (mem && mem.t != 'websocket' && o.indexOf(mem.t) >= 0) {
-    _http(c, mem.t, '');
-    if (ws && !c._nw) _attach(c, 'websocket', 0, 'upgraded');
-  } else if (ws) {
-    _attach(c, 'websocket', 0, '');
-    _timer(c, 'race', headStart(c._rtt), function () {
-      _http(c, null, (c._atts[0] || {}).up ? 'ws_silent' : 'ws_hung');
-    });
-  } else {
-    _http(c, null, '');
-  }
-}
-
-// _http starts the HTTP candidate name, or the next one not yet failed.
-function _http(c, name, why) {
-  _clear(c, 'race');
-  name = name || c._offer.filter(function (t) {
-    return t != 'websocket' && !c._bad[t];
-  })[0];
-  c._hs = 1;
-  if (name) _attach(c, name, 0, why);
-  else if (!c._atts.length) _end(c, 3004, 'unreachable');
-}
-
-// _attach attaches with transport name: d=1 delivers at once, d=0 probes.
-// why tells the server why the client left its previous transport.
-function _attach(c, name, d, why) {
-  var tr = transportNamed(name), gen = c._gen;
-  _ticket(c, function (t) {
-    var att;
-    if (gen != c._gen || c.readyState > 2) return;
-    if (!t) return _failed(c, { tr: tr, d: d, why: why }, {});
-    att = { a: ++c._a, tr: tr, d: d, why: why, ack: c._n };
-    c._atts.push(att);
-    debug(c, 'attach ' + name + ' ' + att.a, { d: d, why: why });
-    // A delivering poll answers within its hold; everything else must
-    // show its open frame within the attach timeout.
-    _at(c, att, (tr == longpoll && d ? c._lim.hold : 0) + c._to, function () {
-      var stream = tr == sse || tr == streaming;
-      _gone(c, att, { why: tr == websocket ? (att.up ? 'ws_silent' : 'ws_hung') : stream ? 'stream_buffered' : '' });
-    });
-    tr.open(c, att, _url(c, c._base, name, { s: c._sid, t: t, a: att.a, ack: att.ack, d: d, hb: c._hb || '', why: why }));
-  });
-}
-
-// _wsOpen runs when a WebSocket's handshake succeeded (101): a candidate
-// sends its probe at once; the echo will prove the path both ways.
-function _wsOpen(c, att) {
-  if (!_live(c, att)) return;
-  att.up = 1;
-  if (!att.d) att.x.send(_probeFrame(c, att));
-}
-
-// _probeFrame draws a fresh probe token for att and returns its probe frame.
-function _probeFrame(c, att) {
-  return encodeFrame(['p', att.a, att.pr = (c._now() + c._rand()).toString(36)]);
-}
-
-// _opened applies an attachment's open frame: the server's ack of our
-// messages, a fresh ticket, and our ack, which the attach carried.
-function _opened(c, att, f) {
-  var tr = att.tr;
-  att.op = att.last = c._now();
-  att.iv = f[4] || (tr == longpoll ? c._lim.hold : c._lim.heartbeat);
-  _addTicket(c, f[3]);
-  _sentAck(c, att.ack);
-  _ackUp(c, f[2]);
-  if (tr == sse || tr == streaming) {
-    // A stream is proven by a probe echoed on it, which a buffering proxy
-    // holds back (PROTOCOL.md section 8); the deadline starts once the
-    // POST carrying the probe has arrived.
-    _clear(c, att.a);
-    _probe(c, att);
-  }
-  if (att.d) _use(c, att);
-}
-
-// _probe asks the server to echo a token on stream att, by POST.
-function _probe(c, att) {
-  c._ctl.push(att.ps = _probeFrame(c, att));
-  _flush(c);
-}
-
-// _probed arms the echo deadline of every probe in a POST that arrived.
-function _probed(c, ctl) {
-  _each(c, function (c, att) {
-    if (att.pr && ctl.indexOf(att.ps) >= 0) {
-      att.pk = 1;
-      _at(c, att, c._to, function () {
-        _gone(c, att, { why: 'stream_buffered' });
-      });
-    }
-  });
-}
-
-// _each calls fn(c, att) for every live attachment.
-function _each(c, fn) {
-  c._atts.slice().map(function (att) {
-    fn(c, att);
-  });
-}
-
-// _proven takes an echo (or a probe poll's answer) as proof that att's
-// path works: a candidate is committed, a delivering stream watched.
-function _proven(c, att) {
-  var u = encodeFrame(['u', att.a]);
-  att.pr = 0;
-  if (att.d) return _watch(c, att);
-  if (att.tr == websocket) att.x.send(u + '\n');
-  else if (att.tr != longpoll) c._ctl.push(u);
-  _commit(c, att);
-  if (att.tr == longpoll) _poll(c);
-}
-
-// _commit makes att the delivering attachment and closes every other one
-// but a background upgrade probe; for a hung WebSocket that matters, since
-// browsers allow one connecting WebSocket per host.
-function _commit(c, att) {
-  c._gen++;
-  _each(c, function (c, other) {
-    if (other != att && other.why != 'upgraded') _kill(c, other);
-  });
-  _clear(c, 'race');
-  att.d = 1;
-  _use(c, att);
-}
-
-// _use makes att the attachment in use and reports a change of transport.
-function _use(c, att) {
-  var from = c._tr, name = att.tr.name, up = att.tr == websocket ? att : null, gap = c._gap;
-  c._cur = att;
-  c._lost = 0;
-  if (up || c._up) c._sent = c._acked;
-  c._up = up;
-  c._tr = c.transport = name;
-  if (!att.pr) _watch(c, att);
-  if (from != name) {
-    _mem(c);
-    _emit(c, 'transport', { transport: name, from: from, reason: att.why || '' });
-  }
-  if (!c._born) c._born = c._now();
-  if (c.readyState == 0) {
-    c.readyState = 1;
-    _emit(c, 'open');
-  } else if (gap) {
-    c._gap = null;
-    _emit(c, 'gap', gap);
-  }
-  _flush(c);
-}
-
-// _mem remembers what works on this network for the next page load.
-function _mem(c) {
-  if (c._o.remember) remember(c._g, c._key, { t: c._tr, hb: c._hb, nw: c._nw }, c._now());
-}
-
-// _poll starts the next delivering poll, carrying our ack.
-function _poll(c) {
-  if (!c._rc) _attach(c, 'longpoll', 1, '');
-}
-
-// _at arms att's one timer, the session timer named by its attempt
-// number. A timer that fires late (a background tab, a
-// frozen page) proves nothing about the network: the attachment gets one
-// more period instead of a verdict, and is marked so that no verdict on
-// it demotes a transport or changes the heartbeat.
-function _at(c, att, ms, fn) {
-  var due = c._now() + ms;
-  _timer(c, att.a, ms, function () {
-    if (c._now() - due > Math.max(1e3, ms / 2) && !att.late) {
-      att.late = 1;
-      return _at(c, att, ms, fn);
-    }
-    fn();
-  });
-}
-
-// _watch checks a delivering stream by the silence of its downstream,
-// measured with Date.now: after a quiet interval it sends a probe; an
-// interval plus the attach timeout without a byte means the stream is
-// dead (PROTOCOL.md section 7), or, if the probe's POST went through,
-// held back by a proxy.
-function _watch(c, att) {
-  function check() {
-    var quiet = c._now() - att.last, ws = att.tr == websocket;
-    if (quiet < att.iv) return _at(c, att, att.iv - quiet, check);
-    if (!att.pr) {
-      if (ws) att.x.send(_probeFrame(c, att) + '\n');
-      else _probe(c, att);
-      return _at(c, att, c._to, check);
-    }
-    if (quiet < att.iv + c._to) return _at(c, att, att.iv + c._to - quiet, check);
-    _gone(c, att, { why: ws ? 'ws_silent' : att.pk ? 'stream_buffered' : '', silent: 1 });
-  }
-  if (att.tr != longpoll && _live(c, att)) _at(c, att, att.iv, check);
-}
-
-// _kill closes att and forgets it. Every transport's handle (WebSocket,
-// EventSource, request) has a close and only on* callbacks.
-function _kill(c, att) {
-  var x = att.x;
-  c._atts.splice(c._atts.indexOf(att), 1); // only live ones are killed
-  _clear(c, att.a);
-  if (x) {
-    x.onopen = x.onmessage = x.onerror = x.onclose = null;
-    try {
-      x.close();
-    } catch (e) {}
-  }
-}
-
-// resume: what happens when an attachment ends (PROTOCOL.md sections 8
-// and 9). The next poll, a recycled stream, a failed candidate, a failed
-// resume and a dropped transport each have their rule; a drop is resumed
-// on the same session, with nothing lost or duplicated either way.
-
-// _gone handles the end of att; info says how: ok (ended normally),
-// superseded, silent, why (the reason to report; stream_buffered makes it
-// buffered), and for a refused request its status and code. A refused
-// ticket (403 bad_ticket: a browser's retried GET reuses its URL) is an
-// attach failure like any other, but says the pool is out of step with
-// the server: it is emptied, so the next attach asks for a fresh ticket.
-function _gone(c, att, info) {
-  var tr = att.tr, fatal = REFUSED[info.code];
-  if (!_live(c, att)) return;
-  _kill(c, att);
-  if (info.code == 'bad_ticket') c._tk = [];
-  info.buffered = info.why == 'stream_buffered';
-  debug(c, 'gone ' + tr.name + ' ' + att.a, info);
-  if (c.readyState > 2) return;
-  if (fatal > 2999) { // 3000, 3003, 3005: the session, its page or its user is refused
-    return _end(c, fatal, 'attach: ' + info.code, 0, info.status);
-  }
-  if (att == c._cur) {
-    // Only the XHR transports end ok: the next poll, or a recycled stream.
-    if (info.ok && !c._rc) return tr == longpoll ? _poll(c) : _attach(c, tr.name, 1, '');
-    return _dropped(c, att, info);
-  }
-  if (!att.d && att.op && info.ok && tr == longpoll) return _proven(c, att);
-  _failed(c, att, info);
-}
-
-// _failed handles an attach that did not succeed.
-function _failed(c, att, info) {
-  var name = att.tr.name, why = info.why || '';
-  if (!c._tr) {
-    // The first race: a failed WebSocket starts HTTP at once; a buffered
-    // stream goes to long-polling; any other failure to the next in line.
-    c._bad[name] = why || 'failed';
-    if (info.buffered) c._bad.sse = c._bad.streaming = 1;
-    if (name == 'websocket' && c._hs) {
-      if (!c._atts.length) _http(c, null, why);
-    } else {
-      _http(c, null, why);
-    }
-  } else if (att.d) {
-    _retry(c, _after(c, name, info.buffered, !info.buffered), why);
-  }
-  // A background probe that failed leaves the transport in use as it is.
-}
-
-// _dropped handles the loss of the attachment in use: the reconnecting
-// event, then a resume, after deciding from Date.now deltas whether the
-// drop was a proxy's idle cut (ask for shorter heartbeats) or one early
-// death too many (demote the transport for this network). A verdict
-// reached by a late timer is never used for either.
-function _dropped(c, att, info) {
-  var now = c._now(), name = att.tr.name, k = {}, why;
-  c._cur = c._up = null;
-  c._sent = c._acked;
-  c._gen++;
-  // After the server's close nothing more comes down (the server forgets
-  // the session once its close is acknowledged, and ends the stream): what
-  // is left to send, our close or our ack, goes by POST.
-  if (c._rc) return _flush(c);
-  if (!att.late && !info.silent && !info.superseded) {
-    k = keepalive(c._ka, now - att.op, now - att.last, att.iv, c._lim.minHeartbeat);
-  }
-  why = k.why || info.why || '';
-  if (k.hb) c._hb = k.hb;
-  if (k.demote || info.buffered && !att.late) {
-    if (name == 'websocket') c._nw = 1;
-    name = _after(c, name, info.buffered);
-  }
-  _mem(c);
-  c._lost = c._lost || now;
-  c._flaps = now - att.op < EARLY ? c._flaps + 1 : 0;
-  _emit(c, 'reconnecting', { reason: why || 'dropped', transport: c._tr });
-  _retry(c, name, why);
-}
-
-// _retry attaches again with name after a backoff that grows with the
-// drops and failures in a row, until the grace period is over: then the
-// server has forgotten the session (3000). The grace clock starts at the
-// first loss, whether a drop or a failed resume.
-function _retry(c, name, why) {
-  var n = c._flaps, now = c._now();
-  if (now - (c._lost = c._lost || now) > c._lim.grace) return _end(c, 3000, 'grace over');
-  c._flaps = n + 1;
-  _timer(c, 'resume', n ? backoff(n - 1, c._rand(), 100, 5e3) : 0, function () {
-    _attach(c, name, 1, why);
-  });
-}
-
-// _after returns the transport to try after name: long-polling for a
-// buffered stream, the next offered one after a demotion, and in rotation
-// after a failed resume. A client forced to one transport keeps it.
-function _after(c, name, buffered, rotate) {
-  var o = c._offer, i = o.indexOf(name);
-  if (buffered && o.indexOf('longpoll') > i) return 'longpoll';
-  return o[i + 1] || (rotate ? o[0] : name);
-}
-
-// lifecycle: the end of a session (PROTOCOL.md section 10) — the closing
-// handshake, protocol violations, the page going away — and the reconnect
-// option, which opens a fresh session after an end that allows it.
-
-// _closeWith queues our close frame in sequence, after every message sent
-// before it, and bounds the handshake by CLOSE_WAIT.
-function _closeWith(c, code, reason, remote) {
-  c.readyState = 2;
-  c._cs = ++c._seq;
-  c._out.push({ s: c._cs, n: 0, c: 1, f: encodeFrame(['c', c._cs, code, reason, 0]) });
-  debug(c, 'closing', { code: code, remote: !!remote });
-  _timer(c, 'close', CLOSE_WAIT, function () {
-    var r = c._rc;
-    _end(c, r ? r[2] : 1006, r ? r[3] : 'close timeout', 0, 0, r && r[4]);
-  });
-  _flush(c);
-}
-
-// _finish ends the session once its closing handshake is done: our close
-// has reached the server, and the server's close has arrived and been
-// acknowledged.
-function _finish(c) {
-  var r = c._rc;
-  if (c._sid && c._cw == 1 && r && c._ackd >= c._n) _end(c, r[2], r[3], 1, 0, r[4]);
-}
-
-// _fail ends the session for the server's violation of the protocol at
-// once: an answer from a broken peer is not worth waiting for. The server
-// is told by a beacon, after what it has not acknowledged. The page going
-// away and close() while connecting end the same way: clean says whether
-// the end is clean, told the code the beacon tells (default: code).
-function _fail(c, code, reason, clean, told) {
-  debug(c, 'abort', reason);
-  if (c._sid) _beacon(c, told || code);
-  _end(c, code, reason, clean);
-}
-
-// _end ends the session: everything stops, then error (for an unclean
-// end) and close, unless the reconnect option opens a fresh session.
-function _end(c, code, reason, clean, status, retry) {
-  var o = c._o, ev = { code: code, reason: reason || '', wasClean: !!clean }, k, delay, now = c._now();
-  if (c.readyState == 3) return;
-  debug(c, 'end', ev);
-  if (status) ev.status = status;
-  if (retry) ev.retry = retry;
-  _each(c, _kill);
-  if (c._post) c._post.close();
-  c._post = null;
-  c._sid = '';
-  c._tw = [];
-  for (k in c._t) _clear(c, k);
-  if (o.reconnect && RECONNECT[code] && !c._user) {
-    // The old session is gone, and with it whatever it did not
-    // acknowledge: the gap event says how many messages that was.
-    if (c._born && now - c._born > EARLY) c._rn = 0;
-    delay = Math.max(retry || 0, backoff(c._rn++, c._rand(), o.reconnectDelay, o.reconnectMaxDelay));
-    if (c._born) {
-      c.readyState = 1;
-      c._gap = { code: code, reason: ev.reason, dropped: c._out.filter(function (m) {
-        return !m.c;
-      }).length };
-    }
-    c._out = [];
-    c._seq = c._acked = c._sent = c.bufferedAmount = c._born = 0;
-    _emit(c, 'reconnecting', { reason: 'session_ended', code: code, fresh: true, delay: delay });
-    return _timer(c, 'fresh', delay, _connect);
-  }
-  c.readyState = 3;
-  while (c._win.length) c._win.pop()();
-  if (!clean) _emit(c, 'error', ev);
-  _emit(c, 'close', ev);
-}
-
-// _bye runs on pagehide: the page is going away, so the server is told at
-// once (a beacon survives the unload) instead of holding the session for
-// its grace period.
-function _bye(c) {
-  if (c.readyState > 2) return;
-  c._user = 1;
-  _fail(c, 1001, 'page hidden', 1);
-}
-
-// _beacon sends what the server has not acknowledged, then a close, in
-// one POST that outlives the page, where navigator.sendBeacon exists.
-function _beacon(c, code) {
-  var nav = c._g.navigator, url = _url(c, c._base, 'send', { s: c._sid }), body;
-  c._sent = c._acked;
-  body = encodeFrame(['k', c._sec, c._n, 0]) + '\n' + _batch(c);
-  if (!c._cs || c._sent < c._cs) body += encodeFrame(['c', c._sent + 1, code, '', 0]);
-  if (nav && nav.sendBeacon) nav.sendBeacon(url, body);
-}
-
-// _online resumes at once when the browser says the network is back,
-// instead of waiting out a backoff.
-function _online(c) {
-  var t = c._t.resume;
-  if (t) {
-    _clear(c, 'resume');
-    t.f(c);
-  }
-}
-
-// _listen calls fn(c) on each event type on the window, until the session
-// ends.
-function _listen(c, type, fn) {
-  var g = c._g;
-  function on() {
-    fn(c);
-  }
-  if (g.addEventListener) {
-    g.addEventListener(type, on);
-    c._win.push(function () {
-      g.removeEventListener(type, on);
-    });
-  }
-}
-
-// _timer arms the session's timer called name, replacing any armed one.
-function _timer(c, name, ms, fn) {
-  _clear(c, name);
-  c._t[name] = {
-    f: fn, id: c._g.setTimeout(function () {
-      delete c._t[name];
-      fn(c);
-    }, ms)
-  };
-}
-
-function _clear(c, name) {
-  var t = c._t[name];
-  if (t) {
-    c._g.clearTimeout(t.id);
-    delete c._t[name];
-  }
+// transportNamed returns the transport module called name, or false; an
+// inherited name (toString, __proto__) has no _need.
+function transportNamed(name) {
+  var t = TRANSPORTS[name];
+  return t && t._need && t;
 }
 
 // downstream: the frames that arrive on an attachment (PROTOCOL.md
 // sections 5 to 7): the open frame, the sequence rules, heartbeats, probe
 // echoes and the server's close.
 
+// From other files: _opened, _proven (attach); decodeBatch, fromBase64,
+// utf8Length (codec); _emit, debug (comet); _closeWith, _fail,
+// _finish (lifecycle); longpoll (longpoll); _gone (resume); _ackUp,
+// _flush (upstream); websocket (websocket).
+
 // _live reports whether att is still one of the session's attachments;
 // callbacks from any other (a superseded or abandoned attempt) are ignored.
 function _live(c, att) {
-  return c._atts.indexOf(att) >= 0;
+  return c._attachments.indexOf(att) >= 0;
 }
 
 // _data applies a batch that arrived on att.
 function _data(c, att, text) {
   var frames, i, f, now = c._now();
   if (!_live(c, att)) return;
-  debug(c, 'down ' + att.tr.name + ' ' + att.a, text);
+  debug(c, 'down ' + att._transport._name + ' ' + att._attempt, text);
   if (!(frames = _decode(c, text))) return;
   for (i = 0; i < frames.length && _live(c, att); i++) {
     f = frames[i];
-    if (!att.op) {
+    if (!att._openedAt) {
       // The first frame of every downstream is its open frame; one naming
       // another attempt is a stale response a proxy released late.
-      if (f[0] != 'o' || f[1] != att.a) return _gone(c, att, { why: att.tr == websocket ? 'ws_silent' : '' });
+      if (f[0] != 'o' || f[1] != att._attempt) return _gone(c, att, { _why: att._transport == websocket ? 'ws_silent' : '' });
       _opened(c, att, f);
       continue;
     }
-    att.last = now;
+    att._heardAt = now;
     switch (f[0]) {
       case 'm':
       case 'b':
@@ -1341,16 +671,16 @@ function _data(c, att, text) {
         c._ackNow = 1;
         // Heartbeats leave the server at least an interval apart; two that
         // arrive together were held back by something on the way.
-        if (att.tr != websocket && att.tr != longpoll && now - att.hb < att.iv / 2 && !att.late) {
-          return _gone(c, att, { why: 'stream_buffered' });
+        if (att._transport != websocket && att._transport != longpoll && now - att._heartbeatAt < att._interval / 2 && !att._late) {
+          return _gone(c, att, { _why: 'stream_buffered' });
         }
-        att.hb = now;
+        att._heartbeatAt = now;
         break;
       case 'e':
-        if (f[1] == att.pr) _proven(c, att);
+        if (f[1] == att._probeToken) _proven(c, att);
         break;
       case 's':
-        return _gone(c, att, { superseded: 1 });
+        return _gone(c, att, { _superseded: 1 });
       default:
         return _fail(c, 1002, 'unexpected frame');
     }
@@ -1371,18 +701,18 @@ function _decode(c, text) {
 // _message applies a sequenced frame: a message or the server's close.
 function _message(c, f) {
   var seq = f[1], size;
-  if (seq <= c._n) {
+  if (seq <= c._received) {
     c._ackNow = 1; // a resend: the server may have missed our ack
     return;
   }
-  if (seq > c._n + 1) return _fail(c, 1002, 'sequence gap');
-  if (c._rc) return _fail(c, 1002, 'after close');
-  c._n = seq;
+  if (seq > c._received + 1) return _fail(c, 1002, 'sequence gap');
+  if (c._serverClose) return _fail(c, 1002, 'after close');
+  c._received = seq;
   if (f[0] == 'c') return _remoteClose(c, f);
   size = f[0] == 'm' ? utf8Length(f[2]) : f[2].length / 4 * 3;
-  if (size > c._lim.maxMessage + 2) return _fail(c, 1009, 'message too big');
-  if (!c._owe++) c._since = c._now();
-  c._oweBytes += size;
+  if (size > c._limits.maxMessage + 2) return _fail(c, 1009, 'message too big');
+  if (!c._owed++) c._owedSince = c._now();
+  c._owedBytes += size;
   // After close() the application reads nothing more, as with WebSocket;
   // messages are still acknowledged.
   if (c.readyState == 1) _emit(c, 'message', { data: f[0] == 'm' ? f[2] : _binary(c, f[2]) });
@@ -1390,17 +720,765 @@ function _message(c, f) {
 
 // _binary converts a base64 payload to what binaryType asks for.
 function _binary(c, b64) {
-  var g = c._g, bytes = fromBase64(b64, g.atob, g.Uint8Array);
+  var g = c._globals, bytes = fromBase64(b64, g.atob, g.Uint8Array);
   return c.binaryType == 'blob' && g.Blob ? new g.Blob([bytes]) : bytes.buffer;
 }
 
 // _remoteClose accepts the server's close: one we did not start is
 // answered with the same code; ours is the answer we were waiting for.
 function _remoteClose(c, f) {
-  c._rc = f;
+  c._serverClose = f;
   c._ackNow = 1;
-  if (!c._cs) _closeWith(c, f[2], '', 1);
+  if (!c._closeSeq) _closeWith(c, f[2], '', 1);
   _finish(c);
+}
+
+// lifecycle: the end of a session (PROTOCOL.md section 10) — the closing
+// handshake, protocol violations, the page going away — and the reconnect
+// option, which opens a fresh session after an end that allows it.
+
+// From other files: _each, _kill (attach); encodeFrame (codec); _emit,
+// debug (comet); _connect, _url (negotiate); CLOSE_WAIT, EARLY, RECONNECT,
+// backoff (policy); _batch, _flush (upstream).
+
+// _closeWith queues our close frame in sequence, after every message sent
+// before it, and bounds the handshake by CLOSE_WAIT.
+function _closeWith(c, code, reason, remote) {
+  c.readyState = 2;
+  c._closeSeq = ++c._seq;
+  c._outbox.push({ _seq: c._closeSeq, _size: 0, _isClose: 1, _frame: encodeFrame(['c', c._closeSeq, code, reason, 0]) });
+  debug(c, 'closing', { code: code, remote: !!remote });
+  _timer(c, 'close', CLOSE_WAIT, function () {
+    var r = c._serverClose;
+    _end(c, r ? r[2] : 1006, r ? r[3] : 'close timeout', 0, 0, r && r[4]);
+  });
+  _flush(c);
+}
+
+// _finish ends the session once its closing handshake is done: our close
+// has reached the server, and the server's close has arrived and been
+// acknowledged.
+function _finish(c) {
+  var r = c._serverClose;
+  if (c._sessionId && c._closeDelivery == 1 && r && c._ackSent >= c._received) _end(c, r[2], r[3], 1, 0, r[4]);
+}
+
+// _fail ends the session for the server's violation of the protocol at
+// once: an answer from a broken peer is not worth waiting for. The server
+// is told by a beacon, after what it has not acknowledged. The page going
+// away and close() while connecting end the same way: clean says whether
+// the end is clean, told the code the beacon tells (default: code).
+function _fail(c, code, reason, clean, told) {
+  debug(c, 'abort', reason);
+  if (c._sessionId) _beacon(c, told || code);
+  _end(c, code, reason, clean);
+}
+
+// _end ends the session: everything stops, then error (for an unclean
+// end) and close, unless the reconnect option opens a fresh session.
+function _end(c, code, reason, clean, status, retry) {
+  var o = c._options, ev = { code: code, reason: reason || '', wasClean: !!clean }, k, delay, now = c._now();
+  if (c.readyState == 3) return;
+  debug(c, 'end', ev);
+  if (status) ev.status = status;
+  if (retry) ev.retry = retry;
+  _each(c, _kill);
+  if (c._post) c._post.close();
+  c._post = null;
+  c._sessionId = '';
+  c._ticketWaiters = [];
+  for (k in c._timers) _clear(c, k);
+  if (o.reconnect && RECONNECT[code] && !c._userClosed) {
+    // The old session is gone, and with it whatever it did not
+    // acknowledge: the gap event says how many messages that was.
+    if (c._openedAt && now - c._openedAt > EARLY) c._reconnects = 0;
+    delay = Math.max(retry || 0, backoff(c._reconnects++, c._rand(), o.reconnectDelay, o.reconnectMaxDelay));
+    if (c._openedAt) {
+      c.readyState = 1;
+      c._gap = { code: code, reason: ev.reason, dropped: c._outbox.filter(function (m) {
+        return !m._isClose;
+      }).length };
+    }
+    c._outbox = [];
+    c._seq = c._acked = c._sent = c.bufferedAmount = c._openedAt = 0;
+    _emit(c, 'reconnecting', { reason: 'session_ended', code: code, fresh: true, delay: delay });
+    return _timer(c, 'fresh', delay, _connect);
+  }
+  c.readyState = 3;
+  while (c._unlisten.length) c._unlisten.pop()();
+  if (!clean) _emit(c, 'error', ev);
+  _emit(c, 'close', ev);
+}
+
+// _bye runs on pagehide: the page is going away, so the server is told at
+// once (a beacon survives the unload) instead of holding the session for
+// its grace period.
+function _bye(c) {
+  if (c.readyState > 2) return;
+  c._userClosed = 1;
+  _fail(c, 1001, 'page hidden', 1);
+}
+
+// _beacon sends what the server has not acknowledged, then a close, in
+// one POST that outlives the page, where navigator.sendBeacon exists.
+function _beacon(c, code) {
+  var nav = c._globals.navigator, url = _url(c, c._base, 'send', { s: c._sessionId }), body;
+  c._sent = c._acked;
+  body = encodeFrame(['k', c._secret, c._received, 0]) + '\n' + _batch(c);
+  if (!c._closeSeq || c._sent < c._closeSeq) body += encodeFrame(['c', c._sent + 1, code, '', 0]);
+  if (nav && nav.sendBeacon) nav.sendBeacon(url, body);
+}
+
+// _online resumes at once when the browser says the network is back,
+// instead of waiting out a backoff.
+function _online(c) {
+  var t = c._timers.resume;
+  if (t) {
+    _clear(c, 'resume');
+    t._fn(c);
+  }
+}
+
+// _listen calls fn(c) on each event type on the window, until the session
+// ends.
+function _listen(c, type, fn) {
+  var g = c._globals;
+  function on() {
+    fn(c);
+  }
+  if (g.addEventListener) {
+    g.addEventListener(type, on);
+    c._unlisten.push(function () {
+      g.removeEventListener(type, on);
+    });
+  }
+}
+
+// _timer arms the session's timer called name, replacing any armed one.
+function _timer(c, name, ms, fn) {
+  _clear(c, name);
+  c._timers[name] = {
+    _fn: fn, _id: c._globals.setTimeout(function () {
+      delete c._timers[name];
+      fn(c);
+    }, ms)
+  };
+}
+
+function _clear(c, name) {
+  var t = c._timers[name];
+  if (t) {
+    c._globals.clearTimeout(t._id);
+    delete c._timers[name];
+  }
+}
+
+// negotiate: creating the session (PROTOCOL.md section 3) and the attach
+// tickets it hands out (section 5).
+
+// From other files: _start (attach); debug (comet); assign, parseJSON,
+// request (env); _end (lifecycle); TICKET_TTL, attachTimeout (policy);
+// _flush (upstream).
+
+// _connect starts a session: fresh session state, then negotiate. The
+// outbox is kept: messages sent while a fresh session is being opened
+// (the reconnect option) go to the new session.
+function _connect(c) {
+  c._sessionId = c._inUse = '';
+  c._tickets = []; // unused tickets, oldest first: {_token, _gotAt}
+  c._ticketWaiters = []; // callbacks waiting for a ticket
+  c._attempts = 0; // the attempt counter
+  c._attachments = []; // live attachments; callbacks of any other are ignored
+  c._current = c._wsUpstream = c._post = c._serverClose = null;
+  c._controls = []; // control frames for the next POST
+  // _received: the sequence number of the last message received (what we
+  // ack); _ackSent: the last ack sent; _owed, _owedBytes: messages and
+  // bytes received since that ack; _ackNow: an ack is due at once;
+  // _closeSeq: the sequence number of our close frame; _closeDelivery: 2
+  // while a batch carries our close, 1 once it has reached the server;
+  // _httpStarted: an HTTP candidate has started; _openedAt: when the
+  // session first opened (Date.now).
+  c._received = c._ackSent = c._owed = c._owedBytes = c._ackNow = c._closeSeq = c._closeDelivery = c._userClosed = c._httpStarted = c._openedAt = 0;
+  _negotiate(c, c._base, '', 0);
+}
+
+// _url returns the URL of endpoint path under the mount URL with params
+// and a cache buster.
+function _url(c, base, path, params) {
+  var u = base + '/' + path + '?v=1', k;
+  for (k in params) {
+    if (params[k] !== '') u += '&' + k + '=' + encodeURIComponent(params[k]);
+  }
+  return u + '&z=' + _nonce(c);
+}
+
+// _nonce returns a fresh token: a cache buster, a probe's.
+function _nonce(c) {
+  return (c._now() + c._rand()).toString(36);
+}
+
+// LIMITS are the session parameters of the negotiate response (PROTOCOL.md
+// section 3) with their defaults, filled into the response kept as c._limits.
+var LIMITS = {
+  heartbeat: 25e3, minHeartbeat: 1e3, hold: 25e3, grace: 3e4, ackDelay: 200, minTimeout: 300, maxTimeout: 1e4,
+  maxMessage: 65536, maxBatch: 1048576, windowMessages: 1024, windowBytes: 1048576
+};
+
+// _negotiate creates the session at base, following at most 3 redirects.
+// It times the request: the round trip sets every timeout after it. The
+// request is CORS-simple (a text/plain body) unless the application adds
+// headers: a refused preflight would hide the server's answer (an Origin
+// refusal) from the page (PROTOCOL.md section 11).
+function _negotiate(c, base, token, hops) {
+  var t0 = c._now(), h = assign({}, c._options.headers);
+  if (token) h['Comet-Redirect-Token'] = token;
+  debug(c, 'negotiate', base);
+  // The negotiate is the session's one request in flight, as c._post: no
+  // POST /send goes before a session exists.
+  c._post = request(c, _url(c, base, 'negotiate', {}), function (status, text) {
+      var r = parseJSON(text), k;
+      c._post = null;
+      if (status != 200 || !(r instanceof Object)) return _refused(c, status, r);
+      if (r.url) {
+        if (hops >= 3) return _end(c, 3004, 'redirects');
+        return _negotiate(c, String(r.url).replace(/\/+$/, ''), r.token, hops + 1);
+      }
+      if (r.v != 1 || !r.sid || !r.secret || !(r.transports instanceof Array)) return _end(c, 1002, 'bad negotiate');
+      c._base = base;
+      c._sessionId = r.sid;
+      c._secret = r.secret;
+      c._rtt = c._now() - t0;
+      // Not a negated comparison: the minifier may turn !(x > 0) into
+      // x <= 0, false for undefined.
+      for (k in LIMITS) r[k] = r[k] > 0 ? r[k] : LIMITS[k];
+      c._limits = r;
+      c._attachTimeout = c._options.attachTimeout || attachTimeout(c._rtt, c._limits.minTimeout, c._limits.maxTimeout);
+      (r.tickets || []).map(function (t) {
+        _addTicket(c, t);
+      });
+      c._offer = c._order.filter(function (t) {
+        return r.transports.indexOf(t) >= 0;
+      });
+      debug(c, 'negotiated', { rtt: c._rtt, timeout: c._attachTimeout, transports: c._offer });
+      if (!c._offer.length) return _end(c, 3004, 'no transport');
+      _start(c);
+    }, 0, JSON.stringify({ transports: c._order }), h, c._options.timeout);
+}
+
+// _refused ends a session whose negotiate failed: 401 and 403 with 3003
+// (unauthorized), an Origin refusal with 3005, 429 and 503 with 3006
+// (overloaded), anything else, a network failure included, with 3004
+// (unreachable). The HTTP status rides on the error and close events.
+function _refused(c, status, body) {
+  var close = body && body.code == 'origin_refused' ? 3005 : { 401: 3003, 403: 3003, 429: 3006, 503: 3006 }[status];
+  _end(c, close || 3004, 'negotiate ' + status, 0, status);
+}
+
+// _addTicket keeps a ticket, dropping the oldest beyond 8 as the server
+// does.
+function _addTicket(c, t) {
+  if (t) c._tickets.push({ _token: t, _gotAt: c._now() });
+  if (c._tickets.length > 8) c._tickets.shift();
+}
+
+// _fresh returns how many fresh tickets are left, dropping stale ones.
+function _fresh(c) {
+  var now = c._now();
+  while (c._tickets.length && now - c._tickets[0]._gotAt >= TICKET_TTL) c._tickets.shift();
+  return c._tickets.length;
+}
+
+// _ticket passes an unused ticket to done: the newest from the pool, or
+// one from a key-only POST with wantTicket; null if that POST failed.
+function _ticket(c, done) {
+  if (_fresh(c)) return done(c._tickets.pop()._token);
+  c._ticketWaiters.push(done);
+  _flush(c);
+}
+
+// upstream: the outbox and the paths to the server (PROTOCOL.md section 6).
+// Every message sent stays in the outbox until the server acknowledges it,
+// and is sent again on the next path after a drop; the server drops what
+// it already has by sequence number. The path is the delivering WebSocket
+// when there is one, otherwise POST P/send, one POST at a time.
+
+// From other files: _probed (attach); encodeFrame (codec); _emit,
+// debug (comet); _decode (downstream); refusalOf, request (env); _clear, _end,
+// _fail, _finish, _timer (lifecycle); _addTicket, _fresh, _url (negotiate);
+// REFUSED, backoff, nextPause (policy).
+
+// _batch returns the frames of the messages after the path's cursor, each
+// with its newline, up to maxBatch bytes, and moves the cursor. It stops
+// at a Blob still being read, so that order is kept.
+function _batch(c) {
+  var out = c._outbox, b = '', i, m;
+  if (c._sent < c._acked) c._sent = c._acked;
+  for (i = c._sent - c._acked; i < out.length; i++) {
+    m = out[i];
+    if (!m._frame || b && b.length + m._frame.length > c._limits.maxBatch - 64) break;
+    b += m._frame + '\n';
+    c._sent = m._seq;
+    if (m._seq == c._closeSeq) c._closeDelivery = 2; // our close is on its way
+  }
+  return b;
+}
+
+// _ackDue reports whether an ack is due now by the cadence of PROTOCOL.md
+// section 6, and otherwise arms the timer for when it will be.
+function _ackDue(c) {
+  var wait;
+  if (c._received <= c._ackSent) return c._ackNow;
+  if (c._ackNow || c._owed >= c._limits.windowMessages / 2 || c._owedBytes >= c._limits.windowBytes / 2) return 1;
+  wait = c._owedSince + c._limits.ackDelay - c._now();
+  if (wait <= 0) return 1;
+  if (!c._timers.ack) _timer(c, 'ack', wait, _flush);
+  return 0;
+}
+
+// _sentAck records that ack n was sent to the server. An ack due at once
+// (after a heartbeat, a resend, the server's close) stays due until one
+// covering everything received has gone: a POST answered after the
+// server's close arrived carried an older ack.
+function _sentAck(c, n) {
+  if (n >= c._ackSent) {
+    c._ackSent = n;
+    _clear(c, 'ack');
+  }
+  if (c._ackSent >= c._received) c._owed = c._owedBytes = c._ackNow = 0;
+}
+
+// _flush sends what is due upstream: messages, acks, control frames, and
+// a ticket request when an attach waits for one.
+function _flush(c) {
+  var b, ack;
+  if (!c._sessionId || c.readyState > 2) return;
+  if (c._wsUpstream) {
+    b = _batch(c);
+    if (_ackDue(c) || b && c._received > c._ackSent) {
+      b += encodeFrame(['a', c._received]) + '\n';
+      _sentAck(c, c._received);
+    }
+    if (b) {
+      debug(c, 'up ws', b);
+      c._wsUpstream._handle.send(b);
+      if (c._closeDelivery) c._closeDelivery = 1;
+      _finish(c);
+    }
+    if (!c._ticketWaiters.length) return;
+  }
+  if (c._post) return;
+  // On long-polling, acks ride on the polls; a POST for one alone is due
+  // only once the server's close has arrived, since no poll will follow.
+  ack = _ackDue(c) && (c._inUse != 'longpoll' || c._serverClose);
+  b = c._wsUpstream ? '' : _batch(c);
+  if (b || ack || c._controls.length || c._ticketWaiters.length) _postNow(c, b);
+}
+
+// _postNow POSTs one batch: the key frame (secret, our ack, whether we
+// want a ticket), then control frames (commits, probes), then messages:
+// controls apply even when the server's inbound refuses a message.
+function _postNow(c, msgs) {
+  var ack = c._received, last = c._sent, ctl = c._controls, want = c._ticketWaiters.length || _fresh(c) < 2 ? 1 : 0;
+  var body = [encodeFrame(['k', c._secret, ack, want])].concat(ctl, msgs).join('\n');
+  c._controls = [];
+  _clear(c, 'pause');
+  debug(c, 'up post', body);
+  c._post = request(c, _url(c, c._base, 'send', { s: c._sessionId }), function (status, text) {
+    var frames, fail, r, wait;
+    c._post = null;
+    if (c.readyState > 2) return;
+    if (status == 200) {
+      if (!(frames = _decode(c, text))) return;
+      _sentAck(c, ack);
+      frames.map(function (f) {
+        if (f[0] == 'a') _ackUp(c, f[1]);
+        else if (f[0] == 't') _addTicket(c, f[1]);
+      });
+      c._postFailures = 0;
+      if (c._closeDelivery == 2 && c._acked >= c._closeSeq) c._closeDelivery = 1;
+      _probed(c, ctl);
+      while (c._ticketWaiters.length && _fresh(c)) c._ticketWaiters.shift()(c._tickets.pop()._token);
+      // The server accepts while its inbound has room: resend the rest
+      // after a pause (PROTOCOL.md section 6).
+      wait = c._pause = c._acked < last ? nextPause(c._pause, c._limits.ackDelay) : 0;
+    } else {
+      r = refusalOf(status, text);
+      fail = REFUSED[r._code] || (status == 413 ? 1009 : 0);
+      if (fail) return _end(c, fail, 'POST ' + (r._code || status), 0, status);
+      // A failed POST may or may not have arrived: send it all again, after
+      // a backoff; the server drops what it has.
+      c._controls = ctl.concat(c._controls);
+      while (c._ticketWaiters.length && !c._wsUpstream) c._ticketWaiters.shift()(null);
+      wait = backoff(c._postFailures++, c._rand(), 250, 5e3);
+    }
+    if (wait) {
+      c._sent = c._acked;
+      _timer(c, 'pause', wait, _flush);
+    } else {
+      _flush(c);
+    }
+    _finish(c);
+  }, 0, body, 0, c._limits.heartbeat + c._limits.hold + c._attachTimeout);
+}
+
+// _ackUp applies the server's cumulative ack n of upstream messages: they
+// leave the outbox, and bufferedAmount with them; drain fires when
+// everything sent has been acknowledged.
+function _ackUp(c, n) {
+  var before = c.bufferedAmount;
+  if (n > c._seq) return _fail(c, 1002, 'bad ack');
+  while (c._outbox.length && c._outbox[0]._seq <= n) c.bufferedAmount -= c._outbox.shift()._size;
+  if (n > c._acked) c._acked = n;
+  if (before && !c.bufferedAmount && c.readyState == 1) _emit(c, 'drain');
+}
+
+// attach: choosing, proving and keeping a transport (PROTOCOL.md sections
+// 5, 7 and 8). Every attach is an attachment object with its own attempt
+// number; callbacks of one that is no longer live are ignored. Candidates
+// attach as probes (d=0) and are committed once proven; resumes deliver at
+// once (d=1).
+
+// From other files: encodeFrame (codec); _emit, debug (comet);
+// _live (downstream); recall, remember (env); transportNamed (fallback);
+// _clear, _end, _timer (lifecycle); longpoll (longpoll); _addTicket, _ticket,
+// _url (negotiate); headStart (policy); _failed, _gone (resume); sse (sse);
+// streaming (streaming); _ackUp, _flush, _sentAck (upstream);
+// websocket (websocket).
+
+// _start begins after negotiate. WebSocket gets a head start; if it is
+// not proven by then, an HTTP transport races it, and the first proven
+// wins. A transport remembered for this network starts at once, while
+// WebSocket is probed in the background to upgrade to.
+function _start(c) {
+  var o = c._offer, mem = c._options.remember && recall(c._globals, c._memoryKey, c._now()), ws = o[0] == 'websocket';
+  c._raceFailed = {};
+  c._noWebSocket = mem && mem.nw;
+  if (mem && mem.hb && !c._options.heartbeat) c._heartbeat = mem.hb;
+  if (mem && mem.t != 'websocket' && o.indexOf(mem.t) >= 0) {
+    _http(c, mem.t, '');
+    if (ws && !c._noWebSocket) _attach(c, 'websocket', 0, 'upgraded');
+  } else if (ws) {
+    _attach(c, 'websocket', 0, '');
+    _timer(c, 'race', headStart(c._rtt), function () {
+      _http(c, null, (c._attachments[0] || {})._socketOpen ? 'ws_silent' : 'ws_hung');
+    });
+  } else {
+    _http(c, null, '');
+  }
+}
+
+// _http starts the HTTP candidate name, or the next one not yet failed.
+function _http(c, name, why) {
+  _clear(c, 'race');
+  name = name || c._offer.filter(function (t) {
+    return t != 'websocket' && !c._raceFailed[t];
+  })[0];
+  c._httpStarted = 1;
+  if (name) _attach(c, name, 0, why);
+  else if (!c._attachments.length) _end(c, 3004, 'unreachable');
+}
+
+// _attach attaches with transport name: d=1 delivers at once, d=0 probes.
+// why tells the server why the client left its previous transport.
+// The attachment object holds: _attempt, its attempt number; _transport,
+// the transport module; _delivering, the d parameter; _why; _ack, the ack
+// the attach carried; _handle, the transport's WebSocket, EventSource or
+// request; _socketOpen, a WebSocket's handshake succeeded; _probeToken,
+// the token of the probe awaiting its echo (0 once proven); _probePosted,
+// that probe's frame when it went by POST; _probeArrived, that POST was
+// answered; _openedAt, _heardAt, _heartbeatAt, when (Date.now) its open
+// frame, its last frame and its last heartbeat arrived; _interval, the
+// heartbeat interval of its open frame; _late, a timer on it fired late.
+function _attach(c, name, d, why) {
+  var tr = transportNamed(name), gen = c._generation;
+  _ticket(c, function (t) {
+    var att;
+    if (gen != c._generation || c.readyState > 2) return;
+    if (!t) return _failed(c, { _transport: tr, _delivering: d, _why: why }, {});
+    att = { _attempt: ++c._attempts, _transport: tr, _delivering: d, _why: why, _ack: c._received };
+    c._attachments.push(att);
+    debug(c, 'attach ' + name + ' ' + att._attempt, { d: d, why: why });
+    // A delivering poll answers within its hold; everything else must
+    // show its open frame within the attach timeout.
+    _at(c, att, (tr == longpoll && d ? c._limits.hold : 0) + c._attachTimeout, function () {
+      var stream = tr == sse || tr == streaming;
+      _gone(c, att, { _why: tr == websocket ? (att._socketOpen ? 'ws_silent' : 'ws_hung') : stream ? 'stream_buffered' : '' });
+    });
+    tr._open(c, att, _url(c, c._base, name, { s: c._sessionId, t: t, a: att._attempt, ack: att._ack, d: d, hb: c._heartbeat || '', why: why }));
+  });
+}
+
+// _wsOpen runs when a WebSocket's handshake succeeded (101): a candidate
+// sends its probe at once; the echo will prove the path both ways.
+function _wsOpen(c, att) {
+  if (!_live(c, att)) return;
+  att._socketOpen = 1;
+  if (!att._delivering) att._handle.send(_probeFrame(c, att));
+}
+
+// _probeFrame draws a fresh probe token for att and returns its probe frame.
+function _probeFrame(c, att) {
+  return encodeFrame(['p', att._attempt, att._probeToken = (c._now() + c._rand()).toString(36)]);
+}
+
+// _opened applies an attachment's open frame: the server's ack of our
+// messages, a fresh ticket, and our ack, which the attach carried.
+function _opened(c, att, f) {
+  var tr = att._transport;
+  att._openedAt = att._heardAt = c._now();
+  att._interval = f[4] || (tr == longpoll ? c._limits.hold : c._limits.heartbeat);
+  _addTicket(c, f[3]);
+  _sentAck(c, att._ack);
+  _ackUp(c, f[2]);
+  if (tr == sse || tr == streaming) {
+    // A stream is proven by a probe echoed on it, which a buffering proxy
+    // holds back (PROTOCOL.md section 8); the deadline starts once the
+    // POST carrying the probe has arrived.
+    _clear(c, att._attempt);
+    _probe(c, att);
+  }
+  if (att._delivering) _use(c, att);
+}
+
+// _probe asks the server to echo a token on stream att, by POST.
+function _probe(c, att) {
+  c._controls.push(att._probePosted = _probeFrame(c, att));
+  _flush(c);
+}
+
+// _probed arms the echo deadline of every probe in a POST that arrived.
+function _probed(c, ctl) {
+  _each(c, function (c, att) {
+    if (att._probeToken && ctl.indexOf(att._probePosted) >= 0) {
+      att._probeArrived = 1;
+      _at(c, att, c._attachTimeout, function () {
+        _gone(c, att, { _why: 'stream_buffered' });
+      });
+    }
+  });
+}
+
+// _each calls fn(c, att) for every live attachment.
+function _each(c, fn) {
+  c._attachments.slice().map(function (att) {
+    fn(c, att);
+  });
+}
+
+// _proven takes an echo (or a probe poll's answer) as proof that att's
+// path works: a candidate is committed, a delivering stream watched.
+function _proven(c, att) {
+  var u = encodeFrame(['u', att._attempt]);
+  att._probeToken = 0;
+  if (att._delivering) return _watch(c, att);
+  if (att._transport == websocket) att._handle.send(u + '\n');
+  else if (att._transport != longpoll) c._controls.push(u);
+  _commit(c, att);
+  if (att._transport == longpoll) _poll(c);
+}
+
+// _commit makes att the delivering attachment and closes every other one
+// but a background upgrade probe; for a hung WebSocket that matters, since
+// browsers allow one connecting WebSocket per host.
+function _commit(c, att) {
+  c._generation++;
+  _each(c, function (c, other) {
+    if (other != att && other._why != 'upgraded') _kill(c, other);
+  });
+  _clear(c, 'race');
+  att._delivering = 1;
+  _use(c, att);
+}
+
+// _use makes att the attachment in use and reports a change of transport.
+function _use(c, att) {
+  var from = c._inUse, name = att._transport._name, up = att._transport == websocket ? att : null, gap = c._gap;
+  c._current = att;
+  c._lostAt = 0;
+  if (up || c._wsUpstream) c._sent = c._acked;
+  c._wsUpstream = up;
+  c._inUse = c.transport = name;
+  if (!att._probeToken) _watch(c, att);
+  if (from != name) {
+    _mem(c);
+    _emit(c, 'transport', { transport: name, from: from, reason: att._why || '' });
+  }
+  if (!c._openedAt) c._openedAt = c._now();
+  if (c.readyState == 0) {
+    c.readyState = 1;
+    _emit(c, 'open');
+  } else if (gap) {
+    c._gap = null;
+    _emit(c, 'gap', gap);
+  }
+  _flush(c);
+}
+
+// _mem remembers what works on this network for the next page load.
+function _mem(c) {
+  if (c._options.remember) remember(c._globals, c._memoryKey, { t: c._inUse, hb: c._heartbeat, nw: c._noWebSocket }, c._now());
+}
+
+// _poll starts the next delivering poll, carrying our ack.
+function _poll(c) {
+  if (!c._serverClose) _attach(c, 'longpoll', 1, '');
+}
+
+// _at arms att's one timer, the session timer named by its attempt
+// number. A timer that fires late (a background tab, a
+// frozen page) proves nothing about the network: the attachment gets one
+// more period instead of a verdict, and is marked so that no verdict on
+// it demotes a transport or changes the heartbeat.
+function _at(c, att, ms, fn) {
+  var due = c._now() + ms;
+  _timer(c, att._attempt, ms, function () {
+    if (c._now() - due > Math.max(1e3, ms / 2) && !att._late) {
+      att._late = 1;
+      return _at(c, att, ms, fn);
+    }
+    fn();
+  });
+}
+
+// _watch checks a delivering stream by the silence of its downstream,
+// measured with Date.now: after a quiet interval it sends a probe; an
+// interval plus the attach timeout without a byte means the stream is
+// dead (PROTOCOL.md section 7), or, if the probe's POST went through,
+// held back by a proxy.
+function _watch(c, att) {
+  function check() {
+    var quiet = c._now() - att._heardAt, ws = att._transport == websocket;
+    if (quiet < att._interval) return _at(c, att, att._interval - quiet, check);
+    if (!att._probeToken) {
+      if (ws) att._handle.send(_probeFrame(c, att) + '\n');
+      else _probe(c, att);
+      return _at(c, att, c._attachTimeout, check);
+    }
+    if (quiet < att._interval + c._attachTimeout) return _at(c, att, att._interval + c._attachTimeout - quiet, check);
+    _gone(c, att, { _why: ws ? 'ws_silent' : att._probeArrived ? 'stream_buffered' : '', _silent: 1 });
+  }
+  if (att._transport != longpoll && _live(c, att)) _at(c, att, att._interval, check);
+}
+
+// _kill closes att and forgets it. Every transport's handle (WebSocket,
+// EventSource, request) has a close and only on* callbacks.
+function _kill(c, att) {
+  var x = att._handle;
+  c._attachments.splice(c._attachments.indexOf(att), 1); // only live ones are killed
+  _clear(c, att._attempt);
+  if (x) {
+    x.onopen = x.onmessage = x.onerror = x.onclose = null;
+    try {
+      x.close();
+    } catch (e) {}
+  }
+}
+
+// resume: what happens when an attachment ends (PROTOCOL.md sections 8
+// and 9). The next poll, a recycled stream, a failed candidate, a failed
+// resume and a dropped transport each have their rule; a drop is resumed
+// on the same session, with nothing lost or duplicated either way.
+
+// From other files: _attach, _http, _kill, _mem, _poll, _proven (attach);
+// _emit, debug (comet); _live (downstream); _end, _timer (lifecycle);
+// longpoll (longpoll); EARLY, REFUSED, backoff, keepalive (policy);
+// _flush (upstream).
+
+// _gone handles the end of att; info says how: _ok (ended normally),
+// _superseded, _silent, _why (the reason to report; stream_buffered makes
+// it _buffered), and for a refused request its _status and _code. A refused
+// ticket (403 bad_ticket: a browser's retried GET reuses its URL) is an
+// attach failure like any other, but says the pool is out of step with
+// the server: it is emptied, so the next attach asks for a fresh ticket.
+function _gone(c, att, info) {
+  var tr = att._transport, fatal = REFUSED[info._code];
+  if (!_live(c, att)) return;
+  _kill(c, att);
+  if (info._code == 'bad_ticket') c._tickets = [];
+  info._buffered = info._why == 'stream_buffered';
+  debug(c, 'gone ' + tr._name + ' ' + att._attempt, info);
+  if (c.readyState > 2) return;
+  if (fatal > 2999) { // 3000, 3003, 3005: the session, its page or its user is refused
+    return _end(c, fatal, 'attach: ' + info._code, 0, info._status);
+  }
+  if (att == c._current) {
+    // Only the XHR transports end ok: the next poll, or a recycled stream.
+    if (info._ok && !c._serverClose) return tr == longpoll ? _poll(c) : _attach(c, tr._name, 1, '');
+    return _dropped(c, att, info);
+  }
+  if (!att._delivering && att._openedAt && info._ok && tr == longpoll) return _proven(c, att);
+  _failed(c, att, info);
+}
+
+// _failed handles an attach that did not succeed.
+function _failed(c, att, info) {
+  var name = att._transport._name, why = info._why || '';
+  if (!c._inUse) {
+    // The first race: a failed WebSocket starts HTTP at once; a buffered
+    // stream goes to long-polling; any other failure to the next in line.
+    c._raceFailed[name] = why || 'failed';
+    if (info._buffered) c._raceFailed.sse = c._raceFailed.streaming = 1;
+    if (name == 'websocket' && c._httpStarted) {
+      if (!c._attachments.length) _http(c, null, why);
+    } else {
+      _http(c, null, why);
+    }
+  } else if (att._delivering) {
+    _retry(c, _after(c, name, info._buffered, !info._buffered), why);
+  }
+  // A background probe that failed leaves the transport in use as it is.
+}
+
+// _dropped handles the loss of the attachment in use: the reconnecting
+// event, then a resume, after deciding from Date.now deltas whether the
+// drop was a proxy's idle cut (ask for shorter heartbeats) or one early
+// death too many (demote the transport for this network). A verdict
+// reached by a late timer is never used for either.
+function _dropped(c, att, info) {
+  var now = c._now(), name = att._transport._name, k = {}, why;
+  c._current = c._wsUpstream = null;
+  c._sent = c._acked;
+  c._generation++;
+  // After the server's close nothing more comes down (the server forgets
+  // the session once its close is acknowledged, and ends the stream): what
+  // is left to send, our close or our ack, goes by POST.
+  if (c._serverClose) return _flush(c);
+  if (!att._late && !info._silent && !info._superseded) {
+    k = keepalive(c._keepalive, now - att._openedAt, now - att._heardAt, att._interval, c._limits.minHeartbeat);
+  }
+  why = k._why || info._why || '';
+  if (k._heartbeat) c._heartbeat = k._heartbeat;
+  if (k._demote || info._buffered && !att._late) {
+    if (name == 'websocket') c._noWebSocket = 1;
+    name = _after(c, name, info._buffered);
+  }
+  _mem(c);
+  c._lostAt = c._lostAt || now;
+  c._flaps = now - att._openedAt < EARLY ? c._flaps + 1 : 0;
+  _emit(c, 'reconnecting', { reason: why || 'dropped', transport: c._inUse });
+  _retry(c, name, why);
+}
+
+// _retry attaches again with name after a backoff that grows with the
+// drops and failures in a row, until the grace period is over: then the
+// server has forgotten the session (3000). The grace clock starts at the
+// first loss, whether a drop or a failed resume.
+function _retry(c, name, why) {
+  var n = c._flaps, now = c._now();
+  if (now - (c._lostAt = c._lostAt || now) > c._limits.grace) return _end(c, 3000, 'grace over');
+  c._flaps = n + 1;
+  _timer(c, 'resume', n ? backoff(n - 1, c._rand(), 100, 5e3) : 0, function () {
+    _attach(c, name, 1, why);
+  });
+}
+
+// _after returns the transport to try after name: long-polling for a
+// buffered stream, the next offered one after a demotion, and in rotation
+// after a failed resume. A client forced to one transport keeps it.
+function _after(c, name, buffered, rotate) {
+  var o = c._offer, i = o.indexOf(name);
+  if (buffered && o.indexOf('longpoll') > i) return 'longpoll';
+  return o[i + 1] || (rotate ? o[0] : name);
 }
 
 return Comet;

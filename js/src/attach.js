@@ -4,22 +4,29 @@
 // attach as probes (d=0) and are committed once proven; resumes deliver at
 // once (d=1).
 
+// From other files: encodeFrame (codec); _emit, debug (comet);
+// _live (downstream); recall, remember (env); transportNamed (fallback);
+// _clear, _end, _timer (lifecycle); longpoll (longpoll); _addTicket, _ticket,
+// _url (negotiate); headStart (policy); _failed, _gone (resume); sse (sse);
+// streaming (streaming); _ackUp, _flush, _sentAck (upstream);
+// websocket (websocket).
+
 // _start begins after negotiate. WebSocket gets a head start; if it is
 // not proven by then, an HTTP transport races it, and the first proven
 // wins. A transport remembered for this network starts at once, while
 // WebSocket is probed in the background to upgrade to.
 function _start(c) {
-  var o = c._offer, mem = c._o.remember && recall(c._g, c._key, c._now()), ws = o[0] == 'websocket';
-  c._bad = {};
-  c._nw = mem && mem.nw;
-  if (mem && mem.hb && !c._o.heartbeat) c._hb = mem.hb;
+  var o = c._offer, mem = c._options.remember && recall(c._globals, c._memoryKey, c._now()), ws = o[0] == 'websocket';
+  c._raceFailed = {};
+  c._noWebSocket = mem && mem.nw;
+  if (mem && mem.hb && !c._options.heartbeat) c._heartbeat = mem.hb;
   if (mem && mem.t != 'websocket' && o.indexOf(mem.t) >= 0) {
     _http(c, mem.t, '');
-    if (ws && !c._nw) _attach(c, 'websocket', 0, 'upgraded');
+    if (ws && !c._noWebSocket) _attach(c, 'websocket', 0, 'upgraded');
   } else if (ws) {
     _attach(c, 'websocket', 0, '');
     _timer(c, 'race', headStart(c._rtt), function () {
-      _http(c, null, (c._atts[0] || {}).up ? 'ws_silent' : 'ws_hung');
+      _http(c, null, (c._attachments[0] || {})._socketOpen ? 'ws_silent' : 'ws_hung');
     });
   } else {
     _http(c, null, '');
@@ -30,31 +37,40 @@ function _start(c) {
 function _http(c, name, why) {
   _clear(c, 'race');
   name = name || c._offer.filter(function (t) {
-    return t != 'websocket' && !c._bad[t];
+    return t != 'websocket' && !c._raceFailed[t];
   })[0];
-  c._hs = 1;
+  c._httpStarted = 1;
   if (name) _attach(c, name, 0, why);
-  else if (!c._atts.length) _end(c, 3004, 'unreachable');
+  else if (!c._attachments.length) _end(c, 3004, 'unreachable');
 }
 
 // _attach attaches with transport name: d=1 delivers at once, d=0 probes.
 // why tells the server why the client left its previous transport.
+// The attachment object holds: _attempt, its attempt number; _transport,
+// the transport module; _delivering, the d parameter; _why; _ack, the ack
+// the attach carried; _handle, the transport's WebSocket, EventSource or
+// request; _socketOpen, a WebSocket's handshake succeeded; _probeToken,
+// the token of the probe awaiting its echo (0 once proven); _probePosted,
+// that probe's frame when it went by POST; _probeArrived, that POST was
+// answered; _openedAt, _heardAt, _heartbeatAt, when (Date.now) its open
+// frame, its last frame and its last heartbeat arrived; _interval, the
+// heartbeat interval of its open frame; _late, a timer on it fired late.
 function _attach(c, name, d, why) {
-  var tr = transportNamed(name), gen = c._gen;
+  var tr = transportNamed(name), gen = c._generation;
   _ticket(c, function (t) {
     var att;
-    if (gen != c._gen || c.readyState > 2) return;
-    if (!t) return _failed(c, { tr: tr, d: d, why: why }, {});
-    att = { a: ++c._a, tr: tr, d: d, why: why, ack: c._n };
-    c._atts.push(att);
-    debug(c, 'attach ' + name + ' ' + att.a, { d: d, why: why });
+    if (gen != c._generation || c.readyState > 2) return;
+    if (!t) return _failed(c, { _transport: tr, _delivering: d, _why: why }, {});
+    att = { _attempt: ++c._attempts, _transport: tr, _delivering: d, _why: why, _ack: c._received };
+    c._attachments.push(att);
+    debug(c, 'attach ' + name + ' ' + att._attempt, { d: d, why: why });
     // A delivering poll answers within its hold; everything else must
     // show its open frame within the attach timeout.
-    _at(c, att, (tr == longpoll && d ? c._lim.hold : 0) + c._to, function () {
+    _at(c, att, (tr == longpoll && d ? c._limits.hold : 0) + c._attachTimeout, function () {
       var stream = tr == sse || tr == streaming;
-      _gone(c, att, { why: tr == websocket ? (att.up ? 'ws_silent' : 'ws_hung') : stream ? 'stream_buffered' : '' });
+      _gone(c, att, { _why: tr == websocket ? (att._socketOpen ? 'ws_silent' : 'ws_hung') : stream ? 'stream_buffered' : '' });
     });
-    tr.open(c, att, _url(c, c._base, name, { s: c._sid, t: t, a: att.a, ack: att.ack, d: d, hb: c._hb || '', why: why }));
+    tr._open(c, att, _url(c, c._base, name, { s: c._sessionId, t: t, a: att._attempt, ack: att._ack, d: d, hb: c._heartbeat || '', why: why }));
   });
 }
 
@@ -62,47 +78,47 @@ function _attach(c, name, d, why) {
 // sends its probe at once; the echo will prove the path both ways.
 function _wsOpen(c, att) {
   if (!_live(c, att)) return;
-  att.up = 1;
-  if (!att.d) att.x.send(_probeFrame(c, att));
+  att._socketOpen = 1;
+  if (!att._delivering) att._handle.send(_probeFrame(c, att));
 }
 
 // _probeFrame draws a fresh probe token for att and returns its probe frame.
 function _probeFrame(c, att) {
-  return encodeFrame(['p', att.a, att.pr = (c._now() + c._rand()).toString(36)]);
+  return encodeFrame(['p', att._attempt, att._probeToken = (c._now() + c._rand()).toString(36)]);
 }
 
 // _opened applies an attachment's open frame: the server's ack of our
 // messages, a fresh ticket, and our ack, which the attach carried.
 function _opened(c, att, f) {
-  var tr = att.tr;
-  att.op = att.last = c._now();
-  att.iv = f[4] || (tr == longpoll ? c._lim.hold : c._lim.heartbeat);
+  var tr = att._transport;
+  att._openedAt = att._heardAt = c._now();
+  att._interval = f[4] || (tr == longpoll ? c._limits.hold : c._limits.heartbeat);
   _addTicket(c, f[3]);
-  _sentAck(c, att.ack);
+  _sentAck(c, att._ack);
   _ackUp(c, f[2]);
   if (tr == sse || tr == streaming) {
     // A stream is proven by a probe echoed on it, which a buffering proxy
     // holds back (PROTOCOL.md section 8); the deadline starts once the
     // POST carrying the probe has arrived.
-    _clear(c, att.a);
+    _clear(c, att._attempt);
     _probe(c, att);
   }
-  if (att.d) _use(c, att);
+  if (att._delivering) _use(c, att);
 }
 
 // _probe asks the server to echo a token on stream att, by POST.
 function _probe(c, att) {
-  c._ctl.push(att.ps = _probeFrame(c, att));
+  c._controls.push(att._probePosted = _probeFrame(c, att));
   _flush(c);
 }
 
 // _probed arms the echo deadline of every probe in a POST that arrived.
 function _probed(c, ctl) {
   _each(c, function (c, att) {
-    if (att.pr && ctl.indexOf(att.ps) >= 0) {
-      att.pk = 1;
-      _at(c, att, c._to, function () {
-        _gone(c, att, { why: 'stream_buffered' });
+    if (att._probeToken && ctl.indexOf(att._probePosted) >= 0) {
+      att._probeArrived = 1;
+      _at(c, att, c._attachTimeout, function () {
+        _gone(c, att, { _why: 'stream_buffered' });
       });
     }
   });
@@ -110,7 +126,7 @@ function _probed(c, ctl) {
 
 // _each calls fn(c, att) for every live attachment.
 function _each(c, fn) {
-  c._atts.slice().map(function (att) {
+  c._attachments.slice().map(function (att) {
     fn(c, att);
   });
 }
@@ -118,42 +134,42 @@ function _each(c, fn) {
 // _proven takes an echo (or a probe poll's answer) as proof that att's
 // path works: a candidate is committed, a delivering stream watched.
 function _proven(c, att) {
-  var u = encodeFrame(['u', att.a]);
-  att.pr = 0;
-  if (att.d) return _watch(c, att);
-  if (att.tr == websocket) att.x.send(u + '\n');
-  else if (att.tr != longpoll) c._ctl.push(u);
+  var u = encodeFrame(['u', att._attempt]);
+  att._probeToken = 0;
+  if (att._delivering) return _watch(c, att);
+  if (att._transport == websocket) att._handle.send(u + '\n');
+  else if (att._transport != longpoll) c._controls.push(u);
   _commit(c, att);
-  if (att.tr == longpoll) _poll(c);
+  if (att._transport == longpoll) _poll(c);
 }
 
 // _commit makes att the delivering attachment and closes every other one
 // but a background upgrade probe; for a hung WebSocket that matters, since
 // browsers allow one connecting WebSocket per host.
 function _commit(c, att) {
-  c._gen++;
+  c._generation++;
   _each(c, function (c, other) {
-    if (other != att && other.why != 'upgraded') _kill(c, other);
+    if (other != att && other._why != 'upgraded') _kill(c, other);
   });
   _clear(c, 'race');
-  att.d = 1;
+  att._delivering = 1;
   _use(c, att);
 }
 
 // _use makes att the attachment in use and reports a change of transport.
 function _use(c, att) {
-  var from = c._tr, name = att.tr.name, up = att.tr == websocket ? att : null, gap = c._gap;
-  c._cur = att;
-  c._lost = 0;
-  if (up || c._up) c._sent = c._acked;
-  c._up = up;
-  c._tr = c.transport = name;
-  if (!att.pr) _watch(c, att);
+  var from = c._inUse, name = att._transport._name, up = att._transport == websocket ? att : null, gap = c._gap;
+  c._current = att;
+  c._lostAt = 0;
+  if (up || c._wsUpstream) c._sent = c._acked;
+  c._wsUpstream = up;
+  c._inUse = c.transport = name;
+  if (!att._probeToken) _watch(c, att);
   if (from != name) {
     _mem(c);
-    _emit(c, 'transport', { transport: name, from: from, reason: att.why || '' });
+    _emit(c, 'transport', { transport: name, from: from, reason: att._why || '' });
   }
-  if (!c._born) c._born = c._now();
+  if (!c._openedAt) c._openedAt = c._now();
   if (c.readyState == 0) {
     c.readyState = 1;
     _emit(c, 'open');
@@ -166,12 +182,12 @@ function _use(c, att) {
 
 // _mem remembers what works on this network for the next page load.
 function _mem(c) {
-  if (c._o.remember) remember(c._g, c._key, { t: c._tr, hb: c._hb, nw: c._nw }, c._now());
+  if (c._options.remember) remember(c._globals, c._memoryKey, { t: c._inUse, hb: c._heartbeat, nw: c._noWebSocket }, c._now());
 }
 
 // _poll starts the next delivering poll, carrying our ack.
 function _poll(c) {
-  if (!c._rc) _attach(c, 'longpoll', 1, '');
+  if (!c._serverClose) _attach(c, 'longpoll', 1, '');
 }
 
 // _at arms att's one timer, the session timer named by its attempt
@@ -181,9 +197,9 @@ function _poll(c) {
 // it demotes a transport or changes the heartbeat.
 function _at(c, att, ms, fn) {
   var due = c._now() + ms;
-  _timer(c, att.a, ms, function () {
-    if (c._now() - due > Math.max(1e3, ms / 2) && !att.late) {
-      att.late = 1;
+  _timer(c, att._attempt, ms, function () {
+    if (c._now() - due > Math.max(1e3, ms / 2) && !att._late) {
+      att._late = 1;
       return _at(c, att, ms, fn);
     }
     fn();
@@ -197,25 +213,25 @@ function _at(c, att, ms, fn) {
 // held back by a proxy.
 function _watch(c, att) {
   function check() {
-    var quiet = c._now() - att.last, ws = att.tr == websocket;
-    if (quiet < att.iv) return _at(c, att, att.iv - quiet, check);
-    if (!att.pr) {
-      if (ws) att.x.send(_probeFrame(c, att) + '\n');
+    var quiet = c._now() - att._heardAt, ws = att._transport == websocket;
+    if (quiet < att._interval) return _at(c, att, att._interval - quiet, check);
+    if (!att._probeToken) {
+      if (ws) att._handle.send(_probeFrame(c, att) + '\n');
       else _probe(c, att);
-      return _at(c, att, c._to, check);
+      return _at(c, att, c._attachTimeout, check);
     }
-    if (quiet < att.iv + c._to) return _at(c, att, att.iv + c._to - quiet, check);
-    _gone(c, att, { why: ws ? 'ws_silent' : att.pk ? 'stream_buffered' : '', silent: 1 });
+    if (quiet < att._interval + c._attachTimeout) return _at(c, att, att._interval + c._attachTimeout - quiet, check);
+    _gone(c, att, { _why: ws ? 'ws_silent' : att._probeArrived ? 'stream_buffered' : '', _silent: 1 });
   }
-  if (att.tr != longpoll && _live(c, att)) _at(c, att, att.iv, check);
+  if (att._transport != longpoll && _live(c, att)) _at(c, att, att._interval, check);
 }
 
 // _kill closes att and forgets it. Every transport's handle (WebSocket,
 // EventSource, request) has a close and only on* callbacks.
 function _kill(c, att) {
-  var x = att.x;
-  c._atts.splice(c._atts.indexOf(att), 1); // only live ones are killed
-  _clear(c, att.a);
+  var x = att._handle;
+  c._attachments.splice(c._attachments.indexOf(att), 1); // only live ones are killed
+  _clear(c, att._attempt);
   if (x) {
     x.onopen = x.onmessage = x.onerror = x.onclose = null;
     try {

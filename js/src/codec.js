@@ -6,6 +6,8 @@
 // the codec works on UTF-16 and checks what UTF-16 can get wrong (lone
 // surrogates). Binary payloads stay base64 strings until delivery.
 
+// From other files: parseJSON (env).
+
 // SCHEMA gives each frame type's fields: n an unsigned integer, s a
 // string (for b, a base64 one).
 var SCHEMA = { o: 'nnsn', m: 'ns', b: 'ns', a: 'n', h: '', p: 'ns', e: 's', u: 'n', s: '', c: 'nnsn', k: 'snn', t: 's' };

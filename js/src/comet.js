@@ -2,6 +2,11 @@
 // constructor, readyState and its constants, send, close, bufferedAmount
 // and the events. The session itself is in the files after this one.
 
+// From other files: encodeFrame, toBase64, utf8Length (codec); assign,
+// domError, resolveURL (env); transportNamed (fallback); _bye, _closeWith,
+// _fail, _listen, _online (lifecycle); _connect (negotiate);
+// _flush (upstream); ROOT (build.js).
+
 // DEFAULTS are the options that do not default to undefined; README.md
 // documents them all.
 var DEFAULTS = {
@@ -21,30 +26,35 @@ function Comet(url, options) {
   if (options != null && typeof options != 'object' || options instanceof Array) {
     throw new TypeError('Comet: options, not subprotocols');
   }
-  c._o = o = assign(assign({}, DEFAULTS), options);
-  c._g = o.globals || ROOT;
-  c._now = c._g.now || Date.now;
-  c._rand = c._g.random || Math.random;
-  u = resolveURL(url, c._g);
+  c._options = o = assign(assign({}, DEFAULTS), options);
+  c._globals = o.globals || ROOT;
+  c._now = c._globals.now || Date.now;
+  c._rand = c._globals.random || Math.random;
+  u = resolveURL(url, c._globals);
   c.url = u[0];
   c._base = u[1];
-  c._key = 'comet:' + c._base;
+  c._memoryKey = 'comet:' + c._base;
   c._order = o.transports.filter(function (name) {
     var t = transportNamed(name);
     if (!t) throw new TypeError('Comet: unknown transport ' + name);
-    return c._g[t.need];
+    return c._globals[t._need];
   });
   c.readyState = c.bufferedAmount = 0;
-  c.binaryType = c._g.Blob ? 'blob' : 'arraybuffer';
+  c.binaryType = c._globals.Blob ? 'blob' : 'arraybuffer';
   c.protocol = c.extensions = c.transport = '';
   c.onopen = c.onmessage = c.onerror = c.onclose = null;
-  c._l = {};
-  c._t = {};
-  c._out = [];
-  c._seq = c._acked = c._sent = c._rn = c._gen = c._flaps = 0;
-  c._ka = {};
-  c._hb = o.heartbeat || 0;
-  c._win = [];
+  c._listeners = {}; // by event type
+  c._timers = {}; // by name: {_fn, _id}
+  c._outbox = []; // messages not yet acknowledged: {_seq, _size, _frame, _isClose}
+  // _seq: the sequence number of the last message queued; _acked: the
+  // server's ack of them; _sent: the last one sent on the current path;
+  // _reconnects: fresh sessions in a row; _generation: bumped when the
+  // attachments change hands, so that a stale ticket callback is dropped;
+  // _flaps: drops and failed resumes in a row.
+  c._seq = c._acked = c._sent = c._reconnects = c._generation = c._flaps = 0;
+  c._keepalive = {}; // the history keepalive() judges deaths by
+  c._heartbeat = o.heartbeat || 0; // the heartbeat interval asked for, or 0
+  c._unlisten = []; // removers of the window listeners
   _listen(c, 'online', _online);
   _listen(c, 'pagehide', _bye);
   _connect(c);
@@ -65,33 +75,33 @@ var proto = Comet.prototype;
 // close, for a message above the server's maxMessage, for text with a
 // lone surrogate, and when bufferedAmount would pass options.maxBuffered.
 proto.send = function (data) {
-  var c = this, g = c._g, m = { s: c._seq + 1 }, blob = g.Blob && data instanceof g.Blob, r;
+  var c = this, g = c._globals, m = { _seq: c._seq + 1 }, blob = g.Blob && data instanceof g.Blob, r;
   function binary(bytes) {
-    m.f = encodeFrame(['b', m.s, toBase64(bytes, g.btoa)]);
+    m._frame = encodeFrame(['b', m._seq, toBase64(bytes, g.btoa)]);
   }
   if (c.readyState != 1) throw domError('InvalidStateError', 'not open');
   if (blob) {
-    m.n = data.size;
+    m._size = data.size;
   } else if (data && data.byteLength != null) {
     // An ArrayBuffer, a typed array or a DataView: encoded at once, so
     // that later changes to it do not change the message.
     if (!g.Uint8Array || !g.btoa) throw new TypeError('Comet: binary needs typed arrays');
     binary(data = new g.Uint8Array(data.buffer || data, data.byteOffset || 0, data.byteLength));
-    m.n = data.length;
+    m._size = data.length;
   } else {
     data = String(data);
-    if ((m.n = utf8Length(data)) == 1 / 0) throw new TypeError('Comet: lone surrogate');
-    m.f = encodeFrame(['m', m.s, data]);
+    if ((m._size = utf8Length(data)) == 1 / 0) throw new TypeError('Comet: lone surrogate');
+    m._frame = encodeFrame(['m', m._seq, data]);
   }
-  if (m.n > c._lim.maxMessage) {
+  if (m._size > c._limits.maxMessage) {
     throw domError('SyntaxError', 'over maxMessage');
   }
-  if (c.bufferedAmount + m.n > c._o.maxBuffered) {
+  if (c.bufferedAmount + m._size > c._options.maxBuffered) {
     throw domError('QuotaExceededError', 'over maxBuffered');
   }
-  c._seq = m.s;
-  c._out.push(m);
-  c.bufferedAmount += m.n;
+  c._seq = m._seq;
+  c._outbox.push(m);
+  c.bufferedAmount += m._size;
   if (blob) {
     r = new g.FileReader();
     r.onload = function () {
@@ -120,7 +130,7 @@ proto.close = function (code, reason) {
     throw domError('SyntaxError', 'reason over 123 bytes');
   }
   if (c.readyState > 1) return;
-  c._user = 1;
+  c._userClosed = 1;
   if (c.readyState == 0) {
     return _fail(c, 1006, 'closed early', 0, 1000);
   }
@@ -130,12 +140,12 @@ proto.close = function (code, reason) {
 // addEventListener and removeEventListener behave as the DOM's for
 // function listeners: a listener is added once.
 proto.addEventListener = function (type, fn) {
-  var l = this._l[type] || (this._l[type] = []);
+  var l = this._listeners[type] || (this._listeners[type] = []);
   if (fn && l.indexOf(fn) < 0) l.push(fn);
 };
 
 proto.removeEventListener = function (type, fn) {
-  var l = this._l[type] || [], i = l.indexOf(fn);
+  var l = this._listeners[type] || [], i = l.indexOf(fn);
   if (i >= 0) l.splice(i, 1);
 };
 
@@ -144,11 +154,11 @@ proto.removeEventListener = function (type, fn) {
 // not disturb the session.
 function _emit(c, type, props) {
   var e = assign({ type: type, target: c }, props);
-  [c['on' + type]].concat(c._l[type] || []).map(function (f) {
+  [c['on' + type]].concat(c._listeners[type] || []).map(function (f) {
     try {
       if (typeof f == 'function') f.call(c, e);
     } catch (err) {
-      c._g.setTimeout(function () {
+      c._globals.setTimeout(function () {
         throw err;
       }, 0);
     }
@@ -157,5 +167,5 @@ function _emit(c, type, props) {
 
 // debug reports to options.debug; the minified build drops every call.
 function debug(c, msg, data) {
-  if (c._o.debug) c._o.debug(msg, data);
+  if (c._options.debug) c._options.debug(msg, data);
 }

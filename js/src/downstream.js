@@ -2,28 +2,33 @@
 // sections 5 to 7): the open frame, the sequence rules, heartbeats, probe
 // echoes and the server's close.
 
+// From other files: _opened, _proven (attach); decodeBatch, fromBase64,
+// utf8Length (codec); _emit, debug (comet); _closeWith, _fail,
+// _finish (lifecycle); longpoll (longpoll); _gone (resume); _ackUp,
+// _flush (upstream); websocket (websocket).
+
 // _live reports whether att is still one of the session's attachments;
 // callbacks from any other (a superseded or abandoned attempt) are ignored.
 function _live(c, att) {
-  return c._atts.indexOf(att) >= 0;
+  return c._attachments.indexOf(att) >= 0;
 }
 
 // _data applies a batch that arrived on att.
 function _data(c, att, text) {
   var frames, i, f, now = c._now();
   if (!_live(c, att)) return;
-  debug(c, 'down ' + att.tr.name + ' ' + att.a, text);
+  debug(c, 'down ' + att._transport._name + ' ' + att._attempt, text);
   if (!(frames = _decode(c, text))) return;
   for (i = 0; i < frames.length && _live(c, att); i++) {
     f = frames[i];
-    if (!att.op) {
+    if (!att._openedAt) {
       // The first frame of every downstream is its open frame; one naming
       // another attempt is a stale response a proxy released late.
-      if (f[0] != 'o' || f[1] != att.a) return _gone(c, att, { why: att.tr == websocket ? 'ws_silent' : '' });
+      if (f[0] != 'o' || f[1] != att._attempt) return _gone(c, att, { _why: att._transport == websocket ? 'ws_silent' : '' });
       _opened(c, att, f);
       continue;
     }
-    att.last = now;
+    att._heardAt = now;
     switch (f[0]) {
       case 'm':
       case 'b':
@@ -37,16 +42,16 @@ function _data(c, att, text) {
         c._ackNow = 1;
         // Heartbeats leave the server at least an interval apart; two that
         // arrive together were held back by something on the way.
-        if (att.tr != websocket && att.tr != longpoll && now - att.hb < att.iv / 2 && !att.late) {
-          return _gone(c, att, { why: 'stream_buffered' });
+        if (att._transport != websocket && att._transport != longpoll && now - att._heartbeatAt < att._interval / 2 && !att._late) {
+          return _gone(c, att, { _why: 'stream_buffered' });
         }
-        att.hb = now;
+        att._heartbeatAt = now;
         break;
       case 'e':
-        if (f[1] == att.pr) _proven(c, att);
+        if (f[1] == att._probeToken) _proven(c, att);
         break;
       case 's':
-        return _gone(c, att, { superseded: 1 });
+        return _gone(c, att, { _superseded: 1 });
       default:
         return _fail(c, 1002, 'unexpected frame');
     }
@@ -67,18 +72,18 @@ function _decode(c, text) {
 // _message applies a sequenced frame: a message or the server's close.
 function _message(c, f) {
   var seq = f[1], size;
-  if (seq <= c._n) {
+  if (seq <= c._received) {
     c._ackNow = 1; // a resend: the server may have missed our ack
     return;
   }
-  if (seq > c._n + 1) return _fail(c, 1002, 'sequence gap');
-  if (c._rc) return _fail(c, 1002, 'after close');
-  c._n = seq;
+  if (seq > c._received + 1) return _fail(c, 1002, 'sequence gap');
+  if (c._serverClose) return _fail(c, 1002, 'after close');
+  c._received = seq;
   if (f[0] == 'c') return _remoteClose(c, f);
   size = f[0] == 'm' ? utf8Length(f[2]) : f[2].length / 4 * 3;
-  if (size > c._lim.maxMessage + 2) return _fail(c, 1009, 'message too big');
-  if (!c._owe++) c._since = c._now();
-  c._oweBytes += size;
+  if (size > c._limits.maxMessage + 2) return _fail(c, 1009, 'message too big');
+  if (!c._owed++) c._owedSince = c._now();
+  c._owedBytes += size;
   // After close() the application reads nothing more, as with WebSocket;
   // messages are still acknowledged.
   if (c.readyState == 1) _emit(c, 'message', { data: f[0] == 'm' ? f[2] : _binary(c, f[2]) });
@@ -86,15 +91,15 @@ function _message(c, f) {
 
 // _binary converts a base64 payload to what binaryType asks for.
 function _binary(c, b64) {
-  var g = c._g, bytes = fromBase64(b64, g.atob, g.Uint8Array);
+  var g = c._globals, bytes = fromBase64(b64, g.atob, g.Uint8Array);
   return c.binaryType == 'blob' && g.Blob ? new g.Blob([bytes]) : bytes.buffer;
 }
 
 // _remoteClose accepts the server's close: one we did not start is
 // answered with the same code; ours is the answer we were waiting for.
 function _remoteClose(c, f) {
-  c._rc = f;
+  c._serverClose = f;
   c._ackNow = 1;
-  if (!c._cs) _closeWith(c, f[2], '', 1);
+  if (!c._closeSeq) _closeWith(c, f[2], '', 1);
   _finish(c);
 }

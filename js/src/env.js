@@ -2,6 +2,8 @@
 // injected (options.globals) so that tests can pass fakes; by default they
 // are read from the global object when present.
 
+// From other files: none.
+
 // The globals the shim uses: WebSocket, EventSource, XMLHttpRequest,
 // setTimeout, clearTimeout, localStorage, navigator, location, URL,
 // document, addEventListener, removeEventListener, FileReader, Blob,
@@ -47,7 +49,7 @@ function resolveURL(url, g) {
 // response. It returns an object whose close aborts the request without
 // calling done.
 function request(c, url, done, progress, body, headers, timeout) {
-  var g = c._g, x = new g.XMLHttpRequest(), over, timer, k;
+  var g = c._globals, x = new g.XMLHttpRequest(), over, timer, k;
   // stop ends the request's callbacks and timer, and reports whether it
   // was still running.
   function stop() {
@@ -58,7 +60,7 @@ function request(c, url, done, progress, body, headers, timeout) {
     return 1;
   }
   x.open(body ? 'POST' : 'GET', url, true);
-  if (c._o.withCredentials) x.withCredentials = true;
+  if (c._options.withCredentials) x.withCredentials = true;
   if (body) headers = assign({ 'Content-Type': 'text/plain;charset=UTF-8' }, headers);
   for (k in headers) x.setRequestHeader(k, headers[k]); // a plain object the shim made
   x.onreadystatechange = function () {
@@ -105,7 +107,7 @@ function parseJSON(text) {
 // JSON error body of PROTOCOL.md section 2, if any.
 function refusalOf(status, text) {
   var body = parseJSON(text);
-  return { status: status, code: body && body.code || '' };
+  return { _status: status, _code: body && body.code || '' };
 }
 
 // The transport memory (localStorage) maps an endpoint to what worked on

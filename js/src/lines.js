@@ -2,6 +2,9 @@
 // section 5.1). A response grows by arbitrary chunks; only whole lines are
 // decoded, and a partial line waits for its newline.
 
+// From other files: _data (downstream); refusalOf, request (env);
+// _gone (resume).
+
 // lineReader returns a function that takes the whole text so far and
 // returns the complete lines it adds, newline-terminated ('' if none yet);
 // called with no argument, it reports whether the text ended in the middle
@@ -24,14 +27,14 @@ function lineReader() {
 // boundary was recycled by the server; one cut mid-line is a dead path.
 function xhrTransport(name, stream) {
   return {
-    name: name,
-    need: 'XMLHttpRequest',
-    open: function (c, att, url) {
+    _name: name,
+    _need: 'XMLHttpRequest',
+    _open: function (c, att, url) {
       var lines = lineReader();
-      att.x = request(c, url, function (status, text) {
+      att._handle = request(c, url, function (status, text) {
         if (status != 200) return _gone(c, att, refusalOf(status, text));
         if (!stream) _data(c, att, text);
-        _gone(c, att, { ok: !lines() });
+        _gone(c, att, { _ok: !lines() });
       }, stream && function (text) {
         var batch = lines(text);
         if (batch) _data(c, att, batch);

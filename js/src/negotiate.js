@@ -1,18 +1,29 @@
 // negotiate: creating the session (PROTOCOL.md section 3) and the attach
 // tickets it hands out (section 5).
 
+// From other files: _start (attach); debug (comet); assign, parseJSON,
+// request (env); _end (lifecycle); TICKET_TTL, attachTimeout (policy);
+// _flush (upstream).
+
 // _connect starts a session: fresh session state, then negotiate. The
 // outbox is kept: messages sent while a fresh session is being opened
 // (the reconnect option) go to the new session.
 function _connect(c) {
-  c._sid = c._tr = '';
-  c._tk = []; // unused tickets, oldest first: {t, at}
-  c._tw = []; // callbacks waiting for a ticket
-  c._a = 0; // the attempt counter
-  c._atts = []; // live attachments; callbacks of any other are ignored
-  c._cur = c._up = c._post = c._rc = null;
-  c._ctl = []; // control frames for the next POST
-  c._n = c._ackd = c._owe = c._oweBytes = c._ackNow = c._cs = c._cw = c._user = c._hs = c._born = 0;
+  c._sessionId = c._inUse = '';
+  c._tickets = []; // unused tickets, oldest first: {_token, _gotAt}
+  c._ticketWaiters = []; // callbacks waiting for a ticket
+  c._attempts = 0; // the attempt counter
+  c._attachments = []; // live attachments; callbacks of any other are ignored
+  c._current = c._wsUpstream = c._post = c._serverClose = null;
+  c._controls = []; // control frames for the next POST
+  // _received: the sequence number of the last message received (what we
+  // ack); _ackSent: the last ack sent; _owed, _owedBytes: messages and
+  // bytes received since that ack; _ackNow: an ack is due at once;
+  // _closeSeq: the sequence number of our close frame; _closeDelivery: 2
+  // while a batch carries our close, 1 once it has reached the server;
+  // _httpStarted: an HTTP candidate has started; _openedAt: when the
+  // session first opened (Date.now).
+  c._received = c._ackSent = c._owed = c._owedBytes = c._ackNow = c._closeSeq = c._closeDelivery = c._userClosed = c._httpStarted = c._openedAt = 0;
   _negotiate(c, c._base, '', 0);
 }
 
@@ -32,7 +43,7 @@ function _nonce(c) {
 }
 
 // LIMITS are the session parameters of the negotiate response (PROTOCOL.md
-// section 3) with their defaults, filled into the response kept as c._lim.
+// section 3) with their defaults, filled into the response kept as c._limits.
 var LIMITS = {
   heartbeat: 25e3, minHeartbeat: 1e3, hold: 25e3, grace: 3e4, ackDelay: 200, minTimeout: 300, maxTimeout: 1e4,
   maxMessage: 65536, maxBatch: 1048576, windowMessages: 1024, windowBytes: 1048576
@@ -44,7 +55,7 @@ var LIMITS = {
 // headers: a refused preflight would hide the server's answer (an Origin
 // refusal) from the page (PROTOCOL.md section 11).
 function _negotiate(c, base, token, hops) {
-  var t0 = c._now(), h = assign({}, c._o.headers);
+  var t0 = c._now(), h = assign({}, c._options.headers);
   if (token) h['Comet-Redirect-Token'] = token;
   debug(c, 'negotiate', base);
   // The negotiate is the session's one request in flight, as c._post: no
@@ -59,24 +70,24 @@ function _negotiate(c, base, token, hops) {
       }
       if (r.v != 1 || !r.sid || !r.secret || !(r.transports instanceof Array)) return _end(c, 1002, 'bad negotiate');
       c._base = base;
-      c._sid = r.sid;
-      c._sec = r.secret;
+      c._sessionId = r.sid;
+      c._secret = r.secret;
       c._rtt = c._now() - t0;
       // Not a negated comparison: the minifier may turn !(x > 0) into
       // x <= 0, false for undefined.
       for (k in LIMITS) r[k] = r[k] > 0 ? r[k] : LIMITS[k];
-      c._lim = r;
-      c._to = c._o.attachTimeout || attachTimeout(c._rtt, c._lim.minTimeout, c._lim.maxTimeout);
+      c._limits = r;
+      c._attachTimeout = c._options.attachTimeout || attachTimeout(c._rtt, c._limits.minTimeout, c._limits.maxTimeout);
       (r.tickets || []).map(function (t) {
         _addTicket(c, t);
       });
       c._offer = c._order.filter(function (t) {
         return r.transports.indexOf(t) >= 0;
       });
-      debug(c, 'negotiated', { rtt: c._rtt, timeout: c._to, transports: c._offer });
+      debug(c, 'negotiated', { rtt: c._rtt, timeout: c._attachTimeout, transports: c._offer });
       if (!c._offer.length) return _end(c, 3004, 'no transport');
       _start(c);
-    }, 0, JSON.stringify({ transports: c._order }), h, c._o.timeout);
+    }, 0, JSON.stringify({ transports: c._order }), h, c._options.timeout);
 }
 
 // _refused ends a session whose negotiate failed: 401 and 403 with 3003
@@ -91,21 +102,21 @@ function _refused(c, status, body) {
 // _addTicket keeps a ticket, dropping the oldest beyond 8 as the server
 // does.
 function _addTicket(c, t) {
-  if (t) c._tk.push({ t: t, at: c._now() });
-  if (c._tk.length > 8) c._tk.shift();
+  if (t) c._tickets.push({ _token: t, _gotAt: c._now() });
+  if (c._tickets.length > 8) c._tickets.shift();
 }
 
 // _fresh returns how many fresh tickets are left, dropping stale ones.
 function _fresh(c) {
   var now = c._now();
-  while (c._tk.length && now - c._tk[0].at >= TICKET_TTL) c._tk.shift();
-  return c._tk.length;
+  while (c._tickets.length && now - c._tickets[0]._gotAt >= TICKET_TTL) c._tickets.shift();
+  return c._tickets.length;
 }
 
 // _ticket passes an unused ticket to done: the newest from the pool, or
 // one from a key-only POST with wantTicket; null if that POST failed.
 function _ticket(c, done) {
-  if (_fresh(c)) return done(c._tk.pop().t);
-  c._tw.push(done);
+  if (_fresh(c)) return done(c._tickets.pop()._token);
+  c._ticketWaiters.push(done);
   _flush(c);
 }

@@ -1,6 +1,8 @@
 // policy: the timing and classification decisions of the session, as pure
 // functions of measured values, so that tests can state them as tables.
 
+// From other files: none.
+
 // EARLY is the lifetime under which an attachment's death counts as early.
 var EARLY = 1e4;
 // CLOSE_WAIT bounds a closing handshake.
@@ -40,25 +42,26 @@ function nextPause(p, base) {
 
 // keepalive classifies the unexpected death of an attachment that lived
 // life ms and had been silent downstream for idle ms (both Date.now
-// deltas) under heartbeat interval iv; k carries the history (c: the
-// silence before the previous death, d: early deaths in a row). It
-// returns {why, hb} for an idle cut — two deaths after the same silence, a
-// proxy's idle timeout: ask for heartbeats at half that silence instead of
-// leaving the transport — or {why, demote} after three early deaths in a
-// row that no shorter heartbeat explains. Otherwise {}.
+// deltas) under heartbeat interval iv; k carries the history (_silence:
+// the silence before the previous death, _early: early deaths in a row).
+// It returns {_why, _heartbeat} for an idle cut — two deaths after the
+// same silence, a proxy's idle timeout: ask for heartbeats at half that
+// silence instead of leaving the transport — or {_why, _demote} after
+// three early deaths in a row that no shorter heartbeat explains.
+// Otherwise {}.
 function keepalive(k, life, idle, iv, minHb) {
   var r = {}, hb = Math.floor(idle / 2);
-  k.d = life < EARLY ? (k.d || 0) + 1 : 0;
-  if (idle >= 1e3 && k.c && Math.abs(idle - k.c) <= Math.max(1e3, k.c / 10) && hb >= minHb && hb < iv) {
-    r.why = 'idle_cut';
-    r.hb = hb;
-    k.d = 0;
-  } else if (k.d >= 3) {
-    r.why = 'early_death';
-    r.demote = 1;
-    k.d = 0;
+  k._early = life < EARLY ? (k._early || 0) + 1 : 0;
+  if (idle >= 1e3 && k._silence && Math.abs(idle - k._silence) <= Math.max(1e3, k._silence / 10) && hb >= minHb && hb < iv) {
+    r._why = 'idle_cut';
+    r._heartbeat = hb;
+    k._early = 0;
+  } else if (k._early >= 3) {
+    r._why = 'early_death';
+    r._demote = 1;
+    k._early = 0;
   }
-  k.c = idle >= 1e3 ? idle : 0;
+  k._silence = idle >= 1e3 ? idle : 0;
   return r;
 }
 

@@ -3,47 +3,52 @@
 // resume and a dropped transport each have their rule; a drop is resumed
 // on the same session, with nothing lost or duplicated either way.
 
-// _gone handles the end of att; info says how: ok (ended normally),
-// superseded, silent, why (the reason to report; stream_buffered makes it
-// buffered), and for a refused request its status and code. A refused
+// From other files: _attach, _http, _kill, _mem, _poll, _proven (attach);
+// _emit, debug (comet); _live (downstream); _end, _timer (lifecycle);
+// longpoll (longpoll); EARLY, REFUSED, backoff, keepalive (policy);
+// _flush (upstream).
+
+// _gone handles the end of att; info says how: _ok (ended normally),
+// _superseded, _silent, _why (the reason to report; stream_buffered makes
+// it _buffered), and for a refused request its _status and _code. A refused
 // ticket (403 bad_ticket: a browser's retried GET reuses its URL) is an
 // attach failure like any other, but says the pool is out of step with
 // the server: it is emptied, so the next attach asks for a fresh ticket.
 function _gone(c, att, info) {
-  var tr = att.tr, fatal = REFUSED[info.code];
+  var tr = att._transport, fatal = REFUSED[info._code];
   if (!_live(c, att)) return;
   _kill(c, att);
-  if (info.code == 'bad_ticket') c._tk = [];
-  info.buffered = info.why == 'stream_buffered';
-  debug(c, 'gone ' + tr.name + ' ' + att.a, info);
+  if (info._code == 'bad_ticket') c._tickets = [];
+  info._buffered = info._why == 'stream_buffered';
+  debug(c, 'gone ' + tr._name + ' ' + att._attempt, info);
   if (c.readyState > 2) return;
   if (fatal > 2999) { // 3000, 3003, 3005: the session, its page or its user is refused
-    return _end(c, fatal, 'attach: ' + info.code, 0, info.status);
+    return _end(c, fatal, 'attach: ' + info._code, 0, info._status);
   }
-  if (att == c._cur) {
+  if (att == c._current) {
     // Only the XHR transports end ok: the next poll, or a recycled stream.
-    if (info.ok && !c._rc) return tr == longpoll ? _poll(c) : _attach(c, tr.name, 1, '');
+    if (info._ok && !c._serverClose) return tr == longpoll ? _poll(c) : _attach(c, tr._name, 1, '');
     return _dropped(c, att, info);
   }
-  if (!att.d && att.op && info.ok && tr == longpoll) return _proven(c, att);
+  if (!att._delivering && att._openedAt && info._ok && tr == longpoll) return _proven(c, att);
   _failed(c, att, info);
 }
 
 // _failed handles an attach that did not succeed.
 function _failed(c, att, info) {
-  var name = att.tr.name, why = info.why || '';
-  if (!c._tr) {
+  var name = att._transport._name, why = info._why || '';
+  if (!c._inUse) {
     // The first race: a failed WebSocket starts HTTP at once; a buffered
     // stream goes to long-polling; any other failure to the next in line.
-    c._bad[name] = why || 'failed';
-    if (info.buffered) c._bad.sse = c._bad.streaming = 1;
-    if (name == 'websocket' && c._hs) {
-      if (!c._atts.length) _http(c, null, why);
+    c._raceFailed[name] = why || 'failed';
+    if (info._buffered) c._raceFailed.sse = c._raceFailed.streaming = 1;
+    if (name == 'websocket' && c._httpStarted) {
+      if (!c._attachments.length) _http(c, null, why);
     } else {
       _http(c, null, why);
     }
-  } else if (att.d) {
-    _retry(c, _after(c, name, info.buffered, !info.buffered), why);
+  } else if (att._delivering) {
+    _retry(c, _after(c, name, info._buffered, !info._buffered), why);
   }
   // A background probe that failed leaves the transport in use as it is.
 }
@@ -54,27 +59,27 @@ function _failed(c, att, info) {
 // death too many (demote the transport for this network). A verdict
 // reached by a late timer is never used for either.
 function _dropped(c, att, info) {
-  var now = c._now(), name = att.tr.name, k = {}, why;
-  c._cur = c._up = null;
+  var now = c._now(), name = att._transport._name, k = {}, why;
+  c._current = c._wsUpstream = null;
   c._sent = c._acked;
-  c._gen++;
+  c._generation++;
   // After the server's close nothing more comes down (the server forgets
   // the session once its close is acknowledged, and ends the stream): what
   // is left to send, our close or our ack, goes by POST.
-  if (c._rc) return _flush(c);
-  if (!att.late && !info.silent && !info.superseded) {
-    k = keepalive(c._ka, now - att.op, now - att.last, att.iv, c._lim.minHeartbeat);
+  if (c._serverClose) return _flush(c);
+  if (!att._late && !info._silent && !info._superseded) {
+    k = keepalive(c._keepalive, now - att._openedAt, now - att._heardAt, att._interval, c._limits.minHeartbeat);
   }
-  why = k.why || info.why || '';
-  if (k.hb) c._hb = k.hb;
-  if (k.demote || info.buffered && !att.late) {
-    if (name == 'websocket') c._nw = 1;
-    name = _after(c, name, info.buffered);
+  why = k._why || info._why || '';
+  if (k._heartbeat) c._heartbeat = k._heartbeat;
+  if (k._demote || info._buffered && !att._late) {
+    if (name == 'websocket') c._noWebSocket = 1;
+    name = _after(c, name, info._buffered);
   }
   _mem(c);
-  c._lost = c._lost || now;
-  c._flaps = now - att.op < EARLY ? c._flaps + 1 : 0;
-  _emit(c, 'reconnecting', { reason: why || 'dropped', transport: c._tr });
+  c._lostAt = c._lostAt || now;
+  c._flaps = now - att._openedAt < EARLY ? c._flaps + 1 : 0;
+  _emit(c, 'reconnecting', { reason: why || 'dropped', transport: c._inUse });
   _retry(c, name, why);
 }
 
@@ -84,7 +89,7 @@ function _dropped(c, att, info) {
 // first loss, whether a drop or a failed resume.
 function _retry(c, name, why) {
   var n = c._flaps, now = c._now();
-  if (now - (c._lost = c._lost || now) > c._lim.grace) return _end(c, 3000, 'grace over');
+  if (now - (c._lostAt = c._lostAt || now) > c._limits.grace) return _end(c, 3000, 'grace over');
   c._flaps = n + 1;
   _timer(c, 'resume', n ? backoff(n - 1, c._rand(), 100, 5e3) : 0, function () {
     _attach(c, name, 1, why);

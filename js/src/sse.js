@@ -2,11 +2,13 @@
 // frame is one event of the default type. On error the EventSource is
 // closed: its own reconnect would reuse a spent ticket, so the session
 // attaches again itself, with a fresh ticket and its ack.
+
+// From other files: _data (downstream); _gone (resume).
 var sse = {
-  name: 'sse',
-  need: 'EventSource',
-  open: function (c, att, url) {
-    var es = att.x = new c._g.EventSource(url, { withCredentials: !!c._o.withCredentials });
+  _name: 'sse',
+  _need: 'EventSource',
+  _open: function (c, att, url) {
+    var es = att._handle = new c._globals.EventSource(url, { withCredentials: !!c._options.withCredentials });
     es.onmessage = function (e) {
       _data(c, att, e.data);
     };

@@ -4,18 +4,23 @@
 // it already has by sequence number. The path is the delivering WebSocket
 // when there is one, otherwise POST P/send, one POST at a time.
 
+// From other files: _probed (attach); encodeFrame (codec); _emit,
+// debug (comet); _decode (downstream); refusalOf, request (env); _clear, _end,
+// _fail, _finish, _timer (lifecycle); _addTicket, _fresh, _url (negotiate);
+// REFUSED, backoff, nextPause (policy).
+
 // _batch returns the frames of the messages after the path's cursor, each
 // with its newline, up to maxBatch bytes, and moves the cursor. It stops
 // at a Blob still being read, so that order is kept.
 function _batch(c) {
-  var out = c._out, b = '', i, m;
+  var out = c._outbox, b = '', i, m;
   if (c._sent < c._acked) c._sent = c._acked;
   for (i = c._sent - c._acked; i < out.length; i++) {
     m = out[i];
-    if (!m.f || b && b.length + m.f.length > c._lim.maxBatch - 64) break;
-    b += m.f + '\n';
-    c._sent = m.s;
-    if (m.s == c._cs) c._cw = 2; // our close is on its way
+    if (!m._frame || b && b.length + m._frame.length > c._limits.maxBatch - 64) break;
+    b += m._frame + '\n';
+    c._sent = m._seq;
+    if (m._seq == c._closeSeq) c._closeDelivery = 2; // our close is on its way
   }
   return b;
 }
@@ -24,11 +29,11 @@ function _batch(c) {
 // section 6, and otherwise arms the timer for when it will be.
 function _ackDue(c) {
   var wait;
-  if (c._n <= c._ackd) return c._ackNow;
-  if (c._ackNow || c._owe >= c._lim.windowMessages / 2 || c._oweBytes >= c._lim.windowBytes / 2) return 1;
-  wait = c._since + c._lim.ackDelay - c._now();
+  if (c._received <= c._ackSent) return c._ackNow;
+  if (c._ackNow || c._owed >= c._limits.windowMessages / 2 || c._owedBytes >= c._limits.windowBytes / 2) return 1;
+  wait = c._owedSince + c._limits.ackDelay - c._now();
   if (wait <= 0) return 1;
-  if (!c._t.ack) _timer(c, 'ack', wait, _flush);
+  if (!c._timers.ack) _timer(c, 'ack', wait, _flush);
   return 0;
 }
 
@@ -37,50 +42,50 @@ function _ackDue(c) {
 // covering everything received has gone: a POST answered after the
 // server's close arrived carried an older ack.
 function _sentAck(c, n) {
-  if (n >= c._ackd) {
-    c._ackd = n;
+  if (n >= c._ackSent) {
+    c._ackSent = n;
     _clear(c, 'ack');
   }
-  if (c._ackd >= c._n) c._owe = c._oweBytes = c._ackNow = 0;
+  if (c._ackSent >= c._received) c._owed = c._owedBytes = c._ackNow = 0;
 }
 
 // _flush sends what is due upstream: messages, acks, control frames, and
 // a ticket request when an attach waits for one.
 function _flush(c) {
   var b, ack;
-  if (!c._sid || c.readyState > 2) return;
-  if (c._up) {
+  if (!c._sessionId || c.readyState > 2) return;
+  if (c._wsUpstream) {
     b = _batch(c);
-    if (_ackDue(c) || b && c._n > c._ackd) {
-      b += encodeFrame(['a', c._n]) + '\n';
-      _sentAck(c, c._n);
+    if (_ackDue(c) || b && c._received > c._ackSent) {
+      b += encodeFrame(['a', c._received]) + '\n';
+      _sentAck(c, c._received);
     }
     if (b) {
       debug(c, 'up ws', b);
-      c._up.x.send(b);
-      if (c._cw) c._cw = 1;
+      c._wsUpstream._handle.send(b);
+      if (c._closeDelivery) c._closeDelivery = 1;
       _finish(c);
     }
-    if (!c._tw.length) return;
+    if (!c._ticketWaiters.length) return;
   }
   if (c._post) return;
   // On long-polling, acks ride on the polls; a POST for one alone is due
   // only once the server's close has arrived, since no poll will follow.
-  ack = _ackDue(c) && (c._tr != 'longpoll' || c._rc);
-  b = c._up ? '' : _batch(c);
-  if (b || ack || c._ctl.length || c._tw.length) _postNow(c, b);
+  ack = _ackDue(c) && (c._inUse != 'longpoll' || c._serverClose);
+  b = c._wsUpstream ? '' : _batch(c);
+  if (b || ack || c._controls.length || c._ticketWaiters.length) _postNow(c, b);
 }
 
 // _postNow POSTs one batch: the key frame (secret, our ack, whether we
 // want a ticket), then control frames (commits, probes), then messages:
 // controls apply even when the server's inbound refuses a message.
 function _postNow(c, msgs) {
-  var ack = c._n, last = c._sent, ctl = c._ctl, want = c._tw.length || _fresh(c) < 2 ? 1 : 0;
-  var body = [encodeFrame(['k', c._sec, ack, want])].concat(ctl, msgs).join('\n');
-  c._ctl = [];
+  var ack = c._received, last = c._sent, ctl = c._controls, want = c._ticketWaiters.length || _fresh(c) < 2 ? 1 : 0;
+  var body = [encodeFrame(['k', c._secret, ack, want])].concat(ctl, msgs).join('\n');
+  c._controls = [];
   _clear(c, 'pause');
   debug(c, 'up post', body);
-  c._post = request(c, _url(c, c._base, 'send', { s: c._sid }), function (status, text) {
+  c._post = request(c, _url(c, c._base, 'send', { s: c._sessionId }), function (status, text) {
     var frames, fail, r, wait;
     c._post = null;
     if (c.readyState > 2) return;
@@ -91,22 +96,22 @@ function _postNow(c, msgs) {
         if (f[0] == 'a') _ackUp(c, f[1]);
         else if (f[0] == 't') _addTicket(c, f[1]);
       });
-      c._posted = 0;
-      if (c._cw == 2 && c._acked >= c._cs) c._cw = 1;
+      c._postFailures = 0;
+      if (c._closeDelivery == 2 && c._acked >= c._closeSeq) c._closeDelivery = 1;
       _probed(c, ctl);
-      while (c._tw.length && _fresh(c)) c._tw.shift()(c._tk.pop().t);
+      while (c._ticketWaiters.length && _fresh(c)) c._ticketWaiters.shift()(c._tickets.pop()._token);
       // The server accepts while its inbound has room: resend the rest
       // after a pause (PROTOCOL.md section 6).
-      wait = c._pause = c._acked < last ? nextPause(c._pause, c._lim.ackDelay) : 0;
+      wait = c._pause = c._acked < last ? nextPause(c._pause, c._limits.ackDelay) : 0;
     } else {
       r = refusalOf(status, text);
-      fail = REFUSED[r.code] || (status == 413 ? 1009 : 0);
-      if (fail) return _end(c, fail, 'POST ' + (r.code || status), 0, status);
+      fail = REFUSED[r._code] || (status == 413 ? 1009 : 0);
+      if (fail) return _end(c, fail, 'POST ' + (r._code || status), 0, status);
       // A failed POST may or may not have arrived: send it all again, after
       // a backoff; the server drops what it has.
-      c._ctl = ctl.concat(c._ctl);
-      while (c._tw.length && !c._up) c._tw.shift()(null);
-      wait = backoff(c._posted++, c._rand(), 250, 5e3);
+      c._controls = ctl.concat(c._controls);
+      while (c._ticketWaiters.length && !c._wsUpstream) c._ticketWaiters.shift()(null);
+      wait = backoff(c._postFailures++, c._rand(), 250, 5e3);
     }
     if (wait) {
       c._sent = c._acked;
@@ -115,7 +120,7 @@ function _postNow(c, msgs) {
       _flush(c);
     }
     _finish(c);
-  }, 0, body, 0, c._lim.heartbeat + c._lim.hold + c._to);
+  }, 0, body, 0, c._limits.heartbeat + c._limits.hold + c._attachTimeout);
 }
 
 // _ackUp applies the server's cumulative ack n of upstream messages: they
@@ -124,7 +129,7 @@ function _postNow(c, msgs) {
 function _ackUp(c, n) {
   var before = c.bufferedAmount;
   if (n > c._seq) return _fail(c, 1002, 'bad ack');
-  while (c._out.length && c._out[0].s <= n) c.bufferedAmount -= c._out.shift().n;
+  while (c._outbox.length && c._outbox[0]._seq <= n) c.bufferedAmount -= c._outbox.shift()._size;
   if (n > c._acked) c._acked = n;
   if (before && !c.bufferedAmount && c.readyState == 1) _emit(c, 'drain');
 }

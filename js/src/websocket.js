@@ -1,11 +1,14 @@
 // websocket: the WebSocket transport (PROTOCOL.md section 5). Each
 // WebSocket message is one batch, both ways. The transport only adapts
 // the wire; proving, racing and resuming are the session's.
+
+// From other files: _wsOpen (attach); _data (downstream); _fail (lifecycle);
+// _gone (resume).
 var websocket = {
-  name: 'websocket',
-  need: 'WebSocket',
-  open: function (c, att, url) {
-    var ws = att.x = new c._g.WebSocket(url.replace(/^http/, 'ws'));
+  _name: 'websocket',
+  _need: 'WebSocket',
+  _open: function (c, att, url) {
+    var ws = att._handle = new c._globals.WebSocket(url.replace(/^http/, 'ws'));
     ws.onopen = function () {
       _wsOpen(c, att);
     };
@@ -15,7 +18,7 @@ var websocket = {
     };
     // Browsers hide why a handshake failed; before onopen it is a refusal.
     ws.onerror = ws.onclose = function () {
-      _gone(c, att, { why: att.up ? '' : 'ws_refused' });
+      _gone(c, att, { _why: att._socketOpen ? '' : 'ws_refused' });
     };
   }
 };

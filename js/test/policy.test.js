@@ -43,7 +43,7 @@ test('keep-alive: idle cuts, early deaths and ordinary drops', async (t) => {
     {
       name: 'two deaths after the same silence: a proxy idle timeout, halve it',
       deaths: [[15000, 15000], [15100, 15050]],
-      want: [{}, { why: 'idle_cut', hb: 7525 }]
+      want: [{}, { _why: 'idle_cut', _heartbeat: 7525 }]
     },
     {
       name: 'deaths after different silences are not an idle cut',
@@ -53,12 +53,12 @@ test('keep-alive: idle cuts, early deaths and ordinary drops', async (t) => {
     {
       name: 'an idle cut shorter than the early threshold is still an idle cut',
       deaths: [[5000, 5000], [5000, 5000]],
-      want: [{}, { why: 'idle_cut', hb: 2500 }]
+      want: [{}, { _why: 'idle_cut', _heartbeat: 2500 }]
     },
     {
       name: 'three early deaths while busy demote the transport',
       deaths: [[3000, 10], [2000, 50], [2500, 20]],
-      want: [{}, {}, { why: 'early_death', demote: 1 }]
+      want: [{}, {}, { _why: 'early_death', _demote: 1 }]
     },
     {
       name: 'a long-lived connection in between resets the count',
@@ -68,7 +68,7 @@ test('keep-alive: idle cuts, early deaths and ordinary drops', async (t) => {
     {
       name: 'a lifetime cap no shorter heartbeat can fix ends in demotion',
       deaths: [[3000, 3000], [3000, 3000], [3000, 1500], [3000, 1500], [3000, 1500]],
-      want: [{}, { why: 'idle_cut', hb: 1500 }, {}, {}, { why: 'early_death', demote: 1 }],
+      want: [{}, { _why: 'idle_cut', _heartbeat: 1500 }, {}, {}, { _why: 'early_death', _demote: 1 }],
       minHb: 1000
     }
   ];

@@ -473,6 +473,12 @@ for (const [build, make] of Object.entries(BUILDS)) {
     assert.throws(() => new Comet('ftp://x.test/c', {}), { name: 'SyntaxError' });
   });
 
+  it('an inherited name is no transport', () => {
+    for (const name of ['toString', '__proto__', 'constructor', 'hasOwnProperty']) {
+      assert.throws(() => start(Comet, { options: { transports: [name] } }), { message: `Comet: unknown transport ${name}` });
+    }
+  });
+
   it('relative URLs resolve against the page; ws: maps to http:', () => {
     const t = start(Comet, { url: '/comet/' });
     assert.equal(t.c.url, '/comet/'.length && 'https://app.test/comet/');
