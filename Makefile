@@ -3,13 +3,16 @@
 
 # FUZZTIME is how long `make fuzz` runs each fuzz target; `make test` runs
 # each for a few seconds only.
-FUZZTIME ?= 1m
+FUZZTIME ?= 5m
 
 # QUICK=1 makes `make bench` a smoke run of every metric at small scale,
 # in under a minute, written to .cache/bench/quick/ rather than docs/.
 QUICK ?=
 
-.PHONY: test bench fmt fuzz
+# make stress runs the race tests three times over (STRESS_COUNT) and the
+# browser tests once, with every core kept busy: a loaded CI machine.
+
+.PHONY: test bench fmt fuzz stress
 
 test:
 	bash scripts/test.sh
@@ -22,3 +25,6 @@ fmt:
 
 fuzz:
 	FUZZTIME='$(FUZZTIME)' bash scripts/fuzz.sh
+
+stress:
+	bash scripts/stress.sh
