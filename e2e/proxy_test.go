@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -60,7 +61,8 @@ func isExecutable(path string) bool {
 // proxyProc is a running packaged proxy.
 type proxyProc struct {
 	name   string
-	url    string // http://127.0.0.1:port
+	url    string // http://127.0.0.1:port, or https:// with TLS
+	tls    *tls.Config // the client side of the proxy's TLS, nil without
 	cmd    *exec.Cmd
 	exited chan struct{} // closed once cmd.Wait returned
 	err    error         // cmd.Wait's, once exited is closed
@@ -71,11 +73,12 @@ type proxyProc struct {
 type proxyCommand func(dir string, port int) ([]string, error)
 
 // startProxy starts a proxy from the config cmd writes, on a free port, and
-// waits until a request through it reaches srv. A port picked free can be
+// waits until a request through it reaches srv (over TLS with tlsCfg, if
+// set: the proxy terminates TLS). A port picked free can be
 // taken by someone else before the proxy binds it, so a proxy that exits
 // before it is ready is tried again, on another port, a few times. The
 // proxy is stopped when the test ends, failed or not.
-func startProxy(t *testing.T, srv *server, name string, command proxyCommand) *proxyProc {
+func startProxy(t *testing.T, srv *server, name string, tlsCfg *tls.Config, command proxyCommand) *proxyProc {
 	t.Helper()
 	var lastErr error
 	for range 3 {
@@ -88,7 +91,7 @@ func startProxy(t *testing.T, srv *server, name string, command proxyCommand) *p
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := launchProxy(t, name, dir, argv, port)
+		p, err := launchProxy(t, name, dir, argv, port, tlsCfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,13 +109,17 @@ func startProxy(t *testing.T, srv *server, name string, command proxyCommand) *p
 // launchProxy starts argv with its output in dir/output.log and registers
 // its stop, which prints that output and the logs in dir if the test
 // failed.
-func launchProxy(t *testing.T, name, dir string, argv []string, port int) (*proxyProc, error) {
+func launchProxy(t *testing.T, name, dir string, argv []string, port int, tlsCfg *tls.Config) (*proxyProc, error) {
 	out, err := os.Create(filepath.Join(dir, "output.log"))
 	if err != nil {
 		return nil, err
 	}
 	defer out.Close() // the child has its own copy
-	p := &proxyProc{name: name, url: fmt.Sprintf("http://127.0.0.1:%d", port), exited: make(chan struct{})}
+	scheme := "http"
+	if tlsCfg != nil {
+		scheme = "https"
+	}
+	p := &proxyProc{name: name, url: fmt.Sprintf("%s://127.0.0.1:%d", scheme, port), tls: tlsCfg, exited: make(chan struct{})}
 	p.cmd = exec.Command(argv[0], argv[1:]...)
 	p.cmd.Dir = dir
 	p.cmd.Stdout, p.cmd.Stderr = out, out
@@ -161,7 +168,7 @@ func (p *proxyProc) stop(t *testing.T) {
 // the proxy exits, or proxyStart passes.
 func (p *proxyProc) ready(srv *server) error {
 	client := &http.Client{
-		Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true},
+		Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true, TLSClientConfig: p.tls},
 		Timeout:   time.Second,
 	}
 	deadline := time.NewTimer(proxyStart)
@@ -274,7 +281,7 @@ func startNginx(t *testing.T, srv *server, mode nginxMode) *proxyProc {
 	t.Helper()
 	bin := needProxy(t, "nginx")
 	origin := srv.srv.Listener.Addr().String()
-	return startProxy(t, srv, "nginx", func(dir string, port int) ([]string, error) {
+	return startProxy(t, srv, "nginx", nil, func(dir string, port int) ([]string, error) {
 		conf := filepath.Join(dir, "nginx.conf")
 		if err := os.WriteFile(conf, []byte(nginxConfig(dir, port, origin, mode)), 0o644); err != nil {
 			return nil, err
@@ -308,7 +315,7 @@ func startHAProxy(t *testing.T, srv *server, idle time.Duration) *proxyProc {
 	t.Helper()
 	bin := needProxy(t, "haproxy")
 	origin := srv.srv.Listener.Addr().String()
-	return startProxy(t, srv, "haproxy", func(dir string, port int) ([]string, error) {
+	return startProxy(t, srv, "haproxy", nil, func(dir string, port int) ([]string, error) {
 		conf := filepath.Join(dir, "haproxy.cfg")
 		if err := os.WriteFile(conf, []byte(haproxyConfig(port, origin, idle)), 0o644); err != nil {
 			return nil, err
