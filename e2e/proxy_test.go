@@ -61,7 +61,7 @@ func isExecutable(path string) bool {
 // proxyProc is a running packaged proxy.
 type proxyProc struct {
 	name   string
-	url    string // http://127.0.0.1:port, or https:// with TLS
+	url    string      // http://127.0.0.1:port, or https:// with TLS
 	tls    *tls.Config // the client side of the proxy's TLS, nil without
 	cmd    *exec.Cmd
 	exited chan struct{} // closed once cmd.Wait returned

@@ -68,7 +68,7 @@ func TestTLSTerminatingProxy(t *testing.T) {
 			client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 				Proxy:           nil,
 				TLSClientConfig: tlsCfg,
-				DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(clientIP)}}).DialContext,
+				DialContext:     (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(clientIP)}}).DialContext,
 			}}
 			defer client.CloseIdleConnections()
 			req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, p.url+"/comet/negotiate?v=1", strings.NewReader("{}"))
