@@ -71,8 +71,9 @@ func ExampleHandler_Shutdown() {
 		fmt.Println(err)
 		return
 	}
-	// ReadHeaderTimeout: the handler cannot bound a slow client's headers.
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// The handler cannot bound a slow client's headers, nor an idle
+	// keep-alive connection: the server must (README, "In production").
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
