@@ -162,7 +162,7 @@ type Options struct {
 	ShutdownRetry time.Duration
 
 	// Transports lists the transports offered, in order of preference.
-	// Default: every adapter given to NewHandler, in transport.Order.
+	// Default: every adapter given to NewHandler, in transport.Order().
 	Transports []string
 
 	// Registry holds the sessions. Default an in-memory registry.
