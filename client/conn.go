@@ -138,7 +138,7 @@ func (c *Conn) Send(ctx context.Context, typ transport.MessageType, p []byte) er
 		return err
 	}
 	t := typ.FrameType()
-	payload := transport.AppendPayload(make([]byte, 0, len(p)+len(p)/3+8), t, p)
+	payload := transport.EncodePayload(t, p)
 	var closed error
 	err := c.waitUntil(ctx, func() bool {
 		switch {

@@ -51,31 +51,35 @@ func TestRequestInfoIsBounded(t *testing.T) {
 			t.Errorf("Request().ClientAddr = %v, want the loopback peer", info.ClientAddr)
 		}
 	})
-	t.Run("heap", func(t *testing.T) {
-		if testing.Short() {
-			t.Skip("sends 50 MiB of headers")
-		}
-		l := startLive(t, nil)
-		heap := func() uint64 {
-			runtime.GC()
-			var m runtime.MemStats
-			runtime.ReadMemStats(&m)
-			return m.HeapAlloc
-		}
-		big := strings.Repeat("h", 500<<10)
-		before := heap()
-		for range 100 {
-			l.do(t, http.MethodPost, prefix+"/negotiate?v=1", http.Header{"X-Huge": {big}, "User-Agent": {big}}, "")
-		}
-		after := heap()
-		t.Logf("heap after 100 negotiates with 1,000 KiB of headers each: %+d KiB", (int64(after)-int64(before))>>10)
-		if l.h.Sessions() != 100 {
-			t.Fatalf("%d sessions, want 100", l.h.Sessions())
-		}
-		if grown := int64(after) - int64(before); grown > 10<<20 {
-			t.Errorf("100 sessions hold %d MiB: their requests' headers were kept", grown>>20)
-		}
-	})
+}
+
+// TestRequestInfoHeap measures what sessions keep of huge requests. It
+// reads the process's heap, so it runs alone: not in parallel with the
+// package's other tests.
+func TestRequestInfoHeap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("sends 100 MiB of headers")
+	}
+	l := startLive(t, nil)
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	big := strings.Repeat("h", 500<<10)
+	before := heap()
+	for range 100 {
+		l.do(t, http.MethodPost, prefix+"/negotiate?v=1", http.Header{"X-Huge": {big}, "User-Agent": {big}}, "")
+	}
+	after := heap()
+	t.Logf("heap after 100 negotiates with 1,000 KiB of headers each: %+d KiB", (int64(after)-int64(before))>>10)
+	if l.h.Sessions() != 100 {
+		t.Fatalf("%d sessions, want 100", l.h.Sessions())
+	}
+	if grown := int64(after) - int64(before); grown > 10<<20 {
+		t.Errorf("100 sessions hold %d MiB: their requests' headers were kept", grown>>20)
+	}
 }
 
 // TestSessionsPerAddressCap: negotiate answers 429 to an address holding

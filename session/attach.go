@@ -17,6 +17,11 @@ var (
 // maxEchoes bounds the probe echoes queued on one attachment.
 const maxEchoes = 8
 
+// streamTurn bounds the bytes of messages one write of a stream carries
+// (the first message always goes, whatever its size). 64 KiB is past the
+// point where bigger writes gain throughput.
+const streamTurn = 64 << 10
+
 // ackHold is how long a stream's writer holds an ack that would go out
 // alone. An application replying to a message usually does so within
 // microseconds, and its reply then carries the ack: one write instead of
@@ -340,7 +345,14 @@ func (a *attachment) collect(b *transport.Batch, d transport.Delivery, interval 
 		// MaxBatch is the client's read limit: stop before the message that
 		// would pass it, keeping room for a trailing ["h"] or ["s"]. The
 		// first message always goes; MaxBatch leaves room for the largest.
+		// A stream also stops at streamTurn: what is left goes on the next
+		// turn, at once, so that one session's backlog costs one bounded
+		// copy and write at a time, under its lock and in the pooled batch
+		// a blocked write holds, however large its window.
 		limit := s.opts.MaxBatch - len(`["h"]`+"\n")
+		if d == transport.Stream {
+			limit = min(limit, streamTurn)
+		}
 		a.cursor = s.out.AppendTo(b, a.cursor, limit)
 	}
 	if a.superseded {

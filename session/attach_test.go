@@ -444,6 +444,45 @@ func TestBatchLimit(t *testing.T) {
 	}
 }
 
+// TestStreamTurn checks that one write of a stream carries at most
+// streamTurn bytes of messages (the first always goes), however large the
+// backlog, while a poll carries up to MaxBatch.
+func TestStreamTurn(t *testing.T) {
+	t.Parallel()
+	const size, n = 20 << 10, 12 // 240 KiB of backlog
+	for _, tc := range []struct {
+		name   string
+		attach func(testing.TB, *Session, transport.AttachParams) *served
+		limit  int
+	}{
+		{"stream", attachStream, streamTurn + size},
+		{"poll", attachPoll, 1 << 20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := newTestSession(t, newTestHandler(t, nil))
+			for range n {
+				mustSend(t, s, strings.Repeat("x", size))
+			}
+			a := tc.attach(t, s, deliver(1, 0))
+			batches := 0
+			for seq := 0; seq < n; batches++ {
+				for _, f := range a.ds.next(t) {
+					if f.Type.IsMessage() {
+						seq++
+					}
+				}
+			}
+			if got := a.ds.largestBatch(); got > tc.limit {
+				t.Errorf("a write of %d bytes, want at most %d", got, tc.limit)
+			}
+			if tc.name == "stream" && batches < n*size/streamTurn {
+				t.Errorf("%d writes carried %d KiB: the turn bound did not split them", batches, n*size>>10)
+			}
+		})
+	}
+}
+
 func TestServeFinishedSession(t *testing.T) {
 	t.Parallel()
 	s := newTestSession(t, newTestHandler(t, nil))

@@ -24,7 +24,7 @@ func (h *Handler) NewPreparedMessage(typ transport.MessageType, p []byte) (*Prep
 	}
 	return &PreparedMessage{
 		typ:     typ.FrameType(),
-		payload: transport.AppendPayload(nil, typ.FrameType(), p),
+		payload: transport.EncodePayload(typ.FrameType(), p),
 		size:    len(p),
 	}, nil
 }

@@ -195,7 +195,7 @@ func (s *Session) prepare(typ transport.MessageType, p []byte) ([]byte, error) {
 	if err := window.Check(typ, p, s.opts.MaxMessage); err != nil {
 		return nil, err
 	}
-	return transport.AppendPayload(make([]byte, 0, len(p)+len(p)/3+8), typ.FrameType(), p), nil
+	return transport.EncodePayload(typ.FrameType(), p), nil
 }
 
 // sendPrepared queues a payload encoded by transport.AppendPayload, of

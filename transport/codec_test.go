@@ -42,6 +42,9 @@ func TestAppendString(t *testing.T) {
 			if got := AppendPayload(nil, TypeText, []byte(tc.in)); string(got) != tc.want {
 				t.Errorf("AppendPayload(text, %q) = %q, want %q", tc.in, got, tc.want)
 			}
+			if got := EncodePayload(TypeText, []byte(tc.in)); string(got) != tc.want {
+				t.Errorf("EncodePayload(text, %q) = %q, want %q", tc.in, got, tc.want)
+			}
 		})
 	}
 }
@@ -69,6 +72,9 @@ func TestAppendPayloadBinary(t *testing.T) {
 			t.Parallel()
 			if got := AppendPayload([]byte("x"), TypeBinary, tc.in); string(got) != "x"+tc.want {
 				t.Errorf("AppendPayload(binary, %x) = %q, want %q", tc.in, got[1:], tc.want)
+			}
+			if got := EncodePayload(TypeBinary, tc.in); string(got) != tc.want || cap(got) != len(got) {
+				t.Errorf("EncodePayload(binary, %x) = %q (cap %d), want %q exactly", tc.in, got, cap(got), tc.want)
 			}
 		})
 	}

@@ -76,6 +76,18 @@ func AppendPayload(dst []byte, t Type, p []byte) []byte {
 	return appendStringBytes(dst, p)
 }
 
+// EncodePayload returns p encoded as AppendPayload does, in a slice of its
+// own sized for the common case: base64's exact length for binary, and
+// for text its length plus the quotes (text that needs escapes grows the
+// slice once). A window holds many of these, so the size matters.
+func EncodePayload(t Type, p []byte) []byte {
+	n := len(p) + 2
+	if t == TypeBinary {
+		n = base64.StdEncoding.EncodedLen(len(p)) + 2
+	}
+	return AppendPayload(make([]byte, 0, n), t, p)
+}
+
 // AppendString appends s as a JSON string literal. Control characters,
 // U+2028 and U+2029 are escaped so that no line terminator of any
 // consumer (SSE, JavaScript, newline-delimited streams) appears raw, and
