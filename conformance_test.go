@@ -14,6 +14,7 @@ import (
 	"github.com/seed-544bbf9f/comet"
 	"github.com/seed-544bbf9f/comet/client"
 	"github.com/seed-544bbf9f/comet/internal/leakcheck"
+	"github.com/seed-544bbf9f/comet/internal/testutil"
 	"github.com/seed-544bbf9f/comet/session"
 	"github.com/seed-544bbf9f/comet/transport"
 )
@@ -101,13 +102,19 @@ func newEnvWith(t *testing.T, name string, opts *session.Options, eo envOptions)
 	e.url = srv.URL + "/comet"
 	t.Cleanup(func() {
 		e.net.release()
-		// Clients close gracefully in their own cleanups, which run first;
-		// a session whose client vanished waits for it until the grace
-		// period, and Shutdown cuts it when its ctx ends.
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		// Clients close gracefully in their own cleanups, which run first.
+		// A session whose client is gone (a raw client, a cut connection)
+		// would wait for the ack of its close until the grace period or
+		// Shutdown's ctx; end those at once, so that Shutdown waits only
+		// for Serve.
+		e.h.Options().Registry.Range(func(s *session.Session) bool {
+			s.CloseNow()
+			return true
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), testutil.Wait)
 		defer cancel()
 		if err := e.h.Shutdown(ctx); err != nil {
-			t.Logf("Shutdown cut %v sessions whose clients were gone: %v", e.h.Sessions(), err)
+			t.Errorf("Shutdown: %v", err)
 		}
 		srv.CloseClientConnections()
 		srv.Close()
