@@ -197,7 +197,6 @@ type netControl struct {
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
 	gate  chan struct{} // nil: dials go ahead
-	cuts  int
 }
 
 func newNetControl() *netControl { return &netControl{conns: make(map[net.Conn]struct{})} }
@@ -224,15 +223,17 @@ func (n *netControl) dial(ctx context.Context, network, addr string) (net.Conn, 
 	return &trackedConn{Conn: c, n: n}, nil
 }
 
-// cut closes every connection dialed so far.
-func (n *netControl) cut() {
+// cut closes every connection dialed so far and returns how many it
+// closed.
+func (n *netControl) cut() int {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	cut := len(n.conns)
 	for c := range n.conns {
 		c.Close()
 		delete(n.conns, c)
 	}
-	n.cuts++
+	return cut
 }
 
 // hold makes new dials wait until release.
