@@ -26,11 +26,7 @@ func testKillResume(t *testing.T, name string) {
 	)
 	serverGot := make(chan error, 1)
 	e := newEnv(t, name, &session.Options{
-		// The client bursts far more than the server's inbound buffer
-		// holds; after each partial accept it pauses for AckDelay before
-		// resending the rest (PROTOCOL.md section 6). The default 200 ms
-		// would make that pause, not the cuts, the cost of this test.
-		AckDelay: 10 * time.Millisecond,
+		AckDelay: burstAckDelay,
 		Serve: func(s *session.Session) {
 			ctx := s.Context()
 			var wg sync.WaitGroup
