@@ -27,6 +27,12 @@ func testKillResume(t *testing.T, name string) {
 	serverGot := make(chan error, 1)
 	e := newEnv(t, name, &session.Options{
 		AckDelay: burstAckDelay,
+		// On a machine loaded with every package's tests under the race
+		// detector, while this server is busy sending, the first open
+		// frame has taken longer than the default least attach timeout
+		// (300 ms), and Dial failed. A cut makes a read fail at once, so
+		// a roomier timeout costs the test nothing.
+		MinClientTimeout: time.Second,
 		Serve: func(s *session.Session) {
 			ctx := s.Context()
 			var wg sync.WaitGroup
