@@ -156,7 +156,7 @@ type transportChange struct{ from, to, reason string }
 func TestBufferingProxyAtConnect(t *testing.T) {
 	const n = 1000
 	serverGot := make(chan error, 1)
-	e := newEnv(t, "", &session.Options{Serve: func(s *session.Session) {
+	e := newEnv(t, "", &session.Options{AckDelay: burstAckDelay, Serve: func(s *session.Session) {
 		ctx := s.Context()
 		var wg sync.WaitGroup
 		wg.Go(func() {

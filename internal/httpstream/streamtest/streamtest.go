@@ -1,8 +1,11 @@
 // Package streamtest serves a session.Handler on loopback and speaks the
 // protocol to it by hand, for the tests of the transport adapters: raw
 // requests check the wire of PROTOCOL.md rather than what a client happens
-// to send. The WebSocket adapter's tests use only its Server, and speak
-// WebSocket themselves. It is imported by tests only.
+// to send. RunStreamSuite holds the tests that every stream adapter (SSE,
+// XHR streaming) must pass, each adapter described by a StreamAdapter: how
+// to make it and how its wire reads. The WebSocket adapter's tests use
+// only its Server, and speak WebSocket themselves. It is imported by tests
+// only.
 //
 // A Server belongs to one test; its methods may be called from any
 // goroutine of that test.
@@ -118,28 +121,6 @@ func Bound(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), Wait)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// Want reads one frame with next, a transport's stream parser, and
-// checks its type.
-func Want(t *testing.T, next func() (transport.Frame, error), typ transport.Type) transport.Frame {
-	t.Helper()
-	f, err := next()
-	if err != nil {
-		t.Fatalf("waiting for a %s frame: %v", typ, err)
-	}
-	if f.Type != typ {
-		t.Fatalf("%s frame %+v, want %s", f.Type, f, typ)
-	}
-	return f
-}
-
-// End checks, with next, that the stream's response ends here.
-func End(t *testing.T, next func() (transport.Frame, error)) {
-	t.Helper()
-	if f, err := next(); err != io.EOF {
-		t.Fatalf("after the last frame: %+v %v, want the end of the response", f, err)
-	}
 }
 
 // Session is one negotiated session: the client's view and the server's.
