@@ -34,6 +34,7 @@ type plotData struct {
 	memory     []barPair
 	storm      []barPair
 	fallback   []barPair
+	pushStorm  []latencySeries // metric 8: Comet, then raw
 }
 
 var (
@@ -62,6 +63,9 @@ func (d *plotData) write(dir string) error {
 		{"fanout-latency.png", func(f string) error {
 			return percentileChart(f, "Fan-out: publish→receive latency", d.fanout)
 		}, len(d.fanout) > 0},
+		{"push-storm-latency.png", func(f string) error {
+			return percentileChart(f, "Push storm: interactive echo round trip", d.pushStorm)
+		}, len(d.pushStorm) > 0},
 		{"fallback.png", func(f string) error {
 			return barChart(f, "Go client: time to first message, median", "ms", d.fallback, "WebSocket fault", "WebSocket working")
 		}, len(d.fallback) > 0},

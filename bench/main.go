@@ -61,6 +61,8 @@ type runner struct {
 	fanNs        []int         // session counts of metric 5
 	fanMsgs      int           // messages published per fan-out configuration
 	fallbackReps int           // dials per proxy fault in metric 7
+	stormN       int           // push-storm targets of metric 8
+	stormFor     time.Duration // how long the push storm lasts
 
 	matrixPath string // docs/fallback-matrix.md
 	chartDir   string // where charts are written
@@ -117,10 +119,12 @@ func benchMain(args []string) error {
 
 	r := &runner{log: os.Stdout, matrixPath: *matrix, rawPOST: math.NaN(),
 		sessions: 64, warm: time.Second, window: 6 * time.Second, settle: time.Second,
-		idleN: 10_000, fanNs: []int{1000, 10_000}, fanMsgs: 20, fallbackReps: 10}
+		idleN: 10_000, fanNs: []int{1000, 10_000}, fanMsgs: 20, fallbackReps: 10,
+		stormN: 1000, stormFor: 3 * time.Second}
 	if *quick {
 		r.warm, r.window, r.settle = 100*time.Millisecond, 700*time.Millisecond, 300*time.Millisecond
 		r.idleN, r.fanNs, r.fanMsgs, r.fallbackReps = 1000, []int{1000}, 3, 2
+		r.stormFor = 2 * time.Second
 	}
 	if *doc == "" {
 		*doc = map[bool]string{false: "docs/BENCHMARKS.md", true: ".cache/bench/quick/BENCHMARKS.md"}[*quick]
@@ -150,7 +154,7 @@ func benchMain(args []string) error {
 		r.rep.Machine.CPU, r.rep.Machine.CPUs, r.rep.Machine.Go, r.rep.Machine.Commit,
 		r.rep.Machine.LoadStart, r.limits.Soft, r.limits.Hard)
 
-	metrics := []func() error{r.webSocketEcho, r.longPolling, r.streams, r.idleMemory, r.fanout, r.fallback}
+	metrics := []func() error{r.webSocketEcho, r.longPolling, r.streams, r.idleMemory, r.fanout, r.fallback, r.pushStorm}
 	// Metrics 4 and 6 share their runs (idleMemory); number them as the
 	// issue does by running the shared one for either.
 	want := map[int]bool{}
@@ -159,7 +163,7 @@ func benchMain(args []string) error {
 			want[n] = true
 		}
 	}
-	numbers := [][]int{{1}, {2}, {3}, {4, 6}, {5}, {7}}
+	numbers := [][]int{{1}, {2}, {3}, {4, 6}, {5}, {7}, {8}}
 	var failed []string
 	for i, m := range metrics {
 		run := len(want) == 0
