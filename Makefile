@@ -9,13 +9,19 @@ FUZZTIME ?= 1m
 # in under a minute, written to .cache/bench/quick/ rather than docs/.
 QUICK ?=
 
-.PHONY: test bench fmt fuzz
+# SOAK_DURATION is how long `make soak` holds its idle sessions.
+SOAK_DURATION ?= 10m
+
+.PHONY: test bench soak fmt fuzz
 
 test:
 	bash scripts/test.sh
 
 bench:
 	QUICK='$(QUICK)' bash scripts/bench.sh
+
+soak:
+	SOAK_DURATION='$(SOAK_DURATION)' bash scripts/soak.sh
 
 fmt:
 	bash scripts/fmt.sh
