@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -37,6 +38,11 @@ type stormReport struct {
 	Sent    int64 `json:"sent"`   // messages accepted (Send returned, or queued)
 	Failed  int64 `json:"failed"` // pushes into ended sessions or connections
 	NS      int64 `json:"ns"`     // from the first push to the last sender's end
+	// Start and LastSent are Unix times in ns: the storm's start and the
+	// last push accepted. Windows and queues that are never drained fill
+	// up, so the pushing is over at LastSent, often well before the end.
+	Start    int64 `json:"start"`
+	LastSent int64 `json:"lastSent"`
 }
 
 // stormTargets holds the targets as their clients connect. A target that
@@ -160,8 +166,9 @@ func runStorm(targets []func(context.Context) error, senders int, d time.Duratio
 	defer cancel()
 	start := time.Now()
 	var sent, failed atomic.Int64
+	lastSent := make([]time.Time, min(senders, len(targets))) // by sender
 	var wg sync.WaitGroup
-	for g := range min(senders, len(targets)) {
+	for g := range lastSent {
 		wg.Go(func() {
 			share := (len(targets) - g + senders - 1) / senders
 			failedInARow := 0
@@ -169,6 +176,7 @@ func runStorm(targets []func(context.Context) error, senders int, d time.Duratio
 				switch err := targets[i](ctx); {
 				case err == nil:
 					sent.Add(1)
+					lastSent[g] = time.Now()
 					failedInARow = 0
 				case ctx.Err() == nil:
 					failed.Add(1)
@@ -182,5 +190,9 @@ func runStorm(targets []func(context.Context) error, senders int, d time.Duratio
 	}
 	wg.Wait()
 	rep.Sent, rep.Failed, rep.NS = sent.Load(), failed.Load(), time.Since(start).Nanoseconds()
+	rep.Start = start.UnixNano()
+	if last := slices.MaxFunc(lastSent, time.Time.Compare); !last.IsZero() {
+		rep.LastSent = last.UnixNano()
+	}
 	return rep
 }

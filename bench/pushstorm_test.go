@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -86,5 +87,21 @@ func TestStormResultMS(t *testing.T) {
 		if got := res.ms(tc.p); got != tc.want {
 			t.Errorf("ms(%g) = %v, want %v", tc.p, got, tc.want)
 		}
+	}
+}
+
+func TestWhilePushing(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	rounds := []stormRound{
+		{at(0), 900 * time.Millisecond}, // started with the storm, held up by it
+		{at(900), time.Millisecond},
+		{at(1000), 2 * time.Millisecond}, // started at the last push: counted
+		{at(1002), time.Millisecond},     // after it: the storm is over
+	}
+	got := whilePushing(rounds, at(1000))
+	want := latencies{time.Millisecond, 2 * time.Millisecond, 900 * time.Millisecond}
+	if !slices.Equal(got, want) {
+		t.Errorf("whilePushing = %v, want %v", got, want)
 	}
 }
