@@ -173,15 +173,15 @@ func (r *runner) pushStorm() error {
 			"storm pushes (up to its last accepted push) are timed. The target "+
 			"is a p99 of %s ms or less: bulk pushes to clients that do not keep up should not hold up "+
 			"one that does. Comet runs with its outbound window set to %d KiB per session "+
-			"(`Options.WindowBytes`; the default is 1 MiB), which bounds what the server holds for "+
-			"the stalled sessions to %s MiB. Few samples mean slow round trips, so p99 is the "+
+			"(`Options.WindowBytes`; the default is 1 MiB), which bounds the payload the server holds "+
+			"for the stalled sessions to %s MiB; the table gives its heap after the storm. Few samples mean slow round trips, so p99 is the "+
 			"nearest-rank percentile of however many there are.",
 			formatValue(float64(r.stormN)), r.stormFor, stormSenders, stormSize>>10, len(stormEcho),
 			formatValue(stormTarget), stormWindow>>10, formatValue(float64(r.stormN*stormWindow>>20))),
 		fmt.Sprintf("gorilla/websocket connections that are never read, each with one writer goroutine "+
 			"fed by a queue of %d messages (the same %d KiB as Comet's window), into which the same "+
 			"goroutines push the same messages round-robin, waiting while a queue is full (behind each "+
-			"queue the kernel's socket buffers take more, hence the raw storm's longer push); the "+
+			"queue the kernel's socket buffers take more: compare the messages pushed); the "+
 			"interactive session is a gorilla echo.", rawStallQueue, rawStallQueue*stormSize>>10))
 	comet, err := r.measureStorm(kindStallComet)
 	if err != nil {
