@@ -99,15 +99,20 @@ func (r *runner) measureStorm(kind string) (stormResult, error) {
 		}
 	}
 
-	done := make(chan error, 1)
+	type answer struct {
+		rep stormReport
+		err error
+	}
+	done := make(chan answer, 1)
 	go func() {
 		path := fmt.Sprintf("/_bench/storm?d=%s&senders=%d&size=%d", r.stormFor, stormSenders, stormSize)
 		if kind == kindStallRaw {
 			path += "&raw=1"
 		}
-		done <- srv.call(http.MethodPost, path, &res.storm)
+		var a answer
+		a.err = srv.call(http.MethodPost, path, &a.rep)
+		done <- a
 	}()
-	var stormErr error
 	var rounds []stormRound
 	for over := false; !over; {
 		start := time.Now()
@@ -116,13 +121,13 @@ func (r *runner) measureStorm(kind string) (stormResult, error) {
 		}
 		rounds = append(rounds, stormRound{start, time.Since(start)})
 		select {
-		case stormErr = <-done:
-			over = true
+		case a := <-done:
+			if a.err != nil {
+				return res, a.err
+			}
+			res.storm, over = a.rep, true
 		default:
 		}
-	}
-	if stormErr != nil {
-		return res, stormErr
 	}
 	if res.storm.Sent == 0 {
 		return res, fmt.Errorf("%s: the storm pushed nothing", kind)
