@@ -162,7 +162,7 @@ func (r *runner) soak() error {
 	}
 
 	var b strings.Builder
-	fmt.Fprintf(&b, "| transport | sessions | quantity | reference | last | change | allowed | verdict |\n")
+	fmt.Fprintf(&b, "| transport | sessions held | quantity | reference | last | change | allowed | verdict |\n")
 	fmt.Fprintf(&b, "|---|---:|---|---:|---:|---:|---:|---|\n")
 	pass := true
 	for _, run := range runs {
@@ -179,21 +179,23 @@ func (r *runner) soak() error {
 			if c.q.unit != "" {
 				unit = " " + c.q.unit
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s%s at %s | %s%s at %s | %+.1f%% | ±%.0f%% | %s |\n", run.name,
-				formatValue(float64(run.n)), c.q.name, formatValue(c.q.value(c.ref)), unit, c.ref.At.Round(time.Second),
+			fmt.Fprintf(&b, "| %s | %s → %s | %s | %s%s at %s | %s%s at %s | %+.1f%% | ±%.0f%% | %s |\n", run.name,
+				formatValue(float64(c.ref.Sessions)), formatValue(float64(c.last.Sessions)), c.q.name, formatValue(c.q.value(c.ref)), unit, c.ref.At.Round(time.Second),
 				formatValue(c.q.value(c.last)), unit, c.last.At.Round(time.Second), 100*c.change, 100*c.q.limit, verdict)
 			fmt.Fprintf(r.log, "  %-10s %-14s %12s → %-12s %+6.1f%% (±%.0f%%) %s\n", run.name, c.q.name,
 				formatValue(c.q.value(c.ref)), formatValue(c.q.value(c.last)), 100*c.change, 100*c.q.limit, verdict)
 		}
-		if a, z := run.samples[0].Sessions, run.samples[len(run.samples)-1].Sessions; a != z {
-			s.note(r.log, "%s: the server held %d sessions at the start and %d at the end", run.name, a, z)
+		if a, z := run.samples[0].Sessions, run.samples[len(run.samples)-1].Sessions; a != run.n || z != run.n {
+			s.note(r.log, "%s: %d sessions opened; the server held %d at the first sample and %d at the last",
+				run.name, run.n, a, z)
 		}
 		r.plots.soak = append(r.plots.soak, soakSeries{run.name, run.samples})
 	}
-	fmt.Fprintf(&b, "\nVerdict: %s. Soaked on %s at commit %s; the rest of this document may come from "+
-		"another run (`make bench` keeps this section, `make soak` rewrites only it).\n",
-		map[bool]string{true: "**pass**", false: "**fail**"}[pass],
-		r.rep.Started.UTC().Format("2006-01-02 15:04 MST"), r.rep.Machine.Commit)
+	fmt.Fprintf(&b, "\nVerdict: %s. Soaked on %s at commit %s, %d CPUs; load average (1, 5, 15 min) %s "+
+		"before the soak and %s at its end, which counts its own processes. The rest of this document may "+
+		"come from another run (`make bench` keeps this section, `make soak` rewrites only it).\n",
+		map[bool]string{true: "**pass**", false: "**fail**"}[pass], r.rep.Started.UTC().Format("2006-01-02 15:04 MST"),
+		r.rep.Machine.Commit, r.rep.Machine.CPUs, r.rep.Machine.LoadStart, loadAverage())
 	r.soakPassed = pass
 	fmt.Fprintf(r.log, "  soak: %s\n", map[bool]string{true: "pass", false: "FAIL"}[pass])
 	s.Extra = b.String()
