@@ -9,16 +9,22 @@ FUZZTIME ?= 5m
 # in under a minute, written to .cache/bench/quick/ rather than docs/.
 QUICK ?=
 
+# SOAK_DURATION is how long `make soak` holds its idle sessions.
+SOAK_DURATION ?= 10m
+
 # make stress runs the race tests three times over (STRESS_COUNT) and the
 # browser tests once, with every core kept busy: a loaded CI machine.
 
-.PHONY: test bench fmt fuzz stress
+.PHONY: test bench soak fmt fuzz stress
 
 test:
 	bash scripts/test.sh
 
 bench:
 	QUICK='$(QUICK)' bash scripts/bench.sh
+
+soak:
+	SOAK_DURATION='$(SOAK_DURATION)' bash scripts/soak.sh
 
 fmt:
 	bash scripts/fmt.sh

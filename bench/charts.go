@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"time"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -34,6 +35,14 @@ type plotData struct {
 	memory     []barPair
 	storm      []barPair
 	fallback   []barPair
+	pushStorm  []latencySeries // metric 8: Comet, then raw
+	soak       []soakSeries    // metric 9
+}
+
+// soakSeries is one soaked server's samples.
+type soakSeries struct {
+	name    string
+	samples []soakSample
 }
 
 var (
@@ -62,6 +71,10 @@ func (d *plotData) write(dir string) error {
 		{"fanout-latency.png", func(f string) error {
 			return percentileChart(f, "Fan-out: publish→receive latency", d.fanout)
 		}, len(d.fanout) > 0},
+		{"push-storm-latency.png", func(f string) error {
+			return percentileChart(f, "Push storm: interactive echo round trip", d.pushStorm)
+		}, len(d.pushStorm) > 0},
+		{"soak.png", d.soakChart, len(d.soak) > 0},
 		{"fallback.png", func(f string) error {
 			return barChart(f, "Go client: time to first message, median", "ms", d.fallback, "WebSocket fault", "WebSocket working")
 		}, len(d.fallback) > 0},
@@ -279,4 +292,49 @@ func (readableTicks) Ticks(min, max float64) []plot.Tick {
 		}
 	}
 	return ticks
+}
+
+// soakChart draws each soaked quantity over time, one panel per quantity
+// and one line per transport.
+func (d *plotData) soakChart(file string) error {
+	// Minutes on the time axis, or seconds for a soak of a minute or two.
+	unit, per := "minutes", time.Minute
+	for _, s := range d.soak {
+		if len(s.samples) > 0 && s.samples[len(s.samples)-1].At < 2*time.Minute {
+			unit, per = "seconds", time.Second
+		}
+	}
+	var rows [][]*plot.Plot
+	for i, q := range soakQuantities {
+		p := plot.New()
+		p.Title.Text = q.name
+		p.X.Label.Text = unit
+		p.Y.Label.Text = q.unit
+		p.Y.Min = 0
+		p.Y.Tick.Marker = readableTicks{}
+		p.Legend.Top = true
+		p.Add(plotter.NewGrid())
+		top := 0.0
+		for j, s := range d.soak {
+			pts := make(plotter.XYs, len(s.samples))
+			for k, smp := range s.samples {
+				pts[k] = plotter.XY{X: float64(smp.At) / float64(per), Y: q.value(smp)}
+				top = math.Max(top, pts[k].Y)
+			}
+			l, err := plotter.NewLine(pts)
+			if err != nil {
+				return err
+			}
+			l.Color = palette[j%len(palette)]
+			l.Width = vg.Points(2)
+			p.Add(l)
+			p.Legend.Add(s.name, l)
+		}
+		p.Y.Max = top * 1.3 // room for the legend
+		if i%2 == 0 {
+			rows = append(rows, nil)
+		}
+		rows[len(rows)-1] = append(rows[len(rows)-1], p)
+	}
+	return saveTiles(file, rows, 10*vg.Inch, vg.Length(len(rows))*3.5*vg.Inch)
 }

@@ -23,6 +23,9 @@ const (
 	kindRawWS   = "raw-websocket" // gorilla/websocket connection
 	kindRawPark = "raw-park"      // parked net/http request
 	kindRawSSE  = "raw-sse"       // idle SSE stream
+	// Push-storm targets: clients that hold the connection and never read.
+	kindStallComet = "stall-comet" // Comet WebSocket session, its receive buffer one message
+	kindStallRaw   = "stall-raw"   // gorilla/websocket connection
 )
 
 // cometKind names the kind of a Comet session forced onto transport t.
@@ -81,6 +84,29 @@ func (o *opener) open(ctx context.Context, ip net.IP) (conn, error) {
 		}
 		resp.Body.Close()
 		return rawWS{c}, nil
+	case kindStallRaw:
+		wd := websocket.Dialer{NetDialContext: d.DialContext, HandshakeTimeout: 30 * time.Second}
+		c, resp, err := wd.DialContext(ctx, "ws"+strings.TrimPrefix(o.base, "http")+"/raw/stall", nil)
+		if err != nil {
+			return nil, err
+		}
+		resp.Body.Close()
+		return stalled{c.Close}, nil
+	case kindStallComet:
+		// A receive buffer of one message: the client stops reading its
+		// socket as soon as one message waits for the Recv that never
+		// comes (the default, 256, would buffer 16 MiB of the storm's
+		// messages per client first).
+		c, err := client.Dial(ctx, o.base+"/comet", &client.Options{
+			Transports:     []string{transport.WebSocket},
+			NetDialContext: d.DialContext,
+			Header:         http.Header{stallHeader: {"1"}},
+			ReceiveBuffer:  1,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return stalled{c.CloseNow}, nil
 	case kindRawPark, kindRawSSE:
 		path := "/raw/park"
 		if o.kind == kindRawSSE {
@@ -158,6 +184,13 @@ func (c rawWS) recvLoop(onMsg func([]byte)) {
 }
 
 func (c rawWS) close() { c.c.Close() }
+
+// stalled is a connection that is never read: a push-storm target.
+type stalled struct{ closeFn func() error }
+
+func (stalled) recvLoop(func([]byte)) {}
+
+func (c stalled) close() { c.closeFn() }
 
 // rawStream is an HTTP response held open: an SSE stream (whose events
 // recvLoop reports) or a parked request.

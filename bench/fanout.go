@@ -25,7 +25,7 @@ func (r *runner) measureFanout(kind, path string, n int) (fanoutResult, error) {
 		return res, err
 	}
 	defer srv.stop()
-	g, err := startLoad(srv.base, kind, n, perLoadChild, &r.src)
+	g, err := startLoad(srv.base, kind, n, perLoadChild, &r.src, 0)
 	if err != nil {
 		return res, err
 	}

@@ -63,7 +63,7 @@ func (r *runner) measureIdle(kind string, n int) (idleResult, error) {
 	if err != nil {
 		return res, err
 	}
-	g, err := startLoad(srv.base, kind, n, perLoadChild, &r.src)
+	g, err := startLoad(srv.base, kind, n, perLoadChild, &r.src, 0)
 	if err != nil {
 		return res, err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -44,7 +45,7 @@ func loadMain(args []string) error {
 	conc := fs.Int("conc", 32, "connections opened at once")
 	src := fs.Int("src", 0, "first source address (see sourceAddr)")
 	nsrc := fs.Int("nsrc", 2, "source addresses to spread over")
-	life := fs.Duration("life", 10*time.Minute, "exit after this long whatever happens")
+	life := fs.Duration("life", childLife, "exit after this long whatever happens")
 	fs.Parse(args)
 	cmds := childMain(*life)
 	lim, err := raiseFileLimit()
@@ -152,14 +153,16 @@ type loadGroup struct {
 }
 
 // startLoad starts enough load children to open n connections of kind,
-// at most perChild each, on fresh source addresses taken from *src.
-func startLoad(base, kind string, n, perChild int, src *int) (*loadGroup, error) {
+// at most perChild each, on fresh source addresses taken from *src. Each
+// lives at most life (0: childLife).
+func startLoad(base, kind string, n, perChild int, src *int, life time.Duration) (*loadGroup, error) {
 	g := &loadGroup{}
 	for left := n; left > 0; left -= perChild {
 		k := min(left, perChild)
 		var h loadHello
 		c, err := startChild(fmt.Sprintf("load(%s)", kind), &h, "load", "-base", base, "-kind", kind,
-			"-n", fmt.Sprint(k), "-src", fmt.Sprint(*src), "-nsrc", "2", "-conc", "32")
+			"-n", fmt.Sprint(k), "-src", fmt.Sprint(*src), "-nsrc", "2", "-conc", "32",
+			"-life", cmp.Or(life, childLife).String())
 		if err != nil {
 			g.stop()
 			return nil, err

@@ -12,7 +12,7 @@
 package main
 
 import (
-	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -61,6 +61,12 @@ type runner struct {
 	fanNs        []int         // session counts of metric 5
 	fanMsgs      int           // messages published per fan-out configuration
 	fallbackReps int           // dials per proxy fault in metric 7
+	stormN       int           // push-storm targets of metric 8
+	stormFor     time.Duration // how long the push storm lasts
+	soakN        int           // sessions per transport in the soak (metric 9)
+	soakFor      time.Duration // how long the soak holds them
+	soakEvery    time.Duration // time between samples
+	soakPassed   bool
 
 	matrixPath string // docs/fallback-matrix.md
 	chartDir   string // where charts are written
@@ -94,7 +100,9 @@ func benchMain(args []string) error {
 	doc := fs.String("doc", "", "the report to write (default docs/BENCHMARKS.md, quick: .cache/bench/quick/BENCHMARKS.md)")
 	out := fs.String("out", "", "the folder for the charts (default docs/benchmarks, quick: .cache/bench/quick)")
 	matrix := fs.String("matrix", "docs/fallback-matrix.md", "the browser fallback matrix quoted in metric 7")
-	only := fs.String("only", "", "comma-separated metric numbers to run (default all seven); the report then has only those")
+	only := fs.String("only", "", "comma-separated metric numbers to run (default 1 to 8, and in quick mode 9); the report then has only those")
+	soakOnly := fs.Bool("soak", false, "run only the soak (metric 9) and rewrite only its section of the report")
+	soakFor := fs.Duration("soak-duration", 0, "how long the soak holds its sessions (default 10m, quick: 20s)")
 	fs.Parse(args)
 	// Paths given are relative to where the command runs; the defaults to
 	// the repository's root, so that `go -C bench run .` works too.
@@ -117,10 +125,22 @@ func benchMain(args []string) error {
 
 	r := &runner{log: os.Stdout, matrixPath: *matrix, rawPOST: math.NaN(),
 		sessions: 64, warm: time.Second, window: 6 * time.Second, settle: time.Second,
-		idleN: 10_000, fanNs: []int{1000, 10_000}, fanMsgs: 20, fallbackReps: 10}
+		idleN: 10_000, fanNs: []int{1000, 10_000}, fanMsgs: 20, fallbackReps: 10,
+		stormN: 1000, stormFor: 3 * time.Second,
+		soakN: 10_000, soakFor: 10 * time.Minute, soakEvery: 10 * time.Second}
 	if *quick {
 		r.warm, r.window, r.settle = 100*time.Millisecond, 700*time.Millisecond, 300*time.Millisecond
 		r.idleN, r.fanNs, r.fanMsgs, r.fallbackReps = 1000, []int{1000}, 3, 2
+		// The soak's 20 s and the storm are half the quick run: fewer
+		// sessions keep it under a minute.
+		r.stormN, r.stormFor = 300, 2*time.Second
+		r.soakN, r.soakFor = 300, 20*time.Second
+	}
+	if *soakFor > 0 {
+		r.soakFor = *soakFor
+	}
+	if r.soakFor < 2*r.soakEvery {
+		return fmt.Errorf("-soak-duration %v: the soak takes a sample every %v and needs three", r.soakFor, r.soakEvery)
 	}
 	if *doc == "" {
 		*doc = map[bool]string{false: "docs/BENCHMARKS.md", true: ".cache/bench/quick/BENCHMARKS.md"}[*quick]
@@ -150,7 +170,7 @@ func benchMain(args []string) error {
 		r.rep.Machine.CPU, r.rep.Machine.CPUs, r.rep.Machine.Go, r.rep.Machine.Commit,
 		r.rep.Machine.LoadStart, r.limits.Soft, r.limits.Hard)
 
-	metrics := []func() error{r.webSocketEcho, r.longPolling, r.streams, r.idleMemory, r.fanout, r.fallback}
+	metrics := []func() error{r.webSocketEcho, r.longPolling, r.streams, r.idleMemory, r.fanout, r.fallback, r.pushStorm, r.soak}
 	// Metrics 4 and 6 share their runs (idleMemory); number them as the
 	// issue does by running the shared one for either.
 	want := map[int]bool{}
@@ -159,17 +179,31 @@ func benchMain(args []string) error {
 			want[n] = true
 		}
 	}
-	numbers := [][]int{{1}, {2}, {3}, {4, 6}, {5}, {7}}
+	numbers := [][]int{{1}, {2}, {3}, {4, 6}, {5}, {7}, {8}, {9}}
+	// The soak takes ten minutes: a full run leaves it to `make soak`
+	// (-soak), and keeps the section that wrote.
+	switch {
+	case *soakOnly:
+		want = map[int]bool{9: true}
+	case len(want) == 0:
+		for n := 1; n <= 8; n++ {
+			want[n] = true
+		}
+		want[9] = *quick
+	}
 	var failed []string
 	for i, m := range metrics {
-		run := len(want) == 0
+		run := false
 		for _, n := range numbers[i] {
 			run = run || want[n]
 		}
 		if !run {
 			continue
 		}
-		if err := m(); err != nil {
+		start := time.Now()
+		err := m()
+		fmt.Fprintf(r.log, "  (%v)\n", time.Since(start).Round(100*time.Millisecond))
+		if err != nil {
 			fmt.Fprintf(r.log, "bench: metric %v failed: %v\n", numbers[i], err)
 			failed = append(failed, fmt.Sprintf("%v: %v", numbers[i], err))
 			if len(r.rep.Sections) > 0 {
@@ -188,16 +222,43 @@ func benchMain(args []string) error {
 	if err := r.plots.write(r.chartDir); err != nil {
 		return err
 	}
-	var b bytes.Buffer
-	r.rep.markdown(&b)
-	if err := os.WriteFile(*doc, b.Bytes(), 0o644); err != nil {
+	if err := r.writeDoc(*doc, *soakOnly); err != nil {
 		return err
 	}
 	fmt.Fprintf(r.log, "\nbench: wrote %s and charts in %s in %s\n", *doc, *out, r.rep.Elapsed.Round(time.Second))
 	if len(failed) > 0 {
 		return fmt.Errorf("%d metric(s) failed: %s", len(failed), strings.Join(failed, "; "))
 	}
+	if *soakOnly && !r.soakPassed {
+		return fmt.Errorf("the soak failed its criterion (see the table above)")
+	}
 	return nil
+}
+
+// writeDoc writes the report to doc. With soakOnly it replaces only the
+// soak's section of the document there; otherwise it writes the whole
+// document, keeping the soak's section of the old one if the soak did not
+// run.
+func (r *runner) writeDoc(doc string, soakOnly bool) error {
+	old, err := os.ReadFile(doc)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	var b strings.Builder
+	if soakOnly {
+		for _, s := range r.rep.Sections {
+			s.markdown(&b)
+		}
+		return os.WriteFile(doc, []byte(spliceBlock(string(old), "soak", b.String())), 0o644)
+	}
+	r.rep.markdown(&b)
+	out := b.String()
+	if keptBlock(out, "soak") == "" {
+		if kept := keptBlock(string(old), "soak"); kept != "" {
+			out = spliceBlock(out, "soak", kept)
+		}
+	}
+	return os.WriteFile(doc, []byte(out), 0o644)
 }
 
 // orderSections sorts the sections by metric number: the connect storm

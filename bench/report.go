@@ -42,6 +42,9 @@ type section struct {
 	Notes    []string
 	Charts   []chart
 	Extra    string // more Markdown after the table
+	// Marker, if set, names the section in comments around it, so that a
+	// later run can keep it or replace it alone (see keptBlock).
+	Marker string
 }
 
 // add records f and prints it at once, so that a long run shows progress.
@@ -153,6 +156,7 @@ func (r *report) markdown(w io.Writer) {
 	fmt.Fprintf(w, "## Reproduce\n\n")
 	fmt.Fprintf(w, "```sh\nmake bench             # the full run: rewrites this file and docs/benchmarks/*.png\n"+
 		"make bench QUICK=1     # every metric at small scale, in under a minute; writes .cache/bench/quick/\n"+
+		"make soak              # section 9 alone, a 10-minute soak: rewrites only that section\n"+
 		"go -C bench run . -h   # the harness's flags (-only 1,5 runs some metrics)\n```\n\n")
 	fmt.Fprintf(w, "The harness is the `bench/` module: a command that starts itself as the server process "+
 		"(`serve`) and as load clients (`load`), and talks to them over pipes. `make bench` also runs "+
@@ -175,6 +179,11 @@ func (r *report) markdown(w io.Writer) {
 }
 
 func (s *section) markdown(w io.Writer) {
+	if s.Marker != "" {
+		begin, end := blockMarkers(s.Marker)
+		fmt.Fprint(w, begin)
+		defer fmt.Fprint(w, end)
+	}
 	fmt.Fprintf(w, "## %d. %s\n\n", s.N, s.Title)
 	if s.About != "" {
 		fmt.Fprintf(w, "%s\n\n", s.About)
@@ -202,4 +211,36 @@ func (s *section) markdown(w io.Writer) {
 	for _, c := range s.Charts {
 		fmt.Fprintf(w, "![%s](%s)\n\n", c.Alt, c.File)
 	}
+}
+
+// blockMarkers returns the comment lines around the section marked name.
+func blockMarkers(name string) (begin, end string) {
+	return "<!-- " + name + " -->\n", "<!-- /" + name + " -->\n\n"
+}
+
+// keptBlock returns the section marked name in doc, its markers included,
+// or "" if doc has none.
+func keptBlock(doc, name string) string {
+	begin, end := blockMarkers(name)
+	i := strings.Index(doc, begin)
+	if i < 0 || i > 0 && doc[i-1] != '\n' {
+		return ""
+	}
+	j := strings.Index(doc[i:], end)
+	if j < 0 {
+		return ""
+	}
+	return doc[i : i+j+len(end)]
+}
+
+// spliceBlock returns doc with its section marked name replaced by block,
+// or with block appended if doc has none; the rest of doc is unchanged.
+func spliceBlock(doc, name, block string) string {
+	if old := keptBlock(doc, name); old != "" {
+		return strings.Replace(doc, old, block, 1)
+	}
+	if doc != "" && !strings.HasSuffix(doc, "\n\n") {
+		doc = strings.TrimRight(doc, "\n") + "\n\n"
+	}
+	return doc + block
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -37,7 +38,12 @@ const (
 	appEcho  = "echo"  // Recv and send back; idle, it is parked in Recv
 	appPush  = "push"  // Send payload in a loop until the session ends
 	appGreet = "greet" // Send greeting, then echo
+	appStorm = "storm" // echo, or for a client that never reads, hold it as a push-storm target
 )
+
+// childLife is how long a child process lives unless told otherwise: the
+// lifetime limit that ends it if its parent is stuck.
+const childLife = 10 * time.Minute
 
 // serverHello is the server's first line: where it listens.
 type serverHello struct {
@@ -68,8 +74,11 @@ type broadcastReport struct {
 // a Comet handler and every raw baseline, for one configuration.
 func serveMain(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ExitOnError)
-	app := fs.String("app", appEcho, "application run in each Comet session: echo, push or greet")
-	life := fs.Duration("life", 10*time.Minute, "exit after this long whatever happens")
+	var cfg serverConfig
+	fs.StringVar(&cfg.app, "app", appEcho, "application run in each Comet session: echo, push, greet or storm")
+	fs.DurationVar(&cfg.heartbeat, "heartbeat", 0, "Comet's heartbeat interval and long-poll hold (0: its defaults)")
+	fs.IntVar(&cfg.window, "window", 0, "Comet's outbound window in bytes (0: its default)")
+	life := fs.Duration("life", childLife, "exit after this long whatever happens")
 	fs.Parse(args)
 	cmds := childMain(*life)
 
@@ -77,7 +86,7 @@ func serveMain(args []string) error {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench serve:", err)
 	}
-	s := newBenchServer(*app)
+	s := newBenchServer(cfg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -100,19 +109,32 @@ type benchServer struct {
 	fanMu   sync.Mutex
 	fanOut  map[*websocket.Conn]struct{} // raw WebSocket fan-out subscribers
 	pubSeq  atomic.Int64
+	storm   stormTargets
 	started time.Time
 }
 
-func newBenchServer(app string) *benchServer {
-	s := &benchServer{app: app, fanOut: map[*websocket.Conn]struct{}{}, started: time.Now()}
+// serverConfig is how one server process differs from the defaults.
+type serverConfig struct {
+	app       string
+	heartbeat time.Duration // Comet's heartbeat and long-poll hold; 0: its defaults
+	window    int           // Comet's outbound window in bytes; 0: its default
+	life      time.Duration // 0: childLife
+}
+
+func newBenchServer(cfg serverConfig) *benchServer {
+	s := &benchServer{app: cfg.app, fanOut: map[*websocket.Conn]struct{}{}, started: time.Now()}
 	// Comet runs with its defaults but two: the per-IP negotiate rate limit
 	// is off (every client shares loopback, which would make it the thing
-	// measured), and errors go to stderr.
+	// measured), and errors go to stderr. A configuration may shorten the
+	// heartbeat (the soak) or the window (the push storm).
 	s.h = comet.NewHandler(&session.Options{
 		Prefix:        "/comet",
 		Serve:         s.serveSession,
 		NegotiateRate: -1,
 		MaxSessions:   1 << 20,
+		Heartbeat:     cfg.heartbeat,
+		Hold:          cfg.heartbeat,
+		WindowBytes:   cfg.window,
 		Logger:        slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 	})
 	// The raw WebSocket baseline is gorilla/websocket with its defaults, as
@@ -132,6 +154,8 @@ func (s *benchServer) mux() *http.ServeMux {
 	m.HandleFunc("GET /_bench/mem", s.mem)
 	m.HandleFunc("POST /_bench/broadcast", s.broadcast)
 	m.HandleFunc("POST /_bench/rawbroadcast", s.rawBroadcast)
+	m.HandleFunc("GET /raw/stall", s.rawStall)
+	m.HandleFunc("POST /_bench/storm", s.pushStorm)
 	return m
 }
 
@@ -144,6 +168,12 @@ func (s *benchServer) serveSession(ss *session.Session) {
 		return
 	case appGreet:
 		if ss.Send(ctx, transport.Text, greeting) != nil {
+			return
+		}
+	case appStorm:
+		if ss.Request().Header.Get(stallHeader) != "" {
+			s.storm.addSession(ss)
+			<-ss.Done() // returning would close the session
 			return
 		}
 	}
@@ -361,8 +391,15 @@ type serverProc struct {
 
 // startServer starts a fresh server process running app.
 func startServer(app string) (*serverProc, error) {
+	return startServerWith(serverConfig{app: app})
+}
+
+// startServerWith starts a fresh server process configured by cfg.
+func startServerWith(cfg serverConfig) (*serverProc, error) {
 	s := &serverProc{}
-	c, err := startChild("server("+app+")", &s.hello, "serve", "-app", app)
+	c, err := startChild("server("+cfg.app+")", &s.hello, "serve", "-app", cfg.app,
+		"-heartbeat", cfg.heartbeat.String(), "-window", fmt.Sprint(cfg.window),
+		"-life", cmp.Or(cfg.life, childLife).String())
 	if err != nil {
 		return nil, err
 	}

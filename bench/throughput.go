@@ -24,14 +24,18 @@ type roundTripper interface {
 	close()
 }
 
-type cometRT struct{ c *client.Conn }
+// cometRT echoes p (payload unless said otherwise) on a Comet session.
+type cometRT struct {
+	c *client.Conn
+	p []byte
+}
 
 func (r cometRT) roundTrip(ctx context.Context) error {
-	if err := r.c.Send(ctx, transport.Text, payload); err != nil {
+	if err := r.c.Send(ctx, transport.Text, r.p); err != nil {
 		return err
 	}
 	_, p, err := r.c.Recv(ctx)
-	if err == nil && !bytes.Equal(p, payload) {
+	if err == nil && !bytes.Equal(p, r.p) {
 		err = fmt.Errorf("echo: got %q", p)
 	}
 	return err
@@ -39,10 +43,14 @@ func (r cometRT) roundTrip(ctx context.Context) error {
 
 func (r cometRT) close() { r.c.CloseNow() }
 
-type rawWSRT struct{ c *websocket.Conn }
+// rawWSRT echoes p (payload unless said otherwise) on a gorilla connection.
+type rawWSRT struct {
+	c *websocket.Conn
+	p []byte
+}
 
 func (r rawWSRT) roundTrip(context.Context) error {
-	if err := r.c.WriteMessage(websocket.TextMessage, payload); err != nil {
+	if err := r.c.WriteMessage(websocket.TextMessage, r.p); err != nil {
 		return err
 	}
 	_, _, err := r.c.ReadMessage()
@@ -101,7 +109,7 @@ func cometDialer(base, t string) dialer {
 		if err != nil {
 			return nil, err
 		}
-		return cometRT{c}, nil
+		return cometRT{c, payload}, nil
 	}
 }
 
@@ -112,7 +120,7 @@ func rawWSDialer(base string) dialer {
 			return nil, err
 		}
 		resp.Body.Close()
-		return rawWSRT{c}, nil
+		return rawWSRT{c, payload}, nil
 	}
 }
 

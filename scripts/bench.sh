@@ -9,6 +9,10 @@
 #
 # QUICK=1 runs the harness at small scale (under a minute), writes to
 # .cache/bench/quick/ instead of docs/, and skips the microbenchmarks.
+#
+# The full run leaves out the soak (metric 9), which takes ten minutes
+# (make soak, scripts/soak.sh), and keeps the section it wrote; quick mode
+# runs a 20-second soak.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
