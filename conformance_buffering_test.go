@@ -156,23 +156,7 @@ type transportChange struct{ from, to, reason string }
 func TestBufferingProxyAtConnect(t *testing.T) {
 	const n = 1000
 	serverGot := make(chan error, 1)
-	e := newEnv(t, "", &session.Options{AckDelay: burstAckDelay, Serve: func(s *session.Session) {
-		ctx := s.Context()
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			for i := range n {
-				if s.Send(ctx, transport.Text, fmt.Appendf(nil, "down %d", i)) != nil {
-					return
-				}
-			}
-		})
-		serverGot <- expectSequence(ctx, n, "up", func(ctx context.Context) ([]byte, error) {
-			_, p, err := s.Recv(ctx)
-			return p, err
-		})
-		wg.Wait()
-		<-ctx.Done()
-	}})
+	e := newEnv(t, "", &session.Options{AckDelay: burstAckDelay, Serve: exchangeSequences(n, serverGot)})
 	proxy := newBufferingProxy(t, e, true)
 	ctx := testContext(t, 60*time.Second)
 

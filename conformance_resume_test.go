@@ -33,23 +33,7 @@ func testKillResume(t *testing.T, name string) {
 		// (300 ms), and Dial failed. A cut makes a read fail at once, so
 		// a roomier timeout costs the test nothing.
 		MinClientTimeout: time.Second,
-		Serve: func(s *session.Session) {
-			ctx := s.Context()
-			var wg sync.WaitGroup
-			wg.Go(func() {
-				for i := range n {
-					if s.Send(ctx, transport.Text, fmt.Appendf(nil, "down %d", i)) != nil {
-						return
-					}
-				}
-			})
-			serverGot <- expectSequence(ctx, n, "up", func(ctx context.Context) ([]byte, error) {
-				_, p, err := s.Recv(ctx)
-				return p, err
-			})
-			wg.Wait()
-			<-ctx.Done()
-		},
+		Serve:            exchangeSequences(n, serverGot),
 	})
 	ctx := testContext(t, 90*time.Second)
 	c := e.dial(ctx, nil)
@@ -151,5 +135,28 @@ func testShutdown(t *testing.T, name string) {
 	}
 	if n := e.h.Sessions(); n != 0 {
 		t.Fatalf("%d sessions left after Shutdown", n)
+	}
+}
+
+// exchangeSequences is an application that sends "down 0" … "down n-1"
+// while it checks that it receives "up 0" … "up n-1", exactly and in
+// order, and reports that check's result on got.
+func exchangeSequences(n int, got chan<- error) func(*session.Session) {
+	return func(s *session.Session) {
+		ctx := s.Context()
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for i := range n {
+				if s.Send(ctx, transport.Text, fmt.Appendf(nil, "down %d", i)) != nil {
+					return
+				}
+			}
+		})
+		got <- expectSequence(ctx, n, "up", func(ctx context.Context) ([]byte, error) {
+			_, p, err := s.Recv(ctx)
+			return p, err
+		})
+		wg.Wait()
+		<-ctx.Done()
 	}
 }

@@ -251,7 +251,22 @@ func nginxConfig(dir string, port int, origin string, mode nginxMode) string {
 			proxy_set_header Upgrade $http_upgrade;
 			proxy_set_header Connection $connection_upgrade;`
 	}
-	return fmt.Sprintf(`# %[4]s
+	return nginxHTTP(dir, "# "+mode.String(), fmt.Sprintf(`
+	map $http_upgrade $connection_upgrade { default upgrade; '' close; }
+	server {
+		listen 127.0.0.1:%[1]d;
+		location / {
+			proxy_pass http://%[2]s;
+			proxy_set_header Host $http_host;
+			%[3]s
+		}
+	}`, port, origin, upstream))
+}
+
+// nginxHTTP is an nginx.conf whose every path is in dir, with the http
+// block's own directives after the common ones; comment heads the file.
+func nginxHTTP(dir, comment, http string) string {
+	return fmt.Sprintf(`%[2]s
 master_process off;
 pid %[1]s/nginx.pid;
 error_log %[1]s/error.log info;
@@ -262,18 +277,9 @@ http {
 	proxy_temp_path %[1]s/proxy;
 	fastcgi_temp_path %[1]s/fastcgi;
 	uwsgi_temp_path %[1]s/uwsgi;
-	scgi_temp_path %[1]s/scgi;
-	map $http_upgrade $connection_upgrade { default upgrade; '' close; }
-	server {
-		listen 127.0.0.1:%[2]d;
-		location / {
-			proxy_pass http://%[3]s;
-			proxy_set_header Host $http_host;
-			%[5]s
-		}
-	}
+	scgi_temp_path %[1]s/scgi;%[3]s
 }
-`, dir, port, origin, mode, upstream)
+`, dir, comment, http)
 }
 
 // startNginx starts nginx in mode in front of srv.

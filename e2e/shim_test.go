@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/seed-544bbf9f/comet/session"
 	"github.com/seed-544bbf9f/comet/transport"
@@ -81,9 +82,17 @@ type result struct {
 }
 
 // start serves a page (removing the given globals) and opens it in a fresh
-// browser context.
+// browser context. These cases run on a working network, so unless cfg
+// says otherwise the least attach timeout the server gives clients is 2 s,
+// not 300 ms: on a machine loaded with other tests, a stream's open frame
+// has taken longer than 300 ms to arrive, and a page forced onto that
+// transport, with nothing to fall back to, gave up. The fallback matrix
+// keeps the default, since timing a broken proxy is its point.
 func start(t *testing.T, cfg config, remove ...string) (*server, *tab) {
 	t.Helper()
+	if cfg.opts.MinClientTimeout == 0 {
+		cfg.opts.MinClientTimeout = 2 * time.Second
+	}
 	browser := needBrowser(t)
 	srv := newServer(t, cfg)
 	tb := newTab(t, browser)

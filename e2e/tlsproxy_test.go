@@ -119,31 +119,19 @@ func TestTLSTerminatingProxy(t *testing.T) {
 // passes the scheme, the host and the client's address on, as the recipe
 // in the docs says.
 func tlsNginxConfig(dir string, port int, origin, certDir string) string {
-	return fmt.Sprintf(`master_process off;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log info;
-events { worker_connections 512; }
-http {
-	access_log %[1]s/access.log;
-	client_body_temp_path %[1]s/client_body;
-	proxy_temp_path %[1]s/proxy;
-	fastcgi_temp_path %[1]s/fastcgi;
-	uwsgi_temp_path %[1]s/uwsgi;
-	scgi_temp_path %[1]s/scgi;
+	return nginxHTTP(dir, "# terminates TLS", fmt.Sprintf(`
 	server {
-		listen 127.0.0.1:%[2]d ssl;
-		ssl_certificate %[4]s/cert.pem;
-		ssl_certificate_key %[4]s/key.pem;
+		listen 127.0.0.1:%[1]d ssl;
+		ssl_certificate %[3]s/cert.pem;
+		ssl_certificate_key %[3]s/key.pem;
 		location / {
-			proxy_pass http://%[3]s;
+			proxy_pass http://%[2]s;
 			proxy_http_version 1.1;
 			proxy_set_header Host $http_host;
 			proxy_set_header X-Forwarded-Proto $scheme;
 			proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
 		}
-	}
-}
-`, dir, port, origin, certDir)
+	}`, port, origin, certDir))
 }
 
 // selfSigned writes a certificate for 127.0.0.1 and its key into dir
