@@ -162,6 +162,7 @@ func FuzzParseNegotiateResponse(f *testing.F) {
 	f.Add([]byte(negotiateBody))
 	f.Add([]byte(`{"url":"https://eu.example.com/comet","token":"abc"}`))
 	f.Add([]byte(`{"url":"/relative"}`))
+	f.Add([]byte(`{"url":"http://:"}`))
 	f.Add([]byte(`{"v":1,"sid":"s","secret":"k","tickets":["t"],"transports":["longpoll"],"heartbeat":1,"hold":1,"grace":1,"maxMessage":1,"maxBatch":70,"windowMessages":1,"windowBytes":1}`))
 	f.Add([]byte(`{"code":"overloaded","message":"session cap reached"}`))
 	f.Add([]byte(`null`))
@@ -175,7 +176,7 @@ func FuzzParseNegotiateResponse(f *testing.F) {
 		}
 		if r.URL != "" {
 			u, err := url.Parse(r.URL)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
 				t.Fatalf("accepted a redirect to %q", r.URL)
 			}
 		} else if r.Version != Version || r.SessionID == "" || r.Secret == "" || len(r.Tickets) == 0 ||

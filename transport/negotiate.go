@@ -62,7 +62,7 @@ func ParseNegotiateResponse(body []byte) (*NegotiateResponse, error) {
 	}
 	if r.URL != "" {
 		u, err := url.Parse(r.URL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
 			return nil, fmt.Errorf("%w: redirect to %q is not an absolute http(s) URL", ErrMalformed, r.URL)
 		}
 		return &r, nil

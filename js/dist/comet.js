@@ -61,14 +61,17 @@ var FRAME = /^[ \t]*\[[ \t]*""([ \t]*,[ \t]*(""|\d+))*[ \t]*\][ \t]*$/;
 // grammar, then each type's fields (PROTOCOL.md section 4). It throws a
 // codecError.
 function decodeFrame(line) {
-  var f = parseJSON(line), t = f && f[0], kinds = SCHEMA[t];
+  var f = parseJSON(line), t = f && f[0], kinds;
   // The grammar leaves strings and unsigned integers only: the fields'
   // kinds, n for a safe integer, x for a larger one, must be the type's.
   // Inherited names (toString, __proto__) are not strings: refused too.
+  // The type is looked up only once the grammar has made it a string: a
+  // lookup converts its key to a string first, and a deeply nested array
+  // converts recursively, past the end of the stack.
   // Only a line JSON.parse accepted is blanked: in one with an unclosed
   // string, the blanking would restart at every escaped quote and scan
   // to the end each time, quadratic in the line's length.
-  if (!f || !FRAME.test(line.replace(/"([^"\\]|\\.)*"/g, '""')) || typeof kinds != 'string' || f.map(function (v) {
+  if (!f || !FRAME.test(line.replace(/"([^"\\]|\\.)*"/g, '""')) || typeof (kinds = SCHEMA[t]) != 'string' || f.map(function (v) {
     return typeof v == 'string' ? 's' : v > MAX_SAFE ? 'x' : 'n';
   }).join('') != 's' + kinds || /[mbc]/.test(t) && !f[1] || t == 'c' && f[2] > 4999 || t == 'k' && f[3] > 1 ||
     t == 'b' && !BASE64.test(f[2])) {

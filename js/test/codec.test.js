@@ -82,6 +82,15 @@ test('raw lone surrogates in decoded text are invalid UTF-8', () => {
   assert.deepEqual(m.decodeFrame('["m",1,"\ud83d\ude00"]'), ['m', 1, '\ud83d\ude00']);
 });
 
+// Found by test/fuzz.test.js: the type's lookup converted a nested array
+// to a string, recursively, and the RangeError closed the session with
+// code undefined.
+test('a deeply nested array is a malformed frame, not a stack overflow', () => {
+  for (const line of ['['.repeat(20000) + ']'.repeat(20000), '[' + '['.repeat(20000) + ']'.repeat(20000) + ',"m"]']) {
+    assert.throws(() => m.decodeFrame(line), (e) => e.code === 1002);
+  }
+});
+
 test('base64 with line breaks is malformed, as in the Go decoder', () => {
   assert.throws(() => m.decodeFrame('["b",1,"aGVs\\nbG8="]'), (e) => e.code === 1002);
   assert.throws(() => m.decodeFrame('["b",1,"aGVsbG8=\\r"]'), (e) => e.code === 1002);
