@@ -112,7 +112,7 @@ func parseMountURL(rawURL string) (*url.URL, error) {
 	if err != nil {
 		return nil, fmt.Errorf("comet: mount URL: %w", err)
 	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
 		return nil, fmt.Errorf("comet: mount URL %q is not an absolute http or https URL", rawURL)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
@@ -166,10 +166,16 @@ func negotiate(ctx context.Context, hc *http.Client, base *url.URL, header http.
 		if redirects == maxRedirects {
 			return nil, nil, 0, fmt.Errorf("comet: negotiate: more than %d redirects", maxRedirects)
 		}
-		if base, err = parseMountURL(neg.URL); err != nil {
+		next, err := parseMountURL(neg.URL)
+		if err != nil {
 			return nil, nil, 0, err
 		}
-		token = neg.Token
+		if base.Scheme == "https" && next.Scheme != "https" {
+			// The next negotiate carries Options.Header (credentials, often)
+			// and its answer the session's secret: never in the clear.
+			return nil, nil, 0, fmt.Errorf("comet: negotiate: refusing a redirect from https to %s", next.Redacted())
+		}
+		base, token = next, neg.Token
 	}
 }
 

@@ -62,6 +62,33 @@ func TestNegotiateRedirects(t *testing.T) {
 	}
 }
 
+// TestNegotiateRedirectDowngrade: a redirect from https to http is
+// refused before anything is sent to it.
+func TestNegotiateRedirectDowngrade(t *testing.T) {
+	rt := &scripted{script: []scriptedResponse{{status: http.StatusOK,
+		body: []byte(`{"v":1,"url":"http://plain.example/comet","token":"t"}`)}}}
+	base, _ := parseMountURL("https://secure.example/comet")
+	_, _, _, err := negotiate(context.Background(), &http.Client{Transport: rt}, base,
+		http.Header{"Authorization": {"Bearer secret"}}, nil)
+	if err == nil || !strings.Contains(err.Error(), "from https") {
+		t.Fatalf("negotiate = %v, want the downgrade refused", err)
+	}
+	if len(rt.requests) != 1 {
+		t.Fatalf("%d requests, want the first only", len(rt.requests))
+	}
+}
+
+func TestParseMountURL(t *testing.T) {
+	for _, bad := range []string{"http://:/comet", "http:///comet", "ftp://h/comet", "/comet"} {
+		if u, err := parseMountURL(bad); err == nil {
+			t.Errorf("parseMountURL(%q) = %v, want an error", bad, u)
+		}
+	}
+	if u, err := parseMountURL("https://h.example:8443/comet/?x#y"); err != nil || u.String() != "https://h.example:8443/comet" {
+		t.Errorf("parseMountURL = %v, %v", u, err)
+	}
+}
+
 func TestNegotiateRedirectLimit(t *testing.T) {
 	var hops atomic.Int32
 	var ts *httptest.Server

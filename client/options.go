@@ -44,7 +44,10 @@ type Options struct {
 	// no cookies.
 	Jar http.CookieJar
 
-	// Header is sent on negotiate and on the WebSocket handshake only:
+	// Header is sent on negotiate (and on each negotiate a server's
+	// redirect leads to: another host it names, but never over plain http
+	// after https, which the client refuses) and on the WebSocket
+	// handshake only:
 	// long-polls and POSTs stay CORS-simple, with no custom headers
 	// (PROTOCOL.md section 2). Nil sends none.
 	Header http.Header
