@@ -123,19 +123,21 @@ type serverConfig struct {
 
 func newBenchServer(cfg serverConfig) *benchServer {
 	s := &benchServer{app: cfg.app, fanOut: map[*websocket.Conn]struct{}{}, started: time.Now()}
-	// Comet runs with its defaults but two: the per-IP negotiate rate limit
-	// is off (every client shares loopback, which would make it the thing
-	// measured), and errors go to stderr. A configuration may shorten the
-	// heartbeat (the soak) or the window (the push storm).
+	// Comet runs with its defaults but these: the per-address negotiate
+	// rate limit is off (every client shares loopback, which would make it
+	// the thing measured), sessions keep the header that marks the push
+	// storm's stalled clients, and errors go to stderr. A configuration
+	// may shorten the heartbeat (the soak) or the window (the push storm).
 	s.h = comet.NewHandler(&session.Options{
-		Prefix:        "/comet",
-		Serve:         s.serveSession,
-		NegotiateRate: -1,
-		MaxSessions:   1 << 20,
-		Heartbeat:     cfg.heartbeat,
-		Hold:          cfg.heartbeat,
-		WindowBytes:   cfg.window,
-		Logger:        slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+		Prefix:         "/comet",
+		Serve:          s.serveSession,
+		NegotiateRate:  -1,
+		MaxSessions:    1 << 20,
+		RequestHeaders: []string{stallHeader},
+		Heartbeat:      cfg.heartbeat,
+		Hold:           cfg.heartbeat,
+		WindowBytes:    cfg.window,
+		Logger:         slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 	})
 	// The raw WebSocket baseline is gorilla/websocket with its defaults, as
 	// an application that uses it directly would have it.
