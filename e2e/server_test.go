@@ -27,6 +27,15 @@ import (
 //go:embed testdata/page.js
 var pageScript []byte
 
+// previousShim is comet.min.js as first released, for protocol version 1:
+// a page that still loads it (a cached copy, a vendored file) must keep
+// working with this server (../shared/design/protocol-plan.md's rule that
+// additions are asked for by the client). Replace it only when a release
+// is made, never to make a failing case pass.
+//
+//go:embed testdata/previous-comet.min.js
+var previousShim []byte
+
 // pageHTML loads the shim from the Comet handler, after deleting the
 // browser globals the case removes (so the shim's capability checks see a
 // browser without them), then page.js.
@@ -114,6 +123,10 @@ func newServer(t *testing.T, cfg config) *server {
 
 	mux.Handle("/comet/", http.HandlerFunc(s.comet))
 	mux.HandleFunc("GET /page", s.page)
+	mux.HandleFunc("GET /previous/comet.min.js", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/javascript; charset=utf-8")
+		w.Write(previousShim)
+	})
 	mux.HandleFunc("GET /page.js", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/javascript; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")

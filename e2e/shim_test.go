@@ -304,6 +304,25 @@ func TestAutoPicksWebSocket(t *testing.T) {
 	checkClosed(t, "page", r.Close, 1000, "")
 }
 
+// TestPreviousShim: the first release's shim, served from testdata,
+// echoes on every transport with this server, and closes cleanly.
+func TestPreviousShim(t *testing.T) {
+	runTransports(t, func(t *testing.T, name string) {
+		browser := needBrowser(t)
+		srv := newServer(t, config{opts: session.Options{MinClientTimeout: 2 * time.Second}})
+		tb := newTab(t, browser)
+		page := srv.URL() + "/page?shim=" + srv.URL() + "/previous/comet.min.js"
+		tb.open(page)
+		var r result
+		tb.run("echo", forced(srv.URL()+"/comet", name), &r)
+		if !slices.Equal(r.Got, r.Sent) || len(r.Sent) == 0 {
+			t.Errorf("page: echoes %q, want %q", r.Got, r.Sent)
+		}
+		checkOn(t, srv, r, name)
+		checkClosed(t, "page", r.Close, 1000, "")
+	})
+}
+
 // TestMinifiedShim: comet.min.js works as comet.js does.
 func TestMinifiedShim(t *testing.T) {
 	browser := needBrowser(t)
