@@ -205,6 +205,11 @@ func (s *Session) takeover(a *attachment) *transportChange {
 		s.timer.Stop()
 		s.timer = nil
 	}
+	if s.closeTimer != nil {
+		// A closing session's client is back: it gets the grace period to
+		// take the close again, however short its wait had become.
+		s.closeTimer.Reset(s.opts.Grace)
+	}
 	var change *transportChange
 	if s.transport != a.name {
 		change = &transportChange{from: s.transport, to: a.name, reason: a.params.Reason}
@@ -226,6 +231,9 @@ func (s *Session) detach(a *attachment, err error) {
 		s.deliverer = nil
 		if !s.finished && s.timer == nil {
 			s.timer = time.AfterFunc(s.opts.Grace, s.expire)
+		}
+		if s.h.closing.Load() {
+			s.shortenLingerLocked()
 		}
 		lost = err != nil
 	}

@@ -272,6 +272,14 @@ func (s *Session) peerClosedLocked(f *transport.Frame) error {
 	if s.closeErr == nil {
 		s.closeErr = &transport.CloseError{Code: code, Reason: f.Reason, Remote: true}
 	}
+	if code == transport.CloseGoingAway {
+		// The client has left (a page's unload beacon, PROTOCOL.md section
+		// 10) and reads no answer: none is queued, and the session is
+		// forgotten now, not after the grace period. The application still
+		// receives what came before the close.
+		go s.finish()
+		return nil
+	}
 	s.closeLocked(code, "", 0)
 	return nil
 }

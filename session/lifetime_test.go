@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
@@ -135,4 +136,36 @@ func TestChurnReleasesHeap(t *testing.T) {
 	if grown := int64(after) - int64(before); grown > 16<<20 {
 		t.Errorf("the heap is %d MiB above where it started after every session ended", grown>>20)
 	}
+}
+
+// TestGoingAwayEndsAtOnce: a client's close with 1001 (going away: a
+// page's unload beacon) ends the session at once, with no answering close
+// queued, after the application has received what came before it.
+func TestGoingAwayEndsAtOnce(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		s := newTestSession(t, newTestHandler(t, nil))
+		a := attachStream(t, s, deliver(1, 0))
+		synctest.Wait()
+		a.End(errors.New("page unloaded"))
+		synctest.Wait()
+		mustUpstream(t, s, `["m",1,"last"]`, `["c",2,1001,"page hidden",0]`)
+		synctest.Wait()
+		if !isDone(s.Done()) {
+			t.Fatal("the session outlived its client's going away")
+		}
+		s.mu.Lock()
+		queued := s.sentClose
+		s.mu.Unlock()
+		if queued != 0 {
+			t.Error("an answering close was queued for a client that has left")
+		}
+		if _, p, err := s.Recv(context.Background()); err != nil || string(p) != "last" {
+			t.Fatalf("Recv = %q, %v; want the message before the close", p, err)
+		}
+		_, _, err := s.Recv(context.Background())
+		if ce := closeError(t, err); ce.Code != transport.CloseGoingAway || !ce.Remote || ce.Reason != "page hidden" {
+			t.Errorf("Recv = %v, want the client's 1001", err)
+		}
+	})
 }

@@ -8,11 +8,28 @@ import (
 	"github.com/seed-544bbf9f/comet/transport"
 )
 
+// shutdownReattach is how long, during Shutdown, a session without a
+// transport waits for its client to attach again and take its close. A
+// client that is there does so within a poll or a resume; a page that has
+// gone without saying so must not hold Shutdown for its whole ctx.
+const shutdownReattach = time.Second
+
+// shortenLingerLocked makes a closing session that has no transport wait
+// at most shutdownReattach for its client, instead of the grace period.
+func (s *Session) shortenLingerLocked() {
+	if s.closeTimer != nil {
+		s.closeTimer.Reset(min(shutdownReattach, s.opts.Grace))
+	}
+}
+
 // Shutdown stops the handler gracefully: negotiates are refused with 503,
 // every session is closed with 3001 (server shutdown) and a random
 // reconnect hint up to Options.ShutdownRetry, so that clients do not all
-// return at once, and Shutdown waits for the closes to be delivered. When
-// ctx ends first, the remaining sessions are cut and ctx's error returned.
+// return at once, and Shutdown waits for the closes to be delivered: to an
+// attached client, until it acknowledges; to one without a transport now,
+// for a second, for it to attach again, since a page that has gone never
+// will. When ctx ends first, the remaining sessions are cut and ctx's error
+// returned.
 //
 // Call it before, or from, http.Server.Shutdown: hijacked WebSockets and
 // streams are not idle connections, and http.Server does not wait for
@@ -23,6 +40,9 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 		retry := rand.N(h.opts.ShutdownRetry + time.Millisecond)
 		s.mu.Lock()
 		s.closeLocked(transport.CloseServerShutdown, "server shutting down", uint64(retry.Milliseconds()))
+		if s.deliverer == nil {
+			s.shortenLingerLocked()
+		}
 		s.mu.Unlock()
 		return true
 	})

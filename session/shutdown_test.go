@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -118,4 +119,73 @@ func TestShutdownWithoutSessions(t *testing.T) {
 	if err := h.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown = %v", err)
 	}
+}
+
+// TestShutdownDoesNotWaitForGoneClients: a session whose transport has
+// gone gets a second to attach again and take its close, not Shutdown's
+// whole ctx: a page closed before the server stops must not hold it.
+func TestShutdownDoesNotWaitForGoneClients(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := newTestHandler(t, nil)
+		gone := newTestSession(t, h)
+		a := attachStream(t, gone, deliver(1, 0))
+		synctest.Wait()
+		a.End(errors.New("connection reset"))
+		synctest.Wait()
+		// One that loses its transport during Shutdown gets the same.
+		leaving := newTestSession(t, h)
+		b := attachStream(t, leaving, deliver(1, 0))
+		synctest.Wait()
+
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		done := make(chan struct{})
+		var err error
+		go func() {
+			err = h.Shutdown(ctx)
+			close(done)
+		}()
+		time.Sleep(500 * time.Millisecond)
+		b.End(errors.New("connection reset"))
+		happensAt(t, shutdownReattach, "Shutdown returned", func() bool { return isDone(done) })
+		if err != nil {
+			t.Fatalf("Shutdown = %v", err)
+		}
+		for _, s := range []*Session{gone, leaving} {
+			_, _, err := s.Recv(context.Background())
+			if transport.CloseStatus(err) != transport.CloseServerShutdown {
+				t.Errorf("Recv = %v, want close 3001", err)
+			}
+		}
+	})
+}
+
+// TestShutdownWaitsForReturningClient: a detached client that attaches
+// again within the second gets its 3001.
+func TestShutdownWaitsForReturningClient(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := newTestHandler(t, nil)
+		s := newTestSession(t, h)
+		a := attachPoll(t, s, deliver(1, 0))
+		synctest.Wait()
+		a.End(nil) // between two polls
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- h.Shutdown(ctx) }()
+		time.Sleep(shutdownReattach / 2)
+		p := attachPoll(t, s, deliver(2, 0))
+		synctest.Wait()
+		got := p.ds.drain(t)
+		if len(got) != 1 || len(got[0]) != 2 || !strings.HasPrefix(got[0][1], `["c",1,3001,`) {
+			t.Fatalf("the returning poll got %q, want its open frame and the close 3001", got)
+		}
+		mustUpstream(t, s, `["a",1]`)
+		synctest.Wait()
+		if !isDone(done) {
+			t.Fatal("Shutdown did not return once the close was acknowledged")
+		}
+	})
 }
