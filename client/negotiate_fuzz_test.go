@@ -88,7 +88,8 @@ func FuzzNegotiate(f *testing.F) {
 	for _, seed := range []string{
 		string(session),
 		redirect("https://eu.example/comet", "tok") + "\x00" + string(session),
-		redirect("http://other.example:8080/a/b/", "") + "\x00" + redirect("https://app.example/c?x=1#f", "t2") + "\x00" + string(session),
+		redirect("https://other.example:8080/a/b/", "") + "\x00" + redirect("https://app.example/c?x=1#f", "t2") + "\x00" + string(session),
+		redirect("http://plain.example/comet", "") + "\x00" + string(session),
 		redirect("https://app.example/again", "loop"),
 		redirect("ws://app.example/comet", "x") + "\x00" + string(session),
 		`{"url":"javascript:alert(1)"}`,
@@ -149,6 +150,14 @@ func FuzzNegotiate(f *testing.F) {
 				m, err := parseMountURL(r.URL)
 				if err != nil {
 					t.Fatalf("redirect %q was accepted, yet is no mount URL: %v", r.URL, err)
+				}
+				if mount.Scheme == "https" && m.Scheme != "https" {
+					// A downgrade to plain http is refused, never followed.
+					if !last || err == nil && neg != nil {
+						t.Fatalf("answer %d redirects from https to %q, and negotiate followed it", i, r.URL)
+					}
+					why = "an error: a downgrade to http"
+					break
 				}
 				if last {
 					// Only a URL net/http cannot make a request of ends
