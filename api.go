@@ -24,6 +24,10 @@ type (
 	AuthError = session.AuthError
 	// Observer receives session lifecycle events, for metrics.
 	Observer = session.Observer
+	// Stats is a snapshot of a Handler's counters, made by Handler.Stats
+	// and served as JSON by Handler.ServeStats; the prometheus module
+	// exports it to Prometheus.
+	Stats = session.Stats
 	// PreparedMessage is a message encoded once for many sessions, made by
 	// Handler.NewPreparedMessage.
 	PreparedMessage = session.PreparedMessage

@@ -36,6 +36,7 @@ const ackHold = time.Millisecond
 type attachment struct {
 	s      *Session
 	name   string
+	tidx   uint8 // the transport's index in the handler's counters
 	params transport.AttachParams
 
 	wakeCh    chan struct{} // buffered: one pending wake-up is enough
@@ -213,10 +214,29 @@ func (s *Session) takeover(a *attachment) *transportChange {
 	var change *transportChange
 	if s.transport != a.name {
 		change = &transportChange{from: s.transport, to: a.name, reason: a.params.Reason}
+		s.countChange(a)
 		s.transport = a.name
 	}
 	a.wake()
 	return change
+}
+
+// countChange counts a's taking delivery from the session's transport:
+// the first attach's latency, or a change of transport. Called with s.mu
+// held, before s.transport changes.
+func (s *Session) countChange(a *attachment) {
+	c := &s.h.counters
+	if s.finished {
+		return // finish has counted the session out of s.tidx
+	}
+	if s.transport == "" {
+		c.attach.observe(time.Since(s.made))
+	} else {
+		c.changes[reasonIndex(a.params.Reason)].Add(1)
+	}
+	c.open[s.tidx].Add(-1)
+	c.open[a.tidx].Add(1)
+	s.tidx = a.tidx
 }
 
 // detach forgets an ended attachment; if it was delivering, the grace
@@ -312,6 +332,9 @@ func (a *attachment) pump(d transport.Delivery, interval time.Duration) error {
 		}
 		flushAck = false
 		err := a.ds.WriteBatch(b)
+		if err == nil || errors.Is(err, transport.ErrDone) {
+			a.countOut(b)
+		}
 		if errors.Is(err, transport.ErrDone) || err == nil && (final || d == transport.Poll) {
 			return nil
 		}
@@ -321,6 +344,21 @@ func (a *attachment) pump(d transport.Delivery, interval time.Duration) error {
 		beat = false
 		heartbeat.Reset(interval)
 	}
+}
+
+// countOut counts the messages and bytes of a batch written.
+func (a *attachment) countOut(b *transport.Batch) {
+	n := 0
+	for i := range b.Frames {
+		if b.Frames[i].Type.IsMessage() {
+			n++
+		}
+	}
+	c := &a.s.h.counters
+	if n > 0 {
+		c.msgsOut[a.tidx].Add(uint64(n))
+	}
+	c.bytesOut[a.tidx].Add(uint64(len(b.Bytes)))
 }
 
 // lastSeenAt reads lastSeen under the lock.

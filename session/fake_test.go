@@ -311,7 +311,7 @@ func upstream(t testing.TB, s *Session, lines ...string) (int, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rest, err := s.receiveLocked(frames)
+	rest, err := s.receiveLocked(frames, s.tidx)
 	return len(frames) - len(rest), err
 }
 

@@ -51,6 +51,7 @@ type Handler struct {
 	allowed  map[string]bool // Options.AllowedOrigins, canonical
 	limits   *addrLimits
 	buffered atomic.Int64 // outbound bytes in every session's window
+	counters counters     // read by Stats
 
 	baseCtx   context.Context
 	cancelAll context.CancelFunc
@@ -136,10 +137,10 @@ func (h *Handler) Sessions() int { return h.opts.Registry.Len() }
 func (h *Handler) Options() Options { return h.opts }
 
 // admit checks what every request must pass: the protocol version and the
-// Origin policy. It writes the refusal and returns false, or sets the CORS
-// headers and returns true.
-func (h *Handler) admit(w http.ResponseWriter, r *http.Request) (client, bool) {
-	c := h.clientOf(r)
+// Origin policy. It writes the refusal and returns its error code, or sets
+// the CORS headers and returns "".
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request) (c client, refused string) {
+	c = h.clientOf(r)
 	cors, creds, refusal := h.checkOrigin(r, c)
 	if refusal != nil {
 		h.logger.Info("comet: origin refused", "origin", refusal.Origin, "host", refusal.Host, "path", r.URL.Path)
@@ -151,7 +152,7 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request) (client, bool) {
 			w.Header().Add("Vary", "Origin")
 		}
 		writeError(w, http.StatusForbidden, *refusal)
-		return c, false
+		return c, refusal.Code
 	}
 	// CORS headers first, so that an allowed cross-origin page can read
 	// the version refusal and its list of supported versions.
@@ -160,9 +161,9 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request) (client, bool) {
 		body := errorBody(transport.CodeUnsupportedVersion, "protocol version %q is not supported", v)
 		body.Supported = []int{transport.Version}
 		writeError(w, http.StatusBadRequest, body)
-		return c, false
+		return c, body.Code
 	}
-	return c, true
+	return c, ""
 }
 
 func (h *Handler) preflight(w http.ResponseWriter, r *http.Request) {
@@ -198,7 +199,7 @@ func (h *Handler) attach(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, errorBody(transport.CodeTransportDisabled, "transport %q is not offered; this server offers %v", name, h.offered))
 		return
 	}
-	if _, ok := h.admit(w, r); !ok {
+	if _, refused := h.admit(w, r); refused != "" {
 		return
 	}
 	params, err := transport.ParseAttach(r.URL.Query())
@@ -222,12 +223,12 @@ func (h *Handler) attach(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Session) newAttachment(name string, p transport.AttachParams) *attachment {
-	return &attachment{s: s, name: name, params: p, wakeCh: make(chan struct{}, 1), doneCh: make(chan struct{}),
+	return &attachment{s: s, name: name, tidx: transportIndex(name), params: p, wakeCh: make(chan struct{}, 1), doneCh: make(chan struct{}),
 		startedCh: make(chan struct{})}
 }
 
 func (h *Handler) send(w http.ResponseWriter, r *http.Request) {
-	if _, ok := h.admit(w, r); !ok {
+	if _, refused := h.admit(w, r); refused != "" {
 		return
 	}
 	id := r.URL.Query().Get("s")

@@ -69,6 +69,7 @@ func (s *Session) failLocked(err error) {
 // attachment has ended.
 func (a *attachment) Receive(batch []byte) error {
 	s := a.s
+	s.h.counters.bytesIn[a.tidx].Add(uint64(len(batch)))
 	frames, err := decodeBatch(batch)
 	if err != nil {
 		s.mu.Lock()
@@ -78,7 +79,7 @@ func (a *attachment) Receive(batch []byte) error {
 	}
 	for {
 		s.mu.Lock()
-		rest, err := s.receiveLocked(frames)
+		rest, err := s.receiveLocked(frames, a.tidx)
 		if hasSequenced(frames) {
 			a.ackDue = true
 			a.wake()
@@ -121,11 +122,12 @@ func (s *Session) post(body []byte) ([]byte, error) {
 	frames, err := decodeBatch(rest)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.h.counters.bytesIn[s.tidx].Add(uint64(len(body)))
 	if err == nil {
 		err = s.ackLocked(key.Ack)
 	}
 	if err == nil {
-		_, err = s.receiveLocked(frames)
+		_, err = s.receiveLocked(frames, s.tidx)
 	}
 	if err != nil {
 		s.failLocked(err)
@@ -155,12 +157,13 @@ func hasSequenced(frames []transport.Frame) bool {
 }
 
 // receiveLocked applies upstream frames in order and returns the first
-// violation. When the inbound buffer has no room for a message, that
+// violation, counting the messages taken as carried by the transport of
+// index t. When the inbound buffer has no room for a message, that
 // message and every sequenced frame after it are returned in rest, to be
 // resent (POST) or retried once Recv makes room (WebSocket); the control
 // frames after it (acks, probes, commits) still apply, so that a full
 // buffer never holds up a commit or a probe echo.
-func (s *Session) receiveLocked(frames []transport.Frame) (rest []transport.Frame, err error) {
+func (s *Session) receiveLocked(frames []transport.Frame, t uint8) (rest []transport.Frame, err error) {
 	now := time.Now()
 	s.lastSeen = now
 	for i := range frames {
@@ -199,6 +202,7 @@ func (s *Session) receiveLocked(frames []transport.Frame) (rest []transport.Fram
 				continue
 			}
 			if !s.takeInboundToken(now) {
+				s.h.counters.rateLimited.Add(1)
 				return nil, violation(transport.CloseRateExceeded, "more than %v messages a second", s.opts.InboundRate)
 			}
 			typ := transport.Text
@@ -209,6 +213,7 @@ func (s *Session) receiveLocked(frames []transport.Frame) (rest []transport.Fram
 			s.inBytes += len(f.Payload)
 			s.inSeq++
 			s.inReady.Wake()
+			s.h.counters.msgsIn[t].Add(1)
 		case transport.TypeAck:
 			if err := s.ackLocked(f.Ack); err != nil {
 				return nil, err

@@ -21,25 +21,26 @@ const overloadRetry = 5 * time.Second
 // that protect the server: shutdown, the per-address rate and session
 // cap, the session cap and the outbound buffer budget.
 func (h *Handler) negotiate(w http.ResponseWriter, r *http.Request) {
-	c, ok := h.admit(w, r)
-	if !ok {
+	c, refused := h.admit(w, r)
+	if refused != "" {
+		h.counters.refused(refused)
 		return
 	}
 	if h.closing.Load() {
-		transport.WriteError(w, http.StatusServiceUnavailable, errorBody(transport.CodeShuttingDown, "server is shutting down"), h.opts.ShutdownRetry)
+		h.refuse(w, http.StatusServiceUnavailable, errorBody(transport.CodeShuttingDown, "server is shutting down"), h.opts.ShutdownRetry)
 		return
 	}
 	key := h.addrKey(c.addr)
 	if ok, retry := h.limits.allowNegotiate(key); !ok {
-		transport.WriteError(w, http.StatusTooManyRequests, errorBody(transport.CodeRateLimited, "too many sessions from this address"), retry)
+		h.refuse(w, http.StatusTooManyRequests, errorBody(transport.CodeRateLimited, "too many sessions from this address"), retry)
 		return
 	}
 	if h.opts.Registry.Len() >= h.opts.MaxSessions {
-		transport.WriteError(w, http.StatusServiceUnavailable, errorBody(transport.CodeOverloaded, "session limit reached"), overloadRetry)
+		h.refuse(w, http.StatusServiceUnavailable, errorBody(transport.CodeOverloaded, "session limit reached"), overloadRetry)
 		return
 	}
 	if budget := h.opts.MaxBufferedBytes; budget > 0 && h.buffered.Load() >= int64(budget) {
-		transport.WriteError(w, http.StatusServiceUnavailable, errorBody(transport.CodeOverloaded,
+		h.refuse(w, http.StatusServiceUnavailable, errorBody(transport.CodeOverloaded,
 			"outbound buffers are full (%d bytes across sessions)", budget), overloadRetry)
 		return
 	}
@@ -50,7 +51,7 @@ func (h *Handler) negotiate(w http.ResponseWriter, r *http.Request) {
 		err = json.Unmarshal(body, &req)
 	}
 	if err != nil {
-		writeError(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "negotiate body: %v", err))
+		h.refuse(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "negotiate body: %v", err), 0)
 		return
 	}
 	var auth any
@@ -73,12 +74,12 @@ func (h *Handler) negotiate(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(resp.Transports) == 0 {
-		writeError(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "no transport in common; this server offers %v", h.offered))
+		h.refuse(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "no transport in common; this server offers %v", h.offered), 0)
 		return
 	}
 
 	if !h.limits.addSession(key) {
-		transport.WriteError(w, http.StatusTooManyRequests, errorBody(transport.CodeRateLimited,
+		h.refuse(w, http.StatusTooManyRequests, errorBody(transport.CodeRateLimited,
 			"this address holds %d sessions, the most allowed", h.opts.MaxSessionsPerAddress), overloadRetry)
 		return
 	}
@@ -108,7 +109,13 @@ func (h *Handler) refuseAuth(w http.ResponseWriter, err error) {
 			status, code = http.StatusUnauthorized, transport.CodeUnauthorized
 		}
 	}
-	writeError(w, status, transport.ErrorBody{Code: code, Message: msg})
+	h.refuse(w, status, transport.ErrorBody{Code: code, Message: msg}, 0)
+}
+
+// refuse answers a negotiate with an error, counted by its code.
+func (h *Handler) refuse(w http.ResponseWriter, status int, body transport.ErrorBody, retry time.Duration) {
+	h.counters.refused(body.Code)
+	transport.WriteError(w, status, body, retry)
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -39,6 +39,7 @@ type Session struct {
 	h      *Handler
 	opts   *Options
 	info   RequestInfo
+	made   time.Time // when negotiate made it, for the attach latency
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -66,6 +67,7 @@ type Session struct {
 	lastAttempt  uint64                 // highest attempt that has delivered
 	everAttached bool                   // an attachment, probe or delivering, has been served
 	transport    string                 // name of the delivering transport, or last one
+	tidx         uint8                  // its index in the handler's counters
 	timer        *time.Timer            // grace or first-attach expiry, nil while delivering
 	closeTimer   *time.Timer            // forgets a closing session whose client never acknowledges
 
@@ -96,6 +98,7 @@ func newSession(h *Handler, id, secret string, info RequestInfo) *Session {
 		h:        h,
 		opts:     &h.opts,
 		info:     info,
+		made:     time.Now(),
 		done:     make(chan struct{}),
 		out:      window.New(h.opts.WindowMessages, h.opts.WindowBytes),
 		attached: make(map[uint64]*attachment),
@@ -103,6 +106,8 @@ func newSession(h *Handler, id, secret string, info RequestInfo) *Session {
 		inTokens: float64(h.opts.InboundBurst),
 	}
 	s.ctx, s.cancel = context.WithCancel(h.baseCtx)
+	h.counters.opened.Add(1)
+	h.counters.open[tNone].Add(1)
 	// Under the lock: expire reads s.timer on the timer's goroutine, which
 	// is not ordered after this assignment otherwise.
 	s.mu.Lock()
@@ -201,7 +206,7 @@ func (s *Session) prepare(typ transport.MessageType, p []byte) ([]byte, error) {
 // sendPrepared queues a payload encoded by transport.AppendPayload, of
 // size application bytes. It is shared by Send, TrySend and Broadcast.
 func (s *Session) sendPrepared(ctx context.Context, t transport.Type, payload []byte, size int, wait bool) error {
-	for {
+	for waited := false; ; waited = true {
 		s.mu.Lock()
 		if s.closeErr != nil {
 			err := s.closeErr
@@ -219,6 +224,7 @@ func (s *Session) sendPrepared(ctx context.Context, t transport.Type, payload []
 		}
 		if s.opts.CloseSlowConsumers {
 			s.closeLocked(transport.CloseSlowConsumer, "outbound window full", 0)
+			s.h.counters.slowCloses.Add(1)
 			err := s.closeErr
 			s.mu.Unlock()
 			return err
@@ -226,7 +232,11 @@ func (s *Session) sendPrepared(ctx context.Context, t transport.Type, payload []
 		space := s.outSpace.Wait()
 		s.mu.Unlock()
 		if !wait {
+			s.h.counters.sendsSkipped.Add(1)
 			return ErrWouldBlock
+		}
+		if !waited {
+			s.h.counters.sendWaits.Add(1)
 		}
 		select {
 		case <-space:
@@ -353,7 +363,14 @@ func (s *Session) finish() {
 	s.outSpace.Wake()
 	ce := s.closeErr
 	counted, key := s.counted, s.addrKey
+	s.h.counters.open[s.tidx].Add(-1)
 	s.mu.Unlock()
+
+	code := transport.CloseCode(0)
+	if ce != nil {
+		code = ce.Code
+	}
+	s.h.counters.closed.add(code)
 
 	for _, a := range attached {
 		a.end(nil)
