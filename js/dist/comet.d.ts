@@ -31,7 +31,7 @@ declare class Comet {
   readonly protocol: string;
   readonly extensions: string;
 
-  onopen: ((this: Comet, ev: Comet.Event) => any) | null;
+  onopen: ((this: Comet, ev: Comet.TransportEvent) => any) | null;
   onmessage: ((this: Comet, ev: Comet.MessageEvent) => any) | null;
   onerror: ((this: Comet, ev: Comet.CloseEvent) => any) | null;
   onclose: ((this: Comet, ev: Comet.CloseEvent) => any) | null;
@@ -110,15 +110,22 @@ declare namespace Comet {
     /** The server's reconnect hint, ms. */
     readonly retry?: number;
   }
+  /** The open and transport events. */
   interface TransportEvent extends Event {
     readonly transport: TransportName;
     readonly from: '' | TransportName;
     readonly reason: Reason;
+    /** The round trip of negotiate, ms. */
+    readonly rtt: number;
+    /** The heartbeat interval in force on this transport, ms (long-polling: the hold). */
+    readonly heartbeat: number;
   }
   interface ReconnectingEvent extends Event {
     /** Why: a Reason, 'dropped', or 'session_ended' (fresh is then true). */
     readonly reason: string;
     readonly transport?: TransportName;
+    /** For a resume: the heartbeat interval it asks for, ms; 0 for the server's. */
+    readonly heartbeat?: number;
     readonly fresh?: boolean;
     readonly code?: number;
     readonly delay?: number;
@@ -131,7 +138,7 @@ declare namespace Comet {
     readonly dropped: number;
   }
   interface EventMap {
-    open: Event;
+    open: TransportEvent;
     message: MessageEvent;
     error: CloseEvent;
     close: CloseEvent;

@@ -157,8 +157,11 @@ function _commit(c, att) {
 }
 
 // _use makes att the attachment in use and reports a change of transport.
+// The open and transport events carry the negotiate round trip and the
+// heartbeat interval in force (long-polling: the hold), for inspectors.
 function _use(c, att) {
-  var from = c._inUse, name = att._transport._name, up = att._transport == websocket ? att : null, gap = c._gap;
+  var from = c._inUse, name = att._transport._name, up = att._transport == websocket ? att : null, gap = c._gap,
+    ev = { transport: name, from: from, reason: att._why || '', rtt: c._rtt, heartbeat: att._interval };
   c._current = att;
   c._lostAt = 0;
   if (up || c._wsUpstream) c._sent = c._acked;
@@ -167,12 +170,12 @@ function _use(c, att) {
   if (!att._probeToken) _watch(c, att);
   if (from != name) {
     _mem(c);
-    _emit(c, 'transport', { transport: name, from: from, reason: att._why || '' });
+    _emit(c, 'transport', ev);
   }
   if (!c._openedAt) c._openedAt = c._now();
   if (c.readyState == 0) {
     c.readyState = 1;
-    _emit(c, 'open');
+    _emit(c, 'open', ev);
   } else if (gap) {
     c._gap = null;
     _emit(c, 'gap', gap);

@@ -79,7 +79,7 @@ function _dropped(c, att, info) {
   _mem(c);
   c._lostAt = c._lostAt || now;
   c._flaps = now - att._openedAt < EARLY ? c._flaps + 1 : 0;
-  _emit(c, 'reconnecting', { reason: why || 'dropped', transport: c._inUse });
+  _emit(c, 'reconnecting', { reason: why || 'dropped', transport: c._inUse, heartbeat: c._heartbeat });
   _retry(c, name, why);
 }
 

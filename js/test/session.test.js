@@ -34,6 +34,25 @@ for (const [build, make] of Object.entries(BUILDS)) {
     assert.equal(t.net.count('sse'), 0);
   });
 
+  it('open and transport carry the negotiate round trip and the heartbeat in force', () => {
+    const t = start(Comet);
+    openWebSocket(t);
+    for (const e of [t.of('transport')[0], t.of('open')[0]]) {
+      assert.deepEqual([e.transport, e.from, e.reason, e.rtt, e.heartbeat], ['websocket', '', '', 20, 25000], e.type);
+    }
+  });
+
+  it('a transport event after a fallback carries the new transport\'s interval (long-polling: the hold)', () => {
+    const t = start(Comet, { without: ['WebSocket', 'EventSource'] });
+    negotiate(t, {}, 30);
+    t.clock.tick(420); // the stream's open frame never arrives: minTimeout + 4 RTT
+    const poll = t.net.last('longpoll');
+    poll.respond(200, openFrame(poll, 0, 'TX', 20000));
+    const e = t.of('transport')[0];
+    assert.deepEqual([e.transport, e.reason, e.rtt, e.heartbeat], ['longpoll', 'stream_buffered', 30, 20000]);
+    assert.equal(t.of('open')[0].heartbeat, 20000);
+  });
+
   it('a refused WebSocket starts SSE at once, reporting ws_refused', () => {
     const t = start(Comet);
     negotiate(t);
@@ -391,6 +410,8 @@ for (const [build, make] of Object.entries(BUILDS)) {
     assert.equal(ws.query.why, 'idle_cut');
     assert.equal(ws.query.hb, '7500');
     assert.equal(t.c.transport, 'websocket');
+    assert.deepEqual(t.of('reconnecting').map((e) => [e.reason, e.heartbeat]), [['dropped', 0], ['idle_cut', 7500]],
+      'reconnecting says which heartbeat the resume asks for (0: the server\'s)');
   });
 
   it('a superseded downstream from an old attempt is discarded', () => {
