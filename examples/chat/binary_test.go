@@ -3,7 +3,9 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -66,6 +68,18 @@ func TestBinary(t *testing.T) {
 	p.join("lobby", "Ada")
 	p.say("hello from a test")
 	p.expectSaid("Ada", "hello from a test")
+
+	// -debug serves the handler's counters.
+	resp, err := http.Get(strings.TrimSuffix(url, "/") + "/debug/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stats comet.Stats
+	err = json.NewDecoder(resp.Body).Decode(&stats)
+	resp.Body.Close()
+	if err != nil || stats.SessionsOpened != 1 || stats.MessagesIn[comet.LongPoll] < 2 {
+		t.Fatalf("/debug/stats: %+v, %v; want one session and its join and message in", stats, err)
+	}
 
 	start := time.Now()
 	if err := server.Process.Signal(syscall.SIGTERM); err != nil {

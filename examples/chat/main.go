@@ -41,7 +41,8 @@ var page []byte
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
-	debug := flag.Bool("debug", false, "enable POST /debug/cut, which closes a session's connections (the inspector's cut button)")
+	debug := flag.Bool("debug", false, "enable POST /debug/cut, which closes a session's connections (the inspector's cut button), "+
+		"and GET /debug/stats, the handler's counters as JSON")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -87,6 +88,9 @@ func newServer(debug bool, logger *slog.Logger) *server {
 	srv.cut = newCutter()
 	srv.mux.Handle("/comet/", srv.cut.wrap(h))
 	srv.mux.HandleFunc("POST /debug/cut", srv.cut.cut)
+	// The handler's counters (comet.Stats) as JSON; a production server
+	// would register the prometheus module's collector instead.
+	srv.mux.HandleFunc("GET /debug/stats", h.ServeStats)
 	return srv
 }
 
