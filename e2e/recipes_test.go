@@ -55,8 +55,9 @@ var proxyRecipes = []proxyRecipe{
 // and a Comet server that trusts the proxy's address: the page, loaded
 // through the proxy, echoes on the automatic choice (which must be
 // WebSocket) and forced onto SSE and long-polling. Then a negotiate from
-// another loopback address: with TrustedProxies, Comet names that address
-// as the client's; without, a recipe that rewrites Host is refused with
+// another loopback address, with forged X-Forwarded-Host and
+// X-Forwarded-For: with TrustedProxies, it is admitted and Comet names
+// that address as the client's; without, a recipe that rewrites Host is refused with
 // 403 origin_refused pointing to the doc, and one that keeps it is
 // admitted with the proxy's address as the client's.
 func TestProxyRecipes(t *testing.T) {
@@ -125,7 +126,7 @@ func TestProxyRecipes(t *testing.T) {
 }
 
 // negotiateThrough sends a same-origin negotiate through px from
-// 127.0.0.2, and checks that it is refused (origin_refused, naming the
+// 127.0.0.2, with forged forwarded headers, and checks that it is refused (origin_refused, naming the
 // upstream's address as the host, and the doc) or admitted, with the
 // client's address from X-Forwarded-For if forwarded, else the proxy's.
 func negotiateThrough(t *testing.T, srv *server, px *proxyProc, refused, forwarded bool) {
@@ -142,6 +143,11 @@ func negotiateThrough(t *testing.T, srv *server, px *proxyProc, refused, forward
 	}
 	req.Header.Set("Origin", px.url)
 	req.Header.Set("Content-Type", "text/plain;charset=UTF-8")
+	// Forged copies: the recipe must overwrite the host (else the Origin
+	// check compares with evil.example) and append to the hops (Comet
+	// reads them from the right).
+	req.Header.Set("X-Forwarded-Host", "evil.example")
+	req.Header.Set("X-Forwarded-For", "203.0.113.66")
 	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -253,8 +259,11 @@ func haproxyRecipe(t *testing.T, bin, dir, block string, port int, upstream stri
 // cores, without which Apache answers every request 500.
 var apacheModules = []string{"mpm_event", "authn_core", "authz_core", "proxy", "proxy_http", "headers"}
 
-// apacheModuleDir is where Debian's apache2 keeps its modules.
-const apacheModuleDir = "/usr/lib/apache2/modules"
+// apacheModuleDir is where Debian's apache2 keeps its modules:
+// lib/apache2/modules beside the sbin that holds the program.
+func apacheModuleDir(bin string) string {
+	return filepath.Join(filepath.Dir(filepath.Dir(bin)), "lib", "apache2", "modules")
+}
 
 // apacheRecipe puts the doc's virtual host into a config of its own,
 // which reads no system config: every path is in dir. apache2 -X runs
@@ -279,7 +288,7 @@ User #65534
 Group #65534
 `, dir, port)
 	for _, m := range apacheModules {
-		fmt.Fprintf(&b, "LoadModule %s_module %s/mod_%s.so\n", m, apacheModuleDir, m)
+		fmt.Fprintf(&b, "LoadModule %s_module %s\n", m, filepath.Join(apacheModuleDir(bin), "mod_"+m+".so"))
 	}
 	b.WriteString("\n" + block)
 	conf := writeConfig(t, dir, "httpd.conf", b.String())
