@@ -68,6 +68,7 @@ missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 sbin nginx >/dev/null || missing+=(nginx)
 sbin haproxy >/dev/null || missing+=(haproxy)
+sbin apache2 >/dev/null || missing+=(apache2)
 if ((${#missing[@]} > 0)); then
 	echo "missing: installing the Debian packages ${missing[*]}"
 	# Installing nginx or haproxy starts its default instance (nginx on

@@ -36,26 +36,32 @@ func (h *Handler) checkOrigin(r *http.Request, c client) (cors string, creds boo
 	if h.opts.InsecureAllowAnyOrigin || h.opts.InsecureAllowAnyOriginWithCredentials {
 		return origin, h.opts.InsecureAllowAnyOriginWithCredentials, nil
 	}
-	msg := "origin is neither same-origin nor allowed; add it to AllowedOrigins"
+	// Behind a proxy that rewrites Host or terminates TLS, a same-origin
+	// page looks foreign until the proxy is trusted: the usual first
+	// refusal a newcomer meets, so the message names the recipes.
+	msg := "origin is neither same-origin nor allowed; add it to AllowedOrigins, or, behind a reverse proxy, " +
+		"see docs/proxies.md (TrustedProxies)"
 	switch {
 	case !ok:
 		msg = "Origin is not a serialized origin (scheme://host[:port], nothing else)"
 	case sameHostOtherScheme(o, c):
 		msg = "origin's scheme differs from the request's (" + c.scheme + "): behind a TLS-terminating proxy, " +
-			"list the proxy in TrustedProxies so that its X-Forwarded-Proto is read"
+			"list the proxy in TrustedProxies so that its X-Forwarded-Proto is read (see docs/proxies.md)"
 	}
 	return "", false, &transport.ErrorBody{Code: transport.CodeOriginRefused, Message: msg, Origin: origin, Host: c.host}
 }
 
 // sameHostOtherScheme reports whether origin o names c's host, only by
-// another scheme: the sign of a TLS proxy the handler does not trust.
+// another scheme: the sign of a TLS proxy the handler does not trust. An
+// origin of c's own scheme is not one, even on c's host: a proxy that
+// rewrote Host to its upstream's address (another port) looks like that.
 func sameHostOtherScheme(o string, c client) bool {
 	other := "https"
 	if c.scheme == "https" {
 		other = "http"
 	}
 	self, ok := canonicalOrigin(other + "://" + c.host)
-	return ok && hostOf(o) == hostOf(self)
+	return ok && strings.HasPrefix(o, other+"://") && hostOf(o) == hostOf(self)
 }
 
 // hostOf returns the host of a canonical origin, without its port.

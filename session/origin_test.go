@@ -256,3 +256,37 @@ func TestPreflight(t *testing.T) {
 		})
 	}
 }
+
+// TestOriginRefusalMessage: a refusal says what to do, and says the
+// scheme differs only when it does. The page of a proxy that rewrote
+// Host to its upstream's address has Comet's host name and scheme on
+// another port: a newcomer's first refusal, which points to the recipes.
+func TestOriginRefusalMessage(t *testing.T) {
+	t.Parallel()
+	l := startLive(t, nil)
+	host := strings.TrimPrefix(l.srv.URL, "http://")
+	name, _, _ := strings.Cut(host, ":")
+	for _, tc := range []struct {
+		name, origin string
+		want, never  []string
+	}{
+		{"proxy's port, Host rewritten", "http://" + name + ":1", []string{"AllowedOrigins", "docs/proxies.md", "TrustedProxies"}, []string{"scheme"}},
+		{"https page, http request", "https://" + host, []string{"scheme differs", "TLS-terminating proxy", "TrustedProxies", "docs/proxies.md"}, nil},
+		{"another site", "https://evil.example", []string{"AllowedOrigins", "docs/proxies.md"}, []string{"scheme"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := l.do(t, http.MethodPost, prefix+"/negotiate?v=1", http.Header{"Origin": {tc.origin}}, "")
+			e := wantError(t, resp, body, http.StatusForbidden, transport.CodeOriginRefused)
+			for _, w := range tc.want {
+				if !strings.Contains(e.Message, w) {
+					t.Errorf("message %q does not say %q", e.Message, w)
+				}
+			}
+			for _, n := range tc.never {
+				if strings.Contains(e.Message, n) {
+					t.Errorf("message %q says %q", e.Message, n)
+				}
+			}
+		})
+	}
+}
