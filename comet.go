@@ -12,11 +12,11 @@
 //
 //	h := comet.NewHandler(&comet.Options{
 //		Serve: func(s *comet.Session) {
-//			ctx := s.Context()
+//			ctx := s.Context() // ends when the session does
 //			for {
 //				typ, p, err := s.Recv(ctx)
 //				if err != nil {
-//					return
+//					return // a *comet.CloseError once closed
 //				}
 //				if err := s.Send(ctx, typ, p); err != nil {
 //					return
@@ -24,7 +24,10 @@
 //			}
 //		},
 //	})
+//	mux := http.NewServeMux()
 //	mux.Handle("/comet/", h)
+//
+// (an excerpt of ExampleNewHandler, which a test keeps it equal to).
 //
 // # Layout
 //

@@ -21,20 +21,18 @@ var quiet = slog.New(slog.DiscardHandler)
 // An echo server, and a Go client talking to it.
 func ExampleNewHandler() {
 	h := comet.NewHandler(&comet.Options{
-		Prefix: "/comet",
 		Serve: func(s *comet.Session) {
-			ctx := s.Context()
+			ctx := s.Context() // ends when the session does
 			for {
 				typ, p, err := s.Recv(ctx)
 				if err != nil {
-					return
+					return // a *comet.CloseError once closed
 				}
 				if err := s.Send(ctx, typ, p); err != nil {
 					return
 				}
 			}
 		},
-		Logger: quiet,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/comet/", h)

@@ -12,15 +12,18 @@
 // (comet.CloseNormal) and comet.CloseError. Dial negotiates a session at
 // the server's mount URL and attaches to it:
 //
-//	c, err := client.Dial(ctx, "https://example.com/comet", nil)
+//	c, err := client.Dial(ctx, srv.URL+"/comet", nil)
 //	if err != nil {
-//		return err
+//		fmt.Println("dial:", err)
+//		return
 //	}
-//	defer c.CloseNow()
 //	if err := c.Send(ctx, comet.Text, []byte("hello")); err != nil {
-//		return err
+//		fmt.Println("send:", err)
+//		return
 //	}
-//	typ, p, err := c.Recv(ctx)
+//	_, p, err := c.Recv(ctx)
+//
+// (an excerpt of ExampleDial, which a test keeps it equal to).
 //
 // A dropped transport is not an error the application sees: the client
 // attaches again, to the same session, for as long as the server's grace
