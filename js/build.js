@@ -4,6 +4,7 @@
 //   dist/comet.min.js  the same, minified, with every debug() call dropped
 //   dist/comet.mjs     an ES-module entry for bundlers
 //   dist/comet.d.ts    the hand-written TypeScript declarations
+//   dist/comet.d.mts   the declarations of comet.mjs, from comet.d.ts
 // Usage: node build.js [outdir]   (default: dist)
 'use strict';
 
@@ -79,6 +80,12 @@ async function minify(code) {
 var MJS = '// The ES-module entry for bundlers: the shim itself is the UMD file beside it.\n' +
   'import Comet from \'./comet.js\';\n\nexport default Comet;\nexport { Comet };\n';
 
+// DMTS declares comet.mjs: TypeScript reads comet.d.ts as a CommonJS
+// module (export =), which has no named export Comet, so an ES-module
+// consumer's import { Comet } would not type-check without it.
+var DMTS = '// Type declarations of comet.mjs: the class of comet.d.ts, as its default and a named export.\n' +
+  'import Comet from \'./comet.js\';\n\nexport default Comet;\nexport { Comet };\n';
+
 async function build(outDir) {
   var code = umd(sources());
   fs.mkdirSync(outDir, { recursive: true });
@@ -86,6 +93,7 @@ async function build(outDir) {
   fs.writeFileSync(path.join(outDir, 'comet.min.js'), await minify(code));
   fs.writeFileSync(path.join(outDir, 'comet.mjs'), MJS);
   fs.copyFileSync(path.join(__dirname, 'src', 'comet.d.ts'), path.join(outDir, 'comet.d.ts'));
+  fs.writeFileSync(path.join(outDir, 'comet.d.mts'), DMTS);
 }
 
 // load evaluates the sources for the tests, returning every top-level name

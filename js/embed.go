@@ -1,8 +1,8 @@
 // Package js embeds the built Comet browser shim (dist/comet.js,
 // dist/comet.min.js and dist/comet.d.ts) so that a Go server can serve it
-// with no npm and no files on disk. session.Handler serves comet.js and
-// comet.min.js under its prefix through Handler; an application that mounts
-// the shim elsewhere can use Handler or File itself.
+// with no npm and no files on disk. session.Handler serves all three under
+// its prefix through Handler; an application that mounts the shim elsewhere
+// can use Handler or File itself.
 //
 // Every value here is computed once, at init, and never changes: Handler
 // and File may be used from any goroutine.
@@ -44,8 +44,14 @@ func load() map[string]asset {
 		}
 		ctype := "application/javascript; charset=utf-8"
 		if path.Ext(name) == ".ts" {
-			// RFC 9239 registers no type for TypeScript; browsers only
-			// ever show it, so plain text.
+			// No media type is registered for TypeScript (RFC 9239
+			// covers JavaScript only): application/typescript is
+			// unregistered, and mime.types gives .ts to MPEG transport
+			// streams (video/mp2t), which a browser downloads. A
+			// declaration file is text to read, and holds non-ASCII
+			// (the en dash of "3000–4999"): plain text in UTF-8 shows
+			// it as it is, nosniff keeps it text, and an editor or
+			// script that fetches it reads the bytes whatever the type.
 			ctype = "text/plain; charset=utf-8"
 		}
 		sum := sha256.Sum256(data)

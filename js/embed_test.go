@@ -82,6 +82,8 @@ func TestServe(t *testing.T) {
 	for _, tc := range []struct{ path, name, ctype string }{
 		{"/comet/comet.js", "comet.js", "application/javascript; charset=utf-8"},
 		{"/comet/comet.min.js", "comet.min.js", "application/javascript; charset=utf-8"},
+		{"/comet/comet.d.ts", "comet.d.ts", "text/plain; charset=utf-8"},
+		{"/static/comet.js", "comet.js", "application/javascript; charset=utf-8"},
 		{"/static/comet.d.ts", "comet.d.ts", "text/plain; charset=utf-8"},
 	} {
 		t.Run(tc.path, func(t *testing.T) {

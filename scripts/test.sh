@@ -3,9 +3,11 @@
 # then, in every Go module of the tree (the browser tests in e2e/ are one),
 # gofmt, go vet, the tests under the race detector, each benchmark once (so
 # that benchmarks keep compiling and running), then a short run of every
-# fuzz target (FUZZTIME each, 5s unless set). It installs Chromium, nginx
-# and haproxy, for the browser tests, when they are missing, and shows the
-# browser tests' fallback matrix. It stops at the first failure.
+# fuzz target (FUZZTIME each, 5s unless set). It installs the Debian
+# packages of the browser and proxy tests when they are missing (where
+# there is no apt-get those tests skip, or under CI=true the script
+# fails), and shows the browser tests' fallback matrix. It stops at the
+# first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -59,17 +61,31 @@ step="JS shim: Node tests (js/test.sh)"
 heading "$step"
 bash js/test.sh
 
-# The browser tests (e2e/) drive Debian's chromium, and put Debian's nginx
-# and haproxy between it and the Comet server; a fresh machine lacks them.
+# The browser tests (e2e/) drive Debian's chromium, and put Debian's nginx,
+# haproxy and apache2 between it and the Comet server; a fresh machine
+# lacks them.
 # Without them those tests skip, except under CI=true, where they fail.
-step="Debian packages for the browser tests: chromium, nginx, haproxy"
+# Each package installs the program of its name, which sbin finds.
+packages=(chromium nginx haproxy apache2)
+step="Debian packages for the browser and proxy tests: ${packages[*]}"
 heading "$step"
 missing=()
-command -v chromium >/dev/null || missing+=(chromium)
-sbin nginx >/dev/null || missing+=(nginx)
-sbin haproxy >/dev/null || missing+=(haproxy)
-sbin apache2 >/dev/null || missing+=(apache2)
-if ((${#missing[@]} > 0)); then
+for pkg in "${packages[@]}"; do
+	sbin "$pkg" >/dev/null || missing+=("$pkg")
+done
+cannot=
+if ! command -v apt-get >/dev/null; then
+	cannot="there is no apt-get"
+elif ((EUID != 0)) && ! command -v sudo >/dev/null; then
+	cannot="apt-get needs root, and there is no sudo"
+fi
+if ((${#missing[@]} > 0)) && [[ -n "$cannot" ]]; then
+	if [[ "${CI:-}" == true ]]; then
+		echo "test.sh: CI=true, but ${missing[*]} not installed, and $cannot: install them before the tests" >&2
+		exit 1
+	fi
+	echo "test.sh: ${missing[*]} not installed, and $cannot: the browser and proxy tests that need them will be skipped"
+elif ((${#missing[@]} > 0)); then
 	echo "missing: installing the Debian packages ${missing[*]}"
 	# Installing nginx or haproxy starts its default instance (nginx on
 	# :80) unless policy-rc.d refuses service starts: make one that does
@@ -87,9 +103,16 @@ if ((${#missing[@]} > 0)); then
 	"${sudo[@]}" apt-get install -y "${missing[@]}"
 	drop_policy
 fi
-chromium --version
-"$(sbin nginx)" -v
-"$(sbin haproxy)" -v | sed -n 1p
+# The first line of each version, of the programs there are: chromium
+# takes --version; nginx prints -v on stderr, haproxy on several lines.
+for pkg in "${packages[@]}"; do
+	bin=$(sbin "$pkg") || continue
+	if [[ "$pkg" == chromium ]]; then
+		"$bin" --version
+	else
+		"$bin" -v 2>&1 | sed -n 1p
+	fi
+done
 
 step="gofmt"
 heading "$step (modules: ${mods[*]})"

@@ -20,6 +20,7 @@ import (
 	gorilla "github.com/gorilla/websocket"
 
 	"github.com/seed-544bbf9f/comet/internal/testutil"
+	"github.com/seed-544bbf9f/comet/js"
 	"github.com/seed-544bbf9f/comet/longpoll"
 	"github.com/seed-544bbf9f/comet/session"
 	"github.com/seed-544bbf9f/comet/transport"
@@ -532,6 +533,48 @@ func TestUnknownPathAndMethod(t *testing.T) {
 		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
 			resp, body := l.do(t, tc.method, tc.path, nil, "")
 			wantError(t, resp, body, tc.status, tc.code)
+		})
+	}
+}
+
+// TestShimRoutes: the handler serves the browser shim and its TypeScript
+// declarations under its prefix, as js.Handler does, ETag validation
+// included, before any transport can take their names; other methods are
+// the handler's own 405.
+func TestShimRoutes(t *testing.T) {
+	t.Parallel()
+	l := startLive(t, nil)
+	for _, tc := range []struct{ name, ctype string }{
+		{"comet.js", "application/javascript; charset=utf-8"},
+		{"comet.min.js", "application/javascript; charset=utf-8"},
+		{"comet.d.ts", "text/plain; charset=utf-8"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data, etag, ok := js.File(tc.name)
+			if !ok {
+				t.Fatalf("js.File(%q): not embedded", tc.name)
+			}
+			target := prefix + "/" + tc.name
+			resp, body := l.do(t, http.MethodGet, target, nil, "")
+			if resp.StatusCode != http.StatusOK || string(body) != string(data) {
+				t.Fatalf("GET %s: %s, %d bytes; want 200 and the %d bytes of js.File", target, resp.Status, len(body), len(data))
+			}
+			if got := resp.Header.Get("Content-Type"); got != tc.ctype {
+				t.Errorf("Content-Type = %q, want %q", got, tc.ctype)
+			}
+			if got := resp.Header.Get("ETag"); got != etag {
+				t.Errorf("ETag = %q, want %q", got, etag)
+			}
+			resp, body = l.do(t, http.MethodGet, target, http.Header{"If-None-Match": {etag}}, "")
+			if resp.StatusCode != http.StatusNotModified || len(body) != 0 {
+				t.Errorf("If-None-Match %s: %s with %d bytes, want 304 and none", etag, resp.Status, len(body))
+			}
+			resp, body = l.do(t, http.MethodHead, target, nil, "")
+			if resp.StatusCode != http.StatusOK || len(body) != 0 || resp.Header.Get("ETag") != etag {
+				t.Errorf("HEAD: %s, %d bytes, ETag %q", resp.Status, len(body), resp.Header.Get("ETag"))
+			}
+			resp, body = l.do(t, http.MethodPost, target, nil, "")
+			wantError(t, resp, body, http.StatusMethodNotAllowed, transport.CodeMethodNotAllowed)
 		})
 	}
 }

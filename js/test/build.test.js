@@ -29,7 +29,7 @@ test('dist/ is what the sources build to', async () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'comet-build-'));
   try {
     await build(tmp);
-    for (const name of ['comet.js', 'comet.min.js', 'comet.mjs', 'comet.d.ts']) {
+    for (const name of ['comet.js', 'comet.min.js', 'comet.mjs', 'comet.d.ts', 'comet.d.mts']) {
       assert.equal(read(name), fs.readFileSync(path.join(tmp, name), 'utf8'), `dist/${name} is stale: run npm run build`);
     }
   } finally {
