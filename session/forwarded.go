@@ -106,9 +106,16 @@ func parseHop(s string) netip.Addr {
 	if ap, err := netip.ParseAddrPort(s); err == nil {
 		return ap.Addr().Unmap().WithZone("")
 	}
-	s = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
+	// Bare first: "::%]" is "::" with the zone "]", not a bracketed "::%".
 	if a, err := netip.ParseAddr(s); err == nil {
 		return a.Unmap().WithZone("")
+	}
+	if inner, ok := strings.CutPrefix(s, "["); ok {
+		if inner, ok := strings.CutSuffix(inner, "]"); ok {
+			if a, err := netip.ParseAddr(inner); err == nil {
+				return a.Unmap().WithZone("")
+			}
+		}
 	}
 	return netip.Addr{}
 }
