@@ -77,8 +77,10 @@ func BenchmarkSendDeliver(b *testing.B) {
 	}
 	s.CloseNow()
 	<-served
-	if st := h.Stats(); st.MessagesOut[transport.WebSocket] == 0 || st.SessionsClosed[transport.CloseNormal] != 1 {
-		b.Fatalf("the counters missed the run: %d messages out, closes %v", st.MessagesOut[transport.WebSocket], st.SessionsClosed)
+	// What reached the downstream before CloseNow depends on the pump's
+	// timing (with -benchtime=1x, nothing may have); the close does not.
+	if st := h.Stats(); st.SessionsClosed[transport.CloseNormal] != 1 {
+		b.Fatalf("the counters missed the run's close: %v", st.SessionsClosed)
 	}
 }
 
