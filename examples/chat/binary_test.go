@@ -1,19 +1,17 @@
 package main
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/seed-544bbf9f/comet"
+	"github.com/seed-544bbf9f/comet/internal/testutil"
 )
 
 // TestBinary builds the program, runs it on 127.0.0.1:0, chats over it,
@@ -21,56 +19,17 @@ import (
 // while a session is still open: the shutdown ends it with 3001 and
 // stays within its 5 s bound.
 func TestBinary(t *testing.T) {
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command to build the program with")
-	}
-	bin := filepath.Join(t.TempDir(), "chat")
-	if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	server := exec.Command(bin, "-addr", "127.0.0.1:0", "-debug")
-	stdout, err := server.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	server.Stderr = &stderr
-	if err := server.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	t.Cleanup(func() {
-		select {
-		case <-exited:
-		default:
-			server.Process.Kill()
-			<-exited
-		}
-	})
-	lines := bufio.NewScanner(stdout)
-	if !lines.Scan() {
-		server.Process.Kill()
-		t.Fatalf("the server said nothing: %v", lines.Err())
-	}
-	first := lines.Text()
-	go func() {
-		for lines.Scan() {
-		}
-		exited <- server.Wait()
-	}()
-	_, url, ok := strings.Cut(first, "serving on ")
-	if !ok {
-		t.Fatalf("the server's first line %q names no address", first)
-	}
+	var logs bytes.Buffer // read only once the program has exited
+	server := testutil.StartProgram(t, ".", &logs, "-addr", "127.0.0.1:0", "-debug")
+	url := server.URL
 
-	p := dial(t, strings.TrimSuffix(url, "/"), comet.LongPoll)
+	p := dial(t, url, comet.LongPoll)
 	p.join("lobby", "Ada")
 	p.say("hello from a test")
 	p.expectSaid("Ada", "hello from a test")
 
 	// -debug serves the handler's counters.
-	resp, err := http.Get(strings.TrimSuffix(url, "/") + "/debug/stats")
+	resp, err := http.Get(url + "/debug/stats")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,20 +40,16 @@ func TestBinary(t *testing.T) {
 		t.Fatalf("/debug/stats: %+v, %v; want one session and its join and message in", stats, err)
 	}
 
-	start := time.Now()
-	if err := server.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		exited <- err // for the cleanup
-		t.Logf("the server stopped %v after SIGTERM", time.Since(start).Round(time.Millisecond))
-		if err != nil {
-			t.Fatalf("server: %v\n%s", err, stderr.String())
-		}
-	case <-time.After(10 * time.Second):
+	stopCtx, stopCancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer stopCancel()
+	took, err := server.Stop(stopCtx, syscall.SIGTERM)
+	switch {
+	case stopCtx.Err() != nil:
 		t.Fatal("the server did not stop within 10 s of SIGTERM")
+	case err != nil:
+		t.Fatalf("server: %v\n%s", err, logs.String())
 	}
+	t.Logf("the server stopped %v after SIGTERM", took.Round(time.Millisecond))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var ce *comet.CloseError

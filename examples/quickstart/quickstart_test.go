@@ -4,17 +4,17 @@
 package quickstart_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/seed-544bbf9f/comet/internal/testutil"
 )
 
 // TestREADMEShowsThePrograms: every Go block of the README is one of the
@@ -53,60 +53,20 @@ func TestREADMEShowsThePrograms(t *testing.T) {
 // messages with the client, and stops the server with SIGTERM, as `kill`
 // would (go run does not pass it on).
 func TestQuickstart(t *testing.T) {
+	var logs bytes.Buffer // the server's: read only once it has exited
+	server := testutil.StartProgram(t, "server", &logs, "-addr", "127.0.0.1:0")
 	goTool, err := exec.LookPath("go")
 	if err != nil {
-		t.Skip("no go command to build the programs with")
+		t.Skip("no go command to build the client with")
 	}
-	dir := t.TempDir()
-	for _, name := range []string{"server", "client"} {
-		build := exec.Command(goTool, "build", "-o", filepath.Join(dir, name), "./"+name)
-		if out, err := build.CombinedOutput(); err != nil {
-			t.Fatalf("go build ./%s: %v\n%s", name, err, out)
-		}
-	}
-
-	server := exec.Command(filepath.Join(dir, "server"), "-addr", "127.0.0.1:0")
-	stderr, err := server.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := server.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// exited is closed once the server has exited, with its error in
-	// waitErr; the cleanup kills a server the test did not stop.
-	exited := make(chan struct{})
-	var waitErr error
-	t.Cleanup(func() {
-		select {
-		case <-exited:
-		default:
-			server.Process.Kill()
-			<-exited
-		}
-	})
-	// The server logs its address first, then anything else it has to say.
-	lines := bufio.NewScanner(stderr)
-	if !lines.Scan() {
-		t.Fatalf("the server said nothing: %v", lines.Err())
-	}
-	first := lines.Text()
-	var rest bytes.Buffer
-	go func() {
-		for lines.Scan() {
-			rest.WriteString(lines.Text() + "\n")
-		}
-		waitErr = server.Wait()
-		close(exited)
-	}()
-	_, url, ok := strings.Cut(first, "serving on ")
-	if !ok {
-		t.Fatalf("the server's first line %q names no address", first)
+	client := filepath.Join(t.TempDir(), "client")
+	if out, err := exec.Command(goTool, "build", "-o", client, "./client").CombinedOutput(); err != nil {
+		t.Fatalf("go build ./client: %v\n%s", err, out)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, filepath.Join(dir, "client"), "-url", url, "hello", "world").CombinedOutput()
+	out, err := exec.CommandContext(ctx, client, "-url", server.URL, "hello", "world").CombinedOutput()
 	if err != nil {
 		t.Fatalf("client: %v\n%s", err, out)
 	}
@@ -114,17 +74,12 @@ func TestQuickstart(t *testing.T) {
 		t.Fatalf("client printed %q, want %q", got, want)
 	}
 
-	start := time.Now()
-	if err := server.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-exited:
-		t.Logf("the server stopped %v after SIGTERM", time.Since(start).Round(time.Millisecond))
-		if waitErr != nil {
-			t.Fatalf("server: %v\n%s", waitErr, rest.String())
-		}
-	case <-ctx.Done():
+	took, err := server.Stop(ctx, syscall.SIGTERM)
+	switch {
+	case ctx.Err() != nil:
 		t.Fatal("the server ignored SIGTERM")
+	case err != nil:
+		t.Fatalf("server after SIGTERM: %v\n%s", err, logs.String())
 	}
+	t.Logf("the server stopped %v after SIGTERM", took.Round(time.Millisecond))
 }
