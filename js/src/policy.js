@@ -5,6 +5,10 @@
 
 // EARLY is the lifetime under which an attachment's death counts as early.
 var EARLY = 1e4;
+// STABLE is the lifetime after which an attachment's drop is resumed at
+// once, and the backoff starts over; a shorter one is a failure in a row,
+// so that a server that accepts and drops at once meets a growing wait.
+var STABLE = 1e3;
 // CLOSE_WAIT bounds a closing handshake.
 var CLOSE_WAIT = 5e3;
 // TICKET_TTL: the server honours a ticket 60 s; trusting it for less

@@ -5,7 +5,7 @@
 
 // From other files: _attach, _http, _kill, _mem, _poll, _proven (attach);
 // _emit, debug (comet); _live (downstream); _end, _timer (lifecycle);
-// longpoll (longpoll); EARLY, REFUSED, backoff, keepalive (policy);
+// longpoll (longpoll); REFUSED, STABLE, backoff, keepalive (policy);
 // _flush (upstream).
 
 // _gone handles the end of att; info says how: _ok (ended normally),
@@ -78,13 +78,14 @@ function _dropped(c, att, info) {
   }
   _mem(c);
   c._lostAt = c._lostAt || now;
-  c._flaps = now - att._openedAt < EARLY ? c._flaps + 1 : 0;
+  if (now - att._openedAt >= STABLE) c._flaps = 0; // _retry counts the rest
   _emit(c, 'reconnecting', { reason: why || 'dropped', transport: c._inUse, heartbeat: c._heartbeat });
   _retry(c, name, why);
 }
 
-// _retry attaches again with name after a backoff that grows with the
-// drops and failures in a row, until the grace period is over: then the
+// _retry attaches again with name, at once after a first drop, after a
+// backoff that grows with the early drops and failed attaches in a row
+// otherwise, until the grace period is over: then the
 // server has forgotten the session (3000). The grace clock starts at the
 // first loss, whether a drop or a failed resume.
 function _retry(c, name, why) {

@@ -455,6 +455,40 @@ for (const [build, make] of Object.entries(BUILDS)) {
     assert.deepEqual(t.of('close').map((e) => e.code), [1001]);
   });
 
+  it('a drop resumes at once; only early drops in a row back off, and a resume up for a second starts over', () => {
+    const t = start(Comet, { options: { transports: ['websocket'] } });
+    let ws = openWebSocket(t);
+    // waitForNext returns how long the next WebSocket took to be opened.
+    const waitForNext = () => {
+      const before = t.net.count('websocket');
+      let waited = 0;
+      while (t.net.count('websocket') === before && waited < 10000) {
+        t.clock.tick(10);
+        waited += 10;
+      }
+      ws = t.net.last('websocket');
+      return waited;
+    };
+    t.clock.tick(3000);
+    ws.fail(); // lived 3 s: resumed at once
+    assert.equal(waitForNext(), 10, 'the first resume waits no backoff');
+    const waits = [];
+    for (let i = 0; i < 4; i++) {
+      ws.open();
+      ws.message(openFrame(ws, 0));
+      t.clock.tick(200);
+      ws.fail(); // accepted, then dropped at once: a failure in a row
+      waits.push(waitForNext());
+    }
+    assert.ok(waits[0] <= 100 && waits[3] > waits[0], `early drops in a row back off, growing: ${waits}`);
+    ws.open();
+    ws.message(openFrame(ws, 0));
+    t.clock.tick(1000); // up for a second
+    ws.fail();
+    assert.equal(waitForNext(), 10, 'a resume that stayed up starts the backoff over');
+    assert.equal(t.of('close').length, 0);
+  });
+
   it('online resumes at once instead of waiting out the backoff', () => {
     const t = start(Comet);
     const ws = openWebSocket(t);
