@@ -1,11 +1,7 @@
 package e2e
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -131,38 +127,13 @@ func TestProxyRecipes(t *testing.T) {
 // client's address from X-Forwarded-For if forwarded, else the proxy's.
 func negotiateThrough(t *testing.T, srv *server, px *proxyProc, refused, forwarded bool) {
 	t.Helper()
-	const clientIP = "127.0.0.2"
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		Proxy:       nil,
-		DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(clientIP)}}).DialContext,
-	}}
-	defer client.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, px.url+"/comet/negotiate?v=1", strings.NewReader("{}"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Origin", px.url)
-	req.Header.Set("Content-Type", "text/plain;charset=UTF-8")
 	// Forged copies: the recipe must overwrite the host (else the Origin
 	// check compares with evil.example) and append to the hops (Comet
 	// reads them from the right).
-	req.Header.Set("X-Forwarded-Host", "evil.example")
-	req.Header.Set("X-Forwarded-For", "203.0.113.66")
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	t.Logf("negotiate through %s: %s %s", px.name, resp.Status, body)
+	resp, body := negotiateVia(t, px, px.url, http.Header{
+		"X-Forwarded-Host": {"evil.example"}, "X-Forwarded-For": {"203.0.113.66"}})
 	if refused {
-		if resp.StatusCode != http.StatusForbidden {
-			t.Fatalf("negotiate: %s, want 403; body %s", resp.Status, body)
-		}
-		var e transport.ErrorBody
-		if err := json.Unmarshal(body, &e); err != nil || e.Code != transport.CodeOriginRefused {
-			t.Fatalf("refusal body %s, want origin_refused", body)
-		}
+		e := originRefusal(t, resp, body)
 		if upstream := srv.srv.Listener.Addr().String(); e.Origin != px.url || e.Host != upstream {
 			t.Errorf("refusal names origin %q host %q, want %q and the upstream %q", e.Origin, e.Host, px.url, upstream)
 		}
@@ -174,23 +145,11 @@ func negotiateThrough(t *testing.T, srv *server, px *proxyProc, refused, forward
 		}
 		return
 	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("negotiate: %s, want 200; body %s", resp.Status, body)
-	}
-	n, err := transport.ParseNegotiateResponse(body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := srv.h.Options().Registry.Get(n.SessionID)
-	if s == nil {
-		t.Fatal("no session")
-	}
-	defer s.CloseNow()  // never attached: nothing to wait for at shutdown
 	want := "127.0.0.1" // the proxy's
 	if forwarded {
-		want = clientIP
+		want = forwardedClientIP
 	}
-	if got := s.Request().ClientAddr.String(); got != want {
+	if got := clientAddrOf(t, srv, resp, body); got != want {
 		t.Errorf("ClientAddr = %s, want %s", got, want)
 	}
 }

@@ -1,17 +1,14 @@
 package e2e
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -23,7 +20,6 @@ import (
 	"time"
 
 	"github.com/seed-544bbf9f/comet/session"
-	"github.com/seed-544bbf9f/comet/transport"
 )
 
 // TestTLSTerminatingProxy puts Comet behind an nginx that terminates TLS
@@ -37,9 +33,7 @@ func TestTLSTerminatingProxy(t *testing.T) {
 	bin := needProxy(t, "nginx")
 	certDir := t.TempDir()
 	tlsCfg := selfSigned(t, certDir)
-	// The client dials from 127.0.0.2, nginx from 127.0.0.1: the address
-	// Comet reports tells which one it took.
-	const clientIP = "127.0.0.2"
+	// The client dials from forwardedClientIP, nginx from 127.0.0.1.
 	nginx := netip.MustParsePrefix("127.0.0.1/32")
 
 	for _, tc := range []struct {
@@ -49,7 +43,7 @@ func TestTLSTerminatingProxy(t *testing.T) {
 		want    int
 		client  string // the ClientAddr of an admitted session
 	}{
-		{"trusted, https page", []netip.Prefix{nginx}, "https", http.StatusOK, clientIP},
+		{"trusted, https page", []netip.Prefix{nginx}, "https", http.StatusOK, forwardedClientIP},
 		{"trusted, http page", []netip.Prefix{nginx}, "http", http.StatusForbidden, ""},
 		{"not trusted, https page", nil, "https", http.StatusForbidden, ""},
 		{"not trusted, http page", nil, "http", http.StatusOK, "127.0.0.1"},
@@ -65,50 +59,16 @@ func TestTLSTerminatingProxy(t *testing.T) {
 				return []string{bin, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", conf, "-g", "daemon off;"}, nil
 			})
 			host := strings.TrimPrefix(p.url, "https://")
-			client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-				Proxy:           nil,
-				TLSClientConfig: tlsCfg,
-				DialContext:     (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(clientIP)}}).DialContext,
-			}}
-			defer client.CloseIdleConnections()
-			req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, p.url+"/comet/negotiate?v=1", strings.NewReader("{}"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			req.Header.Set("Origin", tc.scheme+"://"+host)
-			req.Header.Set("Content-Type", "text/plain;charset=UTF-8")
 			// A forged hop: nginx appends the real one after it.
-			req.Header.Set("X-Forwarded-For", "203.0.113.66")
-			resp, err := client.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			t.Logf("%s Origin through nginx: %s %s", tc.scheme, resp.Status, body)
-			if resp.StatusCode != tc.want {
-				t.Fatalf("negotiate: %s, want %d; body %s", resp.Status, tc.want, body)
-			}
+			resp, body := negotiateVia(t, p, tc.scheme+"://"+host, http.Header{"X-Forwarded-For": {"203.0.113.66"}})
 			if tc.want != http.StatusOK {
-				var e transport.ErrorBody
-				if json.Unmarshal(body, &e) != nil || e.Code != transport.CodeOriginRefused {
-					t.Fatalf("refusal body %s, want origin_refused", body)
-				}
+				e := originRefusal(t, resp, body)
 				if tc.trusted == nil && !strings.Contains(e.Message, "TrustedProxies") {
 					t.Errorf("refusal message %q does not say to trust the TLS proxy", e.Message)
 				}
 				return
 			}
-			n, err := transport.ParseNegotiateResponse(body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := srv.h.Options().Registry.Get(n.SessionID)
-			if s == nil {
-				t.Fatal("no session")
-			}
-			defer s.CloseNow() // never attached: nothing to wait for at shutdown
-			if got := s.Request().ClientAddr.String(); got != tc.client {
+			if got := clientAddrOf(t, srv, resp, body); got != tc.client {
 				t.Errorf("ClientAddr = %s, want %s", got, tc.client)
 			}
 		})
