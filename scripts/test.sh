@@ -62,11 +62,12 @@ heading "$step"
 bash js/test.sh
 
 # The browser tests (e2e/) drive Debian's chromium, and put Debian's nginx,
-# haproxy and apache2 between it and the Comet server; a fresh machine
-# lacks them.
+# haproxy and apache2 between it and the Comet server, and the TCP relay's
+# tests speak to Debian's redis-server through it; a fresh machine lacks
+# them.
 # Without them those tests skip, except under CI=true, where they fail.
 # Each package installs the program of its name, which sbin finds.
-packages=(chromium nginx haproxy apache2)
+packages=(chromium nginx haproxy apache2 redis-server)
 step="Debian packages for the browser and proxy tests: ${packages[*]}"
 heading "$step"
 missing=()
