@@ -5,6 +5,10 @@
 //   dist/comet.mjs     an ES-module entry for bundlers
 //   dist/comet.d.ts    the hand-written TypeScript declarations
 //   dist/comet.d.mts   the declarations of comet.mjs, from comet.d.ts
+// and tcp/ into the TCP relay's helper, a file of its own:
+//   dist/comet-tcp.js      UMD bundle (browser global CometTCP, CommonJS), ES5
+//   dist/comet-tcp.min.js  the same, minified
+//   dist/comet-tcp.d.ts    its hand-written TypeScript declarations
 // Usage: node build.js [outdir]   (default: dist)
 'use strict';
 
@@ -21,12 +25,15 @@ var path = require('path');
 var SOURCES = ['codec', 'policy', 'env', 'lines', 'sse', 'websocket', 'streaming', 'longpoll', 'comet',
   'fallback', 'downstream', 'lifecycle', 'negotiate', 'upstream', 'attach', 'resume'];
 
+// TCP_SOURCES are the files of CometTCP, in tcp/.
+var TCP_SOURCES = ['tcp'];
+
 // The global object: globalThis, or in browsers older than it, self.
 var ROOT = 'typeof globalThis != \'undefined\' ? globalThis : self';
 
-function sources() {
-  return SOURCES.map(function (name) {
-    return fs.readFileSync(path.join(__dirname, 'src', name + '.js'), 'utf8');
+function sources(dir, names) {
+  return (names || SOURCES).map(function (name) {
+    return fs.readFileSync(path.join(__dirname, dir || 'src', name + '.js'), 'utf8');
   }).join('\n');
 }
 
@@ -49,6 +56,18 @@ function umd(body) {
     '  else root.Comet = factory(root);\n' +
     '}(' + ROOT + ', function (ROOT) {\n' +
     '\'use strict\';\n\n' + body + '\nreturn Comet;\n}));\n';
+}
+
+// umdTCP wraps CometTCP. Under CommonJS it requires the shim beside it
+// (shim: comet.js or comet.min.js), so that a bundler packs both; in a
+// browser it passes no Comet, and CometTCP takes the page's global one.
+function umdTCP(body, shim) {
+  return '/*! comet-shim ' + version() + ' comet-tcp */\n' +
+    '(function (root, factory) {\n' +
+    '  if (typeof module == \'object\' && module.exports) module.exports = factory(root, require(\'./' + shim + '\'));\n' +
+    '  else root.CometTCP = factory(root);\n' +
+    '}(' + ROOT + ', function (ROOT, Comet) {\n' +
+    '\'use strict\';\n\n' + body + '\nreturn CometTCP;\n}));\n';
 }
 
 async function minify(code) {
@@ -94,6 +113,10 @@ async function build(outDir) {
   fs.writeFileSync(path.join(outDir, 'comet.mjs'), MJS);
   fs.copyFileSync(path.join(__dirname, 'src', 'comet.d.ts'), path.join(outDir, 'comet.d.ts'));
   fs.writeFileSync(path.join(outDir, 'comet.d.mts'), DMTS);
+  var tcp = sources('tcp', TCP_SOURCES);
+  fs.writeFileSync(path.join(outDir, 'comet-tcp.js'), umdTCP(tcp, 'comet.js'));
+  fs.writeFileSync(path.join(outDir, 'comet-tcp.min.js'), await minify(umdTCP(tcp, 'comet.min.js')));
+  fs.copyFileSync(path.join(__dirname, 'tcp', 'comet-tcp.d.ts'), path.join(outDir, 'comet-tcp.d.ts'));
 }
 
 // load evaluates the sources for the tests, returning every top-level name
@@ -106,7 +129,17 @@ function load(root) {
   return new Function('ROOT', body)(root || {}); // eslint-disable-line no-new-func
 }
 
-module.exports = { build: build, load: load, SOURCES: SOURCES };
+// loadTCP evaluates the sources of CometTCP for the tests, on top of the
+// shim Comet, with ROOT bound to root (undefined: none).
+function loadTCP(Comet, root) {
+  var src = sources('tcp', TCP_SOURCES);
+  var body = '\'use strict\';\n' + src + '\nreturn {' + topLevelNames(src).map(function (n) {
+    return n + ': ' + n;
+  }).join(', ') + '};';
+  return new Function('ROOT', 'Comet', body)(root || {}, Comet); // eslint-disable-line no-new-func
+}
+
+module.exports = { build: build, load: load, loadTCP: loadTCP, SOURCES: SOURCES, TCP_SOURCES: TCP_SOURCES };
 
 if (require.main === module) {
   build(path.resolve(process.argv[2] || path.join(__dirname, 'dist'))).catch(function (err) {

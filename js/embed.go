@@ -1,8 +1,9 @@
 // Package js embeds the built Comet browser shim (dist/comet.js,
-// dist/comet.min.js and dist/comet.d.ts) so that a Go server can serve it
-// with no npm and no files on disk. session.Handler serves all three under
-// its prefix through Handler; an application that mounts the shim elsewhere
-// can use Handler or File itself.
+// dist/comet.min.js and dist/comet.d.ts) and the TCP relay's helper beside
+// it (dist/comet-tcp.js, dist/comet-tcp.min.js and dist/comet-tcp.d.ts) so
+// that a Go server can serve them with no npm and no files on disk.
+// session.Handler serves all six under its prefix through Handler; an
+// application that mounts them elsewhere can use Handler or File itself.
 //
 // Every value here is computed once, at init, and never changes: Handler
 // and File may be used from any goroutine.
@@ -19,10 +20,18 @@ import (
 )
 
 //go:embed dist/comet.js dist/comet.min.js dist/comet.d.ts
+//go:embed dist/comet-tcp.js dist/comet-tcp.min.js dist/comet-tcp.d.ts
 var dist embed.FS
 
-// names are the files this package serves, by the name Handler matches.
-var names = [...]string{"comet.js", "comet.min.js", "comet.d.ts"}
+// names are the files this package serves, by the name Handler matches:
+// the shim, then the TCP relay's helper, each readable, minified and its
+// TypeScript declarations.
+var names = [...]string{"comet.js", "comet.min.js", "comet.d.ts", "comet-tcp.js", "comet-tcp.min.js", "comet-tcp.d.ts"}
+
+// Names returns the names of the files Handler serves, in a fresh slice:
+// the shim's (comet.js, comet.min.js, comet.d.ts), then those of the TCP
+// relay's helper (comet-tcp.js, comet-tcp.min.js, comet-tcp.d.ts).
+func Names() []string { return append([]string(nil), names[:]...) }
 
 // asset is one embedded file with what serving it needs.
 type asset struct {
@@ -67,8 +76,7 @@ func load() map[string]asset {
 	return m
 }
 
-// File returns the embedded file name (comet.js, comet.min.js or
-// comet.d.ts) and its strong ETag,
+// File returns the embedded file name (one of Names) and its strong ETag,
 // or ok false for any other name. The bytes are shared: do not modify them.
 func File(name string) (data []byte, etag string, ok bool) {
 	a, ok := assets[name]
@@ -83,7 +91,7 @@ func File(name string) (data []byte, etag string, ok bool) {
 const CacheControl = "no-cache"
 
 // Handler returns a handler that serves the file named by the last element
-// of the request path (comet.js, comet.min.js or comet.d.ts) for GET and HEAD, with a strong ETag,
+// of the request path (one of Names) for GET and HEAD, with a strong ETag,
 // 304 Not Modified for a matching If-None-Match, and CacheControl. Any
 // other name is 404; any other method is 405.
 func Handler() http.Handler {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -21,7 +22,15 @@ func TestMain(m *testing.M) { leakcheck.Main(m) }
 // TestFile checks that each embedded file is the one in dist/ and that its
 // ETag is strong and follows its bytes.
 func TestFile(t *testing.T) {
-	for _, name := range []string{"comet.js", "comet.min.js", "comet.d.ts"} {
+	want := []string{"comet.js", "comet.min.js", "comet.d.ts", "comet-tcp.js", "comet-tcp.min.js", "comet-tcp.d.ts"}
+	if got := js.Names(); !slices.Equal(got, want) {
+		t.Fatalf("Names() = %q, want %q", got, want)
+	}
+	js.Names()[0] = "changed"
+	if js.Names()[0] != "comet.js" {
+		t.Fatal("Names shares its slice with the caller")
+	}
+	for _, name := range want {
 		t.Run(name, func(t *testing.T) {
 			data, etag, ok := js.File(name)
 			if !ok {
@@ -85,6 +94,10 @@ func TestServe(t *testing.T) {
 		{"/comet/comet.d.ts", "comet.d.ts", "text/plain; charset=utf-8"},
 		{"/static/comet.js", "comet.js", "application/javascript; charset=utf-8"},
 		{"/static/comet.d.ts", "comet.d.ts", "text/plain; charset=utf-8"},
+		{"/comet/comet-tcp.js", "comet-tcp.js", "application/javascript; charset=utf-8"},
+		{"/comet/comet-tcp.min.js", "comet-tcp.min.js", "application/javascript; charset=utf-8"},
+		{"/comet/comet-tcp.d.ts", "comet-tcp.d.ts", "text/plain; charset=utf-8"},
+		{"/static/comet-tcp.min.js", "comet-tcp.min.js", "application/javascript; charset=utf-8"},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
 			data, etag, _ := js.File(tc.name)

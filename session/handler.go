@@ -109,14 +109,14 @@ func NewHandler(opts *Options, adapters ...transport.Adapter) *Handler {
 	// transport named "negotiate" or "send" (404 transport_disabled).
 	sub.Handle("/negotiate", notAllowed)
 	sub.Handle("/send", notAllowed)
-	// The browser shim and its TypeScript declarations, before
-	// /{transport}, which would take their names for transports. No Origin
-	// check: a page of any origin may load a script, and the shim itself
-	// grants nothing.
+	// The browser shim, the TCP relay's helper and their TypeScript
+	// declarations, before /{transport}, which would take their names for
+	// transports. No Origin check: a page of any origin may load a script,
+	// and the scripts themselves grant nothing.
 	shim := js.Handler()
-	sub.Handle("/comet.js", shim).Methods(http.MethodGet, http.MethodHead)
-	sub.Handle("/comet.min.js", shim).Methods(http.MethodGet, http.MethodHead)
-	sub.Handle("/comet.d.ts", shim).Methods(http.MethodGet, http.MethodHead)
+	for _, name := range js.Names() {
+		sub.Handle("/"+name, shim).Methods(http.MethodGet, http.MethodHead)
+	}
 	sub.HandleFunc("/{transport}", h.attach).Methods(http.MethodGet)
 	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, errorBody(transport.CodeNotFound, "no such path: %s", r.URL.Path))

@@ -537,8 +537,9 @@ func TestUnknownPathAndMethod(t *testing.T) {
 	}
 }
 
-// TestShimRoutes: the handler serves the browser shim and its TypeScript
-// declarations under its prefix, as js.Handler does, ETag validation
+// TestShimRoutes: the handler serves the browser shim, the TCP relay's
+// helper and their TypeScript declarations under its prefix, as js.Handler
+// does, ETag validation
 // included, before any transport can take their names; other methods are
 // the handler's own 405.
 func TestShimRoutes(t *testing.T) {
@@ -548,6 +549,9 @@ func TestShimRoutes(t *testing.T) {
 		{"comet.js", "application/javascript; charset=utf-8"},
 		{"comet.min.js", "application/javascript; charset=utf-8"},
 		{"comet.d.ts", "text/plain; charset=utf-8"},
+		{"comet-tcp.js", "application/javascript; charset=utf-8"},
+		{"comet-tcp.min.js", "application/javascript; charset=utf-8"},
+		{"comet-tcp.d.ts", "text/plain; charset=utf-8"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			data, etag, ok := js.File(tc.name)

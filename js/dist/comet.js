@@ -470,6 +470,8 @@ function Comet(url, options) {
     throw new TypeError('Comet: options, not subprotocols');
   }
   c._options = o = assign(assign({}, DEFAULTS), options);
+  // The server judges a relay target; the shim checks only its type.
+  if (o.target !== undefined && typeof o.target != 'string') throw new TypeError('Comet: target');
   c._globals = o.globals || ROOT;
   c._now = c._globals.now || Date.now;
   c._rand = c._globals.random || Math.random;
@@ -935,7 +937,9 @@ var LIMITS = {
 // It times the request: the round trip sets every timeout after it. The
 // request is CORS-simple (a text/plain body) unless the application adds
 // headers: a refused preflight would hide the server's answer (an Origin
-// refusal) from the page (PROTOCOL.md section 11).
+// refusal) from the page (PROTOCOL.md section 11). The relay's target
+// (options.target) rides in the body; JSON.stringify leaves it out when it
+// is undefined, so without it the body is the same as before.
 function _negotiate(c, base, token, hops) {
   var t0 = c._now(), h = assign({}, c._options.headers);
   if (token) h['Comet-Redirect-Token'] = token;
@@ -969,7 +973,7 @@ function _negotiate(c, base, token, hops) {
       debug(c, 'negotiated', { rtt: c._rtt, timeout: c._attachTimeout, transports: c._offer });
       if (!c._offer.length) return _end(c, 3004, 'no transport');
       _start(c);
-    }, 0, JSON.stringify({ transports: c._order }), h, c._options.timeout);
+    }, 0, JSON.stringify({ transports: c._order, target: c._options.target }), h, c._options.timeout);
 }
 
 // _refused ends a session whose negotiate failed: 401 and 403 with 3003

@@ -84,6 +84,12 @@ declare namespace Comet {
     reconnectMaxDelay?: number;
     /** Remember the working transport per endpoint in localStorage for a day. Default true. */
     remember?: boolean;
+    /**
+     * A TCP relay target, 'host:port' (an IPv6 host in brackets), sent in the negotiate request.
+     * Only its type is checked here (a non-string throws TypeError); the server decides whether
+     * it may connect. Most pages use CometTCP (comet-tcp.js) instead of setting it.
+     */
+    target?: string;
     /** Diagnostics hook; its calls are stripped from comet.min.js. */
     debug?: ((msg: string, data?: any) => void) | null;
     /** Browser globals to use instead of the global object's (tests). */

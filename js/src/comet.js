@@ -27,6 +27,8 @@ function Comet(url, options) {
     throw new TypeError('Comet: options, not subprotocols');
   }
   c._options = o = assign(assign({}, DEFAULTS), options);
+  // The server judges a relay target; the shim checks only its type.
+  if (o.target !== undefined && typeof o.target != 'string') throw new TypeError('Comet: target');
   c._globals = o.globals || ROOT;
   c._now = c._globals.now || Date.now;
   c._rand = c._globals.random || Math.random;

@@ -53,7 +53,9 @@ var LIMITS = {
 // It times the request: the round trip sets every timeout after it. The
 // request is CORS-simple (a text/plain body) unless the application adds
 // headers: a refused preflight would hide the server's answer (an Origin
-// refusal) from the page (PROTOCOL.md section 11).
+// refusal) from the page (PROTOCOL.md section 11). The relay's target
+// (options.target) rides in the body; JSON.stringify leaves it out when it
+// is undefined, so without it the body is the same as before.
 function _negotiate(c, base, token, hops) {
   var t0 = c._now(), h = assign({}, c._options.headers);
   if (token) h['Comet-Redirect-Token'] = token;
@@ -87,7 +89,7 @@ function _negotiate(c, base, token, hops) {
       debug(c, 'negotiated', { rtt: c._rtt, timeout: c._attachTimeout, transports: c._offer });
       if (!c._offer.length) return _end(c, 3004, 'no transport');
       _start(c);
-    }, 0, JSON.stringify({ transports: c._order }), h, c._options.timeout);
+    }, 0, JSON.stringify({ transports: c._order, target: c._options.target }), h, c._options.timeout);
 }
 
 // _refused ends a session whose negotiate failed: 401 and 403 with 3003

@@ -11,6 +11,7 @@ const vm = require('node:vm');
 const zlib = require('node:zlib');
 const acorn = require('acorn');
 const { build } = require('../build.js');
+const { browser } = require('./fakes');
 
 const DIST = path.join(__dirname, '..', 'dist');
 const BUDGET = 7168; // 7 KiB, minified and gzipped
@@ -25,11 +26,23 @@ test('size budget: comet.min.js gzipped is at most 7 KiB', (t) => {
   assert.ok(gz <= BUDGET, line);
 });
 
+const TCP_BUDGET = 2048; // 2 KiB, minified and gzipped
+
+test('size budget: comet-tcp.min.js gzipped is at most 2 KiB', (t) => {
+  const min = read('comet-tcp.min.js');
+  const gz = zlib.gzipSync(min, { level: 9 }).length;
+  const line = `comet-tcp.min.js: ${min.length} bytes minified, ${gz} bytes min+gzip (budget ${TCP_BUDGET})`;
+  t.diagnostic(line);
+  console.log(line);
+  assert.ok(gz <= TCP_BUDGET, line);
+});
+
 test('dist/ is what the sources build to', async () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'comet-build-'));
   try {
     await build(tmp);
-    for (const name of ['comet.js', 'comet.min.js', 'comet.mjs', 'comet.d.ts', 'comet.d.mts']) {
+    assert.deepEqual(fs.readdirSync(tmp).sort(), fs.readdirSync(DIST).sort(), 'the build makes the files of dist/');
+    for (const name of fs.readdirSync(tmp)) {
       assert.equal(read(name), fs.readFileSync(path.join(tmp, name), 'utf8'), `dist/${name} is stale: run npm run build`);
     }
   } finally {
@@ -38,7 +51,7 @@ test('dist/ is what the sources build to', async () => {
 });
 
 test('the shipped scripts parse as ES5', () => {
-  for (const name of ['comet.js', 'comet.min.js']) {
+  for (const name of ['comet.js', 'comet.min.js', 'comet-tcp.js', 'comet-tcp.min.js']) {
     assert.doesNotThrow(() => acorn.parse(read(name), { ecmaVersion: 5, sourceType: 'script' }), name);
   }
 });
@@ -59,6 +72,39 @@ test('a script tag defines the global Comet', () => {
   }
 });
 
+test('script tags define the global CometTCP, which uses the page\'s Comet', () => {
+  for (const [shim, tcp] of [['comet.js', 'comet-tcp.js'], ['comet.min.js', 'comet-tcp.min.js']]) {
+    const win = {};
+    win.self = win;
+    vm.createContext(win);
+    vm.runInContext(read(tcp), win);
+    assert.equal(typeof win.CometTCP, 'function', tcp);
+    assert.equal(win.CometTCP.OPEN, 1);
+    assert.equal(win.CometTCP.closeReasons[3101], 'connection refused');
+    assert.throws(() => new win.CometTCP('/comet', 'h', 1), /load comet\.js first/, 'no Comet yet');
+    vm.runInContext(read(shim), win);
+    // Loaded in either order: the global Comet is looked up per socket.
+    const { globals } = browser();
+    const s = new win.CometTCP('https://x.test/comet', '::1', 6379, { globals, transports: ['longpoll'] });
+    assert.ok(s.comet instanceof win.Comet, tcp);
+    assert.equal(s.readyState, 0);
+  }
+});
+
+test('CommonJS: comet-tcp.js requires the shim beside it; comet-tcp.min.js the minified one', () => {
+  const shim = require(path.join(DIST, 'comet.js'));
+  const shimMin = require(path.join(DIST, 'comet.min.js'));
+  for (const [tcp, want] of [['comet-tcp.js', shim], ['comet-tcp.min.js', shimMin]]) {
+    const CometTCP = require(path.join(DIST, tcp));
+    assert.equal(typeof CometTCP, 'function');
+    const { globals } = browser();
+    const s = new CometTCP('https://x.test/comet', 'h', 1, { globals, transports: ['longpoll'] });
+    assert.ok(s.comet instanceof want, tcp);
+  }
+  assert.match(read('comet-tcp.js'), /require\('\.\/comet\.js'\)/);
+  assert.match(read('comet-tcp.min.js'), /require\("\.\/comet\.min\.js"\)/);
+});
+
 test('CommonJS and ES module entries export Comet', async () => {
   const cjs = require(path.join(DIST, 'comet.js'));
   const esm = await import(path.join(DIST, 'comet.mjs'));
@@ -68,7 +114,12 @@ test('CommonJS and ES module entries export Comet', async () => {
 
 test('package.json points at files that exist', () => {
   const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8'));
-  for (const f of [pkg.main, pkg.module, pkg.types].concat(pkg.files)) {
+  const targets = [];
+  (function walk(v) {
+    if (typeof v == 'string') targets.push(v);
+    else Object.values(v).forEach(walk);
+  })(pkg.exports);
+  for (const f of [pkg.main, pkg.module, pkg.types].concat(pkg.files, targets)) {
     assert.ok(fs.existsSync(path.join(__dirname, '..', f)), f);
   }
   assert.equal(pkg.private, false);

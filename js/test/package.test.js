@@ -82,6 +82,22 @@ test('require(\'comet-shim\') is the UMD build\'s Comet; \'comet-shim/min\' the 
   }
 });
 
+test('require(\'comet-shim/tcp\') is CometTCP on the package\'s Comet; \'comet-shim/tcp/min\' on the minified one', () => {
+  const req = createRequire(path.join(consumer, 'index.js'));
+  const installed = path.join(consumer, 'node_modules', 'comet-shim', 'dist');
+  assert.equal(req.resolve('comet-shim/tcp'), path.join(installed, 'comet-tcp.js'));
+  assert.equal(req.resolve('comet-shim/tcp/min'), path.join(installed, 'comet-tcp.min.js'));
+  for (const [name, shim] of [['comet-shim/tcp', 'comet-shim'], ['comet-shim/tcp/min', 'comet-shim/min']]) {
+    const CometTCP = req(name);
+    assert.equal(typeof CometTCP, 'function', name);
+    assert.equal(CometTCP.CLOSED, 3, name);
+    // Unsent: the fake XHR only records the negotiate.
+    const XMLHttpRequest = class { open() {} setRequestHeader() {} send() {} };
+    const s = new CometTCP('https://x.test/comet', 'h', 1, { globals: { XMLHttpRequest, setTimeout: () => 0, clearTimeout() {} } });
+    assert.ok(s.comet instanceof req(shim), name);
+  }
+});
+
 test('import(\'comet-shim\') gives Comet as default and named export; \'comet-shim/min\' as default', () => {
   // A child process, so that the consumer's node_modules, not this
   // package's own directory, is what resolution starts from.
@@ -110,6 +126,7 @@ test('import(\'comet-shim\') gives Comet as default and named export; \'comet-sh
 // that had decayed to any would not pass.
 const ESM_TS = `import Comet from 'comet-shim';
 import { Comet as Named } from 'comet-shim';
+import CometTCP from 'comet-shim/tcp';
 
 const options: Comet.Options = { transports: ['websocket', 'longpoll'], reconnect: true, maxBuffered: 1 << 20 };
 const socket: Named = new Comet('ws://example.com/comet', options);
@@ -135,17 +152,39 @@ new Comet('/comet', 'chat');
 new Comet('/comet', { transports: ['flash'] });
 // @ts-expect-error: no such event
 socket.addEventListener('upgrade', () => {});
+
+const redis = new CometTCP('/comet', '::1', 6379, { transports: ['websocket'], maxBuffered: 1 << 16 });
+redis.onopen = () => redis.send('PING\\r\\n');
+redis.ondata = (e) => {
+  const bytes: Uint8Array = e.data;
+  console.log(bytes.length, redis.bufferedAmount, redis.comet.transport);
+};
+redis.addEventListener('close', (e: CometTCP.CloseEvent) => console.log(e.code, e.reason || CometTCP.closeReasons[e.code], e.wasClean));
+if (redis.readyState === CometTCP.OPEN) redis.send(new DataView(new ArrayBuffer(4)));
+redis.close();
+// @ts-expect-error: the target is made from host and port
+new CometTCP('/comet', 'h', 1, { target: 'other:1' });
+// @ts-expect-error: no Blob: a write is taken at once
+redis.send(new Blob(['x']));
+// @ts-expect-error: data events carry bytes, not strings
+redis.ondata = (e: { data: string }) => console.log(e.data);
 `;
 
 // CJS_TS uses it from CommonJS, and the minified entry's types.
 const CJS_TS = `import Comet = require('comet-shim');
 import CometMin = require('comet-shim/min');
+import CometTCP = require('comet-shim/tcp');
+import CometTCPMin = require('comet-shim/tcp/min');
 
 const a = new Comet('/comet', { heartbeat: 25000, headers: { Authorization: 'Bearer x' } });
 const b: Comet = new CometMin('/comet');
 a.onclose = (e: Comet.CloseEvent) => b.close(e.code === 1000 ? 1000 : 4000);
 // @ts-expect-error: readyState is read-only
 a.readyState = 1;
+const tcp: CometTCP = new CometTCPMin('/comet', 'db.internal', '6379', { headers: { Authorization: 'Bearer x' } });
+tcp.ondata = (e: CometTCP.DataEvent) => tcp.send(e.data);
+// @ts-expect-error: close takes no code: it is always 1000
+tcp.close(4000);
 `;
 
 const COMPILER_OPTIONS = { strict: true, noEmit: true, types: [], lib: ['es2020', 'dom'], target: 'es2020' };

@@ -508,6 +508,21 @@ for (const [build, make] of Object.entries(BUILDS)) {
     assert.equal(t.net.last('negotiate').headers.Authorization, 'Bearer x');
   });
 
+  it('the relay target rides in the negotiate body; without it the body is unchanged', () => {
+    let t = start(Comet);
+    assert.equal(t.net.last('negotiate').body, '{"transports":["websocket","sse","streaming","longpoll"]}');
+    t = start(Comet, { options: { target: 'db.internal:6379', transports: ['longpoll'] } });
+    assert.equal(t.net.last('negotiate').body, '{"transports":["longpoll"],"target":"db.internal:6379"}');
+    t = start(Comet, { options: { target: '[::1]:5432', transports: ['longpoll'] } });
+    assert.equal(t.net.last('negotiate').body, '{"transports":["longpoll"],"target":"[::1]:5432"}');
+    // Only the type is checked: the server judges the value.
+    t = start(Comet, { options: { target: '', transports: ['longpoll'] } });
+    assert.equal(t.net.last('negotiate').body, '{"transports":["longpoll"],"target":""}');
+    for (const bad of [6379, null, { host: 'x' }, ['x:1']]) {
+      assert.throws(() => start(Comet, { options: { target: bad } }), { name: 'TypeError', message: 'Comet: target' });
+    }
+  });
+
   it('control frames go right after the key frame, before messages', () => {
     const t = start(Comet, { without: ['WebSocket'] });
     negotiate(t);
