@@ -40,7 +40,8 @@ type Options struct {
 	// either way, for that long. Default 5 min.
 	IdleTimeout time.Duration
 	// MaxConns caps the relayed connections the Relay holds at once;
-	// MaxConnsPerClient those of one client address (RequestInfo.ClientAddr).
+	// MaxConnsPerClient those of one client (RequestInfo.ClientAddr: an
+	// IPv4 address, or an IPv6 /64, which one host usually owns whole).
 	// A session over either cap is closed with 3006 (overloaded), after
 	// which the client may try again later. Defaults 10,000 and 16.
 	MaxConns, MaxConnsPerClient int

@@ -83,3 +83,17 @@ func TestPolicy(t *testing.T) {
 		}
 	}
 }
+
+func TestClientKey(t *testing.T) {
+	t.Parallel()
+	same := [][2]string{{"192.0.2.1", "::ffff:192.0.2.1"}, {"2001:db8:1:2::1", "2001:db8:1:2:ffff::9"}}
+	for _, p := range same {
+		if a, b := clientKey(netip.MustParseAddr(p[0])), clientKey(netip.MustParseAddr(p[1])); a != b {
+			t.Errorf("clientKey(%s) = %s, clientKey(%s) = %s; want one client", p[0], a, p[1], b)
+		}
+	}
+	if clientKey(netip.MustParseAddr("192.0.2.1")) == clientKey(netip.MustParseAddr("192.0.2.2")) ||
+		clientKey(netip.MustParseAddr("2001:db8:1:2::1")) == clientKey(netip.MustParseAddr("2001:db8:1:3::1")) {
+		t.Error("two clients share a key")
+	}
+}

@@ -37,8 +37,19 @@ type Relay struct {
 	log    *slog.Logger
 
 	mu        sync.Mutex
-	conns     int                // relays holding a slot
-	perClient map[netip.Addr]int // slots by client address
+	conns     int                  // relays holding a slot
+	perClient map[netip.Prefix]int // slots by client (clientKey)
+}
+
+// clientKey names a client for MaxConnsPerClient: its IPv4 address, or
+// its IPv6 /64, since one host usually owns a whole /64.
+func clientKey(a netip.Addr) netip.Prefix {
+	a = a.Unmap()
+	if a.Is6() {
+		p, _ := a.WithZone("").Prefix(64)
+		return p
+	}
+	return netip.PrefixFrom(a, a.BitLen())
 }
 
 // New returns a Relay with opts; nil means every default, which refuses
@@ -49,7 +60,7 @@ func New(opts *Options) *Relay {
 	for _, err := range errs {
 		o.Logger.Error("tcprelay: Allow entry left out", "error", err)
 	}
-	return &Relay{opts: o, policy: p, log: o.Logger, perClient: make(map[netip.Addr]int)}
+	return &Relay{opts: o, policy: p, log: o.Logger, perClient: make(map[netip.Prefix]int)}
 }
 
 // Serve relays s to the target it was granted (RequestInfo.Target), as
@@ -90,22 +101,24 @@ func (r *Relay) Serve(s *comet.Session) {
 
 // acquire takes a connection slot for client, if both caps allow.
 func (r *Relay) acquire(client netip.Addr) bool {
+	k := clientKey(client)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.conns >= r.opts.MaxConns || r.perClient[client] >= r.opts.MaxConnsPerClient {
+	if r.conns >= r.opts.MaxConns || r.perClient[k] >= r.opts.MaxConnsPerClient {
 		return false
 	}
 	r.conns++
-	r.perClient[client]++
+	r.perClient[k]++
 	return true
 }
 
 func (r *Relay) release(client netip.Addr) {
+	k := clientKey(client)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.conns--
-	if r.perClient[client]--; r.perClient[client] == 0 {
-		delete(r.perClient, client)
+	if r.perClient[k]--; r.perClient[k] == 0 {
+		delete(r.perClient, k)
 	}
 }
 
@@ -166,7 +179,7 @@ func (r *Relay) connect(ctx context.Context, ev *DialEvent) net.Conn {
 		}
 	}
 	var ne net.Error
-	if ctx.Err() != nil || errors.As(last, &ne) && ne.Timeout() {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.As(last, &ne) && ne.Timeout() {
 		return fail(comet.CloseRelayConnectTimeout, fmt.Sprintf("connecting: %v", last))
 	}
 	return fail(comet.CloseRelayRefused, fmt.Sprintf("connecting: %v", last))

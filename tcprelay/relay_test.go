@@ -413,3 +413,47 @@ func liveHeap(ms *runtime.MemStats) uint64 {
 	runtime.ReadMemStats(ms)
 	return ms.HeapAlloc
 }
+
+// TestReadBufferAboveMaxMessage: reads larger than the session's
+// MaxMessage are sent in pieces that fit, none lost.
+func TestReadBufferAboveMaxMessage(t *testing.T) {
+	t.Parallel()
+	payload := make([]byte, 200<<10)
+	rand.Read(payload)
+	addr := backend(t, func(c *net.TCPConn) { c.Write(payload) })
+	hs := startRelay(t, Options{Allow: []string{addr}, ReadBuffer: 64 << 10}, &comet.Options{MaxMessage: 5000})
+	c := hs.dial(t, addr, comet.LongPoll, nil)
+	wantOpen(t, c)
+	if got := wantClose(t, c, comet.CloseRelayClosed); !bytes.Equal(got, payload) {
+		t.Errorf("got %d bytes, want the %d sent", len(got), len(payload))
+	}
+	if ce := testutil.Receive(t, hs.closes, "close event"); ce.BytesDown != int64(len(payload)) {
+		t.Errorf("close event %+v", ce)
+	}
+}
+
+// TestNegotiateGrants: the relay connects to the target the negotiate
+// hook granted, not the one the client asked for, and a hook that grants
+// none leaves the relay nothing to connect to.
+func TestNegotiateGrants(t *testing.T) {
+	t.Parallel()
+	addr := backend(t, echo)
+	hs := startRelay(t, Options{Allow: []string{addr}}, &comet.Options{
+		Negotiate: func(n *comet.Negotiation) (comet.Decision, error) {
+			if n.Target == "echo.alias:7000" {
+				return comet.Decision{Target: addr}, nil
+			}
+			return comet.Decision{}, nil
+		},
+	})
+	c := hs.dial(t, "echo.alias:7000", comet.WebSocket, nil)
+	wantOpen(t, c)
+	if e := testutil.Receive(t, hs.dials, "dial event"); e.Target != addr || e.Addr.String() != addr {
+		t.Errorf("dial event %+v, want the granted %s", e, addr)
+	}
+	c = hs.dial(t, addr, comet.WebSocket, nil)
+	wantClose(t, c, comet.CloseRelayNotAllowed)
+	if e := testutil.Receive(t, hs.dials, "dial event"); e.Target != "" || e.Code != comet.CloseRelayNotAllowed {
+		t.Errorf("dial event %+v, want no target granted", e)
+	}
+}
