@@ -46,17 +46,23 @@ type pipe struct {
 // run relays until both directions are done, then closes the socket.
 func (p *pipe) run(readBuffer int, idle time.Duration) {
 	p.touch()
+	// One timer, re-armed for the rest of the quiet time when it fires
+	// early, rather than reset on every read and write.
 	var idleTimer *time.Timer
+	p.mu.Lock() // the timer's func may run before AfterFunc returns
 	idleTimer = time.AfterFunc(idle, func() {
 		quiet := time.Since(p.start) - time.Duration(p.last.Load())
-		switch {
-		case p.isEnded():
-		case quiet >= idle:
-			p.end(comet.CloseRelayIdle, "idle timeout")
-		default:
+		p.mu.Lock()
+		ended := p.ended
+		if !ended && quiet < idle {
 			idleTimer.Reset(idle - quiet)
 		}
+		p.mu.Unlock()
+		if !ended && quiet >= idle {
+			p.end(comet.CloseRelayIdle, "idle timeout")
+		}
 	})
+	p.mu.Unlock()
 	// The session closing (the client's close, a shutdown) ends the relay
 	// gracefully: what the client sent is written, then a FIN; the linger
 	// bounds both, and the wait for the back-end's own FIN.
@@ -90,12 +96,6 @@ func (p *pipe) run(readBuffer int, idle time.Duration) {
 
 // touch records that bytes moved, for the idle timeout.
 func (p *pipe) touch() { p.last.Store(int64(time.Since(p.start))) }
-
-func (p *pipe) isEnded() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.ended
-}
 
 // end ends the relay with code, unless it has ended already: it closes the
 // session and cuts the socket, which unblocks both directions. After the
