@@ -19,7 +19,12 @@ type (
 	Session = session.Session
 	// RequestInfo describes the negotiate request that made a session.
 	RequestInfo = session.RequestInfo
-	// AuthError is what Options.Authorize returns to choose a refusal's
+	// Negotiation is what Options.Negotiate sees of a negotiate request.
+	Negotiation = session.Negotiation
+	// Decision is Options.Negotiate's answer: the session's Auth and relay
+	// Target, or a redirect.
+	Decision = session.Decision
+	// AuthError is what Options.Negotiate or Options.Authorize returns to choose a refusal's
 	// status (401 or 403) and message.
 	AuthError = session.AuthError
 	// Observer receives session lifecycle events, for metrics.
@@ -71,6 +76,14 @@ const (
 	CloseUnreachable     = transport.CloseUnreachable     // no transport could reach the server
 	CloseForbiddenOrigin = transport.CloseForbiddenOrigin // the Origin was refused
 	CloseOverloaded      = transport.CloseOverloaded      // session cap or rate limit hit
+
+	CloseRelayNotAllowed     = transport.CloseRelayNotAllowed     // the relay target is not allowed
+	CloseRelayRefused        = transport.CloseRelayRefused        // the back-end refused the connection
+	CloseRelayConnectTimeout = transport.CloseRelayConnectTimeout // connecting to the back-end timed out
+	CloseRelayDNS            = transport.CloseRelayDNS            // the back-end's name did not resolve
+	CloseRelayReset          = transport.CloseRelayReset          // the back-end reset the connection
+	CloseRelayClosed         = transport.CloseRelayClosed         // the back-end closed after all its bytes were delivered
+	CloseRelayIdle           = transport.CloseRelayIdle           // no bytes either way for the idle timeout
 )
 
 // Transport names, for Options.Transports and Session.Transport.

@@ -178,3 +178,51 @@ func ExampleOptions_authorize() {
 	// anonymous: 401 sign in first
 	// alice: hello, alice
 }
+
+// Negotiate is the one hook that decides a negotiate: it sees the request,
+// the client's address and the relay target asked for, and refuses,
+// redirects, or admits with what the session keeps.
+func ExampleOptions_negotiate() {
+	h := comet.NewHandler(&comet.Options{
+		Negotiate: func(n *comet.Negotiation) (comet.Decision, error) {
+			user, ok := strings.CutPrefix(n.Request.Header.Get("Authorization"), "Bearer ")
+			if !ok {
+				return comet.Decision{}, &comet.AuthError{Status: http.StatusUnauthorized, Message: "sign in first"}
+			}
+			if n.Target != "chat.internal:6667" {
+				return comet.Decision{}, &comet.AuthError{Status: http.StatusForbidden, Message: "no such back-end"}
+			}
+			return comet.Decision{Auth: user, Target: n.Target}, nil
+		},
+		Serve: func(s *comet.Session) {
+			r := s.Request()
+			s.Send(s.Context(), comet.Text, fmt.Appendf(nil, "%v may reach %s", r.Auth, r.Target))
+			<-s.Context().Done()
+		},
+		Logger: quiet,
+	})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	defer h.Shutdown(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	alice := http.Header{"Authorization": {"Bearer alice"}}
+
+	_, err := client.Dial(ctx, srv.URL+"/comet", &client.Options{Header: alice, Target: "db.internal:5432"})
+	var refused *client.HTTPError
+	if errors.As(err, &refused) {
+		fmt.Println("db:", refused.Status, refused.Body.Message)
+	}
+
+	c, err := client.Dial(ctx, srv.URL+"/comet", &client.Options{Header: alice, Target: "chat.internal:6667"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close(comet.CloseNormal, "")
+	_, p, _ := c.Recv(ctx)
+	fmt.Println("chat:", string(p))
+	// Output:
+	// db: 403 no such back-end
+	// chat: alice may reach chat.internal:6667
+}

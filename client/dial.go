@@ -48,7 +48,7 @@ func Dial(ctx context.Context, rawURL string, opts *Options) (*Conn, error) {
 		return nil, err
 	}
 	hc, own := o.httpClient()
-	neg, base, rtt, err := negotiate(ctx, hc, base, o.Header, o.Transports)
+	neg, base, rtt, err := negotiate(ctx, hc, base, o.Header, transport.NegotiateRequest{Transports: o.Transports, Target: o.Target})
 	if err != nil {
 		if own != nil {
 			own.CloseIdleConnections()
@@ -120,12 +120,13 @@ func parseMountURL(rawURL string) (*url.URL, error) {
 	return u, nil
 }
 
-// negotiate creates a session at base, following redirects, and returns
+// negotiate creates a session at base with the body nr, following
+// redirects, and returns
 // the response, the mount URL that answered, and the round trip of that
 // last request (PROTOCOL.md sections 3 and 8).
-func negotiate(ctx context.Context, hc *http.Client, base *url.URL, header http.Header, transports []string) (
+func negotiate(ctx context.Context, hc *http.Client, base *url.URL, header http.Header, nr transport.NegotiateRequest) (
 	*transport.NegotiateResponse, *url.URL, time.Duration, error) {
-	body, err := json.Marshal(transport.NegotiateRequest{Transports: transports})
+	body, err := json.Marshal(nr)
 	if err != nil {
 		return nil, nil, 0, err
 	}

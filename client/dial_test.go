@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -53,7 +54,7 @@ func TestNegotiateRedirects(t *testing.T) {
 	})
 	base, _ := parseMountURL(first.URL + "/a/")
 	neg, got, _, err := negotiate(context.Background(), http.DefaultClient, base, http.Header{"X-Token": {"secret"}},
-		[]string{transport.LongPoll})
+		transport.NegotiateRequest{Transports: []string{transport.LongPoll}})
 	if err != nil {
 		t.Fatalf("negotiate: %v", err)
 	}
@@ -69,7 +70,7 @@ func TestNegotiateRedirectDowngrade(t *testing.T) {
 		body: []byte(`{"v":1,"url":"http://plain.example/comet","token":"t"}`)}}}
 	base, _ := parseMountURL("https://secure.example/comet")
 	_, _, _, err := negotiate(context.Background(), &http.Client{Transport: rt}, base,
-		http.Header{"Authorization": {"Bearer secret"}}, nil)
+		http.Header{"Authorization": {"Bearer secret"}}, transport.NegotiateRequest{})
 	if err == nil || !strings.Contains(err.Error(), "from https") {
 		t.Fatalf("negotiate = %v, want the downgrade refused", err)
 	}
@@ -97,7 +98,7 @@ func TestNegotiateRedirectLimit(t *testing.T) {
 		writeJSON(w, http.StatusOK, transport.NegotiateResponse{Version: 1, URL: ts.URL + "/again"})
 	})
 	base, _ := parseMountURL(ts.URL)
-	_, _, _, err := negotiate(context.Background(), http.DefaultClient, base, nil, nil)
+	_, _, _, err := negotiate(context.Background(), http.DefaultClient, base, nil, transport.NegotiateRequest{})
 	if err == nil || hops.Load() != maxRedirects+1 {
 		t.Fatalf("negotiate = %v after %d requests, want an error after %d", err, hops.Load(), maxRedirects+1)
 	}
@@ -280,6 +281,33 @@ func TestWebSocketURL(t *testing.T) {
 		if u.Scheme != scheme || !strings.HasSuffix(u.Path, "/comet/websocket") || q.Get("z") == "" ||
 			q.Get("a") != "3" || q.Get("ack") != "2" || q.Get("d") != "1" || q.Get("v") != "1" {
 			t.Errorf("wsURL for %s = %s", base, u)
+		}
+	}
+}
+
+// TestNegotiateTarget: Options.Target travels in the negotiate body, and a
+// client without one sends the body it always did.
+func TestNegotiateTarget(t *testing.T) {
+	bodies := make(chan string, 2)
+	ts := negotiateStub(t, func(w http.ResponseWriter, r *http.Request) {
+		var b strings.Builder
+		_, err := io.Copy(&b, r.Body)
+		bodies <- b.String()
+		if err != nil {
+			t.Error(err)
+		}
+		writeJSON(w, http.StatusForbidden, transport.ErrorBody{Code: transport.CodeForbidden, Message: "stub"})
+	})
+	for _, tc := range []struct{ target, want string }{
+		{"", `{"transports":["longpoll"]}`},
+		{"redis.internal:6379", `{"transports":["longpoll"],"target":"redis.internal:6379"}`},
+	} {
+		_, err := Dial(t.Context(), ts.URL+"/comet", &Options{Transports: []string{transport.LongPoll}, Target: tc.target})
+		if err == nil {
+			t.Fatal("Dial succeeded against a refusing stub")
+		}
+		if got := strings.TrimSpace(<-bodies); got != tc.want {
+			t.Errorf("target %q: body %s, want %s", tc.target, got, tc.want)
 		}
 	}
 }

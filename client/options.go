@@ -26,6 +26,11 @@ type Options struct {
 	// forces that transport: the client never falls back from it.
 	Transports []string
 
+	// Target asks the server for a TCP relay to this "host:port" (sent in
+	// the negotiate body, PROTOCOL.md sections 3 and 13); the server's
+	// policy decides. Empty asks for none.
+	Target string
+
 	// HTTPClient carries negotiate, SSE and XHR streams, long-polls and
 	// upstream POSTs. Nil means a client built from TLSConfig, Jar, Proxy
 	// and NetDialContext. Its Timeout, if set, must exceed the long-poll

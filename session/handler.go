@@ -62,7 +62,14 @@ type Handler struct {
 
 // NewHandler returns a handler offering the given transports. opts may be
 // nil. The root package comet offers every transport of this module.
+//
+// It panics if opts sets Negotiate together with Authorize or Redirect:
+// Negotiate replaces both, and which should decide is not for the handler
+// to guess.
 func NewHandler(opts *Options, adapters ...transport.Adapter) *Handler {
+	if opts != nil && opts.Negotiate != nil && (opts.Authorize != nil || opts.Redirect != nil) {
+		panic("comet: Options.Negotiate replaces Authorize and Redirect; set Negotiate alone, or those two")
+	}
 	h := &Handler{
 		opts:     opts.withDefaults(),
 		adapters: make(map[string]transport.Adapter, len(adapters)),

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/seed-544bbf9f/comet/internal/hostport"
 	"github.com/seed-544bbf9f/comet/internal/logid"
 	"github.com/seed-544bbf9f/comet/transport"
 )
@@ -54,20 +55,22 @@ func (h *Handler) negotiate(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "negotiate body: %v", err), 0)
 		return
 	}
-	var auth any
-	if f := h.opts.Authorize; f != nil {
-		if auth, err = f(r); err != nil {
-			h.refuseAuth(w, err)
+	if req.Target != "" {
+		if _, err := hostport.Parse(req.Target); err != nil {
+			h.refuse(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "negotiate body: target: %v", err), 0)
 			return
 		}
+	}
+	d, err := h.decide(&Negotiation{Request: r, ClientAddr: c.addr, Transports: req.Transports, Target: req.Target})
+	if err != nil {
+		h.refuseAuth(w, err)
+		return
+	}
+	if d.RedirectURL != "" {
+		writeJSON(w, transport.NegotiateResponse{Version: transport.Version, URL: d.RedirectURL, Token: d.RedirectToken})
+		return
 	}
 	resp := h.opts.negotiateResponse()
-	if f := h.opts.Redirect; f != nil {
-		if url, token := f(r); url != "" {
-			writeJSON(w, transport.NegotiateResponse{Version: transport.Version, URL: url, Token: token})
-			return
-		}
-	}
 	for _, name := range h.offered {
 		if len(req.Transports) == 0 || slices.Contains(req.Transports, name) {
 			resp.Transports = append(resp.Transports, name)
@@ -83,7 +86,7 @@ func (h *Handler) negotiate(w http.ResponseWriter, r *http.Request) {
 			"this address holds %d sessions, the most allowed", h.opts.MaxSessionsPerAddress), overloadRetry)
 		return
 	}
-	info := h.requestInfo(r, c, auth)
+	info := h.requestInfo(r, c, d)
 	s := newSession(h, uuid.NewString(), randomToken(), info)
 	s.mu.Lock()
 	s.addrKey, s.counted = key, true

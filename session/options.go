@@ -23,15 +23,30 @@ type Options struct {
 	// was closed already. Nil closes every session at once with 1011.
 	Serve func(s *Session)
 
+	// Negotiate runs on every negotiate request that passed the server's
+	// own checks (Origin, version, rate and session limits, a well-formed
+	// body), before a session is made, and decides: admit, refuse,
+	// redirect, and which relay target to grant. A nil error admits the
+	// request with the Decision (see Decision); an *AuthError chooses the
+	// refusal's status (401 or 403) and message, any other error answers
+	// 403. It replaces Authorize and Redirect, which are shorthands for
+	// its two most common uses: setting it together with either is a
+	// configuration error, and NewHandler panics. Nil decides with
+	// Authorize and Redirect, and grants the target the client asked for
+	// (the application, such as a relay, applies its own policy to it).
+	Negotiate func(n *Negotiation) (Decision, error)
+
 	// Authorize runs on every negotiate before a session is made. A nil
 	// error admits the request and its value is kept as RequestInfo.Auth.
 	// An *AuthError chooses the status (401 or 403) and message; any other
-	// error answers 403. Nil admits everyone.
+	// error answers 403. Nil admits everyone. It is a shorthand for
+	// Negotiate returning Decision{Auth: value}.
 	Authorize func(r *http.Request) (any, error)
 
 	// Redirect, if set, runs on every negotiate after Authorize; a non-empty
 	// url answers with a redirect to that mount URL and token (PROTOCOL.md
-	// section 3). Nil never redirects.
+	// section 3). Nil never redirects. It is a shorthand for Negotiate
+	// returning Decision{RedirectURL: url, RedirectToken: token}.
 	Redirect func(r *http.Request) (url, token string)
 
 	// AllowedOrigins lists the cross-origin pages allowed to connect, as

@@ -23,15 +23,19 @@ type RequestInfo struct {
 	// Cookies are the negotiate request's cookies, within
 	// Options.MaxRequestInfo.
 	Cookies []*http.Cookie
-	// Auth is what Options.Authorize returned for the request.
+	// Auth is what Options.Negotiate (Decision.Auth) or Options.Authorize
+	// returned for the request.
 	Auth any
+	// Target is the relay target granted at negotiate, "host:port", or ""
+	// (see Decision.Target).
+	Target string
 }
 
 // requestInfo copies what a session keeps of its negotiate request r from
-// client c: the headers Options.RequestHeaders names, then the cookies,
+// client c, with what the decision d keeps: the headers Options.RequestHeaders names, then the cookies,
 // each value whole or not at all, until Options.MaxRequestInfo bytes.
-func (h *Handler) requestInfo(r *http.Request, c client, auth any) RequestInfo {
-	info := RequestInfo{RemoteAddr: r.RemoteAddr, ClientAddr: c.addr, Auth: auth}
+func (h *Handler) requestInfo(r *http.Request, c client, d Decision) RequestInfo {
+	info := RequestInfo{RemoteAddr: r.RemoteAddr, ClientAddr: c.addr, Auth: d.Auth, Target: d.Target}
 	budget := h.opts.MaxRequestInfo
 	for _, name := range h.opts.RequestHeaders {
 		name = http.CanonicalHeaderKey(name)

@@ -30,6 +30,16 @@ const (
 	CloseForbiddenOrigin CloseCode = 3005 // terminal: the Origin was refused
 	CloseOverloaded      CloseCode = 3006 // reconnect: session cap or rate limit hit
 	CloseRateExceeded    CloseCode = 3007 // terminal: the peer sent messages faster than allowed
+
+	// The TCP relay's codes (PROTOCOL.md section 13), all terminal: the
+	// same target would fail the same way.
+	CloseRelayNotAllowed     CloseCode = 3100 // terminal: the relay target is not allowed
+	CloseRelayRefused        CloseCode = 3101 // terminal: the back-end refused the connection
+	CloseRelayConnectTimeout CloseCode = 3102 // terminal: connecting to the back-end timed out
+	CloseRelayDNS            CloseCode = 3103 // terminal: the back-end's name did not resolve
+	CloseRelayReset          CloseCode = 3104 // terminal: the back-end reset the connection
+	CloseRelayClosed         CloseCode = 3105 // terminal: the back-end closed, after all its bytes were delivered
+	CloseRelayIdle           CloseCode = 3106 // terminal: no bytes either way for the idle timeout
 )
 
 // MaxReasonBytes is the longest close reason, in bytes of UTF-8: the
@@ -71,6 +81,10 @@ var closeNames = map[CloseCode]string{
 	CloseSlowConsumer: "slow consumer", CloseUnauthorized: "unauthorized",
 	CloseUnreachable: "unreachable", CloseForbiddenOrigin: "forbidden origin",
 	CloseOverloaded: "overloaded", CloseRateExceeded: "inbound rate exceeded",
+	CloseRelayNotAllowed: "relay target not allowed", CloseRelayRefused: "relay connection refused",
+	CloseRelayConnectTimeout: "relay connect timeout", CloseRelayDNS: "relay DNS failure",
+	CloseRelayReset: "relay connection reset", CloseRelayClosed: "relay connection closed",
+	CloseRelayIdle: "relay idle timeout",
 }
 
 // CloseError is the error a session's calls return once it has closed. It

@@ -25,6 +25,11 @@ func Order() []string { return []string{WebSocket, SSE, Streaming, LongPoll} }
 type NegotiateRequest struct {
 	// Transports the client can use; empty means all.
 	Transports []string `json:"transports,omitempty"`
+	// Binary asks for binary WebSocket frames: see PROTOCOL.md §3.
+	Binary bool `json:"binary,omitempty"`
+	// Target is the TCP relay target the client asks for, "host:port":
+	// see PROTOCOL.md §3.
+	Target string `json:"target,omitempty"`
 }
 
 // NegotiateResponse is the JSON body of a successful negotiate. Durations
@@ -52,6 +57,9 @@ type NegotiateResponse struct {
 
 	URL   string `json:"url,omitempty"`
 	Token string `json:"token,omitempty"`
+
+	// Binary grants binary WebSocket frames: see PROTOCOL.md §3.
+	Binary bool `json:"binary,omitempty"`
 }
 
 // ParseNegotiateResponse decodes and checks a negotiate response body.
