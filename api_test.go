@@ -15,7 +15,9 @@ import (
 // in examples/ are the applications checked.
 func TestApplicationImports(t *testing.T) {
 	const module = "github.com/seed-544bbf9f/comet"
-	allowed := map[string]bool{module: true, module + "/client": true}
+	// The relay is an application of its own, a Serve function a server
+	// opts into.
+	allowed := map[string]bool{module: true, module + "/client": true, module + "/tcprelay": true}
 	files := []string{"example_test.go", "client/example_test.go"}
 	programs, err := filepath.Glob("examples/*/*.go")
 	if err != nil {
