@@ -48,7 +48,8 @@ func Dial(ctx context.Context, rawURL string, opts *Options) (*Conn, error) {
 		return nil, err
 	}
 	hc, own := o.httpClient()
-	neg, base, rtt, err := negotiate(ctx, hc, base, o.Header, o.Transports)
+	neg, base, rtt, err := negotiate(ctx, hc, base, o.Header,
+		transport.NegotiateRequest{Transports: o.Transports, Binary: !o.NoBinaryFrames})
 	if err != nil {
 		if own != nil {
 			own.CloseIdleConnections()
@@ -89,6 +90,7 @@ func newConn(o Options, hc *http.Client, own *http.Transport, base *url.URL, neg
 		base:     base,
 		sid:      neg.SessionID,
 		secret:   neg.Secret,
+		binary:   neg.Binary,
 		lim:      newLimits(neg, rtt, o.Heartbeat),
 		order:    order,
 		done:     make(chan struct{}),
@@ -123,9 +125,9 @@ func parseMountURL(rawURL string) (*url.URL, error) {
 // negotiate creates a session at base, following redirects, and returns
 // the response, the mount URL that answered, and the round trip of that
 // last request (PROTOCOL.md sections 3 and 8).
-func negotiate(ctx context.Context, hc *http.Client, base *url.URL, header http.Header, transports []string) (
+func negotiate(ctx context.Context, hc *http.Client, base *url.URL, header http.Header, nr transport.NegotiateRequest) (
 	*transport.NegotiateResponse, *url.URL, time.Duration, error) {
-	body, err := json.Marshal(transport.NegotiateRequest{Transports: transports})
+	body, err := json.Marshal(nr)
 	if err != nil {
 		return nil, nil, 0, err
 	}

@@ -53,7 +53,7 @@ func TestNegotiateRedirects(t *testing.T) {
 	})
 	base, _ := parseMountURL(first.URL + "/a/")
 	neg, got, _, err := negotiate(context.Background(), http.DefaultClient, base, http.Header{"X-Token": {"secret"}},
-		[]string{transport.LongPoll})
+		transport.NegotiateRequest{Transports: []string{transport.LongPoll}})
 	if err != nil {
 		t.Fatalf("negotiate: %v", err)
 	}
@@ -69,7 +69,7 @@ func TestNegotiateRedirectDowngrade(t *testing.T) {
 		body: []byte(`{"v":1,"url":"http://plain.example/comet","token":"t"}`)}}}
 	base, _ := parseMountURL("https://secure.example/comet")
 	_, _, _, err := negotiate(context.Background(), &http.Client{Transport: rt}, base,
-		http.Header{"Authorization": {"Bearer secret"}}, nil)
+		http.Header{"Authorization": {"Bearer secret"}}, transport.NegotiateRequest{})
 	if err == nil || !strings.Contains(err.Error(), "from https") {
 		t.Fatalf("negotiate = %v, want the downgrade refused", err)
 	}
@@ -97,7 +97,7 @@ func TestNegotiateRedirectLimit(t *testing.T) {
 		writeJSON(w, http.StatusOK, transport.NegotiateResponse{Version: 1, URL: ts.URL + "/again"})
 	})
 	base, _ := parseMountURL(ts.URL)
-	_, _, _, err := negotiate(context.Background(), http.DefaultClient, base, nil, nil)
+	_, _, _, err := negotiate(context.Background(), http.DefaultClient, base, nil, transport.NegotiateRequest{})
 	if err == nil || hops.Load() != maxRedirects+1 {
 		t.Fatalf("negotiate = %v after %d requests, want an error after %d", err, hops.Load(), maxRedirects+1)
 	}

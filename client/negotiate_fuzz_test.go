@@ -110,7 +110,8 @@ func FuzzNegotiate(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		neg, got, _, err := negotiate(context.Background(), &http.Client{Transport: rt}, base, header, []string{transport.LongPoll})
+		neg, got, _, err := negotiate(context.Background(), &http.Client{Transport: rt}, base, header,
+			transport.NegotiateRequest{Transports: []string{transport.LongPoll}})
 		if (err == nil) != (neg != nil && got != nil) || err != nil && (neg != nil || got != nil) {
 			t.Fatalf("negotiate = %+v, %v, %v: a session and a mount URL, or an error", neg, got, err)
 		}

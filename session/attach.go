@@ -274,6 +274,10 @@ func (a *attachment) pump(d transport.Delivery, interval time.Duration) error {
 	s := a.s
 	b := batchPool.Get().(*transport.Batch)
 	defer batchPool.Put(b)
+	rd, ok := a.ds.(transport.RawDownstream)
+	s.mu.Lock()
+	b.Raw = s.binary && ok && rd.WritesRaw()
+	s.mu.Unlock()
 	heartbeat := time.NewTimer(interval)
 	defer heartbeat.Stop()
 	beat := false

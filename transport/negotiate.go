@@ -25,6 +25,9 @@ func Order() []string { return []string{WebSocket, SSE, Streaming, LongPoll} }
 type NegotiateRequest struct {
 	// Transports the client can use; empty means all.
 	Transports []string `json:"transports,omitempty"`
+	// Binary says the client can send and receive binary messages as raw
+	// binary WebSocket messages (PROTOCOL.md section 4).
+	Binary bool `json:"binary,omitempty"`
 }
 
 // NegotiateResponse is the JSON body of a successful negotiate. Durations
@@ -52,6 +55,10 @@ type NegotiateResponse struct {
 
 	URL   string `json:"url,omitempty"`
 	Token string `json:"token,omitempty"`
+
+	// Binary agrees to raw binary WebSocket messages; set only when the
+	// request asked for them.
+	Binary bool `json:"binary,omitempty"`
 }
 
 // ParseNegotiateResponse decodes and checks a negotiate response body.
