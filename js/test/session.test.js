@@ -503,7 +503,7 @@ for (const [build, make] of Object.entries(BUILDS)) {
   it('negotiate is CORS-simple unless the application adds headers', () => {
     let t = start(Comet);
     assert.deepEqual(t.net.last('negotiate').headers, { 'Content-Type': 'text/plain;charset=UTF-8' });
-    assert.deepEqual(JSON.parse(t.net.last('negotiate').body), { transports: ['websocket', 'sse', 'streaming', 'longpoll'] });
+    assert.deepEqual(JSON.parse(t.net.last('negotiate').body), { transports: ['websocket', 'sse', 'streaming', 'longpoll'], binary: true });
     t = start(Comet, { options: { headers: { Authorization: 'Bearer x' } } });
     assert.equal(t.net.last('negotiate').headers.Authorization, 'Bearer x');
   });
