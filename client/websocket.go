@@ -246,7 +246,11 @@ func (w *wsAttachment) write(ctx context.Context) error {
 		now := time.Now()
 		last := c.out.AppendTo(&b, w.sent, c.lim.maxBatch)
 		due, wait := c.in.ackDue(now, c.lim.ack)
-		if due || beat || b.Len() > 0 && c.in.n > c.in.acked {
+		// An ack rides on what is written anyway, except on raw binary
+		// messages alone, where it would be a text message of its own: it
+		// then waits for the cadence's deadline, like an ack with nothing
+		// to ride on.
+		if due || beat || b.Len() > 0 && c.in.n > c.in.acked && !b.RawOnly() {
 			b.Append(&transport.Frame{Type: transport.TypeAck, Ack: c.in.n})
 			c.in.ackSent(c.in.n)
 		}

@@ -76,6 +76,16 @@ func (b *Batch) AppendBinary(seq uint64, p []byte) {
 	b.end(TypeBinary, seq, start)
 }
 
+// RawOnly reports whether b holds frames and every one is a raw span.
+func (b *Batch) RawOnly() bool {
+	for _, sp := range b.Frames {
+		if !sp.Raw {
+			return false
+		}
+	}
+	return len(b.Frames) > 0
+}
+
 // WSMessages returns the WebSocket messages that carry b, in order: each
 // run of frames as one text message (a batch), each raw span as one
 // binary message. binary is true for the raw ones. A batch without raw

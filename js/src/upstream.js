@@ -72,8 +72,9 @@ function _flush(c) {
   if (c._wsUpstream) {
     b = c._binary ? _batch(c, 1) : [_batch(c)].filter(String);
     last = b.length - 1;
-    if (_ackDue(c) || last >= 0 && c._received > c._ackSent) {
-      // The ack rides on the last batch, or goes in one of its own.
+    // An ack rides on a batch of frames written anyway; raw binary
+    // messages alone send it only when the cadence makes it due.
+    if (_ackDue(c) || typeof b[last] == 'string' && c._received > c._ackSent) {
       if (typeof b[last] == 'string') b[last] += encodeFrame(['a', c._received]) + '\n';
       else b.push(encodeFrame(['a', c._received]) + '\n');
       _sentAck(c, c._received);

@@ -56,6 +56,13 @@ for (const [build, make] of Object.entries(BUILDS)) {
     t.c.send(bytes);
     bytes[0] = 8;
     assert.deepEqual(sent(ws).pop(), { raw: [5, [7]] });
+    // Raw messages alone carry no ack, which would be a text message of
+    // its own: it goes by the cadence, within ackDelay.
+    ws.message('["m",2,"y"]');
+    t.c.send(new Uint8Array([6]));
+    assert.deepEqual(sent(ws).pop(), { raw: [6, [6]] });
+    t.clock.tick(200);
+    assert.deepEqual(sent(ws).pop(), { text: [['a', 2]] });
   });
 
   it('raw messages downstream follow binaryType, in order with text', async () => {
