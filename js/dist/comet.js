@@ -518,7 +518,8 @@ function Comet(url, options) {
   c._listeners = {}; // by event type
   c._timers = {}; // by name: {_fn, _id}
   // messages not yet acknowledged: {_seq, _size, _frame, _bytes, _isClose};
-  // _bytes, a binary message's, until its base64 _frame is first needed
+  // a binary message keeps its _bytes (sent raw on a WebSocket that agreed
+  // to that) and gets its base64 _frame when a path first needs it
   c._outbox = [];
   // _seq: the sequence number of the last message queued; _acked: the
   // server's ack of them; _sent: the last one sent on the current path;
