@@ -240,3 +240,30 @@ func TestBase64WithoutAgreement(t *testing.T) {
 		})
 	}
 }
+
+// TestBroadcastBinary offers one prepared binary message to a session
+// that agreed to raw binary messages and one that did not: each gets it
+// in its own form, from the one PreparedMessage.
+func TestBroadcastBinary(t *testing.T) {
+	t.Parallel()
+	s := start(t, nil)
+	_, agreed := s.negotiateBody(t, `{"binary":true}`)
+	_, plain := s.negotiateBody(t, ``)
+	ca, _ := s.mustDial(t, deliver(agreed, agreed.Tickets[0], 1))
+	cp, _ := s.mustDial(t, deliver(plain, plain.Tickets[0], 1))
+	m, err := s.H.NewPreparedMessage(transport.Binary, allBytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := s.H.Broadcast(m); n != 2 {
+		t.Fatalf("Broadcast reached %d sessions, want 2", n)
+	}
+	for _, c := range []*peer{ca, cp} {
+		if f := c.nextOf(transport.TypeBinary); f.Seq != 1 || !bytes.Equal(f.Payload, allBytes()) {
+			t.Fatalf("got %d %x", f.Seq, f.Payload)
+		}
+	}
+	if ca.raw != 1 || cp.raw != 0 {
+		t.Fatalf("raw binary messages: %d to the agreed session, %d to the other; want 1 and 0", ca.raw, cp.raw)
+	}
+}
