@@ -22,6 +22,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/seed-544bbf9f/comet"
+	"github.com/seed-544bbf9f/comet/internal/wirecount"
 	"github.com/seed-544bbf9f/comet/session"
 	"github.com/seed-544bbf9f/comet/transport"
 )
@@ -78,6 +79,8 @@ func serveMain(args []string) error {
 	fs.StringVar(&cfg.app, "app", appEcho, "application run in each Comet session: echo, push, greet or storm")
 	fs.DurationVar(&cfg.heartbeat, "heartbeat", 0, "Comet's heartbeat interval and long-poll hold (0: its defaults)")
 	fs.IntVar(&cfg.window, "window", 0, "Comet's outbound window in bytes (0: its default)")
+	fs.BoolVar(&cfg.noBinary, "nobinary", false, "set Comet's NoBinaryFrames: binary messages base64 on WebSocket too")
+	fs.BoolVar(&cfg.countWire, "countwire", false, "count the bytes of every connection, for /_bench/wire")
 	life := fs.Duration("life", childLife, "exit after this long whatever happens")
 	fs.Parse(args)
 	cmds := childMain(*life)
@@ -90,6 +93,10 @@ func serveMain(args []string) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
+	}
+	if cfg.countWire {
+		s.wire = wirecount.Wrap(ln)
+		ln = s.wire
 	}
 	srv := &http.Server{Handler: s.mux(), ErrorLog: nil, ReadHeaderTimeout: 30 * time.Second}
 	go srv.Serve(ln)
@@ -111,6 +118,7 @@ type benchServer struct {
 	pubSeq  atomic.Int64
 	storm   stormTargets
 	started time.Time
+	wire    *wirecount.Listener // with -countwire
 }
 
 // serverConfig is how one server process differs from the defaults.
@@ -119,6 +127,8 @@ type serverConfig struct {
 	heartbeat time.Duration // Comet's heartbeat and long-poll hold; 0: its defaults
 	window    int           // Comet's outbound window in bytes; 0: its default
 	life      time.Duration // 0: childLife
+	noBinary  bool          // Comet's NoBinaryFrames
+	countWire bool          // count every connection's bytes for /_bench/wire
 }
 
 func newBenchServer(cfg serverConfig) *benchServer {
@@ -137,6 +147,7 @@ func newBenchServer(cfg serverConfig) *benchServer {
 		Heartbeat:      cfg.heartbeat,
 		Hold:           cfg.heartbeat,
 		WindowBytes:    cfg.window,
+		NoBinaryFrames: cfg.noBinary,
 		Logger:         slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 	})
 	// The raw WebSocket baseline is gorilla/websocket with its defaults, as
@@ -154,6 +165,7 @@ func (s *benchServer) mux() *http.ServeMux {
 	m.HandleFunc("GET /raw/park", s.rawPark)
 	m.HandleFunc("GET /raw/sse", s.rawSSE)
 	m.HandleFunc("GET /_bench/mem", s.mem)
+	m.HandleFunc("GET /_bench/wire", s.wireBytes)
 	m.HandleFunc("POST /_bench/broadcast", s.broadcast)
 	m.HandleFunc("POST /_bench/rawbroadcast", s.rawBroadcast)
 	m.HandleFunc("GET /raw/stall", s.rawStall)
@@ -401,7 +413,8 @@ func startServerWith(cfg serverConfig) (*serverProc, error) {
 	s := &serverProc{}
 	c, err := startChild("server("+cfg.app+")", &s.hello, "serve", "-app", cfg.app,
 		"-heartbeat", cfg.heartbeat.String(), "-window", fmt.Sprint(cfg.window),
-		"-life", cmp.Or(cfg.life, childLife).String())
+		"-life", cmp.Or(cfg.life, childLife).String(),
+		"-nobinary="+fmt.Sprint(cfg.noBinary), "-countwire="+fmt.Sprint(cfg.countWire))
 	if err != nil {
 		return nil, err
 	}

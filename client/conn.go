@@ -29,6 +29,8 @@ type Conn struct {
 	base   *url.URL // the mount URL, after negotiate redirects
 	sid    string
 	secret string
+	// binary: negotiate agreed to raw binary WebSocket messages.
+	binary bool
 	lim    limits
 	order  []string // transports to try, best first
 
@@ -137,15 +139,21 @@ func (c *Conn) Send(ctx context.Context, typ transport.MessageType, p []byte) er
 	if err := window.Check(typ, p, c.lim.maxMessage); err != nil {
 		return err
 	}
-	t := typ.FrameType()
-	payload := transport.EncodePayload(t, p)
+	e := window.Entry{Type: typ.FrameType(), Size: len(p)}
+	if typ == transport.Binary && c.binary {
+		// Kept as it is: WebSocket sends it raw, the POST transports
+		// encode it as they write it.
+		e.Payload, e.Raw = append(make([]byte, 0, len(p)), p...), true
+	} else {
+		e.Payload = transport.EncodePayload(e.Type, p)
+	}
 	var closed error
 	err := c.waitUntil(ctx, func() bool {
 		switch {
 		case c.closeErr != nil:
 			closed = c.closeErr
 		case c.out.HasRoom(len(p)):
-			c.out.Push(window.Entry{Type: t, Payload: payload, Size: len(p)})
+			c.out.Push(e)
 			c.changed.Wake()
 		default:
 			return false

@@ -48,7 +48,8 @@ func Dial(ctx context.Context, rawURL string, opts *Options) (*Conn, error) {
 		return nil, err
 	}
 	hc, own := o.httpClient()
-	neg, base, rtt, err := negotiate(ctx, hc, base, o.Header, transport.NegotiateRequest{Transports: o.Transports, Target: o.Target})
+	neg, base, rtt, err := negotiate(ctx, hc, base, o.Header,
+		transport.NegotiateRequest{Transports: o.Transports, Binary: !o.NoBinaryFrames, Target: o.Target})
 	if err != nil {
 		if own != nil {
 			own.CloseIdleConnections()
@@ -89,6 +90,7 @@ func newConn(o Options, hc *http.Client, own *http.Transport, base *url.URL, neg
 		base:     base,
 		sid:      neg.SessionID,
 		secret:   neg.Secret,
+		binary:   neg.Binary,
 		lim:      newLimits(neg, rtt, o.Heartbeat),
 		order:    order,
 		done:     make(chan struct{}),

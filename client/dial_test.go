@@ -286,9 +286,9 @@ func TestWebSocketURL(t *testing.T) {
 }
 
 // TestNegotiateTarget: Options.Target travels in the negotiate body, and a
-// client without one sends the body it always did.
+// client without one (nor binary frames) sends the body it always did.
 func TestNegotiateTarget(t *testing.T) {
-	bodies := make(chan string, 2)
+	bodies := make(chan string, 3)
 	ts := negotiateStub(t, func(w http.ResponseWriter, r *http.Request) {
 		var b strings.Builder
 		_, err := io.Copy(&b, r.Body)
@@ -298,11 +298,17 @@ func TestNegotiateTarget(t *testing.T) {
 		}
 		writeJSON(w, http.StatusForbidden, transport.ErrorBody{Code: transport.CodeForbidden, Message: "stub"})
 	})
-	for _, tc := range []struct{ target, want string }{
-		{"", `{"transports":["longpoll"]}`},
-		{"redis.internal:6379", `{"transports":["longpoll"],"target":"redis.internal:6379"}`},
+	for _, tc := range []struct {
+		target   string
+		noBinary bool
+		want     string
+	}{
+		{"", true, `{"transports":["longpoll"]}`},
+		{"redis.internal:6379", true, `{"transports":["longpoll"],"target":"redis.internal:6379"}`},
+		{"redis.internal:6379", false, `{"transports":["longpoll"],"binary":true,"target":"redis.internal:6379"}`},
 	} {
-		_, err := Dial(t.Context(), ts.URL+"/comet", &Options{Transports: []string{transport.LongPoll}, Target: tc.target})
+		_, err := Dial(t.Context(), ts.URL+"/comet", &Options{Transports: []string{transport.LongPoll}, Target: tc.target,
+			NoBinaryFrames: tc.noBinary})
 		if err == nil {
 			t.Fatal("Dial succeeded against a refusing stub")
 		}

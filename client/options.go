@@ -31,6 +31,14 @@ type Options struct {
 	// policy decides. Empty asks for none.
 	Target string
 
+	// NoBinaryFrames keeps binary messages base64 in text frames on
+	// WebSocket, as servers without raw binary WebSocket messages expect.
+	// Default false: the client asks for them at negotiate and, if the
+	// server agrees, sends and receives binary messages as binary
+	// WebSocket messages (PROTOCOL.md section 4). Other transports always
+	// carry base64.
+	NoBinaryFrames bool
+
 	// HTTPClient carries negotiate, SSE and XHR streams, long-polls and
 	// upstream POSTs. Nil means a client built from TLSConfig, Jar, Proxy
 	// and NetDialContext. Its Timeout, if set, must exceed the long-poll

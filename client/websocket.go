@@ -194,12 +194,12 @@ func (w *wsAttachment) read(ctx context.Context) error {
 			return fmt.Errorf("%w for %v", errSilent, silence)
 		case err != nil:
 			return err
-		case typ != websocket.TextMessage:
+		case typ != websocket.TextMessage && !c.binary:
 			wsread.Put(b)
 			c.fail(transport.CloseProtocolError, "binary WebSocket message")
 			continue
 		}
-		frames, err := transport.DecodeBatch(b.Bytes())
+		frames, err := decodeWS(typ, b.Bytes())
 		wsread.Put(b)
 		if err != nil {
 			c.failDecode(err)
@@ -211,6 +211,21 @@ func (w *wsAttachment) read(ctx context.Context) error {
 	}
 }
 
+// decodeWS decodes a downstream WebSocket message: a text message is a
+// batch, a binary one a raw binary message, whose payload is copied out
+// of msg (the reader reuses it).
+func decodeWS(typ int, msg []byte) ([]transport.Frame, error) {
+	if typ == websocket.TextMessage {
+		return transport.DecodeBatch(msg)
+	}
+	f := make([]transport.Frame, 1)
+	if err := transport.DecodeRaw(msg, &f[0]); err != nil {
+		return nil, err
+	}
+	f[0].Payload = append([]byte{}, f[0].Payload...)
+	return f, nil
+}
+
 // write sends what is due — messages not yet written here, and acks by
 // the cadence of PROTOCOL.md section 6 — one batch per WebSocket message.
 // After an interval with nothing to write it sends an ack anyway, so that
@@ -218,7 +233,7 @@ func (w *wsAttachment) read(ctx context.Context) error {
 // a full Recv buffer.
 func (w *wsAttachment) write(ctx context.Context) error {
 	c := w.c
-	var b transport.Batch
+	b := transport.Batch{Raw: c.binary}
 	ackTimer := time.NewTimer(time.Hour)
 	ackTimer.Stop()
 	defer ackTimer.Stop()
@@ -231,7 +246,11 @@ func (w *wsAttachment) write(ctx context.Context) error {
 		now := time.Now()
 		last := c.out.AppendTo(&b, w.sent, c.lim.maxBatch)
 		due, wait := c.in.ackDue(now, c.lim.ack)
-		if due || beat || b.Len() > 0 && c.in.n > c.in.acked {
+		// An ack rides on what is written anyway, except on raw binary
+		// messages alone, where it would be a text message of its own: it
+		// then waits for the cadence's deadline, like an ack with nothing
+		// to ride on.
+		if due || beat || b.Len() > 0 && c.in.n > c.in.acked && !b.RawOnly() {
 			b.Append(&transport.Frame{Type: transport.TypeAck, Ack: c.in.n})
 			c.in.ackSent(c.in.n)
 		}
@@ -255,8 +274,14 @@ func (w *wsAttachment) write(ctx context.Context) error {
 		c.mu.Unlock()
 
 		w.ws.SetWriteDeadline(now.Add(w.interval + c.lim.attachTimeout))
-		if err := w.ws.WriteMessage(websocket.TextMessage, b.Bytes); err != nil {
-			return err
+		for binary, p := range b.WSMessages() {
+			typ := websocket.TextMessage
+			if binary {
+				typ = websocket.BinaryMessage
+			}
+			if err := w.ws.WriteMessage(typ, p); err != nil {
+				return err
+			}
 		}
 		beat = false
 		idle.Reset(w.interval)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/seed-544bbf9f/comet"
 	"github.com/seed-544bbf9f/comet/internal/testutil"
+	"github.com/seed-544bbf9f/comet/internal/wirecount"
 	"github.com/seed-544bbf9f/comet/session"
 	"github.com/seed-544bbf9f/comet/transport"
 )
@@ -71,6 +72,8 @@ type server struct {
 	srv *httptest.Server
 	h   *session.Handler
 	ln  *cuttingListener
+	// wire counts the bytes and WebSocket messages of every connection.
+	wire *wirecount.Listener
 
 	negotiates atomic.Int32
 	mu         sync.Mutex
@@ -132,7 +135,8 @@ func newServer(t *testing.T, cfg config) *server {
 		w.Header().Set("Cache-Control", "no-store")
 		w.Write(pageScript)
 	})
-	s.ln = &cuttingListener{Listener: s.srv.Listener, conns: map[net.Conn]bool{}}
+	s.wire = wirecount.Wrap(s.srv.Listener)
+	s.ln = &cuttingListener{Listener: s.wire, conns: map[net.Conn]bool{}}
 	s.srv.Listener = s.ln
 	if cfg.tls {
 		s.srv.EnableHTTP2 = true

@@ -274,6 +274,10 @@ func (a *attachment) pump(d transport.Delivery, interval time.Duration) error {
 	s := a.s
 	b := batchPool.Get().(*transport.Batch)
 	defer batchPool.Put(b)
+	rd, ok := a.ds.(transport.RawDownstream)
+	s.mu.Lock()
+	b.Raw = s.binary && ok && rd.WritesRaw()
+	s.mu.Unlock()
 	heartbeat := time.NewTimer(interval)
 	defer heartbeat.Stop()
 	beat := false
@@ -293,6 +297,9 @@ func (a *attachment) pump(d transport.Delivery, interval time.Duration) error {
 		}
 		b.Reset()
 		final := a.collect(b, d, interval, beat)
+		if d == transport.Stream && a.opened && !flushAck && holdRawAck(b) {
+			a.ackDue = true // held as an ack alone is, below
+		}
 		// A delivering poll holds its open frame back until there is
 		// something to deliver or the hold expires.
 		idle := d == transport.Poll && b.Len() == 1 && !a.opened && a.delivering && !beat
@@ -346,6 +353,26 @@ func (a *attachment) pump(d transport.Delivery, interval time.Duration) error {
 	}
 }
 
+// holdRawAck takes a trailing ack off a batch otherwise made of raw
+// binary messages, where it would cost a WebSocket message of its own
+// (a text one) beside each binary one, and reports whether it did. The
+// ack then waits as an ack alone does (ackHold): for a text frame to ride
+// on, or to go after the hold, once for every message read meanwhile.
+func holdRawAck(b *transport.Batch) bool {
+	n := b.Len()
+	if n < 2 || b.Frames[n-1].Type != transport.TypeAck {
+		return false
+	}
+	for _, sp := range b.Frames[:n-1] {
+		if !sp.Raw {
+			return false
+		}
+	}
+	b.Bytes = b.Bytes[:b.Frames[n-1].Start]
+	b.Frames = b.Frames[:n-1]
+	return true
+}
+
 // countOut counts the messages and bytes of a batch written.
 func (a *attachment) countOut(b *transport.Batch) {
 	n := 0
@@ -379,7 +406,9 @@ func (a *attachment) collect(b *transport.Batch, d transport.Delivery, interval 
 		b.Append(&transport.Frame{Type: transport.TypeOpen, Attempt: a.params.Attempt, Ack: s.inSeq,
 			Token: a.ticket, Interval: uint64(interval.Milliseconds())})
 	}
-	if a.ackDue {
+	// A raw batch takes its ack last, where the pump may hold it back
+	// (see holdRawAck); any other keeps it first, as it always had.
+	if a.ackDue && !b.Raw {
 		b.Append(&transport.Frame{Type: transport.TypeAck, Ack: s.inSeq})
 		a.ackDue = false
 	}
@@ -400,6 +429,10 @@ func (a *attachment) collect(b *transport.Batch, d transport.Delivery, interval 
 			limit = min(limit, streamTurn)
 		}
 		a.cursor = s.out.AppendTo(b, a.cursor, limit)
+	}
+	if a.ackDue {
+		b.Append(&transport.Frame{Type: transport.TypeAck, Ack: s.inSeq})
+		a.ackDue = false
 	}
 	if a.superseded {
 		b.Append(&transport.Frame{Type: transport.TypeSuperseded})

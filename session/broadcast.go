@@ -11,9 +11,18 @@ import (
 // pays for escaping or base64 once, not once per recipient. It is
 // immutable and safe for concurrent use.
 type PreparedMessage struct {
-	typ     transport.Type
-	payload []byte
-	size    int
+	encoded window.Entry
+	// raw is a binary message's entry for sessions that agreed to raw
+	// binary WebSocket messages; the zero Entry for text.
+	raw window.Entry
+}
+
+// entry returns the window entry for s.
+func (m *PreparedMessage) entry(s *Session) window.Entry {
+	if m.raw.Raw && s.binary {
+		return m.raw
+	}
+	return m.encoded
 }
 
 // NewPreparedMessage encodes a message for Broadcast or SendPrepared. The
@@ -22,21 +31,22 @@ func (h *Handler) NewPreparedMessage(typ transport.MessageType, p []byte) (*Prep
 	if err := window.Check(typ, p, h.opts.MaxMessage); err != nil {
 		return nil, err
 	}
-	return &PreparedMessage{
-		typ:     typ.FrameType(),
-		payload: transport.EncodePayload(typ.FrameType(), p),
-		size:    len(p),
-	}, nil
+	m := &PreparedMessage{encoded: window.Entry{Type: typ.FrameType(), Payload: transport.EncodePayload(typ.FrameType(), p),
+		Size: len(p)}}
+	if typ == transport.Binary {
+		m.raw = window.Entry{Type: transport.TypeBinary, Payload: append(make([]byte, 0, len(p)), p...), Size: len(p), Raw: true}
+	}
+	return m, nil
 }
 
 // SendPrepared is Send for a prepared message.
 func (s *Session) SendPrepared(ctx context.Context, m *PreparedMessage) error {
-	return s.sendPrepared(ctx, m.typ, m.payload, m.size, true)
+	return s.sendPrepared(ctx, m.entry(s), true)
 }
 
 // TrySendPrepared is TrySend for a prepared message.
 func (s *Session) TrySendPrepared(m *PreparedMessage) error {
-	return s.sendPrepared(context.Background(), m.typ, m.payload, m.size, false)
+	return s.sendPrepared(context.Background(), m.entry(s), false)
 }
 
 // Broadcast offers m to every session without waiting: a session whose

@@ -43,7 +43,7 @@ func TestBroadcast(t *testing.T) {
 				ready.mu.Lock()
 				e := ready.out.Entry(ready.out.Last())
 				ready.mu.Unlock()
-				if &e.Payload[0] != &m.payload[0] {
+				if &e.Payload[0] != &m.encoded.Payload[0] {
 					t.Error("the session holds a copy of the broadcast's encoding")
 				}
 				a := attachStream(t, ready, deliver(1, 0))
@@ -60,7 +60,7 @@ func TestBroadcast(t *testing.T) {
 				full.mu.Lock()
 				defer full.mu.Unlock()
 				for seq := full.out.Acked() + 1; seq <= full.out.Last(); seq++ {
-					if e := full.out.Entry(seq); e.Close == nil && &e.Payload[0] == &m.payload[0] {
+					if e := full.out.Entry(seq); e.Close == nil && &e.Payload[0] == &m.encoded.Payload[0] {
 						t.Error("the full session took the broadcast")
 					}
 				}

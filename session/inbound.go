@@ -77,6 +77,37 @@ func (a *attachment) Receive(batch []byte) error {
 		s.mu.Unlock()
 		return err
 	}
+	return a.receiveFrames(frames)
+}
+
+// ReceiveBinary implements transport.Attachment. Binary messages the
+// client did not agree to fail as they always did: the session closes
+// with 1002 and the attachment ends. The payload is copied: the adapter
+// reuses msg.
+func (a *attachment) ReceiveBinary(msg []byte) error {
+	s := a.s
+	s.h.counters.bytesIn[a.tidx].Add(uint64(len(msg)))
+	if !s.binary {
+		const reason = "binary WebSocket messages were not agreed at negotiate"
+		a.Fail(transport.CloseProtocolError, reason)
+		return violation(transport.CloseProtocolError, reason)
+	}
+	var f transport.Frame
+	if err := transport.DecodeRaw(msg, &f); err != nil {
+		err = violation(transport.CloseProtocolError, "%v", err)
+		s.mu.Lock()
+		s.failLocked(err)
+		s.mu.Unlock()
+		return err
+	}
+	f.Payload = append([]byte{}, f.Payload...)
+	return a.receiveFrames([]transport.Frame{f})
+}
+
+// receiveFrames applies decoded upstream frames, waiting while the
+// inbound buffer is full.
+func (a *attachment) receiveFrames(frames []transport.Frame) error {
+	s := a.s
 	for {
 		s.mu.Lock()
 		rest, err := s.receiveLocked(frames, a.tidx)

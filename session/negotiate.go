@@ -88,7 +88,9 @@ func (h *Handler) negotiate(w http.ResponseWriter, r *http.Request) {
 	}
 	info := h.requestInfo(r, c, d)
 	s := newSession(h, uuid.NewString(), randomToken(), info)
+	resp.Binary = req.Binary && !h.opts.NoBinaryFrames
 	s.mu.Lock()
+	s.binary = resp.Binary
 	s.addrKey, s.counted = key, true
 	resp.Tickets = []string{s.tickets.mint(), s.tickets.mint()}
 	s.mu.Unlock()

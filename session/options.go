@@ -135,6 +135,11 @@ type Options struct {
 	// CloseSlowConsumers makes Send close the session with 3002 instead of
 	// waiting when the outbound window is full. Default false.
 	CloseSlowConsumers bool
+	// NoBinaryFrames keeps binary messages base64 in text frames on
+	// WebSocket too, as before raw binary WebSocket messages (PROTOCOL.md
+	// section 4). Default false: a client that asks for them at negotiate
+	// gets them on WebSocket.
+	NoBinaryFrames bool
 
 	// MaxSessions caps the sessions a handler holds; negotiate answers 503
 	// beyond it. Default 100,000.

@@ -73,6 +73,10 @@ type Session struct {
 
 	tickets tickets
 
+	// binary: negotiate agreed to raw binary WebSocket messages. Set
+	// under mu before the session is shared, never changed.
+	binary bool
+
 	// addrKey is the client's key for the per-address session cap, which
 	// counts the session when counted is set (by negotiate). Set under mu.
 	addrKey netip.Prefix
@@ -179,33 +183,45 @@ func (s *Session) Recv(ctx context.Context) (transport.MessageType, []byte, erro
 // this call), unless Options.CloseSlowConsumers is set. Text must be valid
 // UTF-8. The session does not keep p.
 func (s *Session) Send(ctx context.Context, typ transport.MessageType, p []byte) error {
-	payload, err := s.prepare(typ, p)
+	e, err := s.prepare(typ, p)
 	if err != nil {
 		return err
 	}
-	return s.sendPrepared(ctx, typ.FrameType(), payload, len(p), true)
+	return s.sendPrepared(ctx, e, true)
 }
 
 // TrySend is Send without waiting: when the window is full it returns
 // ErrWouldBlock (or, with Options.CloseSlowConsumers, closes the session).
 func (s *Session) TrySend(typ transport.MessageType, p []byte) error {
-	payload, err := s.prepare(typ, p)
+	e, err := s.prepare(typ, p)
 	if err != nil {
 		return err
 	}
-	return s.sendPrepared(context.Background(), typ.FrameType(), payload, len(p), false)
+	return s.sendPrepared(context.Background(), e, false)
 }
 
-func (s *Session) prepare(typ transport.MessageType, p []byte) ([]byte, error) {
+// prepare checks a message and makes its window entry: encoded once, or
+// for a binary message to a client that agreed to raw binary WebSocket
+// messages, a copy as it is. The raw copy is what WebSocket writes, and
+// costs a base64 encoding per write only on another transport, where
+// such a client is only after a fallback.
+func (s *Session) prepare(typ transport.MessageType, p []byte) (window.Entry, error) {
 	if err := window.Check(typ, p, s.opts.MaxMessage); err != nil {
-		return nil, err
+		return window.Entry{}, err
 	}
-	return transport.EncodePayload(typ.FrameType(), p), nil
+	e := window.Entry{Type: typ.FrameType(), Size: len(p)}
+	if typ == transport.Binary && s.binary {
+		e.Payload, e.Raw = append(make([]byte, 0, len(p)), p...), true
+	} else {
+		e.Payload = transport.EncodePayload(e.Type, p)
+	}
+	return e, nil
 }
 
-// sendPrepared queues a payload encoded by transport.AppendPayload, of
-// size application bytes. It is shared by Send, TrySend and Broadcast.
-func (s *Session) sendPrepared(ctx context.Context, t transport.Type, payload []byte, size int, wait bool) error {
+// sendPrepared queues a message entry. It is shared by Send, TrySend and
+// Broadcast.
+func (s *Session) sendPrepared(ctx context.Context, e window.Entry, wait bool) error {
+	size := e.Size
 	for waited := false; ; waited = true {
 		s.mu.Lock()
 		if s.closeErr != nil {
@@ -214,7 +230,7 @@ func (s *Session) sendPrepared(ctx context.Context, t transport.Type, payload []
 			return err
 		}
 		if s.out.HasRoom(size) {
-			s.out.Push(window.Entry{Type: t, Payload: payload, Size: size})
+			s.out.Push(e)
 			s.h.buffered.Add(int64(size))
 			if a := s.deliverer; a != nil {
 				a.wake()

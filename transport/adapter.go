@@ -64,6 +64,13 @@ type Attachment interface {
 	// keep reading, to see the client's acknowledgement of the close,
 	// unless Done is closed.
 	Receive(batch []byte) error
+	// ReceiveBinary feeds one raw binary message (PROTOCOL.md section 4),
+	// a binary WebSocket message, to the session, with Receive's rules:
+	// sequence numbers, maxMessage counted on the raw payload, waiting
+	// while the inbound buffer is full. A malformed header, or binary
+	// messages the client did not agree to at negotiate, close the session
+	// with 1002. msg may be reused once it returns.
+	ReceiveBinary(msg []byte) error
 	// Started is closed once Serve has registered the attachment with its
 	// session (or refused it). An adapter that reads upstream batches
 	// waits for it before calling Receive, so that a probe aimed at this

@@ -2,6 +2,8 @@ package transport
 
 import (
 	"bytes"
+	"encoding/base64"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -105,5 +107,41 @@ func BenchmarkBatch(b *testing.B) {
 	}
 	if !bytes.HasSuffix(batch.Bytes, []byte("]\n")) {
 		b.Fatal("batch does not end with a frame")
+	}
+}
+
+// BenchmarkAppendBinary compares the ways a batch can carry a binary
+// message held in a window. "base64" copies the base64 form that Send
+// encoded (a client that did not agree to raw binary messages); "raw"
+// copies the bytes into a raw span (one that did, on WebSocket);
+// "rawEncode" encodes them into a text batch (one that did, after a
+// fallback to another transport); "rawDecode" decodes the base64 form
+// into a raw span, what a window holding only base64 would cost
+// WebSocket.
+func BenchmarkAppendBinary(b *testing.B) {
+	for _, size := range []int{1 << 10, 64 << 10} {
+		p := bytes.Repeat(benchBinary, size/len(benchBinary))
+		encoded := EncodePayload(TypeBinary, p)
+		for _, bc := range []struct {
+			name   string
+			append func(*Batch, uint64)
+		}{
+			{"base64", func(bt *Batch, seq uint64) { bt.AppendMessage(TypeBinary, seq, encoded) }},
+			{"raw", func(bt *Batch, seq uint64) { bt.Raw = true; bt.AppendBinary(seq, p) }},
+			{"rawEncode", func(bt *Batch, seq uint64) { bt.AppendBinary(seq, p) }},
+			{"rawDecode", func(bt *Batch, seq uint64) {
+				bt.Bytes, _ = base64.StdEncoding.AppendDecode(AppendRawHeader(bt.Bytes, seq), encoded[1:len(encoded)-1])
+			}},
+		} {
+			b.Run(fmt.Sprintf("%dKiB/%s", size>>10, bc.name), func(b *testing.B) {
+				var bt Batch
+				b.ReportAllocs()
+				b.SetBytes(int64(size))
+				for i := 0; b.Loop(); i++ {
+					bt.Reset()
+					bc.append(&bt, uint64(i+1))
+				}
+			})
+		}
 	}
 }

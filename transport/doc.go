@@ -2,7 +2,8 @@
 // session engine and the transports that carry it.
 //
 // It defines the frames of PROTOCOL.md and their codec (AppendFrame,
-// DecodeFrame, DecodeBatch), the close codes and CloseError, the negotiate
+// DecodeFrame, DecodeBatch) and of raw binary WebSocket messages
+// (AppendRawHeader, DecodeRaw, Batch.WSMessages), the close codes and CloseError, the negotiate
 // and attach parameter types shared by server and client, the JSON error
 // body (WriteError), and the seam: an Adapter serves one transport, given
 // an Attachment per attach request (implemented by package session), and

@@ -25,10 +25,11 @@ func Order() []string { return []string{WebSocket, SSE, Streaming, LongPoll} }
 type NegotiateRequest struct {
 	// Transports the client can use; empty means all.
 	Transports []string `json:"transports,omitempty"`
-	// Binary asks for binary WebSocket frames: see PROTOCOL.md §3.
+	// Binary says the client can send and receive binary messages as raw
+	// binary WebSocket messages (PROTOCOL.md section 4).
 	Binary bool `json:"binary,omitempty"`
-	// Target is the TCP relay target the client asks for, "host:port":
-	// see PROTOCOL.md §3.
+	// Target is the TCP relay target the client asks for, "host:port"
+	// (PROTOCOL.md sections 3 and 13).
 	Target string `json:"target,omitempty"`
 }
 
@@ -58,7 +59,8 @@ type NegotiateResponse struct {
 	URL   string `json:"url,omitempty"`
 	Token string `json:"token,omitempty"`
 
-	// Binary grants binary WebSocket frames: see PROTOCOL.md §3.
+	// Binary agrees to raw binary WebSocket messages; set only when the
+	// request asked for them.
 	Binary bool `json:"binary,omitempty"`
 }
 

@@ -21,11 +21,26 @@ type Downstream interface {
 	Close() error
 }
 
+// RawDownstream is a Downstream that can write raw binary messages
+// (PROTOCOL.md section 4): it writes each span marked Raw as a message of
+// its own (see Batch.WSMessages). The session hands it batches with raw
+// spans only when the client agreed to them at negotiate, and hands every
+// other Downstream plain batches.
+type RawDownstream interface {
+	Downstream
+	// WritesRaw reports whether this downstream writes raw spans.
+	WritesRaw() bool
+}
+
 // Span locates one frame inside a Batch.
 type Span struct {
 	Type       Type
 	Seq        uint64
 	Start, End int // Batch.Bytes[Start:End], without the newline
+	// Raw marks a raw binary message (PROTOCOL.md section 4): header line
+	// and payload, Batch.Bytes[Start:End] with no newline after it, to be
+	// written as a binary WebSocket message of its own.
+	Raw bool
 }
 
 // Batch is a run of encoded frames, each terminated by "\n", with the
@@ -34,6 +49,9 @@ type Span struct {
 type Batch struct {
 	Bytes  []byte
 	Frames []Span
+	// Raw makes AppendBinary add raw spans, for a WebSocket peer that
+	// agreed to raw binary messages; see WSMessages. Reset keeps it.
+	Raw bool
 }
 
 // Reset empties b, keeping its memory.

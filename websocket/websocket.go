@@ -1,7 +1,8 @@
 // Package websocket is Comet's WebSocket transport: it adapts a
 // gorilla/websocket connection to the session layer. Every WebSocket
-// message, both ways, is a text message holding one batch of frames
-// (PROTOCOL.md section 5).
+// text message, both ways, holds one batch of frames; once negotiate has
+// agreed to them, a binary message travels as a binary WebSocket message
+// of its own (PROTOCOL.md sections 4 and 5).
 //
 // The adapter is safe for concurrent use; each connection has exactly one
 // reader goroutine and one writer (the session's pump).
@@ -102,12 +103,14 @@ func readLoop(conn *websocket.Conn, a transport.Attachment) {
 		case err != nil:
 			a.End(err)
 			return
-		case typ != websocket.TextMessage:
-			wsread.Put(b)
-			a.Fail(transport.CloseProtocolError, "binary WebSocket messages are not part of the protocol")
-			return
 		}
-		err = a.Receive(b.Bytes())
+		if typ == websocket.BinaryMessage {
+			// A raw binary message, if negotiate agreed to them; the
+			// session refuses it with 1002 otherwise.
+			err = a.ReceiveBinary(b.Bytes())
+		} else {
+			err = a.Receive(b.Bytes())
+		}
 		wsread.Put(b)
 		if err != nil {
 			select {
@@ -119,16 +122,33 @@ func readLoop(conn *websocket.Conn, a transport.Attachment) {
 	}
 }
 
-// downstream writes batches as WebSocket text messages.
+// downstream writes batches as WebSocket text messages, and the raw
+// binary messages of a batch (when the session agreed to them) as binary
+// messages, in sequence order.
 type downstream struct {
 	conn    *websocket.Conn
 	timeout time.Duration
 	once    sync.Once
 }
 
+// WritesRaw implements transport.RawDownstream.
+func (d *downstream) WritesRaw() bool { return true }
+
 func (d *downstream) WriteBatch(b *transport.Batch) error {
 	d.conn.SetWriteDeadline(time.Now().Add(d.timeout))
-	return d.conn.WriteMessage(websocket.TextMessage, b.Bytes)
+	if !b.Raw {
+		return d.conn.WriteMessage(websocket.TextMessage, b.Bytes)
+	}
+	for binary, p := range b.WSMessages() {
+		typ := websocket.TextMessage
+		if binary {
+			typ = websocket.BinaryMessage
+		}
+		if err := d.conn.WriteMessage(typ, p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Close says goodbye with a WebSocket close frame, briefly, and closes the

@@ -124,6 +124,7 @@ type peer struct {
 	conn  *gorilla.Conn
 	queue []transport.Frame
 	acked uint64 // highest ["a",n] the server sent
+	raw   int    // raw binary messages read
 }
 
 // read returns the next frame, or the error that ended the connection.
@@ -134,8 +135,14 @@ func (p *peer) read() (transport.Frame, error) {
 		if err != nil {
 			return transport.Frame{}, err
 		}
-		if typ != gorilla.TextMessage {
-			p.t.Fatalf("server sent a WebSocket message of type %d, want text", typ)
+		if typ == gorilla.BinaryMessage {
+			var f transport.Frame
+			if err := transport.DecodeRaw(msg, &f); err != nil {
+				p.t.Fatalf("server sent a binary message %q that is not a raw binary message: %v", msg, err)
+			}
+			p.raw++
+			p.queue = append(p.queue, f)
+			continue
 		}
 		frames, err := transport.DecodeBatch(msg)
 		if err != nil || len(frames) == 0 {

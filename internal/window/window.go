@@ -20,9 +20,13 @@ import (
 type Entry struct {
 	// Type is transport.TypeText, TypeBinary or TypeClose.
 	Type transport.Type
-	// Payload is the message encoded by transport.AppendPayload; nil for
-	// a close.
+	// Payload is the message encoded by transport.AppendPayload, or for a
+	// Raw entry the binary message's bytes as they are; nil for a close.
 	Payload []byte
+	// Raw marks a binary message kept as it is, by a sender whose peer
+	// agreed to raw binary WebSocket messages: a WebSocket batch copies
+	// it, any other batch base64-encodes it as it appends it.
+	Raw bool
 	// Size is the message's application bytes, counted against the
 	// window's byte limit; 0 for a close.
 	Size int
@@ -131,6 +135,8 @@ func (w *Window) AppendTo(b *transport.Batch, seq uint64, limit int) uint64 {
 		if e := &w.entries[i]; e.Type == transport.TypeClose {
 			b.Append(&transport.Frame{Type: transport.TypeClose, Seq: next, Code: int(e.Close.Code),
 				Reason: e.Close.Reason, Retry: e.Close.Retry})
+		} else if e.Raw {
+			b.AppendBinary(next, e.Payload)
 		} else {
 			b.AppendMessage(e.Type, next, e.Payload)
 		}

@@ -82,6 +82,12 @@ declare namespace Comet {
     /** Backoff bounds of reconnect, ms. Default 1000 and 30000. */
     reconnectDelay?: number;
     reconnectMaxDelay?: number;
+    /**
+     * Send and receive binary messages as binary WebSocket messages, where the server agrees;
+     * false keeps them base64 in text frames. Other transports always carry base64. Default true
+     * (where the browser has ArrayBuffer and Uint8Array).
+     */
+    binaryFrames?: boolean;
     /** Remember the working transport per endpoint in localStorage for a day. Default true. */
     remember?: boolean;
     /**

@@ -11,7 +11,9 @@
 // Text travels as JavaScript strings: a browser has decoded the UTF-8 of
 // every WebSocket message, event and response before the shim sees it, so
 // the codec works on UTF-16 and checks what UTF-16 can get wrong (lone
-// surrogates). Binary payloads stay base64 strings until delivery.
+// surrogates). Binary payloads stay base64 strings until delivery, or
+// arrive raw, in binary WebSocket messages of their own, where negotiate
+// agreed to that.
 
 // From other files: parseJSON (env).
 
@@ -113,6 +115,30 @@ function toBase64(bytes, btoa) {
     s += String.fromCharCode.apply(null, bytes.subarray(i, i + 8192));
   }
   return btoa(s);
+}
+
+// RAW is the header line of a raw binary message (PROTOCOL.md section 4),
+// in its one form: no whitespace, no leading zero.
+var RAW = /^\["r",([1-9]\d*)\]$/;
+
+// encodeRaw returns the raw binary WebSocket message of message seq
+// holding bytes (a Uint8Array): the ASCII header, \n, the bytes.
+function encodeRaw(seq, bytes, U8) {
+  var h = '["r",' + seq + ']\n', out = new U8(h.length + bytes.length), i;
+  for (i = 0; i < h.length; i++) out[i] = h.charCodeAt(i);
+  out.set(bytes, h.length);
+  return out;
+}
+
+// decodeRaw decodes a raw binary WebSocket message (an ArrayBuffer) into
+// the frame ['b', seq, payload], the payload an ArrayBuffer of its own. A
+// header that is not ["r",seq] then \n within 23 bytes throws a
+// codecError (1002), as in the Go decoder.
+function decodeRaw(buf, U8) {
+  var head = new U8(buf.slice(0, 23)), nl = [].indexOf.call(head, 10);
+  var m = nl > 0 && RAW.exec(String.fromCharCode.apply(null, head.subarray(0, nl)));
+  if (!m || m[1] > MAX_SAFE) throw codecError(1002);
+  return ['b', +m[1], buf.slice(nl + 1)];
 }
 
 // fromBase64 decodes a base64 string the decoder has checked into a
@@ -401,12 +427,13 @@ var sse = {
   }
 };
 
-// websocket: the WebSocket transport (PROTOCOL.md section 5). Each
-// WebSocket message is one batch, both ways. The transport only adapts
-// the wire; proving, racing and resuming are the session's.
+// websocket: the WebSocket transport (PROTOCOL.md section 5). Each text
+// WebSocket message is one batch, both ways; a binary one is a raw binary
+// message, where negotiate agreed to them. The transport only adapts the
+// wire; proving, racing and resuming are the session's.
 
-// From other files: _wsOpen (attach); _data (downstream); _fail (lifecycle);
-// _gone (resume).
+// From other files: _wsOpen (attach); _data, _raw (downstream);
+// _fail (lifecycle); _gone (resume).
 var websocket = {
   _name: 'websocket',
   _need: 'WebSocket',
@@ -415,8 +442,10 @@ var websocket = {
     ws.onopen = function () {
       _wsOpen(c, att);
     };
+    ws.binaryType = 'arraybuffer';
     ws.onmessage = function (e) {
       if (typeof e.data == 'string') _data(c, att, e.data);
+      else if (c._binary) _raw(c, att, e.data);
       else _fail(c, 1002, 'binary message');
     };
     // Browsers hide why a handshake failed; before onopen it is a refusal.
@@ -445,7 +474,7 @@ var longpoll = xhrTransport('longpoll');
 // constructor, readyState and its constants, send, close, bufferedAmount
 // and the events. The session itself is in the files after this one.
 
-// From other files: encodeFrame, toBase64, utf8Length (codec); assign,
+// From other files: encodeFrame, utf8Length (codec); assign,
 // domError, resolveURL (env); transportNamed (fallback); _bye, _closeWith,
 // _fail, _listen, _online (lifecycle); _connect (negotiate);
 // _flush (upstream); ROOT (build.js).
@@ -490,7 +519,10 @@ function Comet(url, options) {
   c.onopen = c.onmessage = c.onerror = c.onclose = null;
   c._listeners = {}; // by event type
   c._timers = {}; // by name: {_fn, _id}
-  c._outbox = []; // messages not yet acknowledged: {_seq, _size, _frame, _isClose}
+  // messages not yet acknowledged: {_seq, _size, _frame, _bytes, _isClose};
+  // a binary message keeps its _bytes (sent raw on a WebSocket that agreed
+  // to that) and gets its base64 _frame when a path first needs it
+  c._outbox = [];
   // _seq: the sequence number of the last message queued; _acked: the
   // server's ack of them; _sent: the last one sent on the current path;
   // _reconnects: fresh sessions in a row; _generation: bumped when the
@@ -522,14 +554,15 @@ var proto = Comet.prototype;
 proto.send = function (data) {
   var c = this, g = c._globals, m = { _seq: c._seq + 1 }, blob = g.Blob && data instanceof g.Blob, r;
   function binary(bytes) {
-    m._frame = encodeFrame(['b', m._seq, toBase64(bytes, g.btoa)]);
+    // Copied, so that later changes to it do not change the message. It
+    // goes raw on a WebSocket that agreed to that, as base64 otherwise.
+    m._bytes = new g.Uint8Array(bytes);
   }
   if (c.readyState != 1) throw domError('InvalidStateError', 'not open');
   if (blob) {
     m._size = data.size;
   } else if (data && data.byteLength != null) {
-    // An ArrayBuffer, a typed array or a DataView: encoded at once, so
-    // that later changes to it do not change the message.
+    // An ArrayBuffer, a typed array or a DataView.
     if (!g.Uint8Array || !g.btoa) throw new TypeError('Comet: binary needs typed arrays');
     binary(data = new g.Uint8Array(data.buffer || data, data.byteOffset || 0, data.byteLength));
     m._size = data.length;
@@ -640,8 +673,8 @@ function transportNamed(name) {
 // sections 5 to 7): the open frame, the sequence rules, heartbeats, probe
 // echoes and the server's close.
 
-// From other files: _opened, _proven (attach); decodeBatch, fromBase64,
-// utf8Length (codec); _emit, debug (comet); _closeWith, _fail,
+// From other files: _opened, _proven (attach); decodeBatch, decodeRaw,
+// fromBase64, utf8Length (codec); _emit, debug (comet); _closeWith, _fail,
 // _finish (lifecycle); longpoll (longpoll); _gone (resume); _ackUp,
 // _flush (upstream); websocket (websocket).
 
@@ -653,10 +686,28 @@ function _live(c, att) {
 
 // _data applies a batch that arrived on att.
 function _data(c, att, text) {
-  var frames, i, f, now = c._now();
+  var frames;
   if (!_live(c, att)) return;
   debug(c, 'down ' + att._transport._name + ' ' + att._attempt, text);
-  if (!(frames = _decode(c, text))) return;
+  if ((frames = _decode(c, text))) _apply(c, att, frames);
+}
+
+// _raw applies a raw binary message (an ArrayBuffer) that arrived on
+// att's WebSocket (PROTOCOL.md section 4).
+function _raw(c, att, buf) {
+  var f;
+  if (!_live(c, att)) return;
+  try {
+    f = decodeRaw(buf, c._globals.Uint8Array);
+  } catch (e) {
+    return _fail(c, e.code, e.message);
+  }
+  _apply(c, att, [f]);
+}
+
+// _apply applies the frames that arrived on att, in order.
+function _apply(c, att, frames) {
+  var i, f, now = c._now();
   for (i = 0; i < frames.length && _live(c, att); i++) {
     f = frames[i];
     if (!att._openedAt) {
@@ -718,7 +769,7 @@ function _message(c, f) {
   if (c._serverClose) return _fail(c, 1002, 'after close');
   c._received = seq;
   if (f[0] == 'c') return _remoteClose(c, f);
-  size = f[0] == 'm' ? utf8Length(f[2]) : f[2].length / 4 * 3;
+  size = f[0] == 'm' ? utf8Length(f[2]) : f[2].byteLength == null ? f[2].length / 4 * 3 : f[2].byteLength;
   if (size > c._limits.maxMessage + 2) return _fail(c, 1009, 'message too big');
   if (!c._owed++) c._owedSince = c._now();
   c._owedBytes += size;
@@ -727,9 +778,10 @@ function _message(c, f) {
   if (c.readyState == 1) _emit(c, 'message', { data: f[0] == 'm' ? f[2] : _binary(c, f[2]) });
 }
 
-// _binary converts a base64 payload to what binaryType asks for.
-function _binary(c, b64) {
-  var g = c._globals, bytes = fromBase64(b64, g.atob, g.Uint8Array);
+// _binary converts a payload, base64 or a raw message's ArrayBuffer, to
+// what binaryType asks for.
+function _binary(c, data) {
+  var g = c._globals, bytes = typeof data == 'string' ? fromBase64(data, g.atob, g.Uint8Array) : new g.Uint8Array(data);
   return c.binaryType == 'blob' && g.Blob ? new g.Blob([bytes]) : bytes.buffer;
 }
 
@@ -941,7 +993,10 @@ var LIMITS = {
 // (options.target) rides in the body; JSON.stringify leaves it out when it
 // is undefined, so without it the body is the same as before.
 function _negotiate(c, base, token, hops) {
-  var t0 = c._now(), h = assign({}, c._options.headers);
+  var t0 = c._now(), h = assign({}, c._options.headers), g = c._globals;
+  // Raw binary WebSocket messages (PROTOCOL.md section 4), unless the
+  // application opts out or the browser lacks typed arrays.
+  var ask = c._options.binaryFrames !== false && !!g.Uint8Array && !!g.ArrayBuffer;
   if (token) h['Comet-Redirect-Token'] = token;
   debug(c, 'negotiate', base);
   // The negotiate is the session's one request in flight, as c._post: no
@@ -963,6 +1018,7 @@ function _negotiate(c, base, token, hops) {
       // x <= 0, false for undefined.
       for (k in LIMITS) r[k] = r[k] > 0 ? r[k] : LIMITS[k];
       c._limits = r;
+      c._binary = ask && r.binary === true;
       c._attachTimeout = c._options.attachTimeout || attachTimeout(c._rtt, c._limits.minTimeout, c._limits.maxTimeout);
       (r.tickets || []).map(function (t) {
         _addTicket(c, t);
@@ -973,7 +1029,7 @@ function _negotiate(c, base, token, hops) {
       debug(c, 'negotiated', { rtt: c._rtt, timeout: c._attachTimeout, transports: c._offer });
       if (!c._offer.length) return _end(c, 3004, 'no transport');
       _start(c);
-    }, 0, JSON.stringify({ transports: c._order, target: c._options.target }), h, c._options.timeout);
+    }, 0, JSON.stringify({ transports: c._order, binary: ask || undefined, target: c._options.target }), h, c._options.timeout);
 }
 
 // _refused ends a session whose negotiate failed: 401 and 403 with 3003
@@ -1013,25 +1069,40 @@ function _ticket(c, done) {
 // it already has by sequence number. The path is the delivering WebSocket
 // when there is one, otherwise POST P/send, one POST at a time.
 
-// From other files: _probed (attach); encodeFrame (codec); _emit,
+// From other files: _probed (attach); encodeFrame, encodeRaw, toBase64 (codec); _emit,
 // debug (comet); _decode (downstream); refusalOf, request (env); _clear, _end,
 // _fail, _finish, _timer (lifecycle); _addTicket, _fresh, _url (negotiate);
 // REFUSED, backoff, nextPause (policy).
 
-// _batch returns the frames of the messages after the path's cursor, each
-// with its newline, up to maxBatch bytes, and moves the cursor. It stops
-// at a Blob still being read, so that order is kept.
-function _batch(c) {
-  var out = c._outbox, b = '', i, m;
+// _batch returns the messages after the path's cursor, up to maxBatch
+// bytes, and moves the cursor: their frames, each with its newline, in
+// one string; or with raw set (a WebSocket that agreed to raw binary
+// messages), the WebSocket messages that carry them: strings of frames,
+// and a Uint8Array per binary message. It stops at a Blob still being
+// read, so that order is kept.
+function _batch(c, raw) {
+  var out = c._outbox, g = c._globals, parts = [], b = '', n = 0, i, m, f;
   if (c._sent < c._acked) c._sent = c._acked;
   for (i = c._sent - c._acked; i < out.length; i++) {
     m = out[i];
-    if (!m._frame || b && b.length + m._frame.length > c._limits.maxBatch - 64) break;
-    b += m._frame + '\n';
+    if (!m._frame && !m._bytes) break;
+    f = raw && m._bytes ? encodeRaw(m._seq, m._bytes, g.Uint8Array) :
+      m._frame || (m._frame = encodeFrame(['b', m._seq, toBase64(m._bytes, g.btoa)]));
+    if (n && n + f.length > c._limits.maxBatch - 64) break;
+    n += f.length;
+    if (typeof f == 'string') {
+      b += f + '\n';
+    } else {
+      if (b) parts.push(b);
+      parts.push(f);
+      b = '';
+    }
     c._sent = m._seq;
     if (m._seq == c._closeSeq) c._closeDelivery = 2; // our close is on its way
   }
-  return b;
+  if (!raw) return b;
+  if (b) parts.push(b);
+  return parts;
 }
 
 // _ackDue reports whether an ack is due now by the cadence of PROTOCOL.md
@@ -1061,17 +1132,23 @@ function _sentAck(c, n) {
 // _flush sends what is due upstream: messages, acks, control frames, and
 // a ticket request when an attach waits for one.
 function _flush(c) {
-  var b, ack;
+  var b, ack, last;
   if (!c._sessionId || c.readyState > 2) return;
   if (c._wsUpstream) {
-    b = _batch(c);
-    if (_ackDue(c) || b && c._received > c._ackSent) {
-      b += encodeFrame(['a', c._received]) + '\n';
+    b = c._binary ? _batch(c, 1) : [_batch(c)].filter(String);
+    last = b.length - 1;
+    // An ack rides on a batch of frames written anyway; raw binary
+    // messages alone send it only when the cadence makes it due.
+    if (_ackDue(c) || typeof b[last] == 'string' && c._received > c._ackSent) {
+      if (typeof b[last] == 'string') b[last] += encodeFrame(['a', c._received]) + '\n';
+      else b.push(encodeFrame(['a', c._received]) + '\n');
       _sentAck(c, c._received);
     }
-    if (b) {
+    if (b.length) {
       debug(c, 'up ws', b);
-      c._wsUpstream._handle.send(b);
+      b.map(function (m) {
+        c._wsUpstream._handle.send(m);
+      });
       if (c._closeDelivery) c._closeDelivery = 1;
       _finish(c);
     }

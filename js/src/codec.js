@@ -4,7 +4,9 @@
 // Text travels as JavaScript strings: a browser has decoded the UTF-8 of
 // every WebSocket message, event and response before the shim sees it, so
 // the codec works on UTF-16 and checks what UTF-16 can get wrong (lone
-// surrogates). Binary payloads stay base64 strings until delivery.
+// surrogates). Binary payloads stay base64 strings until delivery, or
+// arrive raw, in binary WebSocket messages of their own, where negotiate
+// agreed to that.
 
 // From other files: parseJSON (env).
 
@@ -106,6 +108,30 @@ function toBase64(bytes, btoa) {
     s += String.fromCharCode.apply(null, bytes.subarray(i, i + 8192));
   }
   return btoa(s);
+}
+
+// RAW is the header line of a raw binary message (PROTOCOL.md section 4),
+// in its one form: no whitespace, no leading zero.
+var RAW = /^\["r",([1-9]\d*)\]$/;
+
+// encodeRaw returns the raw binary WebSocket message of message seq
+// holding bytes (a Uint8Array): the ASCII header, \n, the bytes.
+function encodeRaw(seq, bytes, U8) {
+  var h = '["r",' + seq + ']\n', out = new U8(h.length + bytes.length), i;
+  for (i = 0; i < h.length; i++) out[i] = h.charCodeAt(i);
+  out.set(bytes, h.length);
+  return out;
+}
+
+// decodeRaw decodes a raw binary WebSocket message (an ArrayBuffer) into
+// the frame ['b', seq, payload], the payload an ArrayBuffer of its own. A
+// header that is not ["r",seq] then \n within 23 bytes throws a
+// codecError (1002), as in the Go decoder.
+function decodeRaw(buf, U8) {
+  var head = new U8(buf.slice(0, 23)), nl = [].indexOf.call(head, 10);
+  var m = nl > 0 && RAW.exec(String.fromCharCode.apply(null, head.subarray(0, nl)));
+  if (!m || m[1] > MAX_SAFE) throw codecError(1002);
+  return ['b', +m[1], buf.slice(nl + 1)];
 }
 
 // fromBase64 decodes a base64 string the decoder has checked into a

@@ -2,7 +2,7 @@
 // constructor, readyState and its constants, send, close, bufferedAmount
 // and the events. The session itself is in the files after this one.
 
-// From other files: encodeFrame, toBase64, utf8Length (codec); assign,
+// From other files: encodeFrame, utf8Length (codec); assign,
 // domError, resolveURL (env); transportNamed (fallback); _bye, _closeWith,
 // _fail, _listen, _online (lifecycle); _connect (negotiate);
 // _flush (upstream); ROOT (build.js).
@@ -47,7 +47,10 @@ function Comet(url, options) {
   c.onopen = c.onmessage = c.onerror = c.onclose = null;
   c._listeners = {}; // by event type
   c._timers = {}; // by name: {_fn, _id}
-  c._outbox = []; // messages not yet acknowledged: {_seq, _size, _frame, _isClose}
+  // messages not yet acknowledged: {_seq, _size, _frame, _bytes, _isClose};
+  // a binary message keeps its _bytes (sent raw on a WebSocket that agreed
+  // to that) and gets its base64 _frame when a path first needs it
+  c._outbox = [];
   // _seq: the sequence number of the last message queued; _acked: the
   // server's ack of them; _sent: the last one sent on the current path;
   // _reconnects: fresh sessions in a row; _generation: bumped when the
@@ -79,14 +82,15 @@ var proto = Comet.prototype;
 proto.send = function (data) {
   var c = this, g = c._globals, m = { _seq: c._seq + 1 }, blob = g.Blob && data instanceof g.Blob, r;
   function binary(bytes) {
-    m._frame = encodeFrame(['b', m._seq, toBase64(bytes, g.btoa)]);
+    // Copied, so that later changes to it do not change the message. It
+    // goes raw on a WebSocket that agreed to that, as base64 otherwise.
+    m._bytes = new g.Uint8Array(bytes);
   }
   if (c.readyState != 1) throw domError('InvalidStateError', 'not open');
   if (blob) {
     m._size = data.size;
   } else if (data && data.byteLength != null) {
-    // An ArrayBuffer, a typed array or a DataView: encoded at once, so
-    // that later changes to it do not change the message.
+    // An ArrayBuffer, a typed array or a DataView.
     if (!g.Uint8Array || !g.btoa) throw new TypeError('Comet: binary needs typed arrays');
     binary(data = new g.Uint8Array(data.buffer || data, data.byteOffset || 0, data.byteLength));
     m._size = data.length;

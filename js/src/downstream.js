@@ -2,8 +2,8 @@
 // sections 5 to 7): the open frame, the sequence rules, heartbeats, probe
 // echoes and the server's close.
 
-// From other files: _opened, _proven (attach); decodeBatch, fromBase64,
-// utf8Length (codec); _emit, debug (comet); _closeWith, _fail,
+// From other files: _opened, _proven (attach); decodeBatch, decodeRaw,
+// fromBase64, utf8Length (codec); _emit, debug (comet); _closeWith, _fail,
 // _finish (lifecycle); longpoll (longpoll); _gone (resume); _ackUp,
 // _flush (upstream); websocket (websocket).
 
@@ -15,10 +15,28 @@ function _live(c, att) {
 
 // _data applies a batch that arrived on att.
 function _data(c, att, text) {
-  var frames, i, f, now = c._now();
+  var frames;
   if (!_live(c, att)) return;
   debug(c, 'down ' + att._transport._name + ' ' + att._attempt, text);
-  if (!(frames = _decode(c, text))) return;
+  if ((frames = _decode(c, text))) _apply(c, att, frames);
+}
+
+// _raw applies a raw binary message (an ArrayBuffer) that arrived on
+// att's WebSocket (PROTOCOL.md section 4).
+function _raw(c, att, buf) {
+  var f;
+  if (!_live(c, att)) return;
+  try {
+    f = decodeRaw(buf, c._globals.Uint8Array);
+  } catch (e) {
+    return _fail(c, e.code, e.message);
+  }
+  _apply(c, att, [f]);
+}
+
+// _apply applies the frames that arrived on att, in order.
+function _apply(c, att, frames) {
+  var i, f, now = c._now();
   for (i = 0; i < frames.length && _live(c, att); i++) {
     f = frames[i];
     if (!att._openedAt) {
@@ -80,7 +98,7 @@ function _message(c, f) {
   if (c._serverClose) return _fail(c, 1002, 'after close');
   c._received = seq;
   if (f[0] == 'c') return _remoteClose(c, f);
-  size = f[0] == 'm' ? utf8Length(f[2]) : f[2].length / 4 * 3;
+  size = f[0] == 'm' ? utf8Length(f[2]) : f[2].byteLength == null ? f[2].length / 4 * 3 : f[2].byteLength;
   if (size > c._limits.maxMessage + 2) return _fail(c, 1009, 'message too big');
   if (!c._owed++) c._owedSince = c._now();
   c._owedBytes += size;
@@ -89,9 +107,10 @@ function _message(c, f) {
   if (c.readyState == 1) _emit(c, 'message', { data: f[0] == 'm' ? f[2] : _binary(c, f[2]) });
 }
 
-// _binary converts a base64 payload to what binaryType asks for.
-function _binary(c, b64) {
-  var g = c._globals, bytes = fromBase64(b64, g.atob, g.Uint8Array);
+// _binary converts a payload, base64 or a raw message's ArrayBuffer, to
+// what binaryType asks for.
+function _binary(c, data) {
+  var g = c._globals, bytes = typeof data == 'string' ? fromBase64(data, g.atob, g.Uint8Array) : new g.Uint8Array(data);
   return c.binaryType == 'blob' && g.Blob ? new g.Blob([bytes]) : bytes.buffer;
 }
 

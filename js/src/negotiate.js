@@ -57,7 +57,10 @@ var LIMITS = {
 // (options.target) rides in the body; JSON.stringify leaves it out when it
 // is undefined, so without it the body is the same as before.
 function _negotiate(c, base, token, hops) {
-  var t0 = c._now(), h = assign({}, c._options.headers);
+  var t0 = c._now(), h = assign({}, c._options.headers), g = c._globals;
+  // Raw binary WebSocket messages (PROTOCOL.md section 4), unless the
+  // application opts out or the browser lacks typed arrays.
+  var ask = c._options.binaryFrames !== false && !!g.Uint8Array && !!g.ArrayBuffer;
   if (token) h['Comet-Redirect-Token'] = token;
   debug(c, 'negotiate', base);
   // The negotiate is the session's one request in flight, as c._post: no
@@ -79,6 +82,7 @@ function _negotiate(c, base, token, hops) {
       // x <= 0, false for undefined.
       for (k in LIMITS) r[k] = r[k] > 0 ? r[k] : LIMITS[k];
       c._limits = r;
+      c._binary = ask && r.binary === true;
       c._attachTimeout = c._options.attachTimeout || attachTimeout(c._rtt, c._limits.minTimeout, c._limits.maxTimeout);
       (r.tickets || []).map(function (t) {
         _addTicket(c, t);
@@ -89,7 +93,7 @@ function _negotiate(c, base, token, hops) {
       debug(c, 'negotiated', { rtt: c._rtt, timeout: c._attachTimeout, transports: c._offer });
       if (!c._offer.length) return _end(c, 3004, 'no transport');
       _start(c);
-    }, 0, JSON.stringify({ transports: c._order, target: c._options.target }), h, c._options.timeout);
+    }, 0, JSON.stringify({ transports: c._order, binary: ask || undefined, target: c._options.target }), h, c._options.timeout);
 }
 
 // _refused ends a session whose negotiate failed: 401 and 403 with 3003

@@ -4,25 +4,40 @@
 // it already has by sequence number. The path is the delivering WebSocket
 // when there is one, otherwise POST P/send, one POST at a time.
 
-// From other files: _probed (attach); encodeFrame (codec); _emit,
+// From other files: _probed (attach); encodeFrame, encodeRaw, toBase64 (codec); _emit,
 // debug (comet); _decode (downstream); refusalOf, request (env); _clear, _end,
 // _fail, _finish, _timer (lifecycle); _addTicket, _fresh, _url (negotiate);
 // REFUSED, backoff, nextPause (policy).
 
-// _batch returns the frames of the messages after the path's cursor, each
-// with its newline, up to maxBatch bytes, and moves the cursor. It stops
-// at a Blob still being read, so that order is kept.
-function _batch(c) {
-  var out = c._outbox, b = '', i, m;
+// _batch returns the messages after the path's cursor, up to maxBatch
+// bytes, and moves the cursor: their frames, each with its newline, in
+// one string; or with raw set (a WebSocket that agreed to raw binary
+// messages), the WebSocket messages that carry them: strings of frames,
+// and a Uint8Array per binary message. It stops at a Blob still being
+// read, so that order is kept.
+function _batch(c, raw) {
+  var out = c._outbox, g = c._globals, parts = [], b = '', n = 0, i, m, f;
   if (c._sent < c._acked) c._sent = c._acked;
   for (i = c._sent - c._acked; i < out.length; i++) {
     m = out[i];
-    if (!m._frame || b && b.length + m._frame.length > c._limits.maxBatch - 64) break;
-    b += m._frame + '\n';
+    if (!m._frame && !m._bytes) break;
+    f = raw && m._bytes ? encodeRaw(m._seq, m._bytes, g.Uint8Array) :
+      m._frame || (m._frame = encodeFrame(['b', m._seq, toBase64(m._bytes, g.btoa)]));
+    if (n && n + f.length > c._limits.maxBatch - 64) break;
+    n += f.length;
+    if (typeof f == 'string') {
+      b += f + '\n';
+    } else {
+      if (b) parts.push(b);
+      parts.push(f);
+      b = '';
+    }
     c._sent = m._seq;
     if (m._seq == c._closeSeq) c._closeDelivery = 2; // our close is on its way
   }
-  return b;
+  if (!raw) return b;
+  if (b) parts.push(b);
+  return parts;
 }
 
 // _ackDue reports whether an ack is due now by the cadence of PROTOCOL.md
@@ -52,17 +67,23 @@ function _sentAck(c, n) {
 // _flush sends what is due upstream: messages, acks, control frames, and
 // a ticket request when an attach waits for one.
 function _flush(c) {
-  var b, ack;
+  var b, ack, last;
   if (!c._sessionId || c.readyState > 2) return;
   if (c._wsUpstream) {
-    b = _batch(c);
-    if (_ackDue(c) || b && c._received > c._ackSent) {
-      b += encodeFrame(['a', c._received]) + '\n';
+    b = c._binary ? _batch(c, 1) : [_batch(c)].filter(String);
+    last = b.length - 1;
+    // An ack rides on a batch of frames written anyway; raw binary
+    // messages alone send it only when the cadence makes it due.
+    if (_ackDue(c) || typeof b[last] == 'string' && c._received > c._ackSent) {
+      if (typeof b[last] == 'string') b[last] += encodeFrame(['a', c._received]) + '\n';
+      else b.push(encodeFrame(['a', c._received]) + '\n');
       _sentAck(c, c._received);
     }
-    if (b) {
+    if (b.length) {
       debug(c, 'up ws', b);
-      c._wsUpstream._handle.send(b);
+      b.map(function (m) {
+        c._wsUpstream._handle.send(m);
+      });
       if (c._closeDelivery) c._closeDelivery = 1;
       _finish(c);
     }

@@ -14,10 +14,12 @@ const { build } = require('../build.js');
 const { browser } = require('./fakes');
 
 const DIST = path.join(__dirname, '..', 'dist');
-const BUDGET = 7168; // 7 KiB, minified and gzipped
+// 7.5 KiB, minified and gzipped: the project's budget. It was 7 KiB until
+// raw binary WebSocket messages (PROTOCOL.md section 4) took it past.
+const BUDGET = 7680;
 const read = (name) => fs.readFileSync(path.join(DIST, name), 'utf8');
 
-test('size budget: comet.min.js gzipped is at most 7 KiB', (t) => {
+test('size budget: comet.min.js gzipped is at most 7.5 KiB', (t) => {
   const min = read('comet.min.js');
   const gz = zlib.gzipSync(min, { level: 9 }).length;
   const line = `comet.min.js: ${min.length} bytes minified, ${gz} bytes min+gzip (budget ${BUDGET})`;

@@ -162,3 +162,34 @@ test('lineReader keeps partial lines and reports a cut', () => {
   assert.equal(lines(text), '');
   assert.ok(!lines(), 'a partial padding line is not a cut frame');
 });
+
+// Raw binary WebSocket messages (PROTOCOL.md section 4) against their
+// golden vectors, shared with the Go tests.
+const raw = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'testdata', 'raw.json'), 'utf8'));
+
+// arrayBuffer returns hex's bytes in an ArrayBuffer of their own, as a
+// WebSocket with binaryType 'arraybuffer' delivers a message.
+function arrayBuffer(hex) {
+  const b = Buffer.from(hex, 'hex');
+  return b.buffer.slice(b.byteOffset, b.byteOffset + b.length);
+}
+
+test('raw golden vectors decode and encode byte for byte', () => {
+  assert.ok(raw.valid.length > 0);
+  for (const v of raw.valid) {
+    const f = m.decodeRaw(arrayBuffer(v.wire), Uint8Array);
+    assert.equal(f[0], 'b', v.name);
+    assert.equal(f[1], v.seq, v.name);
+    assert.ok(f[2] instanceof ArrayBuffer, v.name);
+    assert.equal(Buffer.from(f[2]).toString('hex'), v.payload, v.name);
+    const enc = m.encodeRaw(v.seq, new Uint8Array(Buffer.from(v.payload, 'hex')), Uint8Array);
+    assert.equal(Buffer.from(enc).toString('hex'), v.wire, v.name);
+  }
+});
+
+test('raw golden invalid vectors are refused with 1002', () => {
+  assert.ok(raw.invalid.length > 0);
+  for (const v of raw.invalid) {
+    assert.throws(() => m.decodeRaw(arrayBuffer(v.wire), Uint8Array), (e) => e.code === 1002, v.name);
+  }
+});

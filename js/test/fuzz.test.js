@@ -274,3 +274,66 @@ for (const [name, attach] of Object.entries(STREAMS)) {
     }
   });
 }
+
+// Raw binary WebSocket messages (PROTOCOL.md section 4): their golden
+// vectors, mutated byte by byte.
+const RAW_VECTORS = (() => {
+  const g = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'testdata', 'raw.json'), 'utf8'));
+  return g.valid.concat(g.invalid).map((v) => Buffer.from(v.wire, 'hex'));
+})();
+const RAW_BYTES = [0x5b, 0x5d, 0x22, 0x2c, 0x72, 0x62, 0x30, 0x31, 0x39, 0x0a, 0x0d, 0x20, 0x2d, 0x00, 0xff];
+
+// mutateRaw changes a raw message's bytes at random, mostly in its
+// header, and returns them in an ArrayBuffer of their own.
+function mutateRaw(b, r) {
+  const out = [...b];
+  for (let n = 1 + r.int(3); n > 0; n--) {
+    const i = r.int(Math.min(out.length + 1, 26));
+    switch (r.int(4)) {
+      case 0: out[i] = r() < 0.7 ? r.pick(RAW_BYTES) : r.int(256); break;
+      case 1: out.splice(i, 1 + r.int(3)); break;
+      case 2: out.splice(i, 0, r.pick(RAW_BYTES)); break;
+      case 3: out.length = r.int(out.length + 1); break;
+    }
+  }
+  return Uint8Array.from(out).buffer;
+}
+
+test('fuzz: decodeRaw throws only 1002, and what it takes re-encodes to itself', (t) => {
+  t.diagnostic(`seed ${SEED}; replay with COMET_FUZZ_SEED=${SEED}`);
+  const r = rand(100);
+  for (let i = 0; i < 3000; i++) {
+    const input = mutateRaw(r.pick(RAW_VECTORS), r);
+    const what = `seed ${SEED} (COMET_FUZZ_SEED=${SEED} replays), iteration ${i}: ${Buffer.from(input).toString('hex')}`;
+    let f;
+    try {
+      f = m.decodeRaw(input, Uint8Array);
+    } catch (e) {
+      assert.equal(e.code, 1002, `decodeRaw threw ${e.name}: ${e.message}; ${what}`);
+      continue;
+    }
+    assert.ok(f[0] === 'b' && Number.isSafeInteger(f[1]) && f[1] > 0, what);
+    assert.equal(Buffer.from(m.encodeRaw(f[1], new Uint8Array(f[2]), Uint8Array)).toString('hex'),
+      Buffer.from(input).toString('hex'), `a decoded raw message does not encode back; ${what}`);
+  }
+});
+
+test('fuzz: raw messages on an agreed WebSocket deliver in order and end only with a protocol close', (t) => {
+  t.diagnostic(`seed ${SEED}; replay with COMET_FUZZ_SEED=${SEED}`);
+  const r = rand(101);
+  const builds = Object.values(BUILDS).map((make) => make());
+  for (let i = 0; i < 300; i++) {
+    const s = start(builds[i % builds.length]);
+    const ws = openWebSocket(s, { binary: true });
+    const inputs = [];
+    for (let n = 1 + r.int(4); n > 0; n--) {
+      const input = r() < 0.5 ? Uint8Array.from(r.pick(RAW_VECTORS)).buffer : mutateRaw(r.pick(RAW_VECTORS), r);
+      inputs.push(Buffer.from(input).toString('hex'));
+      assert.doesNotThrow(() => ws.message(input), `seed ${SEED}, iteration ${i}`);
+    }
+    const what = `seed ${SEED} (COMET_FUZZ_SEED=${SEED} replays), iteration ${i}: ${inputs.join(' ')}`;
+    const closes = s.of('close');
+    assert.ok(closes.length <= 1, what);
+    if (closes.length) assert.ok([1002, 1009].includes(closes[0].code), `the session closed with ${closes[0].code}; ${what}`);
+  }
+});

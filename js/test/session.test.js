@@ -503,21 +503,21 @@ for (const [build, make] of Object.entries(BUILDS)) {
   it('negotiate is CORS-simple unless the application adds headers', () => {
     let t = start(Comet);
     assert.deepEqual(t.net.last('negotiate').headers, { 'Content-Type': 'text/plain;charset=UTF-8' });
-    assert.deepEqual(JSON.parse(t.net.last('negotiate').body), { transports: ['websocket', 'sse', 'streaming', 'longpoll'] });
+    assert.deepEqual(JSON.parse(t.net.last('negotiate').body), { transports: ['websocket', 'sse', 'streaming', 'longpoll'], binary: true });
     t = start(Comet, { options: { headers: { Authorization: 'Bearer x' } } });
     assert.equal(t.net.last('negotiate').headers.Authorization, 'Bearer x');
   });
 
   it('the relay target rides in the negotiate body; without it the body is unchanged', () => {
     let t = start(Comet);
-    assert.equal(t.net.last('negotiate').body, '{"transports":["websocket","sse","streaming","longpoll"]}');
+    assert.equal(t.net.last('negotiate').body, '{"transports":["websocket","sse","streaming","longpoll"],"binary":true}');
     t = start(Comet, { options: { target: 'db.internal:6379', transports: ['longpoll'] } });
-    assert.equal(t.net.last('negotiate').body, '{"transports":["longpoll"],"target":"db.internal:6379"}');
+    assert.equal(t.net.last('negotiate').body, '{"transports":["longpoll"],"binary":true,"target":"db.internal:6379"}');
     t = start(Comet, { options: { target: '[::1]:5432', transports: ['longpoll'] } });
-    assert.equal(t.net.last('negotiate').body, '{"transports":["longpoll"],"target":"[::1]:5432"}');
+    assert.equal(t.net.last('negotiate').body, '{"transports":["longpoll"],"binary":true,"target":"[::1]:5432"}');
     // Only the type is checked: the server judges the value.
     t = start(Comet, { options: { target: '', transports: ['longpoll'] } });
-    assert.equal(t.net.last('negotiate').body, '{"transports":["longpoll"],"target":""}');
+    assert.equal(t.net.last('negotiate').body, '{"transports":["longpoll"],"binary":true,"target":""}');
     for (const bad of [6379, null, { host: 'x' }, ['x:1']]) {
       assert.throws(() => start(Comet, { options: { target: bad } }), { name: 'TypeError', message: 'Comet: target' });
     }
