@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/seed-544bbf9f/comet/internal/testutil"
 )
 
 // The packaged proxies (nginx, haproxy) are started per case, each from a
@@ -83,7 +84,7 @@ func startProxy(t *testing.T, srv *server, name string, tlsCfg *tls.Config, comm
 	var lastErr error
 	for range 3 {
 		dir := t.TempDir()
-		port, err := freePort()
+		port, err := testutil.FreePort()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -200,16 +201,6 @@ func (p *proxyProc) ready(srv *server) error {
 			return errors.Join(errors.New("port taken"), last)
 		}
 	}
-}
-
-// freePort returns a port of 127.0.0.1 that was free a moment ago.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // nginxMode is how an nginx in front of the origin is configured.

@@ -153,21 +153,7 @@ func TestRawViolations(t *testing.T) {
 			if tc.agree {
 				body = `{"binary":true}`
 			}
-			_, n := s.negotiateBody(t, body)
-			ss := s.session(t, n)
-			c, open := s.mustDial(t, deliver(n, n.Tickets[0], 1))
-			c.write(gorilla.BinaryMessage, tc.data)
-			if tc.cut {
-				c.drain()
-				c, _ = s.mustDial(t, deliver(n, open.Token, 2))
-			}
-			cl := c.nextOf(transport.TypeClose)
-			if transport.CloseCode(cl.Code) != tc.code || cl.Seq != 1 {
-				t.Fatalf("close frame %+v, want seq 1 code %d", cl, tc.code)
-			}
-			c.send(transport.Frame{Type: transport.TypeAck, Ack: cl.Seq})
-			c.drain()
-			testutil.Receive(t, ss.Done(), "end of the session")
+			s.violate(t, body, gorilla.BinaryMessage, tc.data, tc.cut, tc.code)
 		})
 	}
 }

@@ -53,16 +53,7 @@ func echo(s *session.Session) {
 
 func (s *server) negotiate(t *testing.T) *transport.NegotiateResponse {
 	t.Helper()
-	resp, err := s.Srv.Client().Post(s.Srv.URL+prefix+"/negotiate?v=1", "application/json", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	n, err := transport.ParseNegotiateResponse(body)
-	if resp.StatusCode != http.StatusOK || err != nil {
-		t.Fatalf("negotiate: %s %v; body %s", resp.Status, err, body)
-	}
+	_, n := s.negotiateBody(t, "")
 	return n
 }
 
@@ -391,25 +382,33 @@ func TestViolationClosesSession(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			s := start(t, &session.Options{MaxMessage: 100, MaxBatch: 1024})
-			n := s.negotiate(t)
-			ss := s.session(t, n)
-			c, open := s.mustDial(t, deliver(n, n.Tickets[0], 1))
-			c.write(tc.typ, []byte(tc.data))
-			if tc.cut {
-				c.drain()
-				c, _ = s.mustDial(t, deliver(n, open.Token, 2))
-			}
-			cl := c.nextOf(transport.TypeClose)
-			if transport.CloseCode(cl.Code) != tc.code || cl.Seq != 1 {
-				t.Fatalf("close frame %+v, want seq 1 code %d", cl, tc.code)
-			}
-
-			// Acknowledging the close ends the session and its connection.
-			c.send(transport.Frame{Type: transport.TypeAck, Ack: cl.Seq})
-			c.drain()
-			testutil.Receive(t, ss.Done(), "end of the session")
+			s.violate(t, "", tc.typ, []byte(tc.data), tc.cut, tc.code)
 		})
 	}
+}
+
+// violate negotiates with body (empty: none), attaches, writes one
+// WebSocket message of typ holding data, and checks that the session
+// closes with code as its first message: on the same connection, or, when
+// cut, on the next attachment, because the server dropped the connection
+// at once. Acknowledging the close then ends the session.
+func (s *server) violate(t *testing.T, body string, typ int, data []byte, cut bool, code transport.CloseCode) {
+	t.Helper()
+	_, n := s.negotiateBody(t, body)
+	ss := s.session(t, n)
+	c, open := s.mustDial(t, deliver(n, n.Tickets[0], 1))
+	c.write(typ, data)
+	if cut {
+		c.drain()
+		c, _ = s.mustDial(t, deliver(n, open.Token, 2))
+	}
+	cl := c.nextOf(transport.TypeClose)
+	if transport.CloseCode(cl.Code) != code || cl.Seq != 1 {
+		t.Fatalf("close frame %+v, want seq 1 code %d", cl, code)
+	}
+	c.send(transport.Frame{Type: transport.TypeAck, Ack: cl.Seq})
+	c.drain()
+	testutil.Receive(t, ss.Done(), "end of the session")
 }
 
 func TestHeartbeat(t *testing.T) {

@@ -53,7 +53,7 @@ func StartRedis(t testing.TB, extra ...string) *Redis {
 }
 
 func startRedis(t testing.TB, bin string, extra []string) (*Redis, error) {
-	port, err := freeLoopbackPort()
+	port, err := FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,9 +117,10 @@ func startRedis(t testing.TB, bin string, extra []string) (*Redis, error) {
 	return &Redis{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), PID: cmd.Process.Pid}, nil
 }
 
-// freeLoopbackPort returns a TCP port on 127.0.0.1 that was free a moment
-// ago.
-func freeLoopbackPort() (int, error) {
+// FreePort returns a TCP port of 127.0.0.1 that was free a moment ago: a
+// program started on it may find it taken, and should be started again on
+// another.
+func FreePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
