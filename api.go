@@ -21,8 +21,8 @@ type (
 	RequestInfo = session.RequestInfo
 	// Negotiation is what Options.Negotiate sees of a negotiate request.
 	Negotiation = session.Negotiation
-	// Decision is Options.Negotiate's answer: the session's Auth and relay
-	// Target, or a redirect.
+	// Decision is Options.Negotiate's answer: the session's Auth, relay
+	// Target and subprotocol, or a redirect.
 	Decision = session.Decision
 	// AuthError is what Options.Negotiate or Options.Authorize returns to choose a refusal's
 	// status (401 or 403) and message.
@@ -65,6 +65,7 @@ const (
 	CloseNormal          = transport.CloseNormal          // the session is done
 	CloseGoingAway       = transport.CloseGoingAway       // the peer left (page unload)
 	CloseProtocolError   = transport.CloseProtocolError   // a frame broke the protocol
+	CloseNoStatus        = transport.CloseNoStatus        // the client closed without a code (the browser's close())
 	CloseInvalidPayload  = transport.CloseInvalidPayload  // text that is not valid UTF-8
 	ClosePolicyViolation = transport.ClosePolicyViolation // refused by policy
 	CloseMessageTooBig   = transport.CloseMessageTooBig   // a message exceeded the limit
@@ -111,6 +112,10 @@ var (
 	// ErrInvalidUTF8 is wrapped by the error Send returns for a Text
 	// message that is not valid UTF-8.
 	ErrInvalidUTF8 = transport.ErrInvalidUTF8
+	// ErrInvalidProtocols is wrapped by the error client.Dial returns for
+	// an Options.Protocols the browser's WebSocket would refuse too: an
+	// entry that is not an RFC 6455 token, or one listed twice.
+	ErrInvalidProtocols = transport.ErrInvalidProtocols
 )
 
 // CloseStatus returns the code of the *CloseError in err's chain, or 0 if

@@ -226,3 +226,40 @@ func ExampleOptions_negotiate() {
 	// db: 403 no such back-end
 	// chat: alice may reach chat.internal:6667
 }
+
+// Subprotocols: the server lists those it supports, the client offers its
+// own, best first, as with new WebSocket(url, protocols); the server takes
+// the first of the client's list that it supports, and both ends report
+// it, on every transport.
+func ExampleOptions_protocols() {
+	h := comet.NewHandler(&comet.Options{
+		Protocols: []string{"v12.stomp", "v11.stomp"},
+		Serve: func(s *comet.Session) {
+			s.Send(s.Context(), comet.Text, []byte("server speaks "+s.Protocol()))
+			<-s.Context().Done()
+		},
+		Logger: quiet,
+	})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	defer h.Shutdown(context.Background())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, srv.URL+"/comet", &client.Options{Protocols: []string{"v10.stomp", "v11.stomp", "v12.stomp"}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close(comet.CloseNormal, "done")
+	_, p, _ := c.Recv(ctx)
+	fmt.Println("client speaks", c.Protocol())
+	fmt.Println(string(p))
+
+	_, err = client.Dial(ctx, srv.URL+"/comet", &client.Options{Protocols: []string{"mqtt"}})
+	fmt.Println(errors.Is(err, client.ErrNoProtocol))
+	// Output:
+	// client speaks v11.stomp
+	// server speaks v11.stomp
+	// true
+}

@@ -33,15 +33,22 @@ type rawClient struct {
 
 func newRawClient(t *testing.T, base, name string) *rawClient {
 	t.Helper()
-	resp, err := http.Post(base+"/negotiate?v=1", "application/json", nil)
+	return newRawClientAsking(t, base, name, "")
+}
+
+// newRawClientAsking negotiates with body, a negotiate request's JSON
+// ("" for none), as newRawClient does.
+func newRawClientAsking(t *testing.T, base, name, body string) *rawClient {
+	t.Helper()
+	resp, err := http.Post(base+"/negotiate?v=1", "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
+	answer, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	neg, err := transport.ParseNegotiateResponse(body)
+	neg, err := transport.ParseNegotiateResponse(answer)
 	if err != nil {
-		t.Fatalf("negotiate: %d %s: %v", resp.StatusCode, body, err)
+		t.Fatalf("negotiate: %d %s: %v", resp.StatusCode, answer, err)
 	}
 	r := &rawClient{t: t, base: base, name: name, neg: neg, tickets: neg.Tickets}
 	t.Cleanup(func() {

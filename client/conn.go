@@ -31,8 +31,11 @@ type Conn struct {
 	secret string
 	// binary: negotiate agreed to raw binary WebSocket messages.
 	binary bool
-	lim    limits
-	order  []string // transports to try, best first
+	// noStatus: negotiate agreed to closes without a code (1005).
+	noStatus bool
+	protocol string // the subprotocol selected at negotiate, or ""
+	lim      limits
+	order    []string // transports to try, best first
 
 	ctx      context.Context // the session's lifetime
 	cancel   context.CancelFunc
@@ -167,8 +170,14 @@ func (c *Conn) Send(ctx context.Context, typ transport.MessageType, p []byte) er
 }
 
 // Close ends the session gracefully with an application code (1000 or
-// 4000–4999, otherwise ErrInvalidCloseCode and nothing happens) and a
-// reason, truncated to 123 bytes (transport.MaxReasonBytes). The close is
+// 4000–4999) and a reason, truncated to 123 bytes
+// (transport.MaxReasonBytes), or without a code: comet.CloseNoStatus
+// (1005) and an empty reason, as the browser's close() with no argument.
+// Any other code, or a reason with CloseNoStatus, returns
+// ErrInvalidCloseCode and nothing happens. A close without a code
+// travels as 1005 where the server agreed at negotiate (PROTOCOL.md
+// section 10), and as 1000 to a server that did not; Recv and Send report
+// 1005 either way. The close is
 // sent in sequence, after every message Send has queued, and Close waits
 // at most Options.CloseTimeout (default 5 s) for the server's answering
 // close, then ends the session either way and returns an error if the
@@ -177,7 +186,10 @@ func (c *Conn) Send(ctx context.Context, typ transport.MessageType, p []byte) er
 // and dropped). Close is idempotent: once the session is ending or ended,
 // it waits for the end and returns nil.
 func (c *Conn) Close(code transport.CloseCode, reason string) error {
-	if !code.ValidForApplication() {
+	switch {
+	case code == transport.CloseNoStatus && reason != "":
+		return fmt.Errorf("%w: a close without a code (1005) carries no reason", ErrInvalidCloseCode)
+	case code != transport.CloseNoStatus && !code.ValidForApplication():
 		return fmt.Errorf("%w: %d", ErrInvalidCloseCode, int(code))
 	}
 	c.mu.Lock()
@@ -186,7 +198,11 @@ func (c *Conn) Close(code transport.CloseCode, reason string) error {
 		reason = transport.TruncateReason(reason)
 		c.closeErr = &transport.CloseError{Code: code, Reason: reason}
 		c.in.discard = true
-		c.queueCloseLocked(code, reason)
+		sent := code
+		if code == transport.CloseNoStatus && !c.noStatus {
+			sent = transport.CloseNormal
+		}
+		c.queueCloseLocked(sent, reason)
 	}
 	c.mu.Unlock()
 	<-c.done
@@ -223,6 +239,10 @@ func (c *Conn) Transport() string {
 	defer c.mu.Unlock()
 	return c.current
 }
+
+// Protocol returns the subprotocol the server selected among
+// Options.Protocols, or "" if the client offered none. It never changes.
+func (c *Conn) Protocol() string { return c.protocol }
 
 // SessionID returns the session id. It names the session in URLs and logs;
 // it is not a credential.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -35,9 +36,10 @@ const redirectTokenHeader = "Comet-Redirect-Token"
 // *HTTPError (use errors.As): Status 401 or 403 means
 // unauthorized (the close code 3003 of PROTOCOL.md), 403 with Body.Code
 // "origin_refused" a forbidden origin (3005), 429 and 503 an overloaded
-// server (3006), whose RetryAfter says how many seconds to wait. When no
-// transport attaches, the error wraps a *comet.CloseError with code
-// 3004 (unreachable).
+// server (3006), whose RetryAfter says how many seconds to wait. When the
+// server selects none of Options.Protocols, the error wraps
+// ErrNoProtocol. When no transport attaches, the error wraps a
+// *comet.CloseError with code 3004 (unreachable).
 func Dial(ctx context.Context, rawURL string, opts *Options) (*Conn, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
@@ -48,8 +50,17 @@ func Dial(ctx context.Context, rawURL string, opts *Options) (*Conn, error) {
 		return nil, err
 	}
 	hc, own := o.httpClient()
-	neg, base, rtt, err := negotiate(ctx, hc, base, o.Header,
-		transport.NegotiateRequest{Transports: o.Transports, Binary: !o.NoBinaryFrames, Target: o.Target})
+	neg, base, rtt, err := negotiate(ctx, hc, base, o.Header, transport.NegotiateRequest{
+		Transports: o.Transports, Binary: !o.NoBinaryFrames, Target: o.Target,
+		Protocols: o.Protocols, NoStatus: true,
+	})
+	var refused *HTTPError
+	switch {
+	case err == nil:
+		err = checkProtocol(o.Protocols, neg.Protocol)
+	case errors.As(err, &refused) && refused.Body.Code == transport.CodeNoProtocol:
+		err = fmt.Errorf("%w: %w", ErrNoProtocol, err)
+	}
 	if err != nil {
 		if own != nil {
 			own.CloseIdleConnections()
@@ -91,6 +102,8 @@ func newConn(o Options, hc *http.Client, own *http.Transport, base *url.URL, neg
 		sid:      neg.SessionID,
 		secret:   neg.Secret,
 		binary:   neg.Binary,
+		noStatus: neg.NoStatus,
+		protocol: neg.Protocol,
 		lim:      newLimits(neg, rtt, o.Heartbeat),
 		order:    order,
 		done:     make(chan struct{}),
@@ -180,6 +193,19 @@ func negotiate(ctx context.Context, hc *http.Client, base *url.URL, header http.
 		}
 		base, token = next, neg.Token
 	}
+}
+
+// checkProtocol checks the subprotocol a server selected for a client
+// that offered offered (PROTOCOL.md section 3). The session the server
+// made for a failed check is left to its first-attach timeout.
+func checkProtocol(offered []string, selected string) error {
+	switch {
+	case selected == "" && len(offered) > 0:
+		return fmt.Errorf("%w: the server answered without one of %q (does it predate subprotocols?)", ErrNoProtocol, offered)
+	case selected != "" && !slices.Contains(offered, selected):
+		return fmt.Errorf("%w: the server selected the subprotocol %q, not one of %q", transport.ErrMalformed, selected, offered)
+	}
+	return nil
 }
 
 // offered returns the client's transports that the server offers, in the

@@ -285,10 +285,11 @@ func TestWebSocketURL(t *testing.T) {
 	}
 }
 
-// TestNegotiateTarget: Options.Target travels in the negotiate body, and a
-// client without one (nor binary frames) sends the body it always did.
-func TestNegotiateTarget(t *testing.T) {
-	bodies := make(chan string, 3)
+// TestNegotiateBody: Options.Target and Options.Protocols travel in the
+// negotiate body, each only when set, beside binary (unless
+// NoBinaryFrames) and noStatus, which this client always asks for.
+func TestNegotiateBody(t *testing.T) {
+	bodies := make(chan string, 4)
 	ts := negotiateStub(t, func(w http.ResponseWriter, r *http.Request) {
 		var b strings.Builder
 		_, err := io.Copy(&b, r.Body)
@@ -299,21 +300,25 @@ func TestNegotiateTarget(t *testing.T) {
 		writeJSON(w, http.StatusForbidden, transport.ErrorBody{Code: transport.CodeForbidden, Message: "stub"})
 	})
 	for _, tc := range []struct {
-		target   string
-		noBinary bool
-		want     string
+		target    string
+		protocols []string
+		noBinary  bool
+		want      string
 	}{
-		{"", true, `{"transports":["longpoll"]}`},
-		{"redis.internal:6379", true, `{"transports":["longpoll"],"target":"redis.internal:6379"}`},
-		{"redis.internal:6379", false, `{"transports":["longpoll"],"binary":true,"target":"redis.internal:6379"}`},
+		{"", nil, true, `{"transports":["longpoll"],"noStatus":true}`},
+		{"redis.internal:6379", nil, true, `{"transports":["longpoll"],"target":"redis.internal:6379","noStatus":true}`},
+		{"redis.internal:6379", nil, false,
+			`{"transports":["longpoll"],"binary":true,"target":"redis.internal:6379","noStatus":true}`},
+		{"", []string{"v12.stomp", "v11.stomp"}, true,
+			`{"transports":["longpoll"],"protocols":["v12.stomp","v11.stomp"],"noStatus":true}`},
 	} {
 		_, err := Dial(t.Context(), ts.URL+"/comet", &Options{Transports: []string{transport.LongPoll}, Target: tc.target,
-			NoBinaryFrames: tc.noBinary})
+			Protocols: tc.protocols, NoBinaryFrames: tc.noBinary})
 		if err == nil {
 			t.Fatal("Dial succeeded against a refusing stub")
 		}
 		if got := strings.TrimSpace(<-bodies); got != tc.want {
-			t.Errorf("target %q: body %s, want %s", tc.target, got, tc.want)
+			t.Errorf("target %q, protocols %q: body %s, want %s", tc.target, tc.protocols, got, tc.want)
 		}
 	}
 }

@@ -39,6 +39,6 @@
 // The wire protocol is PROTOCOL.md at the root of this module.
 //
 // Concurrency: Send, Close and CloseNow may be called from any goroutine;
-// only one goroutine may call Recv at a time. Transport, SessionID and Done
-// may be called from any goroutine.
+// only one goroutine may call Recv at a time. Transport, Protocol,
+// SessionID and Done may be called from any goroutine.
 package client

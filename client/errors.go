@@ -23,9 +23,17 @@ var (
 	// comet.Text and comet.Binary.
 	ErrInvalidMessageType = transport.ErrInvalidMessageType
 	// ErrInvalidCloseCode is returned by Close for a code an application
-	// may not send: anything but 1000 and 4000–4999.
+	// may not send: anything but 1000, 4000–4999 and comet.CloseNoStatus
+	// (which takes no reason).
 	ErrInvalidCloseCode = transport.ErrInvalidCloseCode
 )
+
+// ErrNoProtocol is wrapped by Dial's error when the server selected none
+// of Options.Protocols: it refused with 400 no_protocol (the error then
+// wraps its *HTTPError too, whose message lists what the server
+// supports), or it answered without a subprotocol, as a server that
+// predates them does. A browser's WebSocket fails the same way.
+var ErrNoProtocol = errors.New("comet: the server selected no subprotocol")
 
 // HTTPError is the error, wrapped, of a request the server refused: its
 // status, JSON error body and Retry-After. Dial returns it (find it with

@@ -31,6 +31,14 @@ type Options struct {
 	// policy decides. Empty asks for none.
 	Target string
 
+	// Protocols are the subprotocols the client offers, best first, as
+	// with the browser's new WebSocket(url, protocols): each an RFC 6455
+	// token, none twice (otherwise Dial fails with an error wrapping
+	// comet.ErrInvalidProtocols), at most 32 of at most 128 bytes. The
+	// server selects one, which Conn.Protocol reports, or Dial fails with
+	// ErrNoProtocol. Nil offers none.
+	Protocols []string
+
 	// NoBinaryFrames keeps binary messages base64 in text frames on
 	// WebSocket, as servers without raw binary WebSocket messages expect.
 	// Default false: the client asks for them at negotiate and, if the
@@ -142,6 +150,10 @@ func (o *Options) withDefaults() (Options, error) {
 			return c, fmt.Errorf("comet: transport %q is not supported by this client (it speaks %v)", t, supported)
 		}
 	}
+	if err := transport.CheckProtocols(c.Protocols); err != nil {
+		return c, fmt.Errorf("comet: Options.Protocols: %w", err)
+	}
+	c.Protocols = slices.Clone(c.Protocols)
 	if c.CloseTimeout <= 0 {
 		c.CloseTimeout = defaultCloseTimeout
 	}

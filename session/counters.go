@@ -81,7 +81,7 @@ func reasonIndex(why string) int {
 var refusals = [...]string{
 	transport.CodeRateLimited, transport.CodeOverloaded, transport.CodeShuttingDown,
 	transport.CodeUnauthorized, transport.CodeForbidden, transport.CodeOriginRefused,
-	transport.CodeUnsupportedVersion, transport.CodeBadRequest, "other",
+	transport.CodeUnsupportedVersion, transport.CodeBadRequest, transport.CodeNoProtocol, "other",
 }
 
 const numRefusals = len(refusals)

@@ -86,6 +86,13 @@ func NewHandler(opts *Options, adapters ...transport.Adapter) *Handler {
 		}
 		h.allowed[c] = true
 	}
+	h.opts.Protocols = slices.DeleteFunc(h.opts.Protocols, func(p string) bool {
+		if transport.ValidProtocol(p) {
+			return false
+		}
+		h.logger.Error("comet: Protocols entry ignored: not an RFC 6455 token", "entry", p)
+		return true
+	})
 	if h.opts.InsecureAllowAnyOrigin && h.opts.AllowCredentials && !h.opts.InsecureAllowAnyOriginWithCredentials {
 		h.logger.Warn("comet: InsecureAllowAnyOrigin allows credentials only for AllowedOrigins; " +
 			"set InsecureAllowAnyOriginWithCredentials to send them to every site, if you must")

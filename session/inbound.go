@@ -295,7 +295,7 @@ func (s *Session) takeInboundToken(now time.Time) bool {
 // peerClosedLocked accepts the client's close frame f.
 func (s *Session) peerClosedLocked(f *transport.Frame) error {
 	code := transport.CloseCode(f.Code)
-	if code < 1000 || code == 1004 || code == 1005 || code == 1006 || code == 1015 || (code > 1015 && code < 3000) {
+	if !validClientClose(code, s.noStatus) {
 		return violation(transport.CloseProtocolError, "invalid close code %d", f.Code)
 	}
 	s.inSeq++
@@ -316,8 +316,30 @@ func (s *Session) peerClosedLocked(f *transport.Frame) error {
 		go s.finish()
 		return nil
 	}
-	s.closeLocked(code, "", 0)
+	// The answer echoes the client's code and, once agreed, its reason,
+	// as an RFC 6455 server echoes a close; a client that did not ask gets
+	// the empty reason it always got, which the first shim reports as the
+	// close's reason.
+	reason := ""
+	if s.noStatus {
+		reason = transport.TruncateReason(f.Reason)
+	}
+	s.closeLocked(code, reason, 0)
 	return nil
+}
+
+// validClientClose reports whether a client may close with code: not one
+// that RFC 6455 section 7.4.1 reserves from frames (1004, 1005, 1006,
+// 1015), nor one of 1016–2999, which nobody assigns; 1005 is allowed once
+// negotiate agreed to closes without a code.
+func validClientClose(code transport.CloseCode, noStatus bool) bool {
+	switch {
+	case code == transport.CloseNoStatus:
+		return noStatus
+	case code < 1000, code == 1004, code == 1006, code == 1015, code > 1015 && code < 3000:
+		return false
+	}
+	return true
 }
 
 // ackLocked releases the outbound window up to ack.

@@ -34,7 +34,8 @@ func TestUpstreamViolations(t *testing.T) {
 		{"ticket upstream", `["t","t"]`, transport.CloseProtocolError},
 		{"key upstream", `["k","secret",0,0]`, transport.CloseProtocolError},
 		{"ack of a message never sent", `["a",1]`, transport.CloseProtocolError},
-		{"reserved close code", `["c",1,1005,"",0]`, transport.CloseProtocolError},
+		{"reserved close code", `["c",1,1006,"",0]`, transport.CloseProtocolError},
+		{"close without a code, not agreed", `["c",1,1005,"",0]`, transport.CloseProtocolError},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package session
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -61,13 +62,32 @@ func (h *Handler) negotiate(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	d, err := h.decide(&Negotiation{Request: r, ClientAddr: c.addr, Transports: req.Transports, Target: req.Target})
+	if err := transport.CheckProtocols(req.Protocols); err != nil {
+		h.refuse(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "negotiate body: protocols: %v", err), 0)
+		return
+	}
+	d, err := h.decide(&Negotiation{Request: r, ClientAddr: c.addr, Transports: req.Transports, Target: req.Target,
+		Protocols: req.Protocols})
 	if err != nil {
 		h.refuseAuth(w, err)
 		return
 	}
 	if d.RedirectURL != "" {
 		writeJSON(w, transport.NegotiateResponse{Version: transport.Version, URL: d.RedirectURL, Token: d.RedirectToken})
+		return
+	}
+	if d.Protocol, err = h.selectProtocol(req.Protocols, d.Protocol); err != nil {
+		h.logger.Error("comet: negotiate refused", "error", err)
+		h.refuse(w, http.StatusInternalServerError, errorBody(transport.CodeInternalError, "the server chose a subprotocol the client did not offer"), 0)
+		return
+	}
+	if len(req.Protocols) > 0 && d.Protocol == "" {
+		supported := fmt.Sprintf("this server supports %q", h.opts.Protocols)
+		if len(h.opts.Protocols) == 0 {
+			supported = "this server supports none"
+		}
+		h.refuse(w, http.StatusBadRequest, errorBody(transport.CodeNoProtocol,
+			"no subprotocol in common: the client offers %q, %s", req.Protocols, supported), 0)
 		return
 	}
 	resp := h.opts.negotiateResponse()
@@ -89,8 +109,10 @@ func (h *Handler) negotiate(w http.ResponseWriter, r *http.Request) {
 	info := h.requestInfo(r, c, d)
 	s := newSession(h, uuid.NewString(), randomToken(), info)
 	resp.Binary = req.Binary && !h.opts.NoBinaryFrames
+	resp.NoStatus = req.NoStatus && !h.opts.LegacyClose
+	resp.Protocol = d.Protocol
 	s.mu.Lock()
-	s.binary = resp.Binary
+	s.binary, s.noStatus = resp.Binary, resp.NoStatus
 	s.addrKey, s.counted = key, true
 	resp.Tickets = []string{s.tickets.mint(), s.tickets.mint()}
 	s.mu.Unlock()
@@ -103,6 +125,25 @@ func (h *Handler) negotiate(w http.ResponseWriter, r *http.Request) {
 	h.serving.Add(1)
 	go h.runApplication(s)
 	writeJSON(w, resp)
+}
+
+// selectProtocol returns the subprotocol of a session whose client
+// offered offered: chosen, the negotiate hook's choice, if it made one,
+// or else the first offered that Options.Protocols lists; "" if none.
+// A choice the client did not offer is an error, the hook's.
+func (h *Handler) selectProtocol(offered []string, chosen string) (string, error) {
+	if chosen != "" {
+		if !slices.Contains(offered, chosen) {
+			return "", fmt.Errorf("comet: Options.Negotiate chose the subprotocol %q, which the client did not offer (it offered %q)", chosen, offered)
+		}
+		return chosen, nil
+	}
+	for _, p := range offered {
+		if slices.Contains(h.opts.Protocols, p) {
+			return p, nil
+		}
+	}
+	return "", nil
 }
 
 func (h *Handler) refuseAuth(w http.ResponseWriter, err error) {

@@ -18,6 +18,9 @@ type Negotiation struct {
 	// Target is the relay target the client asked for, "host:port", or
 	// "". The server has checked its syntax only (PROTOCOL.md section 3).
 	Target string
+	// Protocols are the subprotocols the client offers, best first, or
+	// none. The server has checked them (RFC 6455 tokens, none twice).
+	Protocols []string
 }
 
 // Decision is Options.Negotiate's answer for an admitted request.
@@ -27,6 +30,12 @@ type Decision struct {
 	// Target is the relay target granted, kept as RequestInfo.Target;
 	// "" grants none. A relay still applies its own policy to it.
 	Target string
+	// Protocol is the subprotocol selected, kept as RequestInfo.Protocol:
+	// it must be one of Negotiation.Protocols, or the client gets a 500
+	// (the hook's mistake, logged). "" leaves the choice to
+	// Options.Protocols; a client that offered subprotocols and gets none
+	// is refused with 400 no_protocol.
+	Protocol string
 	// RedirectURL, if not empty, answers with a redirect to that mount URL
 	// and RedirectToken instead of a session (PROTOCOL.md section 3).
 	RedirectURL, RedirectToken string

@@ -36,6 +36,14 @@ type Options struct {
 	// (the application, such as a relay, applies its own policy to it).
 	Negotiate func(n *Negotiation) (Decision, error)
 
+	// Protocols lists the subprotocols the server supports, as RFC 6455
+	// tokens (an entry that is not one is logged and ignored). A client
+	// that offers subprotocols gets the first of its own list that is
+	// here (unless Negotiate chooses, see Decision.Protocol), or, if none
+	// is, a 400 no_protocol refusal, as a WebSocket handshake fails. A
+	// client that offers none gets none. Default none.
+	Protocols []string
+
 	// Authorize runs on every negotiate before a session is made. A nil
 	// error admits the request and its value is kept as RequestInfo.Auth.
 	// An *AuthError chooses the status (401 or 403) and message; any other
@@ -140,6 +148,13 @@ type Options struct {
 	// section 4). Default false: a client that asks for them at negotiate
 	// gets them on WebSocket.
 	NoBinaryFrames bool
+	// LegacyClose refuses what negotiate's noStatus asks for (PROTOCOL.md
+	// section 10), as servers did before it: a client's close without a
+	// code (1005) is then a protocol error (1002), and a client's close is
+	// answered with its code and an empty reason. Default false: a client
+	// that asks may close without a code, and its close is answered with
+	// its own code and reason, as an RFC 6455 server echoes a close.
+	LegacyClose bool
 
 	// MaxSessions caps the sessions a handler holds; negotiate answers 503
 	// beyond it. Default 100,000.
@@ -245,6 +260,7 @@ func (o *Options) withDefaults() Options {
 	}
 	c.AllowedOrigins = append([]string(nil), c.AllowedOrigins...)
 	c.Transports = append([]string(nil), c.Transports...)
+	c.Protocols = append([]string(nil), c.Protocols...)
 	c.TrustedProxies = append([]netip.Prefix(nil), c.TrustedProxies...)
 	c.RequestHeaders = append([]string(nil), c.RequestHeaders...)
 	return c

@@ -29,13 +29,16 @@ type RequestInfo struct {
 	// Target is the relay target granted at negotiate, "host:port", or ""
 	// (see Decision.Target).
 	Target string
+	// Protocol is the subprotocol selected at negotiate, or "" if the
+	// client offered none (see Options.Protocols).
+	Protocol string
 }
 
 // requestInfo copies what a session keeps of its negotiate request r from
 // client c, with what the decision d keeps: the headers Options.RequestHeaders names, then the cookies,
 // each value whole or not at all, until Options.MaxRequestInfo bytes.
 func (h *Handler) requestInfo(r *http.Request, c client, d Decision) RequestInfo {
-	info := RequestInfo{RemoteAddr: r.RemoteAddr, ClientAddr: c.addr, Auth: d.Auth, Target: d.Target}
+	info := RequestInfo{RemoteAddr: r.RemoteAddr, ClientAddr: c.addr, Auth: d.Auth, Target: d.Target, Protocol: d.Protocol}
 	budget := h.opts.MaxRequestInfo
 	for _, name := range h.opts.RequestHeaders {
 		name = http.CanonicalHeaderKey(name)

@@ -76,6 +76,9 @@ type Session struct {
 	// binary: negotiate agreed to raw binary WebSocket messages. Set
 	// under mu before the session is shared, never changed.
 	binary bool
+	// noStatus: negotiate agreed to closes without a code, and to
+	// answering a client's close with its reason. Set as binary is.
+	noStatus bool
 
 	// addrKey is the client's key for the per-address session cap, which
 	// counts the session when counted is set (by negotiate). Set under mu.
@@ -133,6 +136,10 @@ func (s *Session) Context() context.Context { return s.ctx }
 // Done returns a channel closed once the session is finished and forgotten:
 // its close delivered and acknowledged, or abandoned.
 func (s *Session) Done() <-chan struct{} { return s.done }
+
+// Protocol returns the subprotocol selected at negotiate, or "" if the
+// client offered none (see Options.Protocols). It never changes.
+func (s *Session) Protocol() string { return s.info.Protocol }
 
 // Transport returns the name of the transport delivering to the client, or
 // of the last one if none is attached now; "" before the first attach.

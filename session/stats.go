@@ -68,7 +68,8 @@ type Stats struct {
 	// NegotiateRefusals counts the negotiates refused, by the error code
 	// of the answer: rate_limited, overloaded, shutting_down,
 	// unauthorized, forbidden, origin_refused, unsupported_version,
-	// bad_request, or "other". Only codes that occurred are present.
+	// bad_request, no_protocol, or "other". Only codes that occurred are
+	// present.
 	NegotiateRefusals map[string]uint64 `json:"negotiate_refusals"`
 	// RateLimited counts the times a per-address limit refused a negotiate
 	// (Options.NegotiateRate or MaxSessionsPerAddress, answered 429

@@ -61,6 +61,9 @@ func TestStatsSessionLife(t *testing.T) {
 	p.Reason = "ws_silent"
 	b := serve(t, s, transport.SSE, newFake(t), transport.Stream, p)
 	b.ds.expect(t, `["o",2,2,"T",25000]`)
+	// The first attachment counts what it wrote after each write returns:
+	// once superseded and ended, it has counted everything.
+	waitFor(t, a.exited, "the superseded attachment to end")
 
 	st := h.Stats()
 	if st.SessionsOpen[transport.SSE] != 1 || st.SessionsOpen[""] != 0 || st.SessionsOpen[transport.WebSocket] != 0 {

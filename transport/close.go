@@ -15,9 +15,16 @@ type CloseCode int
 // (open a fresh session) after it, or must stop ("terminal"). A dropped
 // transport is not a close: the client resumes the same session.
 const (
-	CloseNormal          CloseCode = 1000 // terminal: the session is done
-	CloseGoingAway       CloseCode = 1001 // terminal: the peer left (page unload)
-	CloseProtocolError   CloseCode = 1002 // terminal: a frame broke the protocol
+	CloseNormal        CloseCode = 1000 // terminal: the session is done
+	CloseGoingAway     CloseCode = 1001 // terminal: the peer left (page unload)
+	CloseProtocolError CloseCode = 1002 // terminal: a frame broke the protocol
+	// CloseNoStatus, RFC 6455's "no status received", stands for a
+	// client's close without a code (the browser's close() with no
+	// argument). It travels in a close frame only once negotiate agreed
+	// to it (noStatus, PROTOCOL.md section 10); the server's Recv then
+	// returns a *CloseError with this code. A server sends it only in
+	// answer to a client's close that carried it.
+	CloseNoStatus        CloseCode = 1005 // terminal: the client closed without a code
 	CloseInvalidPayload  CloseCode = 1007 // terminal: text that is not valid UTF-8
 	ClosePolicyViolation CloseCode = 1008 // terminal: refused by policy
 	CloseMessageTooBig   CloseCode = 1009 // terminal: a message exceeded the limit
@@ -75,6 +82,7 @@ func (c CloseCode) String() string {
 
 var closeNames = map[CloseCode]string{
 	CloseNormal: "normal", CloseGoingAway: "going away", CloseProtocolError: "protocol error",
+	CloseNoStatus:       "no status",
 	CloseInvalidPayload: "invalid payload", ClosePolicyViolation: "policy violation",
 	CloseMessageTooBig: "message too big", CloseInternalError: "internal error",
 	CloseSessionExpired: "session expired", CloseServerShutdown: "server shutdown",

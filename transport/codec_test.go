@@ -427,6 +427,7 @@ func TestCloseCode(t *testing.T) {
 		{CloseNormal, true, true, "1000 (normal)"},
 		{CloseGoingAway, true, false, "1001 (going away)"},
 		{CloseProtocolError, true, false, "1002 (protocol error)"},
+		{CloseNoStatus, true, false, "1005 (no status)"},
 		{CloseInvalidPayload, true, false, "1007 (invalid payload)"},
 		{ClosePolicyViolation, true, false, "1008 (policy violation)"},
 		{CloseMessageTooBig, true, false, "1009 (message too big)"},

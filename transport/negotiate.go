@@ -31,6 +31,14 @@ type NegotiateRequest struct {
 	// Target is the TCP relay target the client asks for, "host:port"
 	// (PROTOCOL.md sections 3 and 13).
 	Target string `json:"target,omitempty"`
+	// Protocols are the subprotocols the client offers, best first; the
+	// server selects one of them or refuses (PROTOCOL.md section 3). Empty
+	// asks for none. See CheckProtocols.
+	Protocols []string `json:"protocols,omitempty"`
+	// NoStatus says the client may close without a code: its close frame
+	// then carries CloseNoStatus, and the server answers a client's close
+	// with the client's code and reason (PROTOCOL.md section 10).
+	NoStatus bool `json:"noStatus,omitempty"`
 }
 
 // NegotiateResponse is the JSON body of a successful negotiate. Durations
@@ -62,6 +70,12 @@ type NegotiateResponse struct {
 	// Binary agrees to raw binary WebSocket messages; set only when the
 	// request asked for them.
 	Binary bool `json:"binary,omitempty"`
+	// Protocol is the subprotocol the server selected, always one of the
+	// request's Protocols; "" when the request offered none.
+	Protocol string `json:"protocol,omitempty"`
+	// NoStatus agrees to closes without a code; set only when the request
+	// asked.
+	NoStatus bool `json:"noStatus,omitempty"`
 }
 
 // ParseNegotiateResponse decodes and checks a negotiate response body.
@@ -115,6 +129,8 @@ const (
 	CodeMethodNotAllowed   = "method_not_allowed"
 	CodeTransportDisabled  = "transport_disabled"
 	CodeStreamingBroken    = "streaming_unsupported"
+	CodeNoProtocol         = "no_protocol"
+	CodeInternalError      = "internal_error"
 )
 
 // ErrorBody is the JSON body of every error response.
