@@ -21,9 +21,9 @@ var path = require('path');
 // Functions are hoisted, so only variable initialisers constrain the order
 // (the transports before fallback's table, lines before the XHR
 // transports); within that, the order is one that gzips small (found by
-// moving one file at a time, keeping comet before the session's files).
-var SOURCES = ['codec', 'policy', 'env', 'lines', 'sse', 'websocket', 'streaming', 'longpoll', 'comet',
-  'fallback', 'downstream', 'lifecycle', 'negotiate', 'upstream', 'attach', 'resume'];
+// moving one file at a time).
+var SOURCES = ['codec', 'policy', 'env', 'lines', 'sse', 'websocket', 'streaming', 'longpoll', 'fallback',
+  'downstream', 'lifecycle', 'negotiate', 'comet', 'upstream', 'attach', 'resume'];
 
 // TCP_SOURCES are the files of CometTCP, in tcp/.
 var TCP_SOURCES = ['tcp'];

@@ -5,8 +5,13 @@ export as namespace Comet;
 export = Comet;
 
 declare class Comet {
-  /** Opens a session. The second argument is options, not WebSocket subprotocols. */
-  constructor(url: string, options?: Comet.Options);
+  /**
+   * Opens a session, as new WebSocket(url, protocols) does: protocols is a subprotocol or a
+   * list of them (the server picks one; none in common fails with 1006). Options may follow
+   * protocols, or take their place.
+   */
+  constructor(url: string | URL, protocols?: string | string[], options?: Comet.Options);
+  constructor(url: string | URL, options?: Comet.Options);
 
   static readonly CONNECTING: 0;
   static readonly OPEN: 1;
@@ -27,8 +32,9 @@ declare class Comet {
   binaryType: 'blob' | 'arraybuffer';
   /** The transport in use: 'websocket', 'sse', 'streaming' or 'longpoll'; '' before open. */
   readonly transport: '' | Comet.TransportName;
-  /** Always '': Comet has no subprotocols or extensions. */
+  /** The subprotocol the server selected, '' if none was asked for; set once negotiate answers. */
   readonly protocol: string;
+  /** Always '': Comet has no extensions. */
   readonly extensions: string;
 
   onopen: ((this: Comet, ev: Comet.TransportEvent) => any) | null;

@@ -19,20 +19,22 @@ var DEFAULTS = {
 };
 
 // Comet opens a session with the Comet server mounted at url (http:,
-// https:, ws: or wss:, or relative to the page). The second argument is
-// options, not WebSocket subprotocols.
-function Comet(url, options) {
+// https:, ws: or wss:, or relative to the page), as new WebSocket(url,
+// protocols) does: protocols is a subprotocol or a list of them, and
+// options may follow it or take its place (an object that is not an
+// array is options).
+function Comet(url, protocols, options) {
   var c = this, o, u;
-  if (options != null && typeof options != 'object' || options instanceof Array) {
-    throw new TypeError('Comet: options, not subprotocols');
+  if (protocols && typeof protocols == 'object' && !Array.isArray(protocols)) {
+    options = protocols;
+    protocols = [];
   }
   c._options = o = assign(assign({}, DEFAULTS), options);
-  // The server judges a relay target; the shim checks only its type.
-  if (o.target !== undefined && typeof o.target != 'string') throw new TypeError('Comet: target');
   c._globals = o.globals || ROOT;
   c._now = c._globals.now || Date.now;
   c._rand = c._globals.random || Math.random;
   u = resolveURL(url, c._globals);
+  c._protocols = [].concat(protocols === undefined ? [] : protocols).map(String);
   c.url = u[0];
   c._base = u[1];
   c._memoryKey = 'comet:' + c._base;
@@ -76,9 +78,11 @@ var proto = Comet.prototype;
 
 // send queues data for the server: a string as text; an ArrayBuffer, a
 // typed array, a DataView or a Blob as binary. Order is kept even while a
-// Blob is read. It throws rather than drop anything: before open, after
-// close, for a message above the server's maxMessage, for text with a
-// lone surrogate, and when bufferedAmount would pass options.maxBuffered.
+// Blob is read. As WebSocket's, it throws while connecting, and after
+// close() it discards the data and grows bufferedAmount. While open it
+// throws rather than drop anything: for a message above the server's
+// maxMessage, when bufferedAmount would pass options.maxBuffered, and for
+// text with a lone surrogate, which has no UTF-8.
 proto.send = function (data) {
   var c = this, g = c._globals, m = { _seq: c._seq + 1 }, blob = g.Blob && data instanceof g.Blob, r;
   function binary(bytes) {
@@ -86,7 +90,6 @@ proto.send = function (data) {
     // goes raw on a WebSocket that agreed to that, as base64 otherwise.
     m._bytes = new g.Uint8Array(bytes);
   }
-  if (c.readyState != 1) throw domError('InvalidStateError', 'not open');
   if (blob) {
     m._size = data.size;
   } else if (data && data.byteLength != null) {
@@ -98,6 +101,11 @@ proto.send = function (data) {
     data = String(data);
     if ((m._size = utf8Length(data)) == 1 / 0) throw new TypeError('Comet: lone surrogate');
     m._frame = encodeFrame(['m', m._seq, data]);
+  }
+  if (c.readyState != 1) {
+    if (!c.readyState) throw domError('InvalidStateError', 'not open');
+    c.bufferedAmount += m._size;
+    return;
   }
   if (m._size > c._limits.maxMessage) {
     throw domError('SyntaxError', 'over maxMessage');
@@ -122,10 +130,12 @@ proto.send = function (data) {
   _flush(c);
 };
 
-// close ends the session with the browser's rules: code 1000 or
-// 3000–4999, reason at most 123 bytes of UTF-8. Messages sent before it
-// are delivered first. Closing while connecting fails the session like a
-// WebSocket's: error, then close with 1006.
+// close ends the session with the browser's rules: no code, 1000 or
+// 3000–4999, and a reason of at most 123 bytes of UTF-8. Messages sent
+// before it are delivered first. Closing while connecting fails the
+// session like a WebSocket's: error, then close with 1006. The close
+// event of a close the page started carries the page's code (1005 for
+// none) and reason, as a server echoing the close frame gives a WebSocket.
 proto.close = function (code, reason) {
   var c = this;
   if (code !== undefined && (code !== (code | 0) || code != 1000 && (code < 3000 || code > 4999))) {
@@ -137,10 +147,10 @@ proto.close = function (code, reason) {
   }
   if (c.readyState > 1) return;
   c._userClosed = 1;
-  if (c.readyState == 0) {
-    return _fail(c, 1006, 'closed early', 0, 1000);
-  }
-  _closeWith(c, code || 1000, reason);
+  // Without a code no reason is sent either (the standard's close frame).
+  c._mine = [0, 0, code || 1005, code ? reason : ''];
+  if (!c.readyState) return _fail(c, 1006, 'closed early', 0, 1000);
+  _closeWith(c, c._mine[2], c._mine[3]);
 };
 
 // addEventListener and removeEventListener behave as the DOM's for
