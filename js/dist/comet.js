@@ -854,7 +854,7 @@ function _negotiate(c, base, token, hops) {
       // A subprotocol asked for must be chosen (PROTOCOL.md section 3):
       // otherwise the session fails as a WebSocket's handshake would.
       c.protocol = r.protocol || '';
-      if (c._protocols[0] && !r.protocol) return _end(c, 1006, 'no subprotocol');
+      if (c._protocols[0] && !r.protocol) return _end(c, 1006);
       c._attachTimeout = c._options.attachTimeout || attachTimeout(c._rtt, c._limits.minTimeout, c._limits.maxTimeout);
       (r.tickets || []).map(function (t) {
         _addTicket(c, t);
@@ -940,7 +940,8 @@ function Comet(url, protocols, options) {
   c._now = c._globals.now || Date.now;
   c._rand = c._globals.random || Math.random;
   u = resolveURL(url, c._globals);
-  c._protocols = [].concat(protocols === undefined ? [] : protocols).map(String);
+  // comet-dom.js, where loaded, checks each as new WebSocket does.
+  c._protocols = [].concat(protocols || []).map(Comet.token || String);
   c.url = u[0];
   c._base = u[1];
   c._memoryKey = 'comet:' + c._base;
@@ -1000,7 +1001,7 @@ proto.send = function (data) {
     m._size = data.size;
   } else if (data && data.byteLength != null) {
     // An ArrayBuffer, a typed array or a DataView.
-    if (!g.Uint8Array || !g.btoa) throw new TypeError('Comet: binary needs typed arrays');
+    if (!g.Uint8Array || !g.btoa) throw new TypeError('Comet: no typed arrays');
     binary(data = new g.Uint8Array(data.buffer || data, data.byteOffset || 0, data.byteLength));
     m._size = data.length;
   } else {
@@ -1054,9 +1055,10 @@ proto.close = function (code, reason) {
   if (c.readyState > 1) return;
   c._userClosed = 1;
   // Without a code no reason is sent either (the standard's close frame).
-  c._mine = [0, 0, code || 1005, code ? reason : ''];
+  if (!code) reason = '';
+  c._mine = [0, 0, code = code || 1005, reason];
   if (!c.readyState) return _fail(c, 1006, 'closed early', 0, 1000);
-  _closeWith(c, c._mine[2], c._mine[3]);
+  _closeWith(c, code, reason);
 };
 
 // addEventListener and removeEventListener behave as the DOM's for
@@ -1071,12 +1073,13 @@ proto.removeEventListener = function (type, fn) {
   if (i >= 0) l.splice(i, 1);
 };
 
-// _emit dispatches an event to the on<type> handler, then the listeners.
-// A listener's exception is reported on its own (like the DOM's) and does
-// not disturb the session.
-function _emit(c, type, props) {
-  var e = assign({ type: type, target: c }, props);
-  [c['on' + type]].concat(c._listeners[type] || []).map(function (f) {
+// dispatchEvent dispatches event e to the on<type> handler, then the
+// listeners, and returns nothing. A listener's exception is reported on its own (like the
+// DOM's) and does not disturb the session. comet-dom.js replaces it with
+// the DOM's exact dispatch (README.md).
+proto.dispatchEvent = function (e) {
+  var c = this;
+  [c['on' + e.type]].concat(c._listeners[e.type] || []).map(function (f) {
     try {
       if (typeof f == 'function') f.call(c, e);
     } catch (err) {
@@ -1085,6 +1088,12 @@ function _emit(c, type, props) {
       }, 0);
     }
   });
+};
+
+// _emit dispatches the event type with the fields props, as a plain
+// object (comet-dom.js makes it a real Event).
+function _emit(c, type, props) {
+  c.dispatchEvent(assign({ type: type, target: c }, props));
 }
 
 // debug reports to options.debug; the minified build drops every call.

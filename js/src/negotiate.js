@@ -87,7 +87,7 @@ function _negotiate(c, base, token, hops) {
       // A subprotocol asked for must be chosen (PROTOCOL.md section 3):
       // otherwise the session fails as a WebSocket's handshake would.
       c.protocol = r.protocol || '';
-      if (c._protocols[0] && !r.protocol) return _end(c, 1006, 'no subprotocol');
+      if (c._protocols[0] && !r.protocol) return _end(c, 1006);
       c._attachTimeout = c._options.attachTimeout || attachTimeout(c._rtt, c._limits.minTimeout, c._limits.maxTimeout);
       (r.tickets || []).map(function (t) {
         _addTicket(c, t);
