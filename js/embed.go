@@ -3,7 +3,7 @@
 // it (dist/comet-tcp.js, dist/comet-tcp.min.js and dist/comet-tcp.d.ts) and
 // comet-dom.js (dist/comet-dom.js, dist/comet-dom.min.js), so
 // that a Go server can serve them with no npm and no files on disk.
-// session.Handler serves all six under its prefix through Handler; an
+// session.Handler serves all eight under its prefix through Handler; an
 // application that mounts them elsewhere can use Handler or File itself.
 //
 // Every value here is computed once, at init, and never changes: Handler

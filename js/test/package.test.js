@@ -143,6 +143,9 @@ socket.addEventListener('transport', (e) => {
 });
 socket.addEventListener('close', (e) => console.log(e.code, e.reason, e.wasClean, e.status, e.retry));
 socket.addEventListener('gap', { handleEvent: (e) => console.log(e.dropped) }, { once: true });
+socket.onmessage = (e) => console.log(e.type, e.target.url, e.currentTarget, e.timeStamp, e.origin, e.lastEventId);
+console.log(socket.dispatchEvent(new Event('drain')), socket.protocol, socket.extensions, socket.url, socket.transport);
+socket.ondrain = null;
 const state: 0 | 1 | 2 | 3 = socket.readyState;
 if (state === Comet.OPEN && socket.bufferedAmount === 0) socket.close(1000, 'done');
 
