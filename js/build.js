@@ -5,10 +5,14 @@
 //   dist/comet.mjs     an ES-module entry for bundlers
 //   dist/comet.d.ts    the hand-written TypeScript declarations
 //   dist/comet.d.mts   the declarations of comet.mjs, from comet.d.ts
-// and tcp/ into the TCP relay's helper, a file of its own:
+// tcp/ into the TCP relay's helper, a file of its own:
 //   dist/comet-tcp.js      UMD bundle (browser global CometTCP, CommonJS), ES5
 //   dist/comet-tcp.min.js  the same, minified
 //   dist/comet-tcp.d.ts    its hand-written TypeScript declarations
+// and dom/ into comet-dom.js, the shim's exact DOM and WebSocket edges:
+//   dist/comet-dom.js      UMD (changes the global Comet, or under CommonJS
+//                          the shim beside it, and exports it), ES5
+//   dist/comet-dom.min.js  the same, minified
 // Usage: node build.js [outdir]   (default: dist)
 'use strict';
 
@@ -21,12 +25,15 @@ var path = require('path');
 // Functions are hoisted, so only variable initialisers constrain the order
 // (the transports before fallback's table, lines before the XHR
 // transports); within that, the order is one that gzips small (found by
-// moving one file at a time, keeping comet before the session's files).
-var SOURCES = ['codec', 'policy', 'env', 'lines', 'sse', 'websocket', 'streaming', 'longpoll', 'comet',
-  'fallback', 'downstream', 'lifecycle', 'negotiate', 'upstream', 'attach', 'resume'];
+// moving one file at a time).
+var SOURCES = ['codec', 'policy', 'env', 'lines', 'sse', 'websocket', 'streaming', 'longpoll', 'fallback',
+  'downstream', 'lifecycle', 'negotiate', 'comet', 'upstream', 'attach', 'resume'];
 
 // TCP_SOURCES are the files of CometTCP, in tcp/.
 var TCP_SOURCES = ['tcp'];
+
+// DOM_SOURCES are the files of comet-dom.js, in dom/.
+var DOM_SOURCES = ['dom'];
 
 // The global object: globalThis, or in browsers older than it, self.
 var ROOT = 'typeof globalThis != \'undefined\' ? globalThis : self';
@@ -68,6 +75,18 @@ function umdTCP(body, shim) {
     '  else root.CometTCP = factory(root);\n' +
     '}(' + ROOT + ', function (ROOT, Comet) {\n' +
     '\'use strict\';\n\n' + body + '\nreturn CometTCP;\n}));\n';
+}
+
+// umdDOM wraps comet-dom.js, which changes the Comet it is given and
+// exports it. Under CommonJS that is the shim beside it (shim: comet.js or
+// comet.min.js); in a browser, the page's global Comet, loaded before it.
+function umdDOM(body, shim) {
+  return '/*! comet-shim ' + version() + ' comet-dom */\n' +
+    '(function (root, factory) {\n' +
+    '  if (typeof module == \'object\' && module.exports) module.exports = factory(root, require(\'./' + shim + '\'));\n' +
+    '  else factory(root, root.Comet);\n' +
+    '}(' + ROOT + ', function (ROOT, Comet) {\n' +
+    '\'use strict\';\n\n' + body + '\nreturn Comet;\n}));\n';
 }
 
 async function minify(code) {
@@ -117,6 +136,9 @@ async function build(outDir) {
   fs.writeFileSync(path.join(outDir, 'comet-tcp.js'), umdTCP(tcp, 'comet.js'));
   fs.writeFileSync(path.join(outDir, 'comet-tcp.min.js'), await minify(umdTCP(tcp, 'comet.min.js')));
   fs.copyFileSync(path.join(__dirname, 'tcp', 'comet-tcp.d.ts'), path.join(outDir, 'comet-tcp.d.ts'));
+  var dom = sources('dom', DOM_SOURCES);
+  fs.writeFileSync(path.join(outDir, 'comet-dom.js'), umdDOM(dom, 'comet.js'));
+  fs.writeFileSync(path.join(outDir, 'comet-dom.min.js'), await minify(umdDOM(dom, 'comet.min.js')));
 }
 
 // load evaluates the sources for the tests, returning every top-level name
@@ -139,7 +161,15 @@ function loadTCP(Comet, root) {
   return new Function('ROOT', 'Comet', body)(root || {}, Comet); // eslint-disable-line no-new-func
 }
 
-module.exports = { build: build, load: load, loadTCP: loadTCP, SOURCES: SOURCES, TCP_SOURCES: TCP_SOURCES };
+// loadDOM evaluates the sources of comet-dom.js for the tests, changing
+// the shim Comet, with ROOT bound to root, and returns Comet.
+function loadDOM(Comet, root) {
+  return new Function('ROOT', 'Comet', '\'use strict\';\n' + sources('dom', DOM_SOURCES) + '\nreturn Comet;')(root, Comet); // eslint-disable-line no-new-func
+}
+
+module.exports = {
+  build: build, load: load, loadTCP: loadTCP, loadDOM: loadDOM, SOURCES: SOURCES, TCP_SOURCES: TCP_SOURCES, DOM_SOURCES: DOM_SOURCES
+};
 
 if (require.main === module) {
   build(path.resolve(process.argv[2] || path.join(__dirname, 'dist'))).catch(function (err) {

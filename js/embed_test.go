@@ -22,7 +22,8 @@ func TestMain(m *testing.M) { leakcheck.Main(m) }
 // TestFile checks that each embedded file is the one in dist/ and that its
 // ETag is strong and follows its bytes.
 func TestFile(t *testing.T) {
-	want := []string{"comet.js", "comet.min.js", "comet.d.ts", "comet-tcp.js", "comet-tcp.min.js", "comet-tcp.d.ts"}
+	want := []string{"comet.js", "comet.min.js", "comet.d.ts", "comet-tcp.js", "comet-tcp.min.js", "comet-tcp.d.ts",
+		"comet-dom.js", "comet-dom.min.js"}
 	if got := js.Names(); !slices.Equal(got, want) {
 		t.Fatalf("Names() = %q, want %q", got, want)
 	}

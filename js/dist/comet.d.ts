@@ -5,8 +5,13 @@ export as namespace Comet;
 export = Comet;
 
 declare class Comet {
-  /** Opens a session. The second argument is options, not WebSocket subprotocols. */
-  constructor(url: string, options?: Comet.Options);
+  /**
+   * Opens a session, as new WebSocket(url, protocols) does: protocols is a subprotocol or a
+   * list of them (the server picks one; none in common fails with 1006). Options may follow
+   * protocols, or take their place.
+   */
+  constructor(url: string | URL, protocols?: string | string[], options?: Comet.Options);
+  constructor(url: string | URL, options?: Comet.Options);
 
   static readonly CONNECTING: 0;
   static readonly OPEN: 1;
@@ -22,13 +27,13 @@ declare class Comet {
   readonly readyState: 0 | 1 | 2 | 3;
   /** Bytes sent and not yet acknowledged by the server (not: not yet written to the network). */
   readonly bufferedAmount: number;
-  /** The 'drain' event fires when bufferedAmount falls to this or below. Default 0. */
-  bufferedAmountLowThreshold: number;
+  /** Any other value is ignored with comet-dom.js; comet.js alone does not check it. */
   binaryType: 'blob' | 'arraybuffer';
   /** The transport in use: 'websocket', 'sse', 'streaming' or 'longpoll'; '' before open. */
   readonly transport: '' | Comet.TransportName;
-  /** Always '': Comet has no subprotocols or extensions. */
+  /** The subprotocol the server selected, '' if none was asked for; set once negotiate answers. */
   readonly protocol: string;
+  /** Always '': Comet has no extensions. */
   readonly extensions: string;
 
   onopen: ((this: Comet, ev: Comet.TransportEvent) => any) | null;
@@ -41,12 +46,14 @@ declare class Comet {
   ondrain?: ((this: Comet, ev: Comet.Event) => any) | null;
 
   /**
-   * Queues a message. Throws InvalidStateError unless OPEN, SyntaxError above the
-   * server's maxMessage, QuotaExceededError past options.maxBuffered, TypeError for
-   * text with a lone surrogate or binary data without typed-array support.
+   * Queues a message. Throws InvalidStateError while CONNECTING; after close() discards the
+   * data and grows bufferedAmount (as the standard says). While OPEN throws SyntaxError above
+   * the server's maxMessage, QuotaExceededError past options.maxBuffered, TypeError for binary
+   * data without typed-array support, and (without comet-dom.js, which makes them U+FFFD) for
+   * text with a lone surrogate.
    */
   send(data: string | ArrayBuffer | ArrayBufferView | Blob): void;
-  /** Closes with code 1000 or 3000–4999 and a reason of at most 123 UTF-8 bytes. */
+  /** Closes with no code (1005), 1000 or 3000–4999 and a reason of at most 123 UTF-8 bytes. */
   close(code?: number, reason?: string): void;
 
   addEventListener<K extends keyof Comet.EventMap>(type: K,
@@ -54,6 +61,12 @@ declare class Comet {
     options?: boolean | { once?: boolean }): void;
   removeEventListener<K extends keyof Comet.EventMap>(type: K,
     listener: ((this: Comet, ev: Comet.EventMap[K]) => any) | { handleEvent(ev: Comet.EventMap[K]): any }): void;
+  /**
+   * Dispatches an event to the listeners. Listener objects (handleEvent), the once option,
+   * registration order across on<type> handlers and listeners, and the boolean result need
+   * comet-dom.js; comet.js alone runs function listeners after the on<type> handler.
+   */
+  dispatchEvent(event: Comet.Event | Event): boolean | void;
 }
 
 declare namespace Comet {
@@ -102,16 +115,18 @@ declare namespace Comet {
     globals?: { [name: string]: any };
   }
 
+  /** currentTarget, timeStamp, origin and lastEventId are set with comet-dom.js (real DOM events). */
   interface Event {
     readonly type: string;
     readonly target: Comet;
-    readonly currentTarget: Comet;
+    readonly currentTarget?: Comet;
+    readonly timeStamp?: number;
   }
   interface MessageEvent extends Event {
     /** A string for text; an ArrayBuffer or Blob for binary, per binaryType. */
     readonly data: string | ArrayBuffer | Blob;
-    readonly origin: string;
-    readonly lastEventId: string;
+    readonly origin?: string;
+    readonly lastEventId?: string;
   }
   interface CloseEvent extends Event {
     readonly code: number;

@@ -254,14 +254,14 @@ function domError(name, msg) {
 
 // resolveURL resolves url against the page (g.location) and returns
 // [resolved, mount] where mount is the http(s) URL of the Comet endpoint,
-// without its query and fragment: requests carry only protocol parameters.
-// ws: and wss: map to http: and https:, so code written for WebSocket keeps
-// its URLs. The URL constructor resolves, or in browsers older than it an
+// without its query: requests carry only protocol parameters. ws: and
+// wss: map to http: and https:, so code written for WebSocket keeps its
+// URLs. The URL constructor resolves, or in browsers older than it an
 // anchor element. It throws a SyntaxError like the WebSocket constructor
-// for anything else.
+// for anything else, a URL with a fragment included.
 function resolveURL(url, g) {
   var loc = g.location, a = g.document;
-  url = String(url).replace(/#.*/, '');
+  url = String(url);
   try {
     if (g.URL) {
       url = new g.URL(url, loc && loc.href).href;
@@ -271,7 +271,7 @@ function resolveURL(url, g) {
       url = a.href;
     }
   } catch (e) {}
-  if (!/^(https?|wss?):\/\/[^\/?]/i.test(url)) throw domError('SyntaxError', 'bad URL ' + url);
+  if (!/^(https?|wss?):\/\/[^\/?#][^#]*$/i.test(url)) throw domError('SyntaxError', 'bad URL ' + url);
   return [url, url.replace(/^ws/i, 'http').replace(/[?].*/, '').replace(/\/+$/, '')];
 }
 
@@ -470,184 +470,6 @@ var streaming = xhrTransport('streaming', 1);
 // From other files: xhrTransport (lines).
 var longpoll = xhrTransport('longpoll');
 
-// comet: the public API, which mirrors the browser's WebSocket: the
-// constructor, readyState and its constants, send, close, bufferedAmount
-// and the events. The session itself is in the files after this one.
-
-// From other files: encodeFrame, utf8Length (codec); assign,
-// domError, resolveURL (env); transportNamed (fallback); _bye, _closeWith,
-// _fail, _listen, _online (lifecycle); _connect (negotiate);
-// _flush (upstream); ROOT (build.js).
-
-// DEFAULTS are the options that do not default to undefined; README.md
-// documents them all.
-var DEFAULTS = {
-  transports: ['websocket', 'sse', 'streaming', 'longpoll'],
-  timeout: 1e4, // negotiate
-  maxBuffered: 8388608, // bytes sent and not yet acknowledged
-  reconnectDelay: 1e3,
-  reconnectMaxDelay: 3e4,
-  remember: true
-};
-
-// Comet opens a session with the Comet server mounted at url (http:,
-// https:, ws: or wss:, or relative to the page). The second argument is
-// options, not WebSocket subprotocols.
-function Comet(url, options) {
-  var c = this, o, u;
-  if (options != null && typeof options != 'object' || options instanceof Array) {
-    throw new TypeError('Comet: options, not subprotocols');
-  }
-  c._options = o = assign(assign({}, DEFAULTS), options);
-  // The server judges a relay target; the shim checks only its type.
-  if (o.target !== undefined && typeof o.target != 'string') throw new TypeError('Comet: target');
-  c._globals = o.globals || ROOT;
-  c._now = c._globals.now || Date.now;
-  c._rand = c._globals.random || Math.random;
-  u = resolveURL(url, c._globals);
-  c.url = u[0];
-  c._base = u[1];
-  c._memoryKey = 'comet:' + c._base;
-  c._order = o.transports.filter(function (name) {
-    var t = transportNamed(name);
-    if (!t) throw new TypeError('Comet: unknown transport ' + name);
-    return c._globals[t._need];
-  });
-  c.readyState = c.bufferedAmount = 0;
-  c.binaryType = c._globals.Blob ? 'blob' : 'arraybuffer';
-  c.protocol = c.extensions = c.transport = '';
-  c.onopen = c.onmessage = c.onerror = c.onclose = null;
-  c._listeners = {}; // by event type
-  c._timers = {}; // by name: {_fn, _id}
-  // messages not yet acknowledged: {_seq, _size, _frame, _bytes, _isClose};
-  // a binary message keeps its _bytes (sent raw on a WebSocket that agreed
-  // to that) and gets its base64 _frame when a path first needs it
-  c._outbox = [];
-  // _seq: the sequence number of the last message queued; _acked: the
-  // server's ack of them; _sent: the last one sent on the current path;
-  // _reconnects: fresh sessions in a row; _generation: bumped when the
-  // attachments change hands, so that a stale ticket callback is dropped;
-  // _flaps: drops and failed resumes in a row.
-  c._seq = c._acked = c._sent = c._reconnects = c._generation = c._flaps = 0;
-  c._keepalive = {}; // the history keepalive() judges deaths by
-  c._heartbeat = o.heartbeat || 0; // the heartbeat interval asked for, or 0
-  c._unlisten = []; // removers of the window listeners
-  _listen(c, 'online', _online);
-  _listen(c, 'pagehide', _bye);
-  _connect(c);
-}
-
-// proto is Comet.prototype, which holds only the public API. The session's
-// internals are plain functions of the session (c, first), spread over the
-// files after this one, one concern each: unlike methods, the minifier can
-// rename and inline them.
-var proto = Comet.prototype;
-['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'].map(function (name, state) {
-  Comet[name] = proto[name] = state;
-});
-
-// send queues data for the server: a string as text; an ArrayBuffer, a
-// typed array, a DataView or a Blob as binary. Order is kept even while a
-// Blob is read. It throws rather than drop anything: before open, after
-// close, for a message above the server's maxMessage, for text with a
-// lone surrogate, and when bufferedAmount would pass options.maxBuffered.
-proto.send = function (data) {
-  var c = this, g = c._globals, m = { _seq: c._seq + 1 }, blob = g.Blob && data instanceof g.Blob, r;
-  function binary(bytes) {
-    // Copied, so that later changes to it do not change the message. It
-    // goes raw on a WebSocket that agreed to that, as base64 otherwise.
-    m._bytes = new g.Uint8Array(bytes);
-  }
-  if (c.readyState != 1) throw domError('InvalidStateError', 'not open');
-  if (blob) {
-    m._size = data.size;
-  } else if (data && data.byteLength != null) {
-    // An ArrayBuffer, a typed array or a DataView.
-    if (!g.Uint8Array || !g.btoa) throw new TypeError('Comet: binary needs typed arrays');
-    binary(data = new g.Uint8Array(data.buffer || data, data.byteOffset || 0, data.byteLength));
-    m._size = data.length;
-  } else {
-    data = String(data);
-    if ((m._size = utf8Length(data)) == 1 / 0) throw new TypeError('Comet: lone surrogate');
-    m._frame = encodeFrame(['m', m._seq, data]);
-  }
-  if (m._size > c._limits.maxMessage) {
-    throw domError('SyntaxError', 'over maxMessage');
-  }
-  if (c.bufferedAmount + m._size > c._options.maxBuffered) {
-    throw domError('QuotaExceededError', 'over maxBuffered');
-  }
-  c._seq = m._seq;
-  c._outbox.push(m);
-  c.bufferedAmount += m._size;
-  if (blob) {
-    r = new g.FileReader();
-    r.onload = function () {
-      binary(new g.Uint8Array(r.result));
-      _flush(c);
-    };
-    r.onerror = function () {
-      _fail(c, 1011, 'Blob unreadable');
-    };
-    r.readAsArrayBuffer(data);
-  }
-  _flush(c);
-};
-
-// close ends the session with the browser's rules: code 1000 or
-// 3000–4999, reason at most 123 bytes of UTF-8. Messages sent before it
-// are delivered first. Closing while connecting fails the session like a
-// WebSocket's: error, then close with 1006.
-proto.close = function (code, reason) {
-  var c = this;
-  if (code !== undefined && (code !== (code | 0) || code != 1000 && (code < 3000 || code > 4999))) {
-    throw domError('InvalidAccessError', 'close code ' + code);
-  }
-  reason = reason === undefined ? '' : String(reason);
-  if (utf8Length(reason) > 123) {
-    throw domError('SyntaxError', 'reason over 123 bytes');
-  }
-  if (c.readyState > 1) return;
-  c._userClosed = 1;
-  if (c.readyState == 0) {
-    return _fail(c, 1006, 'closed early', 0, 1000);
-  }
-  _closeWith(c, code || 1000, reason);
-};
-
-// addEventListener and removeEventListener behave as the DOM's for
-// function listeners: a listener is added once.
-proto.addEventListener = function (type, fn) {
-  var l = this._listeners[type] || (this._listeners[type] = []);
-  if (fn && l.indexOf(fn) < 0) l.push(fn);
-};
-
-proto.removeEventListener = function (type, fn) {
-  var l = this._listeners[type] || [], i = l.indexOf(fn);
-  if (i >= 0) l.splice(i, 1);
-};
-
-// _emit dispatches an event to the on<type> handler, then the listeners.
-// A listener's exception is reported on its own (like the DOM's) and does
-// not disturb the session.
-function _emit(c, type, props) {
-  var e = assign({ type: type, target: c }, props);
-  [c['on' + type]].concat(c._listeners[type] || []).map(function (f) {
-    try {
-      if (typeof f == 'function') f.call(c, e);
-    } catch (err) {
-      c._globals.setTimeout(function () {
-        throw err;
-      }, 0);
-    }
-  });
-}
-
-// debug reports to options.debug; the minified build drops every call.
-function debug(c, msg, data) {
-  if (c._options.debug) c._options.debug(msg, data);
-}
-
 // fallback: the transports in their fallback order.
 
 // From other files: longpoll (longpoll); sse (sse); streaming (streaming);
@@ -804,14 +626,15 @@ function _remoteClose(c, f) {
 
 // _closeWith queues our close frame in sequence, after every message sent
 // before it, and bounds the handshake by CLOSE_WAIT.
+// A close without a code (1005) travels as 1000 to a server that did not
+// agree to 1005 at negotiate (PROTOCOL.md section 10).
 function _closeWith(c, code, reason, remote) {
   c.readyState = 2;
   c._closeSeq = ++c._seq;
-  c._outbox.push({ _seq: c._closeSeq, _size: 0, _isClose: 1, _frame: encodeFrame(['c', c._closeSeq, code, reason, 0]) });
+  c._outbox.push({ _seq: c._closeSeq, _size: 0, _isClose: 1, _frame: encodeFrame(['c', c._closeSeq, code != 1005 || c._limits.noStatus ? code : 1000, reason, 0]) });
   debug(c, 'closing', { code: code, remote: !!remote });
   _timer(c, 'close', CLOSE_WAIT, function () {
-    var r = c._serverClose;
-    _end(c, r ? r[2] : 1006, r ? r[3] : 'close timeout', 0, 0, r && r[4]);
+    _closed(c, 0);
   });
   _flush(c);
 }
@@ -820,8 +643,16 @@ function _closeWith(c, code, reason, remote) {
 // has reached the server, and the server's close has arrived and been
 // acknowledged.
 function _finish(c) {
-  var r = c._serverClose;
-  if (c._sessionId && c._closeDelivery == 1 && r && c._ackSent >= c._received) _end(c, r[2], r[3], 1, 0, r[4]);
+  if (c._sessionId && c._closeDelivery == 1 && c._serverClose && c._ackSent >= c._received) _closed(c, 1);
+}
+
+// _closed ends a closing session: with the server's close, if it came,
+// the code and reason being the page's own when the page closed first
+// (what a server echoing the close frame returns); else with 1006.
+function _closed(c, clean) {
+  var r = c._serverClose, e = c._mine || r;
+  if (r) _end(c, e[2], e[3], clean, 0, r[4]);
+  else _end(c, 1006, 'close timeout');
 }
 
 // _fail ends the session for the server's violation of the protocol at
@@ -989,9 +820,10 @@ var LIMITS = {
 // It times the request: the round trip sets every timeout after it. The
 // request is CORS-simple (a text/plain body) unless the application adds
 // headers: a refused preflight would hide the server's answer (an Origin
-// refusal) from the page (PROTOCOL.md section 11). The relay's target
-// (options.target) rides in the body; JSON.stringify leaves it out when it
-// is undefined, so without it the body is the same as before.
+// refusal) from the page (PROTOCOL.md section 11). The body asks for raw
+// binary messages, a close without a code (noStatus), and carries the
+// subprotocols and the relay's target (options.target) when given:
+// JSON.stringify leaves out what is undefined.
 function _negotiate(c, base, token, hops) {
   var t0 = c._now(), h = assign({}, c._options.headers), g = c._globals;
   // Raw binary WebSocket messages (PROTOCOL.md section 4), unless the
@@ -1019,6 +851,10 @@ function _negotiate(c, base, token, hops) {
       for (k in LIMITS) r[k] = r[k] > 0 ? r[k] : LIMITS[k];
       c._limits = r;
       c._binary = ask && r.binary === true;
+      // A subprotocol asked for must be chosen (PROTOCOL.md section 3):
+      // otherwise the session fails as a WebSocket's handshake would.
+      c.protocol = r.protocol || '';
+      if (c._protocols[0] && !r.protocol) return _end(c, 1006);
       c._attachTimeout = c._options.attachTimeout || attachTimeout(c._rtt, c._limits.minTimeout, c._limits.maxTimeout);
       (r.tickets || []).map(function (t) {
         _addTicket(c, t);
@@ -1029,15 +865,20 @@ function _negotiate(c, base, token, hops) {
       debug(c, 'negotiated', { rtt: c._rtt, timeout: c._attachTimeout, transports: c._offer });
       if (!c._offer.length) return _end(c, 3004, 'no transport');
       _start(c);
-    }, 0, JSON.stringify({ transports: c._order, binary: ask || undefined, target: c._options.target }), h, c._options.timeout);
+    }, 0, JSON.stringify({
+      transports: c._order, binary: ask || undefined, target: c._options.target,
+      protocols: c._protocols.length ? c._protocols : undefined, noStatus: true
+    }), h, c._options.timeout);
 }
 
 // _refused ends a session whose negotiate failed: 401 and 403 with 3003
-// (unauthorized), an Origin refusal with 3005, 429 and 503 with 3006
+// (unauthorized), an Origin refusal with 3005, no subprotocol in common
+// with 1006 (a WebSocket's failed handshake), 429 and 503 with 3006
 // (overloaded), anything else, a network failure included, with 3004
 // (unreachable). The HTTP status rides on the error and close events.
 function _refused(c, status, body) {
-  var close = body && body.code == 'origin_refused' ? 3005 : { 401: 3003, 403: 3003, 429: 3006, 503: 3006 }[status];
+  var code = body && body.code, close = code == 'origin_refused' ? 3005 : code == 'no_protocol' ? 1006 :
+    { 401: 3003, 403: 3003, 429: 3006, 503: 3006 }[status];
   _end(c, close || 3004, 'negotiate ' + status, 0, status);
 }
 
@@ -1061,6 +902,203 @@ function _ticket(c, done) {
   if (_fresh(c)) return done(c._tickets.pop()._token);
   c._ticketWaiters.push(done);
   _flush(c);
+}
+
+// comet: the public API, which mirrors the browser's WebSocket: the
+// constructor, readyState and its constants, send, close, bufferedAmount
+// and the events. The session itself is in the files after this one.
+
+// From other files: encodeFrame, utf8Length (codec); assign,
+// domError, resolveURL (env); transportNamed (fallback); _bye, _closeWith,
+// _fail, _listen, _online (lifecycle); _connect (negotiate);
+// _flush (upstream); ROOT (build.js).
+
+// DEFAULTS are the options that do not default to undefined; README.md
+// documents them all.
+var DEFAULTS = {
+  transports: ['websocket', 'sse', 'streaming', 'longpoll'],
+  timeout: 1e4, // negotiate
+  maxBuffered: 8388608, // bytes sent and not yet acknowledged
+  reconnectDelay: 1e3,
+  reconnectMaxDelay: 3e4,
+  remember: true
+};
+
+// Comet opens a session with the Comet server mounted at url (http:,
+// https:, ws: or wss:, or relative to the page), as new WebSocket(url,
+// protocols) does: protocols is a subprotocol or a list of them, and
+// options may follow it or take its place (an object that is not an
+// array is options).
+function Comet(url, protocols, options) {
+  var c = this, o, u;
+  if (protocols && typeof protocols == 'object' && !Array.isArray(protocols)) {
+    options = protocols;
+    protocols = [];
+  }
+  c._options = o = assign(assign({}, DEFAULTS), options);
+  c._globals = o.globals || ROOT;
+  c._now = c._globals.now || Date.now;
+  c._rand = c._globals.random || Math.random;
+  u = resolveURL(url, c._globals);
+  // comet-dom.js, where loaded, checks each as new WebSocket does.
+  c._protocols = [].concat(protocols || []).map(Comet.token || String);
+  c.url = u[0];
+  c._base = u[1];
+  c._memoryKey = 'comet:' + c._base;
+  c._order = o.transports.filter(function (name) {
+    var t = transportNamed(name);
+    if (!t) throw new TypeError('Comet: unknown transport ' + name);
+    return c._globals[t._need];
+  });
+  c.readyState = c.bufferedAmount = 0;
+  c.binaryType = c._globals.Blob ? 'blob' : 'arraybuffer';
+  c.protocol = c.extensions = c.transport = '';
+  c.onopen = c.onmessage = c.onerror = c.onclose = null;
+  c._listeners = {}; // by event type
+  c._timers = {}; // by name: {_fn, _id}
+  // messages not yet acknowledged: {_seq, _size, _frame, _bytes, _isClose};
+  // a binary message keeps its _bytes (sent raw on a WebSocket that agreed
+  // to that) and gets its base64 _frame when a path first needs it
+  c._outbox = [];
+  // _seq: the sequence number of the last message queued; _acked: the
+  // server's ack of them; _sent: the last one sent on the current path;
+  // _reconnects: fresh sessions in a row; _generation: bumped when the
+  // attachments change hands, so that a stale ticket callback is dropped;
+  // _flaps: drops and failed resumes in a row.
+  c._seq = c._acked = c._sent = c._reconnects = c._generation = c._flaps = 0;
+  c._keepalive = {}; // the history keepalive() judges deaths by
+  c._heartbeat = o.heartbeat || 0; // the heartbeat interval asked for, or 0
+  c._unlisten = []; // removers of the window listeners
+  _listen(c, 'online', _online);
+  _listen(c, 'pagehide', _bye);
+  _connect(c);
+}
+
+// proto is Comet.prototype, which holds only the public API. The session's
+// internals are plain functions of the session (c, first), spread over the
+// files after this one, one concern each: unlike methods, the minifier can
+// rename and inline them.
+var proto = Comet.prototype;
+['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'].map(function (name, state) {
+  Comet[name] = proto[name] = state;
+});
+
+// send queues data for the server: a string as text; an ArrayBuffer, a
+// typed array, a DataView or a Blob as binary. Order is kept even while a
+// Blob is read. As WebSocket's, it throws while connecting, and after
+// close() it discards the data and grows bufferedAmount. While open it
+// throws rather than drop anything: for a message above the server's
+// maxMessage, when bufferedAmount would pass options.maxBuffered, and for
+// text with a lone surrogate, which has no UTF-8.
+proto.send = function (data) {
+  var c = this, g = c._globals, m = { _seq: c._seq + 1 }, blob = g.Blob && data instanceof g.Blob, r;
+  function binary(bytes) {
+    // Copied, so that later changes to it do not change the message. It
+    // goes raw on a WebSocket that agreed to that, as base64 otherwise.
+    m._bytes = new g.Uint8Array(bytes);
+  }
+  if (blob) {
+    m._size = data.size;
+  } else if (data && data.byteLength != null) {
+    // An ArrayBuffer, a typed array or a DataView.
+    if (!g.Uint8Array || !g.btoa) throw new TypeError('Comet: no typed arrays');
+    binary(data = new g.Uint8Array(data.buffer || data, data.byteOffset || 0, data.byteLength));
+    m._size = data.length;
+  } else {
+    data = String(data);
+    if ((m._size = utf8Length(data)) == 1 / 0) throw new TypeError('Comet: lone surrogate');
+    m._frame = encodeFrame(['m', m._seq, data]);
+  }
+  if (c.readyState != 1) {
+    if (!c.readyState) throw domError('InvalidStateError', 'not open');
+    c.bufferedAmount += m._size;
+    return;
+  }
+  if (m._size > c._limits.maxMessage) {
+    throw domError('SyntaxError', 'over maxMessage');
+  }
+  if (c.bufferedAmount + m._size > c._options.maxBuffered) {
+    throw domError('QuotaExceededError', 'over maxBuffered');
+  }
+  c._seq = m._seq;
+  c._outbox.push(m);
+  c.bufferedAmount += m._size;
+  if (blob) {
+    r = new g.FileReader();
+    r.onload = function () {
+      binary(new g.Uint8Array(r.result));
+      _flush(c);
+    };
+    r.onerror = function () {
+      _fail(c, 1011, 'Blob unreadable');
+    };
+    r.readAsArrayBuffer(data);
+  }
+  _flush(c);
+};
+
+// close ends the session with the browser's rules: no code, 1000 or
+// 3000–4999, and a reason of at most 123 bytes of UTF-8. Messages sent
+// before it are delivered first. Closing while connecting fails the
+// session like a WebSocket's: error, then close with 1006. The close
+// event of a close the page started carries the page's code (1005 for
+// none) and reason, as a server echoing the close frame gives a WebSocket.
+proto.close = function (code, reason) {
+  var c = this;
+  if (code !== undefined && (code !== (code | 0) || code != 1000 && (code < 3000 || code > 4999))) {
+    throw domError('InvalidAccessError', 'close code ' + code);
+  }
+  reason = reason === undefined ? '' : String(reason);
+  if (utf8Length(reason) > 123) {
+    throw domError('SyntaxError', 'reason over 123 bytes');
+  }
+  if (c.readyState > 1) return;
+  c._userClosed = 1;
+  // Without a code no reason is sent either (the standard's close frame).
+  if (!code) reason = '';
+  c._mine = [0, 0, code = code || 1005, reason];
+  if (!c.readyState) return _fail(c, 1006, 'closed early', 0, 1000);
+  _closeWith(c, code, reason);
+};
+
+// addEventListener and removeEventListener behave as the DOM's for
+// function listeners: a listener is added once.
+proto.addEventListener = function (type, fn) {
+  var l = this._listeners[type] || (this._listeners[type] = []);
+  if (fn && l.indexOf(fn) < 0) l.push(fn);
+};
+
+proto.removeEventListener = function (type, fn) {
+  var l = this._listeners[type] || [], i = l.indexOf(fn);
+  if (i >= 0) l.splice(i, 1);
+};
+
+// dispatchEvent dispatches event e to the on<type> handler, then the
+// listeners, and returns nothing. A listener's exception is reported on its own (like the
+// DOM's) and does not disturb the session. comet-dom.js replaces it with
+// the DOM's exact dispatch (README.md).
+proto.dispatchEvent = function (e) {
+  var c = this;
+  [c['on' + e.type]].concat(c._listeners[e.type] || []).map(function (f) {
+    try {
+      if (typeof f == 'function') f.call(c, e);
+    } catch (err) {
+      c._globals.setTimeout(function () {
+        throw err;
+      }, 0);
+    }
+  });
+};
+
+// _emit dispatches the event type with the fields props, as a plain
+// object (comet-dom.js makes it a real Event).
+function _emit(c, type, props) {
+  c.dispatchEvent(assign({ type: type, target: c }, props));
+}
+
+// debug reports to options.debug; the minified build drops every call.
+function debug(c, msg, data) {
+  if (c._options.debug) c._options.debug(msg, data);
 }
 
 // upstream: the outbox and the paths to the server (PROTOCOL.md section 6).
@@ -1228,8 +1266,8 @@ function _ackUp(c, n) {
 
 // From other files: encodeFrame (codec); _emit, debug (comet);
 // _live (downstream); recall, remember (env); transportNamed (fallback);
-// _clear, _end, _timer (lifecycle); longpoll (longpoll); _addTicket, _ticket,
-// _url (negotiate); headStart (policy); _failed, _gone (resume); sse (sse);
+// _clear, _end, _timer (lifecycle); longpoll (longpoll); _addTicket, _nonce,
+// _ticket, _url (negotiate); headStart (policy); _failed, _gone (resume); sse (sse);
 // streaming (streaming); _ackUp, _flush, _sentAck (upstream);
 // websocket (websocket).
 
@@ -1306,7 +1344,7 @@ function _wsOpen(c, att) {
 
 // _probeFrame draws a fresh probe token for att and returns its probe frame.
 function _probeFrame(c, att) {
-  return encodeFrame(['p', att._attempt, att._probeToken = (c._now() + c._rand()).toString(36)]);
+  return encodeFrame(['p', att._attempt, att._probeToken = _nonce(c)]);
 }
 
 // _opened applies an attachment's open frame: the server's ack of our

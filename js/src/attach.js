@@ -6,8 +6,8 @@
 
 // From other files: encodeFrame (codec); _emit, debug (comet);
 // _live (downstream); recall, remember (env); transportNamed (fallback);
-// _clear, _end, _timer (lifecycle); longpoll (longpoll); _addTicket, _ticket,
-// _url (negotiate); headStart (policy); _failed, _gone (resume); sse (sse);
+// _clear, _end, _timer (lifecycle); longpoll (longpoll); _addTicket, _nonce,
+// _ticket, _url (negotiate); headStart (policy); _failed, _gone (resume); sse (sse);
 // streaming (streaming); _ackUp, _flush, _sentAck (upstream);
 // websocket (websocket).
 
@@ -84,7 +84,7 @@ function _wsOpen(c, att) {
 
 // _probeFrame draws a fresh probe token for att and returns its probe frame.
 function _probeFrame(c, att) {
-  return encodeFrame(['p', att._attempt, att._probeToken = (c._now() + c._rand()).toString(36)]);
+  return encodeFrame(['p', att._attempt, att._probeToken = _nonce(c)]);
 }
 
 // _opened applies an attachment's open frame: the server's ack of our

@@ -19,20 +19,23 @@ var DEFAULTS = {
 };
 
 // Comet opens a session with the Comet server mounted at url (http:,
-// https:, ws: or wss:, or relative to the page). The second argument is
-// options, not WebSocket subprotocols.
-function Comet(url, options) {
+// https:, ws: or wss:, or relative to the page), as new WebSocket(url,
+// protocols) does: protocols is a subprotocol or a list of them, and
+// options may follow it or take its place (an object that is not an
+// array is options).
+function Comet(url, protocols, options) {
   var c = this, o, u;
-  if (options != null && typeof options != 'object' || options instanceof Array) {
-    throw new TypeError('Comet: options, not subprotocols');
+  if (protocols && typeof protocols == 'object' && !Array.isArray(protocols)) {
+    options = protocols;
+    protocols = [];
   }
   c._options = o = assign(assign({}, DEFAULTS), options);
-  // The server judges a relay target; the shim checks only its type.
-  if (o.target !== undefined && typeof o.target != 'string') throw new TypeError('Comet: target');
   c._globals = o.globals || ROOT;
   c._now = c._globals.now || Date.now;
   c._rand = c._globals.random || Math.random;
   u = resolveURL(url, c._globals);
+  // comet-dom.js, where loaded, checks each as new WebSocket does.
+  c._protocols = [].concat(protocols || []).map(Comet.token || String);
   c.url = u[0];
   c._base = u[1];
   c._memoryKey = 'comet:' + c._base;
@@ -76,9 +79,11 @@ var proto = Comet.prototype;
 
 // send queues data for the server: a string as text; an ArrayBuffer, a
 // typed array, a DataView or a Blob as binary. Order is kept even while a
-// Blob is read. It throws rather than drop anything: before open, after
-// close, for a message above the server's maxMessage, for text with a
-// lone surrogate, and when bufferedAmount would pass options.maxBuffered.
+// Blob is read. As WebSocket's, it throws while connecting, and after
+// close() it discards the data and grows bufferedAmount. While open it
+// throws rather than drop anything: for a message above the server's
+// maxMessage, when bufferedAmount would pass options.maxBuffered, and for
+// text with a lone surrogate, which has no UTF-8.
 proto.send = function (data) {
   var c = this, g = c._globals, m = { _seq: c._seq + 1 }, blob = g.Blob && data instanceof g.Blob, r;
   function binary(bytes) {
@@ -86,18 +91,22 @@ proto.send = function (data) {
     // goes raw on a WebSocket that agreed to that, as base64 otherwise.
     m._bytes = new g.Uint8Array(bytes);
   }
-  if (c.readyState != 1) throw domError('InvalidStateError', 'not open');
   if (blob) {
     m._size = data.size;
   } else if (data && data.byteLength != null) {
     // An ArrayBuffer, a typed array or a DataView.
-    if (!g.Uint8Array || !g.btoa) throw new TypeError('Comet: binary needs typed arrays');
+    if (!g.Uint8Array || !g.btoa) throw new TypeError('Comet: no typed arrays');
     binary(data = new g.Uint8Array(data.buffer || data, data.byteOffset || 0, data.byteLength));
     m._size = data.length;
   } else {
     data = String(data);
     if ((m._size = utf8Length(data)) == 1 / 0) throw new TypeError('Comet: lone surrogate');
     m._frame = encodeFrame(['m', m._seq, data]);
+  }
+  if (c.readyState != 1) {
+    if (!c.readyState) throw domError('InvalidStateError', 'not open');
+    c.bufferedAmount += m._size;
+    return;
   }
   if (m._size > c._limits.maxMessage) {
     throw domError('SyntaxError', 'over maxMessage');
@@ -122,10 +131,12 @@ proto.send = function (data) {
   _flush(c);
 };
 
-// close ends the session with the browser's rules: code 1000 or
-// 3000–4999, reason at most 123 bytes of UTF-8. Messages sent before it
-// are delivered first. Closing while connecting fails the session like a
-// WebSocket's: error, then close with 1006.
+// close ends the session with the browser's rules: no code, 1000 or
+// 3000–4999, and a reason of at most 123 bytes of UTF-8. Messages sent
+// before it are delivered first. Closing while connecting fails the
+// session like a WebSocket's: error, then close with 1006. The close
+// event of a close the page started carries the page's code (1005 for
+// none) and reason, as a server echoing the close frame gives a WebSocket.
 proto.close = function (code, reason) {
   var c = this;
   if (code !== undefined && (code !== (code | 0) || code != 1000 && (code < 3000 || code > 4999))) {
@@ -137,10 +148,11 @@ proto.close = function (code, reason) {
   }
   if (c.readyState > 1) return;
   c._userClosed = 1;
-  if (c.readyState == 0) {
-    return _fail(c, 1006, 'closed early', 0, 1000);
-  }
-  _closeWith(c, code || 1000, reason);
+  // Without a code no reason is sent either (the standard's close frame).
+  if (!code) reason = '';
+  c._mine = [0, 0, code = code || 1005, reason];
+  if (!c.readyState) return _fail(c, 1006, 'closed early', 0, 1000);
+  _closeWith(c, code, reason);
 };
 
 // addEventListener and removeEventListener behave as the DOM's for
@@ -155,12 +167,13 @@ proto.removeEventListener = function (type, fn) {
   if (i >= 0) l.splice(i, 1);
 };
 
-// _emit dispatches an event to the on<type> handler, then the listeners.
-// A listener's exception is reported on its own (like the DOM's) and does
-// not disturb the session.
-function _emit(c, type, props) {
-  var e = assign({ type: type, target: c }, props);
-  [c['on' + type]].concat(c._listeners[type] || []).map(function (f) {
+// dispatchEvent dispatches event e to the on<type> handler, then the
+// listeners, and returns nothing. A listener's exception is reported on its own (like the
+// DOM's) and does not disturb the session. comet-dom.js replaces it with
+// the DOM's exact dispatch (README.md).
+proto.dispatchEvent = function (e) {
+  var c = this;
+  [c['on' + e.type]].concat(c._listeners[e.type] || []).map(function (f) {
     try {
       if (typeof f == 'function') f.call(c, e);
     } catch (err) {
@@ -169,6 +182,12 @@ function _emit(c, type, props) {
       }, 0);
     }
   });
+};
+
+// _emit dispatches the event type with the fields props, as a plain
+// object (comet-dom.js makes it a real Event).
+function _emit(c, type, props) {
+  c.dispatchEvent(assign({ type: type, target: c }, props));
 }
 
 // debug reports to options.debug; the minified build drops every call.

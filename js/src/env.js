@@ -21,14 +21,14 @@ function domError(name, msg) {
 
 // resolveURL resolves url against the page (g.location) and returns
 // [resolved, mount] where mount is the http(s) URL of the Comet endpoint,
-// without its query and fragment: requests carry only protocol parameters.
-// ws: and wss: map to http: and https:, so code written for WebSocket keeps
-// its URLs. The URL constructor resolves, or in browsers older than it an
+// without its query: requests carry only protocol parameters. ws: and
+// wss: map to http: and https:, so code written for WebSocket keeps its
+// URLs. The URL constructor resolves, or in browsers older than it an
 // anchor element. It throws a SyntaxError like the WebSocket constructor
-// for anything else.
+// for anything else, a URL with a fragment included.
 function resolveURL(url, g) {
   var loc = g.location, a = g.document;
-  url = String(url).replace(/#.*/, '');
+  url = String(url);
   try {
     if (g.URL) {
       url = new g.URL(url, loc && loc.href).href;
@@ -38,7 +38,7 @@ function resolveURL(url, g) {
       url = a.href;
     }
   } catch (e) {}
-  if (!/^(https?|wss?):\/\/[^\/?]/i.test(url)) throw domError('SyntaxError', 'bad URL ' + url);
+  if (!/^(https?|wss?):\/\/[^\/?#][^#]*$/i.test(url)) throw domError('SyntaxError', 'bad URL ' + url);
   return [url, url.replace(/^ws/i, 'http').replace(/[?].*/, '').replace(/\/+$/, '')];
 }
 

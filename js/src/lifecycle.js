@@ -8,14 +8,15 @@
 
 // _closeWith queues our close frame in sequence, after every message sent
 // before it, and bounds the handshake by CLOSE_WAIT.
+// A close without a code (1005) travels as 1000 to a server that did not
+// agree to 1005 at negotiate (PROTOCOL.md section 10).
 function _closeWith(c, code, reason, remote) {
   c.readyState = 2;
   c._closeSeq = ++c._seq;
-  c._outbox.push({ _seq: c._closeSeq, _size: 0, _isClose: 1, _frame: encodeFrame(['c', c._closeSeq, code, reason, 0]) });
+  c._outbox.push({ _seq: c._closeSeq, _size: 0, _isClose: 1, _frame: encodeFrame(['c', c._closeSeq, code != 1005 || c._limits.noStatus ? code : 1000, reason, 0]) });
   debug(c, 'closing', { code: code, remote: !!remote });
   _timer(c, 'close', CLOSE_WAIT, function () {
-    var r = c._serverClose;
-    _end(c, r ? r[2] : 1006, r ? r[3] : 'close timeout', 0, 0, r && r[4]);
+    _closed(c, 0);
   });
   _flush(c);
 }
@@ -24,8 +25,16 @@ function _closeWith(c, code, reason, remote) {
 // has reached the server, and the server's close has arrived and been
 // acknowledged.
 function _finish(c) {
-  var r = c._serverClose;
-  if (c._sessionId && c._closeDelivery == 1 && r && c._ackSent >= c._received) _end(c, r[2], r[3], 1, 0, r[4]);
+  if (c._sessionId && c._closeDelivery == 1 && c._serverClose && c._ackSent >= c._received) _closed(c, 1);
+}
+
+// _closed ends a closing session: with the server's close, if it came,
+// the code and reason being the page's own when the page closed first
+// (what a server echoing the close frame returns); else with 1006.
+function _closed(c, clean) {
+  var r = c._serverClose, e = c._mine || r;
+  if (r) _end(c, e[2], e[3], clean, 0, r[4]);
+  else _end(c, 1006, 'close timeout');
 }
 
 // _fail ends the session for the server's violation of the protocol at

@@ -53,9 +53,10 @@ var LIMITS = {
 // It times the request: the round trip sets every timeout after it. The
 // request is CORS-simple (a text/plain body) unless the application adds
 // headers: a refused preflight would hide the server's answer (an Origin
-// refusal) from the page (PROTOCOL.md section 11). The relay's target
-// (options.target) rides in the body; JSON.stringify leaves it out when it
-// is undefined, so without it the body is the same as before.
+// refusal) from the page (PROTOCOL.md section 11). The body asks for raw
+// binary messages, a close without a code (noStatus), and carries the
+// subprotocols and the relay's target (options.target) when given:
+// JSON.stringify leaves out what is undefined.
 function _negotiate(c, base, token, hops) {
   var t0 = c._now(), h = assign({}, c._options.headers), g = c._globals;
   // Raw binary WebSocket messages (PROTOCOL.md section 4), unless the
@@ -83,6 +84,10 @@ function _negotiate(c, base, token, hops) {
       for (k in LIMITS) r[k] = r[k] > 0 ? r[k] : LIMITS[k];
       c._limits = r;
       c._binary = ask && r.binary === true;
+      // A subprotocol asked for must be chosen (PROTOCOL.md section 3):
+      // otherwise the session fails as a WebSocket's handshake would.
+      c.protocol = r.protocol || '';
+      if (c._protocols[0] && !r.protocol) return _end(c, 1006);
       c._attachTimeout = c._options.attachTimeout || attachTimeout(c._rtt, c._limits.minTimeout, c._limits.maxTimeout);
       (r.tickets || []).map(function (t) {
         _addTicket(c, t);
@@ -93,15 +98,20 @@ function _negotiate(c, base, token, hops) {
       debug(c, 'negotiated', { rtt: c._rtt, timeout: c._attachTimeout, transports: c._offer });
       if (!c._offer.length) return _end(c, 3004, 'no transport');
       _start(c);
-    }, 0, JSON.stringify({ transports: c._order, binary: ask || undefined, target: c._options.target }), h, c._options.timeout);
+    }, 0, JSON.stringify({
+      transports: c._order, binary: ask || undefined, target: c._options.target,
+      protocols: c._protocols.length ? c._protocols : undefined, noStatus: true
+    }), h, c._options.timeout);
 }
 
 // _refused ends a session whose negotiate failed: 401 and 403 with 3003
-// (unauthorized), an Origin refusal with 3005, 429 and 503 with 3006
+// (unauthorized), an Origin refusal with 3005, no subprotocol in common
+// with 1006 (a WebSocket's failed handshake), 429 and 503 with 3006
 // (overloaded), anything else, a network failure included, with 3004
 // (unreachable). The HTTP status rides on the error and close events.
 function _refused(c, status, body) {
-  var close = body && body.code == 'origin_refused' ? 3005 : { 401: 3003, 403: 3003, 429: 3006, 503: 3006 }[status];
+  var code = body && body.code, close = code == 'origin_refused' ? 3005 : code == 'no_protocol' ? 1006 :
+    { 401: 3003, 403: 3003, 429: 3006, 503: 3006 }[status];
   _end(c, close || 3004, 'negotiate ' + status, 0, status);
 }
 

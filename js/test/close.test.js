@@ -22,17 +22,42 @@ for (const [build, make] of Object.entries(BUILDS)) {
     t.c.close(4001, 'bye');
     assert.equal(t.c.readyState, Comet.CLOSING);
     t.c.close(); // idempotent
-    assert.throws(() => t.c.send('late'), { name: 'InvalidStateError' });
+    t.c.send('late'); // discarded, as the standard says
     const sent = wsFrames(ws).filter((f) => f[0] === 'm' || f[0] === 'c');
     assert.deepEqual(sent, [['m', 1, 'last'], ['c', 2, 4001, 'bye', 0]]);
     ws.message('["m",1,"dropped after close"]\n["a",2]\n["c",2,4001,"",0]');
     assert.equal(t.messages().length, 0, 'no message events after close()');
     assert.deepEqual(wsFrames(ws).pop(), ['a', 2]);
     const [ev] = t.of('close');
-    assert.deepEqual([ev.code, ev.reason, ev.wasClean], [4001, '', true]);
+    // The server's answer carried no reason: the event has the page's own,
+    // as a server echoing the close frame gives a WebSocket.
+    assert.deepEqual([ev.code, ev.reason, ev.wasClean], [4001, 'bye', true]);
     assert.equal(t.c.readyState, Comet.CLOSED);
     assert.equal(t.of('error').length, 0);
   });
+
+  it('the server\'s answer echoing the close carries the page\'s code and reason into the close event', () => {
+    const t = start(Comet);
+    const ws = openWebSocket(t, { noStatus: true });
+    t.c.close(1000, 'Clean Close');
+    assert.deepEqual(wsFrames(ws).find((f) => f[0] === 'c'), ['c', 1, 1000, 'Clean Close', 0]);
+    ws.message('["a",1]\n["c",1,1000,"Clean Close",0]');
+    const [ev] = t.of('close');
+    assert.deepEqual([ev.code, ev.reason, ev.wasClean], [1000, 'Clean Close', true]);
+  });
+
+  for (const [agreed, wire] of [[true, 1005], [false, 1000]]) {
+    it(`close() without a code reports 1005; the wire carries ${wire} (server ${agreed ? 'confirmed' : 'did not confirm'} noStatus)`, () => {
+      const t = start(Comet);
+      assert.equal(JSON.parse(t.net.last('negotiate').body).noStatus, true, 'the negotiate asks for it');
+      const ws = openWebSocket(t, agreed ? { noStatus: true } : {});
+      t.c.close(undefined, 'ignored without a code');
+      assert.deepEqual(wsFrames(ws).find((f) => f[0] === 'c'), ['c', 1, wire, '', 0]);
+      ws.message(`["a",1]\n["c",1,${wire},"",0]`);
+      const [ev] = t.of('close');
+      assert.deepEqual([ev.code, ev.reason, ev.wasClean], [1005, '', true]);
+    });
+  }
 
   it('a close from the server is answered with the same code', () => {
     const t = start(Comet);

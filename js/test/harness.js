@@ -24,9 +24,10 @@ const NEGOTIATED = {
 };
 
 // start makes a Comet on fake globals and records its events.
-function start(Comet, { options = {}, url = 'wss://example.test/comet', ...env } = {}) {
+function start(Comet, { options = {}, url = 'wss://example.test/comet', protocols, ...env } = {}) {
   const b = browser(env);
-  const c = new Comet(url, Object.assign({ globals: b.globals }, options));
+  const o = Object.assign({ globals: b.globals }, options);
+  const c = protocols === undefined ? new Comet(url, o) : new Comet(url, protocols, o);
   const events = [];
   for (const type of EVENTS) {
     c.addEventListener(type, (e) => events.push(e));

@@ -143,11 +143,17 @@ socket.addEventListener('transport', (e) => {
 });
 socket.addEventListener('close', (e) => console.log(e.code, e.reason, e.wasClean, e.status, e.retry));
 socket.addEventListener('gap', { handleEvent: (e) => console.log(e.dropped) }, { once: true });
+socket.onmessage = (e) => console.log(e.type, e.target.url, e.currentTarget, e.timeStamp, e.origin, e.lastEventId);
+console.log(socket.dispatchEvent(new Event('drain')), socket.protocol, socket.extensions, socket.url, socket.transport);
+socket.ondrain = null;
 const state: 0 | 1 | 2 | 3 = socket.readyState;
 if (state === Comet.OPEN && socket.bufferedAmount === 0) socket.close(1000, 'done');
 
-// @ts-expect-error: the second argument is options, not subprotocols
-new Comet('/comet', 'chat');
+const chat = new Comet('/comet', 'chat');
+const graphql = new Comet(new URL('ws://example.com/graphql'), ['graphql-transport-ws'], { transports: ['sse'] });
+console.log(chat.protocol.length, graphql.protocol === 'graphql-transport-ws', graphql.extensions);
+// @ts-expect-error: a subprotocol is a string
+new Comet('/comet', 42);
 // @ts-expect-error: no such transport
 new Comet('/comet', { transports: ['flash'] });
 // @ts-expect-error: no such event

@@ -503,24 +503,21 @@ for (const [build, make] of Object.entries(BUILDS)) {
   it('negotiate is CORS-simple unless the application adds headers', () => {
     let t = start(Comet);
     assert.deepEqual(t.net.last('negotiate').headers, { 'Content-Type': 'text/plain;charset=UTF-8' });
-    assert.deepEqual(JSON.parse(t.net.last('negotiate').body), { transports: ['websocket', 'sse', 'streaming', 'longpoll'], binary: true });
+    assert.deepEqual(JSON.parse(t.net.last('negotiate').body), { transports: ['websocket', 'sse', 'streaming', 'longpoll'], binary: true, noStatus: true });
     t = start(Comet, { options: { headers: { Authorization: 'Bearer x' } } });
     assert.equal(t.net.last('negotiate').headers.Authorization, 'Bearer x');
   });
 
   it('the relay target rides in the negotiate body; without it the body is unchanged', () => {
     let t = start(Comet);
-    assert.equal(t.net.last('negotiate').body, '{"transports":["websocket","sse","streaming","longpoll"],"binary":true}');
+    assert.equal(t.net.last('negotiate').body, '{"transports":["websocket","sse","streaming","longpoll"],"binary":true,"noStatus":true}');
     t = start(Comet, { options: { target: 'db.internal:6379', transports: ['longpoll'] } });
-    assert.equal(t.net.last('negotiate').body, '{"transports":["longpoll"],"binary":true,"target":"db.internal:6379"}');
+    assert.equal(t.net.last('negotiate').body, '{"transports":["longpoll"],"binary":true,"target":"db.internal:6379","noStatus":true}');
     t = start(Comet, { options: { target: '[::1]:5432', transports: ['longpoll'] } });
-    assert.equal(t.net.last('negotiate').body, '{"transports":["longpoll"],"binary":true,"target":"[::1]:5432"}');
-    // Only the type is checked: the server judges the value.
+    assert.equal(t.net.last('negotiate').body, '{"transports":["longpoll"],"binary":true,"target":"[::1]:5432","noStatus":true}');
+    // The server judges the value.
     t = start(Comet, { options: { target: '', transports: ['longpoll'] } });
-    assert.equal(t.net.last('negotiate').body, '{"transports":["longpoll"],"binary":true,"target":""}');
-    for (const bad of [6379, null, { host: 'x' }, ['x:1']]) {
-      assert.throws(() => start(Comet, { options: { target: bad } }), { name: 'TypeError', message: 'Comet: target' });
-    }
+    assert.equal(t.net.last('negotiate').body, '{"transports":["longpoll"],"binary":true,"target":"","noStatus":true}');
   });
 
   it('control frames go right after the key frame, before messages', () => {
@@ -537,10 +534,68 @@ for (const [build, make] of Object.entries(BUILDS)) {
     assert.deepEqual(commit.map((f) => f[0]), ['k', 'u', 'm']);
   });
 
-  it('the second argument is options, not subprotocols', () => {
-    assert.throws(() => new Comet('wss://x.test/c', 'chat'), TypeError);
-    assert.throws(() => new Comet('wss://x.test/c', ['chat']), TypeError);
+  it('constructor forms: (url), (url, protocols), (url, protocols, options), (url, options)', () => {
+    const body = (t) => JSON.parse(t.net.last('negotiate').body);
+    const b = require('./fakes').browser();
+    const made = [
+      [new Comet('wss://x.test/c', { globals: b.globals }), undefined],
+      [new Comet('wss://x.test/c', 'chat', { globals: b.globals }), ['chat']],
+      [new Comet('wss://x.test/c', ['graphql-transport-ws', 'v12.stomp'], { globals: b.globals }), ['graphql-transport-ws', 'v12.stomp']],
+      [new Comet('wss://x.test/c', [], { globals: b.globals }), undefined]
+    ];
+    const bodies = b.net.all.filter((r) => r.endpoint === 'negotiate').map((r) => JSON.parse(r.body));
+    made.forEach(([, want], i) => assert.deepEqual(bodies[i].protocols, want, String(i)));
+    assert.ok(bodies.every((x) => x.noStatus === true));
     assert.throws(() => new Comet('ftp://x.test/c', {}), { name: 'SyntaxError' });
+    void body;
+  });
+
+  it('the protocol attribute is the server\'s choice, on every transport', () => {
+    for (const transports of [['websocket'], ['sse'], ['streaming'], ['longpoll']]) {
+      const t = start(Comet, { protocols: ['mqtt', 'chat'], options: { transports } });
+      assert.equal(t.c.protocol, '');
+      negotiate(t, { protocol: 'chat', transports });
+      assert.equal(t.c.protocol, 'chat', transports[0]);
+      assert.equal(t.of('close').length, 0);
+    }
+  });
+
+  for (const [name, answer] of [
+    ['400 no_protocol', (t) => t.net.last('negotiate').respond(400, JSON.stringify({ code: 'no_protocol', message: 'supported: mqtt' }))],
+    ['a 200 without protocol (a server that predates subprotocols)', (t) => negotiate(t)]
+  ]) {
+    it(`no subprotocol in common (${name}) fails like a WebSocket: error, then close 1006`, () => {
+      const t = start(Comet, { protocols: 'chat', options: { reconnect: true } });
+      answer(t);
+      assert.deepEqual(t.events.map((e) => [e.type, e.code, e.wasClean]), [['error', 1006, false], ['close', 1006, false]]);
+      assert.equal(t.c.readyState, Comet.CLOSED);
+      t.clock.tick(600000);
+      assert.equal(t.net.count('negotiate'), 1, 'no reconnect');
+    });
+  }
+
+  it('a URL with a fragment throws SyntaxError; ws: and wss: still map to http: and https:', () => {
+    const b = require('./fakes').browser();
+    for (const url of ['wss://x.test/c#frag', 'ws://x.test/c#', '/c#x']) {
+      assert.throws(() => new Comet(url, { globals: b.globals }), { name: 'SyntaxError' }, url);
+    }
+    assert.equal(b.net.count('negotiate'), 0);
+    const c = new Comet('ws://x.test/c?q=1', { globals: b.globals });
+    assert.equal(c.url, 'ws://x.test/c?q=1');
+    assert.match(b.net.last('negotiate').url, /^http:\/\/x\.test\/c\/negotiate\?/);
+  });
+
+  it('send after close() discards the data and grows bufferedAmount, as the standard says', () => {
+    const t = start(Comet);
+    const ws = openWebSocket(t);
+    t.c.close(1000, 'done');
+    const before = t.c.bufferedAmount;
+    t.c.send('héllo');
+    t.c.send(new Uint8Array(3));
+    assert.equal(t.c.bufferedAmount, before + 6 + 3);
+    assert.ok(!wsFrames(ws).some((f) => f[0] === 'm' || f[0] === 'b'), 'nothing is sent');
+    const c = start(Comet).c;
+    assert.throws(() => c.send('x'), { name: 'InvalidStateError' }, 'still throws while connecting');
   });
 
   it('an inherited name is no transport', () => {
