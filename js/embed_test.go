@@ -99,6 +99,8 @@ func TestServe(t *testing.T) {
 		{"/comet/comet-tcp.min.js", "comet-tcp.min.js", "application/javascript; charset=utf-8"},
 		{"/comet/comet-tcp.d.ts", "comet-tcp.d.ts", "text/plain; charset=utf-8"},
 		{"/static/comet-tcp.min.js", "comet-tcp.min.js", "application/javascript; charset=utf-8"},
+		{"/comet/comet-dom.js", "comet-dom.js", "application/javascript; charset=utf-8"},
+		{"/comet/comet-dom.min.js", "comet-dom.min.js", "application/javascript; charset=utf-8"},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
 			data, etag, _ := js.File(tc.name)

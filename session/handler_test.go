@@ -552,6 +552,8 @@ func TestShimRoutes(t *testing.T) {
 		{"comet-tcp.js", "application/javascript; charset=utf-8"},
 		{"comet-tcp.min.js", "application/javascript; charset=utf-8"},
 		{"comet-tcp.d.ts", "text/plain; charset=utf-8"},
+		{"comet-dom.js", "application/javascript; charset=utf-8"},
+		{"comet-dom.min.js", "application/javascript; charset=utf-8"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			data, etag, ok := js.File(tc.name)
