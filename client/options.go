@@ -83,6 +83,17 @@ type Options struct {
 	// window pushes back on its Send. Zero means 256.
 	ReceiveBuffer int
 
+	// LastResortTimeout bounds the attach of a transport that has nothing
+	// left to fall back to: the only one of Transports (a forced
+	// transport), the last one Dial tries, or the only one a resume has
+	// left. Such an attach waits this long for its open frame, and no
+	// longer than Dial's ctx allows, instead of the attach timeout of
+	// PROTOCOL.md section 8 (minTimeout + 4×RTT), which exists to give up
+	// early on a path that another transport may serve: a busy server that
+	// answers late is no reason to fail when there is no other way in.
+	// Zero means 30 s.
+	LastResortTimeout time.Duration
+
 	// CloseTimeout bounds a graceful close: how long Close waits for the
 	// server's answering close before it ends the session anyway. Zero
 	// means 5 s.
@@ -112,6 +123,7 @@ const (
 	defaultReceiveBuffer  = 256
 	defaultDialTimeout    = 30 * time.Second
 	defaultCloseTimeout   = 5 * time.Second
+	defaultLastResort     = 30 * time.Second
 )
 
 // withDefaults returns a copy of o with every zero field set.
@@ -133,6 +145,9 @@ func (o *Options) withDefaults() (Options, error) {
 		if !slices.Contains(supported, t) {
 			return c, fmt.Errorf("comet: transport %q is not supported by this client (it speaks %v)", t, supported)
 		}
+	}
+	if c.LastResortTimeout <= 0 {
+		c.LastResortTimeout = defaultLastResort
 	}
 	if c.CloseTimeout <= 0 {
 		c.CloseTimeout = defaultCloseTimeout

@@ -57,8 +57,12 @@ func (c *Conn) run(ready chan<- error) {
 func (c *Conn) attachFirst() (attachment, error) {
 	var last error
 	from, why := "", ""
-	for _, name := range c.order {
-		a, err := c.attachWith(name, why)
+	for i, name := range c.order {
+		timeout := c.lim.attachTimeout
+		if i == len(c.order)-1 {
+			timeout = c.opts.LastResortTimeout
+		}
+		a, err := c.attachWith(name, why, timeout)
 		if err == nil {
 			c.switchTo(from, name, why)
 			return a, nil
@@ -120,7 +124,11 @@ func (c *Conn) resume(err error, flaps int) attachment {
 		if why == whyStreamBuffered && slices.Contains(candidates, transport.LongPoll) {
 			name = transport.LongPoll
 		}
-		a, err := c.attachWith(name, why)
+		timeout := c.lim.attachTimeout
+		if len(candidates) == 1 {
+			timeout = c.opts.LastResortTimeout
+		}
+		a, err := c.attachWith(name, why, timeout)
 		if err == nil {
 			c.switchTo(from, name, why)
 			return a
@@ -142,22 +150,22 @@ func (c *Conn) resume(err error, flaps int) attachment {
 	}
 }
 
-// attachWith attaches with the named transport. A refused ticket (used,
-// expired, or dropped by the server) is retried once with a fresh one
-// from a POST.
-func (c *Conn) attachWith(name, why string) (attachment, error) {
+// attachWith attaches with the named transport, waiting at most timeout
+// for its open frame. A refused ticket (used, expired, or dropped by the
+// server) is retried once with a fresh one from a POST.
+func (c *Conn) attachWith(name, why string, timeout time.Duration) (attachment, error) {
 	for try := 0; ; try++ {
 		var a attachment
 		var err error
 		switch name {
 		case transport.WebSocket:
-			a, err = c.attachWebSocket(why)
+			a, err = c.attachWebSocket(why, timeout)
 		case transport.SSE:
-			a, err = c.attachStream(sseFormat, why)
+			a, err = c.attachStream(sseFormat, why, timeout)
 		case transport.Streaming:
-			a, err = c.attachStream(streamingFormat, why)
+			a, err = c.attachStream(streamingFormat, why, timeout)
 		default:
-			a, err = c.attachLongPoll(why)
+			a, err = c.attachLongPoll(why, timeout)
 		}
 		if try == 0 && refusal(err, transport.CodeBadTicket) != nil {
 			c.mu.Lock()

@@ -29,12 +29,12 @@ type wsAttachment struct {
 	superseded bool          // the open frame came with ["s"]
 }
 
-// attachWebSocket opens a WebSocket to the session and waits, within the
-// attach timeout, for its open frame. A refused upgrade or dial fails with
+// attachWebSocket opens a WebSocket to the session and waits, within
+// timeout, for its open frame. A refused upgrade or dial fails with
 // ws_refused, a handshake not answered in time with ws_hung, and an
 // upgrade without an open frame in time with ws_silent.
-func (c *Conn) attachWebSocket(why string) (attachment, error) {
-	tctx, cancel := context.WithTimeout(c.ctx, c.lim.attachTimeout)
+func (c *Conn) attachWebSocket(why string, timeout time.Duration) (attachment, error) {
+	tctx, cancel := context.WithTimeout(c.ctx, timeout)
 	ticket, err := c.ticket(tctx)
 	cancel()
 	if err != nil {
@@ -49,7 +49,7 @@ func (c *Conn) attachWebSocket(why string) (attachment, error) {
 		Heartbeat: c.lim.hb, Reason: why}
 	c.mu.Unlock()
 
-	deadline := time.Now().Add(c.lim.attachTimeout)
+	deadline := time.Now().Add(timeout)
 	ws, err := c.dialWebSocket(c.wsURL(p), deadline)
 	if err != nil {
 		return nil, err
