@@ -45,6 +45,7 @@ type Conn struct {
 	attempt      uint64
 	current      string          // the transport in use, or last used
 	buffered     map[string]bool // transports found buffered on the way, skipped from then on
+	judge        judgement       // what the drops so far say about the network
 	pollHold     time.Duration   // the hold of the last poll's open frame
 	lastPost     time.Time       // when the server last answered a POST
 	closeErr     *transport.CloseError

@@ -111,6 +111,7 @@ func (c *Conn) receive(frames []transport.Frame) (superseded bool) {
 	defer c.mu.Unlock()
 	defer c.changed.Wake()
 	now := time.Now()
+	c.heardLocked(now)
 	for i := range frames {
 		f := &frames[i]
 		switch f.Type {

@@ -48,7 +48,8 @@ func (c *Conn) run(ready chan<- error) {
 		default:
 			flaps = 0
 		}
-		a = c.resume(err, flaps)
+		why := c.judgeDrop(c.Transport(), start, err)
+		a = c.resume(err, why, flaps)
 	}
 }
 
@@ -86,10 +87,11 @@ func (c *Conn) attachFirst() (attachment, error) {
 // the same transport first (long-polling first when a stream was found
 // buffered), then the others in order, with capped, jittered backoff, for
 // at most the grace period, after which the server has forgotten the
-// session. flaps counts the attachments in a row that dropped soon after
-// they began; they start the backoff further along. It returns nil when
-// the session has ended.
-func (c *Conn) resume(err error, flaps int) attachment {
+// session. why, if not "", is the keep-alive judgement's reason for the
+// drop, reported instead of err's. flaps counts the attachments in a row
+// that dropped soon after they began; they start the backoff further
+// along. It returns nil when the session has ended.
+func (c *Conn) resume(err error, judged string, flaps int) attachment {
 	c.mu.Lock()
 	from := c.current
 	answered := c.remoteClosed
@@ -107,6 +109,9 @@ func (c *Conn) resume(err error, flaps int) attachment {
 	}
 	deadline := time.Now().Add(c.lim.grace)
 	why := whyOf(err)
+	if judged != "" {
+		why = judged
+	}
 	for i := 0; ; i++ {
 		if n := flaps + i; n > 0 {
 			if !sleep(c.ctx, min(backoff(n-1, rand.Float64()), time.Until(deadline))) {
