@@ -46,6 +46,7 @@ type Conn struct {
 	current      string          // the transport in use, or last used
 	buffered     map[string]bool // transports found buffered on the way, skipped from then on
 	judge        judgement       // what the drops so far say about the network
+	up           upgradeState    // the background return to WebSocket
 	pollHold     time.Duration   // the hold of the last poll's open frame
 	lastPost     time.Time       // when the server last answered a POST
 	closeErr     *transport.CloseError

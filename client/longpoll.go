@@ -163,10 +163,9 @@ func pollError(ctx context.Context, err error) error {
 	return err
 }
 
-// serve runs the polls and the sender until either fails or the session
-// ends.
-func (lp *longPoll) serve() error {
-	ctx, cancel := context.WithCancel(lp.c.ctx)
+// serve runs the polls and the sender until either fails or ctx ends.
+func (lp *longPoll) serve(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make(chan error, 2)
 	go func() { errs <- lp.pollLoop(ctx) }()

@@ -94,6 +94,16 @@ type Options struct {
 	// Zero means 30 s.
 	LastResortTimeout time.Duration
 
+	// UpgradeDelay is how long the client waits, once it carries the
+	// session on another transport than WebSocket (having fallen back from
+	// it), before it probes WebSocket in the background; each failed probe
+	// doubles the wait, up to 5 minutes. A WebSocket that proves it works
+	// both ways (its probe is echoed) takes the session over without loss
+	// or duplication (PROTOCOL.md section 5), reported as "upgraded". A
+	// WebSocket left after early deaths is not probed again. Zero means
+	// 10 s; a negative value turns the probes off.
+	UpgradeDelay time.Duration
+
 	// CloseTimeout bounds a graceful close: how long Close waits for the
 	// server's answering close before it ends the session anyway. Zero
 	// means 5 s.
@@ -110,9 +120,11 @@ type Options struct {
 	// "stream_buffered" (a proxy holds the stream back: its open frame or a
 	// probe's echo did not arrive within the attach timeout, or its
 	// heartbeats came in a burst; streams are then left for long-polling
-	// for the rest of the Conn's life), or "" (PROTOCOL.md sections 5 and
-	// 8). It runs on the client's own goroutine and must not block or call
-	// Close.
+	// for the rest of the Conn's life), "early_death" (three attachments
+	// in a row died within 10 s of starting), "upgraded" (a background
+	// probe of WebSocket succeeded, see UpgradeDelay), or "" (PROTOCOL.md
+	// sections 5 and 8). It runs on the client's own goroutine and must
+	// not block or call Close.
 	OnTransport func(from, to, reason string)
 }
 
@@ -124,6 +136,7 @@ const (
 	defaultDialTimeout    = 30 * time.Second
 	defaultCloseTimeout   = 5 * time.Second
 	defaultLastResort     = 30 * time.Second
+	defaultUpgradeDelay   = 10 * time.Second
 )
 
 // withDefaults returns a copy of o with every zero field set.
@@ -148,6 +161,9 @@ func (o *Options) withDefaults() (Options, error) {
 	}
 	if c.LastResortTimeout <= 0 {
 		c.LastResortTimeout = defaultLastResort
+	}
+	if c.UpgradeDelay == 0 {
+		c.UpgradeDelay = defaultUpgradeDelay
 	}
 	if c.CloseTimeout <= 0 {
 		c.CloseTimeout = defaultCloseTimeout

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/seed-544bbf9f/comet/transport"
@@ -15,9 +16,10 @@ import (
 // polls) whose open frame has arrived, or, for a poll, that the server
 // has accepted.
 type attachment interface {
-	// serve carries the session until the attachment ends, and says why.
+	// serve carries the session until the attachment ends or ctx does
+	// (the session's end, or an upgrade that replaces it), and says why.
 	// It returns only when every goroutine it started has stopped.
-	serve() error
+	serve(ctx context.Context) error
 }
 
 // run is the Conn's supervisor: it attaches, serves the attachment until
@@ -31,12 +33,22 @@ func (c *Conn) run(ready chan<- error) {
 	if err != nil {
 		return
 	}
+	var upgrader sync.WaitGroup
+	defer c.dropUpgrade()
+	defer upgrader.Wait()
+	upgrader.Go(c.upgradeLoop)
 	flaps := 0
 	for a != nil {
 		start := time.Now()
-		err := a.serve()
+		err := c.serve(a)
 		if c.ctx.Err() != nil {
 			return
+		}
+		if w := c.takeUpgrade(); w != nil {
+			if err = c.commitUpgrade(w); err == nil {
+				a, flaps = w, 0
+				continue
+			}
 		}
 		switch {
 		case errors.Is(err, errRecycled) || errors.Is(err, errBuffered):

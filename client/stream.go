@@ -336,9 +336,9 @@ func appendFrames(frames []transport.Frame, batch []byte) ([]transport.Frame, er
 }
 
 // serve runs the sender and the prober beside the reader until one of
-// them ends or the session does.
-func (s *streamAttachment) serve() error {
-	ctx, cancel := context.WithCancel(s.c.ctx)
+// them ends or ctx does.
+func (s *streamAttachment) serve(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make(chan error, 2)
 	go func() { errs <- s.c.sendLoop(ctx, s.interval) }()

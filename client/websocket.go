@@ -27,6 +27,7 @@ type wsAttachment struct {
 	interval   time.Duration // the heartbeat interval of the open frame
 	sent       uint64        // the highest upstream sequence number written here; the writer's
 	superseded bool          // the open frame came with ["s"]
+	attempt    uint64        // the attach's attempt id
 }
 
 // attachWebSocket opens a WebSocket to the session and waits, within
@@ -45,7 +46,9 @@ func (c *Conn) attachWebSocket(why string, timeout time.Duration) (attachment, e
 	}
 	c.mu.Lock()
 	c.attempt++
-	p := transport.AttachParams{Session: c.sid, Ticket: ticket, Attempt: c.attempt, Ack: c.in.n, Deliver: true,
+	// An upgrade attaches as a probe, and delivers once committed
+	// (PROTOCOL.md section 5).
+	p := transport.AttachParams{Session: c.sid, Ticket: ticket, Attempt: c.attempt, Ack: c.in.n, Deliver: why != whyUpgraded,
 		Heartbeat: c.lim.hb, Reason: why}
 	c.mu.Unlock()
 
@@ -79,7 +82,7 @@ func (c *Conn) attachWebSocket(why string, timeout time.Duration) (attachment, e
 	}
 	open := &frames[0]
 	c.opened(open, p.Ack)
-	w := &wsAttachment{c: c, ws: ws, interval: millis(int(open.Interval), c.lim.heartbeat), sent: open.Ack}
+	w := &wsAttachment{c: c, ws: ws, interval: millis(int(open.Interval), c.lim.heartbeat), sent: open.Ack, attempt: p.Attempt}
 	w.superseded = c.receive(frames[1:])
 	return w, nil
 }
@@ -143,14 +146,13 @@ func (c *Conn) dialWebSocket(u string, deadline time.Time) (*websocket.Conn, err
 	return nil, fail("ws_refused", err)
 }
 
-// serve runs the reader and the writer until either fails or the session
-// ends.
-func (w *wsAttachment) serve() error {
+// serve runs the reader and the writer until either fails or ctx ends.
+func (w *wsAttachment) serve(ctx context.Context) error {
 	if w.superseded {
 		w.ws.Close()
 		return errSuperseded
 	}
-	ctx, cancel := context.WithCancel(w.c.ctx)
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make(chan error, 2)
 	go func() { errs <- w.read(ctx) }()
