@@ -48,7 +48,8 @@ func Dial(ctx context.Context, rawURL string, opts *Options) (*Conn, error) {
 		return nil, err
 	}
 	hc, own := o.httpClient()
-	neg, base, rtt, err := negotiate(ctx, hc, base, o.Header, transport.NegotiateRequest{Transports: o.Transports, Target: o.Target})
+	mount, nr := base, transport.NegotiateRequest{Transports: o.Transports, Target: o.Target}
+	neg, base, rtt, err := negotiate(ctx, hc, base, o.Header, nr)
 	if err != nil {
 		if own != nil {
 			own.CloseIdleConnections()
@@ -63,6 +64,7 @@ func Dial(ctx context.Context, rawURL string, opts *Options) (*Conn, error) {
 		return nil, fmt.Errorf("comet: the server offers %v, the client uses %v", neg.Transports, o.Transports)
 	}
 	c := newConn(o, hc, own, base, neg, rtt, order)
+	c.renewal.mount, c.renewal.request = mount, nr
 	ready := make(chan error, 1)
 	go c.run(ready)
 	select {

@@ -13,6 +13,7 @@ import (
 type inMsg struct {
 	typ transport.MessageType
 	p   []byte
+	gap *GapError // instead of a message: a fresh session replaced a lost one
 }
 
 // inbound is the downstream half of the session: the sequence numbers

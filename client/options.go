@@ -104,6 +104,18 @@ type Options struct {
 	// 10 s; a negative value turns the probes off.
 	UpgradeDelay time.Duration
 
+	// Reconnect, when set, replaces a session that ended with a close that
+	// allows it (1011, 3000 expired, 3001 server shutdown, 3002 slow
+	// consumer, 3004 unreachable, 3006 overloaded: PROTOCOL.md section 10)
+	// with a fresh session on the same Conn, after the server's retry hint
+	// and a capped, jittered backoff. Recv then returns a *GapError, once,
+	// between the old session's messages and the fresh one's; Send waits
+	// meanwhile; the messages the old session did not acknowledge are
+	// dropped and counted in the GapError. It gives up after 100 tries in a
+	// row, and then Recv reports the close. False means a lost session
+	// ends the Conn.
+	Reconnect bool
+
 	// CloseTimeout bounds a graceful close: how long Close waits for the
 	// server's answering close before it ends the session anyway. Zero
 	// means 5 s.

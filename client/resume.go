@@ -23,16 +23,22 @@ type attachment interface {
 }
 
 // run is the Conn's supervisor: it attaches, serves the attachment until
-// it drops, and resumes, until the session ends; then it stops everything
-// and closes Done. ready receives the outcome of the first attach, for
+// it drops, and resumes, until the session ends; with Options.Reconnect it
+// then opens a fresh session when the end allows it; finally it stops
+// everything and closes Done. ready receives the outcome of the first attach, for
 // Dial.
 func (c *Conn) run(ready chan<- error) {
 	defer c.teardown()
 	a, err := c.attachFirst()
 	ready <- err
-	if err != nil {
-		return
+	for a != nil {
+		c.carry(a)
+		a = c.renew()
 	}
+}
+
+// carry serves the session from its first attachment a until it ends.
+func (c *Conn) carry(a attachment) {
 	var upgrader sync.WaitGroup
 	defer c.dropUpgrade()
 	defer upgrader.Wait()
