@@ -108,7 +108,8 @@ type Options struct {
 	// allows it (1011, 3000 expired, 3001 server shutdown, 3002 slow
 	// consumer, 3004 unreachable, 3006 overloaded: PROTOCOL.md section 10)
 	// with a fresh session on the same Conn, after the server's retry hint
-	// and a capped, jittered backoff. Recv then returns a *GapError, once,
+	// and a jittered backoff from 1 s, doubling to 30 s after each failed
+	// try. Recv then returns a *GapError, once,
 	// between the old session's messages and the fresh one's; Send waits
 	// meanwhile; the messages the old session did not acknowledge are
 	// dropped and counted in the GapError. It gives up after 100 tries in a

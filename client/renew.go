@@ -14,8 +14,8 @@ import (
 )
 
 // maxRenewals bounds the negotiates and attaches in a row that Reconnect
-// tries for one lost session; at the backoff's cap of 5 s that is about
-// eight minutes.
+// tries for one lost session; at the backoff's cap of 30 s that is about
+// fifty minutes.
 const maxRenewals = 100
 
 // GapError is what Recv returns, once and in sequence, when
@@ -114,7 +114,7 @@ func (c *Conn) renew() attachment {
 	c.log.Info("comet: session lost: opening a fresh one", "close", ended)
 
 	for try := 0; try < maxRenewals; try++ {
-		wait := backoff(try, rand.Float64())
+		wait := backoffBetween(try, rand.Float64(), renewBase, renewMax)
 		if try == 0 {
 			wait = max(wait, time.Duration(ended.Retry)*time.Millisecond)
 		}
