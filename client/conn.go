@@ -50,6 +50,9 @@ type Conn struct {
 	attempt      uint64
 	current      string          // the transport in use, or last used
 	buffered     map[string]bool // transports found buffered on the way, skipped from then on
+	judge        judgement       // what the drops so far say about the network
+	up           upgradeState    // the background return to WebSocket
+	renewal      renewal         // Options.Reconnect's fresh sessions
 	pollHold     time.Duration   // the hold of the last poll's open frame
 	lastPost     time.Time       // when the server last answered a POST
 	closeErr     *transport.CloseError
@@ -101,7 +104,9 @@ func millis(ms int, def time.Duration) time.Duration {
 // arrives, the session ends, or ctx ends; a cancelled ctx ends only this
 // call. Once the session has ended, Recv returns every message received
 // before the end, then the *comet.CloseError (Remote set if the server
-// closed). The returned slice is the caller's.
+// closed). The returned slice is the caller's. With Options.Reconnect, a
+// lost session is followed by a *GapError, once, where the fresh session
+// begins; Recv goes on with the fresh session's messages.
 func (c *Conn) Recv(ctx context.Context) (transport.MessageType, []byte, error) {
 	for {
 		c.mu.Lock()
@@ -113,9 +118,12 @@ func (c *Conn) Recv(ctx context.Context) (transport.MessageType, []byte, error) 
 				c.changed.Wake() // room again: reading resumes
 			}
 			c.mu.Unlock()
+			if m.gap != nil {
+				return 0, nil, m.gap
+			}
 			return m.typ, m.p, nil
 		}
-		if c.closeErr != nil {
+		if c.closeErr != nil && !c.willRenewLocked() {
 			err := c.closeErr
 			c.mu.Unlock()
 			return 0, nil, err
@@ -137,9 +145,10 @@ func (c *Conn) Recv(ctx context.Context) (transport.MessageType, []byte, error) 
 // be valid UTF-8 (otherwise the error wraps comet.ErrInvalidUTF8) and
 // no message may exceed the server's maxMessage (ErrMessageTooBig); neither
 // is sent. Once the session is closing or ended, Send returns the
-// *comet.CloseError. The Conn does not keep p.
+// *comet.CloseError. With Options.Reconnect, Send waits while a fresh
+// session replaces a lost one. The Conn does not keep p.
 func (c *Conn) Send(ctx context.Context, typ transport.MessageType, p []byte) error {
-	if err := window.Check(typ, p, c.lim.maxMessage); err != nil {
+	if err := window.Check(typ, p, c.maxMessage()); err != nil {
 		return err
 	}
 	e := window.Entry{Type: typ.FrameType(), Size: len(p)}
@@ -153,6 +162,8 @@ func (c *Conn) Send(ctx context.Context, typ transport.MessageType, p []byte) er
 	var closed error
 	err := c.waitUntil(ctx, func() bool {
 		switch {
+		case c.willRenewLocked():
+			return false
 		case c.closeErr != nil:
 			closed = c.closeErr
 		case c.out.HasRoom(len(p)):
@@ -193,6 +204,13 @@ func (c *Conn) Close(code transport.CloseCode, reason string) error {
 		return fmt.Errorf("%w: %d", ErrInvalidCloseCode, int(code))
 	}
 	c.mu.Lock()
+	if c.willRenewLocked() {
+		// The session is lost and no fresh one carries the close: the
+		// Conn ends here.
+		c.closeErr = &transport.CloseError{Code: code, Reason: transport.TruncateReason(reason)}
+		c.stopRenewalLocked()
+		c.endLocked()
+	}
 	first := c.closeErr == nil
 	if first {
 		reason = transport.TruncateReason(reason)
@@ -221,11 +239,12 @@ func (c *Conn) Close(code transport.CloseCode, reason string) error {
 // session had ended already. It always returns nil.
 func (c *Conn) CloseNow() error {
 	c.mu.Lock()
-	if c.closeErr == nil {
+	if c.closeErr == nil || c.willRenewLocked() {
 		c.closeErr = &transport.CloseError{Code: transport.CloseGoingAway, Reason: "closed by the client"}
 		c.in.discard = true
 		c.abrupt = true
 	}
+	c.stopRenewalLocked()
 	c.endLocked()
 	c.mu.Unlock()
 	<-c.done
@@ -245,8 +264,13 @@ func (c *Conn) Transport() string {
 func (c *Conn) Protocol() string { return c.protocol }
 
 // SessionID returns the session id. It names the session in URLs and logs;
-// it is not a credential.
-func (c *Conn) SessionID() string { return c.sid }
+// it is not a credential. With Options.Reconnect it changes when a fresh
+// session replaces a lost one.
+func (c *Conn) SessionID() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sid
+}
 
 // Done returns a channel that is closed when the session has ended and
 // every goroutine of the Conn has stopped.
@@ -257,7 +281,8 @@ func (c *Conn) Done() <-chan struct{} { return c.done }
 func (c *Conn) queueCloseLocked(code transport.CloseCode, reason string) {
 	c.closeSeq = c.out.Push(window.Entry{Type: transport.TypeClose, Close: &transport.CloseError{Code: code, Reason: reason}})
 	if c.closeTimer == nil {
-		c.closeTimer = time.AfterFunc(c.opts.CloseTimeout, c.closeExpired)
+		ctx := c.ctx // the session's: a fresh one is not this close's
+		c.closeTimer = time.AfterFunc(c.opts.CloseTimeout, func() { c.closeExpired(ctx) })
 	}
 	c.changed.Wake()
 }
@@ -315,12 +340,12 @@ func (c *Conn) checkFinishedLocked() {
 	}
 }
 
-// closeExpired ends a closing handshake that took longer than
-// Options.CloseTimeout.
-func (c *Conn) closeExpired() {
+// closeExpired ends a closing handshake of the session of ctx that took
+// longer than Options.CloseTimeout.
+func (c *Conn) closeExpired(ctx context.Context) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.ctx.Err() == nil {
+	if ctx.Err() == nil {
 		c.timedOut = true
 		c.log.Info("comet: the close handshake timed out", "after", c.opts.CloseTimeout)
 		c.endLocked()

@@ -50,10 +50,11 @@ func Dial(ctx context.Context, rawURL string, opts *Options) (*Conn, error) {
 		return nil, err
 	}
 	hc, own := o.httpClient()
-	neg, base, rtt, err := negotiate(ctx, hc, base, o.Header, transport.NegotiateRequest{
+	mount, nr := base, transport.NegotiateRequest{
 		Transports: o.Transports, Binary: !o.NoBinaryFrames, Target: o.Target,
 		Protocols: o.Protocols, NoStatus: true,
-	})
+	}
+	neg, base, rtt, err := negotiate(ctx, hc, base, o.Header, nr)
 	var refused *HTTPError
 	switch {
 	case err == nil:
@@ -75,6 +76,7 @@ func Dial(ctx context.Context, rawURL string, opts *Options) (*Conn, error) {
 		return nil, fmt.Errorf("comet: the server offers %v, the client uses %v", neg.Transports, o.Transports)
 	}
 	c := newConn(o, hc, own, base, neg, rtt, order)
+	c.renewal.mount, c.renewal.request = mount, nr
 	ready := make(chan error, 1)
 	go c.run(ready)
 	select {

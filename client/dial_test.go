@@ -174,7 +174,7 @@ func attachWS(t *testing.T, base string) *attachError {
 	t.Helper()
 	c := newTestConn(t, base, nil)
 	c.lim.attachTimeout = 200 * time.Millisecond
-	a, err := c.attachWebSocket("")
+	a, err := c.attachWebSocket("", c.lim.attachTimeout)
 	if err == nil {
 		a.(*wsAttachment).ws.Close()
 		t.Fatal("attach succeeded")

@@ -27,7 +27,8 @@
 //
 // A dropped transport is not an error the application sees: the client
 // attaches again, to the same session, for as long as the server's grace
-// period allows, and only then reports the end of the session. Every end
+// period allows, and only then reports the end of the session (unless
+// Options.Reconnect opens a fresh one: see GapError). Every end
 // is reported by Recv and Send as a *comet.CloseError; use
 // comet.CloseStatus to read its code. Besides the codes of a close by
 // either side, the client reports (with Remote false) 1001 after CloseNow;
@@ -37,6 +38,50 @@
 // 3005 when the server refuses the client's Origin.
 //
 // The wire protocol is PROTOCOL.md at the root of this module.
+//
+// # Compared with the browser shim
+//
+// The client makes the judgements of the browser shim (js/src) where a Go
+// program needs them, and differs where a process is not a page. Each row
+// reads: what; the shim; the Go client.
+//
+//   - First transport. Shim: WebSocket alone for max(250 ms, 3×RTT), then
+//     raced by an HTTP transport. Go: WebSocket, SSE, XHR streaming,
+//     long-polling, tried in turn.
+//   - Attach with nothing left to fall back to (a forced transport). Shim:
+//     the attach timeout, minTimeout + 4×RTT. Go: Options.LastResortTimeout
+//     (30 s), and Dial's ctx.
+//   - Buffered stream. Both: a probe that is not echoed in time, or
+//     heartbeats in a burst, leave streams for long-polling
+//     (stream_buffered).
+//   - Idle cut (two drops after the same silence). Both: the next attach
+//     asks for heartbeats at half that silence (idle_cut).
+//   - Early deaths (three attachments in a row dead within 10 s). Both:
+//     the next transport in the order (early_death); a forced one is kept.
+//   - Back to WebSocket. Shim: a background probe when a page starts on a
+//     transport it remembered. Go: a background probe after any fallback,
+//     from Options.UpgradeDelay (10 s) doubling to 5 min, for the Conn's
+//     life. Both commit a WebSocket whose probe was echoed (upgraded).
+//   - Memory. Shim: per network, in localStorage, for a day (transport,
+//     heartbeat, no WebSocket). Go: none across runs; what a Conn learns
+//     lasts for the Conn, its fresh sessions included.
+//   - Resume backoff. Shim: at once after a first drop, then capped and
+//     jittered. Go: at once after an attachment that lived 10 s, otherwise
+//     capped and jittered (100 ms to 5 s).
+//   - A lost session (3000 and the other codes of PROTOCOL.md section 10
+//     that allow a reconnect). Shim: the reconnect option and the gap
+//     event. Go: Options.Reconnect and a *GapError from Recv. Both wait
+//     1 s doubling to 30 s, at least the server's retry hint.
+//   - Late timers. Shim: a timer that fires late (a background tab) gives
+//     no verdict. Go: not needed, a process's timers are not throttled.
+//   - Page lifecycle. Shim: a beacon close on pagehide, an immediate resume
+//     on the online event. Go: none; CloseNow or Close.
+//   - Flow control. Shim: send never blocks, and throws past maxBuffered
+//     (8 MiB unacknowledged). Go: Send waits on a full window, and Recv's
+//     full buffer stops reading.
+//
+// The end-to-end tests of this package (e2e_*_test.go) check the Go side
+// against a real server on loopback, each fault injected on the way.
 //
 // Concurrency: Send, Close and CloseNow may be called from any goroutine;
 // only one goroutine may call Recv at a time. Transport, Protocol,

@@ -13,6 +13,7 @@ import (
 type inMsg struct {
 	typ transport.MessageType
 	p   []byte
+	gap *GapError // instead of a message: a fresh session replaced a lost one
 }
 
 // inbound is the downstream half of the session: the sequence numbers
@@ -111,6 +112,7 @@ func (c *Conn) receive(frames []transport.Frame) (superseded bool) {
 	defer c.mu.Unlock()
 	defer c.changed.Wake()
 	now := time.Now()
+	c.heardLocked(now)
 	for i := range frames {
 		f := &frames[i]
 		switch f.Type {

@@ -264,8 +264,8 @@ func runStreams(t *testing.T, f func(t *testing.T, name string)) {
 }
 
 // TestForcedStreamBuffered holds every SSE response back, as a buffering
-// proxy would: forced to SSE, Dial fails with 3004 once the attach timeout
-// has passed, and tries nothing else.
+// proxy would: forced to SSE, Dial fails with 3004 once
+// Options.LastResortTimeout has passed, and tries nothing else.
 func TestForcedStreamBuffered(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
@@ -284,7 +284,7 @@ func TestForcedStreamBuffered(t *testing.T) {
 		})
 	})
 	start := time.Now()
-	_, err := client.Dial(ctx, srv.url, &client.Options{Transports: []string{transport.SSE}})
+	_, err := client.Dial(ctx, srv.url, &client.Options{Transports: []string{transport.SSE}, LastResortTimeout: 500 * time.Millisecond})
 	if transport.CloseStatus(err) != transport.CloseUnreachable {
 		t.Fatalf("Dial = %v, want a CloseError 3004", err)
 	}

@@ -31,22 +31,23 @@ type poll struct {
 // attachLongPoll proves the path with a probe poll (d=0), which the
 // server answers at once with its open frame (PROTOCOL.md section 8); a
 // delivering poll would be held until there is something to deliver. The
-// polls that follow deliver.
-func (c *Conn) attachLongPoll(why string) (attachment, error) {
+// polls that follow deliver. The probe poll's answer must come within
+// timeout.
+func (c *Conn) attachLongPoll(why string, timeout time.Duration) (attachment, error) {
 	fail := func(err error) (attachment, error) {
 		if c.ctx.Err() != nil {
 			return nil, c.ctx.Err()
 		}
 		return nil, &attachError{transport: transport.LongPoll, err: err}
 	}
-	tctx, cancel := context.WithTimeout(c.ctx, c.lim.attachTimeout)
+	tctx, cancel := context.WithTimeout(c.ctx, timeout)
 	ticket, err := c.ticket(tctx)
 	cancel()
 	if err != nil {
 		return fail(err)
 	}
 	p := c.startPoll(ticket, why, false)
-	timer := time.NewTimer(c.lim.attachTimeout)
+	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	select {
 	case <-p.opened:
@@ -162,10 +163,9 @@ func pollError(ctx context.Context, err error) error {
 	return err
 }
 
-// serve runs the polls and the sender until either fails or the session
-// ends.
-func (lp *longPoll) serve() error {
-	ctx, cancel := context.WithCancel(lp.c.ctx)
+// serve runs the polls and the sender until either fails or ctx ends.
+func (lp *longPoll) serve(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make(chan error, 2)
 	go func() { errs <- lp.pollLoop(ctx) }()

@@ -99,6 +99,40 @@ type Options struct {
 	// window pushes back on its Send. Zero means 256.
 	ReceiveBuffer int
 
+	// LastResortTimeout bounds the attach of a transport that has nothing
+	// left to fall back to: the only one of Transports (a forced
+	// transport), the last one Dial tries, or the only one a resume has
+	// left. Such an attach waits this long for its open frame, and no
+	// longer than Dial's ctx allows, instead of the attach timeout of
+	// PROTOCOL.md section 8 (minTimeout + 4×RTT), which exists to give up
+	// early on a path that another transport may serve: a busy server that
+	// answers late is no reason to fail when there is no other way in.
+	// Zero means 30 s.
+	LastResortTimeout time.Duration
+
+	// UpgradeDelay is how long the client waits, once it carries the
+	// session on another transport than WebSocket (having fallen back from
+	// it), before it probes WebSocket in the background; each failed probe
+	// doubles the wait, up to 5 minutes. A WebSocket that proves it works
+	// both ways (its probe is echoed) takes the session over without loss
+	// or duplication (PROTOCOL.md section 5), reported as "upgraded". A
+	// WebSocket left after early deaths is not probed again. Zero means
+	// 10 s; a negative value turns the probes off.
+	UpgradeDelay time.Duration
+
+	// Reconnect, when set, replaces a session that ended with a close that
+	// allows it (1011, 3000 expired, 3001 server shutdown, 3002 slow
+	// consumer, 3004 unreachable, 3006 overloaded: PROTOCOL.md section 10)
+	// with a fresh session on the same Conn, after the server's retry hint
+	// and a jittered backoff from 1 s, doubling to 30 s after each failed
+	// try. Recv then returns a *GapError, once,
+	// between the old session's messages and the fresh one's; Send waits
+	// meanwhile; the messages the old session did not acknowledge are
+	// dropped and counted in the GapError. It gives up after 100 tries in a
+	// row, and then Recv reports the close. False means a lost session
+	// ends the Conn.
+	Reconnect bool
+
 	// CloseTimeout bounds a graceful close: how long Close waits for the
 	// server's answering close before it ends the session anyway. Zero
 	// means 5 s.
@@ -115,9 +149,11 @@ type Options struct {
 	// "stream_buffered" (a proxy holds the stream back: its open frame or a
 	// probe's echo did not arrive within the attach timeout, or its
 	// heartbeats came in a burst; streams are then left for long-polling
-	// for the rest of the Conn's life), or "" (PROTOCOL.md sections 5 and
-	// 8). It runs on the client's own goroutine and must not block or call
-	// Close.
+	// for the rest of the Conn's life), "early_death" (three attachments
+	// in a row died within 10 s of starting), "upgraded" (a background
+	// probe of WebSocket succeeded, see UpgradeDelay), or "" (PROTOCOL.md
+	// sections 5 and 8). It runs on the client's own goroutine and must
+	// not block or call Close.
 	OnTransport func(from, to, reason string)
 }
 
@@ -128,6 +164,8 @@ const (
 	defaultReceiveBuffer  = 256
 	defaultDialTimeout    = 30 * time.Second
 	defaultCloseTimeout   = 5 * time.Second
+	defaultLastResort     = 30 * time.Second
+	defaultUpgradeDelay   = 10 * time.Second
 )
 
 // withDefaults returns a copy of o with every zero field set.
@@ -154,6 +192,12 @@ func (o *Options) withDefaults() (Options, error) {
 		return c, fmt.Errorf("comet: Options.Protocols: %w", err)
 	}
 	c.Protocols = slices.Clone(c.Protocols)
+	if c.LastResortTimeout <= 0 {
+		c.LastResortTimeout = defaultLastResort
+	}
+	if c.UpgradeDelay == 0 {
+		c.UpgradeDelay = defaultUpgradeDelay
+	}
 	if c.CloseTimeout <= 0 {
 		c.CloseTimeout = defaultCloseTimeout
 	}

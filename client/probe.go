@@ -172,22 +172,28 @@ func (c *Conn) markBuffered(names ...string) {
 
 // candidates returns the transports to try, in order, when the transport
 // from has dropped with err: long-polling first after a stream was found
-// buffered, otherwise from first; then the rest of the order, without
-// those found buffered unless that leaves none.
+// buffered, the transports after from in the order when from was demoted
+// for early deaths, otherwise from first; then the rest of the order,
+// without those found buffered or demoted unless that leaves none.
 func (c *Conn) candidates(from string, err error) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	first := from
 	if whyOf(err) == whyStreamBuffered && slices.Contains(c.order, transport.LongPoll) {
 		first = transport.LongPoll
 	}
-	list := []string{first}
-	for _, t := range c.order {
-		if t != first {
-			list = append(list, t)
+	var list []string
+	if c.demotedLocked(first) && slices.Contains(c.order, first) {
+		list = rotateAfter(c.order, first)
+	} else {
+		list = []string{first}
+		for _, t := range c.order {
+			if t != first {
+				list = append(list, t)
+			}
 		}
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	usable := slices.DeleteFunc(slices.Clone(list), func(t string) bool { return c.buffered[t] })
+	usable := slices.DeleteFunc(slices.Clone(list), func(t string) bool { return c.buffered[t] || c.demotedLocked(t) })
 	if len(usable) == 0 {
 		return list
 	}

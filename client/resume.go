@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/seed-544bbf9f/comet/transport"
@@ -15,28 +16,45 @@ import (
 // polls) whose open frame has arrived, or, for a poll, that the server
 // has accepted.
 type attachment interface {
-	// serve carries the session until the attachment ends, and says why.
+	// serve carries the session until the attachment ends or ctx does
+	// (the session's end, or an upgrade that replaces it), and says why.
 	// It returns only when every goroutine it started has stopped.
-	serve() error
+	serve(ctx context.Context) error
 }
 
 // run is the Conn's supervisor: it attaches, serves the attachment until
-// it drops, and resumes, until the session ends; then it stops everything
-// and closes Done. ready receives the outcome of the first attach, for
+// it drops, and resumes, until the session ends; with Options.Reconnect it
+// then opens a fresh session when the end allows it; finally it stops
+// everything and closes Done. ready receives the outcome of the first attach, for
 // Dial.
 func (c *Conn) run(ready chan<- error) {
 	defer c.teardown()
 	a, err := c.attachFirst()
 	ready <- err
-	if err != nil {
-		return
+	for a != nil {
+		c.carry(a)
+		a = c.renew()
 	}
+}
+
+// carry serves the session from its first attachment a until it ends.
+func (c *Conn) carry(a attachment) {
+	var upgrader sync.WaitGroup
+	defer c.dropUpgrade()
+	defer upgrader.Wait()
+	upgrader.Go(c.upgradeLoop)
 	flaps := 0
 	for a != nil {
 		start := time.Now()
-		err := a.serve()
+		err := c.serve(a)
 		if c.ctx.Err() != nil {
 			return
+		}
+		if w := c.takeUpgrade(); w != nil {
+			if err = c.commitUpgrade(w); err == nil {
+				a, flaps = w, 0
+				continue
+			}
 		}
 		switch {
 		case errors.Is(err, errRecycled) || errors.Is(err, errBuffered):
@@ -48,7 +66,8 @@ func (c *Conn) run(ready chan<- error) {
 		default:
 			flaps = 0
 		}
-		a = c.resume(err, flaps)
+		why := c.judgeDrop(c.Transport(), start, err)
+		a = c.resume(err, why, flaps)
 	}
 }
 
@@ -57,8 +76,12 @@ func (c *Conn) run(ready chan<- error) {
 func (c *Conn) attachFirst() (attachment, error) {
 	var last error
 	from, why := "", ""
-	for _, name := range c.order {
-		a, err := c.attachWith(name, why)
+	for i, name := range c.order {
+		timeout := c.lim.attachTimeout
+		if i == len(c.order)-1 {
+			timeout = c.opts.LastResortTimeout
+		}
+		a, err := c.attachWith(name, why, timeout)
 		if err == nil {
 			c.switchTo(from, name, why)
 			return a, nil
@@ -82,10 +105,11 @@ func (c *Conn) attachFirst() (attachment, error) {
 // the same transport first (long-polling first when a stream was found
 // buffered), then the others in order, with capped, jittered backoff, for
 // at most the grace period, after which the server has forgotten the
-// session. flaps counts the attachments in a row that dropped soon after
-// they began; they start the backoff further along. It returns nil when
-// the session has ended.
-func (c *Conn) resume(err error, flaps int) attachment {
+// session. why, if not "", is the keep-alive judgement's reason for the
+// drop, reported instead of err's. flaps counts the attachments in a row
+// that dropped soon after they began; they start the backoff further
+// along. It returns nil when the session has ended.
+func (c *Conn) resume(err error, judged string, flaps int) attachment {
 	c.mu.Lock()
 	from := c.current
 	answered := c.remoteClosed
@@ -103,6 +127,9 @@ func (c *Conn) resume(err error, flaps int) attachment {
 	}
 	deadline := time.Now().Add(c.lim.grace)
 	why := whyOf(err)
+	if judged != "" {
+		why = judged
+	}
 	for i := 0; ; i++ {
 		if n := flaps + i; n > 0 {
 			if !sleep(c.ctx, min(backoff(n-1, rand.Float64()), time.Until(deadline))) {
@@ -120,7 +147,11 @@ func (c *Conn) resume(err error, flaps int) attachment {
 		if why == whyStreamBuffered && slices.Contains(candidates, transport.LongPoll) {
 			name = transport.LongPoll
 		}
-		a, err := c.attachWith(name, why)
+		timeout := c.lim.attachTimeout
+		if len(candidates) == 1 {
+			timeout = c.opts.LastResortTimeout
+		}
+		a, err := c.attachWith(name, why, timeout)
 		if err == nil {
 			c.switchTo(from, name, why)
 			return a
@@ -142,22 +173,22 @@ func (c *Conn) resume(err error, flaps int) attachment {
 	}
 }
 
-// attachWith attaches with the named transport. A refused ticket (used,
-// expired, or dropped by the server) is retried once with a fresh one
-// from a POST.
-func (c *Conn) attachWith(name, why string) (attachment, error) {
+// attachWith attaches with the named transport, waiting at most timeout
+// for its open frame. A refused ticket (used, expired, or dropped by the
+// server) is retried once with a fresh one from a POST.
+func (c *Conn) attachWith(name, why string, timeout time.Duration) (attachment, error) {
 	for try := 0; ; try++ {
 		var a attachment
 		var err error
 		switch name {
 		case transport.WebSocket:
-			a, err = c.attachWebSocket(why)
+			a, err = c.attachWebSocket(why, timeout)
 		case transport.SSE:
-			a, err = c.attachStream(sseFormat, why)
+			a, err = c.attachStream(sseFormat, why, timeout)
 		case transport.Streaming:
-			a, err = c.attachStream(streamingFormat, why)
+			a, err = c.attachStream(streamingFormat, why, timeout)
 		default:
-			a, err = c.attachLongPoll(why)
+			a, err = c.attachLongPoll(why, timeout)
 		}
 		if try == 0 && refusal(err, transport.CodeBadTicket) != nil {
 			c.mu.Lock()

@@ -74,18 +74,18 @@ func (s *streamAttachment) lastReceived() time.Time {
 	return s.start.Add(time.Duration(s.received.Load()))
 }
 
-// attachStream opens a stream of format f and waits, within the attach
-// timeout, for its open frame. A stream whose open frame does not arrive
+// attachStream opens a stream of format f and waits, within timeout, for
+// its open frame. A stream whose open frame does not arrive
 // in time is taken for one a proxy buffers: it fails with stream_buffered
 // (PROTOCOL.md section 8).
-func (c *Conn) attachStream(f *streamFormat, why string) (attachment, error) {
+func (c *Conn) attachStream(f *streamFormat, why string, timeout time.Duration) (attachment, error) {
 	fail := func(why string, err error) (attachment, error) {
 		if c.ctx.Err() != nil {
 			return nil, c.ctx.Err()
 		}
 		return nil, &attachError{transport: f.name, why: why, err: err}
 	}
-	tctx, cancel := context.WithTimeout(c.ctx, c.lim.attachTimeout)
+	tctx, cancel := context.WithTimeout(c.ctx, timeout)
 	ticket, err := c.ticket(tctx)
 	cancel()
 	if err != nil {
@@ -105,7 +105,7 @@ func (c *Conn) attachStream(f *streamFormat, why string) (attachment, error) {
 		defer cancelReq()
 		s.done <- s.read(ctx, opened)
 	}()
-	timer := time.NewTimer(c.lim.attachTimeout)
+	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	select {
 	case <-opened:
@@ -132,7 +132,7 @@ func (c *Conn) attachStream(f *streamFormat, why string) (attachment, error) {
 		return nil, c.ctx.Err()
 	}
 	c.markBuffered(f.name)
-	return fail(whyStreamBuffered, fmt.Errorf("%w within %v", errNoOpen, c.lim.attachTimeout))
+	return fail(whyStreamBuffered, fmt.Errorf("%w within %v", errNoOpen, timeout))
 }
 
 // read sends the attach GET and applies the response as it arrives, until
@@ -336,9 +336,9 @@ func appendFrames(frames []transport.Frame, batch []byte) ([]transport.Frame, er
 }
 
 // serve runs the sender and the prober beside the reader until one of
-// them ends or the session does.
-func (s *streamAttachment) serve() error {
-	ctx, cancel := context.WithCancel(s.c.ctx)
+// them ends or ctx does.
+func (s *streamAttachment) serve(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make(chan error, 2)
 	go func() { errs <- s.c.sendLoop(ctx, s.interval) }()

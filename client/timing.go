@@ -14,6 +14,11 @@ const (
 	// resumed at once; shorter ones back off, so that a server that cuts
 	// every connection right after its open frame is not hammered.
 	stableAttach = 10 * time.Second
+	// renewBase and renewMax bound the wait before opening a fresh
+	// session (Options.Reconnect), as the shim's reconnectDelay and
+	// reconnectMaxDelay do by default.
+	renewBase = time.Second
+	renewMax  = 30 * time.Second
 	// maxPause caps the pause before resending what a full server inbound
 	// refused (PROTOCOL.md section 6).
 	maxPause = time.Second
@@ -32,9 +37,14 @@ func attachTimeout(rtt, minTimeout, maxTimeout time.Duration) time.Duration {
 // fixed, half drawn from r in [0, 1) — so that clients cut by one outage do
 // not all return at once, and none retries in a tight loop.
 func backoff(n int, r float64) time.Duration {
-	d := backoffMax
+	return backoffBetween(n, r, backoffBase, backoffMax)
+}
+
+// backoffBetween is backoff doubling from lo, capped at hi.
+func backoffBetween(n int, r float64, lo, hi time.Duration) time.Duration {
+	d := hi
 	if n < 16 {
-		d = min(backoffBase<<n, backoffMax)
+		d = min(lo<<n, hi)
 	}
 	return d/2 + time.Duration(r*float64(d/2))
 }

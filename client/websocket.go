@@ -27,14 +27,15 @@ type wsAttachment struct {
 	interval   time.Duration // the heartbeat interval of the open frame
 	sent       uint64        // the highest upstream sequence number written here; the writer's
 	superseded bool          // the open frame came with ["s"]
+	attempt    uint64        // the attach's attempt id
 }
 
-// attachWebSocket opens a WebSocket to the session and waits, within the
-// attach timeout, for its open frame. A refused upgrade or dial fails with
+// attachWebSocket opens a WebSocket to the session and waits, within
+// timeout, for its open frame. A refused upgrade or dial fails with
 // ws_refused, a handshake not answered in time with ws_hung, and an
 // upgrade without an open frame in time with ws_silent.
-func (c *Conn) attachWebSocket(why string) (attachment, error) {
-	tctx, cancel := context.WithTimeout(c.ctx, c.lim.attachTimeout)
+func (c *Conn) attachWebSocket(why string, timeout time.Duration) (attachment, error) {
+	tctx, cancel := context.WithTimeout(c.ctx, timeout)
 	ticket, err := c.ticket(tctx)
 	cancel()
 	if err != nil {
@@ -45,11 +46,13 @@ func (c *Conn) attachWebSocket(why string) (attachment, error) {
 	}
 	c.mu.Lock()
 	c.attempt++
-	p := transport.AttachParams{Session: c.sid, Ticket: ticket, Attempt: c.attempt, Ack: c.in.n, Deliver: true,
+	// An upgrade attaches as a probe, and delivers once committed
+	// (PROTOCOL.md section 5).
+	p := transport.AttachParams{Session: c.sid, Ticket: ticket, Attempt: c.attempt, Ack: c.in.n, Deliver: why != whyUpgraded,
 		Heartbeat: c.lim.hb, Reason: why}
 	c.mu.Unlock()
 
-	deadline := time.Now().Add(c.lim.attachTimeout)
+	deadline := time.Now().Add(timeout)
 	ws, err := c.dialWebSocket(c.wsURL(p), deadline)
 	if err != nil {
 		return nil, err
@@ -79,7 +82,7 @@ func (c *Conn) attachWebSocket(why string) (attachment, error) {
 	}
 	open := &frames[0]
 	c.opened(open, p.Ack)
-	w := &wsAttachment{c: c, ws: ws, interval: millis(int(open.Interval), c.lim.heartbeat), sent: open.Ack}
+	w := &wsAttachment{c: c, ws: ws, interval: millis(int(open.Interval), c.lim.heartbeat), sent: open.Ack, attempt: p.Attempt}
 	w.superseded = c.receive(frames[1:])
 	return w, nil
 }
@@ -143,14 +146,13 @@ func (c *Conn) dialWebSocket(u string, deadline time.Time) (*websocket.Conn, err
 	return nil, fail("ws_refused", err)
 }
 
-// serve runs the reader and the writer until either fails or the session
-// ends.
-func (w *wsAttachment) serve() error {
+// serve runs the reader and the writer until either fails or ctx ends.
+func (w *wsAttachment) serve(ctx context.Context) error {
 	if w.superseded {
 		w.ws.Close()
 		return errSuperseded
 	}
-	ctx, cancel := context.WithCancel(w.c.ctx)
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make(chan error, 2)
 	go func() { errs <- w.read(ctx) }()
