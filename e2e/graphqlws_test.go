@@ -32,7 +32,10 @@ type gqlServer struct {
 	s        *libServer
 	cutAfter int // cut every connection once, after this many echoes
 	cutOnce  sync.Once
-	ended    chan gqlEnd
+	// ended gets what each session saw as it ends; it has room for more
+	// sessions than a case makes, so that a surplus one, which the checks
+	// report, cannot block the handler's shutdown.
+	ended chan gqlEnd
 }
 
 // gqlEnd is what the server saw of one session.
@@ -47,7 +50,7 @@ type gqlEnd struct {
 }
 
 func newGQLServer(cutAfter int) *gqlServer {
-	return &gqlServer{cutAfter: cutAfter, ended: make(chan gqlEnd, 2)}
+	return &gqlServer{cutAfter: cutAfter, ended: make(chan gqlEnd, 8)}
 }
 
 func (g *gqlServer) serve(sess *session.Session) {
@@ -98,7 +101,11 @@ func (g *gqlServer) serve(sess *session.Session) {
 				sess.Close(4401, "Unauthorized")
 				continue
 			}
-			if ops[m.ID] || m.ID == "" {
+			if m.ID == "" {
+				sess.Close(4400, "Invalid message received")
+				continue
+			}
+			if ops[m.ID] {
 				sess.Close(4409, "Subscriber for "+m.ID+" already exists")
 				continue
 			}

@@ -198,7 +198,10 @@ type stompBroker struct {
 	s        *libServer
 	cutAfter int // cut every connection once, after this many SENDs
 	cutOnce  sync.Once
-	ended    chan stompEnd
+	// ended gets what each session saw as it ends; it has room for more
+	// sessions than a case makes, so that a surplus one, which the checks
+	// report, cannot block the handler's shutdown.
+	ended chan stompEnd
 
 	mu      sync.Mutex
 	subs    map[string][]stompSub // by destination
@@ -229,7 +232,7 @@ type stompEnd struct {
 }
 
 func newStompBroker(cutAfter int) *stompBroker {
-	return &stompBroker{cutAfter: cutAfter, ended: make(chan stompEnd, 2), subs: map[string][]stompSub{}}
+	return &stompBroker{cutAfter: cutAfter, ended: make(chan stompEnd, 8), subs: map[string][]stompSub{}}
 }
 
 func (b *stompBroker) serve(sess *session.Session) {
