@@ -61,6 +61,12 @@ step="JS shim: Node tests (js/test.sh)"
 heading "$step"
 bash js/test.sh
 
+# The WebSocket libraries the browser tests run with Comet, from their
+# lockfile (e2e/libs_*_test.go skip without them, or under CI=true fail).
+step="WebSocket libraries of the browser tests (e2e/browserlibs): npm ci"
+heading "$step"
+(cd e2e/browserlibs && npm ci --no-audit --no-fund)
+
 # The browser tests (e2e/) drive Debian's chromium, and put Debian's nginx,
 # haproxy and apache2 between it and the Comet server, and the TCP relay's
 # tests speak to Debian's redis-server through it; a fresh machine lacks
