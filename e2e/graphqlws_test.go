@@ -54,7 +54,7 @@ func newGQLServer(cutAfter int) *gqlServer {
 }
 
 func (g *gqlServer) serve(sess *session.Session) {
-	e := gqlEnd{protocol: sessionProtocol(sess)}
+	e := gqlEnd{protocol: sess.Protocol()}
 	defer func() { g.ended <- e }()
 	ctx := sess.Context()
 	send := func(m gqlMessage) {

@@ -19,7 +19,6 @@ import (
 // it answers the server's ping; and when its last operation ends the lazy
 // client closes the socket with 1000, which the server sees.
 func TestLibGraphQLWS(t *testing.T) {
-	needProtocols(t)
 	runTransports(t, testGraphQLWS)
 }
 
@@ -27,7 +26,7 @@ func testGraphQLWS(t *testing.T, name string) {
 	const n = 20
 	g := newGQLServer(n / 2)
 	opts := session.Options{Serve: g.serve}
-	supportProtocols(t, &opts, graphqlSubprotocol)
+	opts.Protocols = []string{graphqlSubprotocol}
 	s := newLibServer(t, opts)
 	g.s = s
 	var r struct {

@@ -6,13 +6,13 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -24,42 +24,6 @@ import (
 	"github.com/seed-544bbf9f/comet/session"
 	"github.com/seed-544bbf9f/comet/transport"
 )
-
-// protocolsLanded switches on the library cases that need subprotocols:
-// new Comet(url, protocols, options) in the shim and session.Options.Protocols
-// with Session.Protocol() on the server. Until both are in, those cases
-// skip; every other library case runs.
-const protocolsLanded = false
-
-// needProtocols skips a case that needs subprotocols while they are not in.
-func needProtocols(t *testing.T) {
-	t.Helper()
-	if !protocolsLanded {
-		t.Skip("needs subprotocols (the shim's new Comet(url, protocols, options), session.Options.Protocols): set protocolsLanded in libserver_test.go once they are in")
-	}
-}
-
-// supportProtocols sets opts.Protocols, the subprotocols the server
-// supports. It sets the field by name so that this file compiles on a tree
-// that does not have it yet; with the field in, opts.Protocols = list is
-// the same.
-func supportProtocols(t *testing.T, opts *session.Options, list ...string) {
-	t.Helper()
-	f := reflect.ValueOf(opts).Elem().FieldByName("Protocols")
-	if !f.IsValid() || f.Type() != reflect.TypeOf(list) {
-		t.Fatal("session.Options has no Protocols []string: subprotocols are not in this tree, yet protocolsLanded is true")
-	}
-	f.Set(reflect.ValueOf(list))
-}
-
-// sessionProtocol returns the subprotocol the session agreed on
-// (Session.Protocol), or "" on a tree without subprotocols.
-func sessionProtocol(s *session.Session) string {
-	if p, ok := any(s).(interface{ Protocol() string }); ok {
-		return p.Protocol()
-	}
-	return ""
-}
 
 //go:embed testdata/libs.js
 var libsScript []byte
@@ -94,7 +58,8 @@ const libsPage = `<!doctype html>
 func readLibs(t *testing.T) map[string][]byte {
 	t.Helper()
 	out := map[string][]byte{}
-	for name, rel := range libFiles {
+	for _, name := range slices.Sorted(maps.Keys(libFiles)) {
+		rel := libFiles[name]
 		b, err := os.ReadFile(filepath.Join(libsDir, filepath.FromSlash(rel)))
 		if errors.Is(err, os.ErrNotExist) {
 			msg := "the pinned WebSocket libraries are not installed (" + filepath.Join("e2e", libsDir, rel) + " is missing): run npm ci in e2e/" + libsDir + " (scripts/test.sh does)"

@@ -237,7 +237,7 @@ func newStompBroker(cutAfter int) *stompBroker {
 
 func (b *stompBroker) serve(sess *session.Session) {
 	c := &stompConn{sess: sess}
-	c.end.protocol = sessionProtocol(sess)
+	c.end.protocol = sess.Protocol()
 	defer func() {
 		b.unsubscribe(c, "")
 		b.ended <- c.end
