@@ -15,6 +15,10 @@
 // misbehaving proxy of internal/faultproxy. It writes its report as
 // markdown to COMET_MATRIX, or else to comet-fallback-matrix.md in the
 // temporary folder, and names the file in its log; docs/fallback-matrix.md
-// is a copy of one run's report. COMET_CUT_SEED repeats the cut schedule
-// of a logged run.
+// is a copy of one run's report.
+//
+// TestResumeUnderCuts keeps a session echoing for 20 s on each transport
+// through a proxy that cuts every connection 1–3 s after it opened, and
+// prints the share of the time with no live transport. COMET_CUT_SEED
+// repeats the cut schedule of a logged run, here and in the matrix.
 package e2e
