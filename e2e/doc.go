@@ -21,4 +21,10 @@
 // through a proxy that cuts every connection 1–3 s after it opened, and
 // prints the share of the time with no live transport. COMET_CUT_SEED
 // repeats the cut schedule of a logged run, here and in the matrix.
+//
+// TestWebSocketFidelity runs one script (testdata/fidelity.js) against the
+// browser's own WebSocket, talking to a plain Go WebSocket echo server, and
+// against Comet on each transport, and diffs the recorded events and calls;
+// fidelity_test.go lists the deviations it allows and the scenarios still
+// waiting for a fix of the shim.
 package e2e
