@@ -15,6 +15,16 @@
 // misbehaving proxy of internal/faultproxy. It writes its report as
 // markdown to COMET_MATRIX, or else to comet-fallback-matrix.md in the
 // temporary folder, and names the file in its log; docs/fallback-matrix.md
-// is a copy of one run's report. COMET_CUT_SEED repeats the cut schedule
-// of a logged run.
+// is a copy of one run's report.
+//
+// TestResumeUnderCuts keeps a session echoing for 20 s on each transport
+// through a proxy that cuts every connection 1–3 s after it opened, and
+// prints the share of the time with no live transport. COMET_CUT_SEED
+// repeats the cut schedule of a logged run, here and in the matrix.
+//
+// TestWebSocketFidelity runs one script (testdata/fidelity.js) against the
+// browser's own WebSocket, talking to a plain Go WebSocket echo server, and
+// against Comet on each transport, and diffs the recorded events and calls;
+// fidelity_test.go lists the deviations it allows and the scenarios still
+// waiting for a fix of the shim.
 package e2e

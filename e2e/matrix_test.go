@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -135,14 +134,7 @@ func TestFallbackMatrix(t *testing.T) {
 	})
 
 	m.run("8", "synthetic: every connection cut 1–3 s after it opened", func(t *testing.T, rw *row) {
-		seed := uint64(time.Now().UnixNano())
-		if v := os.Getenv("COMET_CUT_SEED"); v != "" {
-			var err error
-			if seed, err = strconv.ParseUint(v, 10, 64); err != nil {
-				t.Fatalf("COMET_CUT_SEED=%q: %v", v, err)
-			}
-		}
-		t.Logf("cut schedule seed %d (COMET_CUT_SEED=%d repeats it)", seed, seed)
+		seed := cutSeed(t)
 		srv := newServer(t, config{})
 		fp := startFault(t, srv, &faultproxy.Options{Cut: &faultproxy.Cut{Min: time.Second, Max: 3 * time.Second}, Seed: seed})
 		// Paced over cutPace, so that the exchange outlives several cuts.

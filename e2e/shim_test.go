@@ -71,6 +71,12 @@ type result struct {
 	OpenedAt float64  `json:"openedAt"` // exchange: ms from the navigation's start to the open event
 	Drops    []string `json:"drops"`    // the reasons of the reconnecting events
 
+	// Outages are the spans without a live transport (page.js's track),
+	// and ClosingAt when the page called close(), both in ms from the
+	// navigation's start.
+	Outages   []outage `json:"outages"`
+	ClosingAt float64  `json:"closingAt"`
+
 	Count    int    `json:"count"` // many
 	FirstBad int    `json:"firstBad"`
 	Sample   string `json:"sample"`

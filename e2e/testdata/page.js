@@ -15,14 +15,15 @@
   // and every event is recorded.
   function connect(p) {
     var options = p.options || {};
+    var s = { queue: [], waiters: [], transports: [], reconnecting: 0, drops: [], errors: [], outages: [], delivering: {} };
     options.debug = function (msg, data) {
+      track(s, msg, data);
       // p.brief leaves out the frames: a thousand console lines slow the
       // page the test is timing.
       if (p.brief && /^(up|down) /.test(msg)) return;
       console.debug('comet: ' + msg + (data === undefined ? '' : ' ' + JSON.stringify(data)));
     };
-    var c = new Comet(p.url, options);
-    var s = { c: c, queue: [], waiters: [], transports: [], reconnecting: 0, drops: [], errors: [] };
+    var c = s.c = new Comet(p.url, options);
     s.opened = new Promise(function (resolve, reject) {
       c.onopen = function () {
         console.log('open on ' + c.transport);
@@ -57,8 +58,26 @@
       console.log('reconnecting ' + e.reason + ' ' + (e.transport || ''));
       s.reconnecting++;
       s.drops.push(e.reason);
+      if (s.lost == null) s.lost = performance.now();
     });
     return s;
+  }
+
+  // track follows, through the debug hook, when the session is without a
+  // live transport: an outage starts at a reconnecting event (the
+  // attachment in use dropped) and ends when the open frame of the next
+  // delivering attachment arrives (an "attach <transport> <attempt>" with
+  // d=1, then a "down <transport> <attempt>" batch holding its open frame
+  // ["o",<attempt>,…]), which is when the shim resumes delivering on it.
+  // s.outages lists them as {from, to}, in ms from the navigation's start.
+  function track(s, msg, data) {
+    var m = /^attach \S+ (\d+)$/.exec(msg);
+    if (m && data && data.d) s.delivering[m[1]] = true;
+    m = /^down \S+ (\d+)$/.exec(msg);
+    if (m && s.lost != null && s.delivering[m[1]] && new RegExp('(^|\n)\\["o",' + m[1] + ',').test(data)) {
+      s.outages.push({ from: s.lost, to: performance.now() });
+      s.lost = null;
+    }
   }
 
   // next resolves with the next message of s.
@@ -84,9 +103,14 @@
 
   // finish closes s normally and resolves with the common result fields.
   function finish(s, extra) {
+    var closingAt = performance.now();
+    // An outage still open when the page closes ends with the close.
+    if (s.lost != null) s.outages.push({ from: s.lost, to: closingAt });
+    s.lost = null;
     s.c.close(1000, 'done');
     return s.closed.then(function (close) {
-      var r = { transport: s.c.transport, transports: s.transports, reconnecting: s.reconnecting, errors: s.errors, close: close };
+      var r = { transport: s.c.transport, transports: s.transports, reconnecting: s.reconnecting, errors: s.errors, close: close,
+        outages: s.outages, closingAt: closingAt };
       for (var k in extra) r[k] = extra[k];
       return r;
     });
