@@ -24,7 +24,7 @@
 //
 // TestWebSocketFidelity runs one script (testdata/fidelity.js) against the
 // browser's own WebSocket, talking to a plain Go WebSocket echo server, and
-// against Comet on each transport, and diffs the recorded events and calls;
-// fidelity_test.go lists the deviations it allows and the scenarios still
-// waiting for a fix of the shim.
+// against Comet (comet.js with comet-dom.js) on each transport, and diffs
+// the recorded events and calls; fidelity_test.go lists the deviations it
+// allows.
 package e2e

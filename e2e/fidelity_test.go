@@ -14,40 +14,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/gorilla/websocket"
+	"github.com/seed-544bbf9f/comet/js"
 	"github.com/seed-544bbf9f/comet/session"
 )
-
-// pendingShimFixes are the scenarios of TestWebSocketFidelity in which
-// today's shim still differs from the browser's WebSocket, each with what
-// differs. A scenario listed here still runs: if it differs, it is
-// skipped with the difference; once it matches, the test fails until it
-// is taken off this list, so that the list only ever shrinks. A key is a
-// scenario, or scenario/transport for one transport alone.
-var pendingShimFixes = map[string]string{
-	"echo-close": "the server's answering close carries an empty reason: the close event's reason is \"\", " +
-		"where WebSocket's is \"Clean Close\" (close echo)",
-	"close-no-code": "close() without a code reports 1000 in the close event, not 1005",
-	"close-connecting": "close() while CONNECTING fires error and close inside close() (readyState is 3 when it " +
-		"returns, not 2), so handlers set after close() never run; the close reason is \"closed early\", not \"\"",
-	"lone-surrogate-reason": "close() throws SyntaxError for a reason with a lone surrogate even when it is 123 " +
-		"bytes once converted to U+FFFD, and its exceptions are not DOMExceptions; the reason also needs the " +
-		"close echo to come back",
-	"lone-surrogate-send": "send() of text with a lone surrogate throws TypeError instead of sending U+FFFD in its place",
-	"send-no-arg": "send() with no argument throws InvalidStateError while CONNECTING and sends \"undefined\" " +
-		"while OPEN, where WebSocket throws TypeError both times",
-	"send-after-close":     "send() after close() throws InvalidStateError; WebSocket does not throw",
-	"binary-type":          "binaryType = 'bogus' is taken; WebSocket ignores an invalid value",
-	"handler-non-function": "onopen = 2, onmessage = 'text' and onclose = 7 keep the value; WebSocket makes them null",
-	"handler-order": "on<event> handlers run before every listener; WebSocket runs them in registration order, " +
-		"at the place where the handler was first set",
-	"listener-forms": "no dispatchEvent (TypeError), a listener object's handleEvent is never called, " +
-		"and the once option is ignored",
-	"event-objects": "events are plain Objects: not Event, MessageEvent or CloseEvent, no currentTarget, " +
-		"no timeStamp, and a message has no origin or lastEventId",
-	"url-fragment": "a URL with a fragment, even an empty one, is taken; WebSocket throws SyntaxError",
-	"close-exceptions": "close(999), close(5000) and reasons over 123 bytes throw plain Errors (not " +
-		"DOMExceptions: code 0, not 15 or 12); the 123-byte reason needs the close echo to come back",
-}
 
 // fidelityScenarios are the scenarios of testdata/fidelity.js, each
 // checking a point of the WHATWG WebSockets standard and the DOM event
@@ -119,6 +88,11 @@ const fidelityTimeout = 60 * time.Second
 //go:embed testdata/fidelity.js
 var fidelityScript string
 
+// domScript is comet-dom.js, the shim's exact DOM and WebSocket edges,
+// which the fidelity page loads after comet.js, as a page that wants
+// WebSocket exactly does.
+var domScript, _, _ = js.File("comet-dom.js")
+
 // TestWebSocketFidelity runs each scenario of testdata/fidelity.js in
 // Chromium against the browser's own WebSocket, connected to a plain Go
 // WebSocket echo server, then against Comet on each transport, forced,
@@ -136,6 +110,7 @@ func TestWebSocketFidelity(t *testing.T) {
 			srv := newServer(t, config{opts: session.Options{MinClientTimeout: 2 * time.Second}})
 			tb := newTabWithin(t, browser, fidelityTimeout)
 			tb.open(srv.pageURL(srv.URL(), srv.URL()))
+			tb.eval(string(domScript)+"\n;true", nil)
 			tb.eval(fidelityScript+"\n;true", nil)
 			want := tb.fidelity("native", native, sc)
 			t.Logf("native WebSocket:\n%s", want)
@@ -150,28 +125,14 @@ func TestWebSocketFidelity(t *testing.T) {
 }
 
 // compareFidelity diffs Comet's recording against the native one, after
-// the deviations, and fails, or skips a pending scenario.
+// the deviations, and fails where they differ.
 func compareFidelity(t *testing.T, sc, name string, want, got recording) {
 	t.Helper()
 	for _, d := range deviations {
 		want = d.apply(sc, true, want)
 		got = d.apply(sc, false, got)
 	}
-	key := sc + "/" + name
-	pending, isPending := pendingShimFixes[key]
-	if !isPending {
-		key = sc
-		pending, isPending = pendingShimFixes[key]
-	}
-	diff := want.diff(got)
-	switch {
-	case diff == "" && isPending:
-		t.Errorf("matches the native WebSocket now: take %q off pendingShimFixes", key)
-	case diff == "":
-		t.Logf("matches the native WebSocket")
-	case isPending:
-		t.Skipf("fails until the shim is fixed: %s\n%s", pending, diff)
-	default:
+	if diff := want.diff(got); diff != "" {
 		t.Errorf("differs from the native WebSocket (- native, + Comet on %s):\n%s", name, diff)
 	}
 }

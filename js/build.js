@@ -11,7 +11,9 @@
 //   dist/comet-tcp.d.ts    its hand-written TypeScript declarations
 // and dom/ into comet-dom.js, the shim's exact DOM and WebSocket edges:
 //   dist/comet-dom.js      UMD (changes the global Comet, or under CommonJS
-//                          the shim beside it, and exports it), ES5
+//                          the shim beside it, and exports a constructor
+//                          over it, which in a browser replaces the
+//                          global Comet), ES5
 //   dist/comet-dom.min.js  the same, minified
 // Usage: node build.js [outdir]   (default: dist)
 'use strict';
@@ -78,13 +80,14 @@ function umdTCP(body, shim) {
 }
 
 // umdDOM wraps comet-dom.js, which changes the Comet it is given and
-// exports it. Under CommonJS that is the shim beside it (shim: comet.js or
-// comet.min.js); in a browser, the page's global Comet, loaded before it.
+// exports a constructor over it. Under CommonJS that is the shim beside it
+// (shim: comet.js or comet.min.js); in a browser, the page's global Comet,
+// loaded before it, which the new constructor replaces.
 function umdDOM(body, shim) {
   return '/*! comet-shim ' + version() + ' comet-dom */\n' +
     '(function (root, factory) {\n' +
     '  if (typeof module == \'object\' && module.exports) module.exports = factory(root, require(\'./' + shim + '\'));\n' +
-    '  else factory(root, root.Comet);\n' +
+    '  else root.Comet = factory(root, root.Comet);\n' +
     '}(' + ROOT + ', function (ROOT, Comet) {\n' +
     '\'use strict\';\n\n' + body + '\nreturn Comet;\n}));\n';
 }
@@ -162,7 +165,8 @@ function loadTCP(Comet, root) {
 }
 
 // loadDOM evaluates the sources of comet-dom.js for the tests, changing
-// the shim Comet, with ROOT bound to root, and returns Comet.
+// the shim Comet, with ROOT bound to root, and returns the constructor
+// over it.
 function loadDOM(Comet, root) {
   return new Function('ROOT', 'Comet', '\'use strict\';\n' + sources('dom', DOM_SOURCES) + '\nreturn Comet;')(root, Comet); // eslint-disable-line no-new-func
 }

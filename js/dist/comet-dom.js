@@ -1,7 +1,7 @@
 /*! comet-shim 0.1.0 comet-dom */
 (function (root, factory) {
   if (typeof module == 'object' && module.exports) module.exports = factory(root, require('./comet.js'));
-  else factory(root, root.Comet);
+  else root.Comet = factory(root, root.Comet);
 }(typeof globalThis != 'undefined' ? globalThis : self, function (ROOT, Comet) {
 'use strict';
 
@@ -220,6 +220,18 @@ proto.close = function (code, reason) {
     }, 0);
   }
 };
+
+// The constructor: what comet.js throws for a bad URL or option becomes a
+// DOMException of the same name, as new WebSocket throws. The Comet this
+// file returns (and in a browser puts in the page's global Comet) is that
+// constructor, sharing the shim's prototype and its constants, so that
+// instanceof, subclasses and Comet.OPEN work as before.
+var Shim = Comet, k;
+Comet = function Comet(url, protocols, options) {
+  exact(Shim, this, arguments);
+};
+for (k in Shim) Comet[k] = Shim[k];
+Comet.prototype = proto;
 
 return Comet;
 }));

@@ -213,3 +213,15 @@ proto.close = function (code, reason) {
     }, 0);
   }
 };
+
+// The constructor: what comet.js throws for a bad URL or option becomes a
+// DOMException of the same name, as new WebSocket throws. The Comet this
+// file returns (and in a browser puts in the page's global Comet) is that
+// constructor, sharing the shim's prototype and its constants, so that
+// instanceof, subclasses and Comet.OPEN work as before.
+var Shim = Comet, k;
+Comet = function Comet(url, protocols, options) {
+  exact(Shim, this, arguments);
+};
+for (k in Shim) Comet[k] = Shim[k];
+Comet.prototype = proto;

@@ -151,7 +151,7 @@ proto.close = function (code, reason) {
   // Without a code no reason is sent either (the standard's close frame).
   if (!code) reason = '';
   c._mine = [0, 0, code = code || 1005, reason];
-  if (!c.readyState) return _fail(c, 1006, 'closed early', 0, 1000);
+  if (!c.readyState) return _fail(c, 1006, '', 0, 1000);
   _closeWith(c, code, reason);
 };
 

@@ -69,6 +69,23 @@ for (const [build, make] of Object.entries(DOM_BUILDS)) {
     }
   });
 
+  it('the constructor throws DOMExceptions; instances, constants and subclasses are as with the shim alone', () => {
+    for (const url of ['wss://example.test/comet#frag', 'wss://example.test/comet#', 'ftp://example.test/']) {
+      assert.throws(() => start(Comet, { url }), (e) => e instanceof DOMException && e.name === 'SyntaxError' && e.code === 12, url);
+    }
+    assert.throws(() => start(Comet, { options: { transports: ['carrier-pigeon'] } }), TypeError);
+    const t = start(Comet);
+    assert.ok(t.c instanceof Comet);
+    assert.equal(t.c.readyState, Comet.CONNECTING);
+    assert.deepEqual([Comet.OPEN, Comet.CLOSING, Comet.CLOSED, t.c.CLOSED], [1, 2, 3, 3]);
+    class Named extends Comet {
+      hello() { return 'hello from ' + this.url; }
+    }
+    const n = start(Named);
+    assert.ok(n.c instanceof Named && n.c instanceof Comet);
+    assert.equal(n.c.hello(), 'hello from wss://example.test/comet');
+  });
+
   it('close() while connecting: CLOSING at once, error then close in a later task', async () => {
     const t = start(Comet);
     t.c.close();
