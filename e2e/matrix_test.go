@@ -267,7 +267,7 @@ func exchange(t *testing.T, srv *server, tb *tab, base string, p params, rw *row
 			t.Errorf("%s: %+v; want %d messages, each once, in order", d.name, d.got, matrixMessages)
 		}
 	}
-	checkClosed(t, "page", r.Close, 1000, "")
+	checkClosed(t, "page", r.Close, 1000, "done")
 	if len(r.Errors) != 0 {
 		t.Errorf("page: error events %+v", r.Errors)
 	}

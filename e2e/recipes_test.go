@@ -96,7 +96,7 @@ func TestProxyRecipes(t *testing.T) {
 					var r result
 					tb.run("echo", p, &r)
 					checkOn(t, srv, r, tc.want)
-					checkClosed(t, "page", r.Close, 1000, "")
+					checkClosed(t, "page", r.Close, 1000, "done")
 					if len(r.Got) != len(r.Sent) || len(r.Sent) == 0 {
 						t.Errorf("page: sent %d messages, got %d back", len(r.Sent), len(r.Got))
 					}
