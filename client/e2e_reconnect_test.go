@@ -120,3 +120,40 @@ func TestReconnectClose(t *testing.T) {
 		t.Fatalf("Send = %v, want a CloseError 1000", err)
 	}
 }
+
+// TestReconnectOtherProtocol loses the session, and the server selects
+// another subprotocol for the fresh one: the Conn, which reported the
+// first at Dial, ends with 1006 after one try instead of changing it.
+func TestReconnectOtherProtocol(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	var negotiates atomic.Int32
+	srv := newServer(t, session.Options{
+		Serve:     echoOrDie,
+		Protocols: []string{"v1", "v2"},
+		Negotiate: func(n *session.Negotiation) (session.Decision, error) {
+			if negotiates.Add(1) == 1 {
+				return session.Decision{Protocol: "v1"}, nil
+			}
+			return session.Decision{Protocol: "v2"}, nil
+		},
+	}, nil)
+	c := dial(t, ctx, srv.url, transport.WebSocket, &client.Options{Reconnect: true, Protocols: []string{"v1", "v2"}})
+	if c.Protocol() != "v1" {
+		t.Fatalf("Protocol() = %q, want v1", c.Protocol())
+	}
+	if err := c.Send(ctx, transport.Text, []byte("die")); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	_, _, err := c.Recv(ctx)
+	if code := transport.CloseStatus(err); code != 1006 {
+		t.Fatalf("Recv = %v, want a CloseError 1006", err)
+	}
+	<-c.Done()
+	if n := negotiates.Load(); n != 2 {
+		t.Fatalf("%d negotiates, want 2: one fresh session tried, not more", n)
+	}
+	if c.Protocol() != "v1" {
+		t.Fatalf("Protocol() = %q after the failed renewal, want v1 still", c.Protocol())
+	}
+}

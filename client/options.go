@@ -129,8 +129,11 @@ type Options struct {
 	// between the old session's messages and the fresh one's; Send waits
 	// meanwhile; the messages the old session did not acknowledge are
 	// dropped and counted in the GapError. It gives up after 100 tries in a
-	// row, and then Recv reports the close. False means a lost session
-	// ends the Conn.
+	// row, and then Recv reports the close; at once, with 1006, when the
+	// fresh session has another subprotocol or binary framing than the
+	// Conn reported at Dial, or the server selects none of Protocols. A
+	// refused client (3003) or origin (3005) ends it too. False means a
+	// lost session ends the Conn.
 	Reconnect bool
 
 	// CloseTimeout bounds a graceful close: how long Close waits for the

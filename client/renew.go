@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -149,14 +150,30 @@ func (c *Conn) renew() attachment {
 	return nil
 }
 
-// refusedFresh returns the close that a refused negotiate means for good:
-// an unauthorized client (3003) or a forbidden origin (3005); nil for a
-// refusal worth trying again.
+// errOtherTerms is a fresh session negotiated on other terms than the
+// Conn's: another subprotocol, or binary framing agreed where it was not
+// (or the other way round).
+var errOtherTerms = errors.New("comet: the fresh session has other terms than the connection")
+
+// closeAbnormal is 1006, the code WebSocket reports for a connection that
+// failed without a close frame; it never travels.
+const closeAbnormal transport.CloseCode = 1006
+
+// refusedFresh returns the close that a failed fresh session means for
+// good: an unauthorized client (3003), a forbidden origin (3005), or, as a
+// WebSocket whose handshake failed (1006), a server that selects none of
+// the subprotocols or other terms than the Conn reported at Dial; nil for
+// a failure worth trying again.
 func refusedFresh(err error) *transport.CloseError {
+	if errors.Is(err, errOtherTerms) {
+		return &transport.CloseError{Code: closeAbnormal, Reason: err.Error()}
+	}
 	he := refusal(err, "")
 	switch {
 	case he == nil:
 		return nil
+	case he.Body.Code == transport.CodeNoProtocol:
+		return &transport.CloseError{Code: closeAbnormal, Reason: "the server selects none of the subprotocols now"}
 	case he.Body.Code == transport.CodeOriginRefused:
 		return &transport.CloseError{Code: transport.CloseForbiddenOrigin, Reason: "the server refused this origin"}
 	case he.Status == http.StatusUnauthorized || he.Status == http.StatusForbidden:
@@ -175,8 +192,8 @@ func (c *Conn) openFresh(ctx context.Context) (attachment, error) {
 	// The Conn keeps the subprotocol and the binary framing it reported
 	// at Dial: a fresh session on other terms is not the same connection.
 	if neg.Protocol != c.protocol || neg.Binary != c.binary {
-		return nil, fmt.Errorf("%w: the fresh session has subprotocol %q and binary frames %t, the connection %q and %t",
-			ErrNoProtocol, neg.Protocol, neg.Binary, c.protocol, c.binary)
+		return nil, fmt.Errorf("%w: subprotocol %q and binary frames %t, where the connection has %q and %t",
+			errOtherTerms, neg.Protocol, neg.Binary, c.protocol, c.binary)
 	}
 	order := offered(c.opts.Transports, neg.Transports)
 	if len(order) == 0 {
