@@ -36,6 +36,9 @@ type Conn struct {
 	protocol string // the subprotocol selected at negotiate, or ""
 	lim      limits
 	order    []string // transports to try, best first
+	// first is the attachment an upgrade that negotiated began, for run
+	// to serve before anything else; nil when Dial negotiated apart.
+	first attachment
 
 	ctx      context.Context // the session's lifetime
 	cancel   context.CancelFunc

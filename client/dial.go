@@ -28,7 +28,9 @@ const redirectTokenHeader = "Comet-Redirect-Token"
 // Dial opens a session with the Comet server mounted at rawURL, an http
 // or https URL such as "https://example.com/comet"; WebSocket URLs are
 // derived from it. It negotiates, then tries the transports of
-// opts.Transports in order until one attaches, and returns once one has.
+// opts.Transports in order until one attaches, and returns once one has;
+// when WebSocket is the only transport it negotiates in the upgrade
+// itself, in one round trip (see Options.SeparateNegotiate).
 // ctx bounds the dial only: cancelling it later does not affect the
 // session. opts may be nil.
 //
@@ -54,6 +56,19 @@ func Dial(ctx context.Context, rawURL string, opts *Options) (*Conn, error) {
 		Transports: o.Transports, Binary: !o.NoBinaryFrames, Target: o.Target,
 		Protocols: o.Protocols, NoStatus: true,
 	}
+	if slices.Equal(o.Transports, []string{transport.WebSocket}) && !o.SeparateNegotiate {
+		c, err := dialDirect(ctx, o, hc, own, base, nr)
+		switch {
+		case err == nil:
+			c.renewal.mount, c.renewal.request = mount, nr
+			return c.start(ctx)
+		case !errors.Is(err, errNotDirect):
+			if own != nil {
+				own.CloseIdleConnections()
+			}
+			return nil, err
+		}
+	}
 	neg, base, rtt, err := negotiate(ctx, hc, base, o.Header, nr)
 	var refused *HTTPError
 	switch {
@@ -77,6 +92,12 @@ func Dial(ctx context.Context, rawURL string, opts *Options) (*Conn, error) {
 	}
 	c := newConn(o, hc, own, base, neg, rtt, order)
 	c.renewal.mount, c.renewal.request = mount, nr
+	return c.start(ctx)
+}
+
+// start runs c and returns it once its first attachment began, or the
+// error that ended it first; ctx bounds the wait.
+func (c *Conn) start(ctx context.Context) (*Conn, error) {
 	ready := make(chan error, 1)
 	go c.run(ready)
 	select {

@@ -120,6 +120,15 @@ type Options struct {
 	// 10 s; a negative value turns the probes off.
 	UpgradeDelay time.Duration
 
+	// SeparateNegotiate makes a client whose only transport is WebSocket
+	// negotiate with a POST, then upgrade, as a client with a choice of
+	// transports does. By default such a client negotiates in the upgrade
+	// itself, one round trip and one connection instead of two
+	// (PROTOCOL.md section 3, "Negotiating in the upgrade"), and negotiates
+	// apart only when that upgrade does not negotiate (a server that
+	// predates it, a proxy that drops the answer's header, a redirect).
+	SeparateNegotiate bool
+
 	// Reconnect, when set, replaces a session that ended with a close that
 	// allows it (1011, 3000 expired, 3001 server shutdown, 3002 slow
 	// consumer, 3004 unreachable, 3006 overloaded: PROTOCOL.md section 10)

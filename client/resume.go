@@ -29,7 +29,13 @@ type attachment interface {
 // Dial.
 func (c *Conn) run(ready chan<- error) {
 	defer c.teardown()
-	a, err := c.attachFirst()
+	a, err := c.first, error(nil)
+	if a != nil {
+		c.first = nil
+		c.switchTo("", transport.WebSocket, "")
+	} else {
+		a, err = c.attachFirst()
+	}
 	ready <- err
 	for a != nil {
 		c.carry(a)

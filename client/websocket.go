@@ -57,6 +57,12 @@ func (c *Conn) attachWebSocket(why string, timeout time.Duration) (attachment, e
 	if err != nil {
 		return nil, err
 	}
+	return c.adoptWebSocket(ws, p, deadline)
+}
+
+// adoptWebSocket reads the open frame of ws, upgraded with the attach
+// parameters p, by deadline, and returns the attachment it begins.
+func (c *Conn) adoptWebSocket(ws *websocket.Conn, p transport.AttachParams, deadline time.Time) (attachment, error) {
 	ws.SetReadLimit(int64(c.lim.maxBatch) + 1024) // the slack is for padding lines
 	stop := context.AfterFunc(c.ctx, func() { ws.Close() })
 	ws.SetReadDeadline(deadline)

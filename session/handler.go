@@ -215,7 +215,12 @@ func (h *Handler) attach(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, errorBody(transport.CodeTransportDisabled, "transport %q is not offered; this server offers %v", name, h.offered))
 		return
 	}
-	if _, refused := h.admit(w, r); refused != "" {
+	c, refused := h.admit(w, r)
+	if refused != "" {
+		return
+	}
+	if name == transport.WebSocket && r.URL.Query().Has("n") {
+		h.negotiateUpgrade(w, r, c, adapter)
 		return
 	}
 	params, err := transport.ParseAttach(r.URL.Query())

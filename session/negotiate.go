@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -28,27 +30,13 @@ func (h *Handler) negotiate(w http.ResponseWriter, r *http.Request) {
 		h.counters.refused(refused)
 		return
 	}
-	if h.closing.Load() {
-		h.refuse(w, http.StatusServiceUnavailable, errorBody(transport.CodeShuttingDown, "server is shutting down"), h.opts.ShutdownRetry)
-		return
-	}
-	key := h.addrKey(c.addr)
-	if ok, retry := h.limits.allowNegotiate(key); !ok {
-		h.refuse(w, http.StatusTooManyRequests, errorBody(transport.CodeRateLimited, "too many sessions from this address"), retry)
-		return
-	}
-	if h.opts.Registry.Len() >= h.opts.MaxSessions {
-		h.refuse(w, http.StatusServiceUnavailable, errorBody(transport.CodeOverloaded, "session limit reached"), overloadRetry)
-		return
-	}
-	if budget := h.opts.MaxBufferedBytes; budget > 0 && h.buffered.Load() >= int64(budget) {
-		h.refuse(w, http.StatusServiceUnavailable, errorBody(transport.CodeOverloaded,
-			"outbound buffers are full (%d bytes across sessions)", budget), overloadRetry)
+	key, ok := h.gate(w, c)
+	if !ok {
 		return
 	}
 	var req transport.NegotiateRequest
 	http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.opts.ReadTimeout))
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4<<10))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, transport.MaxNegotiateBody))
 	if err == nil && len(body) > 0 {
 		err = json.Unmarshal(body, &req)
 	}
@@ -56,30 +44,127 @@ func (h *Handler) negotiate(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "negotiate body: %v", err), 0)
 		return
 	}
+	if _, resp := h.open(w, r, c, key, req); resp != nil {
+		writeJSON(w, resp)
+	}
+}
+
+// negotiateUpgrade makes a session in the WebSocket upgrade that asks for
+// one (PROTOCOL.md section 3, "Negotiating in the upgrade"): the checks and
+// answers of negotiate, then the negotiate response in a header of the
+// 101, and the upgraded connection is the session's first attachment. A
+// redirect is answered as negotiate answers it, with no upgrade.
+func (h *Handler) negotiateUpgrade(w http.ResponseWriter, r *http.Request, c client, adapter transport.Adapter) {
+	if !isUpgrade(r) {
+		h.refuse(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "n (a negotiate body) is for a WebSocket upgrade only"), 0)
+		return
+	}
+	key, ok := h.gate(w, c)
+	if !ok {
+		return
+	}
+	params, req, err := transport.ParseNegotiatingAttach(r.URL.Query())
+	if err != nil {
+		h.refuse(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "%v", err), 0)
+		return
+	}
+	s, resp := h.open(w, r, c, key, req)
+	switch {
+	case resp == nil:
+		return
+	case s == nil:
+		writeJSON(w, resp) // a redirect
+		return
+	}
+	header, err := json.Marshal(resp)
+	if err != nil {
+		panic("comet: a negotiate response does not marshal: " + err.Error()) // plain strings and numbers
+	}
+	params.Session = s.id
+	w.Header().Set(transport.NegotiateHeader, string(header))
+	w.Header().Set("Cache-Control", "no-store, no-transform")
+	a := s.newAttachment(adapter.Name(), params)
+	adapter.ServeAttach(w, r, a)
+	select {
+	case <-a.Started():
+	default:
+		// The upgrade failed: nobody holds the session's secret.
+		s.closeInternal(transport.CloseSessionExpired, "the upgrade that made the session failed")
+	}
+}
+
+// isUpgrade reports whether r asks for a WebSocket upgrade (RFC 6455
+// section 4.2.1): Upgrade: websocket, and upgrade among the Connection
+// options. The upgrader checks the rest.
+func isUpgrade(r *http.Request) bool {
+	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		return false
+	}
+	for _, v := range r.Header.Values("Connection") {
+		for opt := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(opt), "upgrade") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// gate checks what protects the server before a negotiate is read:
+// shutdown, the per-address rate, the session cap and the outbound buffer
+// budget. It answers a refusal itself and returns false; else the key of
+// the client's address for its per-address limits.
+func (h *Handler) gate(w http.ResponseWriter, c client) (key netip.Prefix, ok bool) {
+	if h.closing.Load() {
+		h.refuse(w, http.StatusServiceUnavailable, errorBody(transport.CodeShuttingDown, "server is shutting down"), h.opts.ShutdownRetry)
+		return key, false
+	}
+	key = h.addrKey(c.addr)
+	if ok, retry := h.limits.allowNegotiate(key); !ok {
+		h.refuse(w, http.StatusTooManyRequests, errorBody(transport.CodeRateLimited, "too many sessions from this address"), retry)
+		return key, false
+	}
+	if h.opts.Registry.Len() >= h.opts.MaxSessions {
+		h.refuse(w, http.StatusServiceUnavailable, errorBody(transport.CodeOverloaded, "session limit reached"), overloadRetry)
+		return key, false
+	}
+	if budget := h.opts.MaxBufferedBytes; budget > 0 && h.buffered.Load() >= int64(budget) {
+		h.refuse(w, http.StatusServiceUnavailable, errorBody(transport.CodeOverloaded,
+			"outbound buffers are full (%d bytes across sessions)", budget), overloadRetry)
+		return key, false
+	}
+	return key, true
+}
+
+// open makes a session for the negotiate request req of r, from client c
+// whose address has key, after gate; it returns it with the negotiate response to give: its id and secret;
+// or, with no session, a redirect. It answers a refusal itself and
+// returns nothing.
+func (h *Handler) open(w http.ResponseWriter, r *http.Request, c client, key netip.Prefix, req transport.NegotiateRequest) (
+	*Session, *transport.NegotiateResponse) {
 	if req.Target != "" {
 		if _, err := hostport.Parse(req.Target); err != nil {
 			h.refuse(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "negotiate body: target: %v", err), 0)
-			return
+			return nil, nil
 		}
 	}
 	if err := transport.CheckProtocols(req.Protocols); err != nil {
 		h.refuse(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "negotiate body: protocols: %v", err), 0)
-		return
+		return nil, nil
 	}
 	d, err := h.decide(&Negotiation{Request: r, ClientAddr: c.addr, Transports: req.Transports, Target: req.Target,
 		Protocols: req.Protocols})
 	if err != nil {
 		h.refuseAuth(w, err)
-		return
+		return nil, nil
 	}
 	if d.RedirectURL != "" {
-		writeJSON(w, transport.NegotiateResponse{Version: transport.Version, URL: d.RedirectURL, Token: d.RedirectToken})
-		return
+		return nil, &transport.NegotiateResponse{Version: transport.Version, URL: d.RedirectURL, Token: d.RedirectToken}
 	}
 	if d.Protocol, err = h.selectProtocol(req.Protocols, d.Protocol); err != nil {
 		h.logger.Error("comet: negotiate refused", "error", err)
 		h.refuse(w, http.StatusInternalServerError, errorBody(transport.CodeInternalError, "the server chose a subprotocol the client did not offer"), 0)
-		return
+		return nil, nil
 	}
 	if len(req.Protocols) > 0 && d.Protocol == "" {
 		supported := fmt.Sprintf("this server supports %q", h.opts.Protocols)
@@ -88,7 +173,7 @@ func (h *Handler) negotiate(w http.ResponseWriter, r *http.Request) {
 		}
 		h.refuse(w, http.StatusBadRequest, errorBody(transport.CodeNoProtocol,
 			"no subprotocol in common: the client offers %q, %s", req.Protocols, supported), 0)
-		return
+		return nil, nil
 	}
 	resp := h.opts.negotiateResponse()
 	for _, name := range h.offered {
@@ -98,13 +183,13 @@ func (h *Handler) negotiate(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(resp.Transports) == 0 {
 		h.refuse(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "no transport in common; this server offers %v", h.offered), 0)
-		return
+		return nil, nil
 	}
 
 	if !h.limits.addSession(key) {
 		h.refuse(w, http.StatusTooManyRequests, errorBody(transport.CodeRateLimited,
 			"this address holds %d sessions, the most allowed", h.opts.MaxSessionsPerAddress), overloadRetry)
-		return
+		return nil, nil
 	}
 	info := h.requestInfo(r, c, d)
 	s := newSession(h, uuid.NewString(), randomToken(), info)
@@ -124,7 +209,7 @@ func (h *Handler) negotiate(w http.ResponseWriter, r *http.Request) {
 	h.logger.Debug("comet: session opened", "session", logid.Short(s.id), "client", c.addr)
 	h.serving.Add(1)
 	go h.runApplication(s)
-	writeJSON(w, resp)
+	return s, &resp
 }
 
 // selectProtocol returns the subprotocol of a session whose client

@@ -225,3 +225,36 @@ func FuzzParseAttach(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseNegotiatingAttach(f *testing.F) {
+	f.Add(`v=1&a=1&d=1&z=abc&n=%7B%22transports%22%3A%5B%22websocket%22%5D%2C%22binary%22%3Atrue%7D`)
+	f.Add(`a=1&n=`)
+	f.Add(`a=1&n=%7B`)
+	f.Add(`a=1&s=S&t=T&n=%7B%7D`)
+	f.Add(`a=1&n=%7B%22protocols%22%3A%5B1%5D%7D`)
+	f.Add(`a=1&hb=5&n=` + strings.Repeat("x", 4097))
+	f.Fuzz(func(t *testing.T, query string) {
+		q, _ := url.ParseQuery(query)
+		p, nr, err := ParseNegotiatingAttach(q)
+		if err != nil {
+			if !errors.Is(err, errBadParams) {
+				t.Fatalf("ParseNegotiatingAttach(%q): %v is not errBadParams", query, err)
+			}
+			return
+		}
+		if q.Has("s") || q.Has("t") || len(q.Get("n")) > MaxNegotiateBody || len(p.Reason) > 64 ||
+			p.Attempt > maxSafeInteger || p.Ack > maxSafeInteger || p.Heartbeat > maxSafeInteger {
+			t.Fatalf("ParseNegotiatingAttach(%q) accepted %+v", query, p)
+		}
+		// The parameters it took are what an attach takes.
+		enc := url.Values{}
+		p.Session, p.Ticket = "S", "T"
+		p.Encode(enc)
+		if again, err := ParseAttach(enc); err != nil || !reflect.DeepEqual(again, p) {
+			t.Fatalf("ParseNegotiatingAttach(%q) = %+v, which ParseAttach reads back as %+v, %v", query, p, again, err)
+		}
+		if n := q.Get("n"); n != "" && !json.Valid([]byte(n)) {
+			t.Fatalf("ParseNegotiatingAttach(%q) took n, not JSON, as %+v", query, nr)
+		}
+	})
+}

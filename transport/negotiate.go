@@ -187,11 +187,45 @@ var errBadParams = errors.New("comet: bad attach parameters")
 
 // ParseAttach reads attach parameters from a query.
 func ParseAttach(q url.Values) (AttachParams, error) {
+	if q.Get("s") == "" || q.Get("t") == "" {
+		return AttachParams{}, fmt.Errorf("%w: s and t are required", errBadParams)
+	}
+	return parseAttach(q)
+}
+
+// ParseNegotiatingAttach reads the attach parameters of a WebSocket
+// upgrade that negotiates (PROTOCOL.md section 3, "Negotiating in the
+// upgrade"): those of ParseAttach but s and t, which the session it makes
+// does not need, and n, the negotiate body, which it returns.
+func ParseNegotiatingAttach(q url.Values) (AttachParams, NegotiateRequest, error) {
+	var nr NegotiateRequest
+	if q.Has("s") || q.Has("t") {
+		return AttachParams{}, nr, fmt.Errorf("%w: an upgrade that negotiates takes no s or t", errBadParams)
+	}
+	n := q.Get("n")
+	if len(n) > MaxNegotiateBody {
+		return AttachParams{}, nr, fmt.Errorf("%w: n is longer than %d bytes", errBadParams, MaxNegotiateBody)
+	}
+	if n != "" {
+		if err := json.Unmarshal([]byte(n), &nr); err != nil {
+			return AttachParams{}, nr, fmt.Errorf("%w: n: %v", errBadParams, err)
+		}
+	}
+	p, err := parseAttach(q)
+	return p, nr, err
+}
+
+// MaxNegotiateBody is the largest negotiate body a server reads, in a POST
+// or in the n parameter of an upgrade that negotiates.
+const MaxNegotiateBody = 4 << 10
+
+// NegotiateHeader is the header of the 101 answer to an upgrade that
+// negotiates: the negotiate response, as JSON.
+const NegotiateHeader = "Comet-Negotiate"
+
+func parseAttach(q url.Values) (AttachParams, error) {
 	var p AttachParams
 	p.Session, p.Ticket, p.Reason = q.Get("s"), q.Get("t"), q.Get("why")
-	if p.Session == "" || p.Ticket == "" {
-		return p, fmt.Errorf("%w: s and t are required", errBadParams)
-	}
 	if len(p.Reason) > 64 {
 		return p, fmt.Errorf("%w: why is longer than 64 bytes", errBadParams)
 	}
