@@ -29,8 +29,8 @@ const redirectTokenHeader = "Comet-Redirect-Token"
 // or https URL such as "https://example.com/comet"; WebSocket URLs are
 // derived from it. It negotiates, then tries the transports of
 // opts.Transports in order until one attaches, and returns once one has;
-// when WebSocket is the only transport it negotiates in the upgrade
-// itself, in one round trip (see Options.SeparateNegotiate).
+// when WebSocket or long-polling is the only transport it negotiates in
+// the first attach, in one round trip (see Options.SeparateNegotiate).
 // ctx bounds the dial only: cancelling it later does not affect the
 // session. opts may be nil.
 //
@@ -56,7 +56,7 @@ func Dial(ctx context.Context, rawURL string, opts *Options) (*Conn, error) {
 		Transports: o.Transports, Binary: !o.NoBinaryFrames, Target: o.Target,
 		Protocols: o.Protocols, NoStatus: true,
 	}
-	if slices.Equal(o.Transports, []string{transport.WebSocket}) && !o.SeparateNegotiate {
+	if negotiatesInAttach(o) {
 		c, err := dialDirect(ctx, o, hc, own, base, nr)
 		switch {
 		case err == nil:

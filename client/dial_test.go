@@ -287,12 +287,25 @@ func TestWebSocketURL(t *testing.T) {
 
 // TestNegotiateBody: Options.Target and Options.Protocols travel in the
 // negotiate body, each only when set, beside binary (unless
-// NoBinaryFrames) and noStatus, which this client always asks for.
+// NoBinaryFrames) and noStatus, which this client always asks for; the
+// body is the same in a negotiate POST and in the n of a first attach that
+// negotiates.
 func TestNegotiateBody(t *testing.T) {
+	t.Run("post", func(t *testing.T) { testNegotiateBody(t, true) })
+	t.Run("attach", func(t *testing.T) { testNegotiateBody(t, false) })
+}
+
+func testNegotiateBody(t *testing.T, separate bool) {
 	bodies := make(chan string, 4)
 	ts := negotiateStub(t, func(w http.ResponseWriter, r *http.Request) {
 		var b strings.Builder
 		_, err := io.Copy(&b, r.Body)
+		if n, ok := r.URL.Query()["n"]; ok {
+			if separate || b.Len() > 0 {
+				t.Errorf("%s %s negotiates in the attach with a body %q", r.Method, r.URL.Path, b.String())
+			}
+			b.WriteString(n[0])
+		}
 		bodies <- b.String()
 		if err != nil {
 			t.Error(err)
@@ -313,7 +326,7 @@ func TestNegotiateBody(t *testing.T) {
 			`{"transports":["longpoll"],"protocols":["v12.stomp","v11.stomp"],"noStatus":true}`},
 	} {
 		_, err := Dial(t.Context(), ts.URL+"/comet", &Options{Transports: []string{transport.LongPoll}, Target: tc.target,
-			Protocols: tc.protocols, NoBinaryFrames: tc.noBinary})
+			Protocols: tc.protocols, NoBinaryFrames: tc.noBinary, SeparateNegotiate: separate})
 		if err == nil {
 			t.Fatal("Dial succeeded against a refusing stub")
 		}

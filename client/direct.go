@@ -1,85 +1,140 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/seed-544bbf9f/comet/transport"
 )
 
-// errNotDirect is a WebSocket upgrade that did not negotiate: a server
-// that predates it, a proxy that dropped the answer's header, a redirect.
-// Dial then negotiates as usual.
-var errNotDirect = errors.New("comet: the upgrade did not negotiate")
+// errNotDirect is a first attach that did not negotiate: a server that
+// predates it, a proxy that dropped the answer's header, a redirect. Dial
+// then negotiates as usual.
+var errNotDirect = errors.New("comet: the first attach did not negotiate")
 
-// dialDirect opens a session whose only transport is WebSocket in one
-// round trip: the upgrade carries the negotiate request and its 101 the
-// negotiate response (PROTOCOL.md section 3, "Negotiating in the
-// upgrade"), and the upgraded connection is the session's first
-// attachment. It returns errNotDirect when Dial should negotiate as usual
-// instead; the server's refusal that negotiating again would only repeat
-// (401, 403, 429, 503, no subprotocol in common) is returned as negotiate
-// returns it.
+// negotiatesInAttach reports whether Dial negotiates in the first attach:
+// when the client has one transport, WebSocket or long-polling, and
+// Options.SeparateNegotiate is off.
+func negotiatesInAttach(o Options) bool {
+	return !o.SeparateNegotiate && len(o.Transports) == 1 &&
+		slices.Contains([]string{transport.WebSocket, transport.LongPoll}, o.Transports[0])
+}
+
+// dialDirect opens a session on the client's one transport in one round
+// trip: the first attach carries the negotiate request and its answer the
+// negotiate response (PROTOCOL.md section 3, "Negotiating in the first
+// attach"), and the attach is the session's first attachment. It returns
+// errNotDirect when Dial should negotiate as usual instead; the server's
+// refusal that negotiating again would only repeat (401, 403, 429, 503, no
+// subprotocol in common) is returned as negotiate returns it.
 func dialDirect(ctx context.Context, o Options, hc *http.Client, own *http.Transport, base *url.URL,
 	nr transport.NegotiateRequest) (*Conn, error) {
 	body, err := json.Marshal(nr)
 	if err != nil {
 		return nil, err
 	}
-	p := transport.AttachParams{Attempt: 1, Deliver: true, Heartbeat: uint64(o.Heartbeat.Milliseconds())}
+	name := o.Transports[0]
+	// A delivering poll would be held until there is something to
+	// deliver; a probe poll is answered at once (PROTOCOL.md section 5).
+	p := transport.AttachParams{Attempt: 1, Deliver: name != transport.LongPoll, Heartbeat: uint64(o.Heartbeat.Milliseconds())}
 	q := url.Values{"v": {strconv.Itoa(transport.Version)}, "z": {cacheBuster()}, "n": {string(body)}}
 	p.Encode(q)
 	q.Del("s")
 	q.Del("t")
-	u, _ := url.Parse(endpoint(base, "/websocket", q)) // endpoint's output always parses
+	u, _ := url.Parse(endpoint(base, "/"+name, q)) // endpoint's output always parses
+
+	// As any attach of a forced transport, this one waits for
+	// LastResortTimeout at the most.
+	dctx, cancel := context.WithTimeout(ctx, o.LastResortTimeout)
+	defer cancel()
+	c, err := dialDirectWith(dctx, o, hc, own, base, u, p)
+	switch {
+	case err == nil || errors.Is(err, errNotDirect) && dctx.Err() == nil:
+		return c, err
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("comet: dial: %w", ctx.Err())
+	case dctx.Err() != nil:
+		ce := &transport.CloseError{Code: transport.CloseUnreachable, Reason: "no transport reached the server"}
+		return nil, fmt.Errorf("%w: %s within %v", ce, name, o.LastResortTimeout)
+	}
+	return nil, err
+}
+
+// dialDirectWith runs the first attach that negotiates, to u with the
+// attach parameters p, bounded by ctx.
+func dialDirectWith(ctx context.Context, o Options, hc *http.Client, own *http.Transport, base, u *url.URL,
+	p transport.AttachParams) (*Conn, error) {
+	name := o.Transports[0]
+	deadline, _ := ctx.Deadline()
+	start := time.Now()
+	if name == transport.WebSocket {
+		return dialDirectWebSocket(ctx, o, hc, own, base, u, p, start, deadline)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range o.Header {
+		req.Header[k] = slices.Clone(v)
+	}
+	req.Header.Set(transport.NegotiateHeader, "1")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, directFailed(nil)
+	}
+	data, err := readBody(resp)
+	if err != nil {
+		return nil, errNotDirect
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, directFailed(httpError(resp, data))
+	}
+	neg, err := directResponse(o, resp.Header)
+	if err != nil {
+		return nil, err
+	}
+	c := newConn(o, hc, own, base, neg, time.Since(start), []string{name})
+	c.attempt = p.Attempt
+	p.Session = neg.SessionID
+	first := &poll{opened: make(chan struct{}), done: make(chan error, 1), cancel: func() {}}
+	err = c.applyPoll(ctx, bytes.NewReader(data), p, first.opened)
+	select {
+	case <-first.opened:
+		first.done <- err
+		c.first = &longPoll{c: c, first: first}
+		return c, nil
+	default:
+		c.cancel()
+		return nil, errNotDirect
+	}
+}
+
+// dialDirectWebSocket runs the WebSocket upgrade that negotiates, to u
+// with the attach parameters p.
+func dialDirectWebSocket(ctx context.Context, o Options, hc *http.Client, own *http.Transport, base, u *url.URL,
+	p transport.AttachParams, start, deadline time.Time) (*Conn, error) {
 	u.Scheme = "ws"
 	if base.Scheme == "https" {
 		u.Scheme = "wss"
 	}
-
-	ctx, cancel := context.WithTimeout(ctx, o.LastResortTimeout)
-	defer cancel()
-	deadline, _ := ctx.Deadline()
 	d := o.wsDialer()
-	start := time.Now()
 	ws, resp, err := d.DialContext(ctx, u.String(), o.Header)
 	if err != nil {
 		if resp == nil {
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("comet: dial: %w", ctx.Err())
-			}
-			return nil, errNotDirect // the negotiate reports what is wrong
+			return nil, directFailed(nil)
 		}
 		data, _ := readBody(resp)
-		he := httpError(resp, data)
-		switch {
-		case he.Body.Code == transport.CodeNoProtocol:
-			return nil, fmt.Errorf("%w: comet: negotiate refused: %w", ErrNoProtocol, he)
-		case he.Body.Code != "" && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden ||
-			resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable):
-			// The server's own refusal (a proxy's has no JSON body of ours).
-			return nil, fmt.Errorf("comet: negotiate refused: %w", he)
-		}
-		return nil, errNotDirect
+		return nil, directFailed(httpError(resp, data))
 	}
-	header := resp.Header.Get(transport.NegotiateHeader)
-	if header == "" {
-		ws.Close()
-		return nil, errNotDirect
-	}
-	neg, err := transport.ParseNegotiateResponse([]byte(header))
-	if err == nil && neg.URL != "" {
-		err = fmt.Errorf("%w: a redirect in the answer to an upgrade", transport.ErrMalformed)
-	}
-	if err == nil {
-		err = checkProtocol(o.Protocols, neg.Protocol)
-	}
+	neg, err := directResponse(o, resp.Header)
 	if err != nil {
 		ws.Close()
 		return nil, err
@@ -94,4 +149,40 @@ func dialDirect(ctx context.Context, o Options, hc *http.Client, own *http.Trans
 	}
 	c.first = a
 	return c, nil
+}
+
+// directFailed returns what a first attach that negotiated but failed
+// means for Dial: the server's refusal he, or errNotDirect.
+func directFailed(he *transport.HTTPError) error {
+	switch {
+	case he == nil:
+		return errNotDirect // the negotiate reports what is wrong
+	case he.Body.Code == transport.CodeNoProtocol:
+		return fmt.Errorf("%w: comet: negotiate refused: %w", ErrNoProtocol, he)
+	case he.Body.Code != "" && (he.Status == http.StatusUnauthorized || he.Status == http.StatusForbidden ||
+		he.Status == http.StatusTooManyRequests || he.Status == http.StatusServiceUnavailable):
+		// The server's own refusal (a proxy's has no JSON body of ours).
+		return fmt.Errorf("comet: negotiate refused: %w", he)
+	}
+	return errNotDirect
+}
+
+// directResponse reads the negotiate response from the header of the
+// answer to a first attach that negotiated; errNotDirect if it has none.
+func directResponse(o Options, h http.Header) (*transport.NegotiateResponse, error) {
+	v := h.Get(transport.NegotiateHeader)
+	if v == "" {
+		return nil, errNotDirect
+	}
+	neg, err := transport.ParseNegotiateResponse([]byte(v))
+	if err == nil && neg.URL != "" {
+		err = fmt.Errorf("%w: a redirect in the answer to an attach", transport.ErrMalformed)
+	}
+	if err == nil {
+		err = checkProtocol(o.Protocols, neg.Protocol)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return neg, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -48,11 +49,24 @@ func (l *requestLog) lines() []string {
 	return append([]string(nil), l.seen...)
 }
 
-// TestDialDirect dials with WebSocket the only transport: one request,
-// the upgrade, makes the session (no negotiate POST), and the session
-// carries messages both ways, closes cleanly, and Options.Header reaches
-// the server's negotiate hook.
-func TestDialDirect(t *testing.T) {
+// directTransports are the transports whose first attach negotiates when
+// the client has no other.
+var directTransports = []string{transport.WebSocket, transport.LongPoll}
+
+// runDirect runs f for each of directTransports.
+func runDirect(t *testing.T, f func(t *testing.T, name string)) {
+	for _, name := range directTransports {
+		t.Run(name, func(t *testing.T) { f(t, name) })
+	}
+}
+
+// TestDialDirect dials with WebSocket or long-polling the only transport:
+// one request, the first attach, makes the session (no negotiate POST),
+// and the session carries messages both ways, closes cleanly, and
+// Options.Header reaches the server's negotiate hook.
+func TestDialDirect(t *testing.T) { runDirect(t, testDialDirect) }
+
+func testDialDirect(t *testing.T, name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	var log requestLog
@@ -61,7 +75,7 @@ func TestDialDirect(t *testing.T) {
 		tokens <- n.Request.Header.Get("X-Token")
 		return session.Decision{}, nil
 	}}, log.wrap(nil))
-	c := dial(t, ctx, srv.url, transport.WebSocket, &client.Options{Header: http.Header{"X-Token": {"t0k"}}})
+	c := dial(t, ctx, srv.url, name, &client.Options{Header: http.Header{"X-Token": {"t0k"}}})
 	if got := <-tokens; got != "t0k" {
 		t.Errorf("the negotiate hook saw X-Token %q, want t0k", got)
 	}
@@ -69,15 +83,18 @@ func TestDialDirect(t *testing.T) {
 	if err := c.Close(transport.CloseNormal, ""); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	if got := log.lines(); len(got) != 1 || got[0] != "GET websocket+n" {
-		t.Fatalf("requests %q, want the one upgrade that negotiates", got)
+	got := log.lines()
+	if len(got) == 0 || got[0] != "GET "+name+"+n" || slices.Contains(got, "POST negotiate") {
+		t.Fatalf("requests %q, want the first attach negotiating, and no negotiate POST", got)
 	}
 }
 
 // TestDialDirectOldServer: a server that predates negotiating in the
-// upgrade answers it as an attach without s and t, 400; Dial negotiates
-// with a POST, then upgrades, and the session works.
-func TestDialDirectOldServer(t *testing.T) {
+// first attach answers it as an attach without s and t, 400; Dial
+// negotiates with a POST, then attaches, and the session works.
+func TestDialDirectOldServer(t *testing.T) { runDirect(t, testDialDirectOldServer) }
+
+func testDialDirectOldServer(t *testing.T, name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	var log requestLog
@@ -85,11 +102,18 @@ func TestDialDirectOldServer(t *testing.T) {
 		transport.WriteError(w, http.StatusBadRequest, transport.ErrorBody{Code: transport.CodeBadRequest,
 			Message: "comet: bad attach parameters: s and t are required"}, 0)
 	}))
-	c := dial(t, ctx, srv.url, transport.WebSocket, nil)
+	c := dial(t, ctx, srv.url, name, nil)
 	exchange(t, ctx, c, numbered(3), 0, 3)
-	want := []string{"GET websocket+n", "POST negotiate", "GET websocket"}
-	if got := log.lines(); strings.Join(got, ",") != strings.Join(want, ",") {
-		t.Fatalf("requests %q, want %q", got, want)
+	wantFallback(t, log.lines(), name)
+}
+
+// wantFallback checks that requests began with a first attach that
+// negotiated, then a negotiate POST and an attach.
+func wantFallback(t *testing.T, got []string, name string) {
+	t.Helper()
+	want := []string{"GET " + name + "+n", "POST negotiate", "GET " + name}
+	if len(got) < len(want) || !slices.Equal(got[:len(want)], want) {
+		t.Fatalf("requests %q, want them to begin with %q", got, want)
 	}
 }
 
@@ -103,10 +127,12 @@ func (h headerless) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return http.NewResponseController(h.ResponseWriter).Hijack()
 }
 
-// TestDialDirectHeaderDropped: the upgrade succeeds but its negotiate
-// response does not arrive; Dial negotiates with a POST instead, and the
-// session it gets works.
-func TestDialDirectHeaderDropped(t *testing.T) {
+// TestDialDirectHeaderDropped: the first attach succeeds but its
+// negotiate response does not arrive; Dial negotiates with a POST
+// instead, and the session it gets works.
+func TestDialDirectHeaderDropped(t *testing.T) { runDirect(t, testDialDirectHeaderDropped) }
+
+func testDialDirectHeaderDropped(t *testing.T, name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	var log requestLog
@@ -115,44 +141,44 @@ func TestDialDirectHeaderDropped(t *testing.T) {
 		h = next
 		return log.wrap(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(headerless{w}, r) })(next)
 	})
-	c := dial(t, ctx, srv.url, transport.WebSocket, nil)
+	c := dial(t, ctx, srv.url, name, nil)
 	exchange(t, ctx, c, numbered(3), 0, 3)
-	want := []string{"GET websocket+n", "POST negotiate", "GET websocket"}
-	if got := log.lines(); strings.Join(got, ",") != strings.Join(want, ",") {
-		t.Fatalf("requests %q, want %q", got, want)
-	}
+	wantFallback(t, log.lines(), name)
 }
 
-// TestDialDirectRefused: the server's refusal of an upgrade that
+// TestDialDirectRefused: the server's refusal of a first attach that
 // negotiates is Dial's error, as a refused negotiate's, with no second try.
-func TestDialDirectRefused(t *testing.T) {
+func TestDialDirectRefused(t *testing.T) { runDirect(t, testDialDirectRefused) }
+
+func testDialDirectRefused(t *testing.T, name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	var log requestLog
 	srv := newServer(t, session.Options{Serve: echo, Authorize: func(*http.Request) (any, error) {
 		return nil, &session.AuthError{Status: http.StatusUnauthorized, Message: "no token"}
 	}}, log.wrap(nil))
-	_, err := client.Dial(ctx, srv.url, &client.Options{Transports: []string{transport.WebSocket}})
+	_, err := client.Dial(ctx, srv.url, &client.Options{Transports: []string{name}})
 	var he *client.HTTPError
 	if !errors.As(err, &he) || he.Status != http.StatusUnauthorized || he.Body.Code != transport.CodeUnauthorized {
 		t.Fatalf("Dial = %v, want the server's 401", err)
 	}
 	if got := log.lines(); len(got) != 1 {
-		t.Fatalf("requests %q, want the one upgrade", got)
+		t.Fatalf("requests %q, want the one attach", got)
 	}
 }
 
 // TestDialDirectSeparate: Options.SeparateNegotiate negotiates with a POST
 // first, as a client with a choice of transports does.
-func TestDialDirectSeparate(t *testing.T) {
+func TestDialDirectSeparate(t *testing.T) { runDirect(t, testDialDirectSeparate) }
+
+func testDialDirectSeparate(t *testing.T, name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	var log requestLog
 	srv := newServer(t, session.Options{Serve: echo}, log.wrap(nil))
-	c := dial(t, ctx, srv.url, transport.WebSocket, &client.Options{SeparateNegotiate: true})
+	c := dial(t, ctx, srv.url, name, &client.Options{SeparateNegotiate: true})
 	exchange(t, ctx, c, numbered(2), 0, 2)
-	want := []string{"POST negotiate", "GET websocket"}
-	if got := log.lines(); strings.Join(got, ",") != strings.Join(want, ",") {
-		t.Fatalf("requests %q, want %q", got, want)
+	if got := log.lines(); len(got) < 2 || got[0] != "POST negotiate" || got[1] != "GET "+name {
+		t.Fatalf("requests %q, want a negotiate POST, then an attach", got)
 	}
 }

@@ -524,7 +524,8 @@ func testRequests(t *testing.T, name string) {
 		if r.URL.Query().Get("v") != "1" {
 			t.Errorf("%s %s: no v=1", r.Method, r.URL)
 		}
-		custom := path == "negotiate" || path == "websocket"
+		// The first attach negotiates when it is the only transport's.
+		custom := path == "negotiate" || path == "websocket" || r.URL.Query().Has("n")
 		if got := r.Header.Get("X-Token") != ""; got != custom {
 			t.Errorf("%s %s: X-Token present = %v, want %v", r.Method, path, got, custom)
 		}
@@ -534,8 +535,9 @@ func testRequests(t *testing.T, name string) {
 			}
 		}
 	}
-	// A client whose only transport is WebSocket negotiates in the upgrade.
-	if want := map[bool]int{true: 0, false: 1}[name == transport.WebSocket]; paths["POST negotiate"] != want {
+	// A client whose only transport is WebSocket or long-polling
+	// negotiates in its first attach.
+	if want := map[bool]int{true: 0, false: 1}[name == transport.WebSocket || name == transport.LongPoll]; paths["POST negotiate"] != want {
 		t.Errorf("requests = %v, want %d negotiate POSTs", paths, want)
 	}
 	if name == transport.LongPoll && (paths["GET longpoll"] < 2 || paths["POST send"] < 1) {

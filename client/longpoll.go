@@ -110,9 +110,15 @@ func (c *Conn) readPoll(ctx context.Context, params transport.AttachParams, open
 		return httpError(resp, data)
 	}
 	defer resp.Body.Close()
+	return c.applyPoll(ctx, resp.Body, params, opened)
+}
+
+// applyPoll applies body, the response to the poll params, frame by frame
+// as it arrives. It returns nil when the response ended normally.
+func (c *Conn) applyPoll(ctx context.Context, body io.Reader, params transport.AttachParams, opened chan<- struct{}) error {
 	// The body is one batch of at most maxBatch bytes; the slack is for
 	// padding lines.
-	r := bufio.NewReader(io.LimitReader(resp.Body, int64(c.lim.maxBatch)+1024))
+	r := bufio.NewReader(io.LimitReader(body, int64(c.lim.maxBatch)+1024))
 	first := true
 	for {
 		line, err := r.ReadBytes('\n')

@@ -121,12 +121,12 @@ type Options struct {
 	UpgradeDelay time.Duration
 
 	// SeparateNegotiate makes a client whose only transport is WebSocket
-	// negotiate with a POST, then upgrade, as a client with a choice of
-	// transports does. By default such a client negotiates in the upgrade
-	// itself, one round trip and one connection instead of two
-	// (PROTOCOL.md section 3, "Negotiating in the upgrade"), and negotiates
-	// apart only when that upgrade does not negotiate (a server that
-	// predates it, a proxy that drops the answer's header, a redirect).
+	// or long-polling negotiate with a POST, then attach, as a client with
+	// a choice of transports does. By default such a client negotiates in
+	// its first attach, one round trip instead of two (PROTOCOL.md section
+	// 3, "Negotiating in the first attach"), and negotiates apart only when
+	// that attach does not negotiate (a server that predates it, a proxy
+	// that drops the answer's header, a redirect).
 	SeparateNegotiate bool
 
 	// Reconnect, when set, replaces a session that ended with a close that

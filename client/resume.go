@@ -32,7 +32,7 @@ func (c *Conn) run(ready chan<- error) {
 	a, err := c.first, error(nil)
 	if a != nil {
 		c.first = nil
-		c.switchTo("", transport.WebSocket, "")
+		c.switchTo("", c.order[0], "")
 	} else {
 		a, err = c.attachFirst()
 	}

@@ -219,8 +219,8 @@ func (h *Handler) attach(w http.ResponseWriter, r *http.Request) {
 	if refused != "" {
 		return
 	}
-	if name == transport.WebSocket && r.URL.Query().Has("n") {
-		h.negotiateUpgrade(w, r, c, adapter)
+	if r.URL.Query().Has("n") {
+		h.negotiateAttach(w, r, c, adapter)
 		return
 	}
 	params, err := transport.ParseAttach(r.URL.Query())

@@ -49,14 +49,23 @@ func (h *Handler) negotiate(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// negotiateUpgrade makes a session in the WebSocket upgrade that asks for
-// one (PROTOCOL.md section 3, "Negotiating in the upgrade"): the checks and
-// answers of negotiate, then the negotiate response in a header of the
-// 101, and the upgraded connection is the session's first attachment. A
-// redirect is answered as negotiate answers it, with no upgrade.
-func (h *Handler) negotiateUpgrade(w http.ResponseWriter, r *http.Request, c client, adapter transport.Adapter) {
-	if !isUpgrade(r) {
-		h.refuse(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "n (a negotiate body) is for a WebSocket upgrade only"), 0)
+// negotiateAttach makes a session in the attach that asks for one
+// (PROTOCOL.md section 3, "Negotiating in the first attach"): the checks
+// and answers of negotiate, then the negotiate response in a header of the
+// attach's answer (a WebSocket upgrade's 101, or the HTTP transports'
+// 200), and the attach is the session's first attachment. A redirect is
+// answered as negotiate answers it, with no attachment.
+func (h *Handler) negotiateAttach(w http.ResponseWriter, r *http.Request, c client, adapter transport.Adapter) {
+	switch {
+	case adapter.Name() == transport.WebSocket && !isUpgrade(r):
+		h.refuse(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "n (a negotiate body) on the WebSocket path needs an upgrade"), 0)
+		return
+	case adapter.Name() != transport.WebSocket && r.Header.Get(transport.NegotiateHeader) == "":
+		// A page cannot send this header to another site without a
+		// preflight, which transport paths do not grant: a cross-site
+		// GET cannot make a session with the user's cookies.
+		h.refuse(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest,
+			"n (a negotiate body) on an HTTP transport needs the %s request header", transport.NegotiateHeader), 0)
 		return
 	}
 	key, ok := h.gate(w, c)
@@ -88,8 +97,8 @@ func (h *Handler) negotiateUpgrade(w http.ResponseWriter, r *http.Request, c cli
 	select {
 	case <-a.Started():
 	default:
-		// The upgrade failed: nobody holds the session's secret.
-		s.closeInternal(transport.CloseSessionExpired, "the upgrade that made the session failed")
+		// The attach failed: nobody holds the session's secret.
+		s.closeInternal(transport.CloseSessionExpired, "the attach that made the session failed")
 	}
 }
 

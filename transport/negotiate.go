@@ -193,14 +193,14 @@ func ParseAttach(q url.Values) (AttachParams, error) {
 	return parseAttach(q)
 }
 
-// ParseNegotiatingAttach reads the attach parameters of a WebSocket
-// upgrade that negotiates (PROTOCOL.md section 3, "Negotiating in the
-// upgrade"): those of ParseAttach but s and t, which the session it makes
-// does not need, and n, the negotiate body, which it returns.
+// ParseNegotiatingAttach reads the parameters of an attach that
+// negotiates (PROTOCOL.md section 3, "Negotiating in the first attach"):
+// those of ParseAttach but s and t, which the session it makes does not
+// need, and n, the negotiate body, which it returns.
 func ParseNegotiatingAttach(q url.Values) (AttachParams, NegotiateRequest, error) {
 	var nr NegotiateRequest
 	if q.Has("s") || q.Has("t") {
-		return AttachParams{}, nr, fmt.Errorf("%w: an upgrade that negotiates takes no s or t", errBadParams)
+		return AttachParams{}, nr, fmt.Errorf("%w: an attach that negotiates takes no s or t", errBadParams)
 	}
 	n := q.Get("n")
 	if len(n) > MaxNegotiateBody {
@@ -216,11 +216,13 @@ func ParseNegotiatingAttach(q url.Values) (AttachParams, NegotiateRequest, error
 }
 
 // MaxNegotiateBody is the largest negotiate body a server reads, in a POST
-// or in the n parameter of an upgrade that negotiates.
+// or in the n parameter of an attach that negotiates.
 const MaxNegotiateBody = 4 << 10
 
-// NegotiateHeader is the header of the 101 answer to an upgrade that
-// negotiates: the negotiate response, as JSON.
+// NegotiateHeader is the header of the answer to an attach that
+// negotiates, holding the negotiate response as JSON; on an HTTP
+// transport's attach that negotiates, the request carries it too (any
+// value), as a proof that no page of another site sent the request.
 const NegotiateHeader = "Comet-Negotiate"
 
 func parseAttach(q url.Values) (AttachParams, error) {

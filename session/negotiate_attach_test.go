@@ -205,3 +205,44 @@ func readFrames(t *testing.T, conn *gorilla.Conn) []transport.Frame {
 	}
 	return decode(t, msg)
 }
+
+// TestNegotiateAttachLongPoll makes a session in a long-poll that
+// negotiates: with the Comet-Negotiate request header, the poll's 200
+// carries the negotiate response in that header and the open frame of
+// attempt 1 in its body; without it (a GET any page could send another
+// site, cookies and all) it is a 400 that makes no session.
+func TestNegotiateAttachLongPoll(t *testing.T) {
+	t.Parallel()
+	l := startLive(t, nil)
+	target := prefix + "/longpoll?" + url.Values{"v": {"1"}, "a": {"1"}, "n": {`{"transports":["longpoll"]}`},
+		"z": {strconv.FormatUint(cacheBuster.Add(1), 36)}}.Encode()
+
+	resp, body := l.do(t, http.MethodGet, target, nil, "")
+	wantError(t, resp, body, http.StatusBadRequest, transport.CodeBadRequest)
+	if n := l.h.Sessions(); n != 0 {
+		t.Fatalf("%d sessions after a poll without the header, want none", n)
+	}
+
+	resp, body = l.do(t, http.MethodGet, target, http.Header{transport.NegotiateHeader: {"1"}}, "")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s %s", resp.Status, body)
+	}
+	neg, err := transport.ParseNegotiateResponse([]byte(resp.Header.Get(transport.NegotiateHeader)))
+	if err != nil {
+		t.Fatalf("the answer's %s: %v", transport.NegotiateHeader, err)
+	}
+	if len(neg.Transports) != 1 || neg.Transports[0] != transport.LongPoll || len(neg.Tickets) != 2 {
+		t.Errorf("negotiate response %+v: want longpoll only and two tickets", neg)
+	}
+	wantNoStore(t, resp.Header)
+	frames := decode(t, body)
+	if len(frames) == 0 || frames[0].Type != transport.TypeOpen || frames[0].Attempt != 1 {
+		t.Fatalf("body %q, want the open frame of attempt 1", body)
+	}
+	// The session is the negotiated one: the next poll attaches with a
+	// ticket of the response.
+	p := transport.AttachParams{Session: neg.SessionID, Ticket: neg.Tickets[0], Attempt: 2}
+	if resp, body := l.do(t, http.MethodGet, attachTarget(transport.LongPoll, p), nil, ""); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the next poll: %s %s", resp.Status, body)
+	}
+}
