@@ -29,8 +29,8 @@ const redirectTokenHeader = "Comet-Redirect-Token"
 // or https URL such as "https://example.com/comet"; WebSocket URLs are
 // derived from it. It negotiates, then tries the transports of
 // opts.Transports in order until one attaches, and returns once one has;
-// when WebSocket or long-polling is the only transport it negotiates in
-// the first attach, in one round trip (see Options.SeparateNegotiate).
+// with one transport it negotiates in the first attach, in one round trip
+// (see Options.SeparateNegotiate).
 // ctx bounds the dial only: cancelling it later does not affect the
 // session. opts may be nil.
 //

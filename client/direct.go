@@ -21,11 +21,9 @@ import (
 var errNotDirect = errors.New("comet: the first attach did not negotiate")
 
 // negotiatesInAttach reports whether Dial negotiates in the first attach:
-// when the client has one transport, WebSocket or long-polling, and
-// Options.SeparateNegotiate is off.
+// when the client has one transport and Options.SeparateNegotiate is off.
 func negotiatesInAttach(o Options) bool {
-	return !o.SeparateNegotiate && len(o.Transports) == 1 &&
-		slices.Contains([]string{transport.WebSocket, transport.LongPoll}, o.Transports[0])
+	return !o.SeparateNegotiate && len(o.Transports) == 1
 }
 
 // dialDirect opens a session on the client's one transport in one round
@@ -75,17 +73,18 @@ func dialDirectWith(ctx context.Context, o Options, hc *http.Client, own *http.T
 	name := o.Transports[0]
 	deadline, _ := ctx.Deadline()
 	start := time.Now()
-	if name == transport.WebSocket {
+	switch name {
+	case transport.WebSocket:
 		return dialDirectWebSocket(ctx, o, hc, own, base, u, p, start, deadline)
+	case transport.SSE:
+		return dialDirectStream(ctx, o, hc, own, base, u, p, sseFormat)
+	case transport.Streaming:
+		return dialDirectStream(ctx, o, hc, own, base, u, p, streamingFormat)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	req, err := directRequest(ctx, o, u, "")
 	if err != nil {
 		return nil, err
 	}
-	for k, v := range o.Header {
-		req.Header[k] = slices.Clone(v)
-	}
-	req.Header.Set(transport.NegotiateHeader, "1")
 	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, directFailed(nil)
@@ -115,6 +114,75 @@ func dialDirectWith(ctx context.Context, o Options, hc *http.Client, own *http.T
 		c.cancel()
 		return nil, errNotDirect
 	}
+}
+
+// directRequest is the GET of a first attach that negotiates on an HTTP
+// transport, to u, accepting accept if not "".
+func directRequest(ctx context.Context, o Options, u *url.URL, accept string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range o.Header {
+		req.Header[k] = slices.Clone(v)
+	}
+	req.Header.Set(transport.NegotiateHeader, "1")
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	return req, nil
+}
+
+// dialDirectStream runs the GET of an SSE or XHR stream (format f) that
+// negotiates, to u with the attach parameters p. The stream outlives the
+// dial: its request is bound by ctx only until its open frame arrives,
+// then by the Conn.
+func dialDirectStream(ctx context.Context, o Options, hc *http.Client, own *http.Transport, base, u *url.URL,
+	p transport.AttachParams, f *streamFormat) (*Conn, error) {
+	rctx, cancelReq := context.WithCancel(context.Background())
+	stop := context.AfterFunc(ctx, cancelReq)
+	defer stop()
+	req, err := directRequest(rctx, o, u, f.accept)
+	if err != nil {
+		cancelReq()
+		return nil, err
+	}
+	start := time.Now()
+	resp, err := hc.Do(req)
+	if err != nil {
+		cancelReq()
+		return nil, directFailed(nil)
+	}
+	if resp.StatusCode != http.StatusOK {
+		data, _ := readBody(resp)
+		cancelReq()
+		return nil, directFailed(httpError(resp, data))
+	}
+	neg, err := directResponse(o, resp.Header)
+	if err != nil {
+		resp.Body.Close()
+		cancelReq()
+		return nil, err
+	}
+	c := newConn(o, hc, own, base, neg, time.Since(start), []string{f.name})
+	c.attempt = p.Attempt
+	p.Session = neg.SessionID
+	context.AfterFunc(c.ctx, cancelReq)
+	s := &streamAttachment{c: c, format: f, params: p, cancel: cancelReq, done: make(chan error, 1),
+		demote: c.canDemote(f.name), start: start}
+	opened := make(chan struct{})
+	go func() {
+		defer cancelReq()
+		s.done <- s.readResponse(rctx, resp, opened)
+	}()
+	deadline, _ := ctx.Deadline()
+	a, err := c.awaitStream(s, opened, time.Until(deadline))
+	if err != nil {
+		c.cancel()
+		return nil, errNotDirect
+	}
+	c.first = a
+	return c, nil
 }
 
 // dialDirectWebSocket runs the WebSocket upgrade that negotiates, to u

@@ -49,9 +49,8 @@
 //     raced by an HTTP transport. Go: WebSocket, SSE, XHR streaming,
 //     long-polling, tried in turn.
 //   - Negotiate. Shim: a POST, then the attaches. Go: the same, except
-//     that a client whose only transport is WebSocket or long-polling
-//     negotiates in its first attach, one round trip
-//     (Options.SeparateNegotiate turns that off).
+//     that a client with one transport negotiates in its first attach, one
+//     round trip (Options.SeparateNegotiate turns that off).
 //   - Attach with nothing left to fall back to (a forced transport). Shim:
 //     the attach timeout, minTimeout + 4×RTT. Go: Options.LastResortTimeout
 //     (30 s), and Dial's ctx.

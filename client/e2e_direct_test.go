@@ -49,18 +49,15 @@ func (l *requestLog) lines() []string {
 	return append([]string(nil), l.seen...)
 }
 
-// directTransports are the transports whose first attach negotiates when
-// the client has no other.
-var directTransports = []string{transport.WebSocket, transport.LongPoll}
-
-// runDirect runs f for each of directTransports.
+// runDirect runs f for each transport, the client's only one, so that its
+// first attach negotiates.
 func runDirect(t *testing.T, f func(t *testing.T, name string)) {
-	for _, name := range directTransports {
+	for _, name := range transport.Order() {
 		t.Run(name, func(t *testing.T) { f(t, name) })
 	}
 }
 
-// TestDialDirect dials with WebSocket or long-polling the only transport:
+// TestDialDirect dials with one transport, each in turn:
 // one request, the first attach, makes the session (no negotiate POST),
 // and the session carries messages both ways, closes cleanly, and
 // Options.Header reaches the server's negotiate hook.

@@ -120,9 +120,9 @@ type Options struct {
 	// 10 s; a negative value turns the probes off.
 	UpgradeDelay time.Duration
 
-	// SeparateNegotiate makes a client whose only transport is WebSocket
-	// or long-polling negotiate with a POST, then attach, as a client with
-	// a choice of transports does. By default such a client negotiates in
+	// SeparateNegotiate makes a client with one transport (Transports
+	// forces it) negotiate with a POST, then attach, as a client with a
+	// choice of transports does. By default such a client negotiates in
 	// its first attach, one round trip instead of two (PROTOCOL.md section
 	// 3, "Negotiating in the first attach"), and negotiates apart only when
 	// that attach does not negotiate (a server that predates it, a proxy

@@ -105,6 +105,21 @@ func (c *Conn) attachStream(f *streamFormat, why string, timeout time.Duration) 
 		defer cancelReq()
 		s.done <- s.read(ctx, opened)
 	}()
+	return c.awaitStream(s, opened, timeout)
+}
+
+// awaitStream waits for the open frame of the stream s, whose reader
+// closes opened once it applied it, for timeout at the most, and returns
+// s once it came; a stream that fails first, or does not open in time,
+// is ended.
+func (c *Conn) awaitStream(s *streamAttachment, opened <-chan struct{}, timeout time.Duration) (attachment, error) {
+	f := s.format
+	fail := func(why string, err error) (attachment, error) {
+		if c.ctx.Err() != nil {
+			return nil, c.ctx.Err()
+		}
+		return nil, &attachError{transport: f.name, why: why, err: err}
+	}
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	select {
@@ -126,7 +141,7 @@ func (c *Conn) attachStream(f *streamFormat, why string, timeout time.Duration) 
 		return s, nil // the open frame came as the timer fired
 	default:
 	}
-	cancelReq()
+	s.cancel()
 	<-s.done
 	if c.ctx.Err() != nil {
 		return nil, c.ctx.Err()
@@ -154,11 +169,19 @@ func (s *streamAttachment) read(ctx context.Context, opened chan<- struct{}) err
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		data, _ := readBody(resp)
 		return httpError(resp, data)
 	}
+	return s.readResponse(ctx, resp, opened)
+}
+
+// readResponse applies the response of the stream's GET as it arrives,
+// until it ends, fails, goes silent or is superseded. It closes opened
+// once the open frame has been applied.
+func (s *streamAttachment) readResponse(ctx context.Context, resp *http.Response, opened chan<- struct{}) error {
+	c := s.c
+	defer resp.Body.Close()
 	if s.format.checkType != nil {
 		if err := s.format.checkType(resp.Header.Get("Content-Type")); err != nil {
 			return err
