@@ -1,16 +1,20 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"net"
 	"net/http"
 	"sync"
+
+	"github.com/seed-544bbf9f/comet/transport"
 )
 
 // cutter is the -debug flag's connection cutter: it remembers which
 // connections carry each session's requests (the s parameter of every
-// request after negotiate, PROTOCOL.md section 2), so that POST
+// request after negotiate, PROTOCOL.md section 2, or the answer of a first
+// attach that negotiates), so that POST
 // /debug/cut?s=ID can close them from under the session, as a proxy or a
 // flaky network would. The session itself lives on: its client resumes.
 // It needs only net/http: http.Server.ConnContext hands each request its
@@ -30,34 +34,98 @@ func (*cutter) connContext(ctx context.Context, c net.Conn) context.Context {
 }
 
 // wrap records the connection of every request of a session to next for as
-// long as next serves it: a stream's or a WebSocket's whole life.
+// long as next serves it: a stream's or a WebSocket's whole life. A first
+// attach that negotiates (PROTOCOL.md section 3) names its session only in
+// its answer, so its connection is recorded when the answer starts.
 func (cu *cutter) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sid := r.URL.Query().Get("s")
 		c, ok := r.Context().Value(connKey{}).(net.Conn)
-		if sid == "" || !ok {
+		sid, negotiates := r.URL.Query().Get("s"), r.URL.Query().Has("n")
+		switch {
+		case !ok || sid == "" && !negotiates:
 			next.ServeHTTP(w, r)
 			return
+		case negotiates:
+			w = &answerWatch{ResponseWriter: w, started: func(h http.Header) {
+				if sid = sessionOf(h); sid != "" {
+					cu.add(sid, c)
+				}
+			}}
+		default:
+			cu.add(sid, c)
 		}
-		cu.mu.Lock()
-		if cu.conns[sid] == nil {
-			cu.conns[sid] = map[net.Conn]int{}
-		}
-		cu.conns[sid][c]++
-		cu.mu.Unlock()
-		defer func() {
-			cu.mu.Lock()
-			defer cu.mu.Unlock()
-			if cu.conns[sid][c]--; cu.conns[sid][c] == 0 {
-				delete(cu.conns[sid], c)
-			}
-			if len(cu.conns[sid]) == 0 {
-				delete(cu.conns, sid)
-			}
-		}()
 		next.ServeHTTP(w, r)
+		if sid != "" {
+			cu.remove(sid, c)
+		}
 	})
 }
+
+func (cu *cutter) add(sid string, c net.Conn) {
+	cu.mu.Lock()
+	defer cu.mu.Unlock()
+	if cu.conns[sid] == nil {
+		cu.conns[sid] = map[net.Conn]int{}
+	}
+	cu.conns[sid][c]++
+}
+
+func (cu *cutter) remove(sid string, c net.Conn) {
+	cu.mu.Lock()
+	defer cu.mu.Unlock()
+	if cu.conns[sid][c]--; cu.conns[sid][c] == 0 {
+		delete(cu.conns[sid], c)
+	}
+	if len(cu.conns[sid]) == 0 {
+		delete(cu.conns, sid)
+	}
+}
+
+// sessionOf returns the session ID of the negotiate response in the
+// answer headers h of an attach that negotiated, or "".
+func sessionOf(h http.Header) string {
+	var neg struct {
+		SID string `json:"sid"`
+	}
+	if json.Unmarshal([]byte(h.Get(transport.NegotiateHeader)), &neg) != nil {
+		return ""
+	}
+	return neg.SID
+}
+
+// answerWatch calls started once, with the answer's headers, when the
+// answer starts: its status, its first byte, its first flush, or the
+// hijack of a WebSocket upgrade.
+type answerWatch struct {
+	http.ResponseWriter
+	started func(http.Header)
+	once    sync.Once
+}
+
+func (a *answerWatch) start() { a.once.Do(func() { a.started(a.Header()) }) }
+
+func (a *answerWatch) WriteHeader(code int) {
+	a.start()
+	a.ResponseWriter.WriteHeader(code)
+}
+
+func (a *answerWatch) Write(b []byte) (int, error) {
+	a.start()
+	return a.ResponseWriter.Write(b)
+}
+
+func (a *answerWatch) Flush() {
+	a.start()
+	http.NewResponseController(a.ResponseWriter).Flush()
+}
+
+func (a *answerWatch) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	a.start()
+	return http.NewResponseController(a.ResponseWriter).Hijack()
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (a *answerWatch) Unwrap() http.ResponseWriter { return a.ResponseWriter }
 
 // cut closes every connection serving session sid and answers how many
 // it closed: {"cut":2}.
