@@ -2,6 +2,7 @@ package wirecount_test
 
 import (
 	"bytes"
+	"compress/flate"
 	"io"
 	"net"
 	"net/http"
@@ -85,4 +86,90 @@ func TestCounts(t *testing.T) {
 	if n.BytesIn.Load() < 70000 || n.BytesOut.Load() < 70000 {
 		t.Fatalf("bytes in/out %d/%d, want at least the large message each way", n.BytesIn.Load(), n.BytesOut.Load())
 	}
+}
+
+// TestRecord echoes messages over a WebSocket with permessage-deflate,
+// compressed, uncompressed and in several frames, and checks the messages
+// Record saw each way: RSV1 as written, payloads unmasked, whole.
+func TestRecord(t *testing.T) {
+	up := websocket.Upgrader{EnableCompression: true}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			typ, p, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			c.EnableWriteCompression(len(p) > 100)
+			c.WriteMessage(typ, p)
+		}
+	}))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wl := wirecount.Wrap(l)
+	got := make(chan wirecount.Message, 16)
+	wl.Record = func(m wirecount.Message) { got <- m }
+	srv.Listener = wl
+	srv.Start()
+	defer srv.Close()
+
+	d := websocket.Dialer{EnableCompression: true}
+	c, _, err := d.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	long := bytes.Repeat([]byte(`{"user":"ada","text":"hello"}`), 400)
+	for _, m := range []struct {
+		typ      int
+		p        []byte
+		deflated bool
+	}{
+		{websocket.TextMessage, []byte("short"), false},
+		{websocket.TextMessage, long, true},
+		{websocket.BinaryMessage, bytes.Repeat([]byte{7}, 70000), true},
+	} {
+		c.EnableWriteCompression(m.deflated)
+		if err := c.WriteMessage(m.typ, m.p); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := c.ReadMessage(); err != nil {
+			t.Fatal(err)
+		}
+		for _, out := range []bool{false, true} {
+			r := <-got
+			if r.Out != out || r.Binary != (m.typ == websocket.BinaryMessage) || r.Deflated != m.deflated {
+				t.Fatalf("%d bytes: recorded out %v binary %v deflated %v; want %v %v %v",
+					len(m.p), r.Out, r.Binary, r.Deflated, out, m.typ == websocket.BinaryMessage, m.deflated)
+			}
+			p := r.Payload
+			if r.Deflated {
+				p = inflate(t, p)
+			}
+			if !bytes.Equal(p, m.p) {
+				t.Fatalf("%d bytes: recorded payload of %d bytes differs", len(m.p), len(p))
+			}
+		}
+	}
+	if n := &wl.Counts; n.DeflatedIn.Load() != 2 || n.DeflatedOut.Load() != 2 {
+		t.Fatalf("deflated in/out %d/%d, want 2/2", n.DeflatedIn.Load(), n.DeflatedOut.Load())
+	}
+}
+
+// inflate decompresses a permessage-deflate payload (RFC 7692 section
+// 7.2.2: the sender dropped the final empty block's 00 00 ff ff).
+func inflate(t *testing.T, p []byte) []byte {
+	t.Helper()
+	r := flate.NewReader(io.MultiReader(bytes.NewReader(p), strings.NewReader("\x00\x00\xff\xff\x01\x00\x00\xff\xff")))
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatalf("inflate: %v", err)
+	}
+	return b
 }
