@@ -148,6 +148,22 @@ type Options struct {
 	// section 4). Default false: a client that asks for them at negotiate
 	// gets them on WebSocket.
 	NoBinaryFrames bool
+	// Compression, if set, offers permessage-deflate (RFC 7692) at every
+	// WebSocket handshake; a client that asks for it (browsers do; the Go
+	// client with its own Options.Compression) gets its messages of at
+	// least transport.DeflateMinSize bytes compressed, both ways. The
+	// open frame, which carries an attach ticket, always travels
+	// uncompressed in a WebSocket message of its own, never beside
+	// application data: compressing a secret together with text an
+	// attacker chooses leaks it through the compressed size (BREACH).
+	// Messages written together share a compressed WebSocket message, so
+	// an application that sends its own secrets on a session that also
+	// carries attacker-chosen text should leave this off. Compression
+	// costs CPU on every large message and, while a message is written,
+	// a compressor of about 1 MiB from a shared pool; an idle session
+	// holds none. Other transports never compress. Default nil: no
+	// compression, and the handshake answers no Sec-WebSocket-Extensions.
+	Compression *transport.Compression
 	// LegacyClose refuses what negotiate's noStatus asks for (PROTOCOL.md
 	// section 10), as servers did before it: a client's close without a
 	// code (1005) is then a protocol error (1002), and a client's close is
@@ -263,6 +279,10 @@ func (o *Options) withDefaults() Options {
 	c.Protocols = append([]string(nil), c.Protocols...)
 	c.TrustedProxies = append([]netip.Prefix(nil), c.TrustedProxies...)
 	c.RequestHeaders = append([]string(nil), c.RequestHeaders...)
+	if c.Compression != nil {
+		cc := *c.Compression
+		c.Compression = &cc
+	}
 	return c
 }
 

@@ -11,12 +11,14 @@ package websocket
 import (
 	"errors"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
 
 	"github.com/seed-544bbf9f/comet/internal/wsread"
+	"github.com/seed-544bbf9f/comet/internal/wswrite"
 	"github.com/seed-544bbf9f/comet/transport"
 )
 
@@ -35,6 +37,9 @@ type Options struct {
 // Adapter serves WebSocket attachments.
 type Adapter struct {
 	upgrader websocket.Upgrader
+	// deflater is upgrader offering permessage-deflate, for a handler whose
+	// Limits.DeflateLevel asks for it.
+	deflater websocket.Upgrader
 }
 
 // New returns a WebSocket adapter.
@@ -52,7 +57,7 @@ func New(opts *Options) *Adapter {
 	if o.HandshakeTimeout == 0 {
 		o.HandshakeTimeout = 10 * time.Second
 	}
-	return &Adapter{upgrader: websocket.Upgrader{
+	ad := &Adapter{upgrader: websocket.Upgrader{
 		HandshakeTimeout: o.HandshakeTimeout,
 		ReadBufferSize:   o.ReadBufferSize,
 		WriteBufferSize:  o.WriteBufferSize,
@@ -63,6 +68,9 @@ func New(opts *Options) *Adapter {
 			transport.WriteError(w, status, transport.ErrorBody{Code: transport.CodeBadRequest, Message: reason.Error()}, 0)
 		},
 	}}
+	ad.deflater = ad.upgrader
+	ad.deflater.EnableCompression = true
+	return ad
 }
 
 // Name returns transport.WebSocket.
@@ -70,13 +78,22 @@ func (*Adapter) Name() string { return transport.WebSocket }
 
 // ServeAttach upgrades the request and serves the attachment until it ends.
 func (ad *Adapter) ServeAttach(w http.ResponseWriter, r *http.Request, a transport.Attachment) {
-	conn, err := ad.upgrader.Upgrade(w, r, w.Header().Clone())
+	lim := a.Limits()
+	up := &ad.upgrader
+	if lim.DeflateLevel != 0 {
+		up = &ad.deflater
+	}
+	conn, err := up.Upgrade(w, r, w.Header().Clone())
 	if err != nil {
 		return // the upgrader has answered
 	}
-	lim := a.Limits()
 	conn.SetReadLimit(int64(lim.MaxBatch))
-	ds := &downstream{conn: conn, timeout: lim.WriteTimeout}
+	// A client that offered no permessage-deflate cannot have it; one
+	// that did is treated as having it, which at worst costs its open
+	// frame a message of its own.
+	deflate := lim.DeflateLevel != 0 && offersDeflate(r.Header)
+	wswrite.Setup(conn, lim.DeflateLevel)
+	ds := &downstream{conn: conn, timeout: lim.WriteTimeout, deflate: deflate}
 	read := make(chan struct{})
 	go func() {
 		defer close(read)
@@ -128,6 +145,7 @@ func readLoop(conn *websocket.Conn, a transport.Attachment) {
 type downstream struct {
 	conn    *websocket.Conn
 	timeout time.Duration
+	deflate bool // permessage-deflate may be in use: see wswrite.Batch
 	once    sync.Once
 }
 
@@ -136,19 +154,19 @@ func (d *downstream) WritesRaw() bool { return true }
 
 func (d *downstream) WriteBatch(b *transport.Batch) error {
 	d.conn.SetWriteDeadline(time.Now().Add(d.timeout))
-	if !b.Raw {
-		return d.conn.WriteMessage(websocket.TextMessage, b.Bytes)
-	}
-	for binary, p := range b.WSMessages() {
-		typ := websocket.TextMessage
-		if binary {
-			typ = websocket.BinaryMessage
+	return wswrite.Batch(d.conn, b, d.deflate)
+}
+
+// offersDeflate reports whether a handshake's Sec-WebSocket-Extensions
+// may offer permessage-deflate (RFC 7692 section 5): whether the name
+// appears in it at all, which is enough to rule the extension out.
+func offersDeflate(h http.Header) bool {
+	for _, v := range h.Values("Sec-WebSocket-Extensions") {
+		if strings.Contains(strings.ToLower(v), "permessage-deflate") {
+			return true
 		}
-		if err := d.conn.WriteMessage(typ, p); err != nil {
-			return err
-		}
 	}
-	return nil
+	return false
 }
 
 // Close says goodbye with a WebSocket close frame, briefly, and closes the

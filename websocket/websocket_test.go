@@ -80,9 +80,15 @@ func (s *server) url(p transport.AttachParams) string {
 // its body readable.
 func (s *server) dial(t *testing.T, p transport.AttachParams, hdr http.Header) (*peer, *http.Response, error) {
 	t.Helper()
+	return s.dialWith(t, &gorilla.Dialer{}, p, hdr)
+}
+
+// dialWith attaches by WebSocket with the dialer d.
+func (s *server) dialWith(t *testing.T, d *gorilla.Dialer, p transport.AttachParams, hdr http.Header) (*peer, *http.Response, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), testutil.Wait)
 	defer cancel()
-	conn, resp, err := (&gorilla.Dialer{}).DialContext(ctx, s.url(p), hdr)
+	conn, resp, err := d.DialContext(ctx, s.url(p), hdr)
 	if err != nil {
 		return nil, resp, err
 	}
@@ -94,7 +100,14 @@ func (s *server) dial(t *testing.T, p transport.AttachParams, hdr http.Header) (
 // mustDial attaches and returns the connection and its open frame.
 func (s *server) mustDial(t *testing.T, p transport.AttachParams) (*peer, transport.Frame) {
 	t.Helper()
-	c, _, err := s.dial(t, p, nil)
+	return s.mustDialWith(t, &gorilla.Dialer{}, p)
+}
+
+// mustDialWith attaches with the dialer d and returns the connection and
+// its open frame.
+func (s *server) mustDialWith(t *testing.T, d *gorilla.Dialer, p transport.AttachParams) (*peer, transport.Frame) {
+	t.Helper()
+	c, _, err := s.dialWith(t, d, p, nil)
 	if err != nil {
 		t.Fatalf("dial attempt %d: %v", p.Attempt, err)
 	}
