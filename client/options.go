@@ -47,6 +47,17 @@ type Options struct {
 	// carry base64.
 	NoBinaryFrames bool
 
+	// Compression, if set, asks for permessage-deflate (RFC 7692) at every
+	// WebSocket handshake (attaches and the background upgrade probes).
+	// Where the server offers it too (its Options.Compression), messages
+	// of at least comet.DeflateMinSize bytes are compressed, both ways;
+	// where it does not, the connection stays uncompressed. Use
+	// &comet.Compression{} for the default level. Compression trades CPU
+	// for bytes: worth it on slow or metered links with large, repetitive
+	// messages such as JSON documents. Other transports never compress.
+	// Nil asks for none.
+	Compression *transport.Compression
+
 	// HTTPClient carries negotiate, SSE and XHR streams, long-polls and
 	// upstream POSTs. Nil means a client built from TLSConfig, Jar, Proxy
 	// and NetDialContext. Its Timeout, if set, must exceed the long-poll
@@ -204,6 +215,10 @@ func (o *Options) withDefaults() (Options, error) {
 		return c, fmt.Errorf("comet: Options.Protocols: %w", err)
 	}
 	c.Protocols = slices.Clone(c.Protocols)
+	if c.Compression != nil {
+		cc := *c.Compression
+		c.Compression = &cc
+	}
 	if c.LastResortTimeout <= 0 {
 		c.LastResortTimeout = defaultLastResort
 	}
@@ -266,9 +281,10 @@ func (o *Options) wsDialer() websocket.Dialer {
 		tc.NextProtos = nil
 	}
 	return websocket.Dialer{
-		NetDialContext:  o.NetDialContext,
-		Proxy:           o.Proxy,
-		TLSClientConfig: tc,
-		Jar:             o.Jar,
+		NetDialContext:    o.NetDialContext,
+		Proxy:             o.Proxy,
+		TLSClientConfig:   tc,
+		Jar:               o.Jar,
+		EnableCompression: o.Compression != nil,
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/seed-544bbf9f/comet/internal/wsread"
+	"github.com/seed-544bbf9f/comet/internal/wswrite"
 	"github.com/seed-544bbf9f/comet/transport"
 )
 
@@ -135,6 +136,7 @@ func (c *Conn) dialWebSocket(u string, deadline time.Time) (*websocket.Conn, err
 	ws, resp, err := d.DialContext(ctx, u, c.opts.Header)
 	stop()
 	if err == nil {
+		wswrite.Setup(ws, c.opts.Compression.DeflateLevel())
 		return ws, nil
 	}
 	fail := func(why string, err error) error {
@@ -282,14 +284,8 @@ func (w *wsAttachment) write(ctx context.Context) error {
 		c.mu.Unlock()
 
 		w.ws.SetWriteDeadline(now.Add(w.interval + c.lim.attachTimeout))
-		for binary, p := range b.WSMessages() {
-			typ := websocket.TextMessage
-			if binary {
-				typ = websocket.BinaryMessage
-			}
-			if err := w.ws.WriteMessage(typ, p); err != nil {
-				return err
-			}
+		if err := wswrite.Batch(w.ws, &b, c.opts.Compression != nil); err != nil {
+			return err
 		}
 		beat = false
 		idle.Reset(w.interval)
