@@ -28,8 +28,7 @@ func Batch(conn *websocket.Conn, b *transport.Batch, deflate bool) error {
 	}
 	compress := deflate
 	if deflate && b.Len() > 0 && b.Frames[0].Type.CarriesCredential() {
-		conn.EnableWriteCompression(false)
-		if err := conn.WriteMessage(websocket.TextMessage, b.Bytes[:b.Frames[0].End+1]); err != nil {
+		if err := write(conn, websocket.TextMessage, b.Bytes[:b.Frames[0].End+1], true, false); err != nil {
 			return err
 		}
 		b = &transport.Batch{Bytes: b.Bytes, Frames: b.Frames[1:], Raw: b.Raw}
@@ -44,14 +43,36 @@ func Batch(conn *websocket.Conn, b *transport.Batch, deflate bool) error {
 		if binary {
 			typ = websocket.BinaryMessage
 		}
-		if deflate {
-			conn.EnableWriteCompression(compress && len(p) >= transport.DeflateMinSize)
-		}
-		if err := conn.WriteMessage(typ, p); err != nil {
+		if err := write(conn, typ, p, deflate, compress && len(p) >= transport.DeflateMinSize); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// inPlace is the largest message compressed as it is written. Compressed,
+// it fits the connection's write buffer (4 KiB at both ends), so that
+// gorilla hands its compressor back before the one network write, which
+// may wait on a slow peer.
+const inPlace = 4<<10 - 64
+
+// write writes one message, compressed if compress is set. A message too
+// large to compress in place is compressed into memory first: gorilla
+// otherwise keeps its compressor, over 1 MB, through every network write
+// of the message, and a peer that stops reading would hold one per
+// session until the write times out.
+func write(conn *websocket.Conn, typ int, p []byte, deflate, compress bool) error {
+	if deflate {
+		conn.EnableWriteCompression(compress)
+	}
+	if !compress || len(p) <= inPlace {
+		return conn.WriteMessage(typ, p)
+	}
+	pm, err := websocket.NewPreparedMessage(typ, p)
+	if err != nil {
+		return err
+	}
+	return conn.WritePreparedMessage(pm)
 }
 
 // Setup prepares a connection that negotiated permessage-deflate, or may
