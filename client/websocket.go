@@ -64,15 +64,11 @@ func (c *Conn) attachWebSocket(why string, timeout time.Duration) (attachment, e
 // adoptWebSocket reads the open frame of ws, upgraded with the attach
 // parameters p, by deadline, and returns the attachment it begins.
 func (c *Conn) adoptWebSocket(ws *websocket.Conn, p transport.AttachParams, deadline time.Time) (attachment, error) {
-	ws.SetReadLimit(int64(c.lim.maxBatch) + 1024) // the slack is for padding lines
+	ws.SetReadLimit(c.wsReadLimit())
 	stop := context.AfterFunc(c.ctx, func() { ws.Close() })
 	ws.SetReadDeadline(deadline)
-	typ, msg, err := ws.ReadMessage()
+	typ, frames, err := c.readWSBatch(ws)
 	stop()
-	var frames []transport.Frame
-	if err == nil {
-		frames, err = transport.DecodeBatch(msg)
-	}
 	switch {
 	case err != nil:
 	case typ != websocket.TextMessage || len(frames) == 0 || frames[0].Type != transport.TypeOpen:
@@ -92,6 +88,27 @@ func (c *Conn) adoptWebSocket(ws *websocket.Conn, p transport.AttachParams, dead
 	w := &wsAttachment{c: c, ws: ws, interval: millis(int(open.Interval), c.lim.heartbeat), sent: open.Ack, attempt: p.Attempt}
 	w.superseded = c.receive(frames[1:])
 	return w, nil
+}
+
+// wsReadLimit bounds each downstream WebSocket message, on the wire and,
+// with permessage-deflate, once inflated: a batch, plus slack for padding
+// lines.
+func (c *Conn) wsReadLimit() int64 { return int64(c.lim.maxBatch) + 1024 }
+
+// readWSBatch reads one WebSocket message, within wsReadLimit, and
+// decodes it as a batch if it is a text message; the caller refuses any
+// other.
+func (c *Conn) readWSBatch(ws *websocket.Conn) (int, []transport.Frame, error) {
+	typ, b, err := wsread.Next(ws, c.wsReadLimit())
+	if err != nil {
+		return typ, nil, err
+	}
+	defer wsread.Put(b)
+	if typ != websocket.TextMessage {
+		return typ, nil, nil
+	}
+	frames, err := transport.DecodeBatch(b.Bytes())
+	return typ, frames, err
 }
 
 // wsURL returns the WebSocket URL of an attach with p.
@@ -198,7 +215,7 @@ func (w *wsAttachment) read(ctx context.Context) error {
 			return err
 		}
 		w.ws.SetReadDeadline(time.Now().Add(silence))
-		typ, b, err := wsread.Next(w.ws)
+		typ, b, err := wsread.Next(w.ws, c.wsReadLimit())
 		switch {
 		case err != nil && isTimeout(err):
 			return fmt.Errorf("%w for %v", errSilent, silence)

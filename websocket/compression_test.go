@@ -191,3 +191,14 @@ func TestCompressionKeepsTicketsApart(t *testing.T) {
 		t.Fatalf("%d compressed messages from the server, want the echo and the resent message", deflated)
 	}
 }
+
+// TestCompressionBomb sends a compressed message of a few dozen bytes on
+// the wire that inflates past maxBatch: the server stops reading it at
+// maxBatch and closes the session with 1009, as for a message that large
+// on the wire, instead of inflating it whole.
+func TestCompressionBomb(t *testing.T) {
+	t.Parallel()
+	s := start(t, &session.Options{MaxMessage: 100, MaxBatch: 1024, Compression: &transport.Compression{}})
+	bomb := `["m",1,"` + strings.Repeat("x", 64<<10) + `"]`
+	s.violateWith(t, deflater, "", gorilla.TextMessage, []byte(bomb), true, transport.CloseMessageTooBig)
+}

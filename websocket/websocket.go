@@ -97,22 +97,23 @@ func (ad *Adapter) ServeAttach(w http.ResponseWriter, r *http.Request, a transpo
 	read := make(chan struct{})
 	go func() {
 		defer close(read)
-		readLoop(conn, a)
+		readLoop(conn, a, int64(lim.MaxBatch))
 	}()
 	a.Serve(ds, transport.Stream)
 	<-read
 }
 
-// readLoop feeds upstream batches to the attachment until the connection
-// fails or the attachment ends.
-func readLoop(conn *websocket.Conn, a transport.Attachment) {
+// readLoop feeds upstream batches, of at most limit bytes once
+// decompressed, to the attachment until the connection fails or the
+// attachment ends.
+func readLoop(conn *websocket.Conn, a transport.Attachment, limit int64) {
 	select {
 	case <-a.Started():
 	case <-a.Done():
 		return
 	}
 	for {
-		typ, b, err := wsread.Next(conn)
+		typ, b, err := wsread.Next(conn, limit)
 		switch {
 		case errors.Is(err, websocket.ErrReadLimit):
 			a.Fail(transport.CloseMessageTooBig, "WebSocket message exceeds the batch limit")

@@ -407,9 +407,15 @@ func TestViolationClosesSession(t *testing.T) {
 // at once. Acknowledging the close then ends the session.
 func (s *server) violate(t *testing.T, body string, typ int, data []byte, cut bool, code transport.CloseCode) {
 	t.Helper()
+	s.violateWith(t, &gorilla.Dialer{}, body, typ, data, cut, code)
+}
+
+// violateWith is violate with the dialer d, the first attach's.
+func (s *server) violateWith(t *testing.T, d *gorilla.Dialer, body string, typ int, data []byte, cut bool, code transport.CloseCode) {
+	t.Helper()
 	_, n := s.negotiateBody(t, body)
 	ss := s.session(t, n)
-	c, open := s.mustDial(t, deliver(n, n.Tickets[0], 1))
+	c, open := s.mustDialWith(t, d, deliver(n, n.Tickets[0], 1))
 	c.write(typ, data)
 	if cut {
 		c.drain()
