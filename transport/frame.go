@@ -77,7 +77,7 @@ func (t Type) String() string {
 // credential: an attach ticket (open, ticket) or the session secret
 // (key). A transport that compresses keeps them out of every compressed
 // message, where their bytes would share a DEFLATE window with data an
-// attacker may choose (PROTOCOL.md section 4).
+// attacker may choose (PROTOCOL.md section 5, WebSocket).
 func (t Type) CarriesCredential() bool { return t == TypeOpen || t == TypeTicket || t == TypeKey }
 
 // IsMessage reports whether frames of this type carry application data.

@@ -2,7 +2,10 @@
 // gorilla/websocket connection to the session layer. Every WebSocket
 // text message, both ways, holds one batch of frames; once negotiate has
 // agreed to them, a binary message travels as a binary WebSocket message
-// of its own (PROTOCOL.md sections 4 and 5).
+// of its own (PROTOCOL.md sections 4 and 5). When the handler's
+// Limits.DeflateLevel asks for it, the upgrade offers permessage-deflate
+// (RFC 7692), and a client that accepts gets large messages compressed
+// both ways, the open frame always alone and uncompressed.
 //
 // The adapter is safe for concurrent use; each connection has exactly one
 // reader goroutine and one writer (the session's pump).
