@@ -54,6 +54,16 @@ func (s *serverProc) cpu() (time.Duration, error) {
 	return time.Duration(rep.NS), err
 }
 
+// cpuTimes reads the CPU time the server process and this one have used
+// so far.
+func cpuTimes(srv *serverProc) (server, self time.Duration, err error) {
+	if server, err = srv.cpu(); err != nil {
+		return 0, 0, err
+	}
+	self, err = processCPU()
+	return server, self, err
+}
+
 // jsonRT echoes chat room JSON documents (chatjson), a different one each
 // round trip, on a Comet session.
 type jsonRT struct {
@@ -113,42 +123,19 @@ func (r *runner) measureCompressedEcho(compress bool) (compressResult, error) {
 	if res.rate, err = rate([]roundTripper{rt}, r.warm, r.window); err != nil {
 		return res, err
 	}
-	// As in metric 10, the bytes of reading the counts (two reads back to
-	// back) are subtracted.
-	a, err := srv.wire()
+	// Bytes and CPU time per round trip, over compressRounds more. The
+	// server's CPU time includes answering the reads of its byte counts.
+	s0, c0, err := cpuTimes(srv)
 	if err != nil {
 		return res, err
 	}
-	b, err := srv.wire()
+	if res.bytes, err = wirePerRoundTrip(ctx, srv, rt, compressRounds); err != nil {
+		return res, err
+	}
+	s1, c1, err := cpuTimes(srv)
 	if err != nil {
 		return res, err
 	}
-	s0, err := srv.cpu()
-	if err != nil {
-		return res, err
-	}
-	c0, err := processCPU()
-	if err != nil {
-		return res, err
-	}
-	for range compressRounds {
-		if err := rt.roundTrip(ctx); err != nil {
-			return res, err
-		}
-	}
-	c1, err := processCPU()
-	if err != nil {
-		return res, err
-	}
-	s1, err := srv.cpu()
-	if err != nil {
-		return res, err
-	}
-	z, err := srv.wire()
-	if err != nil {
-		return res, err
-	}
-	res.bytes = float64(z-b-(b-a)) / compressRounds
 	res.serverCPU = float64((s1 - s0).Microseconds()) / compressRounds
 	res.client = float64((c1 - c0).Microseconds()) / compressRounds
 	return res, nil

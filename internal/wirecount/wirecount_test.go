@@ -19,33 +19,7 @@ import (
 // and 64-bit) over a counted WebSocket, beside a plain HTTP request, and
 // checks the totals.
 func TestCounts(t *testing.T) {
-	up := websocket.Upgrader{}
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/ws" {
-			io.WriteString(w, "\r\n\r\nnot a frame")
-			return
-		}
-		c, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		for {
-			typ, p, err := c.ReadMessage()
-			if err != nil {
-				return
-			}
-			c.WriteMessage(typ, p)
-		}
-	}))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	wl := wirecount.Wrap(l)
-	srv.Listener = wl
-	srv.Start()
-	defer srv.Close()
+	srv, wl := echoServer(t, false, nil)
 
 	resp, err := http.Post(srv.URL+"/plain", "text/plain", strings.NewReader("\r\n\r\n\x82\x00"))
 	if err != nil {
@@ -92,33 +66,8 @@ func TestCounts(t *testing.T) {
 // compressed, uncompressed and in several frames, and checks the messages
 // Record saw each way: RSV1 as written, payloads unmasked, whole.
 func TestRecord(t *testing.T) {
-	up := websocket.Upgrader{EnableCompression: true}
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		for {
-			typ, p, err := c.ReadMessage()
-			if err != nil {
-				return
-			}
-			c.EnableWriteCompression(len(p) > 100)
-			c.WriteMessage(typ, p)
-		}
-	}))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	wl := wirecount.Wrap(l)
 	got := make(chan wirecount.Message, 16)
-	wl.Record = func(m wirecount.Message) { got <- m }
-	srv.Listener = wl
-	srv.Start()
-	defer srv.Close()
-
+	srv, wl := echoServer(t, true, func(m wirecount.Message) { got <- m })
 	d := websocket.Dialer{EnableCompression: true}
 	c, _, err := d.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws", nil)
 	if err != nil {
@@ -172,4 +121,42 @@ func inflate(t *testing.T, p []byte) []byte {
 		t.Fatalf("inflate: %v", err)
 	}
 	return b
+}
+
+// echoServer serves, on a counted listener with record as its Record,
+// WebSockets at /ws that write every message back (compressed when
+// compress is set, compression was agreed and the message is over 100
+// bytes), and at any other path a plain response that looks like frames.
+func echoServer(t *testing.T, compress bool, record func(wirecount.Message)) (*httptest.Server, *wirecount.Listener) {
+	t.Helper()
+	up := websocket.Upgrader{EnableCompression: compress}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/ws" {
+			io.WriteString(w, "\r\n\r\nnot a frame")
+			return
+		}
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			typ, p, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			c.EnableWriteCompression(len(p) > 100)
+			c.WriteMessage(typ, p)
+		}
+	}))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wl := wirecount.Wrap(l)
+	wl.Record = record
+	srv.Listener = wl
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv, wl
 }
