@@ -13,6 +13,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/seed-544bbf9f/comet/internal/wswrite"
 	"github.com/seed-544bbf9f/comet/transport"
 )
 
@@ -270,6 +271,12 @@ func (o *Options) httpClient() (*http.Client, *http.Transport) {
 		ExpectContinueTimeout: time.Second,
 	}
 	return &http.Client{Transport: t, Jar: o.Jar}, t
+}
+
+// agreedDeflate reports whether the answer to a WebSocket upgrade, its
+// header h, agreed to the permessage-deflate the client asked for.
+func (o *Options) agreedDeflate(h http.Header) bool {
+	return o.Compression != nil && wswrite.Named(h)
 }
 
 // wsDialer returns the WebSocket dialer. Its TLS configuration offers no

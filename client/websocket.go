@@ -29,6 +29,7 @@ type wsAttachment struct {
 	sent       uint64        // the highest upstream sequence number written here; the writer's
 	superseded bool          // the open frame came with ["s"]
 	attempt    uint64        // the attach's attempt id
+	deflate    bool          // permessage-deflate was agreed at the handshake
 }
 
 // attachWebSocket opens a WebSocket to the session and waits, within
@@ -54,16 +55,18 @@ func (c *Conn) attachWebSocket(why string, timeout time.Duration) (attachment, e
 	c.mu.Unlock()
 
 	deadline := time.Now().Add(timeout)
-	ws, err := c.dialWebSocket(c.wsURL(p), deadline)
+	ws, deflate, err := c.dialWebSocket(c.wsURL(p), deadline)
 	if err != nil {
 		return nil, err
 	}
-	return c.adoptWebSocket(ws, p, deadline)
+	return c.adoptWebSocket(ws, deflate, p, deadline)
 }
 
 // adoptWebSocket reads the open frame of ws, upgraded with the attach
 // parameters p, by deadline, and returns the attachment it begins.
-func (c *Conn) adoptWebSocket(ws *websocket.Conn, p transport.AttachParams, deadline time.Time) (attachment, error) {
+// deflate says whether the upgrade agreed to permessage-deflate.
+func (c *Conn) adoptWebSocket(ws *websocket.Conn, deflate bool, p transport.AttachParams, deadline time.Time) (attachment, error) {
+	wswrite.Setup(ws, c.opts.Compression.DeflateLevel())
 	ws.SetReadLimit(c.wsReadLimit())
 	stop := context.AfterFunc(c.ctx, func() { ws.Close() })
 	ws.SetReadDeadline(deadline)
@@ -85,7 +88,8 @@ func (c *Conn) adoptWebSocket(ws *websocket.Conn, p transport.AttachParams, dead
 	}
 	open := &frames[0]
 	c.opened(open, p.Ack)
-	w := &wsAttachment{c: c, ws: ws, interval: millis(int(open.Interval), c.lim.heartbeat), sent: open.Ack, attempt: p.Attempt}
+	w := &wsAttachment{c: c, ws: ws, interval: millis(int(open.Interval), c.lim.heartbeat), sent: open.Ack, attempt: p.Attempt,
+		deflate: deflate}
 	w.superseded = c.receive(frames[1:])
 	return w, nil
 }
@@ -125,8 +129,9 @@ func (c *Conn) wsURL(p transport.AttachParams) string {
 }
 
 // dialWebSocket runs the WebSocket handshake, bounded by deadline, and
-// classifies its failure.
-func (c *Conn) dialWebSocket(u string, deadline time.Time) (*websocket.Conn, error) {
+// classifies its failure. deflate reports whether permessage-deflate was
+// agreed.
+func (c *Conn) dialWebSocket(u string, deadline time.Time) (ws *websocket.Conn, deflate bool, err error) {
 	ctx, cancel := context.WithDeadline(c.ctx, deadline)
 	defer cancel()
 	// gorilla/websocket bounds the handshake by ctx's deadline but does not
@@ -153,22 +158,21 @@ func (c *Conn) dialWebSocket(u string, deadline time.Time) (*websocket.Conn, err
 	ws, resp, err := d.DialContext(ctx, u, c.opts.Header)
 	stop()
 	if err == nil {
-		wswrite.Setup(ws, c.opts.Compression.DeflateLevel())
-		return ws, nil
+		return ws, c.opts.agreedDeflate(resp.Header), nil
 	}
 	fail := func(why string, err error) error {
 		return &attachError{transport: transport.WebSocket, why: why, err: err}
 	}
 	switch {
 	case c.ctx.Err() != nil:
-		return nil, c.ctx.Err()
+		return nil, false, c.ctx.Err()
 	case resp != nil:
 		data, _ := readBody(resp)
-		return nil, fail("ws_refused", httpError(resp, data))
+		return nil, false, fail("ws_refused", httpError(resp, data))
 	case ctx.Err() != nil || isTimeout(err):
-		return nil, fail("ws_hung", err)
+		return nil, false, fail("ws_hung", err)
 	}
-	return nil, fail("ws_refused", err)
+	return nil, false, fail("ws_refused", err)
 }
 
 // serve runs the reader and the writer until either fails or ctx ends.
@@ -301,7 +305,7 @@ func (w *wsAttachment) write(ctx context.Context) error {
 		c.mu.Unlock()
 
 		w.ws.SetWriteDeadline(now.Add(w.interval + c.lim.attachTimeout))
-		if err := wswrite.Batch(w.ws, &b, c.opts.Compression != nil); err != nil {
+		if err := wswrite.Batch(w.ws, &b, w.deflate); err != nil {
 			return err
 		}
 		beat = false

@@ -14,7 +14,6 @@ package websocket
 import (
 	"errors"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -94,7 +93,7 @@ func (ad *Adapter) ServeAttach(w http.ResponseWriter, r *http.Request, a transpo
 	// A client that offered no permessage-deflate cannot have it; one
 	// that did is treated as having it, which at worst costs its open
 	// frame a message of its own.
-	deflate := lim.DeflateLevel != 0 && offersDeflate(r.Header)
+	deflate := lim.DeflateLevel != 0 && wswrite.Named(r.Header)
 	wswrite.Setup(conn, lim.DeflateLevel)
 	ds := &downstream{conn: conn, timeout: lim.WriteTimeout, deflate: deflate}
 	read := make(chan struct{})
@@ -159,18 +158,6 @@ func (d *downstream) WritesRaw() bool { return true }
 func (d *downstream) WriteBatch(b *transport.Batch) error {
 	d.conn.SetWriteDeadline(time.Now().Add(d.timeout))
 	return wswrite.Batch(d.conn, b, d.deflate)
-}
-
-// offersDeflate reports whether a handshake's Sec-WebSocket-Extensions
-// may offer permessage-deflate (RFC 7692 section 5): whether the name
-// appears in it at all, which is enough to rule the extension out.
-func offersDeflate(h http.Header) bool {
-	for _, v := range h.Values("Sec-WebSocket-Extensions") {
-		if strings.Contains(strings.ToLower(v), "permessage-deflate") {
-			return true
-		}
-	}
-	return false
 }
 
 // Close says goodbye with a WebSocket close frame, briefly, and closes the

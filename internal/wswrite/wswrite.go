@@ -8,6 +8,9 @@
 package wswrite
 
 import (
+	"net/http"
+	"strings"
+
 	"github.com/gorilla/websocket"
 
 	"github.com/seed-544bbf9f/comet/transport"
@@ -86,4 +89,17 @@ func Setup(conn *websocket.Conn, level int) {
 	}
 	conn.EnableWriteCompression(false)
 	conn.SetCompressionLevel(level)
+}
+
+// Named reports whether a handshake's Sec-WebSocket-Extensions names
+// permessage-deflate (RFC 7692 section 5) at all: in a request, whether
+// the client may have had it agreed; in a response, whether the server
+// agreed. gorilla does not say which extensions a connection has.
+func Named(h http.Header) bool {
+	for _, v := range h.Values("Sec-WebSocket-Extensions") {
+		if strings.Contains(strings.ToLower(v), "permessage-deflate") {
+			return true
+		}
+	}
+	return false
 }

@@ -134,3 +134,25 @@ func pair(t *testing.T, deflate bool) (server, client *websocket.Conn, written <
 	})
 	return server, client, out
 }
+
+func TestNamed(t *testing.T) {
+	tests := []struct {
+		name   string
+		values []string
+		want   bool
+	}{
+		{"none", nil, false},
+		{"alone", []string{"permessage-deflate"}, true},
+		{"with parameters, among others", []string{"x-webkit-deflate-frame", "permessage-deflate; client_max_window_bits"}, true},
+		{"in one list, upper case", []string{"foo, Permessage-Deflate; server_no_context_takeover"}, true},
+		{"others only", []string{"x-webkit-deflate-frame"}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := http.Header{"Sec-Websocket-Extensions": tc.values}
+			if got := Named(h); got != tc.want {
+				t.Errorf("Named(%q) = %v, want %v", tc.values, got, tc.want)
+			}
+		})
+	}
+}
