@@ -10,7 +10,10 @@ package wirecount
 
 import (
 	"bytes"
+	"compress/flate"
+	"io"
 	"net"
+	"strings"
 	"sync/atomic"
 )
 
@@ -34,6 +37,18 @@ type Message struct {
 	// Payload is the message's frames' payloads joined, unmasked, as
 	// sent: compressed if Deflated.
 	Payload []byte
+}
+
+// Inflated returns the payload of m as the application wrote it:
+// decompressed if m is Deflated (the sender dropped the empty block's
+// 00 00 ff ff that ends every message, RFC 7692 section 7.2.1, and a
+// final empty block ends the stream), as it is otherwise.
+func (m Message) Inflated() ([]byte, error) {
+	if !m.Deflated {
+		return m.Payload, nil
+	}
+	tail := strings.NewReader("\x00\x00\xff\xff\x01\x00\x00\xff\xff")
+	return io.ReadAll(flate.NewReader(io.MultiReader(bytes.NewReader(m.Payload), tail)))
 }
 
 // Listener wraps a net.Listener and counts its connections' traffic.

@@ -2,7 +2,6 @@ package wirecount_test
 
 import (
 	"bytes"
-	"compress/flate"
 	"io"
 	"net"
 	"net/http"
@@ -97,30 +96,15 @@ func TestRecord(t *testing.T) {
 				t.Fatalf("%d bytes: recorded out %v binary %v deflated %v; want %v %v %v",
 					len(m.p), r.Out, r.Binary, r.Deflated, out, m.typ == websocket.BinaryMessage, m.deflated)
 			}
-			p := r.Payload
-			if r.Deflated {
-				p = inflate(t, p)
-			}
-			if !bytes.Equal(p, m.p) {
-				t.Fatalf("%d bytes: recorded payload of %d bytes differs", len(m.p), len(p))
+			p, err := r.Inflated()
+			if err != nil || !bytes.Equal(p, m.p) {
+				t.Fatalf("%d bytes: recorded payload of %d bytes differs (%v)", len(m.p), len(p), err)
 			}
 		}
 	}
 	if n := &wl.Counts; n.DeflatedIn.Load() != 2 || n.DeflatedOut.Load() != 2 {
 		t.Fatalf("deflated in/out %d/%d, want 2/2", n.DeflatedIn.Load(), n.DeflatedOut.Load())
 	}
-}
-
-// inflate decompresses a permessage-deflate payload (RFC 7692 section
-// 7.2.2: the sender dropped the final empty block's 00 00 ff ff).
-func inflate(t *testing.T, p []byte) []byte {
-	t.Helper()
-	r := flate.NewReader(io.MultiReader(bytes.NewReader(p), strings.NewReader("\x00\x00\xff\xff\x01\x00\x00\xff\xff")))
-	b, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatalf("inflate: %v", err)
-	}
-	return b
 }
 
 // echoServer serves, on a counted listener with record as its Record,
