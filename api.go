@@ -47,6 +47,9 @@ type (
 	// CloseError is how a closed session reports its end: Recv and Send
 	// return it, on the server and in the Go client.
 	CloseError = transport.CloseError
+	// Compression turns on permessage-deflate for WebSocket: the server's
+	// Options.Compression, the Go client's client.Options.Compression.
+	Compression = transport.Compression
 )
 
 // Message types.
@@ -94,6 +97,11 @@ const (
 	Streaming = transport.Streaming
 	LongPoll  = transport.LongPoll
 )
+
+// DeflateMinSize is the smallest WebSocket message that Compression
+// compresses, in bytes; smaller ones, acks and heartbeats among them, go
+// as they are.
+const DeflateMinSize = transport.DeflateMinSize
 
 // Errors returned before anything is sent, besides the *CloseError of a
 // closed session. Test for them with errors.Is.

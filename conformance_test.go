@@ -63,6 +63,8 @@ type envOptions struct {
 	adapters []transport.Adapter
 	// http2 serves HTTP/2 over TLS; clients use the server's HTTP client.
 	http2 bool
+	// listener, if set, wraps the server's listener (a wirecount.Listener).
+	listener func(net.Listener) net.Listener
 }
 
 // newEnv starts a server; opts may be nil, and a nil Serve echoes.
@@ -99,6 +101,9 @@ func newEnvWith(t *testing.T, name string, opts *session.Options, eo envOptions)
 		handler = eo.wrap(handler)
 	}
 	srv := httptest.NewUnstartedServer(handler)
+	if eo.listener != nil {
+		srv.Listener = eo.listener(srv.Listener)
+	}
 	if eo.http2 {
 		srv.EnableHTTP2 = true
 		srv.StartTLS()

@@ -263,3 +263,39 @@ func ExampleOptions_protocols() {
 	// server speaks v11.stomp
 	// true
 }
+
+// Compression on WebSocket: the server offers permessage-deflate, the Go
+// client asks for it (browsers always do), and large messages travel
+// compressed. Either end alone leaves the connection uncompressed.
+func ExampleOptions_compression() {
+	h := comet.NewHandler(&comet.Options{
+		Compression: &comet.Compression{}, // the default level, 1
+		Serve: func(s *comet.Session) {
+			for {
+				typ, p, err := s.Recv(s.Context())
+				if err != nil || s.Send(s.Context(), typ, p) != nil {
+					return
+				}
+			}
+		},
+		Logger: quiet,
+	})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	defer h.Shutdown(context.Background())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, srv.URL+"/comet", &client.Options{Compression: &comet.Compression{}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close(comet.CloseNormal, "done")
+	doc := []byte(`{"type":"room.update","messages":[` + strings.Repeat(`{"user":"ada","text":"hello"},`, 40) + `{}]}`)
+	c.Send(ctx, comet.Text, doc)
+	_, p, _ := c.Recv(ctx)
+	fmt.Printf("%d bytes echoed over %s\n", len(p), c.Transport())
+	// Output:
+	// 1238 bytes echoed over websocket
+}

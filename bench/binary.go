@@ -90,27 +90,33 @@ func (r *runner) measureBinary(size int, noBinary bool) (binaryResult, error) {
 	if res.rate, err = rate([]roundTripper{rt}, r.warm, r.window); err != nil {
 		return res, err
 	}
-	// The bytes of a round trip: the difference over wireProbeRounds of
-	// them, less what reading the counts costs (two reads back to back).
+	res.bytes, err = wirePerRoundTrip(ctx, srv, rt, wireProbeRounds)
+	return res, err
+}
+
+// wirePerRoundTrip runs rounds round trips on rt and returns the bytes
+// the server's connections carried per round trip (it counts them with
+// -countwire): the difference over the rounds, less what reading the
+// counts costs (two reads back to back).
+func wirePerRoundTrip(ctx context.Context, srv *serverProc, rt roundTripper, rounds int) (float64, error) {
 	a, err := srv.wire()
 	if err != nil {
-		return res, err
+		return 0, err
 	}
 	b, err := srv.wire()
 	if err != nil {
-		return res, err
+		return 0, err
 	}
-	for range wireProbeRounds {
+	for range rounds {
 		if err := rt.roundTrip(ctx); err != nil {
-			return res, err
+			return 0, err
 		}
 	}
 	z, err := srv.wire()
 	if err != nil {
-		return res, err
+		return 0, err
 	}
-	res.bytes = float64(z-b-(b-a)) / wireProbeRounds
-	return res, nil
+	return float64(z-b-(b-a)) / float64(rounds), nil
 }
 
 // binaryFrames is metric 10.

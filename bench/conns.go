@@ -13,6 +13,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/seed-544bbf9f/comet"
 	"github.com/seed-544bbf9f/comet/client"
 	"github.com/seed-544bbf9f/comet/transport"
 )
@@ -26,6 +27,9 @@ const (
 	// Push-storm targets: clients that hold the connection and never read.
 	kindStallComet = "stall-comet" // Comet WebSocket session, its receive buffer one message
 	kindStallRaw   = "stall-raw"   // gorilla/websocket connection
+	// kindDeflateComet is a Comet WebSocket session whose client asks for
+	// permessage-deflate (metric 11).
+	kindDeflateComet = "deflate-comet"
 )
 
 // cometKind names the kind of a Comet session forced onto transport t.
@@ -114,14 +118,16 @@ func (o *opener) open(ctx context.Context, ip net.IP) (conn, error) {
 		}
 		return o.openStream(ctx, d, ip, path)
 	}
-	t, ok := strings.CutPrefix(o.kind, "comet-")
-	if !ok {
+	opts := &client.Options{NetDialContext: d.DialContext}
+	if o.kind == kindDeflateComet {
+		opts.Transports = []string{transport.WebSocket}
+		opts.Compression = &comet.Compression{}
+	} else if t, ok := strings.CutPrefix(o.kind, "comet-"); ok {
+		opts.Transports = []string{t}
+	} else {
 		return nil, fmt.Errorf("unknown connection kind %q", o.kind)
 	}
-	c, err := client.Dial(ctx, o.base+"/comet", &client.Options{
-		Transports:     []string{t},
-		NetDialContext: d.DialContext,
-	})
+	c, err := client.Dial(ctx, o.base+"/comet", opts)
 	if err != nil {
 		return nil, err
 	}

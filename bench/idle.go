@@ -18,6 +18,7 @@ var serverConns = map[string]int{
 	cometKind(transport.SSE):       2,
 	cometKind(transport.Streaming): 2,
 	cometKind(transport.LongPoll):  1,
+	kindDeflateComet:               1,
 	kindRawWS:                      1,
 	kindRawSSE:                     1,
 	kindRawPark:                    1,
@@ -53,8 +54,13 @@ func sessionsFor(kind string, target int, soft uint64) int {
 // measureIdle opens n idle connections of kind against a fresh server
 // process, timing the storm, then reads the server's memory.
 func (r *runner) measureIdle(kind string, n int) (idleResult, error) {
+	return r.measureIdleWith(serverConfig{app: appEcho}, kind, n)
+}
+
+// measureIdleWith is measureIdle against a server configured by cfg.
+func (r *runner) measureIdleWith(cfg serverConfig, kind string, n int) (idleResult, error) {
 	res := idleResult{n: n}
-	srv, err := startServer(appEcho)
+	srv, err := startServerWith(cfg)
 	if err != nil {
 		return res, err
 	}

@@ -81,6 +81,7 @@ func serveMain(args []string) error {
 	fs.IntVar(&cfg.window, "window", 0, "Comet's outbound window in bytes (0: its default)")
 	fs.BoolVar(&cfg.noBinary, "nobinary", false, "set Comet's NoBinaryFrames: binary messages base64 on WebSocket too")
 	fs.BoolVar(&cfg.countWire, "countwire", false, "count the bytes of every connection, for /_bench/wire")
+	fs.BoolVar(&cfg.compress, "compress", false, "set Comet's Compression: offer permessage-deflate on WebSocket")
 	life := fs.Duration("life", childLife, "exit after this long whatever happens")
 	fs.Parse(args)
 	cmds := childMain(*life)
@@ -129,6 +130,7 @@ type serverConfig struct {
 	life      time.Duration // 0: childLife
 	noBinary  bool          // Comet's NoBinaryFrames
 	countWire bool          // count every connection's bytes for /_bench/wire
+	compress  bool          // Comet's Compression, at its default level
 }
 
 func newBenchServer(cfg serverConfig) *benchServer {
@@ -138,6 +140,10 @@ func newBenchServer(cfg serverConfig) *benchServer {
 	// the thing measured), sessions keep the header that marks the push
 	// storm's stalled clients, and errors go to stderr. A configuration
 	// may shorten the heartbeat (the soak) or the window (the push storm).
+	var compression *comet.Compression
+	if cfg.compress {
+		compression = &comet.Compression{}
+	}
 	s.h = comet.NewHandler(&session.Options{
 		Prefix:         "/comet",
 		Serve:          s.serveSession,
@@ -148,6 +154,7 @@ func newBenchServer(cfg serverConfig) *benchServer {
 		Hold:           cfg.heartbeat,
 		WindowBytes:    cfg.window,
 		NoBinaryFrames: cfg.noBinary,
+		Compression:    compression,
 		Logger:         slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 	})
 	// The raw WebSocket baseline is gorilla/websocket with its defaults, as
@@ -166,6 +173,7 @@ func (s *benchServer) mux() *http.ServeMux {
 	m.HandleFunc("GET /raw/sse", s.rawSSE)
 	m.HandleFunc("GET /_bench/mem", s.mem)
 	m.HandleFunc("GET /_bench/wire", s.wireBytes)
+	m.HandleFunc("GET /_bench/cpu", s.cpuTime)
 	m.HandleFunc("POST /_bench/broadcast", s.broadcast)
 	m.HandleFunc("POST /_bench/rawbroadcast", s.rawBroadcast)
 	m.HandleFunc("GET /raw/stall", s.rawStall)
@@ -414,7 +422,8 @@ func startServerWith(cfg serverConfig) (*serverProc, error) {
 	c, err := startChild("server("+cfg.app+")", &s.hello, "serve", "-app", cfg.app,
 		"-heartbeat", cfg.heartbeat.String(), "-window", fmt.Sprint(cfg.window),
 		"-life", cmp.Or(cfg.life, childLife).String(),
-		"-nobinary="+fmt.Sprint(cfg.noBinary), "-countwire="+fmt.Sprint(cfg.countWire))
+		"-nobinary="+fmt.Sprint(cfg.noBinary), "-countwire="+fmt.Sprint(cfg.countWire),
+		"-compress="+fmt.Sprint(cfg.compress))
 	if err != nil {
 		return nil, err
 	}

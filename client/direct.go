@@ -210,7 +210,7 @@ func dialDirectWebSocket(ctx context.Context, o Options, hc *http.Client, own *h
 	c := newConn(o, hc, own, base, neg, time.Since(start), []string{transport.WebSocket})
 	c.attempt = p.Attempt
 	p.Session = neg.SessionID
-	a, err := c.adoptWebSocket(ws, p, deadline)
+	a, err := c.adoptWebSocket(ws, o.agreedDeflate(resp.Header), p, deadline)
 	if err != nil {
 		c.cancel() // adoptWebSocket closed ws
 		return nil, errNotDirect

@@ -32,20 +32,31 @@ func blockWebSocket(blocked *atomic.Bool) func(http.Handler) http.Handler {
 // to each other transport in turn, then lets it through while messages
 // flow both ways: a background probe finds WebSocket working, and the
 // session moves onto it (reason "upgraded") with every message echoed
-// once, in order.
+// once, in order. With compression asked for at both ends, the probe's
+// handshake agrees to it too.
 func TestUpgrade(t *testing.T) {
-	for _, fallback := range []string{transport.SSE, transport.Streaming, transport.LongPoll} {
-		t.Run(fallback, func(t *testing.T) {
+	for _, tc := range []struct {
+		name, fallback string
+		compression    *transport.Compression
+	}{
+		{transport.SSE, transport.SSE, nil},
+		{transport.Streaming, transport.Streaming, nil},
+		{transport.LongPoll, transport.LongPoll, nil},
+		{"longpoll, compressed", transport.LongPoll, &transport.Compression{}},
+	} {
+		fallback := tc.fallback
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()
 			var blocked atomic.Bool
 			blocked.Store(true)
-			srv := newServer(t, session.Options{Serve: echo}, blockWebSocket(&blocked))
+			srv := newServer(t, session.Options{Serve: echo, Compression: tc.compression}, blockWebSocket(&blocked))
 			changes := make(chan [3]string, 8)
 			upgraded := make(chan struct{})
 			c, err := client.Dial(ctx, srv.url, &client.Options{
 				Transports:   []string{transport.WebSocket, fallback},
+				Compression:  tc.compression,
 				UpgradeDelay: 100 * time.Millisecond,
 				OnTransport: func(from, to, reason string) {
 					changes <- [3]string{from, to, reason}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/seed-544bbf9f/comet/internal/wswrite"
 	"github.com/seed-544bbf9f/comet/transport"
 )
 
@@ -46,6 +47,17 @@ type Options struct {
 	// WebSocket messages (PROTOCOL.md section 4). Other transports always
 	// carry base64.
 	NoBinaryFrames bool
+
+	// Compression, if set, asks for permessage-deflate (RFC 7692) at every
+	// WebSocket handshake (attaches and the background upgrade probes).
+	// Where the server offers it too (its Options.Compression), messages
+	// of at least comet.DeflateMinSize bytes are compressed, both ways;
+	// where it does not, the connection stays uncompressed. Use
+	// &comet.Compression{} for the default level. Compression trades CPU
+	// for bytes: worth it on slow or metered links with large, repetitive
+	// messages such as JSON documents. Other transports never compress.
+	// Nil asks for none.
+	Compression *transport.Compression
 
 	// HTTPClient carries negotiate, SSE and XHR streams, long-polls and
 	// upstream POSTs. Nil means a client built from TLSConfig, Jar, Proxy
@@ -204,6 +216,10 @@ func (o *Options) withDefaults() (Options, error) {
 		return c, fmt.Errorf("comet: Options.Protocols: %w", err)
 	}
 	c.Protocols = slices.Clone(c.Protocols)
+	if c.Compression != nil {
+		cc := *c.Compression
+		c.Compression = &cc
+	}
 	if c.LastResortTimeout <= 0 {
 		c.LastResortTimeout = defaultLastResort
 	}
@@ -257,6 +273,12 @@ func (o *Options) httpClient() (*http.Client, *http.Transport) {
 	return &http.Client{Transport: t, Jar: o.Jar}, t
 }
 
+// agreedDeflate reports whether the answer to a WebSocket upgrade, its
+// header h, agreed to the permessage-deflate the client asked for.
+func (o *Options) agreedDeflate(h http.Header) bool {
+	return o.Compression != nil && wswrite.Named(h)
+}
+
 // wsDialer returns the WebSocket dialer. Its TLS configuration offers no
 // ALPN protocol: a WebSocket handshake is HTTP/1.1 only.
 func (o *Options) wsDialer() websocket.Dialer {
@@ -266,9 +288,10 @@ func (o *Options) wsDialer() websocket.Dialer {
 		tc.NextProtos = nil
 	}
 	return websocket.Dialer{
-		NetDialContext:  o.NetDialContext,
-		Proxy:           o.Proxy,
-		TLSClientConfig: tc,
-		Jar:             o.Jar,
+		NetDialContext:    o.NetDialContext,
+		Proxy:             o.Proxy,
+		TLSClientConfig:   tc,
+		Jar:               o.Jar,
+		EnableCompression: o.Compression != nil,
 	}
 }

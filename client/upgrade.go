@@ -127,14 +127,10 @@ func (c *Conn) expectEcho(w *wsAttachment) error {
 	}
 	w.ws.SetReadDeadline(deadline)
 	for echoed := false; !echoed; {
-		typ, msg, err := w.ws.ReadMessage()
-		if err != nil {
-			return err
+		typ, frames, err := c.readWSBatch(w.ws)
+		if err == nil && typ != websocket.TextMessage {
+			err = fmt.Errorf("comet: binary message on a WebSocket probe")
 		}
-		if typ != websocket.TextMessage {
-			return fmt.Errorf("comet: binary message on a WebSocket probe")
-		}
-		frames, err := transport.DecodeBatch(msg)
 		if err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/seed-544bbf9f/comet/internal/wsread"
+	"github.com/seed-544bbf9f/comet/internal/wswrite"
 	"github.com/seed-544bbf9f/comet/transport"
 )
 
@@ -28,6 +29,7 @@ type wsAttachment struct {
 	sent       uint64        // the highest upstream sequence number written here; the writer's
 	superseded bool          // the open frame came with ["s"]
 	attempt    uint64        // the attach's attempt id
+	deflate    bool          // permessage-deflate was agreed at the handshake
 }
 
 // attachWebSocket opens a WebSocket to the session and waits, within
@@ -53,25 +55,23 @@ func (c *Conn) attachWebSocket(why string, timeout time.Duration) (attachment, e
 	c.mu.Unlock()
 
 	deadline := time.Now().Add(timeout)
-	ws, err := c.dialWebSocket(c.wsURL(p), deadline)
+	ws, deflate, err := c.dialWebSocket(c.wsURL(p), deadline)
 	if err != nil {
 		return nil, err
 	}
-	return c.adoptWebSocket(ws, p, deadline)
+	return c.adoptWebSocket(ws, deflate, p, deadline)
 }
 
 // adoptWebSocket reads the open frame of ws, upgraded with the attach
 // parameters p, by deadline, and returns the attachment it begins.
-func (c *Conn) adoptWebSocket(ws *websocket.Conn, p transport.AttachParams, deadline time.Time) (attachment, error) {
-	ws.SetReadLimit(int64(c.lim.maxBatch) + 1024) // the slack is for padding lines
+// deflate says whether the upgrade agreed to permessage-deflate.
+func (c *Conn) adoptWebSocket(ws *websocket.Conn, deflate bool, p transport.AttachParams, deadline time.Time) (attachment, error) {
+	wswrite.Setup(ws, c.opts.Compression.DeflateLevel())
+	ws.SetReadLimit(c.wsReadLimit())
 	stop := context.AfterFunc(c.ctx, func() { ws.Close() })
 	ws.SetReadDeadline(deadline)
-	typ, msg, err := ws.ReadMessage()
+	typ, frames, err := c.readWSBatch(ws)
 	stop()
-	var frames []transport.Frame
-	if err == nil {
-		frames, err = transport.DecodeBatch(msg)
-	}
 	switch {
 	case err != nil:
 	case typ != websocket.TextMessage || len(frames) == 0 || frames[0].Type != transport.TypeOpen:
@@ -88,9 +88,31 @@ func (c *Conn) adoptWebSocket(ws *websocket.Conn, p transport.AttachParams, dead
 	}
 	open := &frames[0]
 	c.opened(open, p.Ack)
-	w := &wsAttachment{c: c, ws: ws, interval: millis(int(open.Interval), c.lim.heartbeat), sent: open.Ack, attempt: p.Attempt}
+	w := &wsAttachment{c: c, ws: ws, interval: millis(int(open.Interval), c.lim.heartbeat), sent: open.Ack, attempt: p.Attempt,
+		deflate: deflate}
 	w.superseded = c.receive(frames[1:])
 	return w, nil
+}
+
+// wsReadLimit bounds each downstream WebSocket message, on the wire and,
+// with permessage-deflate, once inflated: a batch, plus slack for padding
+// lines.
+func (c *Conn) wsReadLimit() int64 { return int64(c.lim.maxBatch) + 1024 }
+
+// readWSBatch reads one WebSocket message, within wsReadLimit, and
+// decodes it as a batch if it is a text message; the caller refuses any
+// other.
+func (c *Conn) readWSBatch(ws *websocket.Conn) (int, []transport.Frame, error) {
+	typ, b, err := wsread.Next(ws, c.wsReadLimit())
+	if err != nil {
+		return typ, nil, err
+	}
+	defer wsread.Put(b)
+	if typ != websocket.TextMessage {
+		return typ, nil, nil
+	}
+	frames, err := transport.DecodeBatch(b.Bytes())
+	return typ, frames, err
 }
 
 // wsURL returns the WebSocket URL of an attach with p.
@@ -107,8 +129,9 @@ func (c *Conn) wsURL(p transport.AttachParams) string {
 }
 
 // dialWebSocket runs the WebSocket handshake, bounded by deadline, and
-// classifies its failure.
-func (c *Conn) dialWebSocket(u string, deadline time.Time) (*websocket.Conn, error) {
+// classifies its failure. deflate reports whether permessage-deflate was
+// agreed.
+func (c *Conn) dialWebSocket(u string, deadline time.Time) (ws *websocket.Conn, deflate bool, err error) {
 	ctx, cancel := context.WithDeadline(c.ctx, deadline)
 	defer cancel()
 	// gorilla/websocket bounds the handshake by ctx's deadline but does not
@@ -135,21 +158,21 @@ func (c *Conn) dialWebSocket(u string, deadline time.Time) (*websocket.Conn, err
 	ws, resp, err := d.DialContext(ctx, u, c.opts.Header)
 	stop()
 	if err == nil {
-		return ws, nil
+		return ws, c.opts.agreedDeflate(resp.Header), nil
 	}
 	fail := func(why string, err error) error {
 		return &attachError{transport: transport.WebSocket, why: why, err: err}
 	}
 	switch {
 	case c.ctx.Err() != nil:
-		return nil, c.ctx.Err()
+		return nil, false, c.ctx.Err()
 	case resp != nil:
 		data, _ := readBody(resp)
-		return nil, fail("ws_refused", httpError(resp, data))
+		return nil, false, fail("ws_refused", httpError(resp, data))
 	case ctx.Err() != nil || isTimeout(err):
-		return nil, fail("ws_hung", err)
+		return nil, false, fail("ws_hung", err)
 	}
-	return nil, fail("ws_refused", err)
+	return nil, false, fail("ws_refused", err)
 }
 
 // serve runs the reader and the writer until either fails or ctx ends.
@@ -196,7 +219,7 @@ func (w *wsAttachment) read(ctx context.Context) error {
 			return err
 		}
 		w.ws.SetReadDeadline(time.Now().Add(silence))
-		typ, b, err := wsread.Next(w.ws)
+		typ, b, err := wsread.Next(w.ws, c.wsReadLimit())
 		switch {
 		case err != nil && isTimeout(err):
 			return fmt.Errorf("%w for %v", errSilent, silence)
@@ -282,14 +305,8 @@ func (w *wsAttachment) write(ctx context.Context) error {
 		c.mu.Unlock()
 
 		w.ws.SetWriteDeadline(now.Add(w.interval + c.lim.attachTimeout))
-		for binary, p := range b.WSMessages() {
-			typ := websocket.TextMessage
-			if binary {
-				typ = websocket.BinaryMessage
-			}
-			if err := w.ws.WriteMessage(typ, p); err != nil {
-				return err
-			}
+		if err := wswrite.Batch(w.ws, &b, w.deflate); err != nil {
+			return err
 		}
 		beat = false
 		idle.Reset(w.interval)

@@ -62,7 +62,7 @@ func (a *attachment) Params() transport.AttachParams { return a.params }
 // Limits implements transport.Attachment.
 func (a *attachment) Limits() transport.Limits {
 	o := a.s.opts
-	return transport.Limits{MaxBatch: o.MaxBatch, WriteTimeout: o.WriteTimeout}
+	return transport.Limits{MaxBatch: o.MaxBatch, WriteTimeout: o.WriteTimeout, DeflateLevel: o.Compression.DeflateLevel()}
 }
 
 // Done implements transport.Attachment.

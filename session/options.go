@@ -148,6 +148,25 @@ type Options struct {
 	// section 4). Default false: a client that asks for them at negotiate
 	// gets them on WebSocket.
 	NoBinaryFrames bool
+	// Compression, if set, offers permessage-deflate (RFC 7692) at every
+	// WebSocket handshake. A client that asks for it too (browsers do; the
+	// Go client with its own Options.Compression) gets every WebSocket
+	// message of at least transport.DeflateMinSize bytes compressed, both
+	// ways, each on its own (no context takeover). The open frame, which
+	// carries an attach ticket, always travels alone in an uncompressed
+	// message: compressed beside text an attacker chooses, a secret leaks
+	// through the compressed size (BREACH). Messages written together
+	// share one compressed WebSocket message, so an application that sends
+	// its own secrets on a session that also carries text others choose
+	// should leave this off. Costs: CPU on every large message, several
+	// times what sending it uncompressed takes; a compressor of 1.2 MB
+	// (0.8 MB above level 1), from a shared pool, while a message is
+	// compressed, and a 44 KB decompressor while one is read; none while
+	// a session is idle. Inflated messages are held to MaxBatch. Other
+	// transports never compress. Default nil: no compression, and the
+	// handshake answers no Sec-WebSocket-Extensions. Figures and the
+	// reasoning: docs/compression.md.
+	Compression *transport.Compression
 	// LegacyClose refuses what negotiate's noStatus asks for (PROTOCOL.md
 	// section 10), as servers did before it: a client's close without a
 	// code (1005) is then a protocol error (1002), and a client's close is
@@ -263,6 +282,10 @@ func (o *Options) withDefaults() Options {
 	c.Protocols = append([]string(nil), c.Protocols...)
 	c.TrustedProxies = append([]netip.Prefix(nil), c.TrustedProxies...)
 	c.RequestHeaders = append([]string(nil), c.RequestHeaders...)
+	if c.Compression != nil {
+		cc := *c.Compression
+		c.Compression = &cc
+	}
 	return c
 }
 

@@ -40,6 +40,10 @@ type Limits struct {
 	MaxBatch int
 	// WriteTimeout bounds each write to the client.
 	WriteTimeout time.Duration
+	// DeflateLevel, if not zero, is the DEFLATE level of the
+	// permessage-deflate a WebSocket offers at its handshake (see
+	// Compression); zero offers none.
+	DeflateLevel int
 }
 
 // Attachment is one transport connection or request bound to a session, as

@@ -73,6 +73,13 @@ func (t Type) String() string {
 	return "unknown"
 }
 
+// CarriesCredential reports whether frames of this type carry a
+// credential: an attach ticket (open, ticket) or the session secret
+// (key). A transport that compresses keeps them out of every compressed
+// message, where their bytes would share a DEFLATE window with data an
+// attacker may choose (PROTOCOL.md section 5, WebSocket).
+func (t Type) CarriesCredential() bool { return t == TypeOpen || t == TypeTicket || t == TypeKey }
+
 // IsMessage reports whether frames of this type carry application data.
 func (t Type) IsMessage() bool { return t == TypeText || t == TypeBinary }
 

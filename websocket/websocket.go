@@ -2,7 +2,10 @@
 // gorilla/websocket connection to the session layer. Every WebSocket
 // text message, both ways, holds one batch of frames; once negotiate has
 // agreed to them, a binary message travels as a binary WebSocket message
-// of its own (PROTOCOL.md sections 4 and 5).
+// of its own (PROTOCOL.md sections 4 and 5). When the handler's
+// Limits.DeflateLevel asks for it, the upgrade offers permessage-deflate
+// (RFC 7692), and a client that accepts gets large messages compressed
+// both ways, the open frame always alone and uncompressed.
 //
 // The adapter is safe for concurrent use; each connection has exactly one
 // reader goroutine and one writer (the session's pump).
@@ -17,6 +20,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/seed-544bbf9f/comet/internal/wsread"
+	"github.com/seed-544bbf9f/comet/internal/wswrite"
 	"github.com/seed-544bbf9f/comet/transport"
 )
 
@@ -35,6 +39,9 @@ type Options struct {
 // Adapter serves WebSocket attachments.
 type Adapter struct {
 	upgrader websocket.Upgrader
+	// deflater is upgrader offering permessage-deflate, for a handler whose
+	// Limits.DeflateLevel asks for it.
+	deflater websocket.Upgrader
 }
 
 // New returns a WebSocket adapter.
@@ -52,7 +59,7 @@ func New(opts *Options) *Adapter {
 	if o.HandshakeTimeout == 0 {
 		o.HandshakeTimeout = 10 * time.Second
 	}
-	return &Adapter{upgrader: websocket.Upgrader{
+	ad := &Adapter{upgrader: websocket.Upgrader{
 		HandshakeTimeout: o.HandshakeTimeout,
 		ReadBufferSize:   o.ReadBufferSize,
 		WriteBufferSize:  o.WriteBufferSize,
@@ -63,6 +70,9 @@ func New(opts *Options) *Adapter {
 			transport.WriteError(w, status, transport.ErrorBody{Code: transport.CodeBadRequest, Message: reason.Error()}, 0)
 		},
 	}}
+	ad.deflater = ad.upgrader
+	ad.deflater.EnableCompression = true
+	return ad
 }
 
 // Name returns transport.WebSocket.
@@ -70,32 +80,42 @@ func (*Adapter) Name() string { return transport.WebSocket }
 
 // ServeAttach upgrades the request and serves the attachment until it ends.
 func (ad *Adapter) ServeAttach(w http.ResponseWriter, r *http.Request, a transport.Attachment) {
-	conn, err := ad.upgrader.Upgrade(w, r, w.Header().Clone())
+	lim := a.Limits()
+	up := &ad.upgrader
+	if lim.DeflateLevel != 0 {
+		up = &ad.deflater
+	}
+	conn, err := up.Upgrade(w, r, w.Header().Clone())
 	if err != nil {
 		return // the upgrader has answered
 	}
-	lim := a.Limits()
 	conn.SetReadLimit(int64(lim.MaxBatch))
-	ds := &downstream{conn: conn, timeout: lim.WriteTimeout}
+	// A client that offered no permessage-deflate cannot have it; one
+	// that did is treated as having it, which at worst costs its open
+	// frame a message of its own.
+	deflate := lim.DeflateLevel != 0 && wswrite.Named(r.Header)
+	wswrite.Setup(conn, lim.DeflateLevel)
+	ds := &downstream{conn: conn, timeout: lim.WriteTimeout, deflate: deflate}
 	read := make(chan struct{})
 	go func() {
 		defer close(read)
-		readLoop(conn, a)
+		readLoop(conn, a, int64(lim.MaxBatch))
 	}()
 	a.Serve(ds, transport.Stream)
 	<-read
 }
 
-// readLoop feeds upstream batches to the attachment until the connection
-// fails or the attachment ends.
-func readLoop(conn *websocket.Conn, a transport.Attachment) {
+// readLoop feeds upstream batches, of at most limit bytes once
+// decompressed, to the attachment until the connection fails or the
+// attachment ends.
+func readLoop(conn *websocket.Conn, a transport.Attachment, limit int64) {
 	select {
 	case <-a.Started():
 	case <-a.Done():
 		return
 	}
 	for {
-		typ, b, err := wsread.Next(conn)
+		typ, b, err := wsread.Next(conn, limit)
 		switch {
 		case errors.Is(err, websocket.ErrReadLimit):
 			a.Fail(transport.CloseMessageTooBig, "WebSocket message exceeds the batch limit")
@@ -128,6 +148,7 @@ func readLoop(conn *websocket.Conn, a transport.Attachment) {
 type downstream struct {
 	conn    *websocket.Conn
 	timeout time.Duration
+	deflate bool // permessage-deflate may be in use: see wswrite.Batch
 	once    sync.Once
 }
 
@@ -136,19 +157,7 @@ func (d *downstream) WritesRaw() bool { return true }
 
 func (d *downstream) WriteBatch(b *transport.Batch) error {
 	d.conn.SetWriteDeadline(time.Now().Add(d.timeout))
-	if !b.Raw {
-		return d.conn.WriteMessage(websocket.TextMessage, b.Bytes)
-	}
-	for binary, p := range b.WSMessages() {
-		typ := websocket.TextMessage
-		if binary {
-			typ = websocket.BinaryMessage
-		}
-		if err := d.conn.WriteMessage(typ, p); err != nil {
-			return err
-		}
-	}
-	return nil
+	return wswrite.Batch(d.conn, b, d.deflate)
 }
 
 // Close says goodbye with a WebSocket close frame, briefly, and closes the

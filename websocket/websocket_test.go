@@ -80,9 +80,15 @@ func (s *server) url(p transport.AttachParams) string {
 // its body readable.
 func (s *server) dial(t *testing.T, p transport.AttachParams, hdr http.Header) (*peer, *http.Response, error) {
 	t.Helper()
+	return s.dialWith(t, &gorilla.Dialer{}, p, hdr)
+}
+
+// dialWith attaches by WebSocket with the dialer d.
+func (s *server) dialWith(t *testing.T, d *gorilla.Dialer, p transport.AttachParams, hdr http.Header) (*peer, *http.Response, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), testutil.Wait)
 	defer cancel()
-	conn, resp, err := (&gorilla.Dialer{}).DialContext(ctx, s.url(p), hdr)
+	conn, resp, err := d.DialContext(ctx, s.url(p), hdr)
 	if err != nil {
 		return nil, resp, err
 	}
@@ -94,7 +100,14 @@ func (s *server) dial(t *testing.T, p transport.AttachParams, hdr http.Header) (
 // mustDial attaches and returns the connection and its open frame.
 func (s *server) mustDial(t *testing.T, p transport.AttachParams) (*peer, transport.Frame) {
 	t.Helper()
-	c, _, err := s.dial(t, p, nil)
+	return s.mustDialWith(t, &gorilla.Dialer{}, p)
+}
+
+// mustDialWith attaches with the dialer d and returns the connection and
+// its open frame.
+func (s *server) mustDialWith(t *testing.T, d *gorilla.Dialer, p transport.AttachParams) (*peer, transport.Frame) {
+	t.Helper()
+	c, _, err := s.dialWith(t, d, p, nil)
 	if err != nil {
 		t.Fatalf("dial attempt %d: %v", p.Attempt, err)
 	}
@@ -394,9 +407,15 @@ func TestViolationClosesSession(t *testing.T) {
 // at once. Acknowledging the close then ends the session.
 func (s *server) violate(t *testing.T, body string, typ int, data []byte, cut bool, code transport.CloseCode) {
 	t.Helper()
+	s.violateWith(t, &gorilla.Dialer{}, body, typ, data, cut, code)
+}
+
+// violateWith is violate with the dialer d, the first attach's.
+func (s *server) violateWith(t *testing.T, d *gorilla.Dialer, body string, typ int, data []byte, cut bool, code transport.CloseCode) {
+	t.Helper()
 	_, n := s.negotiateBody(t, body)
 	ss := s.session(t, n)
-	c, open := s.mustDial(t, deliver(n, n.Tickets[0], 1))
+	c, open := s.mustDialWith(t, d, deliver(n, n.Tickets[0], 1))
 	c.write(typ, data)
 	if cut {
 		c.drain()

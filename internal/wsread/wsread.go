@@ -7,6 +7,7 @@ package wsread
 
 import (
 	"bytes"
+	"io"
 	"sync"
 
 	"github.com/gorilla/websocket"
@@ -20,14 +21,20 @@ var pool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // Next reads the next message of conn into a pooled buffer. The caller
 // gives the buffer back with Put once done with its bytes. On error the
-// buffer is nil.
-func Next(conn *websocket.Conn) (typ int, b *bytes.Buffer, err error) {
+// buffer is nil. A message longer than limit bytes, as read, fails with
+// websocket.ErrReadLimit: gorilla's own read limit counts the bytes on
+// the wire, which permessage-deflate may inflate a thousandfold.
+func Next(conn *websocket.Conn, limit int64) (typ int, b *bytes.Buffer, err error) {
 	typ, r, err := conn.NextReader()
 	if err != nil {
 		return typ, nil, err
 	}
 	b = pool.Get().(*bytes.Buffer)
-	if _, err := b.ReadFrom(r); err != nil {
+	n, err := b.ReadFrom(io.LimitReader(r, limit+1))
+	if err == nil && n > limit {
+		err = websocket.ErrReadLimit
+	}
+	if err != nil {
 		Put(b)
 		return typ, nil, err
 	}

@@ -48,13 +48,13 @@ func TestNextReusesBuffers(t *testing.T) {
 	msgs := [][]byte{[]byte("one"), bytes.Repeat([]byte("x"), 100<<10), []byte("three"), {}, []byte("five")}
 	c := sender(t, msgs...)
 	for i, want := range msgs {
-		typ, b, err := Next(c)
+		typ, b, err := Next(c, 1<<20)
 		if err != nil || typ != websocket.TextMessage || !bytes.Equal(b.Bytes(), want) {
 			t.Fatalf("message %d: type %d, %d bytes, %v; want text, %d bytes", i, typ, len(b.Bytes()), err, len(want))
 		}
 		Put(b)
 	}
-	if _, b, err := Next(c); !websocket.IsCloseError(err, websocket.CloseNormalClosure) || b != nil {
+	if _, b, err := Next(c, 1<<20); !websocket.IsCloseError(err, websocket.CloseNormalClosure) || b != nil {
 		t.Fatalf("after the messages: %v, %v; want the normal close and no buffer", b, err)
 	}
 }
@@ -64,7 +64,21 @@ func TestNextReusesBuffers(t *testing.T) {
 func TestNextReadLimit(t *testing.T) {
 	c := sender(t, bytes.Repeat([]byte("x"), 2048))
 	c.SetReadLimit(1024)
-	if _, b, err := Next(c); !errors.Is(err, websocket.ErrReadLimit) || b != nil {
+	if _, b, err := Next(c, 1<<20); !errors.Is(err, websocket.ErrReadLimit) || b != nil {
+		t.Fatalf("Next = %v, %v; want ErrReadLimit and no buffer", b, err)
+	}
+}
+
+// TestNextLimit checks Next's own limit, which counts the bytes as read:
+// a message of exactly the limit arrives, one byte more is refused.
+func TestNextLimit(t *testing.T) {
+	c := sender(t, bytes.Repeat([]byte("x"), 1000), bytes.Repeat([]byte("x"), 1001))
+	typ, b, err := Next(c, 1000)
+	if err != nil || typ != websocket.TextMessage || b.Len() != 1000 {
+		t.Fatalf("Next = %d, %v; want the message of 1000 bytes", typ, err)
+	}
+	Put(b)
+	if _, b, err := Next(c, 1000); !errors.Is(err, websocket.ErrReadLimit) || b != nil {
 		t.Fatalf("Next = %v, %v; want ErrReadLimit and no buffer", b, err)
 	}
 }

@@ -49,6 +49,9 @@ type Config struct {
 	Wrap func(http.Handler) http.Handler
 	// HTTP2 serves TLS with HTTP/2 enabled.
 	HTTP2 bool
+	// Listener, if set, wraps the server's listener, as a
+	// wirecount.Listener does to watch the wire.
+	Listener func(net.Listener) net.Listener
 }
 
 // Server is a Handler served on loopback for one test. Its cleanup ends
@@ -93,6 +96,9 @@ func Start(t *testing.T, cfg Config) *Server {
 		h = cfg.Wrap(h)
 	}
 	s.Srv = httptest.NewUnstartedServer(h)
+	if cfg.Listener != nil {
+		s.Srv.Listener = cfg.Listener(s.Srv.Listener)
+	}
 	if cfg.HTTP2 {
 		s.Srv.EnableHTTP2 = true
 		s.Srv.StartTLS()
