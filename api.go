@@ -103,6 +103,12 @@ const (
 // as they are.
 const DeflateMinSize = transport.DeflateMinSize
 
+// NegotiateHeader is the header in which the answer to a first attach that
+// negotiates names its session, as the negotiate response's JSON
+// (PROTOCOL.md section 3): what middleware reads to tell which session
+// such a request serves, since it has no s parameter.
+const NegotiateHeader = transport.NegotiateHeader
+
 // Errors returned before anything is sent, besides the *CloseError of a
 // closed session. Test for them with errors.Is.
 var (

@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"sync"
 
-	"github.com/seed-544bbf9f/comet/transport"
+	"github.com/seed-544bbf9f/comet"
 )
 
 // cutter is the -debug flag's connection cutter: it remembers which
@@ -87,7 +87,7 @@ func sessionOf(h http.Header) string {
 	var neg struct {
 		SID string `json:"sid"`
 	}
-	if json.Unmarshal([]byte(h.Get(transport.NegotiateHeader)), &neg) != nil {
+	if json.Unmarshal([]byte(h.Get(comet.NegotiateHeader)), &neg) != nil {
 		return ""
 	}
 	return neg.SID
