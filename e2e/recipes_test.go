@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seed-544bbf9f/comet/client"
 	"github.com/seed-544bbf9f/comet/session"
 	"github.com/seed-544bbf9f/comet/transport"
 )
@@ -50,7 +52,10 @@ var proxyRecipes = []proxyRecipe{
 // TestProxyRecipes puts each recipe of docs/proxies.md between Chromium
 // and a Comet server that trusts the proxy's address: the page, loaded
 // through the proxy, echoes on the automatic choice (which must be
-// WebSocket) and forced onto SSE and long-polling. Then a negotiate from
+// WebSocket) and forced onto SSE and long-polling; the Go client, on each
+// transport alone, makes its session in its first attach through the
+// proxy, which passes the answer's Comet-Negotiate header (no negotiate
+// POST reaches the server), and echoes. Then a negotiate from
 // another loopback address, with forged X-Forwarded-Host and
 // X-Forwarded-For: with TrustedProxies, it is admitted and Comet names
 // that address as the client's; without, a recipe that rewrites Host is refused with
@@ -99,6 +104,21 @@ func TestProxyRecipes(t *testing.T) {
 					checkClosed(t, "page", r.Close, 1000, "done")
 					if len(r.Got) != len(r.Sent) || len(r.Sent) == 0 {
 						t.Errorf("page: sent %d messages, got %d back", len(r.Sent), len(r.Got))
+					}
+				})
+			}
+
+			// The Go client with one transport negotiates in its first
+			// attach, whose answer carries the session in a header: the
+			// proxy must pass it (else the client negotiates apart, which
+			// the count of negotiate POSTs would show).
+			for _, name := range transport.Order() {
+				t.Run("go client "+name, func(t *testing.T) {
+					srv := newServer(t, config{opts: session.Options{TrustedProxies: proxyNet}})
+					px := start(t, srv)
+					goClientEcho(t, px.url+"/comet", name)
+					if n := srv.negotiates.Load(); n != 0 {
+						t.Errorf("%d negotiate POSTs through %s, want none: the first attach negotiates", n, rc.name)
 					}
 				})
 			}
@@ -252,4 +272,32 @@ Group #65534
 	b.WriteString("\n" + block)
 	conf := writeConfig(t, dir, "httpd.conf", b.String())
 	return []string{bin, "-X", "-f", conf}
+}
+
+// goClientEcho dials url with the Go client on transport name alone,
+// echoes a few messages and closes.
+func goClientEcho(t *testing.T, url, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, url, &client.Options{Transports: []string{name}})
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	defer c.CloseNow()
+	if got := c.Transport(); got != name {
+		t.Fatalf("Transport() = %q, want %q", got, name)
+	}
+	for i := range 3 {
+		m := fmt.Sprintf("through the proxy %d", i)
+		if err := c.Send(ctx, transport.Text, []byte(m)); err != nil {
+			t.Fatalf("Send: %v", err)
+		}
+		if _, p, err := c.Recv(ctx); err != nil || string(p) != m {
+			t.Fatalf("Recv = %q, %v; want %q", p, err, m)
+		}
+	}
+	if err := c.Close(transport.CloseNormal, "done"); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
 }
