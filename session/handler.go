@@ -217,6 +217,9 @@ func (h *Handler) attach(w http.ResponseWriter, r *http.Request) {
 	}
 	c, refused := h.admit(w, r)
 	if refused != "" {
+		if r.URL.Query().Has("n") {
+			h.counters.refused(refused) // a negotiate refused
+		}
 		return
 	}
 	if r.URL.Query().Has("n") {

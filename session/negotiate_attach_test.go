@@ -161,6 +161,13 @@ func TestNegotiateUpgradeRefused(t *testing.T) {
 	if n := l.h.Sessions(); n != 0 {
 		t.Errorf("%d sessions left by refused upgrades, want none", n)
 	}
+	st := l.h.Stats()
+	for code, n := range map[string]uint64{transport.CodeOriginRefused: 1, transport.CodeUnauthorized: 1,
+		transport.CodeBadRequest: 3, transport.CodeNoProtocol: 1} {
+		if st.NegotiateRefusals[code] != n {
+			t.Errorf("NegotiateRefusals = %v, want %d of %s", st.NegotiateRefusals, n, code)
+		}
+	}
 }
 
 // TestNegotiateUpgradeNotUpgrade: n on a plain GET of the WebSocket path
