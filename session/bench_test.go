@@ -77,7 +77,7 @@ func BenchmarkSendDeliver(b *testing.B) {
 	}
 	s.CloseNow()
 	<-served
-	// What reached the downstream before CloseNow depends on the pump's
+	// What reached the downstream before CloseNow depends on the writer's
 	// timing (with -benchtime=1x, nothing may have); the close does not.
 	if st := h.Stats(); st.SessionsClosed[transport.CloseNormal] != 1 {
 		b.Fatalf("the counters missed the run's close: %v", st.SessionsClosed)

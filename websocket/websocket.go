@@ -8,7 +8,7 @@
 // both ways, the open frame always alone and uncompressed.
 //
 // The adapter is safe for concurrent use; each connection has exactly one
-// reader goroutine and one writer (the session's pump).
+// reader goroutine and one writer at a time (the session's).
 package websocket
 
 import (
