@@ -43,7 +43,7 @@ type attachment struct {
 	doneCh    chan struct{} // closed by end
 	startedCh chan struct{} // closed once Start has registered the attachment
 	once      sync.Once
-	writers   sync.WaitGroup // the writer, while one runs (see wake)
+	wakeCh    chan struct{} // under Serve: wakes its goroutine, the writer (see wake)
 
 	// Set by Start before the attachment is shared.
 	delivery transport.Delivery
@@ -68,7 +68,7 @@ type attachment struct {
 	lastWrite  time.Time   // when the last write began
 	heartbeat  *time.Timer // fires every interval of downstream silence
 	hold       *time.Timer // ends the hold of an ack; nil until first needed
-	writer     func()      // a.write, bound once (starting it allocates nothing); nil until writes may start
+	writer     func()      // a.drain, bound once (starting it allocates nothing); nil until writes may start
 }
 
 // Params implements transport.Attachment.
@@ -140,16 +140,24 @@ func (a *attachment) interval(d transport.Delivery) time.Duration {
 	return min(max(asked, o.MinHeartbeat), limit)
 }
 
-// Serve implements transport.Attachment: Start, then wait for the end,
-// and for the writer, which must not touch ds once Serve has returned.
+// Serve implements transport.Attachment: Start, with the request's
+// goroutine, which waits for the end anyway, as the writer. A poll's or a
+// stream's writes then need no other goroutine, nor a hand-off back to
+// this one before the response ends.
 func (a *attachment) Serve(ds transport.Downstream, d transport.Delivery) error {
+	a.wakeCh = make(chan struct{}, 1)
 	if err := a.Start(ds, d); err != nil {
 		return err
 	}
-	<-a.doneCh
-	// No writer starts once ended is set, which is before doneCh closes.
-	a.writers.Wait()
-	return a.err
+	for {
+		select {
+		case <-a.wakeCh:
+			a.drain()
+		case <-a.doneCh:
+			// The writer is this goroutine: nothing writes to ds now.
+			return a.err
+		}
+	}
 }
 
 // Start implements transport.Attachment. The attachment has no goroutine
@@ -206,7 +214,7 @@ func (a *attachment) Start(ds transport.Downstream, d transport.Delivery) error 
 	// poll's when the writer finds something to deliver with it, or the
 	// hold is over.
 	s.mu.Lock()
-	a.writer = a.write
+	a.writer = a.drain
 	a.wake()
 	s.mu.Unlock()
 	return nil

@@ -10,24 +10,28 @@ import (
 
 var batchPool = sync.Pool{New: func() any { return new(transport.Batch) }}
 
-// wake starts the attachment's writer unless one runs: something may be
-// due. Called with s.mu held. The writer is the only goroutine that writes
-// to ds, and it exists only while there is something to write, so that an
-// idle attachment costs no goroutine, nor the batch the writer holds.
+// wake sets the attachment's writer going unless it runs: something may
+// be due. Called with s.mu held. Only the writer writes to ds. Under Serve
+// it is Serve's goroutine, which the request holds anyway; under Start it
+// is a goroutine that exists only while there is something to write, so
+// that an idle attachment costs no goroutine, nor the batch the writer
+// holds.
 func (a *attachment) wake() {
 	if a.writing || a.ended || a.writer == nil {
 		return
 	}
 	a.writing = true
-	a.writers.Add(1)
+	if a.wakeCh != nil {
+		a.wakeCh <- struct{}{} // never full: writing admits one wake-up at a time
+		return
+	}
 	go a.writer()
 }
 
-// write is the attachment's writer: it gathers what is due into one batch
-// per write, and goes when nothing is. Because it decides to go under
-// s.mu, which wake holds too, no wake-up is lost between the two.
-func (a *attachment) write() {
-	defer a.writers.Done()
+// drain gathers what is due into one batch per write until nothing is,
+// then lets the writer go. It decides so under s.mu, which wake holds
+// too, so that no wake-up is lost between the two.
+func (a *attachment) drain() {
 	s := a.s
 	d := a.delivery
 	b := batchPool.Get().(*transport.Batch)
