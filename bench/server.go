@@ -436,6 +436,9 @@ func startServerWith(cfg serverConfig) (*serverProc, error) {
 	}
 	s.child = c
 	s.base = "http://" + s.hello.Addr
+	if s.profile != "" {
+		fmt.Printf("  server %s profiles: %s-*\n", cfg.app, s.profile)
+	}
 	s.hc = &http.Client{Timeout: 60 * time.Second}
 	return s, nil
 }
