@@ -68,7 +68,7 @@ type attachment struct {
 	lastWrite  time.Time   // when the last write began
 	heartbeat  *time.Timer // fires every interval of downstream silence
 	hold       *time.Timer // ends the hold of an ack; nil until first needed
-	writer     func()      // a.drain, bound once (starting it allocates nothing); nil until writes may start
+	writer     func()      // a.write, bound once (starting it allocates nothing); nil until writes may start
 }
 
 // Params implements transport.Attachment.
@@ -149,10 +149,13 @@ func (a *attachment) Serve(ds transport.Downstream, d transport.Delivery) error 
 	if err := a.Start(ds, d); err != nil {
 		return err
 	}
+	// The request holds its goroutine anyway, and this batch with it.
+	b := batchPool.Get().(*transport.Batch)
+	defer batchPool.Put(b)
 	for {
 		select {
 		case <-a.wakeCh:
-			a.drain()
+			a.drain(b)
 		case <-a.doneCh:
 			// The writer is this goroutine: nothing writes to ds now.
 			return a.err
@@ -214,7 +217,7 @@ func (a *attachment) Start(ds transport.Downstream, d transport.Delivery) error 
 	// poll's when the writer finds something to deliver with it, or the
 	// hold is over.
 	s.mu.Lock()
-	a.writer = a.drain
+	a.writer = a.write
 	a.wake()
 	s.mu.Unlock()
 	return nil

@@ -28,14 +28,20 @@ func (a *attachment) wake() {
 	go a.writer()
 }
 
-// drain gathers what is due into one batch per write until nothing is,
-// then lets the writer go. It decides so under s.mu, which wake holds
-// too, so that no wake-up is lost between the two.
-func (a *attachment) drain() {
-	s := a.s
-	d := a.delivery
+// write is the writer goroutine wake starts under Start. Its batch goes
+// back to the pool with it.
+func (a *attachment) write() {
 	b := batchPool.Get().(*transport.Batch)
 	defer batchPool.Put(b)
+	a.drain(b)
+}
+
+// drain gathers what is due into one batch per write, in b, until nothing
+// is, then lets the writer go. It decides so under s.mu, which wake holds
+// too, so that no wake-up is lost between the two.
+func (a *attachment) drain(b *transport.Batch) {
+	s := a.s
+	d := a.delivery
 	b.Raw = a.raw
 	for {
 		s.mu.Lock()
