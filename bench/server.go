@@ -450,7 +450,14 @@ func (s *serverProc) mem() (memReport, error) {
 	return m, err
 }
 
+// call asks the server for path and decodes its JSON answer into v.
 func (s *serverProc) call(method, path string, v any) error {
+	return s.do(method, path, func(body io.Reader) error { return json.NewDecoder(body).Decode(v) })
+}
+
+// do makes a request of the server, within a minute, and hands a 200
+// answer's body to read.
+func (s *serverProc) do(method, path string, read func(io.Reader) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, s.base+path, nil)
@@ -466,5 +473,5 @@ func (s *serverProc) call(method, path string, v any) error {
 		b, _ := io.ReadAll(resp.Body)
 		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, b)
 	}
-	return json.NewDecoder(resp.Body).Decode(v)
+	return read(resp.Body)
 }
