@@ -43,7 +43,7 @@ type attachment struct {
 	doneCh    chan struct{} // closed by end
 	startedCh chan struct{} // closed once Start has registered the attachment
 	once      sync.Once
-	wakeCh    chan struct{} // under Serve: wakes its goroutine, the writer (see wake)
+	wakeCh    chan struct{} // wakes a writer that waits (see wake)
 
 	// Set by Start before the attachment is shared.
 	delivery transport.Delivery
@@ -62,6 +62,7 @@ type attachment struct {
 	err        error
 	ended      bool        // set by end: no writer starts any more
 	writing    bool        // a writer goroutine runs; it alone writes to ds
+	writerUp   bool        // a writer goroutine exists, running or waiting on wakeCh
 	beat       bool        // a heartbeat is due (a poll: its hold is over)
 	holding    bool        // an ack that would go alone waits (ackHold)
 	flushAck   bool        // the hold is over: the ack goes alone
@@ -145,7 +146,7 @@ func (a *attachment) interval(d transport.Delivery) time.Duration {
 // stream's writes then need no other goroutine, nor a hand-off back to
 // this one before the response ends.
 func (a *attachment) Serve(ds transport.Downstream, d transport.Delivery) error {
-	a.wakeCh = make(chan struct{}, 1)
+	a.writerUp = true // for good: this goroutine
 	if err := a.Start(ds, d); err != nil {
 		return err
 	}

@@ -253,7 +253,7 @@ func (h *Handler) attach(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Session) newAttachment(name string, p transport.AttachParams) *attachment {
-	return &attachment{s: s, name: name, tidx: transportIndex(name), params: p, doneCh: make(chan struct{}),
+	return &attachment{s: s, name: name, tidx: transportIndex(name), params: p, wakeCh: make(chan struct{}, 1), doneCh: make(chan struct{}),
 		startedCh: make(chan struct{})}
 }
 

@@ -10,30 +10,61 @@ import (
 
 var batchPool = sync.Pool{New: func() any { return new(transport.Batch) }}
 
+// writerLinger is how long a writer goroutine started by wake waits for
+// more to write before it goes. Request/response traffic then finds it
+// parked, as a goroutine of the connection's own would be, and pays for no
+// new goroutine per message; a session quiet for longer is idle, and
+// costs none.
+const writerLinger = 50 * time.Millisecond
+
 // wake sets the attachment's writer going unless it runs: something may
 // be due. Called with s.mu held. Only the writer writes to ds. Under Serve
 // it is Serve's goroutine, which the request holds anyway; under Start it
-// is a goroutine that exists only while there is something to write, so
-// that an idle attachment costs no goroutine, nor the batch the writer
-// holds.
+// is a goroutine that exists only while there is something to write, and
+// writerLinger after, so that an idle attachment costs no goroutine, nor
+// the batch the writer holds.
 func (a *attachment) wake() {
 	if a.writing || a.ended || a.writer == nil {
 		return
 	}
 	a.writing = true
-	if a.wakeCh != nil {
+	if a.writerUp {
 		a.wakeCh <- struct{}{} // never full: writing admits one wake-up at a time
 		return
 	}
+	a.writerUp = true
 	go a.writer()
 }
 
-// write is the writer goroutine wake starts under Start. Its batch goes
-// back to the pool with it.
+// write is the writer goroutine wake starts under Start. It goes, and its
+// batch back to the pool, once it has had nothing to write for
+// writerLinger.
 func (a *attachment) write() {
+	s := a.s
 	b := batchPool.Get().(*transport.Batch)
 	defer batchPool.Put(b)
-	a.drain(b)
+	linger := time.NewTimer(writerLinger)
+	defer linger.Stop()
+	for {
+		a.drain(b)
+		linger.Reset(writerLinger)
+		select {
+		case <-a.wakeCh:
+		case <-a.doneCh:
+			return
+		case <-linger.C:
+			s.mu.Lock()
+			if a.writing {
+				// Woken as the linger ended: the wake-up is in wakeCh.
+				s.mu.Unlock()
+				<-a.wakeCh
+				continue
+			}
+			a.writerUp = false
+			s.mu.Unlock()
+			return
+		}
+	}
 }
 
 // drain gathers what is due into one batch per write, in b, until nothing
