@@ -165,8 +165,9 @@ func (a *attachment) Serve(ds transport.Downstream, d transport.Delivery) error 
 }
 
 // Start implements transport.Attachment. The attachment has no goroutine
-// of its own: a writer runs only while there is something to write (see
-// wake), and the heartbeat and the ack hold are timers.
+// of its own: a writer runs while there is something to write, and
+// writerLinger after (see wake), and the heartbeat and the ack hold are
+// timers.
 func (a *attachment) Start(ds transport.Downstream, d transport.Delivery) error {
 	s := a.s
 	defer func() {

@@ -65,8 +65,9 @@ type Attachment interface {
 	// Start is Serve without the wait, for an adapter whose connection
 	// outlives its request (a hijacked WebSocket): it registers the
 	// attachment and returns. Delivery goes on in a writer goroutine the
-	// session starts only while there is something to write, and the
-	// heartbeat is a timer, so that an idle attachment costs no goroutine.
+	// session starts when there is something to write and ends soon after
+	// there is none, and the heartbeat is a timer, so that an idle
+	// attachment costs no goroutine.
 	// ds must take writes from any goroutine, one at a time, and its Close
 	// must unblock a write. Done is closed when the attachment ends; ds is
 	// closed then. An error means it never started, and ds is closed.

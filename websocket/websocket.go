@@ -9,7 +9,7 @@
 //
 // The adapter is safe for concurrent use. Each connection has exactly one
 // reader goroutine, and one writer at a time, the session's, which runs
-// only while there is something to write.
+// while there is something to write and ends soon after there is none.
 package websocket
 
 import (
@@ -83,8 +83,8 @@ func (*Adapter) Name() string { return transport.WebSocket }
 // the connection is hijacked, and what the request's goroutine holds
 // (net/http's buffers for the connection, the request) is garbage once it
 // returns. The connection's one goroutine is its reader; the session
-// writes from a goroutine of its own only while it has something to
-// write.
+// writes from a goroutine of its own, which ends soon after it has nothing
+// left to write.
 func (ad *Adapter) ServeAttach(w http.ResponseWriter, r *http.Request, a transport.Attachment) {
 	lim := a.Limits()
 	up := &ad.upgrader
