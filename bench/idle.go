@@ -34,6 +34,7 @@ type idleResult struct {
 	n                 int     // sessions open
 	storm             float64 // seconds to open them
 	heap, rss         float64 // bytes per session
+	stacks            float64 // the part of heap that is goroutine stacks
 	goroutines, conns float64 // per session, at the server
 	failed            int
 }
@@ -88,15 +89,19 @@ func (r *runner) measureIdleWith(cfg serverConfig, kind string, n int) (idleResu
 	if err != nil {
 		return res, err
 	}
+	if err := srv.snapshot(kind); err != nil {
+		return res, err
+	}
 	k := float64(max(open.Opened, 1))
 	res.heap = (float64(after.HeapInuse+after.StackInuse) - float64(before.HeapInuse+before.StackInuse)) / k
+	res.stacks = (float64(after.StackInuse) - float64(before.StackInuse)) / k
 	res.rss = (float64(after.RSS) - float64(before.RSS)) / k
 	res.goroutines = float64(after.Goroutines-before.Goroutines) / k
 	res.conns = float64(after.FDs-before.FDs) / k
 	r.loadLimits = g.limits
 	r.serverLimits = srv.hello.Limits
-	fmt.Fprintf(r.log, "  %s: %d open in %.2fs; per session %.1f KiB heap+stack, %.1f KiB RSS, %.2f goroutines, %.2f fds\n",
-		kind, open.Opened, res.storm, res.heap/1024, res.rss/1024, res.goroutines, res.conns)
+	fmt.Fprintf(r.log, "  %s: %d open in %.2fs; per session %.1f KiB heap+stack (stacks %.1f), %.1f KiB RSS, %.2f goroutines, %.2f fds\n",
+		kind, open.Opened, res.storm, res.heap/1024, res.stacks/1024, res.rss/1024, res.goroutines, res.conns)
 	return res, nil
 }
 

@@ -103,12 +103,13 @@ func benchMain(args []string) error {
 	only := fs.String("only", "", "comma-separated metric numbers to run (default 1 to 8, 10 and 11, and in quick mode 9); the report then has only those")
 	soakOnly := fs.Bool("soak", false, "run only the soak (metric 9) and rewrite only its section of the report")
 	soakFor := fs.Duration("soak-duration", 0, "how long the soak holds its sessions (default 10m, quick: 20s)")
+	fs.StringVar(&profileDir, "profile", "", "write every server process's CPU, block and mutex profiles, and section 4's heap and goroutine snapshots, to this folder")
 	fs.Parse(args)
 	// Paths given are relative to where the command runs; the defaults to
 	// the repository's root, so that `go -C bench run .` works too.
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	for name, p := range map[string]*string{"doc": doc, "out": out, "matrix": matrix} {
+	for name, p := range map[string]*string{"doc": doc, "out": out, "matrix": matrix, "profile": &profileDir} {
 		if set[name] && !filepath.IsAbs(*p) {
 			abs, err := filepath.Abs(*p)
 			if err != nil {
@@ -159,6 +160,11 @@ func benchMain(args []string) error {
 	}
 	if err := os.MkdirAll(filepath.Dir(*doc), 0o755); err != nil {
 		return err
+	}
+	if profileDir != "" {
+		if err := os.MkdirAll(profileDir, 0o755); err != nil {
+			return err
+		}
 	}
 
 	r.limits, err = raiseFileLimit()

@@ -158,6 +158,17 @@ func (r *report) markdown(w io.Writer) {
 		"make bench QUICK=1     # every metric at small scale, in under a minute; writes .cache/bench/quick/\n"+
 		"make soak              # section 9 alone, a 10-minute soak: rewrites only that section\n"+
 		"go -C bench run . -h   # the harness's flags (-only 1,5 runs some metrics)\n```\n\n")
+	fmt.Fprintf(w, "Profiles: with `-profile DIR` every server process writes a CPU profile of its life and "+
+		"block and mutex profiles as it exits, and section 4 saves each configuration's heap profile (every "+
+		"allocation sampled) and its goroutines grouped by stack, with their counts, while its sessions are "+
+		"open. Files are named `NN-app-…`, NN counting server processes in the order they start, which the "+
+		"log shows. Profiling slows the server: its figures are not to quote.\n\n")
+	fmt.Fprintf(w, "```sh\n"+
+		"go -C bench run . -quick -only 4 -profile ../.cache/bench/profile\n"+
+		"go tool pprof -top -sample_index=inuse_space .cache/bench/profile/02-echo-comet-websocket-heap.pb.gz  # an idle session's bytes\n"+
+		"grep -A12 '^[0-9]* @' .cache/bench/profile/02-echo-comet-websocket-goroutine.txt  # its goroutines, by stack\n"+
+		"go -C bench run . -quick -only 1 -profile ../.cache/bench/profile-1\n"+
+		"go tool pprof -top .cache/bench/profile-1/01-echo-cpu.pb.gz  # the first server's CPU; -block, -mutex alike\n```\n\n")
 	fmt.Fprintf(w, "The harness is the `bench/` module: a command that starts itself as the server process "+
 		"(`serve`) and as load clients (`load`), and talks to them over pipes. `make bench` also runs "+
 		"the Go microbenchmarks (`go test -bench`) of every module once and keeps their output for "+

@@ -83,6 +83,7 @@ func serveMain(args []string) error {
 	fs.BoolVar(&cfg.countWire, "countwire", false, "count the bytes of every connection, for /_bench/wire")
 	fs.BoolVar(&cfg.compress, "compress", false, "set Comet's Compression: offer permessage-deflate on WebSocket")
 	life := fs.Duration("life", childLife, "exit after this long whatever happens")
+	profile := fs.String("profile", "", "write CPU, block and mutex profiles to files named by this prefix, and serve net/http/pprof")
 	fs.Parse(args)
 	cmds := childMain(*life)
 
@@ -99,13 +100,18 @@ func serveMain(args []string) error {
 		s.wire = wirecount.Wrap(ln)
 		ln = s.wire
 	}
-	srv := &http.Server{Handler: s.mux(), ErrorLog: nil, ReadHeaderTimeout: 30 * time.Second}
+	mux := s.mux()
+	prof, err := startProfile(*profile, mux)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: mux, ErrorLog: nil, ReadHeaderTimeout: 30 * time.Second}
 	go srv.Serve(ln)
 	emit(serverHello{Addr: ln.Addr().String(), PID: os.Getpid(), Limits: lim})
 	for range cmds {
 	}
 	// The parent is done with us: no graceful shutdown, the process ends.
-	return nil
+	return prof.stop()
 }
 
 // benchServer serves /comet/ and the raw baselines under /raw/.
@@ -406,9 +412,10 @@ func parseFanout(p []byte) (i int, ts int64, ok bool) {
 // serverProc is a running server child.
 type serverProc struct {
 	*child
-	hello serverHello
-	base  string // http://addr
-	hc    *http.Client
+	hello   serverHello
+	base    string // http://addr
+	hc      *http.Client
+	profile string // its profiles' path prefix, "" when not profiled
 }
 
 // startServer starts a fresh server process running app.
@@ -418,17 +425,20 @@ func startServer(app string) (*serverProc, error) {
 
 // startServerWith starts a fresh server process configured by cfg.
 func startServerWith(cfg serverConfig) (*serverProc, error) {
-	s := &serverProc{}
+	s := &serverProc{profile: profilePrefix(cfg.app)}
 	c, err := startChild("server("+cfg.app+")", &s.hello, "serve", "-app", cfg.app,
 		"-heartbeat", cfg.heartbeat.String(), "-window", fmt.Sprint(cfg.window),
 		"-life", cmp.Or(cfg.life, childLife).String(),
 		"-nobinary="+fmt.Sprint(cfg.noBinary), "-countwire="+fmt.Sprint(cfg.countWire),
-		"-compress="+fmt.Sprint(cfg.compress))
+		"-compress="+fmt.Sprint(cfg.compress), "-profile", s.profile)
 	if err != nil {
 		return nil, err
 	}
 	s.child = c
 	s.base = "http://" + s.hello.Addr
+	if s.profile != "" {
+		fmt.Printf("  server %s profiles: %s-*\n", cfg.app, s.profile)
+	}
 	s.hc = &http.Client{Timeout: 60 * time.Second}
 	return s, nil
 }
@@ -440,7 +450,14 @@ func (s *serverProc) mem() (memReport, error) {
 	return m, err
 }
 
+// call asks the server for path and decodes its JSON answer into v.
 func (s *serverProc) call(method, path string, v any) error {
+	return s.do(method, path, func(body io.Reader) error { return json.NewDecoder(body).Decode(v) })
+}
+
+// do makes a request of the server, within a minute, and hands a 200
+// answer's body to read.
+func (s *serverProc) do(method, path string, read func(io.Reader) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, s.base+path, nil)
@@ -456,5 +473,5 @@ func (s *serverProc) call(method, path string, v any) error {
 		b, _ := io.ReadAll(resp.Body)
 		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, b)
 	}
-	return json.NewDecoder(resp.Body).Decode(v)
+	return read(resp.Body)
 }

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"cmp"
 	"errors"
 	"sync"
 	"time"
@@ -39,10 +40,15 @@ type attachment struct {
 	tidx   uint8 // the transport's index in the handler's counters
 	params transport.AttachParams
 
-	wakeCh    chan struct{} // buffered: one pending wake-up is enough
 	doneCh    chan struct{} // closed by end
-	startedCh chan struct{} // closed once Serve has registered the attachment
+	startedCh chan struct{} // closed once Start has registered the attachment
 	once      sync.Once
+	wakeCh    chan struct{} // wakes a writer that waits (see wake)
+
+	// Set by Start before the attachment is shared.
+	delivery transport.Delivery
+	every    time.Duration // the heartbeat interval, or a poll's hold
+	raw      bool          // batches may hold raw spans (transport.RawDownstream)
 
 	// Guarded by s.mu.
 	ds         transport.Downstream
@@ -54,6 +60,16 @@ type attachment struct {
 	ackDue     bool
 	echoes     []string
 	err        error
+	ended      bool        // set by end: no writer starts any more
+	writing    bool        // a writer goroutine runs; it alone writes to ds
+	writerUp   bool        // a writer goroutine exists, running or waiting on wakeCh
+	beat       bool        // a heartbeat is due (a poll: its hold is over)
+	holding    bool        // an ack that would go alone waits (ackHold)
+	flushAck   bool        // the hold is over: the ack goes alone
+	lastWrite  time.Time   // when the last write began
+	heartbeat  *time.Timer // fires every interval of downstream silence
+	hold       *time.Timer // ends the hold of an ack; nil until first needed
+	writer     func()      // a.write, bound once (starting it allocates nothing); nil until writes may start
 }
 
 // Params implements transport.Attachment.
@@ -83,25 +99,30 @@ func (a *attachment) Fail(code transport.CloseCode, reason string) {
 	a.end(errors.New("comet: " + reason))
 }
 
-func (a *attachment) wake() {
-	select {
-	case a.wakeCh <- struct{}{}:
-	default:
-	}
-}
-
-// end stops the attachment and closes its downstream; err says why (nil:
-// by design). Safe to call more than once and from any goroutine.
+// end stops the attachment, closes its downstream and detaches it from
+// the session; err says why (nil: by design). Safe to call more than once
+// and from any goroutine, without s.mu.
 func (a *attachment) end(err error) {
 	a.once.Do(func() {
-		a.s.mu.Lock()
+		s := a.s
+		s.mu.Lock()
 		a.err = err
-		ds := a.ds
-		a.s.mu.Unlock()
-		close(a.doneCh)
-		if ds != nil {
-			ds.Close()
+		a.ended = true
+		for _, t := range []*time.Timer{a.heartbeat, a.hold} {
+			if t != nil {
+				t.Stop()
+			}
 		}
+		ds := a.ds
+		s.mu.Unlock()
+		close(a.doneCh)
+		if ds == nil {
+			return // Start never registered it
+		}
+		// Closing ds unblocks a write in flight; the writer then finds the
+		// attachment ended and goes.
+		ds.Close()
+		s.detach(a, err)
 	})
 }
 
@@ -120,10 +141,35 @@ func (a *attachment) interval(d transport.Delivery) time.Duration {
 	return min(max(asked, o.MinHeartbeat), limit)
 }
 
-// Serve implements transport.Attachment.
+// Serve implements transport.Attachment: Start, with the request's
+// goroutine, which waits for the end anyway, as the writer. A poll's or a
+// stream's writes then need no other goroutine, nor a hand-off back to
+// this one before the response ends.
 func (a *attachment) Serve(ds transport.Downstream, d transport.Delivery) error {
+	a.writerUp = true // for good: this goroutine
+	if err := a.Start(ds, d); err != nil {
+		return err
+	}
+	// The request holds its goroutine anyway, and this batch with it.
+	b := batchPool.Get().(*transport.Batch)
+	defer batchPool.Put(b)
+	for {
+		select {
+		case <-a.wakeCh:
+			a.drain(b)
+		case <-a.doneCh:
+			// The writer is this goroutine: nothing writes to ds now.
+			return a.err
+		}
+	}
+}
+
+// Start implements transport.Attachment. The attachment has no goroutine
+// of its own: a writer runs while there is something to write, and
+// writerLinger after (see wake), and the heartbeat and the ack hold are
+// timers.
+func (a *attachment) Start(ds transport.Downstream, d transport.Delivery) error {
 	s := a.s
-	interval := a.interval(d)
 	defer func() {
 		select {
 		case <-a.startedCh:
@@ -131,14 +177,21 @@ func (a *attachment) Serve(ds transport.Downstream, d transport.Delivery) error 
 			close(a.startedCh)
 		}
 	}()
+	rd, raw := ds.(transport.RawDownstream)
+	a.delivery, a.every = d, a.interval(d)
 	s.mu.Lock()
-	if s.finished {
+	if s.finished || a.ended {
+		// Finished, or ended by the adapter before it started (a
+		// WebSocket whose reader failed at once): nothing to register.
+		err := cmp.Or(a.err, errFinished)
 		s.mu.Unlock()
 		ds.Close()
-		return errFinished
+		return err
 	}
+	a.raw = s.binary && raw && rd.WritesRaw()
 	a.ds = ds
 	s.lastSeen = time.Now()
+	a.lastWrite = s.lastSeen
 	var change *transportChange
 	if _, dup := s.attached[a.params.Attempt]; dup {
 		// Attempts name attachments; a second one under a live name is
@@ -157,17 +210,19 @@ func (a *attachment) Serve(ds transport.Downstream, d transport.Delivery) error 
 			a.superseded = true
 		}
 	}
+	a.heartbeat = time.AfterFunc(a.every, a.heartbeatDue)
 	s.mu.Unlock()
 	close(a.startedCh)
 	change.report(s)
-
-	err := a.pump(d, interval)
-	a.end(err)
-	// The attachment may have ended before ds was set (a WebSocket whose
-	// reader failed at once), when end had nothing to close.
-	ds.Close()
-	s.detach(a, err)
-	return err
+	// Writes start once the change is reported, which a failed first
+	// write's loss must follow. The open frame: a stream's goes at once, a
+	// poll's when the writer finds something to deliver with it, or the
+	// hold is over.
+	s.mu.Lock()
+	a.writer = a.write
+	a.wake()
+	s.mu.Unlock()
+	return nil
 }
 
 // transportChange is an observer event computed under the lock and
@@ -266,135 +321,6 @@ func (s *Session) detach(a *attachment, err error) {
 	}
 }
 
-var batchPool = sync.Pool{New: func() any { return new(transport.Batch) }}
-
-// pump is the attachment's single writer: it gathers what is due into one
-// batch per write.
-func (a *attachment) pump(d transport.Delivery, interval time.Duration) error {
-	s := a.s
-	b := batchPool.Get().(*transport.Batch)
-	defer batchPool.Put(b)
-	rd, ok := a.ds.(transport.RawDownstream)
-	s.mu.Lock()
-	b.Raw = s.binary && ok && rd.WritesRaw()
-	s.mu.Unlock()
-	heartbeat := time.NewTimer(interval)
-	defer heartbeat.Stop()
-	beat := false
-	// hold fires when an ack held back (see ackHold) must go alone.
-	hold := time.NewTimer(ackHold)
-	hold.Stop()
-	defer hold.Stop()
-	holding, flushAck := false, false
-	for {
-		s.mu.Lock()
-		select {
-		case <-a.doneCh:
-			err := a.err
-			s.mu.Unlock()
-			return err
-		default:
-		}
-		b.Reset()
-		final := a.collect(b, d, interval, beat)
-		if d == transport.Stream && a.opened && !flushAck && holdRawAck(b) {
-			a.ackDue = true // held as an ack alone is, below
-		}
-		// A delivering poll holds its open frame back until there is
-		// something to deliver or the hold expires.
-		idle := d == transport.Poll && b.Len() == 1 && !a.opened && a.delivering && !beat
-		held := d == transport.Stream && a.opened && !flushAck && b.Len() == 1 && b.Frames[0].Type == transport.TypeAck
-		if held {
-			a.ackDue = true // still due, collected again with what comes next
-			if !holding {
-				holding = true
-				hold.Reset(ackHold)
-			}
-		}
-		if a.opened && b.Len() == 0 || idle || held {
-			s.mu.Unlock()
-			var holdC <-chan time.Time
-			if holding {
-				holdC = hold.C
-			}
-			select {
-			case <-a.wakeCh:
-			case <-holdC:
-				holding, flushAck = false, true
-			case <-heartbeat.C:
-				if d == transport.Stream && time.Since(s.lastSeenAt()) >= 2*interval {
-					return errPeerSilent
-				}
-				beat = true
-			case <-a.doneCh:
-			}
-			continue
-		}
-		a.opened = true
-		s.mu.Unlock()
-
-		if holding {
-			hold.Stop()
-			holding = false
-		}
-		flushAck = false
-		err := a.ds.WriteBatch(b)
-		if err == nil || errors.Is(err, transport.ErrDone) {
-			a.countOut(b)
-		}
-		if errors.Is(err, transport.ErrDone) || err == nil && (final || d == transport.Poll) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		beat = false
-		heartbeat.Reset(interval)
-	}
-}
-
-// holdRawAck takes a trailing ack off a batch otherwise made of raw
-// binary messages, where it would cost a WebSocket message of its own
-// (a text one) beside each binary one, and reports whether it did. The
-// ack then waits as an ack alone does (ackHold): for a text frame to ride
-// on, or to go after the hold, once for every message read meanwhile.
-func holdRawAck(b *transport.Batch) bool {
-	n := b.Len()
-	if n < 2 || b.Frames[n-1].Type != transport.TypeAck {
-		return false
-	}
-	for _, sp := range b.Frames[:n-1] {
-		if !sp.Raw {
-			return false
-		}
-	}
-	b.Bytes = b.Bytes[:b.Frames[n-1].Start]
-	b.Frames = b.Frames[:n-1]
-	return true
-}
-
-// countOut counts the messages and bytes of a batch written.
-func (a *attachment) countOut(b *transport.Batch) {
-	n := 0
-	for i := range b.Frames {
-		if b.Frames[i].Type.IsMessage() {
-			n++
-		}
-	}
-	c := &a.s.h.counters
-	if n > 0 {
-		c.msgsOut[a.tidx].Add(uint64(n))
-	}
-	c.bytesOut[a.tidx].Add(uint64(len(b.Bytes)))
-}
-
-// lastSeenAt reads lastSeen under the lock.
-func (s *Session) lastSeenAt() time.Time {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.lastSeen
-}
-
 // collect appends what is due on a to b and reports whether the batch
 // ends the downstream. Called with s.mu held.
 func (a *attachment) collect(b *transport.Batch, d transport.Delivery, interval time.Duration, beat bool) (final bool) {
@@ -406,7 +332,7 @@ func (a *attachment) collect(b *transport.Batch, d transport.Delivery, interval 
 		b.Append(&transport.Frame{Type: transport.TypeOpen, Attempt: a.params.Attempt, Ack: s.inSeq,
 			Token: a.ticket, Interval: uint64(interval.Milliseconds())})
 	}
-	// A raw batch takes its ack last, where the pump may hold it back
+	// A raw batch takes its ack last, where the writer may hold it back
 	// (see holdRawAck); any other keeps it first, as it always had.
 	if a.ackDue && !b.Raw {
 		b.Append(&transport.Frame{Type: transport.TypeAck, Ack: s.inSeq})

@@ -25,8 +25,8 @@ import (
 type Adapter interface {
 	// Name is the transport name, also the last path segment it serves.
 	Name() string
-	// ServeAttach serves an attach request. It calls a.Serve with its
-	// Downstream, or answers with an error if it cannot start.
+	// ServeAttach serves an attach request. It calls a.Serve (or a.Start)
+	// with its Downstream, or answers with an error if it cannot start.
 	ServeAttach(w http.ResponseWriter, r *http.Request, a *attachment)
 }
 
@@ -42,6 +42,12 @@ type Adapter interface {
 //
 //	h.Shutdown(ctx)
 //	srv.Shutdown(ctx)
+//
+// A WebSocket attach returns from ServeHTTP once the connection is
+// hijacked, so that an idle session does not keep the request's goroutine
+// and net/http's buffers for its connection; the session goes on. A
+// middleware in front that times requests, or tracks connections by the
+// requests in flight on them, sees a WebSocket only until its upgrade.
 type Handler struct {
 	opts     Options
 	logger   *slog.Logger

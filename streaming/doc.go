@@ -6,8 +6,8 @@
 // the client attaches again with its ack. Upstream frames go through the
 // session handler's POST path.
 //
-// The adapter is safe for concurrent use. Each response has one writer,
-// the session's pump, which writes every batch as one write and one flush;
+// The adapter is safe for concurrent use. Each response has one writer
+// at a time, the session's, which writes every batch as one write and one flush;
 // the session may end the response from any goroutine, which unblocks a
 // write in progress. ServeAttach blocks until the response ends: a
 // ResponseWriter is invalid once ServeHTTP returns.

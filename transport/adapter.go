@@ -59,8 +59,19 @@ type Attachment interface {
 	// Serve delivers frames to ds until the attachment ends: superseded,
 	// its downstream broken or done, the client silent for two heartbeat
 	// intervals, or the session finished. It blocks; the adapter calls it
-	// from the request's goroutine. Serve closes ds before returning.
+	// from the request's goroutine. Serve closes ds before returning, and
+	// no write to ds is in flight once it has.
 	Serve(ds Downstream, d Delivery) error
+	// Start is Serve without the wait, for an adapter whose connection
+	// outlives its request (a hijacked WebSocket): it registers the
+	// attachment and returns. Delivery goes on in a writer goroutine the
+	// session starts when there is something to write and ends soon after
+	// there is none, and the heartbeat is a timer, so that an idle
+	// attachment costs no goroutine.
+	// ds must take writes from any goroutine, one at a time, and its Close
+	// must unblock a write. Done is closed when the attachment ends; ds is
+	// closed then. An error means it never started, and ds is closed.
+	Start(ds Downstream, d Delivery) error
 	// Receive feeds one upstream batch to the session. While the session's
 	// inbound buffer is full it waits, so that the adapter stops reading
 	// and TCP pushes back on the client. A violation closes the session
@@ -75,7 +86,7 @@ type Attachment interface {
 	// messages the client did not agree to at negotiate, close the session
 	// with 1002. msg may be reused once it returns.
 	ReceiveBinary(msg []byte) error
-	// Started is closed once Serve has registered the attachment with its
+	// Started is closed once Serve or Start has registered the attachment with its
 	// session (or refused it). An adapter that reads upstream batches
 	// waits for it before calling Receive, so that a probe aimed at this
 	// attachment, sent the moment it connects, finds it.

@@ -7,8 +7,9 @@
 // (RFC 7692), and a client that accepts gets large messages compressed
 // both ways, the open frame always alone and uncompressed.
 //
-// The adapter is safe for concurrent use; each connection has exactly one
-// reader goroutine and one writer (the session's pump).
+// The adapter is safe for concurrent use. Each connection has exactly one
+// reader goroutine, and one writer at a time, the session's, which runs
+// while there is something to write and ends soon after there is none.
 package websocket
 
 import (
@@ -78,7 +79,12 @@ func New(opts *Options) *Adapter {
 // Name returns transport.WebSocket.
 func (*Adapter) Name() string { return transport.WebSocket }
 
-// ServeAttach upgrades the request and serves the attachment until it ends.
+// ServeAttach upgrades the request, starts the attachment and returns:
+// the connection is hijacked, and what the request's goroutine holds
+// (net/http's buffers for the connection, the request) is garbage once it
+// returns. The connection's one goroutine is its reader; the session
+// writes from a goroutine of its own, which ends soon after it has nothing
+// left to write.
 func (ad *Adapter) ServeAttach(w http.ResponseWriter, r *http.Request, a transport.Attachment) {
 	lim := a.Limits()
 	up := &ad.upgrader
@@ -95,25 +101,16 @@ func (ad *Adapter) ServeAttach(w http.ResponseWriter, r *http.Request, a transpo
 	// frame a message of its own.
 	deflate := lim.DeflateLevel != 0 && wswrite.Named(r.Header)
 	wswrite.Setup(conn, lim.DeflateLevel)
-	ds := &downstream{conn: conn, timeout: lim.WriteTimeout, deflate: deflate}
-	read := make(chan struct{})
-	go func() {
-		defer close(read)
-		readLoop(conn, a, int64(lim.MaxBatch))
-	}()
-	a.Serve(ds, transport.Stream)
-	<-read
+	if a.Start(&downstream{conn: conn, timeout: lim.WriteTimeout, deflate: deflate}, transport.Stream) != nil {
+		return // the session has finished; Start closed the connection
+	}
+	go readLoop(conn, a, int64(lim.MaxBatch))
 }
 
 // readLoop feeds upstream batches, of at most limit bytes once
 // decompressed, to the attachment until the connection fails or the
-// attachment ends.
+// attachment ends, which closes the connection.
 func readLoop(conn *websocket.Conn, a transport.Attachment, limit int64) {
-	select {
-	case <-a.Started():
-	case <-a.Done():
-		return
-	}
 	for {
 		typ, b, err := wsread.Next(conn, limit)
 		switch {

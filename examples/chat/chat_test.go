@@ -45,7 +45,7 @@ func startChat(t *testing.T, debug bool) string {
 	s := newServer(debug, slog.New(slog.NewTextHandler(l, nil)))
 	srv := httptest.NewUnstartedServer(s.mux)
 	if s.cut != nil {
-		srv.Config.ConnContext = s.cut.connContext
+		srv.Listener = s.cut.install(srv.Config, srv.Listener)
 	}
 	srv.Start()
 	t.Cleanup(func() {

@@ -19,14 +19,84 @@ import (
 // flaky network would. The session itself lives on: its client resumes.
 // It needs only net/http: http.Server.ConnContext hands each request its
 // connection, which stays the same net.Conn after a WebSocket's hijack.
+// A WebSocket's request returns once the connection is hijacked, so a
+// hijacked connection is remembered until it closes, which the cutter's
+// listener sees.
 type cutter struct {
-	mu    sync.Mutex
-	conns map[string]map[net.Conn]int // by session ID: requests in flight on each
+	mu       sync.Mutex
+	conns    map[string]map[net.Conn]int // by session ID: requests in flight on each
+	hijacked map[net.Conn]string         // hijacked connections, and the session each serves
 }
 
 type connKey struct{}
 
-func newCutter() *cutter { return &cutter{conns: map[string]map[net.Conn]int{}} }
+func newCutter() *cutter {
+	return &cutter{conns: map[string]map[net.Conn]int{}, hijacked: map[net.Conn]string{}}
+}
+
+// install hooks the cutter into srv, which is to serve the listener it
+// returns, ln wrapped so that the cutter sees its connections close.
+func (cu *cutter) install(srv *http.Server, ln net.Listener) net.Listener {
+	srv.ConnContext = cu.connContext
+	srv.ConnState = cu.connState
+	return cutListener{ln, cu}
+}
+
+type cutListener struct {
+	net.Listener
+	cu *cutter
+}
+
+func (l cutListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &cutConn{Conn: c, cu: l.cu}, nil
+}
+
+// cutConn tells the cutter when it closes.
+type cutConn struct {
+	net.Conn
+	cu *cutter
+}
+
+func (c *cutConn) Close() error {
+	c.cu.forget(c)
+	return c.Conn.Close()
+}
+
+// connState is the http.Server's ConnState: it notes hijacked connections.
+func (cu *cutter) connState(c net.Conn, state http.ConnState) {
+	if state != http.StateHijacked {
+		return
+	}
+	cu.mu.Lock()
+	defer cu.mu.Unlock()
+	cu.hijacked[c] = ""
+}
+
+// forget drops a closed connection.
+func (cu *cutter) forget(c net.Conn) {
+	cu.mu.Lock()
+	defer cu.mu.Unlock()
+	sid, ok := cu.hijacked[c]
+	if !ok {
+		return
+	}
+	delete(cu.hijacked, c)
+	cu.drop(sid, c)
+}
+
+// drop forgets c as a connection of session sid. Called with mu held.
+func (cu *cutter) drop(sid string, c net.Conn) {
+	if cu.conns[sid][c]--; cu.conns[sid][c] <= 0 {
+		delete(cu.conns[sid], c)
+	}
+	if len(cu.conns[sid]) == 0 {
+		delete(cu.conns, sid)
+	}
+}
 
 // connContext is the http.Server's ConnContext.
 func (*cutter) connContext(ctx context.Context, c net.Conn) context.Context {
@@ -34,9 +104,10 @@ func (*cutter) connContext(ctx context.Context, c net.Conn) context.Context {
 }
 
 // wrap records the connection of every request of a session to next for as
-// long as next serves it: a stream's or a WebSocket's whole life. A first
-// attach that negotiates (PROTOCOL.md section 3) names its session only in
-// its answer, so its connection is recorded when the answer starts.
+// long as next serves it (a stream's whole life), or, hijacked, until it
+// closes (a WebSocket's). A first attach that negotiates (PROTOCOL.md
+// section 3) names its session only in its answer, so its connection is
+// recorded when the answer starts.
 func (cu *cutter) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, ok := r.Context().Value(connKey{}).(net.Conn)
@@ -70,15 +141,17 @@ func (cu *cutter) add(sid string, c net.Conn) {
 	cu.conns[sid][c]++
 }
 
+// remove forgets c as a connection of session sid once its request has
+// ended, unless the request hijacked it (a WebSocket): forget drops it
+// when it closes.
 func (cu *cutter) remove(sid string, c net.Conn) {
 	cu.mu.Lock()
 	defer cu.mu.Unlock()
-	if cu.conns[sid][c]--; cu.conns[sid][c] == 0 {
-		delete(cu.conns[sid], c)
+	if _, ok := cu.hijacked[c]; ok {
+		cu.hijacked[c] = sid
+		return
 	}
-	if len(cu.conns[sid]) == 0 {
-		delete(cu.conns, sid)
-	}
+	cu.drop(sid, c)
 }
 
 // sessionOf returns the session ID of the negotiate response in the

@@ -99,7 +99,7 @@ func serve(ctx context.Context, ln net.Listener, debug bool, logger *slog.Logger
 	s := newServer(debug, logger)
 	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second}
 	if s.cut != nil {
-		srv.ConnContext = s.cut.connContext
+		ln = s.cut.install(srv, ln)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -7,7 +7,7 @@
 // progress; and the attachment ended when the client goes away.
 //
 // An adapter calls Start, writes batches with Response.Write from one
-// goroutine (the session's pump), may call Close from any goroutine, and
+// goroutine (the session's writer), may call Close from any goroutine, and
 // calls Finish on the request's goroutine before its ServeAttach returns:
 // the ResponseWriter is invalid after that, and Finish makes sure nothing
 // touches it.

@@ -1,0 +1,219 @@
+package session
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/seed-544bbf9f/comet/transport"
+)
+
+var batchPool = sync.Pool{New: func() any { return new(transport.Batch) }}
+
+// writerLinger is how long a writer goroutine started by wake waits for
+// more to write before it goes. Request/response traffic then finds it
+// parked, as a goroutine of the connection's own would be, and pays for no
+// new goroutine per message; a session quiet for longer is idle, and
+// costs none.
+const writerLinger = 50 * time.Millisecond
+
+// wake sets the attachment's writer going unless it runs: something may
+// be due. Called with s.mu held. Only the writer writes to ds. Under Serve
+// it is Serve's goroutine, which the request holds anyway; under Start it
+// is a goroutine that exists only while there is something to write, and
+// writerLinger after, so that an idle attachment costs no goroutine, nor
+// the batch the writer holds.
+func (a *attachment) wake() {
+	if a.writing || a.ended || a.writer == nil {
+		return
+	}
+	a.writing = true
+	if a.writerUp {
+		a.wakeCh <- struct{}{} // never full: writing admits one wake-up at a time
+		return
+	}
+	a.writerUp = true
+	go a.writer()
+}
+
+// write is the writer goroutine wake starts under Start. It goes, and its
+// batch back to the pool, once it has had nothing to write for
+// writerLinger.
+func (a *attachment) write() {
+	s := a.s
+	b := batchPool.Get().(*transport.Batch)
+	defer batchPool.Put(b)
+	linger := time.NewTimer(writerLinger)
+	defer linger.Stop()
+	for {
+		a.drain(b)
+		linger.Reset(writerLinger)
+		select {
+		case <-a.wakeCh:
+		case <-a.doneCh:
+			return
+		case <-linger.C:
+			s.mu.Lock()
+			if a.writing {
+				// Woken as the linger ended: the wake-up is in wakeCh.
+				s.mu.Unlock()
+				<-a.wakeCh
+				continue
+			}
+			a.writerUp = false
+			s.mu.Unlock()
+			return
+		}
+	}
+}
+
+// drain gathers what is due into one batch per write, in b, until nothing
+// is, then lets the writer go. It decides so under s.mu, which wake holds
+// too, so that no wake-up is lost between the two.
+func (a *attachment) drain(b *transport.Batch) {
+	s := a.s
+	d := a.delivery
+	b.Raw = a.raw
+	for {
+		s.mu.Lock()
+		if a.ended {
+			s.mu.Unlock()
+			return
+		}
+		b.Reset()
+		beat := a.beat
+		final := a.collect(b, d, a.every, beat)
+		if d == transport.Stream && a.opened && !a.flushAck && holdRawAck(b) {
+			a.ackDue = true // held as an ack alone is, below
+		}
+		// A delivering poll holds its open frame back until there is
+		// something to deliver or the hold expires.
+		idle := d == transport.Poll && b.Len() == 1 && !a.opened && a.delivering && !beat
+		held := d == transport.Stream && a.opened && !a.flushAck && b.Len() == 1 && b.Frames[0].Type == transport.TypeAck
+		if held {
+			a.ackDue = true // still due, collected again with what comes next
+			a.holdAck()
+		}
+		if a.opened && b.Len() == 0 || idle || held {
+			a.writing = false
+			s.mu.Unlock()
+			return
+		}
+		a.opened = true
+		a.beat = false
+		if a.holding {
+			a.hold.Stop()
+			a.holding = false
+		}
+		a.flushAck = false
+		a.lastWrite = time.Now()
+		s.mu.Unlock()
+
+		err := a.ds.WriteBatch(b)
+		if err == nil || errors.Is(err, transport.ErrDone) {
+			a.countOut(b)
+		}
+		if errors.Is(err, transport.ErrDone) || err == nil && (final || d == transport.Poll) {
+			a.end(nil)
+			return
+		}
+		if err != nil {
+			a.end(err)
+			return
+		}
+	}
+}
+
+// holdAck starts the hold of an ack that would go alone, unless it is on.
+// Called with s.mu held.
+func (a *attachment) holdAck() {
+	if a.holding {
+		return
+	}
+	a.holding = true
+	if a.hold == nil {
+		a.hold = time.AfterFunc(ackHold, a.holdOver)
+	} else {
+		a.hold.Reset(ackHold)
+	}
+}
+
+// holdOver runs when an ack has been held for ackHold: it goes alone.
+func (a *attachment) holdOver() {
+	s := a.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !a.holding {
+		return // written meanwhile with something else
+	}
+	a.holding, a.flushAck = false, true
+	a.wake()
+}
+
+// heartbeatDue runs when the downstream may have been silent for an
+// interval. It checks rather than trusts: the writer does not reset the
+// timer on every write (a timer operation per message), it notes the time
+// of each, and a timer that fires early is set again for the rest.
+func (a *attachment) heartbeatDue() {
+	s := a.s
+	s.mu.Lock()
+	if a.ended {
+		s.mu.Unlock()
+		return
+	}
+	if a.writing {
+		// A write in flight, or about to be: its end restarts the silence.
+		a.heartbeat.Reset(a.every)
+		s.mu.Unlock()
+		return
+	}
+	if wait := a.every - time.Since(a.lastWrite); wait > 0 {
+		a.heartbeat.Reset(wait)
+		s.mu.Unlock()
+		return
+	}
+	if a.delivery == transport.Stream && time.Since(s.lastSeen) >= 2*a.every {
+		s.mu.Unlock()
+		a.end(errPeerSilent)
+		return
+	}
+	a.beat = true
+	a.heartbeat.Reset(a.every)
+	a.wake()
+	s.mu.Unlock()
+}
+
+// holdRawAck takes a trailing ack off a batch otherwise made of raw
+// binary messages, where it would cost a WebSocket message of its own
+// (a text one) beside each binary one, and reports whether it did. The
+// ack then waits as an ack alone does (ackHold): for a text frame to ride
+// on, or to go after the hold, once for every message read meanwhile.
+func holdRawAck(b *transport.Batch) bool {
+	n := b.Len()
+	if n < 2 || b.Frames[n-1].Type != transport.TypeAck {
+		return false
+	}
+	for _, sp := range b.Frames[:n-1] {
+		if !sp.Raw {
+			return false
+		}
+	}
+	b.Bytes = b.Bytes[:b.Frames[n-1].Start]
+	b.Frames = b.Frames[:n-1]
+	return true
+}
+
+// countOut counts the messages and bytes of a batch written.
+func (a *attachment) countOut(b *transport.Batch) {
+	n := 0
+	for i := range b.Frames {
+		if b.Frames[i].Type.IsMessage() {
+			n++
+		}
+	}
+	c := &a.s.h.counters
+	if n > 0 {
+		c.msgsOut[a.tidx].Add(uint64(n))
+	}
+	c.bytesOut[a.tidx].Add(uint64(len(b.Bytes)))
+}
