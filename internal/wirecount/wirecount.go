@@ -92,10 +92,13 @@ func (c *conn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Write counts the messages of p before it writes them, so that a peer
+// that has read a message finds it counted; BytesOut counts what was
+// written.
 func (c *conn) Write(p []byte) (int, error) {
+	c.out.feed(p, upgradeResponse)
 	n, err := c.Conn.Write(p)
 	c.counts.BytesOut.Add(int64(n))
-	c.out.feed(p[:n], upgradeResponse)
 	return n, err
 }
 
