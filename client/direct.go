@@ -81,6 +81,13 @@ func dialDirectWith(ctx context.Context, o Options, hc *http.Client, own *http.T
 	case transport.Streaming:
 		return dialDirectStream(ctx, o, hc, own, base, u, p, streamingFormat)
 	}
+	return dialDirectPoll(ctx, o, hc, own, base, u, p, start)
+}
+
+// dialDirectPoll runs the probe poll that negotiates, to u with the attach
+// parameters p; its answer, the open frame, comes at once.
+func dialDirectPoll(ctx context.Context, o Options, hc *http.Client, own *http.Transport, base, u *url.URL,
+	p transport.AttachParams, start time.Time) (*Conn, error) {
 	req, err := directRequest(ctx, o, u, "")
 	if err != nil {
 		return nil, err
@@ -100,7 +107,7 @@ func dialDirectWith(ctx context.Context, o Options, hc *http.Client, own *http.T
 	if err != nil {
 		return nil, err
 	}
-	c := newConn(o, hc, own, base, neg, time.Since(start), []string{name})
+	c := newConn(o, hc, own, base, neg, time.Since(start), []string{transport.LongPoll})
 	c.attempt = p.Attempt
 	p.Session = neg.SessionID
 	first := &poll{opened: make(chan struct{}), done: make(chan error, 1), cancel: func() {}}
