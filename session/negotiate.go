@@ -97,8 +97,9 @@ func (h *Handler) negotiateAttach(w http.ResponseWriter, r *http.Request, c clie
 	select {
 	case <-a.Started():
 	default:
-		// The attach failed: nobody holds the session's secret.
-		s.closeInternal(transport.CloseSessionExpired, "the attach that made the session failed")
+		// The attach failed: nobody holds the session's secret, and no
+		// close could be delivered.
+		s.finishWith(transport.CloseSessionExpired, "the attach that made the session failed")
 	}
 }
 

@@ -253,3 +253,29 @@ func TestNegotiateAttachLongPoll(t *testing.T) {
 		t.Fatalf("the next poll: %s %s", resp.Status, body)
 	}
 }
+
+// TestNegotiateUpgradeBroken: an upgrade that negotiates but that the
+// upgrader refuses (no Sec-WebSocket-Key) makes a session nobody can
+// reach, which the server closes at once rather than after its grace
+// period.
+func TestNegotiateUpgradeBroken(t *testing.T) {
+	t.Parallel()
+	closed := make(chan *transport.CloseError, 1)
+	l := startLive(t, &session.Options{Grace: time.Hour, Observer: &session.Observer{
+		SessionClosed: func(_ *session.Session, err *transport.CloseError) { closed <- err },
+	}})
+	resp, _ := l.do(t, http.MethodGet, negotiatingTarget(`{}`, nil), http.Header{
+		"Upgrade": {"websocket"}, "Connection": {"Upgrade"}, "Sec-Websocket-Version": {"13"}}, "")
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		t.Fatal("upgraded without a Sec-WebSocket-Key")
+	}
+	select {
+	case err := <-closed:
+		// Not the grace period's expiry: an hour, longer than the test.
+		if err == nil || err.Code != transport.CloseSessionExpired || !strings.Contains(err.Reason, "attach") {
+			t.Fatalf("the session closed with %v, want 3000 for the failed attach", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("the session made by the broken upgrade was never closed")
+	}
+}

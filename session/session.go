@@ -298,13 +298,19 @@ func (s *Session) Close(code transport.CloseCode, reason string) error {
 // client, and cuts its transports. The client learns of it when it next
 // attaches (404) and reports 3000.
 func (s *Session) CloseNow() error {
+	s.finishWith(transport.CloseNormal, "closed")
+	return nil
+}
+
+// finishWith forgets the session at once, as finish does, its end the
+// close code and reason unless it has one already.
+func (s *Session) finishWith(code transport.CloseCode, reason string) {
 	s.mu.Lock()
 	if s.closeErr == nil {
-		s.closeErr = &transport.CloseError{Code: transport.CloseNormal, Reason: "closed"}
+		s.closeErr = &transport.CloseError{Code: code, Reason: reason}
 	}
 	s.mu.Unlock()
 	s.finish()
-	return nil
 }
 
 // closeLocked queues a close frame in sequence, unless one was queued.
