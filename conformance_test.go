@@ -119,7 +119,7 @@ func newEnvWith(t *testing.T, name string, opts *session.Options, eo envOptions)
 		// would wait for the ack of its close until the grace period or
 		// Shutdown's ctx; end those at once, so that Shutdown waits only
 		// for Serve.
-		e.h.Options().Registry.Range(func(s *session.Session) bool {
+		e.h.Range(func(s *session.Session) bool {
 			s.CloseNow()
 			return true
 		})

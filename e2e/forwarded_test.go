@@ -69,7 +69,7 @@ func clientAddrOf(t *testing.T, srv *server, resp *http.Response, body []byte) s
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := srv.h.Options().Registry.Get(n.SessionID)
+	s := srv.h.Session(n.SessionID)
 	if s == nil {
 		t.Fatal("no session")
 	}

@@ -65,7 +65,7 @@ func (s *server) negotiate(t *testing.T) (*transport.NegotiateResponse, *session
 	if resp.StatusCode != http.StatusOK || err != nil {
 		t.Fatalf("negotiate: %s %v; body %s", resp.Status, err, body)
 	}
-	ss := s.H.Options().Registry.Get(n.SessionID)
+	ss := s.H.Session(n.SessionID)
 	if ss == nil {
 		t.Fatalf("the handler holds no session %s", n.SessionID)
 	}

@@ -85,7 +85,7 @@ func BenchmarkSendDeliver(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			h := newBenchHandler()
 			s := newSession(h, "bench", "secret", RequestInfo{})
-			h.opts.Registry.Add(s)
+			h.sessions.add(s)
 			ds := &ackingDownstream{s: s, closed: make(chan struct{})}
 			ended := bc.start(s.newAttachment(transport.WebSocket, deliver(1, 0)), ds)
 			ctx := context.Background()
@@ -117,7 +117,7 @@ func BenchmarkBroadcast(b *testing.B) {
 	sessions := make([]*Session, n)
 	for i := range sessions {
 		sessions[i] = newSession(h, fmt.Sprint("bench-", i), "secret", RequestInfo{})
-		h.opts.Registry.Add(sessions[i])
+		h.sessions.add(sessions[i])
 	}
 	defer func() {
 		for _, s := range sessions {
@@ -194,7 +194,7 @@ func BenchmarkUnattachedSession(b *testing.B) {
 		runtime.ReadMemStats(&m1)
 		heap += float64(m1.HeapInuse+m1.StackInuse) - float64(m0.HeapInuse+m0.StackInuse)
 		goroutines += float64(runtime.NumGoroutine() - g0)
-		h.opts.Registry.Range(func(s *Session) bool { s.CloseNow(); return true })
+		h.sessions.each(func(s *Session) bool { s.CloseNow(); return true })
 		b.StartTimer()
 	}
 	b.ReportMetric(heap/float64(b.N*batch), "heap-B/session")

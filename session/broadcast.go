@@ -67,7 +67,7 @@ func Broadcast(sessions []*Session, m *PreparedMessage) int {
 // package-level Broadcast.
 func (h *Handler) Broadcast(m *PreparedMessage) int {
 	n := 0
-	h.opts.Registry.Range(func(s *Session) bool {
+	h.sessions.each(func(s *Session) bool {
 		if s.TrySendPrepared(m) == nil {
 			n++
 		}

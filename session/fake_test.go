@@ -239,7 +239,7 @@ func newTestHandler(t testing.TB, o *Options) *Handler {
 // ends it when the test ends.
 func newTestSession(t testing.TB, h *Handler) *Session {
 	s := newSession(h, "session-"+randomToken(), randomToken(), RequestInfo{})
-	h.opts.Registry.Add(s)
+	h.sessions.add(s)
 	t.Cleanup(func() { s.CloseNow() })
 	return s
 }

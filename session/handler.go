@@ -58,6 +58,7 @@ type Handler struct {
 	limits   *addrLimits
 	buffered atomic.Int64 // outbound bytes in every session's window
 	counters counters     // read by Stats
+	sessions *registry
 
 	baseCtx   context.Context
 	cancelAll context.CancelFunc
@@ -80,6 +81,7 @@ func NewHandler(opts *Options, adapters ...transport.Adapter) *Handler {
 		opts:     opts.withDefaults(),
 		adapters: make(map[string]transport.Adapter, len(adapters)),
 		finished: make(chan struct{}, 1),
+		sessions: newRegistry(),
 	}
 	h.logger = h.opts.Logger
 	h.limits = newAddrLimits(h.opts.NegotiateRate, h.opts.NegotiateBurst, h.opts.MaxSessionsPerAddress)
@@ -153,7 +155,7 @@ func NewHandler(opts *Options, adapters ...transport.Adapter) *Handler {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.router.ServeHTTP(w, r) }
 
 // Sessions returns the number of sessions the handler holds.
-func (h *Handler) Sessions() int { return h.opts.Registry.Len() }
+func (h *Handler) Sessions() int { return h.sessions.len() }
 
 // Options returns the options in force, defaults filled in.
 func (h *Handler) Options() Options { return h.opts }
@@ -207,7 +209,7 @@ func (h *Handler) preflight(w http.ResponseWriter, r *http.Request) {
 
 // lookup finds the session named by the s parameter, or answers 404.
 func (h *Handler) lookup(w http.ResponseWriter, id string) *Session {
-	s := h.opts.Registry.Get(id)
+	s := h.sessions.get(id)
 	if s == nil {
 		writeError(w, http.StatusNotFound, errorBody(transport.CodeSessionNotFound, "no such session (expired, closed or never made)"))
 	}

@@ -74,7 +74,7 @@ func startLive(t *testing.T, opts *session.Options) *live {
 		// Sessions whose clients are gone would wait out the grace
 		// period; end them first so that Shutdown has nothing to wait for
 		// but the Serve goroutines.
-		l.h.Options().Registry.Range(func(s *session.Session) bool {
+		l.h.Range(func(s *session.Session) bool {
 			s.CloseNow()
 			return true
 		})
@@ -133,7 +133,7 @@ func (l *live) negotiate(t *testing.T) *transport.NegotiateResponse {
 // session returns the Session of a negotiate response.
 func (l *live) session(t *testing.T, n *transport.NegotiateResponse) *session.Session {
 	t.Helper()
-	s := l.h.Options().Registry.Get(n.SessionID)
+	s := l.h.Session(n.SessionID)
 	if s == nil {
 		t.Fatalf("the handler holds no session %s", n.SessionID)
 	}

@@ -134,7 +134,7 @@ func (h *Handler) gate(w http.ResponseWriter, c client) (key netip.Prefix, ok bo
 		h.refuse(w, http.StatusTooManyRequests, errorBody(transport.CodeRateLimited, "too many sessions from this address"), retry)
 		return key, false
 	}
-	if h.opts.Registry.Len() >= h.opts.MaxSessions {
+	if h.sessions.len() >= h.opts.MaxSessions {
 		h.refuse(w, http.StatusServiceUnavailable, errorBody(transport.CodeOverloaded, "session limit reached"), overloadRetry)
 		return key, false
 	}
@@ -212,7 +212,7 @@ func (h *Handler) open(w http.ResponseWriter, r *http.Request, c client, key net
 	resp.Tickets = []string{s.tickets.mint(), s.tickets.mint()}
 	s.mu.Unlock()
 	resp.SessionID, resp.Secret = s.id, s.secret
-	h.opts.Registry.Add(s)
+	h.sessions.add(s)
 	if f := h.opts.Observer.SessionOpened; f != nil {
 		f(s)
 	}

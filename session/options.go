@@ -219,8 +219,6 @@ type Options struct {
 	// Default: every adapter given to NewHandler, in transport.Order().
 	Transports []string
 
-	// Registry holds the sessions. Default an in-memory registry.
-	Registry Registry
 	// Observer receives lifecycle events. Default none.
 	Observer *Observer
 	// Logger receives the handler's logs. Default slog.Default().
@@ -273,9 +271,6 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.Observer == nil {
 		c.Observer = &Observer{}
-	}
-	if c.Registry == nil {
-		c.Registry = NewMemoryRegistry()
 	}
 	c.AllowedOrigins = append([]string(nil), c.AllowedOrigins...)
 	c.Transports = append([]string(nil), c.Transports...)

@@ -2,65 +2,44 @@ package session
 
 import "sync"
 
-// Registry holds a handler's sessions and routes requests to them by id.
-// It is the seam for running several server nodes: an implementation may
-// keep sessions elsewhere and forward frames. Implementations must be safe
-// for concurrent use.
-type Registry interface {
-	// Add stores a new session.
-	Add(s *Session)
-	// Get returns the session with the id, or nil.
-	Get(id string) *Session
-	// Remove forgets the session with the id, if present.
-	Remove(id string)
-	// Len returns the number of sessions held.
-	Len() int
-	// Range calls f for each session until f returns false.
-	Range(f func(*Session) bool)
-}
-
-// MemoryRegistry is the default Registry: a map guarded by a mutex.
-type MemoryRegistry struct {
+// registry holds the sessions this node owns, by id: a map guarded by a
+// mutex. Sessions owned by other nodes of a cluster are reached through
+// Options.Broker, never through it.
+type registry struct {
 	mu sync.RWMutex
 	m  map[string]*Session
 }
 
-// NewMemoryRegistry returns an empty in-memory registry.
-func NewMemoryRegistry() *MemoryRegistry {
-	return &MemoryRegistry{m: make(map[string]*Session)}
+func newRegistry() *registry {
+	return &registry{m: make(map[string]*Session)}
 }
 
-// Add implements Registry.
-func (r *MemoryRegistry) Add(s *Session) {
+func (r *registry) add(s *Session) {
 	r.mu.Lock()
 	r.m[s.ID()] = s
 	r.mu.Unlock()
 }
 
-// Get implements Registry.
-func (r *MemoryRegistry) Get(id string) *Session {
+func (r *registry) get(id string) *Session {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.m[id]
 }
 
-// Remove implements Registry.
-func (r *MemoryRegistry) Remove(id string) {
+func (r *registry) remove(id string) {
 	r.mu.Lock()
 	delete(r.m, id)
 	r.mu.Unlock()
 }
 
-// Len implements Registry.
-func (r *MemoryRegistry) Len() int {
+func (r *registry) len() int {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return len(r.m)
 }
 
-// Range implements Registry. It calls f on a snapshot, without the lock,
-// so f may close sessions.
-func (r *MemoryRegistry) Range(f func(*Session) bool) {
+// each calls f on a snapshot, without the lock, so f may close sessions.
+func (r *registry) each(f func(*Session) bool) {
 	r.mu.RLock()
 	all := make([]*Session, 0, len(r.m))
 	for _, s := range r.m {
@@ -73,3 +52,10 @@ func (r *MemoryRegistry) Range(f func(*Session) bool) {
 		}
 	}
 }
+
+// Session returns the session with the id if this node owns it, or nil.
+func (h *Handler) Session(id string) *Session { return h.sessions.get(id) }
+
+// Range calls f for each session this node owns, until f returns false.
+// It calls f on a snapshot, so f may close sessions.
+func (h *Handler) Range(f func(*Session) bool) { h.sessions.each(f) }

@@ -404,7 +404,7 @@ func (s *Session) finish() {
 	for _, a := range attached {
 		a.end(nil)
 	}
-	s.h.opts.Registry.Remove(s.id)
+	s.h.sessions.remove(s.id)
 	if counted {
 		s.h.limits.removeSession(key)
 	}

@@ -36,7 +36,7 @@ func (s *Session) shortenLingerLocked() {
 // them. Shutdown then waits, within ctx, for every Options.Serve to return.
 func (h *Handler) Shutdown(ctx context.Context) error {
 	h.closing.Store(true)
-	h.opts.Registry.Range(func(s *Session) bool {
+	h.sessions.each(func(s *Session) bool {
 		retry := rand.N(h.opts.ShutdownRetry + time.Millisecond)
 		s.mu.Lock()
 		s.closeLocked(transport.CloseServerShutdown, "server shutting down", uint64(retry.Milliseconds()))
@@ -47,7 +47,7 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 		return true
 	})
 	var err error
-	for h.opts.Registry.Len() > 0 && err == nil {
+	for h.sessions.len() > 0 && err == nil {
 		select {
 		case <-h.finished:
 		case <-ctx.Done():
@@ -55,7 +55,7 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 		}
 	}
 	if err != nil {
-		h.opts.Registry.Range(func(s *Session) bool {
+		h.sessions.each(func(s *Session) bool {
 			s.CloseNow()
 			return true
 		})

@@ -60,7 +60,7 @@ func (s *server) negotiate(t *testing.T) *transport.NegotiateResponse {
 // session returns the Session a negotiate made.
 func (s *server) session(t *testing.T, n *transport.NegotiateResponse) *session.Session {
 	t.Helper()
-	ss := s.H.Options().Registry.Get(n.SessionID)
+	ss := s.H.Session(n.SessionID)
 	if ss == nil {
 		t.Fatalf("the handler holds no session %s", n.SessionID)
 	}

@@ -108,7 +108,7 @@ func Start(t *testing.T, cfg Config) *Server {
 	t.Cleanup(func() {
 		// Sessions whose clients are gone would wait out the grace period;
 		// end them first, so that Shutdown waits only for Serve.
-		s.H.Options().Registry.Range(func(ss *session.Session) bool {
+		s.H.Range(func(ss *session.Session) bool {
 			ss.CloseNow()
 			return true
 		})
@@ -143,7 +143,7 @@ func (s *Server) Negotiate() *Session {
 	if resp.StatusCode != http.StatusOK || err != nil {
 		s.t.Fatalf("negotiate: %s %v; body %s", resp.Status, err, body)
 	}
-	ss := s.H.Options().Registry.Get(n.SessionID)
+	ss := s.H.Session(n.SessionID)
 	if ss == nil {
 		s.t.Fatalf("the handler holds no session %s", n.SessionID)
 	}
