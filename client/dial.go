@@ -55,6 +55,7 @@ func Dial(ctx context.Context, rawURL string, opts *Options) (*Conn, error) {
 	mount, nr := base, transport.NegotiateRequest{
 		Transports: o.Transports, Binary: !o.NoBinaryFrames, Target: o.Target,
 		Protocols: o.Protocols, NoStatus: true,
+		Codes: []int{int(transport.CloseBrokerUnavailable)},
 	}
 	if negotiatesInAttach(o) {
 		c, err := dialDirect(ctx, o, hc, own, base, nr)

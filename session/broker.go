@@ -40,8 +40,9 @@ type Broker interface {
 	Err() error
 }
 
-// Receiver takes what a Broker delivers. Its methods must not block:
-// they are called from the broker's single delivery goroutine.
+// Receiver takes what a Broker delivers. Its methods must not block, and
+// may be called concurrently: Deliver from the broker's one delivery
+// goroutine, NodeGone from wherever the broker learns of a loss.
 type Receiver interface {
 	// Deliver hands over one message sent to this node.
 	Deliver(msg string)

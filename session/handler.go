@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -58,6 +59,7 @@ type Handler struct {
 	limits   *addrLimits
 	buffered atomic.Int64 // outbound bytes in every session's window
 	counters counters     // read by Stats
+	cluster  *cluster     // nil on a single node
 	sessions *registry
 
 	baseCtx   context.Context
@@ -148,11 +150,29 @@ func NewHandler(opts *Options, adapters ...transport.Adapter) *Handler {
 	r.MethodNotAllowedHandler = notAllowed
 	sub.MethodNotAllowedHandler = notAllowed
 	h.router = r
+	if b := h.opts.Broker; b != nil {
+		if !ValidNode(b.Node()) {
+			panic(fmt.Sprintf("comet: Broker.Node() %q is not a valid node id: 1 to 32 of [A-Za-z0-9_-]", b.Node()))
+		}
+		h.cluster = newCluster(h, b)
+		h.cluster.start()
+	}
 	return h
 }
 
 // ServeHTTP implements http.Handler.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.router.ServeHTTP(w, r) }
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.cluster != nil {
+		// Every answer names the node that gave it, for operators and
+		// for tests that prove a session's requests spread over nodes.
+		w.Header().Set(NodeHeader, h.cluster.node)
+	}
+	h.router.ServeHTTP(w, r)
+}
+
+// NodeHeader is the response header that names the node that served a
+// request, in a cluster (see Options.Broker).
+const NodeHeader = "Comet-Node"
 
 // Sessions returns the number of sessions the handler holds.
 func (h *Handler) Sessions() int { return h.sessions.len() }
@@ -207,15 +227,6 @@ func (h *Handler) preflight(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// lookup finds the session named by the s parameter, or answers 404.
-func (h *Handler) lookup(w http.ResponseWriter, id string) *Session {
-	s := h.sessions.get(id)
-	if s == nil {
-		writeError(w, http.StatusNotFound, errorBody(transport.CodeSessionNotFound, "no such session (expired, closed or never made)"))
-	}
-	return s
-}
-
 func (h *Handler) attach(w http.ResponseWriter, r *http.Request) {
 	name := mux.Vars(r)["transport"]
 	adapter := h.adapters[name]
@@ -239,19 +250,53 @@ func (h *Handler) attach(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "%v", err))
 		return
 	}
-	s := h.lookup(w, params.Session)
+	s := h.sessions.get(params.Session)
 	if s == nil {
+		if owner := h.foreignOwner(w, params.Session); owner != "" {
+			h.cluster.forward(w, r, adapter, owner, params)
+		}
 		return
 	}
-	s.mu.Lock()
-	ok := s.tickets.use(params.Ticket)
-	s.mu.Unlock()
-	if !ok {
-		writeError(w, http.StatusForbidden, errorBody(transport.CodeBadTicket, "attach ticket is unknown, used or expired; get a fresh one"))
+	if status, body, ok := s.useTicket(params.Ticket); !ok {
+		writeError(w, status, body)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store, no-transform")
 	adapter.ServeAttach(w, r, s.newAttachment(name, params))
+}
+
+// useTicket spends an attach ticket, or returns the refusal.
+func (s *Session) useTicket(t string) (int, transport.ErrorBody, bool) {
+	s.mu.Lock()
+	ok := s.tickets.use(t)
+	s.mu.Unlock()
+	if !ok {
+		return http.StatusForbidden, errorBody(transport.CodeBadTicket, "attach ticket is unknown, used or expired; get a fresh one"), false
+	}
+	return 0, transport.ErrorBody{}, true
+}
+
+// foreignOwner returns the node that owns a session this node does not
+// hold, when a cluster's broker can reach it; otherwise it answers the
+// request and returns "": 404 for a session that is not another node's, or
+// whose node is gone; 503 while the broker is unavailable.
+func (h *Handler) foreignOwner(w http.ResponseWriter, id string) string {
+	owner := ""
+	if h.cluster != nil {
+		owner = ownerOf(id)
+	}
+	switch {
+	case owner == "" || owner == h.cluster.node:
+		writeError(w, http.StatusNotFound, notFound)
+		return ""
+	case h.cluster.available() != nil:
+		h.writeCallError(w, h.cluster.available())
+		return ""
+	case !h.cluster.b.Alive(owner):
+		writeError(w, http.StatusNotFound, notFound)
+		return ""
+	}
+	return owner
 }
 
 func (s *Session) newAttachment(name string, p transport.AttachParams) *attachment {
@@ -268,9 +313,12 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "s (the session id) is required"))
 		return
 	}
-	s := h.lookup(w, id)
+	s := h.sessions.get(id)
+	owner := ""
 	if s == nil {
-		return
+		if owner = h.foreignOwner(w, id); owner == "" {
+			return
+		}
 	}
 	http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.opts.ReadTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(h.opts.MaxBatch)))
@@ -283,22 +331,47 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "reading body: %v", err))
 		return
 	}
-	reply, err := s.post(body)
-	var pe *protocolError
-	switch {
-	case errors.Is(err, errBadSecret):
-		writeError(w, http.StatusForbidden, errorBody(transport.CodeBadSecret, "the body must start with a key frame holding the session secret"))
-		return
-	case errors.As(err, &pe):
-		writeError(w, http.StatusBadRequest, errorBody(pe.errorCode(), "%v", err))
-		return
-	case err != nil:
-		writeError(w, http.StatusBadRequest, errorBody(transport.CodeMalformed, "%v", err))
-		return
+	var reply []byte
+	if s != nil {
+		status, eb, rep := h.applyPost(s, body)
+		if status != http.StatusOK {
+			writeError(w, status, eb)
+			return
+		}
+		reply = rep
+	} else {
+		ctx, cancel := context.WithTimeout(r.Context(), h.opts.BrokerTimeout)
+		defer cancel()
+		rep, err := h.cluster.call(ctx, owner, &envelope{kind: kindPost, a: id, data: body})
+		switch {
+		case err != nil:
+			h.writeCallError(w, err)
+			return
+		case rep.num != http.StatusOK:
+			writeReply(w, rep)
+			return
+		}
+		reply = rep.data
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store, no-transform")
 	w.Write(reply)
+}
+
+// applyPost applies a POST's body to s and returns its answer: 200 and
+// the reply, or the refusal.
+func (h *Handler) applyPost(s *Session, body []byte) (int, transport.ErrorBody, []byte) {
+	reply, err := s.post(body)
+	var pe *protocolError
+	switch {
+	case errors.Is(err, errBadSecret):
+		return http.StatusForbidden, errorBody(transport.CodeBadSecret, "the body must start with a key frame holding the session secret"), nil
+	case errors.As(err, &pe):
+		return http.StatusBadRequest, errorBody(pe.errorCode(), "%v", err), nil
+	case err != nil:
+		return http.StatusBadRequest, errorBody(transport.CodeMalformed, "%v", err), nil
+	}
+	return http.StatusOK, transport.ErrorBody{}, reply
 }
 
 // sessionFinished tells a waiting Shutdown that a session has gone.

@@ -129,6 +129,13 @@ func (h *Handler) gate(w http.ResponseWriter, c client) (key netip.Prefix, ok bo
 		h.refuse(w, http.StatusServiceUnavailable, errorBody(transport.CodeShuttingDown, "server is shutting down"), h.opts.ShutdownRetry)
 		return key, false
 	}
+	if h.cluster != nil {
+		// A session made now could be reached on this node only.
+		if err := h.cluster.available(); err != nil {
+			h.refuse(w, http.StatusServiceUnavailable, errorBody(transport.CodeBrokerUnavailable, "%v", err), time.Second)
+			return key, false
+		}
+	}
 	key = h.addrKey(c.addr)
 	if ok, retry := h.limits.allowNegotiate(key); !ok {
 		h.refuse(w, http.StatusTooManyRequests, errorBody(transport.CodeRateLimited, "too many sessions from this address"), retry)
@@ -202,12 +209,17 @@ func (h *Handler) open(w http.ResponseWriter, r *http.Request, c client, key net
 		return nil, nil
 	}
 	info := h.requestInfo(r, c, d)
-	s := newSession(h, uuid.NewString(), randomToken(), info)
+	id := uuid.NewString()
+	if h.cluster != nil {
+		id = h.cluster.node + "." + id
+	}
+	s := newSession(h, id, randomToken(), info)
 	resp.Binary = req.Binary && !h.opts.NoBinaryFrames
 	resp.NoStatus = req.NoStatus && !h.opts.LegacyClose
 	resp.Protocol = d.Protocol
 	s.mu.Lock()
 	s.binary, s.noStatus = resp.Binary, resp.NoStatus
+	s.brokerCode = slices.Contains(req.Codes, int(transport.CloseBrokerUnavailable))
 	s.addrKey, s.counted = key, true
 	resp.Tickets = []string{s.tickets.mint(), s.tickets.mint()}
 	s.mu.Unlock()

@@ -219,6 +219,17 @@ type Options struct {
 	// Default: every adapter given to NewHandler, in transport.Order().
 	Transports []string
 
+	// Broker joins this handler to the other nodes of a cluster: with one,
+	// any node serves any request of any session, so a load balancer
+	// needs no affinity (see Broker). Default nil: a single node, which
+	// consults no broker.
+	Broker Broker
+	// BrokerTimeout bounds every wait on the Broker: a request forwarded
+	// to the session's node that has no answer by then gets 503
+	// broker_unavailable, and a node whose broker has been unreachable
+	// that long closes its sessions with 3008, for its lease has lapsed
+	// and the other nodes no longer send it their requests. Default 10s.
+	BrokerTimeout time.Duration
 	// Observer receives lifecycle events. Default none.
 	Observer *Observer
 	// Logger receives the handler's logs. Default slog.Default().
@@ -240,6 +251,7 @@ func (o *Options) withDefaults() Options {
 	setDefault(&c.MinClientTimeout, 300*time.Millisecond)
 	setDefault(&c.MaxClientTimeout, 10*time.Second)
 	setDefault(&c.WriteTimeout, 10*time.Second)
+	setDefault(&c.BrokerTimeout, 10*time.Second)
 	setDefault(&c.ReadTimeout, 10*time.Second)
 	setDefault(&c.MaxMessage, 64<<10)
 	setDefault(&c.MaxBatch, 1<<20)

@@ -79,6 +79,8 @@ type Session struct {
 	// noStatus: negotiate agreed to closes without a code, and to
 	// answering a client's close with its reason. Set as binary is.
 	noStatus bool
+	// brokerCode: the client understands close code 3008. Set as binary is.
+	brokerCode bool
 
 	// addrKey is the client's key for the per-address session cap, which
 	// counts the session when counted is set (by negotiate). Set under mu.

@@ -36,6 +36,11 @@ func (s *Session) shortenLingerLocked() {
 // them. Shutdown then waits, within ctx, for every Options.Serve to return.
 func (h *Handler) Shutdown(ctx context.Context) error {
 	h.closing.Store(true)
+	if h.cluster != nil {
+		// Requests this node forwards for other nodes' sessions end: their
+		// clients attach again, through another node.
+		h.cluster.endFronts()
+	}
 	h.sessions.each(func(s *Session) bool {
 		retry := rand.N(h.opts.ShutdownRetry + time.Millisecond)
 		s.mu.Lock()

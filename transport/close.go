@@ -37,6 +37,10 @@ const (
 	CloseForbiddenOrigin CloseCode = 3005 // terminal: the Origin was refused
 	CloseOverloaded      CloseCode = 3006 // reconnect: session cap or rate limit hit
 	CloseRateExceeded    CloseCode = 3007 // terminal: the peer sent messages faster than allowed
+	// CloseBrokerUnavailable is sent only to a client that said at
+	// negotiate that it understands it (NegotiateRequest.Codes); any other
+	// gets CloseServerShutdown in its place.
+	CloseBrokerUnavailable CloseCode = 3008 // reconnect: the cluster's broker (Redis) was unreachable too long
 
 	// The TCP relay's codes (PROTOCOL.md section 13), all terminal: the
 	// same target would fail the same way.
@@ -59,7 +63,7 @@ const MaxReasonBytes = 123
 func (c CloseCode) Terminal() bool {
 	switch c {
 	case CloseInternalError, CloseSessionExpired, CloseServerShutdown, CloseSlowConsumer,
-		CloseUnreachable, CloseOverloaded:
+		CloseUnreachable, CloseOverloaded, CloseBrokerUnavailable:
 		return false
 	}
 	return c < 4000
@@ -89,7 +93,8 @@ var closeNames = map[CloseCode]string{
 	CloseSlowConsumer: "slow consumer", CloseUnauthorized: "unauthorized",
 	CloseUnreachable: "unreachable", CloseForbiddenOrigin: "forbidden origin",
 	CloseOverloaded: "overloaded", CloseRateExceeded: "inbound rate exceeded",
-	CloseRelayNotAllowed: "relay target not allowed", CloseRelayRefused: "relay connection refused",
+	CloseBrokerUnavailable: "broker unavailable",
+	CloseRelayNotAllowed:   "relay target not allowed", CloseRelayRefused: "relay connection refused",
 	CloseRelayConnectTimeout: "relay connect timeout", CloseRelayDNS: "relay DNS failure",
 	CloseRelayReset: "relay connection reset", CloseRelayClosed: "relay connection closed",
 	CloseRelayIdle: "relay idle timeout",

@@ -39,6 +39,11 @@ type NegotiateRequest struct {
 	// then carries CloseNoStatus, and the server answers a client's close
 	// with the client's code and reason (PROTOCOL.md section 10).
 	NoStatus bool `json:"noStatus,omitempty"`
+	// Codes are the close codes past the first release's table that the
+	// client understands (PROTOCOL.md section 10): the server sends such
+	// a code only to a client that lists it, and an older one in its
+	// place to any other.
+	Codes []int `json:"codes,omitempty"`
 }
 
 // NegotiateResponse is the JSON body of a successful negotiate. Durations
@@ -128,6 +133,7 @@ const (
 	CodeNotFound           = "not_found"
 	CodeMethodNotAllowed   = "method_not_allowed"
 	CodeTransportDisabled  = "transport_disabled"
+	CodeBrokerUnavailable  = "broker_unavailable"
 	CodeStreamingBroken    = "streaming_unsupported"
 	CodeNoProtocol         = "no_protocol"
 	CodeInternalError      = "internal_error"

@@ -1,0 +1,125 @@
+package comet_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/seed-544bbf9f/comet"
+	"github.com/seed-544bbf9f/comet/client"
+	"github.com/seed-544bbf9f/comet/internal/testutil"
+	"github.com/seed-544bbf9f/comet/session"
+	"github.com/seed-544bbf9f/comet/transport"
+)
+
+// memCluster is three nodes of a memory cluster behind a round-robin
+// proxy, with the requests each node served per session.
+type memCluster struct {
+	url      string
+	handlers []*session.Handler
+	nodes    []*session.MemoryNode
+
+	mu     sync.Mutex
+	served map[string]map[string]int // session → node → requests
+}
+
+func newMemCluster(t *testing.T, n int, opts *session.Options) *memCluster {
+	t.Helper()
+	mc := &memCluster{served: make(map[string]map[string]int)}
+	cl := session.NewMemoryCluster()
+	var backends []*url.URL
+	for i := range n {
+		var o session.Options
+		if opts != nil {
+			o = *opts
+		}
+		if o.Serve == nil {
+			o.Serve = echo
+		}
+		o.NegotiateRate = -1
+		node := cl.Node(fmt.Sprintf("n%d", i+1))
+		o.Broker = node
+		h := comet.NewHandler(&o)
+		id := node.Node()
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if s := r.URL.Query().Get("s"); s != "" {
+				mc.mu.Lock()
+				if mc.served[s] == nil {
+					mc.served[s] = make(map[string]int)
+				}
+				mc.served[s][id]++
+				mc.mu.Unlock()
+			}
+			h.ServeHTTP(w, r)
+		}))
+		u, _ := url.Parse(srv.URL)
+		backends = append(backends, u)
+		mc.handlers = append(mc.handlers, h)
+		mc.nodes = append(mc.nodes, node)
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), testutil.Wait)
+			defer cancel()
+			h.Range(func(s *session.Session) bool { s.CloseNow(); return true })
+			h.Shutdown(ctx)
+			srv.CloseClientConnections()
+			srv.Close()
+			node.Close()
+		})
+	}
+	var next atomic.Uint64
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(backends[next.Add(1)%uint64(len(backends))])
+		},
+		FlushInterval: -1,
+	}
+	lb := httptest.NewServer(proxy)
+	t.Cleanup(func() {
+		lb.CloseClientConnections()
+		lb.Close()
+	})
+	mc.url = lb.URL + "/comet"
+	return mc
+}
+
+// TestClusterEcho runs sessions through three nodes behind a round-robin
+// balancer: every request of a session may land on any node, and every
+// message arrives once, in order, both ways.
+func TestClusterEcho(t *testing.T) {
+	runTransports(t, func(t *testing.T, name string) {
+		mc := newMemCluster(t, 3, nil)
+		ctx := testContext(t, testutil.Wait)
+		c, err := client.Dial(ctx, mc.url, &client.Options{Transports: []string{name}})
+		if err != nil {
+			t.Fatalf("Dial: %v", err)
+		}
+		defer c.Close(transport.CloseNormal, "done")
+		const n = 200
+		go func() {
+			for i := range n {
+				if err := c.Send(ctx, transport.Text, fmt.Appendf(nil, "m%d", i)); err != nil {
+					t.Errorf("Send %d: %v", i, err)
+					return
+				}
+			}
+		}()
+		for i := range n {
+			_, p, err := c.Recv(ctx)
+			if err != nil {
+				t.Fatalf("Recv %d: %v", i, err)
+			}
+			if want := fmt.Sprintf("m%d", i); string(p) != want {
+				t.Fatalf("message %d = %q, want %q", i, p, want)
+			}
+		}
+		mc.mu.Lock()
+		t.Logf("requests per node for the session: %v", mc.served)
+		mc.mu.Unlock()
+	})
+}

@@ -1,0 +1,528 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/seed-544bbf9f/comet/transport"
+)
+
+// A cluster is several handlers, one a node, that serve one service behind
+// a load balancer without affinity: any request of any session may reach
+// any node. The node that negotiates a session owns it for its life: the
+// session (its windows, its tickets, its Serve) lives there, in memory, as
+// on a single node, and its id names that node ("node.uuid"). Another
+// node, the front, that gets a request for it forwards the request to the
+// owner through the Broker, with no lookup:
+//
+//   - an attach becomes a link: the owner makes the attachment as for a
+//     local request and hands it a downstream whose writes travel back to
+//     the front, which writes them to its client; what the client sends on
+//     it (a WebSocket's upstream) travels to the owner. The transport's
+//     adapter runs on the front, the session's engine on the owner.
+//   - a POST travels to the owner and its answer back.
+//
+// Every forwarded step is a call answered by a reply, and a write on a
+// link waits for the front's reply: the owner's writer keeps its
+// backpressure, a poll its end, a write its error. A message lost by the
+// broker costs a call its timeout and the link its life; the client then
+// attaches again and resumes, as after any cut (PROTOCOL.md section 6).
+//
+// Why not keep the session's state in Redis, so that any node can serve
+// from it without the owner? Because the owner must run Serve anyway, and
+// a message's path through the owner's memory costs no Redis round trip
+// when the client is on the owner, which a balancer without affinity
+// still gives it a share of the time and a WebSocket all of the time. The
+// session's log in Redis, which a node's loss calls for, extends this
+// design (the owner writes through to it; a survivor rebuilds the session
+// from it); it does not replace it.
+type cluster struct {
+	h    *Handler
+	b    Broker
+	node string
+
+	nextID atomic.Uint64
+
+	mu    sync.Mutex
+	calls map[uint64]*call             // pending calls by rpc id
+	front map[uint64]*remoteAttachment // links served here, by link id
+	owned map[linkKey]*ownerLink       // links of sessions owned here, served elsewhere
+	down  time.Time                    // since when the broker has been unavailable; zero if it is not
+}
+
+type linkKey struct {
+	node string
+	link uint64
+}
+
+// call is a request to another node awaiting its reply.
+type call struct {
+	node  string
+	reply chan *envelope // buffered: a reply never waits
+}
+
+// errNodeGone fails a call to a node whose lease lapsed.
+var errNodeGone = errors.New("comet: the session's node is gone")
+
+// errNoLink answers a link message whose link the node does not hold.
+var errNoLink = errors.New("comet: no such link")
+
+func newCluster(h *Handler, b Broker) *cluster {
+	c := &cluster{h: h, b: b, node: b.Node(), calls: make(map[uint64]*call),
+		front: make(map[uint64]*remoteAttachment), owned: make(map[linkKey]*ownerLink)}
+	return c
+}
+
+// start starts the broker and the watch that closes the sessions of a
+// node the broker has been away from for Options.BrokerTimeout.
+func (c *cluster) start() {
+	c.b.Start(c)
+	go c.watch()
+}
+
+// watch looks at the broker every second until the handler shuts down.
+func (c *cluster) watch() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.h.baseCtx.Done():
+			return
+		case <-t.C:
+			c.check()
+		}
+	}
+}
+
+// check closes every session this node owns with 3008 once the broker has
+// been unavailable for Options.BrokerTimeout: the node's lease has lapsed,
+// so the other nodes answer for its sessions that they are gone.
+func (c *cluster) check() {
+	err := c.b.Err()
+	c.mu.Lock()
+	switch {
+	case err == nil:
+		c.down = time.Time{}
+	case c.down.IsZero():
+		c.down = time.Now()
+	}
+	expired := !c.down.IsZero() && time.Since(c.down) >= c.h.opts.BrokerTimeout
+	c.mu.Unlock()
+	if !expired {
+		return
+	}
+	c.h.sessions.each(func(s *Session) bool {
+		s.mu.Lock()
+		if s.brokerCode {
+			s.closeLocked(transport.CloseBrokerUnavailable, "broker unavailable", 0)
+		} else {
+			// An older client takes an unknown 3xxx code as terminal.
+			s.closeLocked(transport.CloseServerShutdown, "broker unavailable", uint64(time.Second.Milliseconds()))
+		}
+		s.mu.Unlock()
+		return true
+	})
+}
+
+// available returns the broker's error, if any.
+func (c *cluster) available() error {
+	if err := c.b.Err(); err != nil {
+		return errors.Join(ErrBrokerUnavailable, err)
+	}
+	return nil
+}
+
+// send sends a one-way message; a failure is logged only, as a lost
+// message would be: the other side times out.
+func (c *cluster) send(node string, e *envelope) {
+	e.from = c.node
+	ctx, cancel := context.WithTimeout(context.Background(), c.h.opts.BrokerTimeout)
+	defer cancel()
+	if err := c.b.Send(ctx, node, e.encode(nil)); err != nil {
+		c.h.logger.Debug("comet: cluster message not sent", "node", node, "kind", e.kind, "err", err)
+	}
+}
+
+// call sends a request to node and waits for its reply, ctx, or the
+// node's loss.
+func (c *cluster) call(ctx context.Context, node string, e *envelope) (*envelope, error) {
+	e.from = c.node
+	e.rpc = c.nextID.Add(1)
+	k := &call{node: node, reply: make(chan *envelope, 1)}
+	c.mu.Lock()
+	c.calls[e.rpc] = k
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.calls, e.rpc)
+		c.mu.Unlock()
+	}()
+	if !c.b.Alive(node) {
+		return nil, errNodeGone
+	}
+	if err := c.b.Send(ctx, node, e.encode(nil)); err != nil {
+		return nil, errors.Join(ErrBrokerUnavailable, err)
+	}
+	select {
+	case r := <-k.reply:
+		if r == nil {
+			return nil, errNodeGone
+		}
+		return r, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// reply answers the call req.
+func (c *cluster) reply(req *envelope, r *envelope) {
+	r.kind, r.rpc = kindReply, req.rpc
+	c.send(req.from, r)
+}
+
+// Deliver implements Receiver.
+func (c *cluster) Deliver(msg string) {
+	e, err := decodeEnvelope(msg)
+	if err != nil {
+		c.h.logger.Warn("comet: malformed cluster message dropped", "bytes", len(msg))
+		return
+	}
+	if e.kind == kindReply {
+		c.mu.Lock()
+		k := c.calls[e.rpc]
+		c.mu.Unlock()
+		if k != nil && k.node == e.from {
+			select {
+			case k.reply <- e:
+			default: // a duplicate
+			}
+		}
+		return
+	}
+	go c.handle(e)
+}
+
+// NodeGone implements Receiver: calls to the node fail, and the links
+// between it and this node end.
+func (c *cluster) NodeGone(node string) {
+	c.mu.Lock()
+	for _, k := range c.calls {
+		if k.node == node {
+			select {
+			case k.reply <- nil:
+			default:
+			}
+		}
+	}
+	var fronts []*remoteAttachment
+	for _, ra := range c.front {
+		if ra.node == node {
+			fronts = append(fronts, ra)
+		}
+	}
+	var owned []*ownerLink
+	for k, ol := range c.owned {
+		if k.node == node {
+			owned = append(owned, ol)
+		}
+	}
+	c.mu.Unlock()
+	for _, ra := range fronts {
+		ra.end(errNodeGone)
+	}
+	for _, ol := range owned {
+		ol.end(errors.New("comet: the node serving the attachment is gone"))
+	}
+}
+
+// endFronts ends every link this node serves for another node's session.
+func (c *cluster) endFronts() {
+	c.mu.Lock()
+	fronts := make([]*remoteAttachment, 0, len(c.front))
+	for _, ra := range c.front {
+		fronts = append(fronts, ra)
+	}
+	c.mu.Unlock()
+	for _, ra := range fronts {
+		ra.End(errors.New("comet: server shutting down"))
+	}
+}
+
+// handle serves a message from another node, on a goroutine of its own.
+func (c *cluster) handle(e *envelope) {
+	switch e.kind {
+	case kindOpen:
+		c.reply(e, c.open(e))
+	case kindServe:
+		c.reply(e, c.serve(e))
+	case kindRecv:
+		c.reply(e, c.recv(e))
+	case kindPost:
+		c.reply(e, c.post(e))
+	case kindBatch:
+		c.reply(e, c.batch(e))
+	case kindEndUp:
+		if ol := c.ownedLink(e.from, e.link); ol != nil {
+			ol.end(errorOf(e.a))
+		}
+	case kindFail:
+		if ol := c.ownedLink(e.from, e.link); ol != nil {
+			ol.a.Fail(transport.CloseCode(e.num), e.a)
+		}
+	case kindEndDown:
+		c.mu.Lock()
+		ra := c.front[e.link]
+		c.mu.Unlock()
+		if ra != nil && ra.node == e.from {
+			ra.end(errorOf(e.a))
+		}
+	}
+}
+
+func errorOf(s string) error {
+	if s == "" {
+		return nil
+	}
+	return errors.New(s)
+}
+
+func errorString(err error) string {
+	if err == nil {
+		return ""
+	}
+	if s := err.Error(); s != "" {
+		return s
+	}
+	return "error"
+}
+
+func (c *cluster) ownedLink(node string, link uint64) *ownerLink {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.owned[linkKey{node, link}]
+}
+
+// refusal is a reply that answers a forwarded request with an HTTP error.
+func refusal(status int, body transport.ErrorBody) *envelope {
+	p, _ := json.Marshal(body)
+	return &envelope{num: uint64(status), data: p}
+}
+
+var notFound = errorBody(transport.CodeSessionNotFound, "no such session (expired, closed or never made)")
+
+// open makes the owner's side of a link: the attachment, checked as a
+// local attach is, not yet started.
+func (c *cluster) open(e *envelope) *envelope {
+	s := c.h.sessions.get(e.a)
+	if s == nil {
+		return refusal(http.StatusNotFound, notFound)
+	}
+	q, err := url.ParseQuery(string(e.data))
+	if err != nil {
+		return refusal(http.StatusBadRequest, errorBody(transport.CodeBadRequest, "%v", err))
+	}
+	params, err := transport.ParseAttach(q)
+	if err != nil {
+		return refusal(http.StatusBadRequest, errorBody(transport.CodeBadRequest, "%v", err))
+	}
+	if status, body, ok := s.useTicket(params.Ticket); !ok {
+		return refusal(status, body)
+	}
+	ol := &ownerLink{c: c, key: linkKey{e.from, e.link}, a: s.newAttachment(e.b, params)}
+	// A front that never serves the link (its upgrade failed, and its end
+	// was lost) must not hold it for ever.
+	ol.expiry = time.AfterFunc(c.h.opts.BrokerTimeout, func() {
+		if !ol.isServed() {
+			ol.end(errors.New("comet: link never served"))
+		}
+	})
+	c.mu.Lock()
+	c.owned[ol.key] = ol
+	c.mu.Unlock()
+	return &envelope{}
+}
+
+// serve starts the owner's side of a link with a downstream that writes
+// through the front.
+func (c *cluster) serve(e *envelope) *envelope {
+	ol := c.ownedLink(e.from, e.link)
+	if ol == nil {
+		return &envelope{num: replyError, a: errNoLink.Error()}
+	}
+	ol.mu.Lock()
+	if ol.ended {
+		ol.mu.Unlock()
+		return &envelope{num: replyError, a: errNoLink.Error()}
+	}
+	ol.served = true
+	ol.mu.Unlock()
+	ol.expiry.Stop()
+	// From here the attachment's end closes ds, which forgets the link.
+	ds := &remoteDownstream{ol: ol, raw: e.num&2 != 0}
+	if err := ol.a.Start(ds, transport.Delivery(e.num&1)); err != nil {
+		return &envelope{num: replyError, a: errorString(err)}
+	}
+	return &envelope{}
+}
+
+// forget drops an ended link and tells its front, once.
+func (ol *ownerLink) forget() {
+	ol.once.Do(func() {
+		c := ol.c
+		c.mu.Lock()
+		delete(c.owned, ol.key)
+		c.mu.Unlock()
+		ol.expiry.Stop()
+		s := ol.a.s
+		s.mu.Lock()
+		err := ol.a.err
+		s.mu.Unlock()
+		go c.send(ol.key.node, &envelope{kind: kindEndDown, link: ol.key.link, a: errorString(err)})
+	})
+}
+
+// end ends the link's attachment. One never served has no downstream to
+// close, which would forget the link: end forgets it then.
+func (ol *ownerLink) end(err error) {
+	ol.mu.Lock()
+	ol.ended = true
+	served := ol.served
+	ol.mu.Unlock()
+	ol.a.End(err)
+	if !served {
+		ol.forget()
+	}
+}
+
+func (ol *ownerLink) isServed() bool {
+	ol.mu.Lock()
+	defer ol.mu.Unlock()
+	return ol.served
+}
+
+// recv feeds what the front's client sent on a link to its attachment.
+func (c *cluster) recv(e *envelope) *envelope {
+	ol := c.ownedLink(e.from, e.link)
+	if ol == nil {
+		return &envelope{num: replyError, a: errNoLink.Error()}
+	}
+	var err error
+	if e.num == 1 {
+		err = ol.a.ReceiveBinary(e.data)
+	} else {
+		err = ol.a.Receive(e.data)
+	}
+	if err != nil {
+		return &envelope{num: replyError, a: errorString(err)}
+	}
+	return &envelope{}
+}
+
+// post applies a POST's body forwarded by a front.
+func (c *cluster) post(e *envelope) *envelope {
+	s := c.h.sessions.get(e.a)
+	if s == nil {
+		return refusal(http.StatusNotFound, notFound)
+	}
+	status, body, reply := c.h.applyPost(s, e.data)
+	if status != http.StatusOK {
+		return refusal(status, body)
+	}
+	return &envelope{num: http.StatusOK, data: reply}
+}
+
+// batch writes a batch the owner sent on a link to the front's client.
+func (c *cluster) batch(e *envelope) *envelope {
+	c.mu.Lock()
+	ra := c.front[e.link]
+	c.mu.Unlock()
+	if ra == nil || ra.node != e.from {
+		return &envelope{num: replyError, a: errNoLink.Error()}
+	}
+	err := ra.write(&transport.Batch{Bytes: e.data, Frames: e.spans, Raw: e.num == 1})
+	switch {
+	case err == nil:
+		return &envelope{}
+	case errors.Is(err, transport.ErrDone):
+		return &envelope{num: replyDone}
+	}
+	return &envelope{num: replyError, a: errorString(err)}
+}
+
+// ownerLink is the owner's side of a link.
+type ownerLink struct {
+	c      *cluster
+	key    linkKey
+	a      *attachment
+	expiry *time.Timer
+
+	once sync.Once // forget
+
+	mu     sync.Mutex
+	served bool // Start was called: closing its downstream forgets the link
+	ended  bool
+}
+
+// remoteDownstream is the downstream of a link's attachment on the owner:
+// each batch is a call to the front, which writes it to its client.
+type remoteDownstream struct {
+	ol  *ownerLink
+	raw bool
+
+	mu     sync.Mutex
+	cancel context.CancelFunc // ends the write in flight
+	closed bool
+}
+
+// WriteBatch implements transport.Downstream. It waits for the front's
+// write, or Close, or WriteTimeout plus the broker's delay.
+func (d *remoteDownstream) WriteBatch(b *transport.Batch) error {
+	c := d.ol.c
+	ctx, cancel := context.WithTimeout(context.Background(), c.h.opts.WriteTimeout+c.h.opts.BrokerTimeout)
+	defer cancel()
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return net.ErrClosed
+	}
+	d.cancel = cancel
+	d.mu.Unlock()
+	raw := uint64(0)
+	if b.Raw {
+		raw = 1
+	}
+	r, err := c.call(ctx, d.ol.key.node, &envelope{kind: kindBatch, link: d.ol.key.link, num: raw, data: b.Bytes, spans: b.Frames})
+	switch {
+	case err != nil:
+		return err
+	case r.num == replyDone:
+		return transport.ErrDone
+	case r.num == replyError:
+		return errors.New(r.a)
+	}
+	return nil
+}
+
+// WritesRaw implements transport.RawDownstream: whether the front's
+// downstream does.
+func (d *remoteDownstream) WritesRaw() bool { return d.raw }
+
+// Close implements transport.Downstream: it ends a write in flight and
+// forgets the link.
+func (d *remoteDownstream) Close() error {
+	d.mu.Lock()
+	d.closed = true
+	if d.cancel != nil {
+		d.cancel()
+	}
+	d.mu.Unlock()
+	d.ol.forget()
+	return nil
+}
