@@ -21,7 +21,8 @@ import (
 // memCluster is three nodes of a memory cluster behind a round-robin
 // proxy, with the requests each node served per session.
 type memCluster struct {
-	url      string
+	url      string   // the balancer's
+	direct   []string // each node's, in node order
 	handlers []*session.Handler
 	nodes    []*session.MemoryNode
 
@@ -60,6 +61,7 @@ func newMemCluster(t *testing.T, n int, opts *session.Options) *memCluster {
 		}))
 		u, _ := url.Parse(srv.URL)
 		backends = append(backends, u)
+		mc.direct = append(mc.direct, srv.URL+"/comet")
 		mc.handlers = append(mc.handlers, h)
 		mc.nodes = append(mc.nodes, node)
 		t.Cleanup(func() {
@@ -90,36 +92,49 @@ func newMemCluster(t *testing.T, n int, opts *session.Options) *memCluster {
 
 // TestClusterEcho runs sessions through three nodes behind a round-robin
 // balancer: every request of a session may land on any node, and every
-// message arrives once, in order, both ways.
+// message arrives once, in order, both ways. With SeparateNegotiate the
+// session is made by a negotiate POST, so that even a WebSocket attaches
+// through a node other than the session's (two times in three).
 func TestClusterEcho(t *testing.T) {
-	runTransports(t, func(t *testing.T, name string) {
-		mc := newMemCluster(t, 3, nil)
-		ctx := testContext(t, testutil.Wait)
-		c, err := client.Dial(ctx, mc.url, &client.Options{Transports: []string{name}})
-		if err != nil {
-			t.Fatalf("Dial: %v", err)
-		}
-		defer c.Close(transport.CloseNormal, "done")
-		const n = 200
-		go func() {
-			for i := range n {
-				if err := c.Send(ctx, transport.Text, fmt.Appendf(nil, "m%d", i)); err != nil {
-					t.Errorf("Send %d: %v", i, err)
-					return
-				}
-			}
-		}()
+	for _, separate := range []bool{false, true} {
+		t.Run(map[bool]string{false: "first-attach", true: "separate-negotiate"}[separate], func(t *testing.T) {
+			runTransports(t, func(t *testing.T, name string) { testClusterEcho(t, name, separate) })
+		})
+	}
+}
+
+func testClusterEcho(t *testing.T, name string, separate bool) {
+	mc := newMemCluster(t, 3, nil)
+	ctx := testContext(t, testutil.Wait)
+	c, err := client.Dial(ctx, mc.url, &client.Options{Transports: []string{name}, SeparateNegotiate: separate})
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	defer c.Close(transport.CloseNormal, "done")
+	const n = 1000
+	go func() {
 		for i := range n {
-			_, p, err := c.Recv(ctx)
-			if err != nil {
-				t.Fatalf("Recv %d: %v", i, err)
-			}
-			if want := fmt.Sprintf("m%d", i); string(p) != want {
-				t.Fatalf("message %d = %q, want %q", i, p, want)
+			if err := c.Send(ctx, transport.Text, fmt.Appendf(nil, "m%d", i)); err != nil {
+				t.Errorf("Send %d: %v", i, err)
+				return
 			}
 		}
-		mc.mu.Lock()
-		t.Logf("requests per node for the session: %v", mc.served)
-		mc.mu.Unlock()
-	})
+	}()
+	for i := range n {
+		_, p, err := c.Recv(ctx)
+		if err != nil {
+			t.Fatalf("Recv %d: %v", i, err)
+		}
+		if want := fmt.Sprintf("m%d", i); string(p) != want {
+			t.Fatalf("message %d = %q, want %q", i, p, want)
+		}
+	}
+	mc.mu.Lock()
+	defer mc.mu.Unlock()
+	for sid, nodes := range mc.served {
+		t.Logf("session %s: requests per node %v", sid, nodes)
+		if name != transport.WebSocket && len(nodes) < 2 {
+			t.Errorf("session %s: every request went to one node: %v", sid, nodes)
+		}
+	}
 }
