@@ -36,7 +36,24 @@ type (
 	// PreparedMessage is a message encoded once for many sessions, made by
 	// Handler.NewPreparedMessage.
 	PreparedMessage = session.PreparedMessage
+	// Broker joins a Handler to the other nodes of a cluster
+	// (Options.Broker), so that any node serves any request of any
+	// session; the Redis one is in the module's redis directory.
+	Broker = session.Broker
+	// MemoryCluster joins handlers of one process into a cluster, for
+	// tests and examples; NewMemoryCluster makes one.
+	MemoryCluster = session.MemoryCluster
+	// MemoryNode is one node of a MemoryCluster: a Broker.
+	MemoryNode = session.MemoryNode
 )
+
+// NewMemoryCluster returns an empty cluster of handlers in one process;
+// its Node method makes a Broker for each.
+func NewMemoryCluster() *MemoryCluster { return session.NewMemoryCluster() }
+
+// NodeHeader is the response header that names the node of a cluster
+// that served a request.
+const NodeHeader = session.NodeHeader
 
 // The types both ends share.
 type (
@@ -80,6 +97,11 @@ const (
 	CloseUnreachable     = transport.CloseUnreachable     // no transport could reach the server
 	CloseForbiddenOrigin = transport.CloseForbiddenOrigin // the Origin was refused
 	CloseOverloaded      = transport.CloseOverloaded      // session cap or rate limit hit
+	CloseRateExceeded    = transport.CloseRateExceeded    // the peer sent messages faster than allowed
+
+	// CloseBrokerUnavailable: the session's node lost its cluster's broker
+	// too long. Only a client that lists it at negotiate gets it.
+	CloseBrokerUnavailable = transport.CloseBrokerUnavailable
 
 	CloseRelayNotAllowed     = transport.CloseRelayNotAllowed     // the relay target is not allowed
 	CloseRelayRefused        = transport.CloseRelayRefused        // the back-end refused the connection
@@ -130,6 +152,9 @@ var (
 	// an Options.Protocols the browser's WebSocket would refuse too: an
 	// entry that is not an RFC 6455 token, or one listed twice.
 	ErrInvalidProtocols = transport.ErrInvalidProtocols
+	// ErrBrokerUnavailable is wrapped by the errors of a Broker that
+	// cannot reach its store.
+	ErrBrokerUnavailable = session.ErrBrokerUnavailable
 )
 
 // CloseStatus returns the code of the *CloseError in err's chain, or 0 if
