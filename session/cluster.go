@@ -115,6 +115,11 @@ func (c *cluster) check() {
 	}
 	expired := !c.down.IsZero() && time.Since(c.down) >= c.h.opts.BrokerTimeout
 	c.mu.Unlock()
+	if err != nil {
+		// Nothing forwarded gets through: the clients of this node's links
+		// do better to attach again, through a node that has the broker.
+		c.endFronts()
+	}
 	if !expired {
 		return
 	}
@@ -210,8 +215,11 @@ func (c *cluster) Deliver(msg string) {
 }
 
 // NodeGone implements Receiver: calls to the node fail, and the links
-// between it and this node end.
-func (c *cluster) NodeGone(node string) {
+// between it and this node end, on a goroutine of their own, for ending a
+// link waits for a write in flight.
+func (c *cluster) NodeGone(node string) { go c.nodeGone(node) }
+
+func (c *cluster) nodeGone(node string) {
 	c.mu.Lock()
 	for _, k := range c.calls {
 		if k.node == node {
