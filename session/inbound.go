@@ -215,6 +215,9 @@ func (s *Session) receiveLocked(frames []transport.Frame, t uint8) (rest []trans
 			if s.recvClose {
 				return nil, violation(transport.CloseProtocolError, "%s after close", f.Type)
 			}
+			if f.Topic != "" {
+				return nil, violation(transport.CloseProtocolError, "a topic position upstream")
+			}
 			if f.Type == transport.TypeClose {
 				if err := s.peerClosedLocked(f); err != nil {
 					return nil, err

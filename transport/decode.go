@@ -71,9 +71,21 @@ func DecodeFrame(b []byte, f *Frame) error {
 	case TypeOpen:
 		err = d.fields(d.uint(&f.Attempt), d.uint(&f.Ack), d.text(&f.Token), d.uint(&f.Interval))
 	case TypeText:
-		err = d.fields(d.uint(&f.Seq), d.payload(&f.Payload))
+		err = d.message(f, d.payload(&f.Payload))
 	case TypeBinary:
-		err = d.fields(d.uint(&f.Seq), d.base64(&f.Payload))
+		err = d.message(f, d.base64(&f.Payload))
+	case TypeSubscribed:
+		var rec uint64
+		if err = d.read(d.uint(&f.Seq)); err == nil {
+			err = d.position(f)
+		}
+		if err == nil {
+			err = d.fields(d.uint(&rec))
+		}
+		if err == nil && rec > 1 {
+			err = d.fail("recovered must be 0 or 1")
+		}
+		f.Recovered = rec == 1
 	case TypeAck:
 		err = d.fields(d.uint(&f.Ack))
 	case TypeHeartbeat, TypeSuperseded:
@@ -140,6 +152,14 @@ func (d *decoder) consume(c byte) bool {
 
 // fields reads ",field" for each reader, then "]" and the end of input.
 func (d *decoder) fields(readers ...field) error {
+	if err := d.read(readers...); err != nil {
+		return err
+	}
+	return d.end()
+}
+
+// read reads ",field" for each reader.
+func (d *decoder) read(readers ...field) error {
 	for _, read := range readers {
 		if !d.consume(',') {
 			return d.fail("missing field")
@@ -149,12 +169,43 @@ func (d *decoder) fields(readers ...field) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// end reads "]" and the end of input.
+func (d *decoder) end() error {
 	if !d.consume(']') {
 		return d.fail("want ']'")
 	}
 	d.skipSpace()
 	if d.pos != len(d.buf) {
 		return d.fail("trailing bytes")
+	}
+	return nil
+}
+
+// message reads the rest of a text or binary message after its type:
+// seq, the payload, and a topic position if one follows.
+func (d *decoder) message(f *Frame, payload field) error {
+	if err := d.read(d.uint(&f.Seq), payload); err != nil {
+		return err
+	}
+	if d.skipSpace(); d.pos < len(d.buf) && d.buf[d.pos] == ',' {
+		if err := d.position(f); err != nil {
+			return err
+		}
+	}
+	return d.end()
+}
+
+// position reads a topic position: ,"topic","epoch",offset, where topic
+// is not empty.
+func (d *decoder) position(f *Frame) error {
+	if err := d.read(d.text(&f.Topic), d.text(&f.Epoch), d.uint(&f.Offset)); err != nil {
+		return err
+	}
+	if f.Topic == "" {
+		return d.fail("empty topic")
 	}
 	return nil
 }

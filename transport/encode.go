@@ -23,6 +23,17 @@ func AppendFrame(dst []byte, f *Frame) []byte {
 		dst = appendUint(dst, f.Seq)
 		dst = append(dst, ',')
 		dst = AppendPayload(dst, f.Type, f.Payload)
+		if f.Topic != "" {
+			dst = AppendPosition(dst, f.Topic, f.Epoch, f.Offset)
+		}
+	case TypeSubscribed:
+		dst = appendUint(dst, f.Seq)
+		dst = AppendPosition(dst, f.Topic, f.Epoch, f.Offset)
+		if f.Recovered {
+			dst = append(dst, ",1"...)
+		} else {
+			dst = append(dst, ",0"...)
+		}
 	case TypeAck:
 		dst = appendUint(dst, f.Ack)
 	case TypeProbe:
@@ -52,6 +63,17 @@ func AppendFrame(dst []byte, f *Frame) []byte {
 		}
 	}
 	return append(dst, ']')
+}
+
+// AppendPosition appends a topic position as the fields that follow a
+// message's payload: ,"topic","epoch",offset. A topic's fan-out encodes
+// it once for every subscriber.
+func AppendPosition(dst []byte, topic, epoch string, offset uint64) []byte {
+	dst = append(dst, ',')
+	dst = AppendString(dst, topic)
+	dst = append(dst, ',')
+	dst = AppendString(dst, epoch)
+	return appendUint(dst, offset)
 }
 
 // AppendMessage appends a message frame whose payload was encoded once by

@@ -40,6 +40,11 @@ const (
 	// TypeTicket hands the client a fresh attach ticket: ["t","ticket"].
 	// Downstream only, in POST responses.
 	TypeTicket Type = 't'
+	// TypeSubscribed tells a client that agreed to topic positions where
+	// its subscription to a topic starts, and whether the position it
+	// presented was recovered: ["y",seq,"topic","epoch",offset,recovered].
+	// Downstream only, sequenced (PROTOCOL.md section 15).
+	TypeSubscribed Type = 'y'
 )
 
 // String returns the frame type's name, for logs and errors.
@@ -69,6 +74,8 @@ func (t Type) String() string {
 		return "key"
 	case TypeTicket:
 		return "ticket"
+	case TypeSubscribed:
+		return "subscribed"
 	}
 	return "unknown"
 }
@@ -86,7 +93,9 @@ func (t Type) IsMessage() bool { return t == TypeText || t == TypeBinary }
 // Sequenced reports whether frames of this type occupy a sequence number.
 // Close is sequenced so that a close issued while the peer is away is
 // delivered, in order, when it returns.
-func (t Type) Sequenced() bool { return t == TypeText || t == TypeBinary || t == TypeClose }
+func (t Type) Sequenced() bool {
+	return t == TypeText || t == TypeBinary || t == TypeClose || t == TypeSubscribed
+}
 
 // Frame is one decoded frame. Only the fields its Type names are set; the
 // rest are zero. Field use per type is listed in PROTOCOL.md, "Frames".
@@ -121,4 +130,15 @@ type Frame struct {
 
 	// WantTicket asks for a fresh ticket in the POST response (key).
 	WantTicket bool
+
+	// Topic, Epoch and Offset are a topic message's position in its
+	// topic (text and binary frames of a topic, to a client that agreed
+	// to positions), or where a subscription starts (subscribed). Topic
+	// is "" for any other message.
+	Topic  string
+	Epoch  string
+	Offset uint64
+	// Recovered says whether the position the client presented for the
+	// topic was recovered in full (subscribed).
+	Recovered bool
 }

@@ -76,13 +76,25 @@ func checkAgainstJSON(t *testing.T, in []byte, f *Frame) {
 // jsonValues is what encoding/json decodes f's wire form to.
 func jsonValues(f *Frame) []any {
 	n := func(v uint64) any { return float64(v) }
+	position := func(vs ...any) []any {
+		if f.Topic == "" {
+			return vs
+		}
+		return append(vs, f.Topic, f.Epoch, n(f.Offset))
+	}
 	switch f.Type {
 	case TypeOpen:
 		return []any{"o", n(f.Attempt), n(f.Ack), f.Token, n(f.Interval)}
 	case TypeText:
-		return []any{"m", n(f.Seq), string(f.Payload)}
+		return position("m", n(f.Seq), string(f.Payload))
 	case TypeBinary:
-		return []any{"b", n(f.Seq), base64.StdEncoding.EncodeToString(f.Payload)}
+		return position("b", n(f.Seq), base64.StdEncoding.EncodeToString(f.Payload))
+	case TypeSubscribed:
+		rec := 0.0
+		if f.Recovered {
+			rec = 1
+		}
+		return append(position("y", n(f.Seq)), rec)
 	case TypeAck:
 		return []any{"a", n(f.Ack)}
 	case TypeProbe:

@@ -10,9 +10,11 @@ import (
 	"testing"
 )
 
-// goldenFile holds the wire-format vectors shared with the JavaScript
-// client; PROTOCOL.md section 12 describes its format.
-const goldenFile = "../testdata/frames.json"
+// goldenFiles hold the wire-format vectors, in the format PROTOCOL.md
+// section 12 describes: frames.json, shared with the JavaScript client,
+// and topics.json, the frames of topic positions (section 15), which the
+// browser shim does not decode yet.
+var goldenFiles = []string{"../testdata/frames.json", "../testdata/topics.json"}
 
 type goldenVectors struct {
 	Valid   []validVector   `json:"valid"`
@@ -61,21 +63,30 @@ var goldenFields = map[Type][]string{
 	TypeClose:      {"seq", "code", "reason", "retry"},
 	TypeKey:        {"token", "ack", "wantTicket"},
 	TypeTicket:     {"token"},
+	TypeSubscribed: {"seq", "topic", "epoch", "offset", "recovered"},
 }
+
+// positionFields are the fields a text or binary frame of a topic adds.
+var positionFields = []string{"topic", "epoch", "offset"}
 
 func loadGolden(t testing.TB) *goldenVectors {
 	t.Helper()
-	b, err := os.ReadFile(goldenFile)
-	if err != nil {
-		t.Fatal(err)
+	var all goldenVectors
+	for _, name := range goldenFiles {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var g goldenVectors
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&g); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		all.Valid = append(all.Valid, g.Valid...)
+		all.Invalid = append(all.Invalid, g.Invalid...)
 	}
-	var g goldenVectors
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&g); err != nil {
-		t.Fatalf("%s: %v", goldenFile, err)
-	}
-	return &g
+	return &all
 }
 
 // goldenFrame converts a vector's frame object into a Frame, checking that
@@ -98,6 +109,9 @@ func goldenFrame(t *testing.T, obj map[string]json.RawMessage) Frame {
 		}
 	}
 	slices.Sort(keys)
+	if f.Type.IsMessage() && obj["topic"] != nil {
+		want = append(slices.Clip(want), positionFields...)
+	}
 	if w := slices.Sorted(slices.Values(want)); !slices.Equal(keys, w) {
 		t.Fatalf("%s frame has fields %q, want %q", f.Type, keys, w)
 	}
@@ -130,6 +144,14 @@ func goldenFrame(t *testing.T, obj map[string]json.RawMessage) Frame {
 			field(name, &f.Retry)
 		case "wantTicket":
 			field(name, &f.WantTicket)
+		case "topic":
+			field(name, &f.Topic)
+		case "epoch":
+			field(name, &f.Epoch)
+		case "offset":
+			field(name, &f.Offset)
+		case "recovered":
+			field(name, &f.Recovered)
 		}
 	}
 	return f
@@ -140,7 +162,8 @@ func goldenFrame(t *testing.T, obj map[string]json.RawMessage) Frame {
 func equalFrames(a, b *Frame) bool {
 	return a.Type == b.Type && a.Seq == b.Seq && a.Ack == b.Ack && a.Attempt == b.Attempt &&
 		bytes.Equal(a.Payload, b.Payload) && a.Token == b.Token && a.Interval == b.Interval &&
-		a.Code == b.Code && a.Reason == b.Reason && a.Retry == b.Retry && a.WantTicket == b.WantTicket
+		a.Code == b.Code && a.Reason == b.Reason && a.Retry == b.Retry && a.WantTicket == b.WantTicket &&
+		a.Topic == b.Topic && a.Epoch == b.Epoch && a.Offset == b.Offset && a.Recovered == b.Recovered
 }
 
 func TestGoldenValid(t *testing.T) {

@@ -44,6 +44,24 @@ type NegotiateRequest struct {
 	// a code only to a client that lists it, and an older one in its
 	// place to any other.
 	Codes []int `json:"codes,omitempty"`
+	// Positions says the client understands topic positions: messages of
+	// a topic carry theirs, and subscribed frames say where each
+	// subscription starts (PROTOCOL.md section 15).
+	Positions bool `json:"positions,omitempty"`
+	// Topics are the positions the client presents, by topic: where it
+	// stopped reading in a session that ended. A subscription to one of
+	// these topics starts after it, with every message missed since, or
+	// says that they could not be recovered.
+	Topics map[string]TopicPosition `json:"topics,omitempty"`
+}
+
+// TopicPosition is a place in a topic's history: the offset of a message,
+// in the epoch of the history that numbered it. A history that is lost
+// and begun again (its store restarted empty) gets a new epoch, so that a
+// position in the old one is never mistaken for one in the new.
+type TopicPosition struct {
+	Epoch  string `json:"epoch"`
+	Offset uint64 `json:"offset"`
 }
 
 // NegotiateResponse is the JSON body of a successful negotiate. Durations
@@ -81,6 +99,9 @@ type NegotiateResponse struct {
 	// NoStatus agrees to closes without a code; set only when the request
 	// asked.
 	NoStatus bool `json:"noStatus,omitempty"`
+	// Positions agrees to topic positions; set only when the request
+	// asked.
+	Positions bool `json:"positions,omitempty"`
 }
 
 // ParseNegotiateResponse decodes and checks a negotiate response body.
