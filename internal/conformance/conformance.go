@@ -28,15 +28,17 @@ type Server struct {
 // EnvOptions are the settings that few tests need. A factory that cannot
 // honour one of them calls t.Skip, saying why; it never ignores one.
 type EnvOptions struct {
-	// Wrap, if set, wraps what serves the clients' requests (a recorder, a
-	// fault): it must see every request once, as the client made it, so a
-	// cluster puts it in front of its load balancer, not on each node.
+	// Wrap, if set, wraps the handler of every node (a recorder, a
+	// fault): it sees each request as the node that serves it does, so a
+	// recorder learns what the nodes did, not what a proxy in front of
+	// them made of it. It is called once per node.
 	Wrap func(http.Handler) http.Handler
 	// Adapters, if set, are the transports every node serves instead of
 	// comet.NewHandler's; NewHandler honours them.
 	Adapters []transport.Adapter
-	// HTTP2 asks for HTTP/2 over TLS where the clients connect; the
-	// server's client goes in Server.Client.
+	// HTTP2 asks for HTTP/2 over TLS all the way to the nodes, which a
+	// test may check with Wrap; the client that trusts the server's
+	// certificate goes in Server.Client.
 	HTTP2 bool
 	// Listener, if set, wraps the listener that accepts the clients'
 	// connections (a wirecount.Listener). It is called once.

@@ -126,7 +126,7 @@ func (su suite) testNoReuse(t *testing.T, name string) {
 	reqs := log.all()
 	for _, r := range reqs {
 		if r.answered && !strings.Contains(r.cacheControl, "no-store") {
-			t.Errorf("%s %s: Cache-Control %q, want no-store", r.method, r.path, r.cacheControl)
+			t.Errorf("%s %s: %d with Cache-Control %q, want no-store", r.method, r.path, r.status, r.cacheControl)
 		}
 		z := r.query.Get("z")
 		if z == "" {
