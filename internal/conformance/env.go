@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
@@ -58,7 +59,7 @@ func (su suite) newEnvWith(t *testing.T, name string, opts *session.Options, eo 
 		e.sessions <- s
 		serve(s)
 	}
-	o.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	o.Logger = slog.New(slog.NewTextHandler(newTestWriter(t), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	o.NegotiateRate = -1
 	// Registered before the factory's cleanups, so it runs after them, once
 	// the servers are closed.
@@ -199,10 +200,31 @@ func testContext(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-// testWriter routes a server's log to its test.
-type testWriter struct{ t *testing.T }
+// testWriter routes a server's log to its test until the test's cleanups
+// have run: a node's goroutine that logs later would make t.Logf panic.
+type testWriter struct {
+	mu      sync.Mutex
+	t       *testing.T
+	stopped bool
+}
 
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Logf("server: %s", p)
+// newTestWriter returns a writer to t; call it before anything whose
+// cleanup may log, so that its own cleanup runs after theirs.
+func newTestWriter(t *testing.T) *testWriter {
+	w := &testWriter{t: t}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		w.stopped = true
+		w.mu.Unlock()
+	})
+	return w
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.stopped {
+		w.t.Logf("server: %s", bytes.TrimSuffix(p, []byte("\n")))
+	}
 	return len(p), nil
 }
