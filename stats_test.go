@@ -1,23 +1,37 @@
 package comet_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	"github.com/seed-544bbf9f/comet"
+	"github.com/seed-544bbf9f/comet/client"
+	"github.com/seed-544bbf9f/comet/internal/conformance"
+	"github.com/seed-544bbf9f/comet/internal/testutil"
+	"github.com/seed-544bbf9f/comet/session"
 	"github.com/seed-544bbf9f/comet/transport"
 )
 
-func TestStats(t *testing.T) { runTransports(t, testStats) }
+// TestStats is not part of the conformance suite: the counters it reads
+// are one handler's, and a cluster has no sum of them to compare.
+func TestStats(t *testing.T) {
+	for _, name := range transport.Order() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			testStats(t, name)
+		})
+	}
+}
 
 // testStats checks the counters of one session's life on each transport:
 // open on its transport, every message counted each way, one attach
 // observed, closed by the client's code.
 func testStats(t *testing.T, name string) {
-	e := newEnv(t, name, nil)
-	ctx := testContext(t, 20*time.Second)
-	c := e.dial(ctx, nil)
-	s := e.session(ctx)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	h, c, sessions := statsServer(ctx, t, name)
+	s := testutil.Receive(t, sessions, "session")
 	const n = 3
 	for range n {
 		if err := c.Send(ctx, transport.Text, []byte("ping")); err != nil {
@@ -28,7 +42,7 @@ func testStats(t *testing.T, name string) {
 		}
 	}
 
-	var st comet.Stats = e.h.Stats()
+	var st comet.Stats = h.Stats()
 	if st.SessionsOpened != 1 || st.SessionsOpen[name] != 1 || st.SessionsOpen[""] != 0 {
 		t.Errorf("opened %d, open %v; want 1 on %s", st.SessionsOpened, st.SessionsOpen, name)
 	}
@@ -44,7 +58,7 @@ func testStats(t *testing.T, name string) {
 	case <-ctx.Done():
 		t.Fatal("the session did not finish after the client's close")
 	}
-	st = e.h.Stats()
+	st = h.Stats()
 	if st.SessionsOpen[name] != 0 || st.SessionsClosed[comet.CloseNormal] != 1 {
 		t.Errorf("after the close: open %v, closed %v; want none open, one 1000", st.SessionsOpen, st.SessionsClosed)
 	}
@@ -58,4 +72,40 @@ func testStats(t *testing.T, name string) {
 	if st.BytesIn[name] == 0 || st.BytesOut[name] == 0 {
 		t.Errorf("bytes in %v, out %v; want some on %s", st.BytesIn, st.BytesOut, name)
 	}
+}
+
+// statsServer starts one echoing handler, shut down when the test ends,
+// and dials it with a client forced onto the transport name; the server
+// side of each session arrives on the channel returned.
+func statsServer(ctx context.Context, t *testing.T, name string) (*session.Handler, *client.Conn, <-chan *session.Session) {
+	t.Helper()
+	sessions := make(chan *session.Session, 1)
+	srv := conformance.SingleNode(t, &session.Options{
+		Logger:        testutil.Logger(t),
+		NegotiateRate: -1,
+		Serve: func(s *session.Session) {
+			sessions <- s
+			ctx := s.Context()
+			for {
+				typ, p, err := s.Recv(ctx)
+				if err != nil || s.Send(ctx, typ, p) != nil {
+					return
+				}
+			}
+		},
+	}, conformance.EnvOptions{})
+	h := srv.Handlers[0]
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), testutil.Wait)
+		defer cancel()
+		if err := h.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	})
+	c, err := client.Dial(ctx, srv.URL, &client.Options{Transports: []string{name}})
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	t.Cleanup(func() { c.Close(transport.CloseNormal, "test over") })
+	return h, c, sessions
 }

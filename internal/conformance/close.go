@@ -1,4 +1,4 @@
-package comet_test
+package conformance
 
 import (
 	"errors"
@@ -22,10 +22,8 @@ func wantClose(t *testing.T, err error, code transport.CloseCode, reason string,
 	return ce
 }
 
-func TestServerClose(t *testing.T) { runTransports(t, testServerClose) }
-
-func testServerClose(t *testing.T, name string) {
-	e := newEnv(t, name, &session.Options{Serve: func(s *session.Session) {
+func (su suite) testServerClose(t *testing.T, name string) {
+	e := su.newEnv(t, name, &session.Options{Serve: func(s *session.Session) {
 		if _, _, err := s.Recv(s.Context()); err == nil {
 			s.Send(s.Context(), transport.Text, []byte("last"))
 			s.Close(4001, "server says bye")
@@ -42,11 +40,9 @@ func testServerClose(t *testing.T, name string) {
 	wantClose(t, c.Send(ctx, transport.Text, []byte("late")), 4001, "server says bye", true)
 }
 
-func TestClientClose(t *testing.T) { runTransports(t, testClientClose) }
-
-func testClientClose(t *testing.T, name string) {
+func (su suite) testClientClose(t *testing.T, name string) {
 	got := make(chan error, 1)
-	e := newEnv(t, name, &session.Options{Serve: func(s *session.Session) {
+	e := su.newEnv(t, name, &session.Options{Serve: func(s *session.Session) {
 		for {
 			if _, _, err := s.Recv(s.Context()); err != nil {
 				got <- err
@@ -76,12 +72,10 @@ func testClientClose(t *testing.T, name string) {
 	}
 }
 
-// TestCloseWhileDetached closes a session while its client is cut off: the
+// testCloseWhileDetached closes a session while its client is cut off: the
 // close waits in sequence and reaches the client when it attaches again.
-func TestCloseWhileDetached(t *testing.T) { runTransports(t, testCloseWhileDetached) }
-
-func testCloseWhileDetached(t *testing.T, name string) {
-	e := newEnv(t, name, nil)
+func (su suite) testCloseWhileDetached(t *testing.T, name string) {
+	e := su.newEnv(t, name, nil)
 	ctx := testContext(t, 20*time.Second)
 	c := e.dial(ctx, nil)
 	s := e.session(ctx)

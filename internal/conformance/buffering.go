@@ -1,4 +1,4 @@
-package comet_test
+package conformance
 
 import (
 	"context"
@@ -47,10 +47,11 @@ type proxied struct {
 
 func newBufferingProxy(t *testing.T, e *env, buffering bool) *bufferingProxy {
 	t.Helper()
-	target, err := url.Parse(strings.TrimSuffix(e.url, "/comet"))
+	target, err := url.Parse(e.url)
 	if err != nil {
 		t.Fatal(err)
 	}
+	target.Path = ""
 	p := &bufferingProxy{}
 	p.buffering.Store(buffering)
 	upstream := &http.Transport{}
@@ -83,7 +84,7 @@ func newBufferingProxy(t *testing.T, e *env, buffering bool) *bufferingProxy {
 		srv.Close()
 		upstream.CloseIdleConnections()
 	})
-	p.url = srv.URL + "/comet"
+	p.url = srv.URL + e.prefix
 	return p
 }
 
@@ -149,14 +150,14 @@ func (h *holdingWriter) release() error {
 // transportChange is one call of Options.OnTransport.
 type transportChange struct{ from, to, reason string }
 
-// TestBufferingProxyAtConnect puts the client behind a proxy that refuses
+// testBufferingProxyAtConnect puts the client behind a proxy that refuses
 // WebSocket and buffers every response: SSE and XHR streaming never show
 // their open frames, and the client falls back to long-polling, saying
 // why at every step; then 1,000 messages go each way, exact and in order.
-func TestBufferingProxyAtConnect(t *testing.T) {
+func (su suite) testBufferingProxyAtConnect(t *testing.T) {
 	const n = 1000
 	serverGot := make(chan error, 1)
-	e := newEnv(t, "", &session.Options{AckDelay: burstAckDelay, Serve: exchangeSequences(n, serverGot)})
+	e := su.newEnv(t, "", &session.Options{AckDelay: burstAckDelay, Serve: exchangeSequences(n, serverGot)})
 	proxy := newBufferingProxy(t, e, true)
 	ctx := testContext(t, 60*time.Second)
 
@@ -180,8 +181,8 @@ func TestBufferingProxyAtConnect(t *testing.T) {
 	// The reasons the server was told, attach by attach.
 	var whys []string
 	for _, r := range proxy.seen() {
-		if u, _ := url.Parse(r.uri); r.method == http.MethodGet && u.Path != "/comet/longpoll" || u.Query().Get("why") != "" {
-			whys = append(whys, strings.TrimPrefix(u.Path, "/comet/")+":"+u.Query().Get("why"))
+		if u, _ := url.Parse(r.uri); r.method == http.MethodGet && u.Path != e.prefix+"/longpoll" || u.Query().Get("why") != "" {
+			whys = append(whys, strings.TrimPrefix(u.Path, e.prefix+"/")+":"+u.Query().Get("why"))
 		}
 	}
 	if got, want := strings.Join(whys, " "), "sse:ws_refused streaming:stream_buffered longpoll:stream_buffered"; got != want {
@@ -223,15 +224,15 @@ func TestBufferingProxyAtConnect(t *testing.T) {
 	t.Logf("%d messages each way over long-polling, %d requests through the proxy", n, len(proxy.seen()))
 }
 
-// TestBufferingProxyMidSession starts with a proxy that passes streams,
+// testBufferingProxyMidSession starts with a proxy that passes streams,
 // so the client settles on SSE, then flips it to buffering: the client's
 // probes find out, it moves to long-polling and stays there, and every
 // message sent before, during and after the change arrives once and in
 // order, both ways.
-func TestBufferingProxyMidSession(t *testing.T) {
+func (su suite) testBufferingProxyMidSession(t *testing.T) {
 	var mu sync.Mutex
 	var serverGot []string
-	e := newEnv(t, "", &session.Options{
+	e := su.newEnv(t, "", &session.Options{
 		// Probes follow the heartbeat interval: a short one keeps the test
 		// short. A roomy attach timeout keeps a loaded machine from failing
 		// a probe before the switch.

@@ -1,4 +1,4 @@
-package comet_test
+package conformance
 
 import (
 	"bufio"
@@ -86,7 +86,7 @@ func (w *loggingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 func (w *loggingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// TestNoReuse checks that no request of a session can be answered from a
+// testNoReuse checks that no request of a session can be answered from a
 // cache or replayed (PROTOCOL.md sections 2 and 5): every response says
 // no-store, every request the client makes has its own z, and every
 // attach its own ticket. Drops make the client attach again and again.
@@ -97,11 +97,9 @@ func (w *loggingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // is cut). The ticket is single-use, so the server serves one of the
 // copies, whichever reaches it first, and refuses the others with 403
 // bad_ticket.
-func TestNoReuse(t *testing.T) { runTransports(t, testNoReuse) }
-
-func testNoReuse(t *testing.T, name string) {
+func (su suite) testNoReuse(t *testing.T, name string) {
 	var log requestLog
-	e := newEnvWith(t, name, nil, envOptions{wrap: log.wrap})
+	e := su.newEnvWith(t, name, nil, EnvOptions{Wrap: log.wrap})
 	ctx := testContext(t, 20*time.Second)
 	c := e.dial(ctx, nil)
 	for round := range 4 {
@@ -128,7 +126,7 @@ func testNoReuse(t *testing.T, name string) {
 	reqs := log.all()
 	for _, r := range reqs {
 		if r.answered && !strings.Contains(r.cacheControl, "no-store") {
-			t.Errorf("%s %s: Cache-Control %q, want no-store", r.method, r.path, r.cacheControl)
+			t.Errorf("%s %s: %d with Cache-Control %q, want no-store", r.method, r.path, r.status, r.cacheControl)
 		}
 		z := r.query.Get("z")
 		if z == "" {
@@ -163,7 +161,7 @@ func testNoReuse(t *testing.T, name string) {
 				r.query.Encode(), len(group), served)
 		}
 		repeats += len(group) - 1
-		if r.method == http.MethodGet && r.path == "/comet/"+name {
+		if r.method == http.MethodGet && r.path == e.prefix+"/"+name {
 			attaches++
 			if r.query.Has("n") {
 				continue // the upgrade that negotiated: the session it made needs no ticket

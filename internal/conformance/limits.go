@@ -1,4 +1,4 @@
-package comet_test
+package conformance
 
 import (
 	"context"
@@ -16,10 +16,8 @@ import (
 	"github.com/seed-544bbf9f/comet/transport"
 )
 
-func TestOversize(t *testing.T) { runTransports(t, testOversize) }
-
-func testOversize(t *testing.T, name string) {
-	e := newEnv(t, name, &session.Options{MaxMessage: 1024})
+func (su suite) testOversize(t *testing.T, name string) {
+	e := su.newEnv(t, name, &session.Options{MaxMessage: 1024})
 	ctx := testContext(t, 20*time.Second)
 
 	// The client refuses to send what the server would refuse.
@@ -36,10 +34,8 @@ func testOversize(t *testing.T, name string) {
 	}
 }
 
-func TestInvalidUTF8(t *testing.T) { runTransports(t, testInvalidUTF8) }
-
-func testInvalidUTF8(t *testing.T, name string) {
-	e := newEnv(t, name, nil)
+func (su suite) testInvalidUTF8(t *testing.T, name string) {
+	e := su.newEnv(t, name, nil)
 	ctx := testContext(t, 20*time.Second)
 	for _, bad := range []string{`["m",1,"\ud800"]`, "[\"m\",1,\"\xff\"]"} {
 		raw := newRawClient(t, e.url, name)
@@ -54,13 +50,11 @@ func testInvalidUTF8(t *testing.T, name string) {
 	}
 }
 
-// TestDuplicates resends upstream frames, as a retried POST or a resumed
+// testDuplicates resends upstream frames, as a retried POST or a resumed
 // transport does: each message reaches the application once.
-func TestDuplicates(t *testing.T) { runTransports(t, testDuplicates) }
-
-func testDuplicates(t *testing.T, name string) {
+func (su suite) testDuplicates(t *testing.T, name string) {
 	got := make(chan string, 8)
-	e := newEnv(t, name, &session.Options{Serve: func(s *session.Session) {
+	e := su.newEnv(t, name, &session.Options{Serve: func(s *session.Session) {
 		for {
 			_, p, err := s.Recv(s.Context())
 			if err != nil {
@@ -91,12 +85,10 @@ func testDuplicates(t *testing.T, name string) {
 	}
 }
 
-// TestProofRequired: the session id alone, as found in a proxy log, must
+// testProofRequired: the session id alone, as found in a proxy log, must
 // not attach or send.
-func TestProofRequired(t *testing.T) { runTransports(t, testProofRequired) }
-
-func testProofRequired(t *testing.T, name string) {
-	e := newEnv(t, name, nil)
+func (su suite) testProofRequired(t *testing.T, name string) {
+	e := su.newEnv(t, name, nil)
 	ctx := testContext(t, 20*time.Second)
 	raw := newRawClient(t, e.url, name)
 	// A message waits, so that a poll that is accepted answers at once
@@ -152,13 +144,11 @@ func attachStatus(ctx context.Context, t *testing.T, name, u string) int {
 	return resp.StatusCode
 }
 
-func TestSlowConsumer(t *testing.T) { runTransports(t, testSlowConsumer) }
-
-func testSlowConsumer(t *testing.T, name string) {
+func (su suite) testSlowConsumer(t *testing.T, name string) {
 	t.Run("send waits", func(t *testing.T) {
 		result := make(chan error, 1)
 		sent := make(chan int, 1)
-		e := newEnv(t, name, &session.Options{WindowMessages: 8, Serve: func(s *session.Session) {
+		e := su.newEnv(t, name, &session.Options{WindowMessages: 8, Serve: func(s *session.Session) {
 			for i := 0; ; i++ {
 				ctx, cancel := context.WithTimeout(s.Context(), 300*time.Millisecond)
 				err := s.Send(ctx, transport.Text, []byte("x"))
@@ -181,7 +171,7 @@ func testSlowConsumer(t *testing.T, name string) {
 	})
 	t.Run("slow session closed", func(t *testing.T) {
 		result := make(chan error, 1)
-		e := newEnv(t, name, &session.Options{WindowMessages: 8, CloseSlowConsumers: true, Serve: func(s *session.Session) {
+		e := su.newEnv(t, name, &session.Options{WindowMessages: 8, CloseSlowConsumers: true, Serve: func(s *session.Session) {
 			for {
 				if err := s.Send(s.Context(), transport.Text, []byte("x")); err != nil {
 					result <- err

@@ -1,4 +1,4 @@
-package comet_test
+package conformance
 
 import (
 	"bytes"
@@ -15,11 +15,11 @@ import (
 	"github.com/seed-544bbf9f/comet/websocket"
 )
 
-// TestRecycling sends a 1 MiB burst down an XHR stream whose server
+// testRecycling sends a 1 MiB burst down an XHR stream whose server
 // recycles responses after 16 KiB: it arrives intact and in order across
 // dozens of responses, each attached again with the client's ack, none of
 // them a change of transport.
-func TestRecycling(t *testing.T) {
+func (su suite) testRecycling(t *testing.T) {
 	const (
 		budget = 16 << 10
 		size   = 4 << 10
@@ -37,16 +37,16 @@ func TestRecycling(t *testing.T) {
 	// frame has come later than the default least attach timeout (300 ms),
 	// and the client rightly took the stream for buffered; a roomier one
 	// keeps this test about recycling.
-	e := newEnvWith(t, transport.Streaming, &session.Options{MaxMessage: size, MaxBatch: 6*size + 64, MinClientTimeout: time.Second, Serve: func(s *session.Session) {
+	e := su.newEnvWith(t, transport.Streaming, &session.Options{MaxMessage: size, MaxBatch: 6*size + 64, MinClientTimeout: time.Second, Serve: func(s *session.Session) {
 		for i := range count {
 			if s.Send(s.Context(), transport.Binary, message(i)) != nil {
 				return
 			}
 		}
 		s.Recv(s.Context())
-	}}, envOptions{
-		wrap: log.wrap,
-		adapters: []transport.Adapter{websocket.New(nil), sse.New(),
+	}}, EnvOptions{
+		Wrap: log.wrap,
+		Adapters: []transport.Adapter{websocket.New(nil), sse.New(),
 			streaming.New(&streaming.Options{RecycleBytes: budget}), longpoll.New()},
 	})
 	ctx := testContext(t, 30*time.Second)
@@ -65,7 +65,7 @@ func TestRecycling(t *testing.T) {
 
 	streams := 0
 	for _, r := range log.all() {
-		if r.method != http.MethodGet || r.path != "/comet/streaming" {
+		if r.method != http.MethodGet || r.path != e.prefix+"/streaming" {
 			continue
 		}
 		streams++
@@ -83,11 +83,11 @@ func TestRecycling(t *testing.T) {
 	t.Logf("%d messages of %d bytes in %v across %d recycled responses", count, size, elapsed, streams)
 }
 
-// TestSSEOverHTTP2 runs SSE over HTTP/2 with TLS: one TCP connection
+// testSSEOverHTTP2 runs SSE over HTTP/2 with TLS: one TCP connection
 // carries the stream and the POSTs side by side.
-func TestSSEOverHTTP2(t *testing.T) {
+func (su suite) testSSEOverHTTP2(t *testing.T) {
 	var log requestLog
-	e := newEnvWith(t, transport.SSE, nil, envOptions{http2: true, wrap: log.wrap})
+	e := su.newEnvWith(t, transport.SSE, nil, EnvOptions{HTTP2: true, Wrap: log.wrap})
 	ctx := testContext(t, 20*time.Second)
 	c := e.dial(ctx, nil)
 	msgs := [][]byte{[]byte("hello"), []byte("over h2 \u2028 😀"), {}}
@@ -106,7 +106,7 @@ func TestSSEOverHTTP2(t *testing.T) {
 		if r.proto != 2 {
 			t.Errorf("%s %s over HTTP/%d, want 2", r.method, r.path, r.proto)
 		}
-		if r.path == "/comet/sse" {
+		if r.path == e.prefix+"/sse" {
 			streams++
 		}
 	}

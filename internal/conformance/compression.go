@@ -1,4 +1,4 @@
-package comet_test
+package conformance
 
 import (
 	"bytes"
@@ -46,12 +46,12 @@ func compressionMessages() []echoCase {
 	}
 }
 
-// TestCompression echoes text and binary messages, up to 1 MiB, on
+// testCompression echoes text and binary messages, up to 1 MiB, on
 // WebSocket with permessage-deflate asked for by both ends, by one, or by
 // neither, and reads the wire: messages are compressed both ways when
 // both ends ask, and in neither direction otherwise, and the echo is the
 // same either way.
-func TestCompression(t *testing.T) {
+func (su suite) testCompression(t *testing.T) {
 	tests := []struct {
 		name           string
 		server, client *transport.Compression
@@ -70,8 +70,8 @@ func TestCompression(t *testing.T) {
 			var mu sync.Mutex
 			var plain []int    // sizes of the messages sent uncompressed, each way
 			var leaks []string // compressed server messages holding a credential
-			e := newEnvWith(t, transport.WebSocket, &session.Options{MaxMessage: 1 << 20, Compression: tc.server},
-				envOptions{listener: func(l net.Listener) net.Listener {
+			e := su.newEnvWith(t, transport.WebSocket, &session.Options{MaxMessage: 1 << 20, Compression: tc.server},
+				EnvOptions{Listener: func(l net.Listener) net.Listener {
 					wl = wirecount.Wrap(l)
 					wl.Record = func(m wirecount.Message) {
 						mu.Lock()
@@ -119,13 +119,13 @@ func TestCompression(t *testing.T) {
 	}
 }
 
-// TestCompressionElsewhere checks that the option changes nothing on the
+// testCompressionElsewhere checks that the option changes nothing on the
 // transports it does not apply to: with both ends asking for compression,
 // every transport echoes the same messages.
-func TestCompressionElsewhere(t *testing.T) {
+func (su suite) testCompressionElsewhere(t *testing.T) {
 	msgs := compressionMessages()
 	runTransports(t, func(t *testing.T, name string) {
-		e := newEnv(t, name, &session.Options{MaxMessage: 1 << 20, Compression: &transport.Compression{}})
+		e := su.newEnv(t, name, &session.Options{MaxMessage: 1 << 20, Compression: &transport.Compression{}})
 		ctx := testContext(t, testutil.Wait)
 		c := e.dial(ctx, &client.Options{Compression: &transport.Compression{}})
 		echoEach(ctx, t, c, msgs)

@@ -1,4 +1,4 @@
-package comet_test
+package conformance
 
 import (
 	"bufio"

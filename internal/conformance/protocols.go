@@ -1,4 +1,4 @@
-package comet_test
+package conformance
 
 import (
 	"errors"
@@ -12,12 +12,10 @@ import (
 	"github.com/seed-544bbf9f/comet/transport"
 )
 
-// TestProtocol: the subprotocol selected at negotiate is what the session
+// testProtocol: the subprotocol selected at negotiate is what the session
 // and the client report, whichever transport carries them.
-func TestProtocol(t *testing.T) { runTransports(t, testProtocol) }
-
-func testProtocol(t *testing.T, name string) {
-	e := newEnv(t, name, &session.Options{Protocols: []string{"v12.stomp", "v11.stomp"}})
+func (su suite) testProtocol(t *testing.T, name string) {
+	e := su.newEnv(t, name, &session.Options{Protocols: []string{"v12.stomp", "v11.stomp"}})
 	ctx := testContext(t, 20*time.Second)
 	c := e.dial(ctx, &client.Options{Protocols: []string{"v10.stomp", "v11.stomp", "v12.stomp"}})
 	s := e.session(ctx)
@@ -34,18 +32,18 @@ func testProtocol(t *testing.T, name string) {
 	}
 }
 
-// TestNoProtocol: a client whose subprotocols the server does not support
+// testNoProtocol: a client whose subprotocols the server does not support
 // fails to dial, as a WebSocket does, and no session is left behind.
-func TestNoProtocol(t *testing.T) {
+func (su suite) testNoProtocol(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, transport.WebSocket, &session.Options{Protocols: []string{"mqtt"}})
+	e := su.newEnv(t, transport.WebSocket, &session.Options{Protocols: []string{"mqtt"}})
 	ctx := testContext(t, 20*time.Second)
 	_, err := client.Dial(ctx, e.url, &client.Options{Protocols: []string{"graphql-transport-ws"}})
 	var he *client.HTTPError
 	if !errors.Is(err, client.ErrNoProtocol) || !errors.As(err, &he) || he.Body.Code != transport.CodeNoProtocol {
 		t.Fatalf("Dial = %v, want ErrNoProtocol and a 400 no_protocol", err)
 	}
-	if n := e.h.Sessions(); n != 0 {
+	if n := e.sessionCount(); n != 0 {
 		t.Fatalf("%d sessions after a refused negotiate", n)
 	}
 	_, err = client.Dial(ctx, e.url, &client.Options{Protocols: []string{"mqtt", "mqtt"}})
@@ -54,13 +52,11 @@ func TestNoProtocol(t *testing.T) {
 	}
 }
 
-// TestCloseNoStatus: the client's close without a code reaches the
+// testCloseNoStatus: the client's close without a code reaches the
 // server's Recv as 1005, on every transport; with a server that refuses
 // such closes (LegacyClose) it travels as 1000, and the client reports
 // 1005 either way.
-func TestCloseNoStatus(t *testing.T) { runTransports(t, testCloseNoStatus) }
-
-func testCloseNoStatus(t *testing.T, name string) {
+func (su suite) testCloseNoStatus(t *testing.T, name string) {
 	for _, tc := range []struct {
 		legacy bool
 		want   transport.CloseCode // at the server
@@ -70,7 +66,7 @@ func testCloseNoStatus(t *testing.T, name string) {
 	} {
 		t.Run(fmt.Sprintf("legacy=%v", tc.legacy), func(t *testing.T) {
 			got := make(chan error, 1)
-			e := newEnv(t, name, &session.Options{LegacyClose: tc.legacy, Serve: func(s *session.Session) {
+			e := su.newEnv(t, name, &session.Options{LegacyClose: tc.legacy, Serve: func(s *session.Session) {
 				for {
 					if _, _, err := s.Recv(s.Context()); err != nil {
 						got <- err
@@ -104,13 +100,11 @@ func testCloseNoStatus(t *testing.T, name string) {
 	}
 }
 
-// TestCloseEcho: the server answers a client's close with the client's
+// testCloseEcho: the server answers a client's close with the client's
 // code and reason, as an RFC 6455 server echoes a close, once the client
 // asked (noStatus); a client that did not ask gets the empty reason it
 // always got. Read by a raw client, which sees the answer on the wire.
-func TestCloseEcho(t *testing.T) { runTransports(t, testCloseEcho) }
-
-func testCloseEcho(t *testing.T, name string) {
+func (su suite) testCloseEcho(t *testing.T, name string) {
 	for _, tc := range []struct {
 		name, ask, close string
 		answer           transport.CloseError // at the client
@@ -125,7 +119,7 @@ func testCloseEcho(t *testing.T, name string) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := make(chan error, 1)
-			e := newEnv(t, name, &session.Options{Serve: func(s *session.Session) {
+			e := su.newEnv(t, name, &session.Options{Serve: func(s *session.Session) {
 				_, _, err := s.Recv(s.Context())
 				got <- err
 			}})

@@ -1,4 +1,4 @@
-package comet_test
+package conformance
 
 import (
 	"context"
@@ -12,11 +12,9 @@ import (
 	"github.com/seed-544bbf9f/comet/transport"
 )
 
-// TestKillResume cuts the client's connections again and again while
+// testKillResume cuts the client's connections again and again while
 // 10,000 messages flow each way: every message arrives once, in order.
-func TestKillResume(t *testing.T) { runTransports(t, testKillResume) }
-
-func testKillResume(t *testing.T, name string) {
+func (su suite) testKillResume(t *testing.T, name string) {
 	const (
 		n = 10_000
 		// cuts is kept to a few: the client backs off after every
@@ -25,7 +23,7 @@ func testKillResume(t *testing.T, name string) {
 		cuts = 6
 	)
 	serverGot := make(chan error, 1)
-	e := newEnv(t, name, &session.Options{
+	e := su.newEnv(t, name, &session.Options{
 		AckDelay: burstAckDelay,
 		// On a machine loaded with every package's tests under the race
 		// detector, while this server is busy sending, the first open
@@ -109,13 +107,11 @@ func expectSequence(ctx context.Context, n int, prefix string, recv func(context
 	return nil
 }
 
-// TestShutdown shuts the server down with sessions open: every client is
+// testShutdown shuts the server down with sessions open: every client is
 // told 3001 with a reconnect hint, and Shutdown returns once delivered.
-func TestShutdown(t *testing.T) { runTransports(t, testShutdown) }
-
-func testShutdown(t *testing.T, name string) {
+func (su suite) testShutdown(t *testing.T, name string) {
 	const retry = 2 * time.Second
-	e := newEnv(t, name, &session.Options{ShutdownRetry: retry})
+	e := su.newEnv(t, name, &session.Options{ShutdownRetry: retry})
 	ctx := testContext(t, 20*time.Second)
 	var conns []interface {
 		Recv(context.Context) (transport.MessageType, []byte, error)
@@ -123,7 +119,7 @@ func testShutdown(t *testing.T, name string) {
 	for range 3 {
 		conns = append(conns, e.dial(ctx, nil))
 	}
-	if err := e.h.Shutdown(ctx); err != nil {
+	if err := e.shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
 	for _, c := range conns {
@@ -133,7 +129,7 @@ func testShutdown(t *testing.T, name string) {
 			t.Fatalf("retry hint %d ms above %v", ce.Retry, retry)
 		}
 	}
-	if n := e.h.Sessions(); n != 0 {
+	if n := e.sessionCount(); n != 0 {
 		t.Fatalf("%d sessions left after Shutdown", n)
 	}
 }
