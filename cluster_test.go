@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/seed-544bbf9f/comet"
 	"github.com/seed-544bbf9f/comet/client"
@@ -135,6 +136,37 @@ func testClusterEcho(t *testing.T, name string, separate bool) {
 		t.Logf("session %s: requests per node %v", sid, nodes)
 		if name != transport.WebSocket && len(nodes) < 2 {
 			t.Errorf("session %s: every request went to one node: %v", sid, nodes)
+		}
+	}
+}
+
+// runTransports runs test on every transport, in parallel.
+func runTransports(t *testing.T, test func(t *testing.T, name string)) {
+	t.Helper()
+	for _, name := range transport.Order() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			test(t, name)
+		})
+	}
+}
+
+func testContext(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// echo is a Serve that sends back what it receives.
+func echo(s *session.Session) {
+	ctx := s.Context()
+	for {
+		typ, p, err := s.Recv(ctx)
+		if err != nil {
+			return
+		}
+		if s.Send(ctx, typ, p) != nil {
+			return
 		}
 	}
 }

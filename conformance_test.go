@@ -11,3 +11,9 @@ func TestMain(m *testing.M) { leakcheck.Main(m) }
 
 // TestConformance runs the conformance suite against one handler.
 func TestConformance(t *testing.T) { conformance.Run(t, conformance.SingleNode) }
+
+// TestConformanceCluster runs the conformance suite against three nodes
+// of a memory cluster behind a round-robin balancer.
+func TestConformanceCluster(t *testing.T) {
+	conformance.Run(t, conformance.Cluster(3, conformance.MemoryBrokers))
+}

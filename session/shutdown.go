@@ -36,11 +36,6 @@ func (s *Session) shortenLingerLocked() {
 // them. Shutdown then waits, within ctx, for every Options.Serve to return.
 func (h *Handler) Shutdown(ctx context.Context) error {
 	h.closing.Store(true)
-	if h.cluster != nil {
-		// Requests this node forwards for other nodes' sessions end: their
-		// clients attach again, through another node.
-		h.cluster.endFronts()
-	}
 	h.sessions.each(func(s *Session) bool {
 		retry := rand.N(h.opts.ShutdownRetry + time.Millisecond)
 		s.mu.Lock()
@@ -64,6 +59,12 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 			s.CloseNow()
 			return true
 		})
+	}
+	if h.cluster != nil {
+		// Requests this node forwards for other nodes' sessions end last,
+		// so that a cluster shutting down as a whole delivers its closes
+		// through them; their clients attach again, through another node.
+		h.cluster.endFronts()
 	}
 	h.cancelAll()
 	served := make(chan struct{})
