@@ -199,3 +199,55 @@ func TestInOrder(t *testing.T) {
 		t.Fatalf("%d more messages, %d dropped", len(recs[1].msgs), recs[1].dropped.Load())
 	}
 }
+
+// TestConnections sends from 20 goroutines of each of two brokers whose
+// URL sets pool_size=2: each holds at most its pool and its subscriber
+// connection, however many Sends wait.
+func TestConnections(t *testing.T) {
+	t.Parallel()
+	r := startRedis(t)
+	var bs []*Broker
+	var recs []*recorder
+	for range 2 {
+		b, rec := start(t, Options{URL: redisURL(r) + "?pool_size=2"})
+		bs, recs = append(bs, b), append(recs, rec)
+	}
+	waitUntil(t, "both alive", func() bool { return bs[0].Alive(bs[1].Node()) && bs[1].Alive(bs[0].Node()) })
+	const senders, per = 20, 100
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*senders)
+	for i, b := range bs {
+		for range senders {
+			wg.Go(func() {
+				for range per {
+					if err := b.Send(context.Background(), bs[1-i].Node(), []byte("m")); err != nil {
+						errs <- err
+						return
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	list, err := admin(t, r).ClientList(context.Background()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := strings.Count(list, "\n") - 1 // less the admin's own
+	t.Logf("%d connections", n)
+	if n > 2*(2+1) {
+		t.Errorf("%d connections of two brokers with pool_size=2:\n%s", n, list)
+	}
+	for i, rec := range recs {
+		for range senders * per {
+			recv(t, rec.msgs, 10*time.Second, "message")
+		}
+		if rec.dropped.Load() != 0 {
+			t.Errorf("broker %d dropped %d", i, rec.dropped.Load())
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -121,6 +122,15 @@ func newConfig(opts *Options) (*config, error) {
 		// context's deadline, and a Send outlasts OpTimeout.
 		o.ContextTimeoutEnabled = true
 		o.DialTimeout = c.OpTimeout
+		// go-redis opens connections past PoolSize when all are busy
+		// unless MaxActiveConns caps them: cap them, so that a burst of
+		// Sends waits for a connection rather than opening hundreds.
+		if o.PoolSize == 0 {
+			o.PoolSize = 10 * runtime.GOMAXPROCS(0)
+		}
+		if o.MaxActiveConns == 0 {
+			o.MaxActiveConns = o.PoolSize
+		}
 		// Redis 7 does not know the handshake of maintenance
 		// notifications; asking for it only logs an error per conn.
 		o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
