@@ -45,6 +45,9 @@ type Broker struct {
 	// paused stops the lease refresh without Close: a test's stand-in
 	// for a node that hangs.
 	paused atomic.Bool
+	// refreshes counts the refreshes that succeeded, their NodeGone
+	// handed to the delivery goroutine: for tests.
+	refreshes atomic.Int64
 }
 
 var _ session.Broker = (*Broker)(nil)

@@ -55,10 +55,22 @@ func TestRedisRestart(t *testing.T) {
 
 	_, port, _ := net.SplitHostPort(r.Addr)
 	p, _ := strconv.Atoi(port)
-	testutil.StartRedisOn(t, p, "--maxmemory-policy", "noeviction")
+	r2 := testutil.StartRedisOn(t, p, "--maxmemory-policy", "noeviction")
+	waitUntil(t, "both nodes in the new server's registry", func() bool {
+		n, _ := admin(t, r2).ZCard(context.Background(), "comet:nodes").Result()
+		return n == 2
+	})
+	// Each broker's first refresh with the new server, which found the
+	// registry empty but for itself, has ended once two more have.
 	for i, b := range bs {
-		waitUntil(t, "Err nil again", func() bool { return b.Err() == nil })
-		waitUntil(t, "the other node alive again", func() bool { return b.Alive(bs[1-i].Node()) })
+		n := b.refreshes.Load()
+		waitUntil(t, "two more refreshes", func() bool { return b.refreshes.Load() >= n+2 })
+		if err := b.Err(); err != nil {
+			t.Errorf("broker %d: Err = %v", i, err)
+		}
+		if !b.Alive(bs[1-i].Node()) {
+			t.Errorf("broker %d: the other node not alive", i)
+		}
 	}
 	flows(t, bs[0], bs[1], recs[1])
 	flows(t, bs[1], bs[0], recs[0])

@@ -117,5 +117,6 @@ func (b *Broker) refresh() error {
 	for _, node := range gone {
 		b.emit(event{gone: node})
 	}
+	b.refreshes.Add(1)
 	return nil
 }
