@@ -133,7 +133,10 @@ func (b *Broker) Send(ctx context.Context, node string, msg []byte) error {
 }
 
 // Alive reports whether node was in the live set at the last refresh and
-// its lease, as Redis then gave it, has not lapsed since.
+// its lease, as Redis then gave it, has not lapsed since. While Redis is
+// unreachable, a peer's Alive turns false when its known lease lapses,
+// but NodeGone waits for Redis to confirm it: the peer may have renewed
+// its lease all along.
 func (b *Broker) Alive(node string) bool {
 	b.mu.RLock()
 	l, ok := b.live[node]

@@ -32,7 +32,10 @@
 // kept in memory, so Alive costs no call; a node that leaves it is
 // reported once to Receiver.NodeGone: at the next refresh after a peer's
 // Close, which withdraws its lease, or within LeaseTTL + Refresh (+
-// OpTimeout) of a peer's death. A Redis restarted empty has lost every
+// OpTimeout) of a peer's death. NodeGone is reported on Redis's word
+// only: while Redis is unreachable, Alive turns false for a peer whose
+// known lease lapses, and NodeGone follows if Redis, once back, no
+// longer lists it. A Redis restarted empty has lost every
 // lease: a node then keeps the leases it knew until they lapse, rather
 // than report live peers gone that renew theirs within a Refresh.
 //
@@ -60,7 +63,9 @@
 // Every call to Redis is bounded by OpTimeout (DefaultOpTimeout, 1 s). Err
 // is nil while the last refresh succeeded, no more than Refresh +
 // OpTimeout ago, and the inbox is subscribed; otherwise it wraps
-// session.ErrBrokerUnavailable and says why. Failures are logged when
+// session.ErrBrokerUnavailable and says why. A Redis that closes its
+// connections shows in Err at once (the subscriber's read fails); one cut
+// off silently, within Refresh + OpTimeout (2 s with the defaults). Failures are logged when
 // they start, every 30 s while they last, and when they end. The refresh
 // is retried every Refresh, the subscription at once and then with a
 // backoff up to Refresh, and go-redis reconnects by itself: when Redis
