@@ -57,6 +57,10 @@ func startRedis(t testing.TB, bin string, extra []string) (*Redis, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startRedisOn(t, bin, port, extra)
+}
+
+func startRedisOn(t testing.TB, bin string, port int, extra []string) (*Redis, error) {
 	dir := t.TempDir()
 	args := append([]string{
 		"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
@@ -127,4 +131,24 @@ func FreePort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// StartRedisOn starts Debian's redis-server as StartRedis does, but on
+// the loopback port given, once: for a test that restarts a server where
+// its clients expect it. The port may have been taken meanwhile, which
+// fails the test.
+func StartRedisOn(t testing.TB, port int, extra ...string) *Redis {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true but no redis-server: %v", err)
+		}
+		t.Skip("no redis-server on PATH (make test installs it)")
+	}
+	r, err := startRedisOn(t, bin, port, extra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }

@@ -1,0 +1,262 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/seed-544bbf9f/comet/session"
+)
+
+// Broker is a session.Broker on Redis: a lease per node in one sorted
+// set, and a PUB/SUB channel per node for its inbox. Make it with New;
+// its methods are safe for concurrent use.
+type Broker struct {
+	cfg      *config
+	client   goredis.UniversalClient
+	nodesKey string // the registry, <prefix>:nodes
+	inbox    string // this node's channel, <prefix>:node:<id>
+
+	ctx    context.Context // ends at Close, stopping every goroutine
+	cancel context.CancelFunc
+
+	startOnce  sync.Once
+	started    atomic.Bool
+	closeOnce  sync.Once
+	closed     atomic.Bool
+	loops      sync.WaitGroup // the lease and subscriber goroutines
+	delivered  chan struct{}  // closed when the delivery goroutine ends
+	events     chan event     // to the delivery goroutine
+	subscribed chan struct{}  // closed at the first confirmed SUBSCRIBE
+	subOnce    sync.Once
+
+	mu       sync.RWMutex
+	live     map[string]lease // the live nodes, as of the last refresh
+	lastOK   time.Time        // when the last refresh succeeded
+	leaseErr error            // why the last refresh failed, or nil
+	subErr   error            // why the subscriber is not subscribed, or nil
+	pubsub   *goredis.PubSub  // the subscriber's, for Close to end its read
+
+	// paused stops the lease refresh without Close: a test's stand-in
+	// for a node that hangs.
+	paused atomic.Bool
+	// refreshes counts the refreshes that succeeded, their NodeGone
+	// handed to the delivery goroutine: for tests.
+	refreshes atomic.Int64
+}
+
+var _ session.Broker = (*Broker)(nil)
+
+// event is one call to the Receiver: a message, or a node gone.
+type event struct {
+	msg  string
+	gone string // set for NodeGone
+}
+
+// errClosed is what the methods of a closed Broker return.
+var errClosed = fmt.Errorf("%w: broker closed", session.ErrBrokerUnavailable)
+
+// New returns a Broker for opts, or why opts are wrong. It does not
+// connect: Start does, and Err says whether it could. A wrong address or
+// password therefore shows in Err (and in the log), not here, which lets
+// a node start while Redis is briefly away.
+func New(opts *Options) (*Broker, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	if c, ok := cfg.Client.(*goredis.Client); ok && !cfg.ownClient {
+		if o := c.Options(); !o.ContextTimeoutEnabled {
+			cfg.Logger.Warn("comet/redis: the Client's ContextTimeoutEnabled is off, so its ReadTimeout, not OpTimeout, bounds a call",
+				"read_timeout", o.ReadTimeout, "op_timeout", cfg.OpTimeout)
+		}
+	}
+	b := &Broker{
+		cfg:        cfg,
+		client:     cfg.Client,
+		nodesKey:   cfg.Prefix + ":nodes",
+		inbox:      cfg.Prefix + ":node:" + cfg.Node,
+		delivered:  make(chan struct{}),
+		events:     make(chan event, 1024),
+		subscribed: make(chan struct{}),
+		live:       map[string]lease{},
+	}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	return b, nil
+}
+
+// Node returns this node's id.
+func (b *Broker) Node() string { return b.cfg.Node }
+
+// Client returns the go-redis client the Broker uses: the one it made
+// from Options.URL, or Options.Client.
+func (b *Broker) Client() goredis.UniversalClient { return b.client }
+
+// Start subscribes to the node's inbox and then announces the node,
+// so that no peer sees it alive before it can receive. It returns at
+// once; r is called from one goroutine of the Broker's until Close.
+// Calls after the first, or after Close, do nothing.
+func (b *Broker) Start(r session.Receiver) {
+	b.startOnce.Do(func() {
+		if b.closed.Load() {
+			return
+		}
+		b.started.Store(true)
+		b.loops.Add(2)
+		go b.leaseLoop()
+		go b.subscribeLoop()
+		go b.deliverLoop(r)
+	})
+}
+
+// Send publishes msg to node's inbox, within Options.OpTimeout and ctx.
+// The error wraps session.ErrBrokerUnavailable. A message to a node that
+// is not subscribed is dropped, as PUB/SUB does, without an error.
+func (b *Broker) Send(ctx context.Context, node string, msg []byte) error {
+	if b.closed.Load() {
+		return errClosed
+	}
+	if !session.ValidNode(node) {
+		return fmt.Errorf("comet/redis: send to invalid node id %q", node)
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.OpTimeout)
+	defer cancel()
+	if err := b.client.Publish(ctx, b.cfg.Prefix+":node:"+node, msg).Err(); err != nil {
+		return fmt.Errorf("%w: send to node %s: %w", session.ErrBrokerUnavailable, node, err)
+	}
+	return nil
+}
+
+// Alive reports whether node was in the live set at the last refresh and
+// its lease, as Redis then gave it, has not lapsed since. While Redis is
+// unreachable, a peer's Alive turns false when its known lease lapses,
+// but NodeGone waits for Redis to confirm it: the peer may have renewed
+// its lease all along.
+func (b *Broker) Alive(node string) bool {
+	b.mu.RLock()
+	l, ok := b.live[node]
+	b.mu.RUnlock()
+	return ok && time.Now().Before(l.expiry)
+}
+
+// Err returns nil while the last lease refresh succeeded, no more than
+// Refresh + OpTimeout ago, and the inbox is subscribed; otherwise an
+// error wrapping session.ErrBrokerUnavailable that says why.
+func (b *Broker) Err() error {
+	if b.closed.Load() {
+		return errClosed
+	}
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	switch {
+	case b.leaseErr != nil:
+		return fmt.Errorf("%w: lease refresh: %w", session.ErrBrokerUnavailable, b.leaseErr)
+	case b.subErr != nil:
+		return fmt.Errorf("%w: inbox subscription: %w", session.ErrBrokerUnavailable, b.subErr)
+	case b.lastOK.IsZero():
+		return fmt.Errorf("%w: not yet announced to Redis", session.ErrBrokerUnavailable)
+	}
+	if d := time.Since(b.lastOK); d > b.cfg.Refresh+b.cfg.OpTimeout {
+		return fmt.Errorf("%w: no lease refresh for %v", session.ErrBrokerUnavailable, d.Round(time.Millisecond))
+	}
+	return nil
+}
+
+// Close withdraws the node: it stops every goroutine of the Broker,
+// removes the node's lease, so that peers see it gone at their next
+// refresh rather than when the lease lapses, and closes the client the
+// Broker made from Options.URL. It returns the error of removing the
+// lease, if any. Later calls do nothing and return nil.
+func (b *Broker) Close() error {
+	var err error
+	b.closeOnce.Do(func() {
+		b.closed.Store(true)
+		b.cancel()
+		b.mu.Lock()
+		ps := b.pubsub
+		b.pubsub = nil
+		b.mu.Unlock()
+		if ps != nil {
+			ps.Close() // ends the subscriber's blocked read
+		}
+		b.loops.Wait() // no refresh can add the lease back after this
+		if b.started.Load() {
+			<-b.delivered
+			ctx, cancel := context.WithTimeout(context.Background(), b.cfg.OpTimeout)
+			if e := b.client.ZRem(ctx, b.nodesKey, b.cfg.Node).Err(); e != nil {
+				err = fmt.Errorf("comet/redis: removing the lease of node %s: %w", b.cfg.Node, e)
+			}
+			cancel()
+		}
+		b.mu.Lock()
+		clear(b.live)
+		b.mu.Unlock()
+		if b.cfg.ownClient {
+			if e := b.client.Close(); e != nil && err == nil {
+				err = e
+			}
+		}
+	})
+	return err
+}
+
+// deliverLoop is the Broker's single delivery goroutine: every call to r
+// is made from it, one at a time.
+func (b *Broker) deliverLoop(r session.Receiver) {
+	defer close(b.delivered)
+	for {
+		select {
+		case e := <-b.events:
+			if e.gone != "" {
+				r.NodeGone(e.gone)
+			} else {
+				r.Deliver(e.msg)
+			}
+		case <-b.ctx.Done():
+			return
+		}
+	}
+}
+
+// emit hands e to the delivery goroutine, or drops it once the Broker is
+// closing. It blocks while the Receiver lags 1024 events behind: the
+// subscriber then reads no more, and Redis buffers for it (and past
+// client-output-buffer-limit pubsub, disconnects it: messages are lost,
+// which the handler repairs).
+func (b *Broker) emit(e event) {
+	select {
+	case b.events <- e:
+	case <-b.ctx.Done():
+	}
+}
+
+// logLimiter logs a failure when it starts, again at most every logEvery
+// while it lasts, and the recovery. One goroutine uses each.
+type logLimiter struct {
+	what    string
+	failing bool
+	last    time.Time
+}
+
+func (l *logLimiter) fail(b *Broker, err error) {
+	if errors.Is(err, context.Canceled) && b.ctx.Err() != nil {
+		return // Close, not Redis
+	}
+	if l.failing && time.Since(l.last) < logEvery {
+		return
+	}
+	l.failing, l.last = true, time.Now()
+	b.cfg.Logger.Warn("comet/redis: "+l.what+" failing", "node", b.cfg.Node, "err", err)
+}
+
+func (l *logLimiter) ok(b *Broker) {
+	if l.failing {
+		l.failing = false
+		b.cfg.Logger.Info("comet/redis: "+l.what+" recovered", "node", b.cfg.Node)
+	}
+}
