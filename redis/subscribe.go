@@ -3,15 +3,16 @@ package redis
 import (
 	"context"
 	"errors"
-	"net"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 )
 
-// errNoPong is the subscriber's error when its connection answered
-// neither a message nor a PING within OpTimeout: a connection that died
-// without a reset (a cable, a firewall) looks just like an idle one.
+// errNoPong is the subscriber's error when a self-ping did not come back
+// in time: the subscription is replaced.
 var errNoPong = errors.New("no reply to PING on the subscriber connection")
 
 // subscribeLoop keeps the inbox subscribed until Close. go-redis
@@ -42,34 +43,33 @@ func (b *Broker) subscribeLoop() {
 	}
 }
 
+// pingMark opens the payload of a self-ping: a message the subscriber
+// publishes to its own inbox to prove the subscription alive. The
+// handler's messages never start with a zero byte.
+const pingMark = "\x00ping:"
+
 // receive reads ps until Close, or until ps must be replaced.
+//
+// A read has no deadline: a deadline that passes in the middle of a large
+// message leaves go-redis's reader inside it, and every later read
+// garbled ("invalid reply"). Instead a watch publishes a self-ping every
+// Refresh and closes ps, ending the read, when one has not come back
+// within OpTimeout after the next: a connection that died without a reset
+// (a cable, a firewall) looks just like an idle one.
 func (b *Broker) receive(ps *goredis.PubSub, log *logLimiter) {
-	pinged := false
+	var pongs atomic.Int64 // the last self-ping received
+	watchDone := make(chan struct{})
+	defer close(watchDone)
+	go b.watchSubscription(ps, &pongs, watchDone, log)
 	fails := 0
 	for {
-		wait := b.cfg.Refresh // of silence, before a PING
-		if pinged {
-			wait = b.cfg.OpTimeout
-		}
-		// b.ctx has no deadline: wait bounds the read, and the dial of
-		// a reconnect is bounded by the client's DialTimeout.
-		msg, err := ps.ReceiveTimeout(b.ctx, wait)
+		msg, err := ps.Receive(b.ctx)
 		if b.ctx.Err() != nil {
 			return
 		}
 		if err != nil {
-			if isTimeout(err) {
-				if pinged {
-					b.subFailed(log, errNoPong)
-					return
-				}
-				ctx, cancel := context.WithTimeout(b.ctx, b.cfg.OpTimeout)
-				err = ps.Ping(ctx)
-				cancel()
-				if err == nil {
-					pinged = true
-					continue
-				}
+			if errors.Is(err, goredis.ErrClosed) {
+				return // the watch closed it: subscribe again
 			}
 			b.subFailed(log, err)
 			fails++
@@ -84,9 +84,15 @@ func (b *Broker) receive(ps *goredis.PubSub, log *logLimiter) {
 			}
 			continue
 		}
-		fails, pinged = 0, false
+		fails = 0
 		switch m := msg.(type) {
 		case *goredis.Message:
+			if n, ok := strings.CutPrefix(m.Payload, pingMark); ok {
+				if v, err := strconv.ParseInt(n, 10, 64); err == nil {
+					pongs.Store(v)
+				}
+				continue
+			}
 			b.emit(event{msg: m.Payload})
 		case *goredis.Subscription:
 			if m.Kind == "subscribe" && m.Channel == b.inbox {
@@ -100,17 +106,43 @@ func (b *Broker) receive(ps *goredis.PubSub, log *logLimiter) {
 	}
 }
 
+// watchSubscription self-pings ps every Refresh until done, and closes it
+// when a ping is not back by the next one plus OpTimeout.
+func (b *Broker) watchSubscription(ps *goredis.PubSub, pongs *atomic.Int64, done <-chan struct{}, log *logLimiter) {
+	tick := time.NewTicker(b.cfg.Refresh)
+	defer tick.Stop()
+	var sent int64
+	var sentAt time.Time
+	for {
+		select {
+		case <-done:
+			return
+		case <-b.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if sent > 0 && pongs.Load() < sent && time.Since(sentAt) > b.cfg.Refresh+b.cfg.OpTimeout {
+			b.subFailed(log, errNoPong)
+			ps.Close()
+			return
+		}
+		if pongs.Load() < sent {
+			continue // the last one is still on its way
+		}
+		sent++
+		sentAt = time.Now()
+		ctx, cancel := context.WithTimeout(b.ctx, b.cfg.OpTimeout)
+		// A failed publish is the lease's to report; the ping is late then,
+		// and the watch replaces the subscription if it stays late.
+		b.client.Publish(ctx, b.inbox, pingMark+strconv.FormatInt(sent, 10))
+		cancel()
+	}
+}
+
 // subFailed records and logs why the inbox is not subscribed.
 func (b *Broker) subFailed(log *logLimiter, err error) {
 	b.mu.Lock()
 	b.subErr = err
 	b.mu.Unlock()
 	log.fail(b, err)
-}
-
-// isTimeout reports whether err is a read that timed out: the
-// connection may be fine and merely idle.
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout() && !errors.Is(err, context.DeadlineExceeded)
 }

@@ -50,7 +50,10 @@ func (c *cluster) forward(w http.ResponseWriter, r *http.Request, adapter transp
 		limits:    transport.Limits{MaxBatch: o.MaxBatch, WriteTimeout: o.WriteTimeout, DeflateLevel: o.Compression.DeflateLevel()},
 		silence:   2*max(o.Heartbeat, o.Hold) + o.WriteTimeout + o.BrokerTimeout,
 		startedCh: make(chan struct{}), doneCh: make(chan struct{})}
-	ra.ctx, ra.cancel = context.WithCancel(c.h.baseCtx)
+	// Not the handler's context: a node that has shut down its own
+	// sessions still forwards requests for others' while its server runs,
+	// as a cluster shutting down node by node needs. Every call is bounded.
+	ra.ctx, ra.cancel = context.WithCancel(context.Background())
 	c.mu.Lock()
 	c.front[ra.link] = ra
 	c.mu.Unlock()

@@ -4,7 +4,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
+	"github.com/seed-544bbf9f/comet/internal/testutil"
 	"github.com/seed-544bbf9f/comet/session"
 )
 
@@ -42,6 +44,7 @@ func Cluster(nodes int, brokers Brokers) Factory {
 			urls = append(urls, node.URL)
 			s.Handlers = append(s.Handlers, h)
 		}
+		awaitJoined(t, bs)
 		front := httptest.NewUnstartedServer(nil)
 		if eo.Listener != nil {
 			front.Listener = eo.Listener(front.Listener)
@@ -69,6 +72,37 @@ func Cluster(nodes int, brokers Brokers) Factory {
 			}
 		})
 		return s
+	}
+}
+
+// awaitJoined waits until every broker reaches its store and sees every
+// node alive: a node answers 503 until its broker has announced it. It
+// looks every few milliseconds, for a bounded time, since the brokers'
+// state is another process's.
+func awaitJoined(t *testing.T, bs []session.Broker) {
+	t.Helper()
+	joined := func() bool {
+		for _, b := range bs {
+			if b.Err() != nil {
+				return false
+			}
+			for _, o := range bs {
+				if !b.Alive(o.Node()) {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(testutil.Wait)
+	for !joined() {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("the cluster's %d nodes did not join within %v", len(bs), testutil.Wait)
+		}
 	}
 }
 

@@ -1,0 +1,45 @@
+package redis
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/seed-544bbf9f/comet/internal/conformance"
+	"github.com/seed-544bbf9f/comet/session"
+)
+
+// TestConformanceCluster runs the conformance suite against three nodes on
+// one real redis-server, behind a round-robin balancer: every request of
+// a session may land on any node.
+func TestConformanceCluster(t *testing.T) {
+	r := startRedis(t)
+	brokers := func(t *testing.T, nodes int) []session.Broker {
+		bs := make([]session.Broker, nodes)
+		for i := range nodes {
+			b, err := New(&Options{URL: redisURL(r), Node: fmt.Sprintf("%s-n%d", shortName(t), i+1),
+				LeaseTTL: testTTL, Refresh: testRefresh, OpTimeout: testOpTimeout})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { b.Close() })
+			bs[i] = b
+		}
+		return bs
+	}
+	conformance.Run(t, conformance.Cluster(3, brokers))
+}
+
+// shortName is a node id prefix unique to the test: the tests share one
+// Redis, and node ids must be unique among live nodes.
+func shortName(t *testing.T) string {
+	return fmt.Sprintf("t%x", uint32(hash(t.Name())))
+}
+
+func hash(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
+}
