@@ -27,6 +27,8 @@ type Conn struct {
 	wsDialer websocket.Dialer
 
 	base   *url.URL // the mount URL, after negotiate redirects
+	// positions are the topics' positions, guarded by mu (see Positions).
+	positions map[string]transport.TopicPosition
 	sid    string
 	secret string
 	// binary: negotiate agreed to raw binary WebSocket messages.
@@ -111,6 +113,13 @@ func millis(ms int, def time.Duration) time.Duration {
 // lost session is followed by a *GapError, once, where the fresh session
 // begins; Recv goes on with the fresh session's messages.
 func (c *Conn) Recv(ctx context.Context) (transport.MessageType, []byte, error) {
+	m, err := c.RecvMessage(ctx)
+	return m.Type, m.Data, err
+}
+
+// RecvMessage is Recv, with the topic each message came from (see
+// Message), and the same errors.
+func (c *Conn) RecvMessage(ctx context.Context) (Message, error) {
 	for {
 		c.mu.Lock()
 		if len(c.in.queue) > 0 {
@@ -121,22 +130,22 @@ func (c *Conn) Recv(ctx context.Context) (transport.MessageType, []byte, error) 
 				c.changed.Wake() // room again: reading resumes
 			}
 			c.mu.Unlock()
-			if m.gap != nil {
-				return 0, nil, m.gap
+			if m.err != nil {
+				return Message{}, m.err
 			}
-			return m.typ, m.p, nil
+			return Message{Type: m.typ, Data: m.p, Topic: m.topic}, nil
 		}
 		if c.closeErr != nil && !c.willRenewLocked() {
 			err := c.closeErr
 			c.mu.Unlock()
-			return 0, nil, err
+			return Message{}, err
 		}
 		ch := c.changed.Wait()
 		c.mu.Unlock()
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return 0, nil, ctx.Err()
+			return Message{}, ctx.Err()
 		}
 	}
 }

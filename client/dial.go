@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -55,7 +56,8 @@ func Dial(ctx context.Context, rawURL string, opts *Options) (*Conn, error) {
 	mount, nr := base, transport.NegotiateRequest{
 		Transports: o.Transports, Binary: !o.NoBinaryFrames, Target: o.Target,
 		Protocols: o.Protocols, NoStatus: true,
-		Codes: []int{int(transport.CloseBrokerUnavailable)},
+		Codes:     []int{int(transport.CloseBrokerUnavailable)},
+		Positions: true, Topics: o.Topics,
 	}
 	if negotiatesInAttach(o) {
 		c, err := dialDirect(ctx, o, hc, own, base, nr)
@@ -123,16 +125,19 @@ func newConn(o Options, hc *http.Client, own *http.Transport, base *url.URL, neg
 		idle:     own,
 		wsDialer: o.wsDialer(),
 		base:     base,
-		sid:      neg.SessionID,
-		secret:   neg.Secret,
-		binary:   neg.Binary,
-		noStatus: neg.NoStatus,
-		protocol: neg.Protocol,
-		lim:      newLimits(neg, rtt, o.Heartbeat),
-		order:    order,
-		done:     make(chan struct{}),
-		postSlot: make(chan struct{}, 1),
-		out:      window.New(o.WindowMessages, o.WindowBytes),
+		// What the application gave is the start: a topic it subscribes to
+		// without receiving anything keeps its position for a fresh session.
+		positions: maps.Collect(maps.All(o.Topics)),
+		sid:       neg.SessionID,
+		secret:    neg.Secret,
+		binary:    neg.Binary,
+		noStatus:  neg.NoStatus,
+		protocol:  neg.Protocol,
+		lim:       newLimits(neg, rtt, o.Heartbeat),
+		order:     order,
+		done:      make(chan struct{}),
+		postSlot:  make(chan struct{}, 1),
+		out:       window.New(o.WindowMessages, o.WindowBytes),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.pollHold = clampInterval(time.Duration(c.lim.hb)*time.Millisecond, c.lim.minHeartbeat, c.lim.hold)

@@ -318,12 +318,12 @@ func testNegotiateBody(t *testing.T, separate bool) {
 		noBinary  bool
 		want      string
 	}{
-		{"", nil, true, `{"transports":["longpoll"],"noStatus":true,"codes":[3008]}`},
-		{"redis.internal:6379", nil, true, `{"transports":["longpoll"],"target":"redis.internal:6379","noStatus":true,"codes":[3008]}`},
+		{"", nil, true, `{"transports":["longpoll"],"noStatus":true,"codes":[3008],"positions":true}`},
+		{"redis.internal:6379", nil, true, `{"transports":["longpoll"],"target":"redis.internal:6379","noStatus":true,"codes":[3008],"positions":true}`},
 		{"redis.internal:6379", nil, false,
-			`{"transports":["longpoll"],"binary":true,"target":"redis.internal:6379","noStatus":true,"codes":[3008]}`},
+			`{"transports":["longpoll"],"binary":true,"target":"redis.internal:6379","noStatus":true,"codes":[3008],"positions":true}`},
 		{"", []string{"v12.stomp", "v11.stomp"}, true,
-			`{"transports":["longpoll"],"protocols":["v12.stomp","v11.stomp"],"noStatus":true,"codes":[3008]}`},
+			`{"transports":["longpoll"],"protocols":["v12.stomp","v11.stomp"],"noStatus":true,"codes":[3008],"positions":true}`},
 	} {
 		_, err := Dial(t.Context(), ts.URL+"/comet", &Options{Transports: []string{transport.LongPoll}, Target: tc.target,
 			Protocols: tc.protocols, NoBinaryFrames: tc.noBinary, SeparateNegotiate: separate})

@@ -11,9 +11,13 @@ import (
 
 // inMsg is a received message waiting for Recv.
 type inMsg struct {
-	typ transport.MessageType
-	p   []byte
-	gap *GapError // instead of a message: a fresh session replaced a lost one
+	typ   transport.MessageType
+	p     []byte
+	topic string // the topic the message came from, if any
+	// err, instead of a message: a fresh session replaced a lost one
+	// (*GapError), or a topic's messages could not be recovered
+	// (*TopicGapError).
+	err error
 }
 
 // inbound is the downstream half of the session: the sequence numbers
@@ -116,7 +120,7 @@ func (c *Conn) receive(frames []transport.Frame) (superseded bool) {
 	for i := range frames {
 		f := &frames[i]
 		switch f.Type {
-		case transport.TypeText, transport.TypeBinary, transport.TypeClose:
+		case transport.TypeText, transport.TypeBinary, transport.TypeClose, transport.TypeSubscribed:
 			fresh, err := window.Accept(c.in.n, f.Seq)
 			if err != nil {
 				c.failLocked(transport.CloseProtocolError, err.Error())
@@ -135,6 +139,10 @@ func (c *Conn) receive(frames []transport.Frame) (superseded bool) {
 				c.peerClosedLocked(f)
 				continue
 			}
+			if f.Type == transport.TypeSubscribed {
+				c.subscribedLocked(f)
+				continue
+			}
 			if len(f.Payload) > c.lim.maxMessage {
 				c.failLocked(transport.CloseMessageTooBig,
 					fmt.Sprintf("message of %d bytes exceeds %d", len(f.Payload), c.lim.maxMessage))
@@ -146,7 +154,10 @@ func (c *Conn) receive(frames []transport.Frame) (superseded bool) {
 				if f.Type == transport.TypeBinary {
 					typ = transport.Binary
 				}
-				c.in.queue = append(c.in.queue, inMsg{typ: typ, p: f.Payload})
+				c.in.queue = append(c.in.queue, inMsg{typ: typ, p: f.Payload, topic: f.Topic})
+			}
+			if f.Topic != "" {
+				c.positions[f.Topic] = transport.TopicPosition{Epoch: f.Epoch, Offset: f.Offset}
 			}
 		case transport.TypeAck:
 			if _, err := c.out.Ack(f.Ack); err != nil {

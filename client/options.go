@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -47,6 +48,11 @@ type Options struct {
 	// WebSocket messages (PROTOCOL.md section 4). Other transports always
 	// carry base64.
 	NoBinaryFrames bool
+	// Topics are topic positions to present at Dial, as Conn.Positions
+	// returned them in an earlier connection: the server resumes each
+	// topic the application subscribes this session to after its
+	// position (PROTOCOL.md section 15). Nil presents none.
+	Topics map[string]transport.TopicPosition
 
 	// Compression, if set, asks for permessage-deflate (RFC 7692) at every
 	// WebSocket handshake (attaches and the background upgrade probes).
@@ -204,6 +210,7 @@ func (o *Options) withDefaults() (Options, error) {
 		c.Transports = supported
 	}
 	c.Transports = slices.Clone(c.Transports)
+	c.Topics = maps.Clone(c.Topics)
 	if len(c.Transports) == 0 {
 		return c, fmt.Errorf("comet: Options.Transports is empty")
 	}

@@ -185,7 +185,11 @@ func refusedFresh(err error) *transport.CloseError {
 // openFresh negotiates a fresh session, puts it in the place of the old
 // one, and attaches to it.
 func (c *Conn) openFresh(ctx context.Context) (attachment, error) {
-	neg, base, rtt, err := negotiate(ctx, c.http, c.renewal.mount, c.opts.Header, c.renewal.request)
+	c.mu.Lock()
+	req := c.renewal.request
+	req.Topics = c.positionsLocked()
+	c.mu.Unlock()
+	neg, base, rtt, err := negotiate(ctx, c.http, c.renewal.mount, c.opts.Header, req)
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +219,7 @@ func (c *Conn) openFresh(ctx context.Context) (attachment, error) {
 	defer c.mu.Unlock()
 	gap := c.renewal.gap
 	gap.SessionID = c.sid
-	c.in.queue = append(c.in.queue, inMsg{gap: gap})
+	c.in.queue = append(c.in.queue, inMsg{err: gap})
 	c.renewal.active, c.renewal.cancel, c.renewal.gap = false, nil, nil
 	c.changed.Wake()
 	return a, nil

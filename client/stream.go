@@ -294,7 +294,7 @@ func (r *streamReader) apply(chunk []byte) error {
 			if err := r.beat(); err != nil {
 				return err
 			}
-		case transport.TypeText, transport.TypeBinary, transport.TypeClose:
+		case transport.TypeText, transport.TypeBinary, transport.TypeClose, transport.TypeSubscribed:
 			r.progress = true
 		}
 	}

@@ -41,6 +41,9 @@ type Broker struct {
 	leaseErr error            // why the last refresh failed, or nil
 	subErr   error            // why the subscriber is not subscribed, or nil
 	pubsub   *goredis.PubSub  // the subscriber's, for Close to end its read
+	// topics are the topic channels subscribed to, each with a channel
+	// closed once Redis has confirmed the subscription.
+	topics map[string]chan struct{}
 
 	// paused stops the lease refresh without Close: a test's stand-in
 	// for a node that hangs.
@@ -56,6 +59,9 @@ var _ session.Broker = (*Broker)(nil)
 type event struct {
 	msg  string
 	gone string // set for NodeGone
+	// topic is set for a publication, pub.
+	topic string
+	pub   session.Publication
 }
 
 // errClosed is what the methods of a closed Broker return.
@@ -214,6 +220,8 @@ func (b *Broker) deliverLoop(r session.Receiver) {
 		case e := <-b.events:
 			if e.gone != "" {
 				r.NodeGone(e.gone)
+			} else if e.topic != "" {
+				r.Publication(e.topic, e.pub)
 			} else {
 				r.Deliver(e.msg)
 			}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/seed-544bbf9f/comet/internal/leakcheck"
 	"github.com/seed-544bbf9f/comet/internal/testutil"
+	"github.com/seed-544bbf9f/comet/session"
 )
 
 func TestMain(m *testing.M) { leakcheck.Main(m) }
@@ -37,11 +38,26 @@ func redisURL(r *testutil.Redis) string { return "redis://" + r.Addr + "/0" }
 type recorder struct {
 	msgs    chan string
 	gone    chan string
+	pubs    chan topicPub
 	dropped atomic.Int64
 }
 
+// topicPub is a publication a recorder was given.
+type topicPub struct {
+	topic string
+	p     session.Publication
+}
+
 func newRecorder() *recorder {
-	return &recorder{msgs: make(chan string, 1<<15), gone: make(chan string, 64)}
+	return &recorder{msgs: make(chan string, 1<<15), gone: make(chan string, 64), pubs: make(chan topicPub, 1<<15)}
+}
+
+func (r *recorder) Publication(topic string, p session.Publication) {
+	select {
+	case r.pubs <- topicPub{topic, p}:
+	default:
+		r.dropped.Add(1)
+	}
 }
 
 func (r *recorder) Deliver(msg string) {

@@ -25,7 +25,7 @@ func (b *Broker) subscribeLoop() {
 		// Subscribe ignores a failure to connect: the PubSub keeps the
 		// channel, and its next read connects and subscribes.
 		ctx, cancel := context.WithTimeout(b.ctx, b.cfg.OpTimeout)
-		ps := b.client.Subscribe(ctx, b.inbox)
+		ps := b.client.Subscribe(ctx, b.subscribedChannels()...)
 		cancel()
 		b.mu.Lock()
 		if b.ctx.Err() != nil {
@@ -93,8 +93,19 @@ func (b *Broker) receive(ps *goredis.PubSub, log *logLimiter) {
 				}
 				continue
 			}
+			if m.Channel != b.inbox {
+				topic, ok := strings.CutPrefix(m.Channel, b.cfg.Prefix+":t:")
+				p, err := parsePublication(m.Payload)
+				if ok && err == nil {
+					b.emit(event{topic: topic, pub: p})
+				}
+				continue
+			}
 			b.emit(event{msg: m.Payload})
 		case *goredis.Subscription:
+			if m.Kind == "subscribe" && m.Channel != b.inbox {
+				b.confirmTopic(m.Channel)
+			}
 			if m.Kind == "subscribe" && m.Channel == b.inbox {
 				b.mu.Lock()
 				b.subErr = nil

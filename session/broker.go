@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
+
+	"github.com/seed-544bbf9f/comet/transport"
 )
 
 // Broker connects the nodes of a cluster: several handlers, in several
@@ -38,6 +41,42 @@ type Broker interface {
 	Alive(node string) bool
 	// Err returns nil while the broker is reachable, or why it is not.
 	Err() error
+
+	// Publish appends data to topic's history, trimmed to limits, sends
+	// it to every node that subscribes to topic (this one included), and
+	// returns its position. A topic's publications are numbered, kept and
+	// delivered in one order, whichever nodes publish them. Delivery is
+	// at most once, like Send's; History repairs a loss.
+	Publish(ctx context.Context, topic string, data []byte, limits HistoryLimits) (transport.TopicPosition, error)
+	// Subscribe has the broker deliver topic's publications to this
+	// node's Receiver until Unsubscribe. It returns once publications
+	// made after it returns are sure to be delivered.
+	Subscribe(ctx context.Context, topic string) error
+	// Unsubscribe ends Subscribe.
+	Unsubscribe(ctx context.Context, topic string) error
+	// History returns the topic's current position and, when after is of
+	// its epoch, the publications after it, oldest first, at most limits'
+	// Size of them. complete is false when some of those publications are
+	// gone (trimmed by count or age, or after is of another epoch); the
+	// others are still returned. A topic never published to gets its
+	// epoch, and offset 0, at its first History or Publish.
+	History(ctx context.Context, topic string, after transport.TopicPosition, limits HistoryLimits) (
+		pubs []Publication, top transport.TopicPosition, complete bool, err error)
+}
+
+// Publication is one message of a topic as a broker keeps and delivers
+// it: its position and the handler's encoding of the message, opaque to
+// the broker.
+type Publication struct {
+	Position transport.TopicPosition
+	Data     []byte
+}
+
+// HistoryLimits bound a topic's history: the publications it keeps, and
+// how long it keeps each.
+type HistoryLimits struct {
+	Size int
+	Age  time.Duration
 }
 
 // Receiver takes what a Broker delivers. Its methods must not block, and
@@ -49,6 +88,9 @@ type Receiver interface {
 	// NodeGone says that node's lease has lapsed: it has stopped, died,
 	// or lost the broker for longer than its lease.
 	NodeGone(node string)
+	// Publication hands over one publication of a topic this node
+	// subscribes to, in the topic's order.
+	Publication(topic string, p Publication)
 }
 
 // ErrBrokerUnavailable is what the handler reports when the cluster's

@@ -250,6 +250,9 @@ func (c *cluster) nodeGone(node string) {
 	}
 }
 
+// Publication implements Receiver: the topic's local subscribers get it.
+func (c *cluster) Publication(topic string, p Publication) { c.h.topics.publication(topic, p) }
+
 // endFronts ends every link this node serves for another node's session.
 func (c *cluster) endFronts() {
 	c.mu.Lock()

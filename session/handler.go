@@ -60,6 +60,7 @@ type Handler struct {
 	buffered atomic.Int64 // outbound bytes in every session's window
 	counters counters     // read by Stats
 	cluster  *cluster     // nil on a single node
+	topics   *topics
 	sessions *registry
 
 	baseCtx   context.Context
@@ -150,6 +151,11 @@ func NewHandler(opts *Options, adapters ...transport.Adapter) *Handler {
 	r.MethodNotAllowedHandler = notAllowed
 	sub.MethodNotAllowedHandler = notAllowed
 	h.router = r
+	var store topicStore
+	if h.opts.Broker != nil {
+		store = h.opts.Broker
+	}
+	h.topics = newTopics(h, store)
 	if b := h.opts.Broker; b != nil {
 		if !ValidNode(b.Node()) {
 			panic(fmt.Sprintf("comet: Broker.Node() %q is not a valid node id: 1 to 32 of [A-Za-z0-9_-]", b.Node()))

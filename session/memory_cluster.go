@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"sync"
+
+	"github.com/seed-544bbf9f/comet/transport"
 )
 
 // MemoryCluster joins handlers of one process into a cluster, as a Redis
@@ -11,13 +13,16 @@ import (
 // It is for tests and examples; it loses nothing, but MemoryNode.SetDown
 // makes a node's broker unreachable, as a network fault would.
 type MemoryCluster struct {
-	mu    sync.Mutex
-	nodes map[string]*MemoryNode
+	mu     sync.Mutex
+	nodes  map[string]*MemoryNode
+	topics *memoryTopics
+	subs   map[string]map[*MemoryNode]bool // topic → its subscribed nodes
 }
 
 // NewMemoryCluster returns an empty cluster.
 func NewMemoryCluster() *MemoryCluster {
-	return &MemoryCluster{nodes: make(map[string]*MemoryNode)}
+	return &MemoryCluster{nodes: make(map[string]*MemoryNode), topics: newMemoryTopics(),
+		subs: make(map[string]map[*MemoryNode]bool)}
 }
 
 // memoryInbox bounds the messages queued for one node. Past it a message
@@ -154,6 +159,12 @@ func (n *MemoryNode) Close() error {
 	n.closed = true
 	started := n.started
 	delete(n.c.nodes, n.id)
+	for topic, nodes := range n.c.subs {
+		delete(nodes, n)
+		if len(nodes) == 0 {
+			delete(n.c.subs, topic)
+		}
+	}
 	n.c.mu.Unlock()
 	n.c.gone(n)
 	if started {
@@ -161,6 +172,71 @@ func (n *MemoryNode) Close() error {
 		<-n.stopped
 	}
 	return nil
+}
+
+// Publish implements Broker: the publication reaches the subscribed
+// nodes before Publish returns, in the topic's order.
+func (n *MemoryNode) Publish(ctx context.Context, topic string, data []byte, limits HistoryLimits) (transport.TopicPosition, error) {
+	if err := n.usable(ctx); err != nil {
+		return transport.TopicPosition{}, err
+	}
+	c := n.c
+	return c.topics.publish(topic, data, limits, func(p Publication) {
+		c.mu.Lock()
+		var rs []Receiver
+		for to := range c.subs[topic] {
+			if to.started && !to.closed && !to.down {
+				rs = append(rs, to.r)
+			}
+		}
+		c.mu.Unlock()
+		for _, r := range rs {
+			r.Publication(topic, p)
+		}
+	}), nil
+}
+
+// Subscribe implements Broker.
+func (n *MemoryNode) Subscribe(ctx context.Context, topic string) error {
+	if err := n.usable(ctx); err != nil {
+		return err
+	}
+	n.c.mu.Lock()
+	defer n.c.mu.Unlock()
+	if n.c.subs[topic] == nil {
+		n.c.subs[topic] = make(map[*MemoryNode]bool)
+	}
+	n.c.subs[topic][n] = true
+	return nil
+}
+
+// Unsubscribe implements Broker.
+func (n *MemoryNode) Unsubscribe(ctx context.Context, topic string) error {
+	n.c.mu.Lock()
+	defer n.c.mu.Unlock()
+	delete(n.c.subs[topic], n)
+	if len(n.c.subs[topic]) == 0 {
+		delete(n.c.subs, topic)
+	}
+	return nil
+}
+
+// History implements Broker.
+func (n *MemoryNode) History(ctx context.Context, topic string, after transport.TopicPosition, limits HistoryLimits) (
+	[]Publication, transport.TopicPosition, bool, error) {
+	if err := n.usable(ctx); err != nil {
+		return nil, transport.TopicPosition{}, false, err
+	}
+	pubs, top, complete := n.c.topics.history(topic, after, limits)
+	return pubs, top, complete, nil
+}
+
+// usable returns why the node cannot use the broker now, if it cannot.
+func (n *MemoryNode) usable(ctx context.Context) error {
+	if err := n.Err(); err != nil {
+		return err
+	}
+	return ctx.Err()
 }
 
 // gone tells every other live node that n has gone.

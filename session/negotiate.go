@@ -209,6 +209,14 @@ func (h *Handler) open(w http.ResponseWriter, r *http.Request, c client, key net
 		return nil, nil
 	}
 	info := h.requestInfo(r, c, d)
+	for topic, pos := range req.Topics {
+		if checkTopic(topic) == nil {
+			if info.Topics == nil {
+				info.Topics = make(map[string]transport.TopicPosition, len(req.Topics))
+			}
+			info.Topics[topic] = pos
+		}
+	}
 	id := uuid.NewString()
 	if h.cluster != nil {
 		id = h.cluster.node + "." + id
@@ -220,6 +228,8 @@ func (h *Handler) open(w http.ResponseWriter, r *http.Request, c client, key net
 	s.mu.Lock()
 	s.binary, s.noStatus = resp.Binary, resp.NoStatus
 	s.brokerCode = slices.Contains(req.Codes, int(transport.CloseBrokerUnavailable))
+	s.positions = req.Positions
+	resp.Positions = req.Positions
 	s.addrKey, s.counted = key, true
 	resp.Tickets = []string{s.tickets.mint(), s.tickets.mint()}
 	s.mu.Unlock()

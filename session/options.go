@@ -230,6 +230,14 @@ type Options struct {
 	// that long closes its sessions with 3008, for its lease has lapsed
 	// and the other nodes no longer send it their requests. Default 10s.
 	BrokerTimeout time.Duration
+	// TopicHistory is how many of a topic's latest messages its history
+	// keeps, for clients that resume the topic in a fresh session
+	// (Session.Subscribe). Default 1000. Every node of a cluster, and a
+	// worker's Publish, should give the same.
+	TopicHistory int
+	// TopicHistoryAge is how long a topic's history keeps a message.
+	// Default 10 minutes.
+	TopicHistoryAge time.Duration
 	// Observer receives lifecycle events. Default none.
 	Observer *Observer
 	// Logger receives the handler's logs. Default slog.Default().
@@ -252,6 +260,8 @@ func (o *Options) withDefaults() Options {
 	setDefault(&c.MaxClientTimeout, 10*time.Second)
 	setDefault(&c.WriteTimeout, 10*time.Second)
 	setDefault(&c.BrokerTimeout, 10*time.Second)
+	setDefault(&c.TopicHistory, 1000)
+	setDefault(&c.TopicHistoryAge, 10*time.Minute)
 	setDefault(&c.ReadTimeout, 10*time.Second)
 	setDefault(&c.MaxMessage, 64<<10)
 	setDefault(&c.MaxBatch, 1<<20)

@@ -3,6 +3,8 @@ package session
 import (
 	"net/http"
 	"net/netip"
+
+	"github.com/seed-544bbf9f/comet/transport"
 )
 
 // RequestInfo describes the negotiate request that made a session: what
@@ -32,6 +34,9 @@ type RequestInfo struct {
 	// Protocol is the subprotocol selected at negotiate, or "" if the
 	// client offered none (see Options.Protocols).
 	Protocol string
+	// Topics are the topic positions the client presented at negotiate
+	// (PROTOCOL.md section 15), which Session.Subscribe resumes from.
+	Topics map[string]transport.TopicPosition
 }
 
 // requestInfo copies what a session keeps of its negotiate request r from

@@ -81,6 +81,10 @@ type Session struct {
 	noStatus bool
 	// brokerCode: the client understands close code 3008. Set as binary is.
 	brokerCode bool
+	// positions: negotiate agreed to topic positions. Set as binary is.
+	positions bool
+	// subs are the topics the session subscribes to. Guarded by mu.
+	subs map[string]*topic
 
 	// addrKey is the client's key for the per-address session cap, which
 	// counts the session when counted is set (by negotiate). Set under mu.
@@ -407,6 +411,7 @@ func (s *Session) finish() {
 		a.end(nil)
 	}
 	s.h.sessions.remove(s.id)
+	s.unsubscribeAll()
 	if counted {
 		s.h.limits.removeSession(key)
 	}

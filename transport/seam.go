@@ -77,6 +77,17 @@ func (b *Batch) AppendMessage(t Type, seq uint64, payload []byte) {
 	b.end(t, seq, start)
 }
 
+// AppendMessageSuffix frames a payload encoded by AppendPayload followed
+// by more fields already encoded, such as a topic position
+// (AppendPosition).
+func (b *Batch) AppendMessageSuffix(t Type, seq uint64, payload, suffix []byte) {
+	start := len(b.Bytes)
+	b.Bytes = AppendMessage(b.Bytes, t, seq, payload)
+	b.Bytes = append(b.Bytes[:len(b.Bytes)-1], suffix...)
+	b.Bytes = append(b.Bytes, ']')
+	b.end(t, seq, start)
+}
+
 func (b *Batch) end(t Type, seq uint64, start int) {
 	b.Frames = append(b.Frames, Span{Type: t, Seq: seq, Start: start, End: len(b.Bytes)})
 	b.Bytes = append(b.Bytes, '\n')

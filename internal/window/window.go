@@ -32,6 +32,10 @@ type Entry struct {
 	Size int
 	// Close is the close's code, reason and retry hint, for TypeClose.
 	Close *transport.CloseError
+	// Suffix, if set, follows Payload in the frame: a topic message's
+	// position (transport.AppendPosition), encoded once for every
+	// subscriber.
+	Suffix []byte
 }
 
 // Window holds the messages sent and not yet acknowledged, in sequence
@@ -137,6 +141,8 @@ func (w *Window) AppendTo(b *transport.Batch, seq uint64, limit int) uint64 {
 				Reason: e.Close.Reason, Retry: e.Close.Retry})
 		} else if e.Raw {
 			b.AppendBinary(next, e.Payload)
+		} else if e.Suffix != nil {
+			b.AppendMessageSuffix(e.Type, next, e.Payload, e.Suffix)
 		} else {
 			b.AppendMessage(e.Type, next, e.Payload)
 		}
