@@ -26,11 +26,11 @@ type Conn struct {
 	idle     *http.Transport // the transport Dial built, if any, closed at the end
 	wsDialer websocket.Dialer
 
-	base   *url.URL // the mount URL, after negotiate redirects
+	base *url.URL // the mount URL, after negotiate redirects
 	// positions are the topics' positions, guarded by mu (see Positions).
 	positions map[string]transport.TopicPosition
-	sid    string
-	secret string
+	sid       string
+	secret    string
 	// binary: negotiate agreed to raw binary WebSocket messages.
 	binary bool
 	// noStatus: negotiate agreed to closes without a code (1005).

@@ -537,4 +537,3 @@ func Publish(ctx context.Context, b Broker, topic string, typ transport.MessageT
 	}
 	return b.Publish(ctx, topic, encodePublication(typ, p), limits)
 }
-
