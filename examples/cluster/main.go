@@ -10,10 +10,13 @@
 // repository's root:
 //
 //	redis-server --port 6379 --save '' --appendonly no --maxmemory-policy noeviction &
-//	(cd examples/cluster && go run . -addr 127.0.0.1:8081) &
-//	(cd examples/cluster && go run . -addr 127.0.0.1:8082) &
-//	(cd examples/cluster && go run . -addr 127.0.0.1:8083) &
-//	haproxy -f examples/cluster/haproxy.cfg   # http://127.0.0.1:8080/
+//	go -C examples/cluster run . -addr 127.0.0.1:8081 &
+//	go -C examples/cluster run . -addr 127.0.0.1:8082 &
+//	go -C examples/cluster run . -addr 127.0.0.1:8083 &
+//	haproxy -f examples/cluster/haproxy.cfg   # then open http://127.0.0.1:8080/
+//
+// (Debian puts haproxy in /usr/sbin.) It is a module of its own, apart
+// from the root module's examples, because it links go-redis.
 //
 // Flags: -addr (127.0.0.1:8081), -node (the node's id; by default "n"
 // and the port, which is unique on one machine only: set -node when the
