@@ -22,6 +22,12 @@
 // prints the share of the time with no live transport. COMET_CUT_SEED
 // repeats the cut schedule of a logged run, here and in the matrix.
 //
+// TestCluster builds examples/cluster and runs three of its nodes, on a
+// redis-server of its own, behind haproxy with the example's committed
+// haproxy.cfg (ports changed): the example's page, loaded through
+// haproxy, echoes 1,000 messages each way on each transport, and each
+// HTTP session's requests must have been served by all three nodes.
+//
 // TestWebSocketFidelity runs one script (testdata/fidelity.js) against the
 // browser's own WebSocket, talking to a plain Go WebSocket echo server, and
 // against Comet (comet.js with comet-dom.js) on each transport, and diffs

@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -18,7 +20,10 @@ import (
 )
 
 // TestREADMEShowsThePrograms: every Go block of the README is one of the
-// programs of this folder, byte for byte, and each program is shown.
+// programs of this folder, byte for byte, or an excerpt of
+// examples/cluster's main.go (consecutive lines, indentation aside: that
+// program is a module of its own, compiled and tested there), and each
+// program of this folder is shown.
 func TestREADMEShowsThePrograms(t *testing.T) {
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
@@ -33,11 +38,18 @@ func TestREADMEShowsThePrograms(t *testing.T) {
 		}
 		programs[string(b)] = name
 	}
+	cluster, err := os.ReadFile("../cluster/main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
 	shown := map[string]bool{}
 	for i, b := range blocks {
 		name, ok := programs[string(b[1])]
+		if !ok && isExcerpt(string(b[1]), string(cluster)) {
+			continue
+		}
 		if !ok {
-			t.Errorf("README Go block %d is not one of examples/quickstart's programs as they are:\n%s", i+1, b[1])
+			t.Errorf("README Go block %d is neither one of examples/quickstart's programs as they are nor an excerpt of examples/cluster/main.go:\n%s", i+1, b[1])
 			continue
 		}
 		shown[name] = true
@@ -82,4 +94,23 @@ func TestQuickstart(t *testing.T) {
 		t.Fatalf("server after SIGTERM: %v\n%s", err, logs.String())
 	}
 	t.Logf("the server stopped %v after SIGTERM", took.Round(time.Millisecond))
+}
+
+// isExcerpt reports whether the lines of block are consecutive lines of
+// text, each compared without its leading and trailing space.
+func isExcerpt(block, text string) bool {
+	trim := func(s string) []string {
+		lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+		for i := range lines {
+			lines[i] = strings.TrimSpace(lines[i])
+		}
+		return lines
+	}
+	want, lines := trim(block), trim(text)
+	for i := 0; i+len(want) <= len(lines); i++ {
+		if slices.Equal(lines[i:i+len(want)], want) {
+			return true
+		}
+	}
+	return false
 }
