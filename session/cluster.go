@@ -51,6 +51,7 @@ type cluster struct {
 	nextID atomic.Uint64
 
 	mu    sync.Mutex
+	gone  map[string]time.Time         // nodes the broker said had gone, and when
 	calls map[uint64]*call             // pending calls by rpc id
 	front map[uint64]*remoteAttachment // links served here, by link id
 	owned map[linkKey]*ownerLink       // links of sessions owned here, served elsewhere
@@ -75,7 +76,7 @@ var errNodeGone = errors.New("comet: the session's node is gone")
 var errNoLink = errors.New("comet: no such link")
 
 func newCluster(h *Handler, b Broker) *cluster {
-	c := &cluster{h: h, b: b, node: b.Node(), calls: make(map[uint64]*call),
+	c := &cluster{h: h, b: b, node: b.Node(), calls: make(map[uint64]*call), gone: make(map[string]time.Time),
 		front: make(map[uint64]*remoteAttachment), owned: make(map[linkKey]*ownerLink)}
 	return c
 }
@@ -134,6 +135,39 @@ func (c *cluster) check() {
 		s.mu.Unlock()
 		return true
 	})
+}
+
+// goneMemory is how long a node remembers that another has gone.
+const goneMemory = time.Hour
+
+// joinGrace is how long a request for a session of a node this node does
+// not see alive waits for it to appear: a node that has just joined is
+// seen by the others only at their next look at the broker (a second at
+// most), and its sessions must not be taken for a dead node's meanwhile.
+const joinGrace = 1500 * time.Millisecond
+
+// awaitAlive reports whether node is alive, waiting up to joinGrace for a
+// node the broker has not said is gone.
+func (c *cluster) awaitAlive(node string) bool {
+	if c.b.Alive(node) {
+		return true
+	}
+	c.mu.Lock()
+	_, gone := c.gone[node]
+	c.mu.Unlock()
+	if gone {
+		return false
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.Now().Add(joinGrace)
+	for time.Now().Before(deadline) {
+		<-tick.C
+		if c.b.Alive(node) {
+			return true
+		}
+	}
+	return false
 }
 
 // available returns the broker's error, if any.
@@ -221,6 +255,12 @@ func (c *cluster) NodeGone(node string) { go c.nodeGone(node) }
 
 func (c *cluster) nodeGone(node string) {
 	c.mu.Lock()
+	c.gone[node] = time.Now()
+	for n, at := range c.gone {
+		if time.Since(at) > goneMemory {
+			delete(c.gone, n) // their sessions are long over
+		}
+	}
 	for _, k := range c.calls {
 		if k.node == node {
 			select {

@@ -298,7 +298,7 @@ func (h *Handler) foreignOwner(w http.ResponseWriter, id string) string {
 	case h.cluster.available() != nil:
 		h.writeCallError(w, h.cluster.available())
 		return ""
-	case !h.cluster.b.Alive(owner):
+	case !h.cluster.awaitAlive(owner):
 		writeError(w, http.StatusNotFound, notFound)
 		return ""
 	}
