@@ -1,6 +1,8 @@
 package comet
 
 import (
+	"context"
+
 	"github.com/seed-544bbf9f/comet/session"
 	"github.com/seed-544bbf9f/comet/transport"
 )
@@ -45,7 +47,20 @@ type (
 	MemoryCluster = session.MemoryCluster
 	// MemoryNode is one node of a MemoryCluster: a Broker.
 	MemoryNode = session.MemoryNode
+	// HistoryLimits bound a topic's history (Options.TopicHistory and
+	// TopicHistoryAge; Publish's limits).
+	HistoryLimits = session.HistoryLimits
 )
+
+// TopicPosition is a place in a topic's history: an offset in an epoch
+// (Session.Subscribe, Handler.Publish, client.Conn.Positions).
+type TopicPosition = transport.TopicPosition
+
+// Publish publishes to a topic through a cluster's broker from a process
+// that holds no sessions, such as a worker; see session.Publish.
+func Publish(ctx context.Context, b Broker, topic string, typ MessageType, p []byte, limits HistoryLimits) (TopicPosition, error) {
+	return session.Publish(ctx, b, topic, typ, p, limits)
+}
 
 // NewMemoryCluster returns an empty cluster of handlers in one process;
 // its Node method makes a Broker for each.

@@ -134,6 +134,53 @@ func ExampleHandler_Broadcast() {
 	// client 2: market open <nil>
 }
 
+// Sessions subscribed to a topic get what is published to it, in order,
+// on whichever node of a cluster they live; on one node, as here, the
+// topic lives in the handler's memory. A client that keeps its positions
+// resumes the topic in a fresh session (client.Options.Topics).
+func ExampleSession_Subscribe() {
+	subscribed := make(chan struct{})
+	h := comet.NewHandler(&comet.Options{
+		Serve: func(s *comet.Session) {
+			if _, err := s.Subscribe(s.Context(), "prices"); err != nil {
+				return
+			}
+			subscribed <- struct{}{}
+			<-s.Context().Done()
+		},
+		Logger: quiet,
+	})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	defer h.Shutdown(context.Background())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, srv.URL+"/comet", nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close(comet.CloseNormal, "")
+	<-subscribed
+
+	for _, p := range []string{"EUR 1.08", "EUR 1.09"} {
+		if _, err := h.Publish(ctx, "prices", comet.Text, []byte(p)); err != nil {
+			fmt.Println(err)
+			return
+		}
+	}
+	for range 2 {
+		m, err := c.RecvMessage(ctx)
+		fmt.Printf("%s: %s %v\n", m.Topic, m.Data, err)
+	}
+	fmt.Println("position:", c.Positions()["prices"].Offset)
+	// Output:
+	// prices: EUR 1.08 <nil>
+	// prices: EUR 1.09 <nil>
+	// position: 2
+}
+
 // Authorize runs at negotiate; what it returns stays with the session, and
 // a refusal reaches the client as a status it can act on.
 func ExampleOptions_authorize() {

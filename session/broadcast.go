@@ -64,7 +64,11 @@ func Broadcast(sessions []*Session, m *PreparedMessage) int {
 }
 
 // Broadcast offers m to every session the handler holds; see the
-// package-level Broadcast.
+// package-level Broadcast. In a cluster these are this node's sessions
+// only, and the count is theirs: Broadcast is the in-process fan-out,
+// with no history and no broker. To reach every node's sessions, in one
+// order, with a history to resume from, subscribe them to a topic and
+// Publish to it.
 func (h *Handler) Broadcast(m *PreparedMessage) int {
 	n := 0
 	h.sessions.each(func(s *Session) bool {

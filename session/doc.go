@@ -20,4 +20,13 @@
 // attachment a transport.Downstream to write to, and feeds what it reads
 // to the attachment (WebSocket) or leaves upstream frames to the handler's
 // POST path.
+//
+// Several nodes: with Options.Broker, handlers in several processes serve
+// one service behind a load balancer without affinity. The node that
+// negotiates a session owns it; another node forwards that session's
+// requests to it through the broker (cluster.go says how, and why this
+// design). Topics (Session.Subscribe, Handler.Publish) reach the
+// subscribers of every node, with a history from which a client resumes
+// in a fresh session (topics.go). Without a broker, topics live in the
+// handler's memory and nothing else changes.
 package session
