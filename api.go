@@ -52,6 +52,10 @@ type (
 	HistoryLimits = session.HistoryLimits
 )
 
+// ValidNode reports whether id may name a node of a cluster (Broker.Node):
+// 1 to 32 bytes of [A-Za-z0-9_-].
+func ValidNode(id string) bool { return session.ValidNode(id) }
+
 // TopicPosition is a place in a topic's history: an offset in an epoch
 // (Session.Subscribe, Handler.Publish, client.Conn.Positions).
 type TopicPosition = transport.TopicPosition

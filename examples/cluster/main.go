@@ -60,7 +60,6 @@ import (
 
 	"github.com/seed-544bbf9f/comet"
 	"github.com/seed-544bbf9f/comet/redis"
-	"github.com/seed-544bbf9f/comet/session"
 )
 
 //go:embed index.html
@@ -102,7 +101,7 @@ func serve(ctx context.Context, ln net.Listener, cfg config, ready func(node str
 	if node == "" {
 		node = "n" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	}
-	if !session.ValidNode(node) {
+	if !comet.ValidNode(node) {
 		return fmt.Errorf("node id %q: want 1 to 32 of A-Z a-z 0-9 _ -", node)
 	}
 	logger := cfg.Logger
