@@ -263,3 +263,21 @@ func (ra *remoteAttachment) end(err error) bool {
 	})
 	return ended
 }
+
+// batch writes a batch the owner sent on a link to the front's client.
+func (c *cluster) batch(e *envelope) *envelope {
+	c.mu.Lock()
+	ra := c.front[e.link]
+	c.mu.Unlock()
+	if ra == nil || ra.node != e.from {
+		return &envelope{num: replyError, a: errNoLink.Error()}
+	}
+	err := ra.write(&transport.Batch{Bytes: e.data, Frames: e.spans, Raw: e.num == 1})
+	switch {
+	case err == nil:
+		return &envelope{}
+	case errors.Is(err, transport.ErrDone):
+		return &envelope{num: replyDone}
+	}
+	return &envelope{num: replyError, a: errorString(err)}
+}
