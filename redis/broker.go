@@ -167,7 +167,9 @@ func (b *Broker) Err() error {
 	case b.lastOK.IsZero():
 		return fmt.Errorf("%w: not yet announced to Redis", session.ErrBrokerUnavailable)
 	}
-	if d := time.Since(b.lastOK); d > b.cfg.Refresh+b.cfg.OpTimeout {
+	// A refresh that neither succeeds nor fails (its goroutine starved on
+	// a loaded machine, say) is a problem only as the lease nears its end.
+	if d := time.Since(b.lastOK); d > max(b.cfg.Refresh+b.cfg.OpTimeout, b.cfg.LeaseTTL/2) {
 		return fmt.Errorf("%w: no lease refresh for %v", session.ErrBrokerUnavailable, d.Round(time.Millisecond))
 	}
 	return nil
@@ -206,6 +208,7 @@ func (b *Broker) Close() error {
 			if e := b.client.Close(); e != nil && err == nil {
 				err = e
 			}
+			b.cfg.leaseClient.Close()
 		}
 	})
 	return err

@@ -17,7 +17,7 @@ func TestConformanceCluster(t *testing.T) {
 		bs := make([]session.Broker, nodes)
 		for i := range nodes {
 			b, err := New(&Options{URL: redisURL(r), Node: fmt.Sprintf("%s-n%d", shortName(t), i+1),
-				LeaseTTL: testTTL, Refresh: testRefresh, OpTimeout: testOpTimeout})
+				LeaseTTL: clusterTTL, Refresh: clusterRefresh, OpTimeout: clusterOpTimeout})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -52,17 +52,20 @@
 //
 // # Connections
 //
-// A Broker holds at most PoolSize + 1 connections to Redis, whatever the
-// traffic: its client's pool, which Sends and refreshes share (go-redis'
+// A Broker holds at most PoolSize + 2 connections to Redis, whatever the
+// traffic: its client's pool, which Sends and topic calls share (go-redis'
 // default is 10 per GOMAXPROCS; pool_size in the URL sets it, and the
-// Broker caps the client it makes at that size), and one subscriber
-// connection, briefly two when a silent one is replaced.
+// Broker caps the client it makes at that size), one connection of the
+// lease's own (so that a burst of calls cannot starve the refresh; with a
+// Client passed in, the lease shares it), and one subscriber connection,
+// briefly two when a silent one is replaced.
 //
 // # Failures
 //
 // Every call to Redis is bounded by OpTimeout (DefaultOpTimeout, 1 s). Err
 // is nil while the last refresh succeeded, no more than Refresh +
-// OpTimeout ago, and the inbox is subscribed; otherwise it wraps
+// OpTimeout (or half the lease, if longer) ago, and the inbox is
+// subscribed; otherwise it wraps
 // session.ErrBrokerUnavailable and says why. A Redis that closes its
 // connections shows in Err at once (the subscriber's read fails); one cut
 // off silently, within Refresh + OpTimeout (2 s with the defaults). Failures are logged when

@@ -77,7 +77,7 @@ func (b *Broker) refresh() error {
 	ctx, cancel := context.WithTimeout(b.ctx, b.cfg.OpTimeout)
 	defer cancel()
 	sent := time.Now()
-	res, err := leaseScript.Run(ctx, b.client, []string{b.nodesKey}, b.cfg.Node, b.cfg.LeaseTTL.Milliseconds()).Slice()
+	res, err := leaseScript.Run(ctx, b.cfg.leaseClient, []string{b.nodesKey}, b.cfg.Node, b.cfg.LeaseTTL.Milliseconds()).Slice()
 	if err == nil && len(res)%2 != 1 {
 		err = fmt.Errorf("lease script returned %d values", len(res))
 	}

@@ -25,6 +25,15 @@ const (
 	testOpTimeout = 300 * time.Millisecond
 )
 
+// The timing of the brokers of whole clusters under traffic (conformance,
+// topics): a loaded machine must not starve a refresh into a 503, and no
+// test of theirs waits for a lease to lapse.
+const (
+	clusterTTL       = 3 * time.Second
+	clusterRefresh   = 250 * time.Millisecond
+	clusterOpTimeout = time.Second
+)
+
 // startRedis starts a redis-server as production should run one for
 // Comet: evicting nothing.
 func startRedis(t testing.TB, extra ...string) *testutil.Redis {

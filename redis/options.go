@@ -72,6 +72,9 @@ const logEvery = 30 * time.Second
 type config struct {
 	Options
 	ownClient bool // the Broker made Client from URL, and closes it
+	// leaseClient refreshes the lease: a client of one connection of its
+	// own when the Broker made Client, else Client.
+	leaseClient goredis.UniversalClient
 }
 
 func newConfig(opts *Options) (*config, error) {
@@ -136,6 +139,15 @@ func newConfig(opts *Options) (*config, error) {
 		o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 		c.Client = goredis.NewClient(o)
 		c.ownClient = true
+		// The lease has a connection of its own: a burst of calls that
+		// holds the whole pool (a thousand subscribers reading a topic's
+		// history) must not starve the refresh into a lapsed lease and
+		// the node into refusing sessions.
+		lo := *o
+		lo.PoolSize, lo.MaxActiveConns, lo.MinIdleConns = 1, 1, 0
+		c.leaseClient = goredis.NewClient(&lo)
+	} else {
+		c.leaseClient = c.Client
 	}
 	return &c, nil
 }

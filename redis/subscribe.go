@@ -53,9 +53,9 @@ const pingMark = "\x00ping:"
 // A read has no deadline: a deadline that passes in the middle of a large
 // message leaves go-redis's reader inside it, and every later read
 // garbled ("invalid reply"). Instead a watch publishes a self-ping every
-// Refresh and closes ps, ending the read, when one has not come back
-// within OpTimeout after the next: a connection that died without a reset
-// (a cable, a firewall) looks just like an idle one.
+// Refresh, on the lease's connection, and closes ps, ending the read, when
+// one has not come back within LeaseTTL: a connection that died without a
+// reset (a cable, a firewall) looks just like an idle one.
 func (b *Broker) receive(ps *goredis.PubSub, log *logLimiter) {
 	var pongs atomic.Int64 // the last self-ping received
 	watchDone := make(chan struct{})
@@ -132,7 +132,10 @@ func (b *Broker) watchSubscription(ps *goredis.PubSub, pongs *atomic.Int64, done
 			return
 		case <-tick.C:
 		}
-		if sent > 0 && pongs.Load() < sent && time.Since(sentAt) > b.cfg.Refresh+b.cfg.OpTimeout {
+		// A busy node reads its inbox late; only a ping lost for a lease
+		// says the subscription is dead (a cut the lease's own
+		// connection shows within OpTimeout anyway).
+		if sent > 0 && pongs.Load() < sent && time.Since(sentAt) > b.cfg.LeaseTTL {
 			b.subFailed(log, errNoPong)
 			ps.Close()
 			return
@@ -145,7 +148,7 @@ func (b *Broker) watchSubscription(ps *goredis.PubSub, pongs *atomic.Int64, done
 		ctx, cancel := context.WithTimeout(b.ctx, b.cfg.OpTimeout)
 		// A failed publish is the lease's to report; the ping is late then,
 		// and the watch replaces the subscription if it stays late.
-		b.client.Publish(ctx, b.inbox, pingMark+strconv.FormatInt(sent, 10))
+		b.cfg.leaseClient.Publish(ctx, b.inbox, pingMark+strconv.FormatInt(sent, 10))
 		cancel()
 	}
 }

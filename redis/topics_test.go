@@ -77,7 +77,7 @@ func startCluster(t *testing.T, r *testutil.Redis, n int, opts *session.Options)
 	c := &cluster{}
 	for i := range n {
 		b, err := New(&Options{URL: redisURL(r), Node: fmt.Sprintf("%s-%d", shortName(t), i+1),
-			LeaseTTL: testTTL, Refresh: testRefresh, OpTimeout: testOpTimeout, Logger: testutil.Logger(t)})
+			LeaseTTL: clusterTTL, Refresh: clusterRefresh, OpTimeout: clusterOpTimeout, Logger: testutil.Logger(t)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -124,7 +124,7 @@ func subscribe(topic string, out chan<- bool) func(*session.Session) {
 	}
 }
 
-// TestTopicsAcrossNodes subscribes 300 sessions spread over three nodes
+// TestTopicsAcrossNodes subscribes 300 sessions, 100 on each of three nodes,
 // and publishes from every node and from a worker that holds no sessions:
 // every subscriber gets every publication exactly once, all in one order.
 func TestTopicsAcrossNodes(t *testing.T) {
