@@ -65,34 +65,32 @@ func isBrokerUnavailable(a answer) bool {
 // got meanwhile, and every message arrives once, in order.
 func TestClusterRedisRestart(t *testing.T) {
 	t.Parallel()
-	forTransports(t, func(t *testing.T, tr string) {
-		r := startRedis(t)
-		// A lease outlives the restart, so that no node is reported gone
-		// (as in TestRedisRestart).
-		tc := newTestCluster(t, r, clusterOpts{LeaseTTL: 5 * time.Second,
-			Session: comet.Options{BrokerTimeout: 5 * time.Second}})
-		c := dial(t, tc.front, tr, client.Options{})
-		traf := startTraffic(c)
-		traf.flowing(t, 50, testutil.Wait, "before the restart")
-		raw := negotiate(t, tc.nodes[0].url)
+	r := startRedis(t)
+	// A lease outlives the restart, so that no node is reported gone
+	// (as in TestRedisRestart).
+	tc := newTestCluster(t, r, clusterOpts{LeaseTTL: 5 * time.Second,
+		Session: comet.Options{BrokerTimeout: 5 * time.Second}})
+	runs := startClients(t, tc.front, client.Options{})
+	eachClient(t, runs, func(t *testing.T, r *run) { r.traf.flowing(t, 50, testutil.Wait, "before the restart") })
+	raw := negotiate(t, tc.nodes[0].url)
 
-		if err := admin(t, r).ShutdownNoSave(context.Background()).Err(); err != nil {
-			t.Fatalf("SHUTDOWN NOSAVE: %v", err)
-		}
-		down := time.Now()
-		waitUntil(t, "node 2 notices", func() bool { return tc.nodes[1].b.Err() != nil })
-		ctx, cancel := context.WithTimeout(context.Background(), testutil.Wait)
-		defer cancel()
-		if a, err := rawPost(ctx, tc.nodes[1].url, raw); err != nil || !isBrokerUnavailable(a) {
-			t.Errorf("a POST forwarded with Redis down: %v %v, want 503 %s, Retry-After 1", a, err, transport.CodeBrokerUnavailable)
-		}
-		before := traf.count()
-		restartRedis(t, r)
-		up := time.Now()
-		traf.flowing(t, 50, 3*testutil.Wait, "after the restart")
-		t.Logf("%s: Redis down %v; traffic resumed %v after it came back (%d echoes meanwhile)",
-			tr, up.Sub(down).Round(time.Millisecond), time.Since(up).Round(time.Millisecond), traf.count()-before-50)
-		if err := traf.stop(); err != nil {
+	if err := admin(t, r).ShutdownNoSave(context.Background()).Err(); err != nil {
+		t.Fatalf("SHUTDOWN NOSAVE: %v", err)
+	}
+	down := time.Now()
+	waitUntil(t, "node 2 notices", func() bool { return tc.nodes[1].b.Err() != nil })
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.Wait)
+	defer cancel()
+	if a, err := rawPost(ctx, tc.nodes[1].url, raw); err != nil || !isBrokerUnavailable(a) {
+		t.Errorf("a POST forwarded with Redis down: %v %v, want 503 %s, Retry-After 1", a, err, transport.CodeBrokerUnavailable)
+	}
+	restartRedis(t, r)
+	up := time.Now()
+	t.Logf("Redis down for %v", up.Sub(down).Round(time.Millisecond))
+	eachClient(t, runs, func(t *testing.T, r *run) {
+		at := r.traf.flowing(t, 50, 3*testutil.Wait, "after the restart")
+		t.Logf("%s: 50 echoes %v after Redis came back", r.tr, at.Sub(up).Round(time.Millisecond))
+		if err := r.traf.stop(); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -104,43 +102,39 @@ func TestClusterRedisRestart(t *testing.T) {
 // the Go client asks for; until then the messages arrive in order.
 func TestClusterRedisDown(t *testing.T) {
 	t.Parallel()
-	forTransports(t, func(t *testing.T, tr string) {
-		r := startRedis(t)
-		tc := newTestCluster(t, r, clusterOpts{Session: comet.Options{BrokerTimeout: shortBroker}})
-		// The client reaches the session's node directly. Through the
-		// round-robin front its attaches may land on the other nodes,
-		// which refuse them with 503, as long as luck keeps them from the
-		// node that holds the close, or lockstep: a client that makes
-		// three requests per resume (POST, attach, POST), behind strict
-		// round robin over three nodes, sends every attach to one node.
-		c := dial(t, tc.nodes[0].url, tr, client.Options{})
-		traf := startTraffic(c)
-		traf.flowing(t, 50, testutil.Wait, "before the outage")
+	r := startRedis(t)
+	tc := newTestCluster(t, r, clusterOpts{Session: comet.Options{BrokerTimeout: shortBroker}})
+	n1 := tc.nodes[0]
+	// The clients reach the session's node directly. Through the
+	// round-robin front their attaches may land on the other nodes,
+	// which refuse them with 503, as long as luck keeps them from the
+	// node that holds the close, or lockstep: a client that makes three
+	// requests per resume (POST, attach, POST), behind strict round robin
+	// over three nodes, sends every attach to one node.
+	runs := startClients(t, n1.url, client.Options{})
+	eachClient(t, runs, func(t *testing.T, r *run) { r.traf.flowing(t, 50, testutil.Wait, "before the outage") })
 
-		if err := admin(t, r).ShutdownNoSave(context.Background()).Err(); err != nil {
-			t.Fatalf("SHUTDOWN NOSAVE: %v", err)
-		}
-		down := time.Now()
-		n1 := tc.nodes[0]
-		noticed := pollUntil(t, down, 3*time.Second, "node 1 notices", func() bool { return n1.b.Err() != nil })
-		var last answer
-		first := pollUntil(t, down, noticed+3*time.Second, "negotiate refused with 503", func() bool {
-			ctx, cancel := context.WithTimeout(context.Background(), testutil.Wait)
-			defer cancel()
-			last, _, _ = rawNegotiate(ctx, n1.url)
-			return isBrokerUnavailable(last)
-		})
-		t.Logf("%s: node noticed %v after the shutdown, first 503 %v after", tr, noticed.Round(time.Millisecond), first.Round(time.Millisecond))
-		if first > noticed+time.Second {
-			t.Errorf("first 503 %v after the node noticed, want within 1 s", first-noticed)
-		}
-
+	if err := admin(t, r).ShutdownNoSave(context.Background()).Err(); err != nil {
+		t.Fatalf("SHUTDOWN NOSAVE: %v", err)
+	}
+	down := time.Now()
+	noticed := pollUntil(t, down, 3*time.Second, "node 1 notices", func() bool { return n1.b.Err() != nil })
+	first := pollUntil(t, down, noticed+3*time.Second, "negotiate refused with 503", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), testutil.Wait)
+		defer cancel()
+		a, _, _ := rawNegotiate(ctx, n1.url)
+		return isBrokerUnavailable(a)
+	})
+	t.Logf("node noticed %v after the shutdown, first 503 %v after", noticed.Round(time.Millisecond), first.Round(time.Millisecond))
+	if first > noticed+time.Second {
+		t.Errorf("first 503 %v after the node noticed, want within 1 s", first-noticed)
+	}
+	eachClient(t, runs, func(t *testing.T, r *run) {
 		// The node notices within a check (1 s), then BrokerTimeout, then
-		// the next check; the client then needs to reach the session's
-		// node, through two others that refuse with 503.
-		err := traf.waitEnd(t, 5*(shortBroker+time.Second))
-		closed := time.Since(down)
-		t.Logf("%s: session closed %v after the shutdown (BrokerTimeout %v), %d echoes: %v", tr, closed.Round(time.Millisecond), shortBroker, traf.count(), err)
+		// the next check.
+		at, err := r.traf.waitEnd(t, 5*(shortBroker+time.Second))
+		closed := at.Sub(down)
+		t.Logf("%s: session closed %v after the shutdown (BrokerTimeout %v), %d echoes: %v", r.tr, closed.Round(time.Millisecond), shortBroker, r.traf.count(), err)
 		if code := closeCode(err); code != comet.CloseBrokerUnavailable {
 			t.Fatalf("session ended with %v, want close %d", err, comet.CloseBrokerUnavailable)
 		}
@@ -156,22 +150,24 @@ func TestClusterRedisDown(t *testing.T) {
 // lost.
 func TestClusterClientKill(t *testing.T) {
 	t.Parallel()
-	forTransports(t, func(t *testing.T, tr string) {
-		r := startRedis(t)
-		tc := newTestCluster(t, r, clusterOpts{Session: comet.Options{BrokerTimeout: shortBroker}})
-		c := dial(t, tc.front, tr, client.Options{})
-		traf := startTraffic(c)
-		traf.flowing(t, 50, testutil.Wait, "before the kills")
-		for _, typ := range []string{"pubsub", "normal"} {
-			n, err := admin(t, r).ClientKillByFilter(context.Background(), "TYPE", typ).Result()
-			if err != nil || n == 0 {
-				t.Fatalf("CLIENT KILL TYPE %s: %d, %v", typ, n, err)
-			}
-			killed := time.Now()
-			traf.flowing(t, 50, 3*testutil.Wait, "after CLIENT KILL TYPE "+typ)
-			t.Logf("%s: CLIENT KILL TYPE %s killed %d; 50 echoes %v later", tr, typ, n, time.Since(killed).Round(time.Millisecond))
+	r := startRedis(t)
+	tc := newTestCluster(t, r, clusterOpts{Session: comet.Options{BrokerTimeout: shortBroker}})
+	runs := startClients(t, tc.front, client.Options{})
+	eachClient(t, runs, func(t *testing.T, r *run) { r.traf.flowing(t, 50, testutil.Wait, "before the kills") })
+	for _, typ := range []string{"pubsub", "normal"} {
+		n, err := admin(t, r).ClientKillByFilter(context.Background(), "TYPE", typ).Result()
+		if err != nil || n == 0 {
+			t.Fatalf("CLIENT KILL TYPE %s: %d, %v", typ, n, err)
 		}
-		if err := traf.stop(); err != nil {
+		killed := time.Now()
+		t.Logf("CLIENT KILL TYPE %s killed %d", typ, n)
+		eachClient(t, runs, func(t *testing.T, r *run) {
+			at := r.traf.flowing(t, 50, 3*testutil.Wait, "after CLIENT KILL TYPE "+typ)
+			t.Logf("%s: 50 echoes %v after CLIENT KILL TYPE %s", r.tr, at.Sub(killed).Round(time.Millisecond), typ)
+		})
+	}
+	eachClient(t, runs, func(t *testing.T, r *run) {
+		if err := r.traf.stop(); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -184,25 +180,33 @@ func TestClusterClientKill(t *testing.T) {
 func TestClusterClientPause(t *testing.T) {
 	t.Parallel()
 	const pause = 3 * time.Second
-	forTransports(t, func(t *testing.T, tr string) {
-		r := startRedis(t)
-		tc := newTestCluster(t, r, clusterOpts{LeaseTTL: 5 * time.Second,
-			Session: comet.Options{BrokerTimeout: 6 * time.Second}})
-		c := dial(t, tc.front, tr, client.Options{})
-		traf := startTraffic(c)
-		traf.flowing(t, 50, testutil.Wait, "before the pause")
-		if err := admin(t, r).Do(context.Background(), "CLIENT", "PAUSE", strconv.Itoa(int(pause.Milliseconds())), "ALL").Err(); err != nil {
-			t.Fatal(err)
-		}
-		paused := time.Now()
-		before := traf.count()
-		traf.flowing(t, 50, pause+3*testutil.Wait, "after the pause")
-		t.Logf("%s: 50 echoes %v after a %v pause began (%d echoes in all since)", tr,
-			time.Since(paused).Round(time.Millisecond), pause, traf.count()-before)
-		if err := traf.stop(); err != nil {
-			t.Fatal(err)
-		}
-	})
+	r := startRedis(t)
+	tc := newTestCluster(t, r, clusterOpts{LeaseTTL: 5 * time.Second,
+		Session: comet.Options{BrokerTimeout: 6 * time.Second}})
+	runs := startClients(t, tc.front, client.Options{})
+	eachClient(t, runs, func(t *testing.T, r *run) { r.traf.flowing(t, 50, testutil.Wait, "before the pause") })
+	if err := admin(t, r).Do(context.Background(), "CLIENT", "PAUSE", strconv.Itoa(int(pause.Milliseconds())), "ALL").Err(); err != nil {
+		t.Fatal(err)
+	}
+	paused := time.Now()
+	before := make([]int, len(runs))
+	for i, r := range runs {
+		before[i] = r.traf.count()
+	}
+	for i, r := range runs {
+		t.Run(r.tr, func(t *testing.T) {
+			// Echoes after the pause, and at least the 50 after those
+			// counted so far: a client may have stalled for it or not
+			// (one whose requests all reach the session's node needs no
+			// Redis).
+			at := r.traf.flowing(t, 50, pause+3*testutil.Wait, "after the pause")
+			t.Logf("%s: 50 more echoes %v after a %v pause began (%d echoes in all since)", r.tr,
+				at.Sub(paused).Round(time.Millisecond), pause, r.traf.count()-before[i])
+			if err := r.traf.stop(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
 }
 
 // TestClusterRedisOOM fills a Redis with a tiny maxmemory, noeviction, to
@@ -214,63 +218,63 @@ func TestClusterClientPause(t *testing.T) {
 // succeed again.
 func TestClusterRedisOOM(t *testing.T) {
 	t.Parallel()
-	forTransports(t, func(t *testing.T, tr string) {
-		r := startRedis(t, "--maxmemory", "4mb")
-		tc := newTestCluster(t, r, clusterOpts{Session: comet.Options{BrokerTimeout: shortBroker}})
-		// Directly, as in TestClusterRedisDown: the close is the session's
-		// node's to deliver.
-		c := dial(t, tc.nodes[0].url, tr, client.Options{})
-		traf := startTraffic(c)
-		traf.flowing(t, 50, testutil.Wait, "before OOM")
+	r := startRedis(t, "--maxmemory", "4mb")
+	tc := newTestCluster(t, r, clusterOpts{Session: comet.Options{BrokerTimeout: shortBroker}})
+	n1 := tc.nodes[0]
+	// Directly, as in TestClusterRedisDown: the close is the session's
+	// node's to deliver.
+	runs := startClients(t, n1.url, client.Options{})
+	eachClient(t, runs, func(t *testing.T, r *run) { r.traf.flowing(t, 50, testutil.Wait, "before OOM") })
 
-		ctx := context.Background()
-		a := admin(t, r)
-		chunk := strings.Repeat("x", 256<<10)
-		var oom error
-		for range 64 {
-			if oom = a.Append(ctx, "fill", chunk).Err(); oom != nil {
-				break
-			}
+	ctx := context.Background()
+	a := admin(t, r)
+	chunk := strings.Repeat("x", 256<<10)
+	var oom error
+	for range 64 {
+		if oom = a.Append(ctx, "fill", chunk).Err(); oom != nil {
+			break
 		}
-		if !errContains(oom, "OOM") {
-			t.Fatalf("filling Redis: %v, want an OOM error", oom)
-		}
-		// Filled to its limit, Redis dips back under it whenever a
-		// client's buffers shrink, and a refresh that comes then succeeds
-		// and restarts the node's BrokerTimeout. Lowering the limit under
-		// the key's size keeps it over, as a Redis whose data outgrew it.
-		if err := a.ConfigSet(ctx, "maxmemory", "1mb").Err(); err != nil {
-			t.Fatal(err)
-		}
-		full := time.Now()
-		n1 := tc.nodes[0]
-		pollUntil(t, full, 3*time.Second, "node 1 reports the refused refresh", func() bool {
-			return errContains(n1.b.Err(), "OOM")
-		})
-		nctx, cancel := context.WithTimeout(ctx, testutil.Wait)
-		defer cancel()
-		if ans, _, err := rawNegotiate(nctx, n1.url); err != nil || !isBrokerUnavailable(ans) {
-			t.Errorf("negotiate with Redis at OOM: %v %v, want 503 %s", ans, err, transport.CodeBrokerUnavailable)
-		}
-		err := traf.waitEnd(t, 5*(shortBroker+time.Second))
-		t.Logf("%s: at OOM (%v), session closed %v later, %d echoes: %v", tr, n1.b.Err(), time.Since(full).Round(time.Millisecond), traf.count(), err)
+	}
+	if !errContains(oom, "OOM") {
+		t.Fatalf("filling Redis: %v, want an OOM error", oom)
+	}
+	// Filled to its limit, Redis dips back under it whenever a client's
+	// buffers shrink, and a refresh that comes then succeeds and restarts
+	// the node's BrokerTimeout. Lowering the limit under the key's size
+	// keeps it over, as a Redis whose data outgrew it.
+	if err := a.ConfigSet(ctx, "maxmemory", "1mb").Err(); err != nil {
+		t.Fatal(err)
+	}
+	full := time.Now()
+	pollUntil(t, full, 3*time.Second, "node 1 reports the refused refresh", func() bool {
+		return errContains(n1.b.Err(), "OOM")
+	})
+	t.Logf("at OOM: %v", n1.b.Err())
+	nctx, cancel := context.WithTimeout(ctx, testutil.Wait)
+	defer cancel()
+	if ans, _, err := rawNegotiate(nctx, n1.url); err != nil || !isBrokerUnavailable(ans) {
+		t.Errorf("negotiate with Redis at OOM: %v %v, want 503 %s", ans, err, transport.CodeBrokerUnavailable)
+	}
+	eachClient(t, runs, func(t *testing.T, r *run) {
+		at, err := r.traf.waitEnd(t, 5*(shortBroker+time.Second))
+		t.Logf("%s: session closed %v after OOM, %d echoes: %v", r.tr, at.Sub(full).Round(time.Millisecond), r.traf.count(), err)
 		if code := closeCode(err); code != comet.CloseBrokerUnavailable {
 			t.Fatalf("session ended with %v, want close %d", err, comet.CloseBrokerUnavailable)
 		}
-
-		if err := a.Del(ctx, "fill").Err(); err != nil {
-			t.Fatal(err)
-		}
-		if err := a.ConfigSet(ctx, "maxmemory", "4mb").Err(); err != nil {
-			t.Fatal(err)
-		}
-		freed := time.Now()
-		took := pollUntil(t, freed, testutil.Wait, "negotiate succeeds after the key is deleted", func() bool {
-			ans, n, _ := rawNegotiate(nctx, n1.url)
-			return ans.status == http.StatusOK && n != nil
-		})
-		t.Logf("%s: negotiate succeeds %v after the memory was freed", tr, took.Round(time.Millisecond))
 	})
+
+	if err := a.Del(ctx, "fill").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ConfigSet(ctx, "maxmemory", "4mb").Err(); err != nil {
+		t.Fatal(err)
+	}
+	freed := time.Now()
+	took := pollUntil(t, freed, testutil.Wait, "negotiate succeeds after the key is deleted", func() bool {
+		ans, n, _ := rawNegotiate(nctx, n1.url)
+		return ans.status == http.StatusOK && n != nil
+	})
+	t.Logf("negotiate succeeds %v after the memory was freed", took.Round(time.Millisecond))
 }
 
 // TestClusterNodeCutOff black-holes one node's connections to Redis (the
@@ -280,52 +284,51 @@ func TestClusterRedisOOM(t *testing.T) {
 // answer 404 session_not_found for its sessions.
 func TestClusterNodeCutOff(t *testing.T) {
 	t.Parallel()
-	forTransports(t, func(t *testing.T, tr string) {
-		r := startRedis(t)
-		proxy := startBlackHole(t, r.Addr)
-		tc := newTestCluster(t, r, clusterOpts{Session: comet.Options{BrokerTimeout: shortBroker},
-			RedisURL: func(i int) string {
-				if i == 0 {
-					return "redis://" + proxy.Addr() + "/0"
-				}
-				return redisURL(r)
-			}})
-		n1, n2 := tc.nodes[0], tc.nodes[1]
-		// The client reaches the cut node directly: through the others, it
-		// would hear 404 once the node is gone rather than its 3008.
-		c := dial(t, n1.url, tr, client.Options{})
-		traf := startTraffic(c)
-		traf.flowing(t, 50, testutil.Wait, "before the cut")
-		raw := negotiate(t, n1.url)
-		ctx, cancel := context.WithTimeout(context.Background(), 10*testutil.Wait)
-		defer cancel()
-		if a, err := rawPost(ctx, n2.url, raw); err != nil || a.status != http.StatusOK {
-			t.Fatalf("a POST forwarded to node 1: %v %v", a, err)
-		}
-
-		proxy.Cut()
-		cut := time.Now()
-		first503 := pollUntil(t, cut, 5*(testRefresh+testOpTimeout)+time.Second, "node 1 refuses negotiate with 503", func() bool {
-			a, _, _ := rawNegotiate(ctx, n1.url)
-			return isBrokerUnavailable(a)
-		})
-		// A POST forwarded before node 2 sees node 1 gone waits for a reply
-		// that never comes, until NodeGone ends it (404) or BrokerTimeout
-		// does (503).
-		var last answer
-		gone := pollUntil(t, cut, testTTL+testRefresh+shortBroker+3*time.Second, "node 2 answers 404 for node 1's session", func() bool {
-			last, _ = rawPost(ctx, n2.url, raw)
-			return last.status == http.StatusNotFound && last.code == transport.CodeSessionNotFound
-		})
-		for _, n := range tc.nodes[1:] {
-			if n.b.Alive(n1.b.Node()) {
-				t.Errorf("node %s still sees the cut node alive", n.b.Node())
+	r := startRedis(t)
+	proxy := startBlackHole(t, r.Addr)
+	tc := newTestCluster(t, r, clusterOpts{Session: comet.Options{BrokerTimeout: shortBroker},
+		RedisURL: func(i int) string {
+			if i == 0 {
+				return "redis://" + proxy.Addr() + "/0"
 			}
+			return redisURL(r)
+		}})
+	n1, n2 := tc.nodes[0], tc.nodes[1]
+	// The clients reach the cut node directly: through the others, they
+	// would hear 404 once the node is gone rather than its 3008.
+	runs := startClients(t, n1.url, client.Options{})
+	eachClient(t, runs, func(t *testing.T, r *run) { r.traf.flowing(t, 50, testutil.Wait, "before the cut") })
+	raw := negotiate(t, n1.url)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*testutil.Wait)
+	defer cancel()
+	if a, err := rawPost(ctx, n2.url, raw); err != nil || a.status != http.StatusOK {
+		t.Fatalf("a POST forwarded to node 1: %v %v", a, err)
+	}
+
+	proxy.Cut()
+	cut := time.Now()
+	first503 := pollUntil(t, cut, 5*(testRefresh+testOpTimeout)+time.Second, "node 1 refuses negotiate with 503", func() bool {
+		a, _, _ := rawNegotiate(ctx, n1.url)
+		return isBrokerUnavailable(a)
+	})
+	// A POST forwarded before node 2 sees node 1 gone waits for a reply
+	// that never comes, until NodeGone ends it (404) or BrokerTimeout
+	// does (503).
+	gone := pollUntil(t, cut, testTTL+testRefresh+shortBroker+3*time.Second, "node 2 answers 404 for node 1's session", func() bool {
+		a, _ := rawPost(ctx, n2.url, raw)
+		return a.status == http.StatusNotFound && a.code == transport.CodeSessionNotFound
+	})
+	for _, n := range tc.nodes[1:] {
+		if n.b.Alive(n1.b.Node()) {
+			t.Errorf("node %s still sees the cut node alive", n.b.Node())
 		}
-		err := traf.waitEnd(t, 5*(shortBroker+time.Second))
-		closed := time.Since(cut)
-		t.Logf("%s: after the cut: negotiate 503 at %v, 404 through node 2 at %v (LeaseTTL %v + Refresh %v), close at %v (BrokerTimeout %v): %v",
-			tr, first503.Round(time.Millisecond), gone.Round(time.Millisecond), testTTL, testRefresh, closed.Round(time.Millisecond), shortBroker, err)
+	}
+	t.Logf("after the cut: negotiate 503 at %v, 404 through node 2 at %v (LeaseTTL %v + Refresh %v)",
+		first503.Round(time.Millisecond), gone.Round(time.Millisecond), testTTL, testRefresh)
+	eachClient(t, runs, func(t *testing.T, r *run) {
+		at, err := r.traf.waitEnd(t, 5*(shortBroker+time.Second))
+		closed := at.Sub(cut)
+		t.Logf("%s: closed %v after the cut (BrokerTimeout %v): %v", r.tr, closed.Round(time.Millisecond), shortBroker, err)
 		if code := closeCode(err); code != comet.CloseBrokerUnavailable {
 			t.Fatalf("session ended with %v, want close %d", err, comet.CloseBrokerUnavailable)
 		}
@@ -473,51 +476,47 @@ func (f *switchFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // another node owns.
 func TestClusterNodeLoss(t *testing.T) {
 	t.Parallel()
-	forTransports(t, func(t *testing.T, tr string) {
-		tc := newTestCluster(t, startRedis(t), clusterOpts{Session: comet.Options{BrokerTimeout: shortBroker}})
-		n1 := tc.nodes[0]
-		sf := &switchFront{first: conformance.RoundRobin([]string{n1.srv.URL}),
-			others: conformance.RoundRobin([]string{tc.nodes[1].srv.URL, tc.nodes[2].srv.URL})}
-		sf.toFirst.Store(true)
-		front := httptest.NewServer(sf)
-		t.Cleanup(func() {
-			front.CloseClientConnections()
-			front.Close()
-		})
-		c := dial(t, front.URL+n1.h.Options().Prefix, tr, client.Options{Reconnect: true, SeparateNegotiate: true})
-		if owner := c.SessionID(); !strings.HasPrefix(owner, n1.b.Node()+".") {
-			t.Fatalf("session %s not node 1's", owner)
+	tc := newTestCluster(t, startRedis(t), clusterOpts{Session: comet.Options{BrokerTimeout: shortBroker}})
+	n1 := tc.nodes[0]
+	sf := &switchFront{first: conformance.RoundRobin([]string{n1.srv.URL}),
+		others: conformance.RoundRobin([]string{tc.nodes[1].srv.URL, tc.nodes[2].srv.URL})}
+	sf.toFirst.Store(true)
+	front := httptest.NewServer(sf)
+	t.Cleanup(func() {
+		front.CloseClientConnections()
+		front.Close()
+	})
+	runs := startClients(t, front.URL+n1.h.Options().Prefix, client.Options{Reconnect: true, SeparateNegotiate: true})
+	eachClient(t, runs, func(t *testing.T, r *run) {
+		if id := r.c.SessionID(); !strings.HasPrefix(id, n1.b.Node()+".") {
+			t.Fatalf("session %s not node 1's", id)
 		}
-		traf := startTraffic(c)
-		traf.flowing(t, 50, testutil.Wait, "before the loss")
-		raw := negotiate(t, n1.url)
-		sf.toFirst.Store(false)
+		r.traf.flowing(t, 50, testutil.Wait, "before the loss")
+	})
+	raw := negotiate(t, n1.url)
+	sf.toFirst.Store(false)
 
-		n1.b.paused.Store(true)
-		lost := time.Now()
-		ctx, cancel := context.WithTimeout(context.Background(), 3*testutil.Wait)
-		defer cancel()
-		gone := pollUntil(t, lost, testTTL+testRefresh+time.Second, "404 for node 1's session through node 2", func() bool {
-			a, _ := rawPost(ctx, tc.nodes[1].url, raw)
-			return a.status == http.StatusNotFound && a.code == transport.CodeSessionNotFound
-		})
-		// The client backs off 1 s (jittered) before a fresh session.
-		pollUntil(t, lost, 3*testutil.Wait, "a gap reported", func() bool {
-			traf.mu.Lock()
-			defer traf.mu.Unlock()
-			return len(traf.gaps) > 0 || traf.end != nil
-		})
-		gapped := time.Since(lost)
-		traf.flowing(t, 50, testutil.Wait, "after the gap")
-		traf.mu.Lock()
-		gap := traf.gaps[0]
-		traf.mu.Unlock()
-		t.Logf("%s: node lost: 404 through node 2 after %v (LeaseTTL %v + Refresh %v); GapError after %v: %v",
-			tr, gone.Round(time.Millisecond), testTTL, testRefresh, gapped.Round(time.Millisecond), gap)
-		if strings.HasPrefix(gap.SessionID, n1.b.Node()+".") || gap.SessionID != c.SessionID() {
-			t.Errorf("fresh session %s (Conn's %s) on the lost node", gap.SessionID, c.SessionID())
+	n1.b.paused.Store(true)
+	lost := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*testutil.Wait)
+	defer cancel()
+	gone := pollUntil(t, lost, testTTL+testRefresh+time.Second, "404 for node 1's session through node 2", func() bool {
+		a, _ := rawPost(ctx, tc.nodes[1].url, raw)
+		return a.status == http.StatusNotFound && a.code == transport.CodeSessionNotFound
+	})
+	t.Logf("node lost: 404 through node 2 after %v (LeaseTTL %v + Refresh %v)", gone.Round(time.Millisecond), testTTL, testRefresh)
+	eachClient(t, runs, func(t *testing.T, r *run) {
+		// The client waits 1 s, jittered, before a fresh session.
+		gap, at := r.traf.waitGap(t, 3*testutil.Wait)
+		r.traf.flowing(t, 50, testutil.Wait, "after the gap")
+		t.Logf("%s: GapError %v after the loss: %v", r.tr, at.Sub(lost).Round(time.Millisecond), gap)
+		if closeCode(gap.Close) != comet.CloseSessionExpired {
+			t.Errorf("gap after %v, want close %d", gap.Close, comet.CloseSessionExpired)
 		}
-		if err := traf.stop(); err != nil {
+		if strings.HasPrefix(gap.SessionID, n1.b.Node()+".") || gap.SessionID != r.c.SessionID() {
+			t.Errorf("fresh session %s (the Conn's %s) on the lost node", gap.SessionID, r.c.SessionID())
+		}
+		if err := r.traf.stop(); err != nil {
 			t.Fatal(err)
 		}
 	})

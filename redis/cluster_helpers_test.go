@@ -28,16 +28,6 @@ import (
 // allTransports are the four transports, each forced in turn.
 var allTransports = []string{comet.WebSocket, comet.SSE, comet.Streaming, comet.LongPoll}
 
-// forTransports runs f once per transport, in parallel subtests.
-func forTransports(t *testing.T, f func(t *testing.T, tr string)) {
-	for _, tr := range allTransports {
-		t.Run(tr, func(t *testing.T) {
-			t.Parallel()
-			f(t, tr)
-		})
-	}
-}
-
 // clusterOpts configures a testCluster. Zero fields take the defaults
 // noted.
 type clusterOpts struct {
@@ -127,17 +117,25 @@ func newTestCluster(t *testing.T, r *testutil.Redis, o clusterOpts) *testCluster
 		ho.Logger = log.With("node", id)
 		h := comet.NewHandler(&ho)
 		srv := httptest.NewServer(h)
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-			defer cancel()
-			h.Shutdown(ctx)
-			srv.CloseClientConnections()
-			srv.Close()
-		})
 		n := &testNode{b: b, h: h, srv: srv, url: srv.URL + h.Options().Prefix}
 		tc.nodes = append(tc.nodes, n)
 		urls = append(urls, srv.URL)
 	}
+	// The nodes shut down at once: each waits a second for the closes of
+	// its unattached sessions.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		var wg sync.WaitGroup
+		for _, n := range tc.nodes {
+			wg.Go(func() { n.h.Shutdown(ctx) })
+		}
+		wg.Wait()
+		for _, n := range tc.nodes {
+			n.srv.CloseClientConnections()
+			n.srv.Close()
+		}
+	})
 	waitUntil(t, "every node joined", func() bool {
 		for _, n := range tc.nodes {
 			if n.b.Err() != nil {
@@ -176,6 +174,36 @@ func dial(t *testing.T, u, tr string, o client.Options) *client.Conn {
 	return c
 }
 
+// run is one Go client, forced to one transport, and its traffic.
+type run struct {
+	tr   string
+	c    *client.Conn
+	traf *traffic
+}
+
+// startClients dials one client per transport, with o, to the mount URL
+// u, and starts traffic on each.
+func startClients(t *testing.T, u string, o client.Options) []*run {
+	t.Helper()
+	var runs []*run
+	for _, tr := range allTransports {
+		c := dial(t, u, tr, o)
+		r := &run{tr: tr, c: c, traf: startTraffic(c)}
+		t.Cleanup(func() { r.traf.stop() })
+		runs = append(runs, r)
+	}
+	return runs
+}
+
+// eachClient runs f for each client, in a subtest of its own, one after
+// the other. The clients' traffic runs all along, so a wait in one subtest
+// costs the others nothing: they are waiting for the same fault.
+func eachClient(t *testing.T, runs []*run, f func(t *testing.T, r *run)) {
+	for _, r := range runs {
+		t.Run(r.tr, func(t *testing.T) { f(t, r) })
+	}
+}
+
 // traffic runs numbered messages through an echoing session: a sender
 // keeps up to window of them in flight, and a reader checks that each
 // comes back once, in order. A *client.GapError is the only gap allowed:
@@ -191,7 +219,11 @@ type traffic struct {
 	echoed   int // the highest number echoed, or accounted for by a gap
 	received int // echoes received
 	gaps     []*client.GapError
-	end      error // why the reader stopped: the client's error or a disorder
+	gapAt    time.Time // when the first gap was reported
+	end      error     // why the reader stopped: the client's error or a disorder
+	endAt    time.Time
+	mark     int       // the count a test waits for
+	markAt   time.Time // when received reached mark
 
 	wake     chan struct{} // to the sender: echoed advanced
 	progress chan struct{} // to a waiting test: received advanced
@@ -244,11 +276,15 @@ func (tr *traffic) read() {
 		var gap *client.GapError
 		if errors.As(err, &gap) {
 			tr.mu.Lock()
+			if len(tr.gaps) == 0 {
+				tr.gapAt = time.Now()
+			}
 			tr.gaps = append(tr.gaps, gap)
 			tr.echoed = tr.sent
 			tr.mu.Unlock()
 			resync = true
 			testutil.Offer(tr.wake, struct{}{})
+			testutil.Offer(tr.progress, struct{}{})
 			continue
 		}
 		if err != nil {
@@ -265,6 +301,9 @@ func (tr *traffic) read() {
 		tr.mu.Lock()
 		tr.echoed = max(tr.echoed, v)
 		tr.received++
+		if tr.received == tr.mark {
+			tr.markAt = time.Now()
+		}
 		tr.mu.Unlock()
 		testutil.Offer(tr.wake, struct{}{})
 		testutil.Offer(tr.progress, struct{}{})
@@ -274,7 +313,7 @@ func (tr *traffic) read() {
 func (tr *traffic) stopWith(err error) {
 	tr.mu.Lock()
 	if tr.end == nil {
-		tr.end = err
+		tr.end, tr.endAt = err, time.Now()
 	}
 	tr.mu.Unlock()
 	testutil.Offer(tr.progress, struct{}{})
@@ -295,10 +334,14 @@ func (tr *traffic) ended() error {
 }
 
 // flowing waits until n more echoes arrive in order, failing the test
-// after bound or at the traffic's end.
-func (tr *traffic) flowing(t *testing.T, n int, bound time.Duration, what string) {
+// after bound or at the traffic's end. It returns when the last of them
+// arrived.
+func (tr *traffic) flowing(t *testing.T, n int, bound time.Duration, what string) time.Time {
 	t.Helper()
-	want := tr.count() + n
+	tr.mu.Lock()
+	want := tr.received + n
+	tr.mark, tr.markAt = want, time.Time{}
+	tr.mu.Unlock()
 	deadline := time.After(bound)
 	for tr.count() < want {
 		if err := tr.ended(); err != nil {
@@ -310,10 +353,37 @@ func (tr *traffic) flowing(t *testing.T, n int, bound time.Duration, what string
 			t.Fatalf("%s: %d echoes in %v, want %d", what, tr.count()-want+n, bound, n)
 		}
 	}
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return tr.markAt
 }
 
-// waitEnd waits for the traffic to end, within bound, and returns why.
-func (tr *traffic) waitEnd(t *testing.T, bound time.Duration) error {
+// waitGap waits for a *client.GapError, failing the test after bound or
+// at the traffic's end, and returns it and when it came.
+func (tr *traffic) waitGap(t *testing.T, bound time.Duration) (*client.GapError, time.Time) {
+	t.Helper()
+	deadline := time.After(bound)
+	for {
+		tr.mu.Lock()
+		gaps, at, end := tr.gaps, tr.gapAt, tr.end
+		tr.mu.Unlock()
+		switch {
+		case len(gaps) > 0:
+			return gaps[0], at
+		case end != nil:
+			t.Fatalf("traffic ended without a gap: %v", end)
+		}
+		select {
+		case <-tr.progress:
+		case <-deadline:
+			t.Fatalf("no gap within %v", bound)
+		}
+	}
+}
+
+// waitEnd waits for the traffic to end, within bound, and returns when and
+// why.
+func (tr *traffic) waitEnd(t *testing.T, bound time.Duration) (time.Time, error) {
 	t.Helper()
 	select {
 	case <-tr.done:
@@ -321,7 +391,9 @@ func (tr *traffic) waitEnd(t *testing.T, bound time.Duration) error {
 		t.Fatalf("traffic still running %v later (%d echoes)", bound, tr.count())
 	}
 	<-tr.sender
-	return tr.ended()
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return tr.endAt, tr.end
 }
 
 // stop ends the traffic and returns an error if the reader had stopped
