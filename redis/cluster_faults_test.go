@@ -30,6 +30,14 @@ import (
 // shortBroker is the BrokerTimeout of the tests that wait for it to pass.
 const shortBroker = 2 * time.Second
 
+// watchPeriod is how often a handler looks at its broker's Err. It
+// counts the broker unavailable from the first look that finds it so
+// and takes two looks finding it so as unavailable all along: a blip of a
+// loaded machine (a refresh late by more than OpTimeout) seen by one look
+// and an outage starting just before the next can close the sessions up
+// to a period before BrokerTimeout has passed since the outage began.
+const watchPeriod = time.Second
+
 // awaitRefused waits until nothing accepts connections at addr: the
 // server that was there has exited, and another may take its port.
 func awaitRefused(t *testing.T, addr string) {
@@ -138,8 +146,8 @@ func TestClusterRedisDown(t *testing.T) {
 		if code := closeCode(err); code != comet.CloseBrokerUnavailable {
 			t.Fatalf("session ended with %v, want close %d", err, comet.CloseBrokerUnavailable)
 		}
-		if closed < shortBroker {
-			t.Errorf("closed %v after the shutdown, before BrokerTimeout %v", closed, shortBroker)
+		if closed < shortBroker-watchPeriod {
+			t.Errorf("closed %v after the shutdown, before BrokerTimeout %v (less the handler's watch period)", closed, shortBroker)
 		}
 	})
 }
@@ -332,8 +340,8 @@ func TestClusterNodeCutOff(t *testing.T) {
 		if code := closeCode(err); code != comet.CloseBrokerUnavailable {
 			t.Fatalf("session ended with %v, want close %d", err, comet.CloseBrokerUnavailable)
 		}
-		if closed < shortBroker {
-			t.Errorf("closed %v after the cut, before BrokerTimeout %v", closed, shortBroker)
+		if closed < shortBroker-watchPeriod {
+			t.Errorf("closed %v after the cut, before BrokerTimeout %v (less the handler's watch period)", closed, shortBroker)
 		}
 	})
 }
@@ -528,7 +536,11 @@ func TestClusterNodeLoss(t *testing.T) {
 func TestClusterHygiene(t *testing.T) {
 	t.Parallel()
 	r := startRedis(t)
-	tc := newTestCluster(t, r, clusterOpts{Session: comet.Options{AttachTimeout: 5 * time.Minute, Grace: 5 * time.Minute}})
+	// The production timing, so that the count of commands is what an
+	// idle node of a deployment costs, and a refresh late on a loaded
+	// machine does not make the nodes refuse negotiates.
+	tc := newTestCluster(t, r, clusterOpts{LeaseTTL: DefaultLeaseTTL, Refresh: DefaultRefresh, OpTimeout: DefaultOpTimeout,
+		Session: comet.Options{AttachTimeout: 5 * time.Minute, Grace: 5 * time.Minute}})
 	a := admin(t, r)
 	ctx := context.Background()
 	keys := func(when string) {
@@ -591,6 +603,11 @@ func TestClusterHygiene(t *testing.T) {
 		go func() {
 			for i := range work {
 				ans, n, err := rawNegotiate(nctx, tc.nodes[i%len(tc.nodes)].url)
+				if err == nil && n == nil && isBrokerUnavailable(ans) {
+					// As a client does, once: a node of a loaded machine
+					// may find its last refresh late.
+					ans, n, err = rawNegotiate(nctx, tc.nodes[(i+1)%len(tc.nodes)].url)
+				}
 				if err == nil && n == nil {
 					err = errors.New(ans.String())
 				}

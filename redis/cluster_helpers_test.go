@@ -33,8 +33,9 @@ var allTransports = []string{comet.WebSocket, comet.SSE, comet.Streaming, comet.
 type clusterOpts struct {
 	// Nodes is the number of nodes. Zero: 3.
 	Nodes int
-	// LeaseTTL is each broker's. Zero: testTTL.
-	LeaseTTL time.Duration
+	// LeaseTTL, Refresh and OpTimeout are each broker's. Zero: testTTL,
+	// testRefresh, testOpTimeout.
+	LeaseTTL, Refresh, OpTimeout time.Duration
 	// Session is the handlers' options; Broker, Logger and (if nil)
 	// Serve are set per node. Zero timing fields get short values
 	// (see newTestCluster).
@@ -85,6 +86,12 @@ func newTestCluster(t *testing.T, r *testutil.Redis, o clusterOpts) *testCluster
 	if o.LeaseTTL == 0 {
 		o.LeaseTTL = testTTL
 	}
+	if o.Refresh == 0 {
+		o.Refresh = testRefresh
+	}
+	if o.OpTimeout == 0 {
+		o.OpTimeout = testOpTimeout
+	}
 	so := o.Session
 	if so.Serve == nil {
 		so.Serve = echo
@@ -106,8 +113,8 @@ func newTestCluster(t *testing.T, r *testutil.Redis, o clusterOpts) *testCluster
 		if o.RedisURL != nil {
 			u = o.RedisURL(i)
 		}
-		b, err := New(&Options{URL: u, Node: id, LeaseTTL: o.LeaseTTL, Refresh: testRefresh,
-			OpTimeout: testOpTimeout, Logger: log.With("node", id)})
+		b, err := New(&Options{URL: u, Node: id, LeaseTTL: o.LeaseTTL, Refresh: o.Refresh,
+			OpTimeout: o.OpTimeout, Logger: log.With("node", id)})
 		if err != nil {
 			t.Fatal(err)
 		}
