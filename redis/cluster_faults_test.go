@@ -309,9 +309,15 @@ func TestClusterNodeCutOff(t *testing.T) {
 	raw := negotiate(t, n1.url)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*testutil.Wait)
 	defer cancel()
-	if a, err := rawPost(ctx, n2.url, raw); err != nil || a.status != http.StatusOK {
-		t.Fatalf("a POST forwarded to node 1: %v %v", a, err)
-	}
+	// Retried after a 503, as a client does: on a loaded machine a late
+	// self-ping may have had a node subscribe again, losing the call.
+	pollUntil(t, time.Now(), 3*testutil.Wait, "a POST forwarded to node 1 answered 200", func() bool {
+		a, err := rawPost(ctx, n2.url, raw)
+		if err != nil || a.status != http.StatusOK && a.status != http.StatusServiceUnavailable {
+			t.Fatalf("a POST forwarded to node 1: %v %v", a, err)
+		}
+		return a.status == http.StatusOK
+	})
 
 	proxy.Cut()
 	cut := time.Now()
@@ -347,7 +353,10 @@ func TestClusterNodeCutOff(t *testing.T) {
 }
 
 // TestClusterConcurrency sends one session's requests through different
-// nodes at once.
+// nodes at once. Its brokers have the production timing: with the tests'
+// short one, a loaded machine's late self-ping has a subscriber replaced,
+// and a forwarded request lost, now and then, which a client retries but
+// these raw requests cannot without changing what they test.
 func TestClusterConcurrency(t *testing.T) {
 	t.Parallel()
 	// Two delivering long-polls of one session, through nodes 2 and 3:
@@ -357,7 +366,7 @@ func TestClusterConcurrency(t *testing.T) {
 		t.Parallel()
 		sessions := make(chan *comet.Session, 1)
 		delivering := make(chan string, 4)
-		tc := newTestCluster(t, startRedis(t), clusterOpts{Session: comet.Options{
+		tc := newTestCluster(t, startRedis(t), clusterOpts{Refresh: DefaultRefresh, OpTimeout: DefaultOpTimeout, LeaseTTL: DefaultLeaseTTL, Session: comet.Options{
 			Hold: time.Minute,
 			Serve: func(s *comet.Session) {
 				sessions <- s
@@ -427,7 +436,7 @@ func TestClusterConcurrency(t *testing.T) {
 	t.Run("retried POST", func(t *testing.T) {
 		t.Parallel()
 		got := make(chan string, 8)
-		tc := newTestCluster(t, startRedis(t), clusterOpts{Session: comet.Options{
+		tc := newTestCluster(t, startRedis(t), clusterOpts{Refresh: DefaultRefresh, OpTimeout: DefaultOpTimeout, LeaseTTL: DefaultLeaseTTL, Session: comet.Options{
 			Serve: func(s *comet.Session) {
 				for {
 					_, p, err := s.Recv(s.Context())

@@ -463,12 +463,23 @@ func rawNegotiate(ctx context.Context, u string) (answer, *transport.NegotiateRe
 	return a, n, err
 }
 
-// negotiate makes a session at u, failing the test if it cannot.
+// negotiate makes a session at u, failing the test if it cannot. It
+// tries again after a 503, as a client does: on a loaded machine a node
+// may find its last lease refresh late.
 func negotiate(t *testing.T, u string) *transport.NegotiateResponse {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testutil.Wait)
 	defer cancel()
-	a, n, err := rawNegotiate(ctx, u)
+	var n *transport.NegotiateResponse
+	var a answer
+	var err error
+	pollUntil(t, time.Now(), testutil.Wait, "negotiate at "+u, func() bool {
+		a, n, err = rawNegotiate(ctx, u)
+		if err == nil && n == nil && a.status == http.StatusServiceUnavailable {
+			return false
+		}
+		return true
+	})
 	if err != nil || n == nil {
 		t.Fatalf("negotiate at %s: %v %v", u, a, err)
 	}
