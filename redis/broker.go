@@ -247,9 +247,12 @@ func (b *Broker) emit(e event) {
 }
 
 // logLimiter logs a failure when it starts, again at most every logEvery
-// while it lasts, and the recovery. One goroutine uses each.
+// while it lasts, and the recovery. It is safe for concurrent use: the
+// subscriber's is shared by its reader and the watch that pings it.
 type logLimiter struct {
-	what    string
+	what string
+
+	mu      sync.Mutex
 	failing bool
 	last    time.Time
 }
@@ -258,6 +261,8 @@ func (l *logLimiter) fail(b *Broker, err error) {
 	if errors.Is(err, context.Canceled) && b.ctx.Err() != nil {
 		return // Close, not Redis
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.failing && time.Since(l.last) < logEvery {
 		return
 	}
@@ -266,6 +271,8 @@ func (l *logLimiter) fail(b *Broker, err error) {
 }
 
 func (l *logLimiter) ok(b *Broker) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.failing {
 		l.failing = false
 		b.cfg.Logger.Info("comet/redis: "+l.what+" recovered", "node", b.cfg.Node)
