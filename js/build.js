@@ -30,9 +30,10 @@ var path = require('path');
 // and says at its top which names it takes from the others (checked by
 // test/sources.test.js).
 // Functions are hoisted, so only variable initialisers constrain the order
-// (the transports before fallback's table, lines before the XHR
-// transports); within that, the order is one that gzips small (found by
-// moving one file at a time).
+// (the transports before fallback's table; the XHR transports' initialisers
+// call lines' xhrTransport, a function, so lines may come anywhere); within
+// that, the order is one that gzips small (found by moving one file at a
+// time).
 var SOURCES = ['policy', 'codec', 'env', 'sse', 'websocket', 'streaming', 'longpoll', 'fallback', 'downstream',
   'lifecycle', 'lines', 'negotiate', 'comet', 'upstream', 'attach', 'resume'];
 
