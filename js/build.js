@@ -35,7 +35,7 @@ var path = require('path');
 // that, the order is one that gzips small (found by moving one file at a
 // time).
 var SOURCES = ['policy', 'codec', 'env', 'sse', 'websocket', 'streaming', 'longpoll', 'fallback', 'downstream',
-  'lifecycle', 'lines', 'negotiate', 'comet', 'upstream', 'attach', 'resume'];
+  'lines', 'lifecycle', 'negotiate', 'comet', 'upstream', 'attach', 'resume'];
 
 // TCP_SOURCES are the files of CometTCP, in tcp/.
 var TCP_SOURCES = ['tcp'];

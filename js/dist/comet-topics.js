@@ -23,9 +23,10 @@
 // carries, and a subscribed frame as an empty text message: both are
 // sequenced, acknowledged and resent like messages, and the $on of
 // each keeps the position and dispatches the right event.
-// The state this file keeps on a Comet is in properties starting with $,
-// which the minifier of comet.js never gives to its own fields, and in
-// topics, the positions the page reads.
+// The state this file keeps on a Comet is in properties starting with $
+// and at least three characters long, which the minifier of comet.js
+// never gives to its own fields (it names them with one or two), and in
+// topics, the positions the page reads. The hooks' names are such too.
 //
 // Comet is the shim's constructor: build.js's wrapper passes it, under
 // CommonJS from require of the shim beside this file, in a browser the

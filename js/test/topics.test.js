@@ -90,6 +90,13 @@ test('topics: the decoder leaves every other frame to comet.js, and is as strict
   }
 });
 
+test('topics: comet.min.js reads its hooks by their names, and names no field of its own like them', () => {
+  const min = fs.readFileSync(path.join(__dirname, '..', 'dist', 'comet.min.js'), 'utf8');
+  const names = new Set(min.match(/\.\$[\w$]*/g));
+  for (const hook of ['.$topics', '.$decode', '.$on']) assert.ok(names.delete(hook), hook);
+  for (const name of names) assert.ok(name.length <= 3, `${name}: the minifier's names are one or two characters`);
+});
+
 // BUILDS are comet.js with comet-topics.js: the sources, and both shipped
 // pairs (comet-topics.js requires the shim beside it).
 const BUILDS = {
