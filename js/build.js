@@ -15,6 +15,11 @@
 //                          over it, which in a browser replaces the
 //                          global Comet), ES5
 //   dist/comet-dom.min.js  the same, minified
+// and topics/ into comet-topics.js, topic positions (PROTOCOL.md section
+// 15) on top of the shim's hooks:
+//   dist/comet-topics.js      UMD (adds to the global Comet, or under
+//                             CommonJS the shim beside it, and exports it)
+//   dist/comet-topics.min.js  the same, minified
 // Usage: node build.js [outdir]   (default: dist)
 'use strict';
 
@@ -25,17 +30,21 @@ var path = require('path');
 // and says at its top which names it takes from the others (checked by
 // test/sources.test.js).
 // Functions are hoisted, so only variable initialisers constrain the order
-// (the transports before fallback's table, lines before the XHR
-// transports); within that, the order is one that gzips small (found by
-// moving one file at a time).
-var SOURCES = ['codec', 'policy', 'env', 'lines', 'sse', 'websocket', 'streaming', 'longpoll', 'fallback',
-  'downstream', 'lifecycle', 'negotiate', 'comet', 'upstream', 'attach', 'resume'];
+// (the transports before fallback's table; the XHR transports' initialisers
+// call lines' xhrTransport, a function, so lines may come anywhere); within
+// that, the order is one that gzips small (found by moving one file at a
+// time).
+var SOURCES = ['policy', 'codec', 'env', 'sse', 'websocket', 'streaming', 'longpoll', 'fallback', 'downstream',
+  'lines', 'lifecycle', 'negotiate', 'comet', 'upstream', 'attach', 'resume'];
 
 // TCP_SOURCES are the files of CometTCP, in tcp/.
 var TCP_SOURCES = ['tcp'];
 
 // DOM_SOURCES are the files of comet-dom.js, in dom/.
 var DOM_SOURCES = ['dom'];
+
+// TOPICS_SOURCES are the files of comet-topics.js, in topics/.
+var TOPICS_SOURCES = ['topics'];
 
 // The global object: globalThis, or in browsers older than it, self.
 var ROOT = 'typeof globalThis != \'undefined\' ? globalThis : self';
@@ -92,6 +101,18 @@ function umdDOM(body, shim) {
     '\'use strict\';\n\n' + body + '\nreturn Comet;\n}));\n';
 }
 
+// umdTopics wraps comet-topics.js, which adds to the Comet it is given
+// and returns it: under CommonJS the shim beside it (shim: comet.js or
+// comet.min.js), in a browser the page's global Comet, loaded before it.
+function umdTopics(body, shim) {
+  return '/*! comet-shim ' + version() + ' comet-topics */\n' +
+    '(function (root, factory) {\n' +
+    '  if (typeof module == \'object\' && module.exports) module.exports = factory(root, require(\'./' + shim + '\'));\n' +
+    '  else factory(root, root.Comet);\n' +
+    '}(' + ROOT + ', function (ROOT, Comet) {\n' +
+    '\'use strict\';\n\n' + body + '\nreturn Comet;\n}));\n';
+}
+
 async function minify(code) {
   var terser = require('terser');
   var out = await terser.minify(code, {
@@ -113,7 +134,10 @@ async function minify(code) {
     // gets a name of one or two letters, which no builtin of Object or
     // Function has; the session tests try such names on every build.
     mangle: { properties: { regex: /^_/, builtins: true } },
-    format: { comments: /^!/, ascii_only: true }
+    // keep_numbers: numbers as the sources write them (1000, 25e3), which
+    // gzip better than the shortest forms (1e3), since the same digits
+    // recur in close codes and the like.
+    format: { comments: /^!/, ascii_only: true, keep_numbers: true }
   });
   return out.code + '\n';
 }
@@ -142,6 +166,9 @@ async function build(outDir) {
   var dom = sources('dom', DOM_SOURCES);
   fs.writeFileSync(path.join(outDir, 'comet-dom.js'), umdDOM(dom, 'comet.js'));
   fs.writeFileSync(path.join(outDir, 'comet-dom.min.js'), await minify(umdDOM(dom, 'comet.min.js')));
+  var topics = sources('topics', TOPICS_SOURCES);
+  fs.writeFileSync(path.join(outDir, 'comet-topics.js'), umdTopics(topics, 'comet.js'));
+  fs.writeFileSync(path.join(outDir, 'comet-topics.min.js'), await minify(umdTopics(topics, 'comet.min.js')));
 }
 
 // load evaluates the sources for the tests, returning every top-level name
@@ -171,8 +198,20 @@ function loadDOM(Comet, root) {
   return new Function('ROOT', 'Comet', '\'use strict\';\n' + sources('dom', DOM_SOURCES) + '\nreturn Comet;')(root, Comet); // eslint-disable-line no-new-func
 }
 
+// loadTopics evaluates the sources of comet-topics.js for the tests,
+// adding to the shim Comet, with ROOT bound to root, and returns every
+// top-level name (internals included).
+function loadTopics(Comet, root) {
+  var src = sources('topics', TOPICS_SOURCES);
+  var body = '\'use strict\';\n' + src + '\nreturn {' + topLevelNames(src).map(function (n) {
+    return n + ': ' + n;
+  }).join(', ') + ', Comet: Comet};';
+  return new Function('ROOT', 'Comet', body)(root || {}, Comet); // eslint-disable-line no-new-func
+}
+
 module.exports = {
-  build: build, load: load, loadTCP: loadTCP, loadDOM: loadDOM, SOURCES: SOURCES, TCP_SOURCES: TCP_SOURCES, DOM_SOURCES: DOM_SOURCES
+  build: build, load: load, loadTCP: loadTCP, loadDOM: loadDOM, loadTopics: loadTopics, SOURCES: SOURCES,
+  TCP_SOURCES: TCP_SOURCES, DOM_SOURCES: DOM_SOURCES, TOPICS_SOURCES: TOPICS_SOURCES
 };
 
 if (require.main === module) {

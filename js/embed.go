@@ -1,9 +1,10 @@
 // Package js embeds the built Comet browser shim (dist/comet.js,
 // dist/comet.min.js and dist/comet.d.ts) and the TCP relay's helper beside
-// it (dist/comet-tcp.js, dist/comet-tcp.min.js and dist/comet-tcp.d.ts) and
-// comet-dom.js (dist/comet-dom.js, dist/comet-dom.min.js), so
+// it (dist/comet-tcp.js, dist/comet-tcp.min.js and dist/comet-tcp.d.ts),
+// comet-dom.js (dist/comet-dom.js, dist/comet-dom.min.js) and
+// comet-topics.js (dist/comet-topics.js, dist/comet-topics.min.js), so
 // that a Go server can serve them with no npm and no files on disk.
-// session.Handler serves all eight under its prefix through Handler; an
+// session.Handler serves all ten under its prefix through Handler; an
 // application that mounts them elsewhere can use Handler or File itself.
 //
 // Every value here is computed once, at init, and never changes: Handler
@@ -23,19 +24,23 @@ import (
 //go:embed dist/comet.js dist/comet.min.js dist/comet.d.ts
 //go:embed dist/comet-tcp.js dist/comet-tcp.min.js dist/comet-tcp.d.ts
 //go:embed dist/comet-dom.js dist/comet-dom.min.js
+//go:embed dist/comet-topics.js dist/comet-topics.min.js
 var dist embed.FS
 
 // names are the files this package serves, by the name Handler matches:
 // the shim, then the TCP relay's helper, each readable, minified and its
 // TypeScript declarations, then comet-dom.js (the shim's exact DOM and
-// WebSocket edges, declared by comet.d.ts), readable and minified.
+// WebSocket edges, declared by comet.d.ts), readable and minified, then
+// comet-topics.js (topic positions, PROTOCOL.md section 15, also declared
+// by comet.d.ts), readable and minified.
 var names = [...]string{"comet.js", "comet.min.js", "comet.d.ts", "comet-tcp.js", "comet-tcp.min.js", "comet-tcp.d.ts",
-	"comet-dom.js", "comet-dom.min.js"}
+	"comet-dom.js", "comet-dom.min.js", "comet-topics.js", "comet-topics.min.js"}
 
 // Names returns the names of the files Handler serves, in a fresh slice:
 // the shim's (comet.js, comet.min.js, comet.d.ts), then those of the TCP
 // relay's helper (comet-tcp.js, comet-tcp.min.js, comet-tcp.d.ts), then
-// comet-dom.js and comet-dom.min.js.
+// comet-dom.js and comet-dom.min.js, then comet-topics.js and
+// comet-topics.min.js.
 func Names() []string { return append([]string(nil), names[:]...) }
 
 // asset is one embedded file with what serving it needs.

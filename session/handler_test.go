@@ -554,6 +554,8 @@ func TestShimRoutes(t *testing.T) {
 		{"comet-tcp.d.ts", "text/plain; charset=utf-8"},
 		{"comet-dom.js", "application/javascript; charset=utf-8"},
 		{"comet-dom.min.js", "application/javascript; charset=utf-8"},
+		{"comet-topics.js", "application/javascript; charset=utf-8"},
+		{"comet-topics.min.js", "application/javascript; charset=utf-8"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			data, etag, ok := js.File(tc.name)

@@ -37,7 +37,8 @@
 if (typeof Comet != 'function') throw new TypeError('comet-dom.js: load comet.js first');
 
 // EVENTS are the event types, each with its on<type> handler property.
-var EVENTS = ['open', 'message', 'error', 'close', 'transport', 'reconnecting', 'gap', 'drain'];
+// topicgap is comet-topics.js's.
+var EVENTS = ['open', 'message', 'error', 'close', 'transport', 'reconnecting', 'gap', 'drain', 'topicgap'];
 
 // TOKEN is an RFC 7230 token, what RFC 6455 requires of a subprotocol.
 var TOKEN = /^[\w!#$%&'*+.^`|~-]+$/;

@@ -5,150 +5,6 @@
 }(typeof globalThis != 'undefined' ? globalThis : self, function (ROOT) {
 'use strict';
 
-// codec: frames and batches of PROTOCOL.md section 4.
-//
-// A frame is handled as the array it is on the wire: [type, field...].
-// Text travels as JavaScript strings: a browser has decoded the UTF-8 of
-// every WebSocket message, event and response before the shim sees it, so
-// the codec works on UTF-16 and checks what UTF-16 can get wrong (lone
-// surrogates). Binary payloads stay base64 strings until delivery, or
-// arrive raw, in binary WebSocket messages of their own, where negotiate
-// agreed to that.
-
-// From other files: parseJSON (env).
-
-// SCHEMA gives each frame type's fields: n an unsigned integer, s a
-// string (for b, a base64 one).
-var SCHEMA = { o: 'nnsn', m: 'ns', b: 'ns', a: 'n', h: '', p: 'ns', e: 's', u: 'n', s: '', c: 'nnsn', k: 'snn', t: 's' };
-
-var MAX_SAFE = 9007199254740991;
-
-var BASE64 = /^(?:[A-Za-z0-9+\/]{4})*(?:[A-Za-z0-9+\/]{2}==|[A-Za-z0-9+\/]{3}=)?$/;
-
-// quote returns s as a JSON string literal escaped as the Go encoder does:
-// \n \r \t in short form, the other control characters as \u00XX (so not
-// \b and \f), and U+2028/U+2029, which end lines in JavaScript and would
-// split an SSE data line.
-function quote(s) {
-  // Escapes come in pairs (\x) or as \uXXXX; matching each backslash with
-  // the character after it keeps an escaped backslash whole.
-  return JSON.stringify(s).replace(/\\([\s\S])|[\u2028\u2029]/g, function (m, c) {
-    return c ? c == 'b' ? '\\u0008' : c == 'f' ? '\\u000c' : m : '\\u' + m.charCodeAt(0).toString(16);
-  });
-}
-
-// encodeFrame returns the wire form of frame f, without a newline: its
-// strings quoted, its numbers as they are.
-function encodeFrame(f) {
-  return '[' + f.map(function (v) {
-    return typeof v == 'string' ? quote(v) : v;
-  }) + ']';
-}
-
-// codecError is a decoding failure; code is the close code it stands for:
-// 1002 for a malformed frame, 1007 for text that is not valid Unicode.
-function codecError(code) {
-  var e = new Error(code == 1007 ? 'invalid UTF-8' : 'malformed frame');
-  e.code = code;
-  return e;
-}
-
-// FRAME is the grammar of a frame as strictly as the Go decoder reads it,
-// once JSON.parse has checked every string and number and each string is
-// blanked to "": unsigned integers, spaces and tabs between tokens,
-// nothing else.
-var FRAME = /^[ \t]*\[[ \t]*""([ \t]*,[ \t]*(""|\d+))*[ \t]*\][ \t]*$/;
-
-// decodeFrame decodes one frame, as strictly as the Go decoder: the
-// grammar, then each type's fields (PROTOCOL.md section 4). It throws a
-// codecError.
-function decodeFrame(line) {
-  var f = parseJSON(line), t = f && f[0], kinds;
-  // The grammar leaves strings and unsigned integers only: the fields'
-  // kinds, n for a safe integer, x for a larger one, must be the type's.
-  // Inherited names (toString, __proto__) are not strings: refused too.
-  // The type is looked up only once the grammar has made it a string: a
-  // lookup converts its key to a string first, and a deeply nested array
-  // converts recursively, past the end of the stack.
-  // Only a line JSON.parse accepted is blanked: in one with an unclosed
-  // string, the blanking would restart at every escaped quote and scan
-  // to the end each time, quadratic in the line's length.
-  if (!f || !FRAME.test(line.replace(/"([^"\\]|\\.)*"/g, '""')) || typeof (kinds = SCHEMA[t]) != 'string' || f.map(function (v) {
-    return typeof v == 'string' ? 's' : v > MAX_SAFE ? 'x' : 'n';
-  }).join('') != 's' + kinds || /[mbc]/.test(t) && !f[1] || t == 'c' && f[2] > 4999 || t == 'k' && f[3] > 1 ||
-    t == 'b' && !BASE64.test(f[2])) {
-    throw codecError(1002);
-  }
-  // Frames hold one string besides the type, so joining them cannot pair
-  // two lone surrogates.
-  if (hasLoneSurrogate(f.join(''))) throw codecError(1007);
-  return f;
-}
-
-// decodeBatch decodes the frames of a batch: lines ended by \n (the last
-// one optional), skipping padding lines of spaces only.
-function decodeBatch(text) {
-  return text.split('\n').filter(function (line) {
-    return /[^ ]/.test(line);
-  }).map(decodeFrame);
-}
-
-// utf8Length counts the UTF-8 bytes of s, the unit of maxMessage; a lone
-// surrogate, which has no UTF-8 form, makes it Infinity.
-function utf8Length(s) {
-  try {
-    return encodeURIComponent(s).replace(/%../g, '.').length;
-  } catch (e) {
-    return 1 / 0;
-  }
-}
-
-// hasLoneSurrogate reports whether s holds a lone surrogate: the server
-// would refuse it and close the session with 1007.
-function hasLoneSurrogate(s) {
-  return utf8Length(s) == 1 / 0;
-}
-
-// toBase64 encodes bytes (a Uint8Array) as padded base64, with btoa.
-function toBase64(bytes, btoa) {
-  for (var s = '', i = 0; i < bytes.length; i += 8192) {
-    s += String.fromCharCode.apply(null, bytes.subarray(i, i + 8192));
-  }
-  return btoa(s);
-}
-
-// RAW is the header line of a raw binary message (PROTOCOL.md section 4),
-// in its one form: no whitespace, no leading zero.
-var RAW = /^\["r",([1-9]\d*)\]$/;
-
-// encodeRaw returns the raw binary WebSocket message of message seq
-// holding bytes (a Uint8Array): the ASCII header, \n, the bytes.
-function encodeRaw(seq, bytes, U8) {
-  var h = '["r",' + seq + ']\n', out = new U8(h.length + bytes.length), i;
-  for (i = 0; i < h.length; i++) out[i] = h.charCodeAt(i);
-  out.set(bytes, h.length);
-  return out;
-}
-
-// decodeRaw decodes a raw binary WebSocket message (an ArrayBuffer) into
-// the frame ['b', seq, payload], the payload an ArrayBuffer of its own. A
-// header that is not ["r",seq] then \n within 23 bytes throws a
-// codecError (1002), as in the Go decoder.
-function decodeRaw(buf, U8) {
-  var head = new U8(buf.slice(0, 23)), nl = [].indexOf.call(head, 10);
-  var m = nl > 0 && RAW.exec(String.fromCharCode.apply(null, head.subarray(0, nl)));
-  if (!m || m[1] > MAX_SAFE) throw codecError(1002);
-  return ['b', +m[1], buf.slice(nl + 1)];
-}
-
-// fromBase64 decodes a base64 string the decoder has checked into a
-// Uint8Array, with atob.
-function fromBase64(s, atob, U8) {
-  s = atob(s);
-  for (var out = new U8(s.length), i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-  return out;
-}
-
 // policy: the timing and classification decisions of the session, as pure
 // functions of measured values, so that tests can state them as tables.
 
@@ -231,6 +87,151 @@ var REFUSED = {
   malformed: 1002, invalid_payload: 1007, payload_too_large: 1009, bad_secret: 1008, bad_request: 1002
 };
 
+// codec: frames and batches of PROTOCOL.md section 4.
+//
+// A frame is handled as the array it is on the wire: [type, field...].
+// Text travels as JavaScript strings: a browser has decoded the UTF-8 of
+// every WebSocket message, event and response before the shim sees it, so
+// the codec works on UTF-16 and checks what UTF-16 can get wrong (lone
+// surrogates). Binary payloads stay base64 strings until delivery, or
+// arrive raw, in binary WebSocket messages of their own, where negotiate
+// agreed to that.
+
+// From other files: parseJSON (env).
+
+// SCHEMA gives each frame type's fields: n an unsigned integer, s a
+// string (for b, a base64 one).
+var SCHEMA = { o: 'nnsn', m: 'ns', b: 'ns', a: 'n', h: '', p: 'ns', e: 's', u: 'n', s: '', c: 'nnsn', k: 'snn', t: 's' };
+
+var MAX_SAFE = 9007199254740991;
+
+var BASE64 = /^([A-Za-z\d+\/]{4})*([A-Za-z\d+\/]{2}==|[A-Za-z\d+\/]{3}=)?$/;
+
+// quote returns s as a JSON string literal escaped as the Go encoder does:
+// \n \r \t in short form, the other control characters as \u00XX (so not
+// \b and \f), and U+2028/U+2029, which end lines in JavaScript and would
+// split an SSE data line.
+function quote(s) {
+  // Escapes come in pairs (\x) or as \uXXXX; matching each backslash with
+  // the character after it keeps an escaped backslash whole.
+  return JSON.stringify(s).replace(/\\([\s\S])|[\u2028\u2029]/g, function (m, c) {
+    return c ? c == 'b' ? '\\u0008' : c == 'f' ? '\\u000c' : m : '\\u' + m.charCodeAt(0).toString(16);
+  });
+}
+
+// encodeFrame returns the wire form of frame f, without a newline: its
+// strings quoted, its numbers as they are.
+function encodeFrame(f) {
+  return '[' + f.map(function (v) {
+    return typeof v == 'string' ? quote(v) : v;
+  }) + ']';
+}
+
+// codecError is a decoding failure; code is the close code it stands for:
+// 1002 for a malformed frame, 1007 for text that is not valid Unicode.
+function codecError(code) {
+  var e = new Error(code == 1007 ? 'invalid UTF-8' : 'malformed frame');
+  e.code = code;
+  return e;
+}
+
+// FRAME is the grammar of a frame as strictly as the Go decoder reads it,
+// once JSON.parse has checked every string and number and each string is
+// blanked to "": unsigned integers, spaces and tabs between tokens,
+// nothing else.
+var FRAME = /^[ \t]*\[[ \t]*""([ \t]*,[ \t]*(""|\d+))*[ \t]*\][ \t]*$/;
+
+// decodeFrame decodes one frame, as strictly as the Go decoder: the
+// grammar, then each type's fields (PROTOCOL.md section 4). It throws a
+// codecError.
+function decodeFrame(line) {
+  var f = parseJSON(line), t = f && f[0], kinds;
+  // The grammar leaves strings and unsigned integers only: the fields'
+  // kinds, n for a safe integer, x for a larger one, must be the type's.
+  // Inherited names (toString, __proto__) are not strings: refused too.
+  // The type is looked up only once the grammar has made it a string: a
+  // lookup converts its key to a string first, and a deeply nested array
+  // converts recursively, past the end of the stack.
+  // Only a line JSON.parse accepted is blanked: in one with an unclosed
+  // string, the blanking would restart at every escaped quote and scan
+  // to the end each time, quadratic in the line's length.
+  if (!f || !FRAME.test(line.replace(/"([^"\\]|\\.)*"/g, '""')) || typeof (kinds = SCHEMA[t]) != 'string' || f.map(function (v) {
+    return typeof v == 'string' ? 's' : v > MAX_SAFE ? 'x' : 'n';
+  }).join('') != 's' + kinds || /[mbc]/.test(t) && !f[1] || t == 'c' && f[2] > 4999 || t == 'k' && f[3] > 1 ||
+    t == 'b' && !BASE64.test(f[2])) {
+    throw codecError(1002);
+  }
+  // Frames hold one string besides the type, so joining them cannot pair
+  // two lone surrogates.
+  if (hasLoneSurrogate(f.join(''))) throw codecError(1007);
+  return f;
+}
+
+// decodeBatch decodes the frames of a batch: lines ended by \n (the last
+// one optional), skipping padding lines of spaces only; each with decode
+// where given (comet-topics.js's), else decodeFrame.
+function decodeBatch(text, decode) {
+  return text.split('\n').filter(function (line) {
+    return /[^ ]/.test(line);
+  }).map(decode || decodeFrame);
+}
+
+// utf8Length counts the UTF-8 bytes of s, the unit of maxMessage; a lone
+// surrogate, which has no UTF-8 form, makes it Infinity.
+function utf8Length(s) {
+  try {
+    return encodeURIComponent(s).replace(/%../g, '.').length;
+  } catch (e) {
+    return 1 / 0;
+  }
+}
+
+// hasLoneSurrogate reports whether s holds a lone surrogate: the server
+// would refuse it and close the session with 1007.
+function hasLoneSurrogate(s) {
+  return utf8Length(s) == 1 / 0;
+}
+
+// toBase64 encodes bytes (a Uint8Array) as padded base64, with btoa.
+function toBase64(bytes, btoa) {
+  for (var s = '', i = 0; i < bytes.length; i += 8192) {
+    s += String.fromCharCode.apply(null, bytes.subarray(i, i + 8192));
+  }
+  return btoa(s);
+}
+
+// RAW is the header line of a raw binary message (PROTOCOL.md section 4),
+// in its one form: no whitespace, no leading zero.
+var RAW = /^\["r",([1-9]\d*)\]$/;
+
+// encodeRaw returns the raw binary WebSocket message of message seq
+// holding bytes (a Uint8Array): the ASCII header, \n, the bytes.
+function encodeRaw(seq, bytes, U8) {
+  var h = '["r",' + seq + ']\n', out = new U8(h.length + bytes.length), i;
+  for (i = 0; i < h.length; i++) out[i] = h.charCodeAt(i);
+  out.set(bytes, h.length);
+  return out;
+}
+
+// decodeRaw decodes a raw binary WebSocket message (an ArrayBuffer) into
+// the frame ['b', seq, payload], the payload an ArrayBuffer of its own. A
+// header that is not ["r",seq] then \n within 23 bytes throws a
+// codecError (1002), as in the Go decoder.
+function decodeRaw(buf, U8) {
+  var head = new U8(buf.slice(0, 23)), nl = [].indexOf.call(head, 10);
+  var m = nl > 0 && RAW.exec(String.fromCharCode.apply(null, head.subarray(0, nl)));
+  if (!m || m[1] > MAX_SAFE) throw codecError(1002);
+  return ['b', +m[1], buf.slice(nl + 1)];
+}
+
+// fromBase64 decodes a base64 string the decoder has checked into a
+// Uint8Array, with atob.
+function fromBase64(s, atob, U8) {
+  s = atob(s);
+  for (var out = new U8(s.length), i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
 // env: everything the shim takes from its environment. Browser globals are
 // injected (options.globals) so that tests can pass fakes; by default they
 // are read from the global object when present.
@@ -293,7 +294,7 @@ function request(c, url, done, progress, body, headers, timeout) {
     return 1;
   }
   x.open(body ? 'POST' : 'GET', url, true);
-  if (c._options.withCredentials) x.withCredentials = true;
+  x.withCredentials = !!c._options.withCredentials;
   if (body) headers = assign({ 'Content-Type': 'text/plain;charset=UTF-8' }, headers);
   for (k in headers) x.setRequestHeader(k, headers[k]); // a plain object the shim made
   x.onreadystatechange = function () {
@@ -362,51 +363,6 @@ function remember(g, key, m, now) {
   } catch (e) {}
 }
 
-// lines: the reader of an XHR stream's growing responseText (PROTOCOL.md
-// section 5.1). A response grows by arbitrary chunks; only whole lines are
-// decoded, and a partial line waits for its newline.
-
-// From other files: _data (downstream); refusalOf, request (env);
-// _gone (resume).
-
-// lineReader returns a function that takes the whole text so far and
-// returns the complete lines it adds, newline-terminated ('' if none yet);
-// called with no argument, it reports whether the text ended in the middle
-// of a line that is not padding: a cut connection, so a dead path, not a
-// malformed frame. decodeBatch skips the padding lines.
-function lineReader() {
-  var seen = 0, part = '';
-  return function (text) {
-    if (text == null) return /[^ ]/.test(part);
-    var s = part + text.slice(seen), i = s.lastIndexOf('\n');
-    seen = text.length;
-    part = s.slice(i + 1);
-    return s.slice(0, i + 1);
-  };
-}
-
-// xhrTransport returns the XHR transport called name: one GET per
-// attachment, read as a stream as its responseText grows, or else as one
-// batch when it ends (long-polling). A stream that ends at a frame
-// boundary was recycled by the server; one cut mid-line is a dead path.
-function xhrTransport(name, stream) {
-  return {
-    _name: name,
-    _need: 'XMLHttpRequest',
-    _open: function (c, att, url) {
-      var lines = lineReader();
-      att._handle = request(c, url, function (status, text) {
-        if (status != 200) return _gone(c, att, refusalOf(status, text));
-        if (!stream) _data(c, att, text);
-        _gone(c, att, { _ok: !lines() });
-      }, stream && function (text) {
-        var batch = lines(text);
-        if (batch) _data(c, att, batch);
-      });
-    }
-  };
-}
-
 // sse: the Server-Sent Events transport (PROTOCOL.md section 5.1). Every
 // frame is one event of the default type. On error the EventSource is
 // closed: its own reconnect would reuse a spent ticket, so the session
@@ -416,6 +372,7 @@ function xhrTransport(name, stream) {
 var sse = {
   _name: 'sse',
   _need: 'EventSource',
+  _stream: 1,
   _open: function (c, att, url) {
     var es = att._handle = new c._globals.EventSource(url, { withCredentials: !!c._options.withCredentials });
     es.onmessage = function (e) {
@@ -482,7 +439,9 @@ var longpoll = xhrTransport('longpoll');
 var TRANSPORTS = { websocket: websocket, sse: sse, streaming: streaming, longpoll: longpoll };
 
 // Each transport has a _name, _need (the global it needs: its capability
-// check) and _open(session, attachment, url).
+// check), _stream (set for SSE and XHR streaming, the streams: proven by a
+// probe echoed on them, and judged buffered when heartbeats arrive in a
+// burst) and _open(session, attachment, url).
 
 // transportNamed returns the transport module called name, or false; an
 // inherited name (toString, __proto__) has no _need.
@@ -497,7 +456,7 @@ function transportNamed(name) {
 
 // From other files: _opened, _proven (attach); decodeBatch, decodeRaw,
 // fromBase64, utf8Length (codec); _emit, debug (comet); _closeWith, _fail,
-// _finish (lifecycle); longpoll (longpoll); _gone (resume); _ackUp,
+// _finish (lifecycle); _gone (resume); _ackUp,
 // _flush (upstream); websocket (websocket).
 
 // _live reports whether att is still one of the session's attachments;
@@ -553,7 +512,7 @@ function _apply(c, att, frames) {
         c._ackNow = 1;
         // Heartbeats leave the server at least an interval apart; two that
         // arrive together were held back by something on the way.
-        if (att._transport != websocket && att._transport != longpoll && now - att._heartbeatAt < att._interval / 2 && !att._late) {
+        if (att._transport._stream && now - att._heartbeatAt < att._interval / 2 && !att._late) {
           return _gone(c, att, { _why: 'stream_buffered' });
         }
         att._heartbeatAt = now;
@@ -571,10 +530,11 @@ function _apply(c, att, frames) {
 }
 
 // _decode returns the frames of a batch, or fails the session for a
-// malformed one and returns nothing.
+// malformed one and returns nothing. A session whose server agreed to
+// topic positions decodes with comet-topics.js's decoder (its $decode).
 function _decode(c, text) {
   try {
-    return decodeBatch(text);
+    return decodeBatch(text, c._limits.positions && c.$decode);
   } catch (e) {
     _fail(c, e.code, e.message);
   }
@@ -596,8 +556,9 @@ function _message(c, f) {
   if (!c._owed++) c._owedSince = c._now();
   c._owedBytes += size;
   // After close() the application reads nothing more, as with WebSocket;
-  // messages are still acknowledged.
-  if (c.readyState == 1) _emit(c, 'message', { data: f[0] == 'm' ? f[2] : _binary(c, f[2]) });
+  // messages are still acknowledged. A frame of comet-topics.js's decoder
+  // dispatches its own event (its $on).
+  if (c.readyState == 1) (f.$on || _emit)(c, 'message', { data: f[0] == 'm' ? f[2] : _binary(c, f[2]) });
 }
 
 // _binary converts a payload, base64 or a raw message's ArrayBuffer, to
@@ -614,6 +575,52 @@ function _remoteClose(c, f) {
   c._ackNow = 1;
   if (!c._closeSeq) _closeWith(c, f[2], '', 1);
   _finish(c);
+}
+
+// lines: the reader of an XHR stream's growing responseText (PROTOCOL.md
+// section 5.1). A response grows by arbitrary chunks; only whole lines are
+// decoded, and a partial line waits for its newline.
+
+// From other files: _data (downstream); refusalOf, request (env);
+// _gone (resume).
+
+// lineReader returns a function that takes the whole text so far and
+// returns the complete lines it adds, newline-terminated ('' if none yet);
+// called with no argument, it reports whether the text ended in the middle
+// of a line that is not padding: a cut connection, so a dead path, not a
+// malformed frame. decodeBatch skips the padding lines.
+function lineReader() {
+  var seen = 0, part = '';
+  return function (text) {
+    if (text == null) return /[^ ]/.test(part);
+    var s = part + text.slice(seen), i = s.lastIndexOf('\n');
+    seen = text.length;
+    part = s.slice(i + 1);
+    return s.slice(0, i + 1);
+  };
+}
+
+// xhrTransport returns the XHR transport called name: one GET per
+// attachment, read as a stream as its responseText grows, or else as one
+// batch when it ends (long-polling). A stream that ends at a frame
+// boundary was recycled by the server; one cut mid-line is a dead path.
+function xhrTransport(name, stream) {
+  return {
+    _name: name,
+    _need: 'XMLHttpRequest',
+    _stream: stream,
+    _open: function (c, att, url) {
+      var lines = lineReader();
+      att._handle = request(c, url, function (status, text) {
+        if (status != 200) return _gone(c, att, refusalOf(status, text));
+        if (!stream) _data(c, att, text);
+        _gone(c, att, { _ok: !lines() });
+      }, stream && function (text) {
+        var batch = lines(text);
+        if (batch) _data(c, att, batch);
+      });
+    }
+  };
 }
 
 // lifecycle: the end of a session (PROTOCOL.md section 10) — the closing
@@ -768,7 +775,7 @@ function _clear(c, name) {
 // negotiate: creating the session (PROTOCOL.md section 3) and the attach
 // tickets it hands out (section 5).
 
-// From other files: _start (attach); debug (comet); assign, parseJSON,
+// From other files: _start (attach); decodeFrame (codec); debug (comet); assign, parseJSON,
 // request (env); _end (lifecycle); TICKET_TTL, attachTimeout (policy);
 // _flush (upstream).
 
@@ -823,7 +830,9 @@ var LIMITS = {
 // refusal) from the page (PROTOCOL.md section 11). The body asks for raw
 // binary messages, a close without a code (noStatus), and carries the
 // subprotocols and the relay's target (options.target) when given:
-// JSON.stringify leaves out what is undefined.
+// JSON.stringify leaves out what is undefined. With the topics option it
+// also carries what comet-topics.js's $topics returns (positions: true,
+// and the positions to present); without comet-topics.js that throws.
 function _negotiate(c, base, token, hops) {
   var t0 = c._now(), h = assign({}, c._options.headers), g = c._globals;
   // Raw binary WebSocket messages (PROTOCOL.md section 4), unless the
@@ -865,10 +874,10 @@ function _negotiate(c, base, token, hops) {
       debug(c, 'negotiated', { rtt: c._rtt, timeout: c._attachTimeout, transports: c._offer });
       if (!c._offer.length) return _end(c, 3004, 'no transport');
       _start(c);
-    }, 0, JSON.stringify({
+    }, 0, JSON.stringify(assign({
       transports: c._order, binary: ask || undefined, target: c._options.target,
       protocols: c._protocols.length ? c._protocols : undefined, noStatus: true
-    }), h, c._options.timeout);
+    }, c._options.topics && c.$topics(c._options, decodeFrame))), h, c._options.timeout);
 }
 
 // _refused ends a session whose negotiate failed: 401 and 403 with 3003
@@ -1267,8 +1276,8 @@ function _ackUp(c, n) {
 // From other files: encodeFrame (codec); _emit, debug (comet);
 // _live (downstream); recall, remember (env); transportNamed (fallback);
 // _clear, _end, _timer (lifecycle); longpoll (longpoll); _addTicket, _nonce,
-// _ticket, _url (negotiate); headStart (policy); _failed, _gone (resume); sse (sse);
-// streaming (streaming); _ackUp, _flush, _sentAck (upstream);
+// _ticket, _url (negotiate); headStart (policy); _failed, _gone (resume);
+// _ackUp, _flush, _sentAck (upstream);
 // websocket (websocket).
 
 // _start begins after negotiate. WebSocket gets a head start; if it is
@@ -1327,8 +1336,7 @@ function _attach(c, name, d, why) {
     // A delivering poll answers within its hold; everything else must
     // show its open frame within the attach timeout.
     _at(c, att, (tr == longpoll && d ? c._limits.hold : 0) + c._attachTimeout, function () {
-      var stream = tr == sse || tr == streaming;
-      _gone(c, att, { _why: tr == websocket ? (att._socketOpen ? 'ws_silent' : 'ws_hung') : stream ? 'stream_buffered' : '' });
+      _gone(c, att, { _why: tr == websocket ? (att._socketOpen ? 'ws_silent' : 'ws_hung') : tr._stream ? 'stream_buffered' : '' });
     });
     tr._open(c, att, _url(c, c._base, name, { s: c._sessionId, t: t, a: att._attempt, ack: att._ack, d: d, hb: c._heartbeat || '', why: why }));
   });
@@ -1356,7 +1364,7 @@ function _opened(c, att, f) {
   _addTicket(c, f[3]);
   _sentAck(c, att._ack);
   _ackUp(c, f[2]);
-  if (tr == sse || tr == streaming) {
+  if (tr._stream) {
     // A stream is proven by a probe echoed on it, which a buffering proxy
     // holds back (PROTOCOL.md section 8); the deadline starts once the
     // POST carrying the probe has arrived.

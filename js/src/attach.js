@@ -7,8 +7,8 @@
 // From other files: encodeFrame (codec); _emit, debug (comet);
 // _live (downstream); recall, remember (env); transportNamed (fallback);
 // _clear, _end, _timer (lifecycle); longpoll (longpoll); _addTicket, _nonce,
-// _ticket, _url (negotiate); headStart (policy); _failed, _gone (resume); sse (sse);
-// streaming (streaming); _ackUp, _flush, _sentAck (upstream);
+// _ticket, _url (negotiate); headStart (policy); _failed, _gone (resume);
+// _ackUp, _flush, _sentAck (upstream);
 // websocket (websocket).
 
 // _start begins after negotiate. WebSocket gets a head start; if it is
@@ -67,8 +67,7 @@ function _attach(c, name, d, why) {
     // A delivering poll answers within its hold; everything else must
     // show its open frame within the attach timeout.
     _at(c, att, (tr == longpoll && d ? c._limits.hold : 0) + c._attachTimeout, function () {
-      var stream = tr == sse || tr == streaming;
-      _gone(c, att, { _why: tr == websocket ? (att._socketOpen ? 'ws_silent' : 'ws_hung') : stream ? 'stream_buffered' : '' });
+      _gone(c, att, { _why: tr == websocket ? (att._socketOpen ? 'ws_silent' : 'ws_hung') : tr._stream ? 'stream_buffered' : '' });
     });
     tr._open(c, att, _url(c, c._base, name, { s: c._sessionId, t: t, a: att._attempt, ack: att._ack, d: d, hb: c._heartbeat || '', why: why }));
   });
@@ -96,7 +95,7 @@ function _opened(c, att, f) {
   _addTicket(c, f[3]);
   _sentAck(c, att._ack);
   _ackUp(c, f[2]);
-  if (tr == sse || tr == streaming) {
+  if (tr._stream) {
     // A stream is proven by a probe echoed on it, which a buffering proxy
     // holds back (PROTOCOL.md section 8); the deadline starts once the
     // POST carrying the probe has arrived.

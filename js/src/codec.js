@@ -16,7 +16,7 @@ var SCHEMA = { o: 'nnsn', m: 'ns', b: 'ns', a: 'n', h: '', p: 'ns', e: 's', u: '
 
 var MAX_SAFE = 9007199254740991;
 
-var BASE64 = /^(?:[A-Za-z0-9+\/]{4})*(?:[A-Za-z0-9+\/]{2}==|[A-Za-z0-9+\/]{3}=)?$/;
+var BASE64 = /^([A-Za-z\d+\/]{4})*([A-Za-z\d+\/]{2}==|[A-Za-z\d+\/]{3}=)?$/;
 
 // quote returns s as a JSON string literal escaped as the Go encoder does:
 // \n \r \t in short form, the other control characters as \u00XX (so not
@@ -79,11 +79,12 @@ function decodeFrame(line) {
 }
 
 // decodeBatch decodes the frames of a batch: lines ended by \n (the last
-// one optional), skipping padding lines of spaces only.
-function decodeBatch(text) {
+// one optional), skipping padding lines of spaces only; each with decode
+// where given (comet-topics.js's), else decodeFrame.
+function decodeBatch(text, decode) {
   return text.split('\n').filter(function (line) {
     return /[^ ]/.test(line);
-  }).map(decodeFrame);
+  }).map(decode || decodeFrame);
 }
 
 // utf8Length counts the UTF-8 bytes of s, the unit of maxMessage; a lone

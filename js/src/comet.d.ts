@@ -35,6 +35,13 @@ declare class Comet {
   readonly protocol: string;
   /** Always '': Comet has no extensions. */
   readonly extensions: string;
+  /**
+   * With the topics option (and comet-topics.js): the position of each topic, the last message
+   * the page received of it or where its subscription started, kept up to date. Persist it and
+   * pass it as the next Comet's topics option to resume every topic where this one stopped.
+   * Undefined without the option.
+   */
+  readonly topics?: { [topic: string]: Comet.TopicPosition };
 
   onopen: ((this: Comet, ev: Comet.TransportEvent) => any) | null;
   onmessage: ((this: Comet, ev: Comet.MessageEvent) => any) | null;
@@ -44,6 +51,7 @@ declare class Comet {
   onreconnecting?: ((this: Comet, ev: Comet.ReconnectingEvent) => any) | null;
   ongap?: ((this: Comet, ev: Comet.GapEvent) => any) | null;
   ondrain?: ((this: Comet, ev: Comet.Event) => any) | null;
+  ontopicgap?: ((this: Comet, ev: Comet.TopicGapEvent) => any) | null;
 
   /**
    * Queues a message. Throws InvalidStateError while CONNECTING; after close() discards the
@@ -109,6 +117,12 @@ declare namespace Comet {
      * it may connect. Most pages use CometTCP (comet-tcp.js) instead of setting it.
      */
     target?: string;
+    /**
+     * Topic positions (PROTOCOL.md section 15); needs comet-topics.js, loaded after comet.js
+     * (without it, the constructor throws TypeError). The positions to present, by topic (a
+     * previous Comet's topics), or {} to ask for positions only.
+     */
+    topics?: { [topic: string]: TopicPosition };
     /** Diagnostics hook; its calls are stripped from comet.min.js. */
     debug?: ((msg: string, data?: any) => void) | null;
     /** Browser globals to use instead of the global object's (tests). */
@@ -127,6 +141,8 @@ declare namespace Comet {
     readonly data: string | ArrayBuffer | Blob;
     readonly origin?: string;
     readonly lastEventId?: string;
+    /** The topic of a message published to one (topics option, comet-topics.js); absent otherwise. */
+    readonly topic?: string;
   }
   interface CloseEvent extends Event {
     readonly code: number;
@@ -164,6 +180,20 @@ declare namespace Comet {
     /** Messages sent on the previous session that it never acknowledged. */
     readonly dropped: number;
   }
+  /** A place in a topic's history: the offset of a message, in the epoch that numbered it. */
+  interface TopicPosition {
+    epoch: string;
+    offset: number;
+  }
+  /**
+   * The messages of a topic before offset + 1 could not be recovered (the server's history no
+   * longer held them, or began again); what follows is the topic's from this position on.
+   */
+  interface TopicGapEvent extends Event {
+    readonly topic: string;
+    readonly epoch: string;
+    readonly offset: number;
+  }
   interface EventMap {
     open: TransportEvent;
     message: MessageEvent;
@@ -173,5 +203,6 @@ declare namespace Comet {
     reconnecting: ReconnectingEvent;
     gap: GapEvent;
     drain: Event;
+    topicgap: TopicGapEvent;
   }
 }

@@ -4,7 +4,7 @@
 
 // From other files: _opened, _proven (attach); decodeBatch, decodeRaw,
 // fromBase64, utf8Length (codec); _emit, debug (comet); _closeWith, _fail,
-// _finish (lifecycle); longpoll (longpoll); _gone (resume); _ackUp,
+// _finish (lifecycle); _gone (resume); _ackUp,
 // _flush (upstream); websocket (websocket).
 
 // _live reports whether att is still one of the session's attachments;
@@ -60,7 +60,7 @@ function _apply(c, att, frames) {
         c._ackNow = 1;
         // Heartbeats leave the server at least an interval apart; two that
         // arrive together were held back by something on the way.
-        if (att._transport != websocket && att._transport != longpoll && now - att._heartbeatAt < att._interval / 2 && !att._late) {
+        if (att._transport._stream && now - att._heartbeatAt < att._interval / 2 && !att._late) {
           return _gone(c, att, { _why: 'stream_buffered' });
         }
         att._heartbeatAt = now;
@@ -78,10 +78,11 @@ function _apply(c, att, frames) {
 }
 
 // _decode returns the frames of a batch, or fails the session for a
-// malformed one and returns nothing.
+// malformed one and returns nothing. A session whose server agreed to
+// topic positions decodes with comet-topics.js's decoder (its $decode).
 function _decode(c, text) {
   try {
-    return decodeBatch(text);
+    return decodeBatch(text, c._limits.positions && c.$decode);
   } catch (e) {
     _fail(c, e.code, e.message);
   }
@@ -103,8 +104,9 @@ function _message(c, f) {
   if (!c._owed++) c._owedSince = c._now();
   c._owedBytes += size;
   // After close() the application reads nothing more, as with WebSocket;
-  // messages are still acknowledged.
-  if (c.readyState == 1) _emit(c, 'message', { data: f[0] == 'm' ? f[2] : _binary(c, f[2]) });
+  // messages are still acknowledged. A frame of comet-topics.js's decoder
+  // dispatches its own event (its $on).
+  if (c.readyState == 1) (f.$on || _emit)(c, 'message', { data: f[0] == 'm' ? f[2] : _binary(c, f[2]) });
 }
 
 // _binary converts a payload, base64 or a raw message's ArrayBuffer, to

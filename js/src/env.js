@@ -60,7 +60,7 @@ function request(c, url, done, progress, body, headers, timeout) {
     return 1;
   }
   x.open(body ? 'POST' : 'GET', url, true);
-  if (c._options.withCredentials) x.withCredentials = true;
+  x.withCredentials = !!c._options.withCredentials;
   if (body) headers = assign({ 'Content-Type': 'text/plain;charset=UTF-8' }, headers);
   for (k in headers) x.setRequestHeader(k, headers[k]); // a plain object the shim made
   x.onreadystatechange = function () {

@@ -10,7 +10,9 @@
 var TRANSPORTS = { websocket: websocket, sse: sse, streaming: streaming, longpoll: longpoll };
 
 // Each transport has a _name, _need (the global it needs: its capability
-// check) and _open(session, attachment, url).
+// check), _stream (set for SSE and XHR streaming, the streams: proven by a
+// probe echoed on them, and judged buffered when heartbeats arrive in a
+// burst) and _open(session, attachment, url).
 
 // transportNamed returns the transport module called name, or false; an
 // inherited name (toString, __proto__) has no _need.

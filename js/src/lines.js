@@ -29,6 +29,7 @@ function xhrTransport(name, stream) {
   return {
     _name: name,
     _need: 'XMLHttpRequest',
+    _stream: stream,
     _open: function (c, att, url) {
       var lines = lineReader();
       att._handle = request(c, url, function (status, text) {

@@ -1,7 +1,7 @@
 // negotiate: creating the session (PROTOCOL.md section 3) and the attach
 // tickets it hands out (section 5).
 
-// From other files: _start (attach); debug (comet); assign, parseJSON,
+// From other files: _start (attach); decodeFrame (codec); debug (comet); assign, parseJSON,
 // request (env); _end (lifecycle); TICKET_TTL, attachTimeout (policy);
 // _flush (upstream).
 
@@ -56,7 +56,9 @@ var LIMITS = {
 // refusal) from the page (PROTOCOL.md section 11). The body asks for raw
 // binary messages, a close without a code (noStatus), and carries the
 // subprotocols and the relay's target (options.target) when given:
-// JSON.stringify leaves out what is undefined.
+// JSON.stringify leaves out what is undefined. With the topics option it
+// also carries what comet-topics.js's $topics returns (positions: true,
+// and the positions to present); without comet-topics.js that throws.
 function _negotiate(c, base, token, hops) {
   var t0 = c._now(), h = assign({}, c._options.headers), g = c._globals;
   // Raw binary WebSocket messages (PROTOCOL.md section 4), unless the
@@ -98,10 +100,10 @@ function _negotiate(c, base, token, hops) {
       debug(c, 'negotiated', { rtt: c._rtt, timeout: c._attachTimeout, transports: c._offer });
       if (!c._offer.length) return _end(c, 3004, 'no transport');
       _start(c);
-    }, 0, JSON.stringify({
+    }, 0, JSON.stringify(assign({
       transports: c._order, binary: ask || undefined, target: c._options.target,
       protocols: c._protocols.length ? c._protocols : undefined, noStatus: true
-    }), h, c._options.timeout);
+    }, c._options.topics && c.$topics(c._options, decodeFrame))), h, c._options.timeout);
 }
 
 // _refused ends a session whose negotiate failed: 401 and 403 with 3003

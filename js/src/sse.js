@@ -7,6 +7,7 @@
 var sse = {
   _name: 'sse',
   _need: 'EventSource',
+  _stream: 1,
   _open: function (c, att, url) {
     var es = att._handle = new c._globals.EventSource(url, { withCredentials: !!c._options.withCredentials });
     es.onmessage = function (e) {

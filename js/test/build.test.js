@@ -18,11 +18,12 @@ const read = (name) => fs.readFileSync(path.join(DIST, name), 'utf8');
 
 // Budgets, minified and gzipped: comet.min.js 7.5 KiB (it was 7 KiB until
 // raw binary WebSocket messages, PROTOCOL.md section 4, took it past); the
-// two add-ons 2 KiB each.
+// two add-ons 2 KiB each, and comet-topics.js 1 KiB.
 const BUDGETS = [
   ['comet.min.js', 7680],
   ['comet-dom.min.js', 2048],
   ['comet-tcp.min.js', 2048],
+  ['comet-topics.min.js', 1024],
 ];
 
 for (const [name, budget] of BUDGETS) {
@@ -50,7 +51,8 @@ test('dist/ is what the sources build to', async () => {
 });
 
 test('the shipped scripts parse as ES5', () => {
-  for (const name of ['comet.js', 'comet.min.js', 'comet-dom.js', 'comet-dom.min.js', 'comet-tcp.js', 'comet-tcp.min.js']) {
+  for (const name of ['comet.js', 'comet.min.js', 'comet-dom.js', 'comet-dom.min.js', 'comet-tcp.js', 'comet-tcp.min.js',
+    'comet-topics.js', 'comet-topics.min.js']) {
     assert.doesNotThrow(() => acorn.parse(read(name), { ecmaVersion: 5, sourceType: 'script' }), name);
   }
 });
@@ -102,6 +104,30 @@ test('CommonJS: comet-tcp.js requires the shim beside it; comet-tcp.min.js the m
   }
   assert.match(read('comet-tcp.js'), /require\('\.\/comet\.js'\)/);
   assert.match(read('comet-tcp.min.js'), /require\("\.\/comet\.min\.js"\)/);
+});
+
+test('script tags: comet-topics.js adds to the page\'s Comet, loaded before it', () => {
+  for (const [shim, topics] of [['comet.js', 'comet-topics.js'], ['comet.min.js', 'comet-topics.min.js']]) {
+    const win = {};
+    win.self = win;
+    vm.createContext(win);
+    assert.throws(() => vm.runInContext(read(topics), win), /load comet\.js first/, topics);
+    vm.runInContext(read(shim), win);
+    vm.runInContext(read(topics), win);
+    const { globals, net } = browser();
+    const c = new win.Comet('https://x.test/comet', { globals, transports: ['longpoll'], topics: { chat: { epoch: 'e', offset: 1 } } });
+    assert.deepEqual(JSON.parse(JSON.stringify(c.topics)), { chat: { epoch: 'e', offset: 1 } }, topics);
+    assert.match(net.last('negotiate').body, /"positions":true,"topics":\{"chat":\{"epoch":"e","offset":1\}\}/, topics);
+  }
+});
+
+test('CommonJS: comet-topics.js requires the shim beside it and exports it; comet-topics.min.js the minified one', () => {
+  for (const [topics, shim] of [['comet-topics.js', 'comet.js'], ['comet-topics.min.js', 'comet.min.js']]) {
+    assert.equal(require(path.join(DIST, topics)), require(path.join(DIST, shim)), topics);
+    assert.equal(typeof require(path.join(DIST, shim)).prototype.$topics, 'function');
+  }
+  assert.match(read('comet-topics.js'), /require\('\.\/comet\.js'\)/);
+  assert.match(read('comet-topics.min.js'), /require\("\.\/comet\.min\.js"\)/);
 });
 
 test('CommonJS and ES module entries export Comet', async () => {

@@ -98,6 +98,18 @@ test('require(\'comet-shim/tcp\') is CometTCP on the package\'s Comet; \'comet-s
   }
 });
 
+test('require(\'comet-shim/topics\') is the package\'s Comet with topics; \'comet-shim/topics/min\' the minified one', () => {
+  const req = createRequire(path.join(consumer, 'index.js'));
+  const installed = path.join(consumer, 'node_modules', 'comet-shim', 'dist');
+  assert.equal(req.resolve('comet-shim/topics'), path.join(installed, 'comet-topics.js'));
+  assert.equal(req.resolve('comet-shim/topics/min'), path.join(installed, 'comet-topics.min.js'));
+  for (const [name, shim] of [['comet-shim/topics', 'comet-shim'], ['comet-shim/topics/min', 'comet-shim/min']]) {
+    const Comet = req(name);
+    assert.equal(Comet, req(shim), name);
+    assert.equal(typeof Comet.prototype.$topics, 'function', name);
+  }
+});
+
 test('import(\'comet-shim\') gives Comet as default and named export; \'comet-shim/min\' as default', () => {
   // A child process, so that the consumer's node_modules, not this
   // package's own directory, is what resolution starts from.
@@ -159,6 +171,22 @@ new Comet('/comet', { transports: ['flash'] });
 // @ts-expect-error: no such event
 socket.addEventListener('upgrade', () => {});
 
+const news = new Comet('/comet', { topics: { chat: { epoch: 'e1', offset: 41 } } });
+const saved: { [topic: string]: Comet.TopicPosition } = news.topics || {};
+new Comet('/comet', { topics: saved, reconnect: true });
+new Comet('/comet', { topics: {} });
+news.onmessage = (e) => {
+  const topic: string | undefined = e.topic;
+  console.log(topic, news.topics && news.topics[topic || '']);
+};
+news.addEventListener('topicgap', (e) => {
+  const at: Comet.TopicPosition = { epoch: e.epoch, offset: e.offset };
+  console.log(e.topic, at);
+});
+news.ontopicgap = (e: Comet.TopicGapEvent) => console.log(e.topic);
+// @ts-expect-error: an offset is a number
+new Comet('/comet', { topics: { chat: { epoch: 'e1', offset: '41' } } });
+
 const redis = new CometTCP('/comet', '::1', 6379, { transports: ['websocket'], maxBuffered: 1 << 16 });
 redis.onopen = () => redis.send('PING\\r\\n');
 redis.ondata = (e) => {
@@ -181,6 +209,7 @@ const CJS_TS = `import Comet = require('comet-shim');
 import CometMin = require('comet-shim/min');
 import CometTCP = require('comet-shim/tcp');
 import CometTCPMin = require('comet-shim/tcp/min');
+import CometTopics = require('comet-shim/topics');
 
 const a = new Comet('/comet', { heartbeat: 25000, headers: { Authorization: 'Bearer x' } });
 const b: Comet = new CometMin('/comet');
@@ -191,6 +220,8 @@ const tcp: CometTCP = new CometTCPMin('/comet', 'db.internal', '6379', { headers
 tcp.ondata = (e: CometTCP.DataEvent) => tcp.send(e.data);
 // @ts-expect-error: close takes no code: it is always 1000
 tcp.close(4000);
+const positions: Comet = new CometTopics('/comet', { topics: {} });
+console.log(positions.topics);
 `;
 
 const COMPILER_OPTIONS = { strict: true, noEmit: true, types: [], lib: ['es2020', 'dom'], target: 'es2020' };
