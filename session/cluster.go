@@ -84,9 +84,13 @@ func (c *cluster) start() {
 	go c.watch()
 }
 
-// watch looks at the broker every second until the handler shuts down.
+// watch looks at the broker ten times per BrokerTimeout (at most every
+// second) until the handler shuts down: an outage is timed from the first
+// look that finds the broker unavailable after one that found it
+// available, so that a blip seen by one look and an outage seen by the
+// next are not taken for one.
 func (c *cluster) watch() {
-	t := time.NewTicker(time.Second)
+	t := time.NewTicker(min(time.Second, c.h.opts.BrokerTimeout/10))
 	defer t.Stop()
 	for {
 		select {

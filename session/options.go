@@ -227,8 +227,9 @@ type Options struct {
 	// BrokerTimeout bounds every wait on the Broker: a request forwarded
 	// to the session's node that has no answer by then gets 503
 	// broker_unavailable, and a node whose broker has been unreachable
-	// that long closes its sessions with 3008, for its lease has lapsed
-	// and the other nodes no longer send it their requests. Default 10s.
+	// that long (as its watch sees it, ten times per BrokerTimeout)
+	// closes its sessions with 3008, for its lease has lapsed and the
+	// other nodes no longer send it their requests. Default 10s.
 	BrokerTimeout time.Duration
 	// TopicHistory is how many of a topic's latest messages its history
 	// keeps, for clients that resume the topic in a fresh session
