@@ -170,3 +170,42 @@ func echo(s *session.Session) {
 		}
 	}
 }
+
+// TestClusterBroadcast broadcasts on one node of three: the sessions of
+// every node get the message, in the order broadcast; the count is the
+// broadcasting node's sessions.
+func TestClusterBroadcast(t *testing.T) {
+	ready := make(chan struct{}, 8)
+	mc := newMemCluster(t, 3, &session.Options{Serve: func(s *session.Session) {
+		ready <- struct{}{}
+		<-s.Context().Done()
+	}})
+	ctx := testContext(t, testutil.Wait)
+	var conns []*client.Conn
+	for i := range 6 {
+		c, err := client.Dial(ctx, mc.direct[i%3], &client.Options{Transports: []string{transport.Order()[i%4]}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(transport.CloseNormal, "")
+		conns = append(conns, c)
+		<-ready
+	}
+	for i := range 20 {
+		m, err := mc.handlers[0].NewPreparedMessage(transport.Text, fmt.Appendf(nil, "b%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := mc.handlers[0].Broadcast(m); n != 2 {
+			t.Fatalf("Broadcast counted %d sessions, want node 1's 2", n)
+		}
+	}
+	for i, c := range conns {
+		for j := range 20 {
+			_, p, err := c.Recv(ctx)
+			if err != nil || string(p) != fmt.Sprintf("b%d", j) {
+				t.Fatalf("session %d (node %d), broadcast %d: %q, %v", i, i%3+1, j, p, err)
+			}
+		}
+	}
+}

@@ -25,6 +25,7 @@ type collector struct {
 	transportChanges                             *prometheus.Desc
 	messages, bytes                              *prometheus.Desc
 	sendWaits, sendsSkipped, slowCloses          *prometheus.Desc
+	broadcastsDropped                            *prometheus.Desc
 	attach                                       *prometheus.Desc
 	refusals, rateLimited                        *prometheus.Desc
 }
@@ -54,16 +55,18 @@ func NewCollector(h *comet.Handler, opts *Options) prometheus.Collector {
 		sendWaits:        desc("send_waits_total", "Sends that found the outbound window full and waited."),
 		sendsSkipped:     desc("sends_skipped_total", "TrySends and Broadcast offers refused by a full outbound window."),
 		slowCloses:       desc("slow_consumer_closes_total", "Sessions closed with 3002 because their outbound window was full."),
-		attach:           desc("attach_seconds", "Time from a session's negotiate to its first delivering attach."),
-		refusals:         desc("negotiate_refusals_total", "Negotiates refused, by error code.", "code"),
-		rateLimited:      desc("rate_limited_total", "Negotiates refused by a per-address limit and messages over the inbound rate."),
+		broadcastsDropped: desc("broadcasts_dropped_total",
+			"Broadcasts that reached this node's sessions but not the other nodes of its cluster."),
+		attach:      desc("attach_seconds", "Time from a session's negotiate to its first delivering attach."),
+		refusals:    desc("negotiate_refusals_total", "Negotiates refused, by error code.", "code"),
+		rateLimited: desc("rate_limited_total", "Negotiates refused by a per-address limit and messages over the inbound rate."),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.sessionsOpen, c.sessionsOpened, c.sessionsClosed, c.transportChanges,
-		c.messages, c.bytes, c.sendWaits, c.sendsSkipped, c.slowCloses, c.attach, c.refusals, c.rateLimited} {
+		c.messages, c.bytes, c.sendWaits, c.sendsSkipped, c.slowCloses, c.broadcastsDropped, c.attach, c.refusals, c.rateLimited} {
 		ch <- d
 	}
 }
@@ -104,6 +107,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.sendWaits, st.SendWaits)
 	counter(c.sendsSkipped, st.SendsSkipped)
 	counter(c.slowCloses, st.SlowConsumerCloses)
+	counter(c.broadcastsDropped, st.BroadcastsDropped)
 	buckets := make(map[float64]uint64, len(st.AttachLatency.Buckets))
 	for _, b := range st.AttachLatency.Buckets {
 		buckets[b.UpperBound.Seconds()] = b.Count

@@ -150,8 +150,8 @@ func TestCollectorOptions(t *testing.T) {
 	}
 	// An idle handler has closed no session, changed no transport and
 	// refused no negotiate: those three families have no series yet.
-	if len(families) != 9 {
-		t.Errorf("%d metric families, want 9", len(families))
+	if len(families) != 10 {
+		t.Errorf("%d metric families, want 10", len(families))
 	}
 	for _, f := range families {
 		if !strings.HasPrefix(f.GetName(), "app_") {

@@ -20,6 +20,7 @@
 //	comet_send_waits_total                         Sends that found the outbound window full and waited
 //	comet_sends_skipped_total                      TrySends and Broadcast offers refused by a full window
 //	comet_slow_consumer_closes_total               sessions closed with 3002
+//	comet_broadcasts_dropped_total                 broadcasts not carried to a cluster's other nodes
 //	comet_attach_seconds                           histogram: negotiate to first delivering attach
 //	comet_negotiate_refusals_total{code}           negotiates refused, by error code (rate_limited, overloaded, …)
 //	comet_rate_limited_total                       negotiates refused by a per-address limit and messages over the inbound rate

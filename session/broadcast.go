@@ -15,6 +15,9 @@ type PreparedMessage struct {
 	// raw is a binary message's entry for sessions that agreed to raw
 	// binary WebSocket messages; the zero Entry for text.
 	raw window.Entry
+	// publication is the message as the other nodes of a cluster get it
+	// (encodePublication); nil on a single node.
+	publication []byte
 }
 
 // entry returns the window entry for s.
@@ -35,6 +38,9 @@ func (h *Handler) NewPreparedMessage(typ transport.MessageType, p []byte) (*Prep
 		Size: len(p)}}
 	if typ == transport.Binary {
 		m.raw = window.Entry{Type: transport.TypeBinary, Payload: append(make([]byte, 0, len(p)), p...), Size: len(p), Raw: true}
+	}
+	if h.cluster != nil {
+		m.publication = encodePublication(typ, p)
 	}
 	return m, nil
 }
@@ -64,12 +70,23 @@ func Broadcast(sessions []*Session, m *PreparedMessage) int {
 }
 
 // Broadcast offers m to every session the handler holds; see the
-// package-level Broadcast. In a cluster these are this node's sessions
-// only, and the count is theirs: Broadcast is the in-process fan-out,
-// with no history and no broker. To reach every node's sessions, in one
+// package-level Broadcast. In a cluster it also hands m to the broker,
+// without waiting, for the other nodes to offer to theirs, in the order
+// this node broadcast: the count is this node's sessions that took m, for
+// the others do not report back. A broadcast carries no history and
+// reaches other nodes at most once; to reach every node's sessions in one
 // order, with a history to resume from, subscribe them to a topic and
 // Publish to it.
 func (h *Handler) Broadcast(m *PreparedMessage) int {
+	n := h.broadcastLocal(m)
+	if h.cluster != nil && m.publication != nil {
+		h.cluster.broadcast(m.publication)
+	}
+	return n
+}
+
+// broadcastLocal offers m to this node's sessions.
+func (h *Handler) broadcastLocal(m *PreparedMessage) int {
 	n := 0
 	h.sessions.each(func(s *Session) bool {
 		if s.TrySendPrepared(m) == nil {

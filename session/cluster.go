@@ -52,6 +52,8 @@ type cluster struct {
 	front map[uint64]*remoteAttachment // links served here, by link id
 	owned map[linkKey]*ownerLink       // links of sessions owned here, served elsewhere
 	down  time.Time                    // since when the broker has been unavailable; zero if it is not
+
+	bcast chan []byte // this node's broadcasts, for the other nodes (cluster_broadcast.go)
 }
 
 type linkKey struct {
@@ -73,6 +75,7 @@ var errNoLink = errors.New("comet: no such link")
 
 func newCluster(h *Handler, b Broker) *cluster {
 	c := &cluster{h: h, b: b, node: b.Node(), calls: make(map[uint64]*call), gone: make(map[string]time.Time),
+		bcast: make(chan []byte, broadcastQueue),
 		front: make(map[uint64]*remoteAttachment), owned: make(map[linkKey]*ownerLink)}
 	return c
 }
@@ -82,6 +85,7 @@ func newCluster(h *Handler, b Broker) *cluster {
 func (c *cluster) start() {
 	c.b.Start(c)
 	go c.watch()
+	go c.publishBroadcasts()
 }
 
 // watch looks at the broker ten times per BrokerTimeout (at most every
@@ -291,7 +295,13 @@ func (c *cluster) nodeGone(node string) {
 }
 
 // Publication implements Receiver: the topic's local subscribers get it.
-func (c *cluster) Publication(topic string, p Publication) { c.h.topics.publication(topic, p) }
+func (c *cluster) Publication(topic string, p Publication) {
+	if topic == broadcastTopic {
+		c.received(p)
+		return
+	}
+	c.h.topics.publication(topic, p)
+}
 
 // endFronts ends every link this node serves for another node's session.
 func (c *cluster) endFronts() {

@@ -26,9 +26,12 @@ type counters struct {
 	sendWaits    atomic.Uint64
 	sendsSkipped atomic.Uint64
 	slowCloses   atomic.Uint64
-	rateLimited  atomic.Uint64
-	refusals     [numRefusals]atomic.Uint64
-	attach       histogram
+	// broadcastsDropped counts broadcasts that did not reach the other
+	// nodes of a cluster: the queue to the broker was full, or it failed.
+	broadcastsDropped atomic.Uint64
+	rateLimited       atomic.Uint64
+	refusals          [numRefusals]atomic.Uint64
+	attach            histogram
 }
 
 // Transport indexes: the transports of this module, "other" for an

@@ -62,6 +62,10 @@ type Stats struct {
 	// SlowConsumerCloses counts the sessions closed with 3002 because
 	// their window was full (Options.CloseSlowConsumers).
 	SlowConsumerCloses uint64 `json:"slow_consumer_closes"`
+	// BroadcastsDropped counts broadcasts that reached this node's
+	// sessions but not the other nodes of its cluster: the queue to the
+	// broker was full, or the broker failed.
+	BroadcastsDropped uint64 `json:"broadcasts_dropped"`
 	// AttachLatency is the time from a session's negotiate to the first
 	// attach that delivered to it.
 	AttachLatency Histogram `json:"attach_latency"`
@@ -114,6 +118,7 @@ func (h *Handler) Stats() Stats {
 		SendWaits:          c.sendWaits.Load(),
 		SendsSkipped:       c.sendsSkipped.Load(),
 		SlowConsumerCloses: c.slowCloses.Load(),
+		BroadcastsDropped:  c.broadcastsDropped.Load(),
 		AttachLatency:      c.attach.snapshot(),
 		NegotiateRefusals:  make(map[string]uint64),
 		RateLimited:        c.rateLimited.Load(),

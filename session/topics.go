@@ -28,7 +28,8 @@ const MaxTopic = 256
 // Errors of the topic calls.
 var (
 	// ErrInvalidTopic is returned for a topic name that is empty, longer
-	// than MaxTopic or not valid UTF-8.
+	// than MaxTopic, not valid UTF-8, or begins with a NUL byte (names
+	// the handler keeps for itself).
 	ErrInvalidTopic = errors.New("comet: invalid topic name")
 )
 
@@ -103,7 +104,8 @@ func newTopics(h *Handler, store topicStore) *topics {
 }
 
 func checkTopic(name string) error {
-	if name == "" || len(name) > MaxTopic || !utf8.ValidString(name) {
+	// A leading NUL is the handler's own (broadcastTopic).
+	if name == "" || len(name) > MaxTopic || !utf8.ValidString(name) || name[0] == 0 {
 		return fmt.Errorf("%w: %q", ErrInvalidTopic, name)
 	}
 	return nil
