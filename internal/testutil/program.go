@@ -47,6 +47,7 @@ func StartProgram(t testing.TB, dir string, out io.Writer, args ...string) *Prog
 		t.Fatal(err)
 	}
 	p := &Program{cmd: exec.Command(bin, args...), done: make(chan struct{})}
+	dieWithParent(p.cmd)
 	p.cmd.Stdout, p.cmd.Stderr = w, w
 	err = p.cmd.Start()
 	w.Close() // the program holds its own copy

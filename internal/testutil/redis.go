@@ -68,6 +68,7 @@ func startRedisOn(t testing.TB, bin string, port int, extra []string) (*Redis, e
 		"--dir", dir, "--logfile", "",
 	}, extra...)
 	cmd := exec.Command(bin, args...)
+	dieWithParent(cmd)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
