@@ -6,7 +6,8 @@
 FUZZTIME ?= 5m
 
 # QUICK=1 makes `make bench` a smoke run of every metric at small scale,
-# in under a minute, written to .cache/bench/quick/ rather than docs/.
+# in about a minute and a half, written to .cache/bench/quick/ rather
+# than docs/.
 QUICK ?=
 
 # SOAK_DURATION is how long `make soak` holds its idle sessions.

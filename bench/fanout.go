@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/seed-544bbf9f/comet/transport"
@@ -13,6 +12,7 @@ type fanoutResult struct {
 	rate      float64 // deliveries/s: median over messages of n ÷ time to the last delivery
 	lat       latencies
 	missing   int // deliveries that never arrived
+	retried   int // opens refused with 503 broker_unavailable and tried again
 	published int
 }
 
@@ -58,26 +58,7 @@ func (r *runner) measureFanout(kind, path string, n int) (fanoutResult, error) {
 	if err != nil {
 		return res, err
 	}
-	res.missing = n*res.published - len(all.NS)
-	last := make([]time.Duration, res.published)
-	count := make([]int, res.published)
-	res.lat = make(latencies, len(all.NS))
-	for j, ns := range all.NS {
-		d := time.Duration(ns)
-		res.lat[j] = d
-		if i := int(all.I[j]); i >= 0 && i < res.published {
-			last[i] = max(last[i], d)
-			count[i]++
-		}
-	}
-	slices.Sort(res.lat)
-	var rates []float64
-	for i := range last {
-		if last[i] > 0 {
-			rates = append(rates, float64(count[i])/last[i].Seconds())
-		}
-	}
-	res.rate = median(rates)
+	res = summarizeFanout(all, n, res.published)
 	fmt.Fprintf(r.log, "  %s, %d: %d deliveries, %d missing, median %.0f deliveries/s, p99 %.2f ms\n",
 		kind, n, len(all.NS), res.missing, res.rate, res.lat.ms(99))
 	return res, nil

@@ -1,6 +1,6 @@
 module github.com/seed-544bbf9f/comet/bench
 
-go 1.26
+go 1.26.0
 
 replace github.com/seed-544bbf9f/comet => ../
 
@@ -8,6 +8,13 @@ require (
 	github.com/gorilla/websocket v1.5.3
 	github.com/seed-544bbf9f/comet v0.0.0-00010101000000-000000000000
 	gonum.org/v1/plot v0.17.0
+)
+
+require (
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/redis/go-redis/v9 v9.23.0 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
 )
 
 require (
@@ -19,6 +26,9 @@ require (
 	github.com/golang/freetype v0.0.0-20170609003504-e2365dfdc4a0 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/gorilla/mux v1.8.1 // indirect
+	github.com/seed-544bbf9f/comet/redis v0.0.0-00010101000000-000000000000
 	golang.org/x/image v0.30.0 // indirect
 	golang.org/x/text v0.28.0 // indirect
 )
+
+replace github.com/seed-544bbf9f/comet/redis => ../redis

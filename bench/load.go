@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,7 +24,15 @@ type openReport struct {
 	Failed int    `json:"failed"`
 	NS     int64  `json:"ns"`
 	Err    string `json:"err,omitempty"` // the first failure
+	// Retried counts opens refused with 503 broker_unavailable (a cluster
+	// node that has lost its broker for a moment) and tried again.
+	Retried int `json:"retried,omitempty"`
 }
+
+// openTries is how many times an open refused with 503
+// broker_unavailable is tried, a Retry-After (1 s) apart, as a client
+// that follows the protocol does (PROTOCOL.md section 14).
+const openTries = 5
 
 // samplesReport answers "report": every fan-out message received, by
 // message number and latency.
@@ -83,7 +92,7 @@ type loadClient struct {
 
 func (l *loadClient) open(n, conc, src, nsrc int) openReport {
 	start := time.Now()
-	var next, failed atomic.Int64
+	var next, failed, retried atomic.Int64
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
 	for range min(conc, n) {
@@ -93,9 +102,18 @@ func (l *loadClient) open(n, conc, src, nsrc int) openReport {
 				if i >= n {
 					return
 				}
-				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-				c, err := l.o.open(ctx, sourceAddr(src+i%nsrc))
-				cancel()
+				var c conn
+				var err error
+				for try := 1; ; try++ {
+					ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+					c, err = l.o.open(ctx, sourceAddr(src+i%nsrc))
+					cancel()
+					if err == nil || try == openTries || !strings.Contains(err.Error(), "broker_unavailable") {
+						break
+					}
+					retried.Add(1)
+					time.Sleep(time.Second)
+				}
 				if err != nil {
 					failed.Add(1)
 					firstErr.CompareAndSwap(nil, err.Error())
@@ -109,7 +127,8 @@ func (l *loadClient) open(n, conc, src, nsrc int) openReport {
 		})
 	}
 	wg.Wait()
-	r := openReport{Opened: n - int(failed.Load()), Failed: int(failed.Load()), NS: time.Since(start).Nanoseconds()}
+	r := openReport{Opened: n - int(failed.Load()), Failed: int(failed.Load()), NS: time.Since(start).Nanoseconds(),
+		Retried: int(retried.Load())}
 	if e, ok := firstErr.Load().(string); ok {
 		r.Err = e
 	}
@@ -191,6 +210,7 @@ func (g *loadGroup) open(timeout time.Duration) (openReport, error) {
 		}
 		total.Opened += r.Opened
 		total.Failed += r.Failed
+		total.Retried += r.Retried
 		if total.Err == "" {
 			total.Err = r.Err
 		}

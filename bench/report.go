@@ -155,7 +155,7 @@ func (r *report) markdown(w io.Writer) {
 		"the load client's work is a large part of every figure, Comet's and the baseline's alike.\n\n")
 	fmt.Fprintf(w, "## Reproduce\n\n")
 	fmt.Fprintf(w, "```sh\nmake bench             # the full run: rewrites this file and docs/benchmarks/*.png\n"+
-		"make bench QUICK=1     # every metric at small scale, in under a minute; writes .cache/bench/quick/\n"+
+		"make bench QUICK=1     # every metric at small scale, in about 1.5 minutes; writes .cache/bench/quick/\n"+
 		"make soak              # section 9 alone, a 10-minute soak: rewrites only that section\n"+
 		"go -C bench run . -h   # the harness's flags (-only 1,5 runs some metrics)\n```\n\n")
 	fmt.Fprintf(w, "Profiles: with `-profile DIR` every server process writes a CPU profile of its life and "+

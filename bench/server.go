@@ -23,6 +23,7 @@ import (
 
 	"github.com/seed-544bbf9f/comet"
 	"github.com/seed-544bbf9f/comet/internal/wirecount"
+	"github.com/seed-544bbf9f/comet/redis"
 	"github.com/seed-544bbf9f/comet/session"
 	"github.com/seed-544bbf9f/comet/transport"
 )
@@ -40,7 +41,11 @@ const (
 	appPush  = "push"  // Send payload in a loop until the session ends
 	appGreet = "greet" // Send greeting, then echo
 	appStorm = "storm" // echo, or for a client that never reads, hold it as a push-storm target
+	appTopic = "topic" // subscribe to benchTopic, then echo
 )
+
+// benchTopic is the topic the topic application subscribes its sessions to.
+const benchTopic = "bench"
 
 // childLife is how long a child process lives unless told otherwise: the
 // lifetime limit that ends it if its parent is stuck.
@@ -82,6 +87,8 @@ func serveMain(args []string) error {
 	fs.BoolVar(&cfg.noBinary, "nobinary", false, "set Comet's NoBinaryFrames: binary messages base64 on WebSocket too")
 	fs.BoolVar(&cfg.countWire, "countwire", false, "count the bytes of every connection, for /_bench/wire")
 	fs.BoolVar(&cfg.compress, "compress", false, "set Comet's Compression: offer permessage-deflate on WebSocket")
+	fs.StringVar(&cfg.redis, "redis", "", "join a cluster through the Redis broker at this URL (redis://127.0.0.1:port)")
+	fs.StringVar(&cfg.node, "node", "", "this node's id in the cluster, with -redis")
 	life := fs.Duration("life", childLife, "exit after this long whatever happens")
 	profile := fs.String("profile", "", "write CPU, block and mutex profiles to files named by this prefix, and serve net/http/pprof")
 	fs.Parse(args)
@@ -91,7 +98,10 @@ func serveMain(args []string) error {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench serve:", err)
 	}
-	s := newBenchServer(cfg)
+	s, err := newBenchServer(cfg)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -126,6 +136,9 @@ type benchServer struct {
 	storm   stormTargets
 	started time.Time
 	wire    *wirecount.Listener // with -countwire
+	broker  *redis.Broker       // with -redis
+	node    string              // with -redis
+	subbed  atomic.Int64        // sessions the topic application subscribed
 }
 
 // serverConfig is how one server process differs from the defaults.
@@ -137,9 +150,11 @@ type serverConfig struct {
 	noBinary  bool          // Comet's NoBinaryFrames
 	countWire bool          // count every connection's bytes for /_bench/wire
 	compress  bool          // Comet's Compression, at its default level
+	redis     string        // the Redis broker's URL: a cluster node; "" a single node
+	node      string        // this node's id, with redis
 }
 
-func newBenchServer(cfg serverConfig) *benchServer {
+func newBenchServer(cfg serverConfig) (*benchServer, error) {
 	s := &benchServer{app: cfg.app, fanOut: map[*websocket.Conn]struct{}{}, started: time.Now()}
 	// Comet runs with its defaults but these: the per-address negotiate
 	// rate limit is off (every client shares loopback, which would make it
@@ -150,7 +165,16 @@ func newBenchServer(cfg serverConfig) *benchServer {
 	if cfg.compress {
 		compression = &comet.Compression{}
 	}
+	var broker session.Broker
+	if cfg.redis != "" {
+		b, err := redis.New(&redis.Options{URL: cfg.redis, Node: cfg.node})
+		if err != nil {
+			return nil, err
+		}
+		s.broker, broker, s.node = b, b, cfg.node
+	}
 	s.h = comet.NewHandler(&session.Options{
+		Broker:         broker,
 		Prefix:         "/comet",
 		Serve:          s.serveSession,
 		NegotiateRate:  -1,
@@ -166,7 +190,7 @@ func newBenchServer(cfg serverConfig) *benchServer {
 	// The raw WebSocket baseline is gorilla/websocket with its defaults, as
 	// an application that uses it directly would have it.
 	s.up = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
-	return s
+	return s, nil
 }
 
 func (s *benchServer) mux() *http.ServeMux {
@@ -184,6 +208,10 @@ func (s *benchServer) mux() *http.ServeMux {
 	m.HandleFunc("POST /_bench/rawbroadcast", s.rawBroadcast)
 	m.HandleFunc("GET /raw/stall", s.rawStall)
 	m.HandleFunc("POST /_bench/storm", s.pushStorm)
+	m.HandleFunc("POST /_bench/publish", s.publish)
+	m.HandleFunc("GET /_bench/alive", s.alive)
+	m.HandleFunc("GET /_bench/subscribed", s.subscribed)
+	m.HandleFunc("GET /healthz", s.healthz)
 	return m
 }
 
@@ -198,6 +226,11 @@ func (s *benchServer) serveSession(ss *session.Session) {
 		if ss.Send(ctx, transport.Text, greeting) != nil {
 			return
 		}
+	case appTopic:
+		if _, err := ss.Subscribe(ctx, benchTopic); err != nil {
+			return
+		}
+		s.subbed.Add(1)
 	case appStorm:
 		if ss.Request().Header.Get(stallHeader) != "" {
 			s.storm.addSession(ss)
@@ -430,7 +463,8 @@ func startServerWith(cfg serverConfig) (*serverProc, error) {
 		"-heartbeat", cfg.heartbeat.String(), "-window", fmt.Sprint(cfg.window),
 		"-life", cmp.Or(cfg.life, childLife).String(),
 		"-nobinary="+fmt.Sprint(cfg.noBinary), "-countwire="+fmt.Sprint(cfg.countWire),
-		"-compress="+fmt.Sprint(cfg.compress), "-profile", s.profile)
+		"-compress="+fmt.Sprint(cfg.compress), "-profile", s.profile,
+		"-redis", cfg.redis, "-node", cfg.node)
 	if err != nil {
 		return nil, err
 	}
@@ -474,4 +508,64 @@ func (s *serverProc) do(method, path string, read func(io.Reader) error) error {
 		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, b)
 	}
 	return read(resp.Body)
+}
+
+// publish publishes fan-out messages to a topic through Handler.Publish:
+// n of them (default 1), one after another, to topic (default benchTopic).
+// It answers the time spent.
+func (s *benchServer) publish(w http.ResponseWriter, r *http.Request) {
+	topic := cmp.Or(r.URL.Query().Get("topic"), benchTopic)
+	n := 1
+	if v := r.URL.Query().Get("n"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1 || n > 1_000_000 {
+			http.Error(w, "bad n", http.StatusBadRequest)
+			return
+		}
+	}
+	start := time.Now()
+	for range n {
+		if _, err := s.h.Publish(r.Context(), topic, transport.Text, s.fanoutMessage()); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+	}
+	json.NewEncoder(w).Encode(broadcastReport{Reached: -1, NS: time.Since(start).Nanoseconds()})
+}
+
+// alive answers 200 when this node's broker is healthy and sees every node
+// of the comma-separated list alive, 503 otherwise.
+func (s *benchServer) alive(w http.ResponseWriter, r *http.Request) {
+	if s.broker == nil {
+		http.Error(w, "no broker", http.StatusServiceUnavailable)
+		return
+	}
+	if err := s.broker.Err(); err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	for _, n := range strings.Split(r.URL.Query().Get("nodes"), ",") {
+		if n != "" && !s.broker.Alive(n) {
+			http.Error(w, n+" not alive", http.StatusServiceUnavailable)
+			return
+		}
+	}
+	w.Write([]byte("{}"))
+}
+
+// subscribed answers how many sessions the topic application subscribed.
+func (s *benchServer) subscribed(w http.ResponseWriter, r *http.Request) {
+	json.NewEncoder(w).Encode(s.subbed.Load())
+}
+
+// healthz is the load balancer's health check (examples/cluster's): 200
+// {"node": id} while the broker is reachable, or always on a single node.
+func (s *benchServer) healthz(w http.ResponseWriter, r *http.Request) {
+	if s.broker != nil {
+		if err := s.broker.Err(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+	}
+	json.NewEncoder(w).Encode(map[string]string{"node": s.node})
 }

@@ -7,8 +7,9 @@
 # shared machine is a reading, not a measurement: compare microbenchmark
 # runs with benchstat before believing a difference.
 #
-# QUICK=1 runs the harness at small scale (under a minute), writes to
-# .cache/bench/quick/ instead of docs/, and skips the microbenchmarks.
+# QUICK=1 runs the harness at small scale (about a minute and a half),
+# writes to .cache/bench/quick/ instead of docs/, and skips the
+# microbenchmarks.
 #
 # The full run leaves out the soak (metric 9), which takes ten minutes
 # (make soak, scripts/soak.sh), and keeps the section it wrote; quick mode
