@@ -29,10 +29,9 @@ type Broker struct {
 	started    atomic.Bool
 	closeOnce  sync.Once
 	closed     atomic.Bool
-	loops      sync.WaitGroup // the lease and subscriber goroutines
-	delivered  chan struct{}  // closed when the delivery goroutine ends
-	events     chan event     // to the delivery goroutine
-	subscribed chan struct{}  // closed at the first confirmed SUBSCRIBE
+	loops      sync.WaitGroup   // the lease and subscriber goroutines
+	recv       session.Receiver // set by Start, before the loops start
+	subscribed chan struct{}    // closed at the first confirmed SUBSCRIBE
 	subOnce    sync.Once
 
 	mu       sync.RWMutex
@@ -87,8 +86,6 @@ func New(opts *Options) (*Broker, error) {
 		client:     cfg.Client,
 		nodesKey:   cfg.Prefix + ":nodes",
 		inbox:      cfg.Prefix + ":node:" + cfg.Node,
-		delivered:  make(chan struct{}),
-		events:     make(chan event, 1024),
 		subscribed: make(chan struct{}),
 		live:       map[string]lease{},
 	}
@@ -105,18 +102,20 @@ func (b *Broker) Client() goredis.UniversalClient { return b.client }
 
 // Start subscribes to the node's inbox and then announces the node,
 // so that no peer sees it alive before it can receive. It returns at
-// once; r is called from one goroutine of the Broker's until Close.
-// Calls after the first, or after Close, do nothing.
+// once; r's Deliver and Publication are called from the subscriber's
+// goroutine, its NodeGone from the lease's, until Close (the Receiver's
+// contract: none blocks). Calls after the first, or after Close, do
+// nothing.
 func (b *Broker) Start(r session.Receiver) {
 	b.startOnce.Do(func() {
 		if b.closed.Load() {
 			return
 		}
 		b.started.Store(true)
+		b.recv = r
 		b.loops.Add(2)
 		go b.leaseLoop()
 		go b.subscribeLoop()
-		go b.deliverLoop(r)
 	})
 }
 
@@ -194,7 +193,6 @@ func (b *Broker) Close() error {
 		}
 		b.loops.Wait() // no refresh can add the lease back after this
 		if b.started.Load() {
-			<-b.delivered
 			ctx, cancel := context.WithTimeout(context.Background(), b.cfg.OpTimeout)
 			if e := b.client.ZRem(ctx, b.nodesKey, b.cfg.Node).Err(); e != nil {
 				err = fmt.Errorf("comet/redis: removing the lease of node %s: %w", b.cfg.Node, e)
@@ -214,35 +212,23 @@ func (b *Broker) Close() error {
 	return err
 }
 
-// deliverLoop is the Broker's single delivery goroutine: every call to r
-// is made from it, one at a time.
-func (b *Broker) deliverLoop(r session.Receiver) {
-	defer close(b.delivered)
-	for {
-		select {
-		case e := <-b.events:
-			if e.gone != "" {
-				r.NodeGone(e.gone)
-			} else if e.topic != "" {
-				r.Publication(e.topic, e.pub)
-			} else {
-				r.Deliver(e.msg)
-			}
-		case <-b.ctx.Done():
-			return
-		}
-	}
-}
-
-// emit hands e to the delivery goroutine, or drops it once the Broker is
-// closing. It blocks while the Receiver lags 1024 events behind: the
-// subscriber then reads no more, and Redis buffers for it (and past
-// client-output-buffer-limit pubsub, disconnects it: messages are lost,
-// which the handler repairs).
+// emit hands e to the Receiver, unless the Broker is closing. Each
+// message is handed over on the goroutine that read it, with no queue
+// between: a hop fewer on every call between nodes. The Receiver never
+// blocks; were it slow, the subscriber would read no more, and Redis
+// would buffer for it (and past client-output-buffer-limit pubsub,
+// disconnect it: messages are lost, which the handler repairs).
 func (b *Broker) emit(e event) {
-	select {
-	case b.events <- e:
-	case <-b.ctx.Done():
+	if b.ctx.Err() != nil {
+		return
+	}
+	switch {
+	case e.gone != "":
+		b.recv.NodeGone(e.gone)
+	case e.topic != "":
+		b.recv.Publication(e.topic, e.pub)
+	default:
+		b.recv.Deliver(e.msg)
 	}
 }
 

@@ -40,9 +40,9 @@
 // than report live peers gone that renew theirs within a Refresh.
 //
 // Send is one PUBLISH to the destination's channel; each node reads its
-// own channel on one dedicated connection, in one goroutine, and hands
-// what it reads, with NodeGone, to a single delivery goroutine that calls
-// the Receiver. PUB/SUB is at most once: what is published while a
+// own channel, and the channels of the topics it subscribes to, on one
+// dedicated connection, in one goroutine, which hands each message to the
+// Receiver itself (the lease's goroutine reports NodeGone). PUB/SUB is at most once: what is published while a
 // subscriber reconnects is lost, which the handler detects and repairs.
 // Messages of one goroutine to one node stay in order, since each PUBLISH
 // returns before the next starts and one connection receives them all.
