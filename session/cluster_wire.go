@@ -12,7 +12,7 @@ import (
 // another node owns (the owner): the front allocates its id.
 const (
 	kindReply   byte = iota + 1 // an answer to a call: rpc, num (status), a, data
-	kindOpen                    // call, front → owner: link, a (session), b (transport), data (attach query)
+	kindOpen                    // call, front → owner: link, num (0, or serveNow | delivery | raw<<1), a (session), b (transport), data (attach query)
 	kindServe                   // call, front → owner: link, num (delivery | raw<<1)
 	kindBatch                   // call, owner → front: link, num (raw), data + spans (a batch to write)
 	kindRecv                    // call, front → owner: link, num (1: one raw binary message), data
@@ -22,6 +22,12 @@ const (
 	kindFail                    // front → owner: link, num (close code), a (reason)
 	kindLast    = kindFail
 )
+
+// serveNow in an open's num starts the attachment at once, with the
+// delivery and raw flag of a serve's num: an HTTP transport's front knows
+// them from the transport's name and saves the serve's round trip, which
+// a poll would otherwise pay on every request.
+const serveNow = 4
 
 // The num of a reply to a batch or a receive.
 const (

@@ -59,6 +59,9 @@ func (c *cluster) open(e *envelope) *envelope {
 	c.mu.Lock()
 	c.owned[ol.key] = ol
 	c.mu.Unlock()
+	if e.num&serveNow != 0 {
+		return c.startLink(ol, e.num)
+	}
 	return &envelope{}
 }
 
@@ -76,10 +79,19 @@ func (c *cluster) serve(e *envelope) *envelope {
 	}
 	ol.served = true
 	ol.mu.Unlock()
+	return c.startLink(ol, e.num)
+}
+
+// startLink starts a link's attachment on a downstream that writes
+// through its front, with the delivery and raw flag of num.
+func (c *cluster) startLink(ol *ownerLink, num uint64) *envelope {
+	ol.mu.Lock()
+	ol.served = true
+	ol.mu.Unlock()
 	ol.expiry.Stop()
 	// From here the attachment's end closes ds, which forgets the link.
-	ds := &remoteDownstream{ol: ol, raw: e.num&2 != 0}
-	if err := ol.a.Start(ds, transport.Delivery(e.num&1)); err != nil {
+	ds := &remoteDownstream{ol: ol, raw: num&2 != 0}
+	if err := ol.a.Start(ds, transport.Delivery(num&1)); err != nil {
 		return &envelope{num: replyError, a: errorString(err)}
 	}
 	return &envelope{}

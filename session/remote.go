@@ -31,6 +31,11 @@ type remoteAttachment struct {
 	once      sync.Once
 
 	wmu      sync.Mutex // held across a write: none is in flight once end has had it
+	// started: the owner started its attachment at open (serveNow), and
+	// Start only hands the downstream over; dsReady is closed once it has.
+	started bool
+	dsReady chan struct{}
+
 	mu       sync.Mutex
 	ds       transport.Downstream
 	err      error
@@ -49,7 +54,7 @@ func (c *cluster) forward(w http.ResponseWriter, r *http.Request, adapter transp
 	ra := &remoteAttachment{c: c, node: owner, link: c.nextID.Add(1), params: params,
 		limits:    transport.Limits{MaxBatch: o.MaxBatch, WriteTimeout: o.WriteTimeout, DeflateLevel: o.Compression.DeflateLevel()},
 		silence:   2*max(o.Heartbeat, o.Hold) + o.WriteTimeout + o.BrokerTimeout,
-		startedCh: make(chan struct{}), doneCh: make(chan struct{})}
+		startedCh: make(chan struct{}), doneCh: make(chan struct{}), dsReady: make(chan struct{})}
 	// Not the handler's context: a node that has shut down its own
 	// sessions still forwards requests for others' while its server runs,
 	// as a cluster shutting down node by node needs. Every call is bounded.
@@ -59,7 +64,17 @@ func (c *cluster) forward(w http.ResponseWriter, r *http.Request, adapter transp
 	c.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ra.ctx, o.BrokerTimeout)
 	defer cancel()
-	reply, err := c.call(ctx, owner, &envelope{kind: kindOpen, link: ra.link, a: params.Session, b: adapter.Name(), data: []byte(r.URL.RawQuery)})
+	open := &envelope{kind: kindOpen, link: ra.link, a: params.Session, b: adapter.Name(), data: []byte(r.URL.RawQuery)}
+	if adapter.Name() != transport.WebSocket {
+		// An HTTP transport's delivery follows from its name, and it has
+		// no raw messages: the owner starts the attachment at once.
+		open.num = serveNow | uint64(transport.Stream)
+		if adapter.Name() == transport.LongPoll {
+			open.num = serveNow | uint64(transport.Poll)
+		}
+		ra.started = true
+	}
+	reply, err := c.call(ctx, owner, open)
 	if err != nil {
 		ra.drop()
 		c.h.writeCallError(w, err)
@@ -162,6 +177,10 @@ func (ra *remoteAttachment) Start(ds transport.Downstream, d transport.Delivery)
 	ra.ds = ds
 	ra.watchdog = time.AfterFunc(ra.silence, func() { ra.End(errors.New("comet: the session's node went silent")) })
 	ra.mu.Unlock()
+	close(ra.dsReady)
+	if ra.started {
+		return nil // the owner started at open
+	}
 	num := uint64(d)
 	if rd, ok := ds.(transport.RawDownstream); ok && rd.WritesRaw() {
 		num |= 2
@@ -182,6 +201,13 @@ func (ra *remoteAttachment) Start(ds transport.Downstream, d transport.Delivery)
 // write writes a batch from the owner. A write that fails, or ends the
 // downstream by design, ends the link here too.
 func (ra *remoteAttachment) write(b *transport.Batch) error {
+	// An attachment the owner started at open may write before the
+	// adapter has handed over its downstream.
+	select {
+	case <-ra.dsReady:
+	case <-ra.doneCh:
+		return errNoLink
+	}
 	ra.wmu.Lock()
 	ra.mu.Lock()
 	ds := ra.ds
