@@ -30,7 +30,7 @@ type remoteAttachment struct {
 	doneCh    chan struct{}
 	once      sync.Once
 
-	wmu      sync.Mutex // held across a write: none is in flight once end has had it
+	wmu sync.Mutex // held across a write: none is in flight once end has had it
 	// started: the owner started its attachment at open (serveNow), and
 	// Start only hands the downstream over; dsReady is closed once it has.
 	started bool
