@@ -60,7 +60,10 @@ func (c *cluster) open(e *envelope) *envelope {
 	c.owned[ol.key] = ol
 	c.mu.Unlock()
 	if e.num&serveNow != 0 {
-		return c.startLink(ol, e.num)
+		if r := c.startLink(ol, e.num); r.num != replyOK {
+			// The session finished between the lookup and the start.
+			return refusal(http.StatusNotFound, notFound)
+		}
 	}
 	return &envelope{}
 }

@@ -47,8 +47,8 @@ var _ transport.Attachment = (*remoteAttachment)(nil)
 
 // forward serves an attach request for a session another node owns: it
 // opens a link to the owner, which checks the ticket, then hands the
-// adapter the link's attachment. It reports false, having answered, when
-// the request cannot be forwarded.
+// adapter the link's attachment; or it answers the request with why it
+// cannot.
 func (c *cluster) forward(w http.ResponseWriter, r *http.Request, adapter transport.Adapter, owner string, params transport.AttachParams) {
 	o := &c.h.opts
 	ra := &remoteAttachment{c: c, node: owner, link: c.nextID.Add(1), params: params,
@@ -110,6 +110,11 @@ func (h *Handler) writeCallError(w http.ResponseWriter, err error) {
 
 // writeReply answers a request with the owner's refusal.
 func writeReply(w http.ResponseWriter, reply *envelope) {
+	if reply.num < 400 || reply.num > 599 {
+		// Not a refusal of this release's owner: a malformed reply.
+		writeError(w, http.StatusBadGateway, errorBody(transport.CodeInternalError, "the session's node answered %d", reply.num))
+		return
+	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store, no-transform")
