@@ -94,7 +94,7 @@ func (c *cluster) start() {
 // available, so that a blip seen by one look and an outage seen by the
 // next are not taken for one.
 func (c *cluster) watch() {
-	t := time.NewTicker(min(time.Second, c.h.opts.BrokerTimeout/10))
+	t := time.NewTicker(max(10*time.Millisecond, min(time.Second, c.h.opts.BrokerTimeout/10)))
 	defer t.Stop()
 	for {
 		select {
