@@ -90,7 +90,7 @@ func (r *runner) cluster() error {
 			"forwards a request to the session's node as calls between them, each message one `PUBLISH` "+
 			"to the other's inbox (session/cluster_wire.go): a long-poll echo through a foreign node is "+
 			"the POST (call and reply), the echo's batch to the held poll (call and reply) and the poll's "+
-			"end, and the next poll's open and serve (call and reply each).",
+			"end, and the next poll's open, which starts the attachment (call and reply): 7 in all.",
 			clusterNodes, r.sessions, r.fanMsgs),
 		"one Comet node without a broker and without a balancer, measured in the same run (the "+
 			"table's \"raw\" column): the same workload on `comet.NewHandler` alone, topics in its memory. "+
