@@ -35,7 +35,8 @@ import (
 // from it without the owner? Because the owner must run Serve anyway, and
 // a message's path through the owner's memory costs no Redis round trip
 // when the client is on the owner, which a balancer without affinity
-// still gives it a share of the time and a WebSocket all of the time. The
+// still gives it a share of the time, and a WebSocket that negotiates in
+// its first attach (PROTOCOL.md section 3) all of the time. The
 // session's log in Redis, which a node's loss calls for, extends this
 // design (the owner writes through to it; a survivor rebuilds the session
 // from it); it does not replace it.
