@@ -194,7 +194,7 @@ func (b *Broker) Close() error {
 		b.loops.Wait() // no refresh can add the lease back after this
 		if b.started.Load() {
 			ctx, cancel := context.WithTimeout(context.Background(), b.cfg.OpTimeout)
-			if e := b.client.ZRem(ctx, b.nodesKey, b.cfg.Node).Err(); e != nil {
+			if e := withdrawScript.Run(ctx, b.cfg.leaseClient, []string{b.nodesKey}, b.cfg.Node).Err(); e != nil {
 				err = fmt.Errorf("comet/redis: removing the lease of node %s: %w", b.cfg.Node, e)
 			}
 			cancel()

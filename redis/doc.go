@@ -31,13 +31,15 @@
 // the rest. The nodes' own clocks therefore never matter. The live set is
 // kept in memory, so Alive costs no call; a node that leaves it is
 // reported once to Receiver.NodeGone: at the next refresh after a peer's
-// Close, which withdraws its lease, or within LeaseTTL + Refresh (+
-// OpTimeout) of a peer's death. NodeGone is reported on Redis's word
-// only: while Redis is unreachable, Alive turns false for a peer whose
-// known lease lapses, and NodeGone follows if Redis, once back, no
-// longer lists it. A Redis restarted empty has lost every
-// lease: a node then keeps the leases it knew until they lapse, rather
-// than report live peers gone that renew theirs within a Refresh.
+// Close, which marks its lease withdrawn (a negative score, kept for a
+// lease's length), or within LeaseTTL + Refresh (+ OpTimeout) of a
+// peer's death. A peer missing from the set, not marked withdrawn, may be
+// one Redis lost (a restart without persistence, after which every node
+// renews its lease within a Refresh): a node keeps the lease it knew
+// until it lapses by its own clock, and only then reports it gone, rather
+// than report a live peer gone and have its sessions answered 404. While
+// Redis is unreachable, Alive turns false for a peer whose known lease
+// lapses.
 //
 // Send is one PUBLISH to the destination's channel; each node reads its
 // own channel, and the channels of the topics it subscribes to, on one

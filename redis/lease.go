@@ -17,23 +17,41 @@ import (
 var leaseScript = goredis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[2])
 local out = {1 - redis.call('EXISTS', KEYS[1])}
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, now)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '(' .. -(now - ttl), '(0')
 local all = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
 for i = 1, #all, 2 do
 	out[#out + 1] = all[i]
-	out[#out + 1] = tonumber(all[i + 1]) - now
+	local score = tonumber(all[i + 1])
+	if score < 0 then
+		out[#out + 1] = -1
+	else
+		out[#out + 1] = score - now
+	end
 end
 return out
+`)
+
+// withdrawScript marks node ARGV[1] withdrawn in KEYS[1]: a score of
+// minus the time, by Redis's clock, which the lease script reports as
+// withdrawn (-1) for a lease's length, then drops. A node missing from
+// the set, unlike a withdrawn one, may be one Redis lost in a restart.
+var withdrawScript = goredis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], -now, ARGV[1])
+return 1
 `)
 
 // lease is what a node knows of a peer's lease.
 type lease struct {
 	expiry time.Time // when it lapses, by our clock
-	// carried is set for a lease that Redis has lost with the whole
-	// set (a restart without persistence): it is kept, unconfirmed,
-	// until the peer renews it or it lapses.
+	// carried is set for a lease missing from the set, which Redis may
+	// have lost (a restart without persistence): it is kept,
+	// unconfirmed, until the peer renews it or it lapses by our clock.
 	carried bool
 }
 
@@ -68,11 +86,12 @@ func (b *Broker) leaseLoop() {
 // refresh runs leaseScript once, updates the live set and reports the
 // nodes that left it to the Receiver.
 //
-// A node missing from the set Redis returns has withdrawn (Close) or
-// lapsed by Redis's clock: it is gone. Unless the set itself was lost:
-// then the nodes it held are carried over until their leases lapse, for
-// they renew them within a Refresh of Redis's return, and reporting them
-// gone would have the handler take over sessions of live nodes.
+// A node marked withdrawn (its Close) is gone at once. A node missing
+// from the set has lapsed by Redis's clock — or Redis lost it, in a
+// restart without persistence, and it renews its lease within a Refresh
+// of Redis's return: so it is carried over until its lease lapses by our
+// clock, and gone only then. Reporting a live node gone would have its
+// sessions answered 404.
 func (b *Broker) refresh() error {
 	ctx, cancel := context.WithTimeout(b.ctx, b.cfg.OpTimeout)
 	defer cancel()
@@ -87,13 +106,17 @@ func (b *Broker) refresh() error {
 		b.mu.Unlock()
 		return err
 	}
-	fresh := res[0] == int64(1)
 	// A lease lapses, by our clock, its time left after we sent the
 	// script: a little early, never late.
 	live := make(map[string]lease, len(res)/2)
+	withdrawn := make(map[string]bool)
 	for i := 1; i < len(res); i += 2 {
 		node, _ := res[i].(string)
 		left, _ := res[i+1].(int64)
+		if left < 0 {
+			withdrawn[node] = true
+			continue
+		}
 		live[node] = lease{expiry: sent.Add(time.Duration(left) * time.Millisecond)}
 	}
 	var gone []string
@@ -103,7 +126,7 @@ func (b *Broker) refresh() error {
 		if _, ok := live[node]; ok || node == b.cfg.Node {
 			continue
 		}
-		if (fresh || l.carried) && now.Before(l.expiry) {
+		if !withdrawn[node] && now.Before(l.expiry) {
 			live[node] = lease{expiry: l.expiry, carried: true}
 			continue
 		}
