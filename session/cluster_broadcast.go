@@ -75,9 +75,9 @@ func (c *cluster) received(p Publication) {
 	if !ok || string(origin) == c.node {
 		return
 	}
-	m, err := decodePublication("", Publication{Data: data})
+	e, err := decodeMessage(data)
 	if err != nil {
 		return
 	}
-	c.h.broadcastLocal(&PreparedMessage{encoded: m.plain})
+	c.h.broadcastLocal(&PreparedMessage{encoded: e})
 }

@@ -291,14 +291,15 @@ func (h *Handler) foreignOwner(w http.ResponseWriter, id string) string {
 	if h.cluster != nil {
 		owner = ownerOf(id)
 	}
-	switch {
-	case owner == "" || owner == h.cluster.node:
+	if owner == "" || owner == h.cluster.node {
 		writeError(w, http.StatusNotFound, notFound)
 		return ""
-	case h.cluster.available() != nil:
-		h.writeCallError(w, h.cluster.available())
+	}
+	if err := h.cluster.available(); err != nil {
+		h.writeCallError(w, err)
 		return ""
-	case !h.cluster.awaitAlive(owner):
+	}
+	if !h.cluster.awaitAlive(owner) {
 		writeError(w, http.StatusNotFound, notFound)
 		return ""
 	}

@@ -23,17 +23,26 @@ func encodePublication(typ transport.MessageType, p []byte) []byte {
 }
 
 func decodePublication(topic string, p Publication) (*topicMessage, error) {
-	if len(p.Data) == 0 {
-		return nil, errors.New("comet: empty publication")
+	plain, err := decodeMessage(p.Data)
+	if err != nil {
+		return nil, err
 	}
-	typ, payload := transport.Type(p.Data[0]), p.Data[1:]
-	if typ != transport.TypeText && typ != transport.TypeBinary {
-		return nil, fmt.Errorf("comet: publication of frame type %q", typ)
-	}
-	plain := window.Entry{Type: typ, Payload: transport.EncodePayload(typ, payload), Size: len(payload)}
 	positioned := plain
 	positioned.Suffix = transport.AppendPosition(nil, topic, p.Position.Epoch, p.Position.Offset)
 	return &topicMessage{plain: plain, positioned: positioned}, nil
+}
+
+// decodeMessage is the window entry of a publication's Data, without a
+// position.
+func decodeMessage(data []byte) (window.Entry, error) {
+	if len(data) == 0 {
+		return window.Entry{}, errors.New("comet: empty publication")
+	}
+	typ, payload := transport.Type(data[0]), data[1:]
+	if typ != transport.TypeText && typ != transport.TypeBinary {
+		return window.Entry{}, fmt.Errorf("comet: publication of frame type %q", typ)
+	}
+	return window.Entry{Type: typ, Payload: transport.EncodePayload(typ, payload), Size: len(payload)}, nil
 }
 
 // pushTopic queues a topic's message for the session, or closes a session
