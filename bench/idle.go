@@ -55,7 +55,7 @@ func sessionsFor(kind string, target int, soft uint64) int {
 // measureIdle opens n idle connections of kind against a fresh server
 // process, timing the storm, then reads the server's memory.
 func (r *runner) measureIdle(kind string, n int) (idleResult, error) {
-	return r.measureIdleWith(serverConfig{app: appEcho}, kind, n)
+	return r.measureIdleWith(serverConfig{app: appEcho, allocs: true}, kind, n)
 }
 
 // measureIdleWith is measureIdle against a server configured by cfg.

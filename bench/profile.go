@@ -41,14 +41,18 @@ type serverProfile struct {
 	cpu    *os.File
 }
 
-// startProfile starts profiling the server process; nil when prefix is "".
-func startProfile(prefix string, mux *http.ServeMux) (*serverProfile, error) {
+// startProfile starts profiling the server process; nil when prefix is
+// "". With allocs, every allocation is sampled: an idle session's bytes
+// are a few dozen small objects, which the default rate (one per 512
+// KiB) blurs. That slows every allocation down so much that it would
+// dominate a CPU profile, so only the idle-memory servers ask for it.
+func startProfile(prefix string, allocs bool, mux *http.ServeMux) (*serverProfile, error) {
 	if prefix == "" {
 		return nil, nil
 	}
-	// Every allocation sampled: an idle session's bytes are a few dozen
-	// small objects, which the default rate (one per 512 KiB) blurs.
-	runtime.MemProfileRate = 1
+	if allocs {
+		runtime.MemProfileRate = 1
+	}
 	runtime.SetBlockProfileRate(int(10 * time.Microsecond))
 	runtime.SetMutexProfileFraction(100)
 	mux.HandleFunc("/debug/pprof/", pprof.Index)

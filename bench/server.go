@@ -91,6 +91,7 @@ func serveMain(args []string) error {
 	fs.StringVar(&cfg.node, "node", "", "this node's id in the cluster, with -redis")
 	life := fs.Duration("life", childLife, "exit after this long whatever happens")
 	profile := fs.String("profile", "", "write CPU, block and mutex profiles to files named by this prefix, and serve net/http/pprof")
+	allocs := fs.Bool("allocs", false, "with -profile, sample every allocation (slows every one: for heap snapshots, not CPU profiles)")
 	fs.Parse(args)
 	cmds := childMain(*life)
 
@@ -111,7 +112,7 @@ func serveMain(args []string) error {
 		ln = s.wire
 	}
 	mux := s.mux()
-	prof, err := startProfile(*profile, mux)
+	prof, err := startProfile(*profile, *allocs, mux)
 	if err != nil {
 		return err
 	}
@@ -152,6 +153,7 @@ type serverConfig struct {
 	compress  bool          // Comet's Compression, at its default level
 	redis     string        // the Redis broker's URL: a cluster node; "" a single node
 	node      string        // this node's id, with redis
+	allocs    bool          // with -profile: sample every allocation (section 4's heap snapshots)
 }
 
 func newBenchServer(cfg serverConfig) (*benchServer, error) {
@@ -464,7 +466,7 @@ func startServerWith(cfg serverConfig) (*serverProc, error) {
 		"-life", cmp.Or(cfg.life, childLife).String(),
 		"-nobinary="+fmt.Sprint(cfg.noBinary), "-countwire="+fmt.Sprint(cfg.countWire),
 		"-compress="+fmt.Sprint(cfg.compress), "-profile", s.profile,
-		"-redis", cfg.redis, "-node", cfg.node)
+		"-redis", cfg.redis, "-node", cfg.node, "-allocs="+fmt.Sprint(cfg.allocs))
 	if err != nil {
 		return nil, err
 	}

@@ -49,6 +49,7 @@ type attachment struct {
 	delivery transport.Delivery
 	every    time.Duration // the heartbeat interval, or a poll's hold
 	raw      bool          // batches may hold raw spans (transport.RawDownstream)
+	prompt   bool          // ds never waits on the client (transport.PromptDownstream): see wakeNow
 
 	// Guarded by s.mu.
 	ds         transport.Downstream
@@ -178,6 +179,8 @@ func (a *attachment) Start(ds transport.Downstream, d transport.Delivery) error 
 		}
 	}()
 	rd, raw := ds.(transport.RawDownstream)
+	pd, prompt := ds.(transport.PromptDownstream)
+	a.prompt = prompt && pd.WritesPromptly()
 	a.delivery, a.every = d, a.interval(d)
 	s.mu.Lock()
 	if s.finished || a.ended {
@@ -220,8 +223,11 @@ func (a *attachment) Start(ds transport.Downstream, d transport.Delivery) error 
 	// hold is over.
 	s.mu.Lock()
 	a.writer = a.write
-	a.wake()
+	now := a.wakeNow()
 	s.mu.Unlock()
+	if now {
+		a.writeNow()
+	}
 	return nil
 }
 

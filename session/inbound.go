@@ -111,22 +111,32 @@ func (a *attachment) receiveFrames(frames []transport.Frame) error {
 	for {
 		s.mu.Lock()
 		rest, err := s.receiveLocked(frames, a.tidx)
+		now := false
 		if hasSequenced(frames) {
 			a.ackDue = true
-			a.wake()
+			now = a.wakeNow()
 		}
 		frames = rest
 		if err != nil {
 			s.failLocked(err)
 			s.mu.Unlock()
+			if now {
+				a.writeNow()
+			}
 			return err
 		}
 		if len(frames) == 0 {
 			s.mu.Unlock()
+			if now {
+				a.writeNow()
+			}
 			return nil
 		}
 		space := s.inSpace.Wait()
 		s.mu.Unlock()
+		if now {
+			a.writeNow()
+		}
 		select {
 		case <-space:
 		case <-a.doneCh:

@@ -245,10 +245,12 @@ func (s *Session) sendPrepared(ctx context.Context, e window.Entry, wait bool) e
 		if s.out.HasRoom(size) {
 			s.out.Push(e)
 			s.h.buffered.Add(int64(size))
-			if a := s.deliverer; a != nil {
-				a.wake()
-			}
+			a := s.deliverer
+			now := a != nil && a.wakeNow()
 			s.mu.Unlock()
+			if now {
+				a.writeNow()
+			}
 			return nil
 		}
 		if s.opts.CloseSlowConsumers {

@@ -28,12 +28,42 @@ func (a *attachment) wake() {
 		return
 	}
 	a.writing = true
+	if a.prompt && !a.writerUp {
+		// Its writes never wait: one drain, no linger (see wakeNow).
+		go a.writeNow()
+		return
+	}
 	if a.writerUp {
 		a.wakeCh <- struct{}{} // never full: writing admits one wake-up at a time
 		return
 	}
 	a.writerUp = true
 	go a.writer()
+}
+
+// wakeNow is wake for a caller that may write itself. When a's
+// downstream writes promptly (transport.PromptDownstream) and no writer
+// runs, the caller becomes the writer: wakeNow reports true, and the
+// caller calls writeNow once it has let go of s.mu. A message sent then
+// reaches the socket from the goroutine that sent it, with no hand-off,
+// and a broadcast writes to every idle session in turn, as a hub loop
+// does, without waiting on any. Otherwise it wakes a as wake does.
+// Called with s.mu held.
+func (a *attachment) wakeNow() bool {
+	if !a.prompt || a.writerUp || a.writing || a.ended || a.writer == nil {
+		a.wake()
+		return false
+	}
+	a.writing = true
+	return true
+}
+
+// writeNow writes what is due, from the calling goroutine, until nothing
+// is; the caller has made itself the writer (wakeNow).
+func (a *attachment) writeNow() {
+	b := batchPool.Get().(*transport.Batch)
+	a.drain(b)
+	batchPool.Put(b)
 }
 
 // write is the writer goroutine wake starts under Start. It goes, and its
@@ -142,12 +172,16 @@ func (a *attachment) holdAck() {
 func (a *attachment) holdOver() {
 	s := a.s
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if !a.holding {
+		s.mu.Unlock()
 		return // written meanwhile with something else
 	}
 	a.holding, a.flushAck = false, true
-	a.wake()
+	now := a.wakeNow()
+	s.mu.Unlock()
+	if now {
+		a.writeNow()
+	}
 }
 
 // heartbeatDue runs when the downstream may have been silent for an
@@ -179,8 +213,11 @@ func (a *attachment) heartbeatDue() {
 	}
 	a.beat = true
 	a.heartbeat.Reset(a.every)
-	a.wake()
+	now := a.wakeNow()
 	s.mu.Unlock()
+	if now {
+		a.writeNow()
+	}
 }
 
 // holdRawAck takes a trailing ack off a batch otherwise made of raw

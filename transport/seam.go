@@ -32,6 +32,19 @@ type RawDownstream interface {
 	WritesRaw() bool
 }
 
+// PromptDownstream is a Downstream whose WriteBatch never waits on the
+// client: what the network does not take at once is kept, in order, and
+// sent in the background, and a failure is returned by a later
+// WriteBatch or Close. The session then writes from the goroutine that
+// has something to write (the one calling Send, or broadcasting),
+// instead of handing each write to a goroutine of the attachment's. What
+// is kept is bounded by the session's window.
+type PromptDownstream interface {
+	Downstream
+	// WritesPromptly reports whether WriteBatch never waits on the client.
+	WritesPromptly() bool
+}
+
 // Span locates one frame inside a Batch.
 type Span struct {
 	Type       Type

@@ -8,18 +8,26 @@
 // both ways, the open frame always alone and uncompressed.
 //
 // The adapter is safe for concurrent use. Each connection has exactly one
-// reader goroutine, and one writer at a time, the session's, which runs
-// while there is something to write and ends soon after there is none.
+// reader goroutine, and one writer at a time. On a plain TCP connection
+// writes never wait on the client (internal/trywrite): the session writes
+// from the goroutine that has something to send, and bytes the socket
+// does not take at once go from a goroutine that lives only until they
+// have. Elsewhere (TLS terminated by the server) the session's writer is
+// a goroutine that runs while there is something to write and ends soon
+// after there is none.
 package websocket
 
 import (
+	"bufio"
 	"errors"
+	"net"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/seed-544bbf9f/comet/internal/trywrite"
 	"github.com/seed-544bbf9f/comet/internal/wsread"
 	"github.com/seed-544bbf9f/comet/internal/wswrite"
 	"github.com/seed-544bbf9f/comet/transport"
@@ -83,15 +91,15 @@ func (*Adapter) Name() string { return transport.WebSocket }
 // the connection is hijacked, and what the request's goroutine holds
 // (net/http's buffers for the connection, the request) is garbage once it
 // returns. The connection's one goroutine is its reader; the session
-// writes from a goroutine of its own, which ends soon after it has nothing
-// left to write.
+// writes as the package doc says.
 func (ad *Adapter) ServeAttach(w http.ResponseWriter, r *http.Request, a transport.Attachment) {
 	lim := a.Limits()
 	up := &ad.upgrader
 	if lim.DeflateLevel != 0 {
 		up = &ad.deflater
 	}
-	conn, err := up.Upgrade(w, r, w.Header().Clone())
+	hw := &hijacker{ResponseWriter: w}
+	conn, err := up.Upgrade(hw, r, w.Header().Clone())
 	if err != nil {
 		return // the upgrader has answered
 	}
@@ -101,7 +109,8 @@ func (ad *Adapter) ServeAttach(w http.ResponseWriter, r *http.Request, a transpo
 	// frame a message of its own.
 	deflate := lim.DeflateLevel != 0 && wswrite.Named(r.Header)
 	wswrite.Setup(conn, lim.DeflateLevel)
-	if a.Start(&downstream{conn: conn, timeout: lim.WriteTimeout, deflate: deflate}, transport.Stream) != nil {
+	ds := &downstream{conn: conn, timeout: lim.WriteTimeout, deflate: deflate, prompt: hw.prompt}
+	if a.Start(ds, transport.Stream) != nil {
 		return // the session has finished; Start closed the connection
 	}
 	go readLoop(conn, a, int64(lim.MaxBatch))
@@ -139,6 +148,26 @@ func readLoop(conn *websocket.Conn, a transport.Attachment, limit int64) {
 	}
 }
 
+// hijacker hands the upgrader the hijacked connection wrapped by
+// trywrite where the socket allows, so that the session's writes never
+// wait on the client and need no goroutine of their own.
+type hijacker struct {
+	http.ResponseWriter
+	prompt bool
+}
+
+func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	c, h.prompt = trywrite.Wrap(c)
+	return c, brw, nil
+}
+
+// Unwrap returns the wrapped ResponseWriter, for http.ResponseController.
+func (h *hijacker) Unwrap() http.ResponseWriter { return h.ResponseWriter }
+
 // downstream writes batches as WebSocket text messages, and the raw
 // binary messages of a batch (when the session agreed to them) as binary
 // messages, in sequence order.
@@ -146,8 +175,12 @@ type downstream struct {
 	conn    *websocket.Conn
 	timeout time.Duration
 	deflate bool // permessage-deflate may be in use: see wswrite.Batch
+	prompt  bool // the connection's writes never wait (trywrite)
 	once    sync.Once
 }
+
+// WritesPromptly implements transport.PromptDownstream.
+func (d *downstream) WritesPromptly() bool { return d.prompt }
 
 // WritesRaw implements transport.RawDownstream.
 func (d *downstream) WritesRaw() bool { return true }

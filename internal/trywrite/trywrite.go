@@ -1,0 +1,171 @@
+// Package trywrite wraps a TCP connection so that Write never waits on
+// the peer: what the kernel takes at once is sent, the rest is kept, in
+// order, and sent by a goroutine that exists only until it is. A writer
+// can then write from whatever goroutine has something to say (the one
+// that called Send, the one broadcasting to ten thousand sessions)
+// without a slow reader holding it up, and without a goroutine per
+// connection waiting for something to write.
+//
+// Write is for one writer at a time, as net.Conn's is for one message at
+// a time; Close may be called concurrently with it. An error of a write
+// kept for later is returned by the next Write, or by Close. What is kept
+// is bounded by what the writer writes: a session bounds it by its
+// window.
+package trywrite
+
+import (
+	"cmp"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// closeLinger bounds how long Close waits for kept bytes to go.
+const closeLinger = time.Second
+
+// Conn is a net.Conn whose Write does not wait on the peer; see the
+// package doc. Reads, deadlines and addresses are the wrapped
+// connection's.
+type Conn struct {
+	net.Conn
+	rc syscall.RawConn
+
+	mu       sync.Mutex
+	kept     []byte        // accepted, not yet taken by the kernel, in order
+	spare    []byte        // the flusher's previous buffer, reused once
+	flushing bool          // a goroutine sends kept; Write only appends
+	flushed  chan struct{} // closed when the flusher goes; nil if none runs
+	err      error         // the first write error: every later Write returns it
+}
+
+// Wrap returns c wrapped, and true, when c is a connection whose socket
+// can be written without waiting (a TCP or Unix connection); otherwise
+// c itself, and false.
+func Wrap(c net.Conn) (net.Conn, bool) {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return c, false
+	}
+	switch c.(type) {
+	case *net.TCPConn, *net.UnixConn:
+	default:
+		return c, false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return c, false
+	}
+	return &Conn{Conn: c, rc: rc}, true
+}
+
+// Write sends what the kernel takes of p at once and keeps the rest for
+// the flusher; it returns len(p) unless an earlier write failed, or this
+// one did at once.
+func (c *Conn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	if c.err != nil {
+		err := c.err
+		c.mu.Unlock()
+		return 0, err
+	}
+	if c.flushing {
+		c.kept = append(c.kept, p...)
+		c.mu.Unlock()
+		return len(p), nil
+	}
+	c.mu.Unlock()
+
+	n, err := c.try(p)
+	if err != nil {
+		c.mu.Lock()
+		c.err = cmp.Or(c.err, err)
+		c.mu.Unlock()
+		return n, err
+	}
+	if n == len(p) {
+		return n, nil
+	}
+	c.mu.Lock()
+	c.kept = append(c.kept, p[n:]...)
+	c.flushing = true
+	c.flushed = make(chan struct{})
+	c.mu.Unlock()
+	go c.flush()
+	return len(p), nil
+}
+
+// try writes what the socket takes of p without waiting. A deadline
+// already past fails it, as it would a blocking write.
+func (c *Conn) try(p []byte) (int, error) {
+	n := 0
+	var werr error
+	err := c.rc.Write(func(fd uintptr) bool {
+		for n < len(p) {
+			m, err := syscall.Write(int(fd), p[n:])
+			switch {
+			case err == syscall.EINTR:
+				continue
+			case err == syscall.EAGAIN:
+				return true // full: the rest waits for the flusher
+			case err != nil:
+				werr = &net.OpError{Op: "write", Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+				return true
+			case m == 0:
+				return true
+			}
+			n += m
+		}
+		return true
+	})
+	return n, cmp.Or(werr, err)
+}
+
+// flush sends what is kept, with the wrapped connection's blocking Write
+// (its write deadline applies), until nothing is, then goes and lets the
+// buffers go with it: an idle connection keeps none.
+func (c *Conn) flush() {
+	for {
+		c.mu.Lock()
+		p := c.kept
+		if len(p) == 0 || c.err != nil {
+			c.kept, c.spare = nil, nil
+			c.flushing = false
+			close(c.flushed)
+			c.flushed = nil
+			c.mu.Unlock()
+			return
+		}
+		c.kept = c.spare[:0]
+		c.mu.Unlock()
+
+		_, err := c.Conn.Write(p)
+
+		c.mu.Lock()
+		c.spare = p[:0]
+		if err != nil {
+			c.err = cmp.Or(c.err, err)
+		}
+		c.mu.Unlock()
+	}
+}
+
+// Close waits, at most closeLinger, for kept bytes to go (a close frame
+// among them), then closes the connection.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	flushed := c.flushed
+	c.mu.Unlock()
+	if flushed != nil {
+		c.Conn.SetWriteDeadline(time.Now().Add(closeLinger))
+		<-flushed
+	}
+	return c.Conn.Close()
+}
+
+// Pending reports how many bytes are kept, waiting for the peer.
+func (c *Conn) Pending() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.kept)
+}

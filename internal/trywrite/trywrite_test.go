@@ -1,0 +1,146 @@
+package trywrite
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/seed-544bbf9f/comet/internal/leakcheck"
+)
+
+func TestMain(m *testing.M) { leakcheck.Main(m) }
+
+// pair returns a wrapped client side of a loopback TCP connection and the
+// server side, both closed when the test ends.
+func pair(t *testing.T) (*Conn, net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := <-accepted
+	if peer == nil {
+		t.Fatal("accept failed")
+	}
+	w, ok := Wrap(c)
+	if !ok {
+		t.Fatal("a TCP connection was not wrapped")
+	}
+	t.Cleanup(func() { w.Close(); peer.Close() })
+	return w.(*Conn), peer
+}
+
+// TestWriteDoesNotWait writes far more than the socket buffers hold to a
+// peer that reads nothing: every Write returns at once, whole, and the
+// peer then reads every byte in order.
+func TestWriteDoesNotWait(t *testing.T) {
+	w, peer := pair(t)
+	want := make([]byte, 16<<20)
+	rand.Read(want)
+	for p := want; len(p) > 0; p = p[min(len(p), 64<<10):] {
+		n, err := w.Write(p[:min(len(p), 64<<10)])
+		if err != nil || n != min(len(p), 64<<10) {
+			t.Fatalf("Write = %d, %v", n, err)
+		}
+	}
+	if w.Pending() == 0 {
+		t.Fatal("16 MiB to a peer that reads nothing left nothing kept: the socket buffers cannot hold it")
+	}
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(peer, got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("the peer read other bytes than were written, or in another order")
+	}
+	waitFlushed(t, w)
+	if w.Pending() != 0 {
+		t.Fatalf("%d bytes kept after the flusher went", w.Pending())
+	}
+}
+
+// waitFlushed waits for the flusher, if one runs, to go.
+func waitFlushed(t *testing.T, w *Conn) {
+	t.Helper()
+	w.mu.Lock()
+	flushed := w.flushed
+	w.mu.Unlock()
+	if flushed == nil {
+		return
+	}
+	select {
+	case <-flushed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the flusher did not go")
+	}
+}
+
+// TestErrorReturnedLater: a write kept for later that fails makes the next
+// Write fail with its error.
+func TestErrorReturnedLater(t *testing.T) {
+	w, _ := pair(t)
+	chunk := make([]byte, 1<<20)
+	for w.Pending() == 0 {
+		if _, err := w.Write(chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.SetWriteDeadline(time.Now()) // the flusher's blocking write times out
+	waitFlushed(t, w)
+	_, err := w.Write([]byte("x"))
+	if !isTimeout(err) {
+		t.Fatalf("Write after a timed-out flush: %v, want a timeout", err)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// TestCloseSendsKept: Close lets what is kept reach a peer that reads, and
+// then closes: the peer reads every byte, then EOF.
+func TestCloseSendsKept(t *testing.T) {
+	w, peer := pair(t)
+	want := make([]byte, 8<<20)
+	rand.Read(want)
+	if _, err := w.Write(want); err != nil {
+		t.Fatal(err)
+	}
+	read := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(peer)
+		read <- b
+	}()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-read; !bytes.Equal(got, want) {
+		t.Fatalf("the peer read %d bytes before EOF, want the %d written", len(got), len(want))
+	}
+}
+
+// TestWrapOthers: a connection without a socket of its own is left as it
+// is.
+func TestWrapOthers(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	if c, ok := Wrap(a); ok || c != a {
+		t.Fatal("a net.Pipe was wrapped")
+	}
+}
