@@ -28,7 +28,7 @@ const streamTurn = 64 << 10
 // microseconds, and its reply then carries the ack: one write instead of
 // two, which on WebSocket halves the server's writes in request/response
 // traffic. A client sending without replies still gets an ack within
-// the hold of each batch, far inside ackDelay.
+// one to two holds of each batch (see ackHolds), far inside ackDelay.
 const ackHold = time.Millisecond
 
 // attachment is one transport connection or request bound to a session:
@@ -66,10 +66,11 @@ type attachment struct {
 	writerUp   bool        // a writer goroutine exists, running or waiting on wakeCh
 	beat       bool        // a heartbeat is due (a poll: its hold is over)
 	holding    bool        // an ack that would go alone waits (ackHold)
+	holdSince  time.Time   // when the ack held began to wait
+	inHolds    bool        // on the handler's list of attachments holding acks (ackHolds)
 	flushAck   bool        // the hold is over: the ack goes alone
 	lastWrite  time.Time   // when the last write began
 	heartbeat  *time.Timer // fires every interval of downstream silence
-	hold       *time.Timer // ends the hold of an ack; nil until first needed
 	writer     func()      // a.write, bound once (starting it allocates nothing); nil until writes may start
 }
 
@@ -109,10 +110,8 @@ func (a *attachment) end(err error) {
 		s.mu.Lock()
 		a.err = err
 		a.ended = true
-		for _, t := range []*time.Timer{a.heartbeat, a.hold} {
-			if t != nil {
-				t.Stop()
-			}
+		if a.heartbeat != nil {
+			a.heartbeat.Stop()
 		}
 		ds := a.ds
 		s.mu.Unlock()

@@ -58,6 +58,7 @@ type Handler struct {
 	allowed  map[string]bool // Options.AllowedOrigins, canonical
 	limits   *addrLimits
 	buffered atomic.Int64 // outbound bytes in every session's window
+	ackHolds ackHolds     // ends the holds of acks (ackHold)
 	counters counters     // read by Stats
 	cluster  *cluster     // nil on a single node
 	topics   *topics

@@ -131,10 +131,7 @@ func (a *attachment) drain(b *transport.Batch) {
 		}
 		a.opened = true
 		a.beat = false
-		if a.holding {
-			a.hold.Stop()
-			a.holding = false
-		}
+		a.holding = false // the ack goes now; a tick takes a off the list
 		a.flushAck = false
 		a.lastWrite = time.Now()
 		s.mu.Unlock()
@@ -151,36 +148,6 @@ func (a *attachment) drain(b *transport.Batch) {
 			a.end(err)
 			return
 		}
-	}
-}
-
-// holdAck starts the hold of an ack that would go alone, unless it is on.
-// Called with s.mu held.
-func (a *attachment) holdAck() {
-	if a.holding {
-		return
-	}
-	a.holding = true
-	if a.hold == nil {
-		a.hold = time.AfterFunc(ackHold, a.holdOver)
-	} else {
-		a.hold.Reset(ackHold)
-	}
-}
-
-// holdOver runs when an ack has been held for ackHold: it goes alone.
-func (a *attachment) holdOver() {
-	s := a.s
-	s.mu.Lock()
-	if !a.holding {
-		s.mu.Unlock()
-		return // written meanwhile with something else
-	}
-	a.holding, a.flushAck = false, true
-	now := a.wakeNow()
-	s.mu.Unlock()
-	if now {
-		a.writeNow()
 	}
 }
 
