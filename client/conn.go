@@ -47,8 +47,15 @@ type Conn struct {
 	done     chan struct{} // closed when everything has stopped
 	postSlot chan struct{} // one POST in flight
 
-	mu           sync.Mutex
-	changed      signal.Signal // every change of the fields below
+	mu      sync.Mutex
+	changed signal.Signal // every change of the fields below
+	// writable is what the writers (the WebSocket writer, the POST
+	// sender) wait on: woken with changed, except by a downstream batch of
+	// messages and acks only, which gives them nothing to write until an
+	// ack is due; ackAlarm wakes them then (see receive).
+	writable     signal.Signal
+	ackAlarm     *time.Timer   // wakes the writers when an ack falls due; nil until needed
+	ackAlarmAt   time.Time     // when ackAlarm fires; zero when it is not set
 	out          window.Window // our messages not yet acknowledged
 	in           inbound
 	tickets      ticketPool
@@ -127,7 +134,7 @@ func (c *Conn) RecvMessage(ctx context.Context) (Message, error) {
 			c.in.queue[0] = inMsg{}
 			c.in.queue = c.in.queue[1:]
 			if len(c.in.queue)+1 >= c.opts.ReceiveBuffer {
-				c.changed.Wake() // room again: reading resumes
+				c.wakeLocked() // room again: reading resumes
 			}
 			c.mu.Unlock()
 			if m.err != nil {
@@ -180,7 +187,7 @@ func (c *Conn) Send(ctx context.Context, typ transport.MessageType, p []byte) er
 			closed = c.closeErr
 		case c.out.HasRoom(len(p)):
 			c.out.Push(e)
-			c.changed.Wake()
+			c.wakeLocked()
 		default:
 			return false
 		}
@@ -296,7 +303,7 @@ func (c *Conn) queueCloseLocked(code transport.CloseCode, reason string) {
 		ctx := c.ctx // the session's: a fresh one is not this close's
 		c.closeTimer = time.AfterFunc(c.opts.CloseTimeout, func() { c.closeExpired(ctx) })
 	}
-	c.changed.Wake()
+	c.wakeLocked()
 }
 
 // peerClosedLocked accepts the server's close frame f: the session's end,
@@ -364,11 +371,18 @@ func (c *Conn) closeExpired(ctx context.Context) {
 	}
 }
 
+// wakeLocked wakes every waiter: the application's calls, the readers
+// and the writers.
+func (c *Conn) wakeLocked() {
+	c.changed.Wake()
+	c.writable.Wake()
+}
+
 // endLocked ends the session with closeErr, which must be set: it stops
 // every goroutine, and the supervisor then closes Done.
 func (c *Conn) endLocked() {
 	c.cancel()
-	c.changed.Wake()
+	c.wakeLocked()
 }
 
 // endWith ends the session with ce unless it has ended already.

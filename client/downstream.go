@@ -105,7 +105,7 @@ func (c *Conn) opened(f *transport.Frame, ack uint64) {
 	}
 	c.tickets.add(f.Token, time.Now())
 	c.in.ackSent(ack)
-	c.changed.Wake()
+	c.wakeLocked()
 }
 
 // receive applies the frames of a downstream that follow its open frame,
@@ -114,19 +114,35 @@ func (c *Conn) opened(f *transport.Frame, ack uint64) {
 func (c *Conn) receive(frames []transport.Frame) (superseded bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	defer c.changed.Wake()
 	now := time.Now()
+	// Messages and acks alone give the writers nothing to do until an ack
+	// is due: they are left waiting, and the ack alarm wakes them when it
+	// is. Anything else wakes them at once.
+	quiet := true
+	defer func() {
+		c.changed.Wake()
+		if quiet {
+			c.ackAlarmLocked(now)
+		} else {
+			c.writable.Wake()
+		}
+	}()
 	c.heardLocked(now)
 	for i := range frames {
 		f := &frames[i]
+		if t := f.Type; t != transport.TypeText && t != transport.TypeBinary && t != transport.TypeAck {
+			quiet = false
+		}
 		switch f.Type {
 		case transport.TypeText, transport.TypeBinary, transport.TypeClose, transport.TypeSubscribed:
 			fresh, err := window.Accept(c.in.n, f.Seq)
 			if err != nil {
+				quiet = false
 				c.failLocked(transport.CloseProtocolError, err.Error())
 				return false
 			}
 			if !fresh {
+				quiet = false
 				c.in.ackNow = true // a resend: the server may have missed our ack
 				continue
 			}
@@ -144,6 +160,7 @@ func (c *Conn) receive(frames []transport.Frame) (superseded bool) {
 				continue
 			}
 			if len(f.Payload) > c.lim.maxMessage {
+				quiet = false
 				c.failLocked(transport.CloseMessageTooBig,
 					fmt.Sprintf("message of %d bytes exceeds %d", len(f.Payload), c.lim.maxMessage))
 				return false
@@ -161,6 +178,7 @@ func (c *Conn) receive(frames []transport.Frame) (superseded bool) {
 			}
 		case transport.TypeAck:
 			if _, err := c.out.Ack(f.Ack); err != nil {
+				quiet = false
 				c.failLocked(transport.CloseProtocolError, err.Error())
 				return false
 			}
@@ -176,6 +194,31 @@ func (c *Conn) receive(frames []transport.Frame) (superseded bool) {
 		}
 	}
 	return false
+}
+
+// ackAlarmLocked wakes the writers now if an ack is due, or sets the ack
+// alarm for when one will be, unless it is set for sooner.
+func (c *Conn) ackAlarmLocked(now time.Time) {
+	due, wait := c.in.ackDue(now, c.lim.ack)
+	switch {
+	case due:
+		c.writable.Wake()
+	case wait == 0:
+	case c.ackAlarm == nil:
+		c.ackAlarmAt = now.Add(wait)
+		c.ackAlarm = time.AfterFunc(wait, c.ackAlarmRang)
+	case c.ackAlarmAt.IsZero() || now.Add(wait).Before(c.ackAlarmAt):
+		c.ackAlarmAt = now.Add(wait)
+		c.ackAlarm.Reset(wait)
+	}
+}
+
+// ackAlarmRang wakes the writers, for an ack that may have fallen due.
+func (c *Conn) ackAlarmRang() {
+	c.mu.Lock()
+	c.ackAlarmAt = time.Time{}
+	c.writable.Wake()
+	c.mu.Unlock()
 }
 
 // fail closes the session for the server's protocol violation.

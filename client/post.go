@@ -79,7 +79,7 @@ func (c *Conn) post(ctx context.Context, body []byte, ack uint64) (uint64, error
 			c.tickets.add(f.Token, time.Now())
 		}
 	}
-	c.changed.Wake()
+	c.wakeLocked()
 	return c.out.Acked(), nil
 }
 

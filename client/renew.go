@@ -81,7 +81,7 @@ func (c *Conn) stopRenewalLocked() {
 	if c.renewal.cancel != nil {
 		c.renewal.cancel()
 	}
-	c.changed.Wake()
+	c.wakeLocked()
 }
 
 // maxMessage returns the largest message the server accepts.
@@ -145,7 +145,7 @@ func (c *Conn) renew() attachment {
 	c.mu.Lock()
 	c.renewal.active = false
 	c.renewal.stopped = true // Recv now reports the close
-	c.changed.Wake()
+	c.wakeLocked()
 	c.mu.Unlock()
 	return nil
 }
@@ -221,7 +221,7 @@ func (c *Conn) openFresh(ctx context.Context) (attachment, error) {
 	gap.SessionID = c.sid
 	c.in.queue = append(c.in.queue, inMsg{err: gap})
 	c.renewal.active, c.renewal.cancel, c.renewal.gap = false, nil, nil
-	c.changed.Wake()
+	c.wakeLocked()
 	return a, nil
 }
 

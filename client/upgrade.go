@@ -33,7 +33,7 @@ func (c *Conn) serve(a attachment) error {
 	defer stop()
 	c.mu.Lock()
 	c.up.stop = stop
-	c.changed.Wake()
+	c.wakeLocked()
 	c.mu.Unlock()
 	err := a.serve(ctx)
 	c.mu.Lock()

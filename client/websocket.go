@@ -286,7 +286,7 @@ func (w *wsAttachment) write(ctx context.Context) error {
 			c.in.ackSent(c.in.n)
 		}
 		if b.Len() == 0 {
-			ch := c.changed.Wait()
+			ch := c.writable.Wait()
 			c.mu.Unlock()
 			if wait > 0 {
 				ackTimer.Reset(wait)
