@@ -326,3 +326,49 @@ func TestAckRidesOnReply(t *testing.T) {
 		a.ds.expectBatches(t, []string{`["a",2]`, `["m",1,"reply"]`})
 	})
 }
+
+// TestAckHoldsShareATick checks the handler's one ack timer: an ack held
+// while another's hold runs goes at the first tick after its own hold is
+// over, one held alone goes exactly at ackHold, and an attachment that
+// ended while holding leaves the list without writing.
+func TestAckHoldsShareATick(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		h := newTestHandler(t, nil)
+		first, second, gone := newTestSession(t, h), newTestSession(t, h), newTestSession(t, h)
+		a := attachStream(t, first, deliver(1, 0))
+		b := attachStream(t, second, deliver(1, 0))
+		c := attachStream(t, gone, deliver(1, 0))
+		for _, x := range []*served{a, b, c} {
+			x.ds.expect(t, `["o",1,0,"T",25000]`)
+		}
+
+		mustReceive := func(x *served, line string) {
+			t.Helper()
+			if err := x.Receive(batch(line)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mustReceive(a, `["m",1,"a"]`)
+		mustReceive(c, `["m",1,"c"]`)
+		time.Sleep(ackHold / 2)
+		mustReceive(b, `["m",1,"b"]`)
+		c.End(nil)
+		time.Sleep(ackHold / 2)
+		synctest.Wait()
+		a.ds.expectBatches(t, []string{`["a",1]`})
+		if n := len(b.ds.batches); n != 0 {
+			t.Fatalf("an ack held for half of ackHold went at the tick")
+		}
+		happensAt(t, ackHold, "the second lone ack", func() bool { return len(b.ds.batches) > 0 })
+		b.ds.expectBatches(t, []string{`["a",1]`})
+
+		synctest.Wait()
+		h.ackHolds.mu.Lock()
+		left, armed := len(h.ackHolds.held), h.ackHolds.armed
+		h.ackHolds.mu.Unlock()
+		if left != 0 || armed {
+			t.Fatalf("after every hold: %d attachments listed, timer armed %v; want none, off", left, armed)
+		}
+	})
+}
