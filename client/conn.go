@@ -56,6 +56,7 @@ type Conn struct {
 	writable     signal.Signal
 	ackAlarm     *time.Timer   // wakes the writers when an ack falls due; nil until needed
 	ackAlarmAt   time.Time     // when ackAlarm fires; zero when it is not set
+	promptWS     *wsAttachment // a WebSocket being served whose writes never wait: Send writes on it itself
 	out          window.Window // our messages not yet acknowledged
 	in           inbound
 	tickets      ticketPool
@@ -179,6 +180,7 @@ func (c *Conn) Send(ctx context.Context, typ transport.MessageType, p []byte) er
 		e.Payload = transport.EncodePayload(e.Type, p)
 	}
 	var closed error
+	var now *wsAttachment // the WebSocket Send writes on itself
 	err := c.waitUntil(ctx, func() bool {
 		switch {
 		case c.willRenewLocked():
@@ -187,12 +189,20 @@ func (c *Conn) Send(ctx context.Context, typ transport.MessageType, p []byte) er
 			closed = c.closeErr
 		case c.out.HasRoom(len(p)):
 			c.out.Push(e)
-			c.wakeLocked()
+			if w := c.promptWS; w != nil && w.claimLocked() {
+				now = w
+				c.changed.Wake()
+			} else {
+				c.wakeLocked()
+			}
 		default:
 			return false
 		}
 		return true
 	})
+	if now != nil {
+		now.writeNow()
+	}
 	if err != nil {
 		return err
 	}

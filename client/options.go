@@ -14,6 +14,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/seed-544bbf9f/comet/internal/trywrite"
 	"github.com/seed-544bbf9f/comet/internal/wswrite"
 	"github.com/seed-544bbf9f/comet/transport"
 )
@@ -294,8 +295,19 @@ func (o *Options) wsDialer() websocket.Dialer {
 		tc = o.TLSConfig.Clone()
 		tc.NextProtos = nil
 	}
+	dial := o.NetDialContext
 	return websocket.Dialer{
-		NetDialContext:    o.NetDialContext,
+		// A plain TCP connection's writes never wait on the server
+		// (internal/trywrite), so that Send may write itself (see
+		// wsAttachment.writeNow).
+		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dial(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			c, _ = trywrite.Wrap(c)
+			return c, nil
+		},
 		Proxy:             o.Proxy,
 		TLSClientConfig:   tc,
 		Jar:               o.Jar,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/seed-544bbf9f/comet/internal/trywrite"
 	"github.com/seed-544bbf9f/comet/internal/wsread"
 	"github.com/seed-544bbf9f/comet/internal/wswrite"
 	"github.com/seed-544bbf9f/comet/transport"
@@ -25,11 +26,14 @@ const goodbyeTimeout = time.Second
 type wsAttachment struct {
 	c          *Conn
 	ws         *websocket.Conn
-	interval   time.Duration // the heartbeat interval of the open frame
-	sent       uint64        // the highest upstream sequence number written here; the writer's
-	superseded bool          // the open frame came with ["s"]
-	attempt    uint64        // the attach's attempt id
-	deflate    bool          // permessage-deflate was agreed at the handshake
+	interval   time.Duration   // the heartbeat interval of the open frame
+	sent       uint64          // the highest upstream sequence number written here; the writer's
+	superseded bool            // the open frame came with ["s"]
+	attempt    uint64          // the attach's attempt id
+	deflate    bool            // permessage-deflate was agreed at the handshake
+	prompt     bool            // writes never wait on the server (trywrite): Send may write itself
+	busy       bool            // a goroutine builds or writes a batch here; guarded by c.mu
+	nowBatch   transport.Batch // writeNow's, kept between calls; its while busy
 }
 
 // attachWebSocket opens a WebSocket to the session and waits, within
@@ -88,8 +92,9 @@ func (c *Conn) adoptWebSocket(ws *websocket.Conn, deflate bool, p transport.Atta
 	}
 	open := &frames[0]
 	c.opened(open, p.Ack)
+	_, prompt := ws.NetConn().(*trywrite.Conn)
 	w := &wsAttachment{c: c, ws: ws, interval: millis(int(open.Interval), c.lim.heartbeat), sent: open.Ack, attempt: p.Attempt,
-		deflate: deflate}
+		deflate: deflate, prompt: prompt}
 	w.superseded = c.receive(frames[1:])
 	return w, nil
 }
@@ -186,11 +191,93 @@ func (w *wsAttachment) serve(ctx context.Context) error {
 	errs := make(chan error, 2)
 	go func() { errs <- w.read(ctx) }()
 	go func() { errs <- w.write(ctx) }()
+	if w.prompt {
+		c := w.c
+		c.mu.Lock()
+		c.promptWS = w
+		c.mu.Unlock()
+		defer func() {
+			c.mu.Lock()
+			if c.promptWS == w {
+				c.promptWS = nil
+			}
+			c.mu.Unlock()
+		}()
+	}
 	first := <-errs
 	cancel()
 	w.goodbye()
 	<-errs
 	return first
+}
+
+// claimLocked makes the caller this attachment's writer, if no goroutine
+// writes here now, and reports whether it did; the caller then calls
+// writeNow once it has let go of c.mu.
+func (w *wsAttachment) claimLocked() bool {
+	if w.busy {
+		return false
+	}
+	w.busy = true
+	return true
+}
+
+// writeNow writes what is due from the calling goroutine, as the writer
+// goroutine would, until nothing is: Send's message goes from Send,
+// with no hand-off. A failed write closes the connection, which ends the
+// reader and so the attachment, as a failed write of the writer's does.
+func (w *wsAttachment) writeNow() {
+	c := w.c
+	b := &w.nowBatch
+	b.Raw = c.binary
+	for {
+		c.mu.Lock()
+		last, ok := w.collectLocked(b, time.Now(), false)
+		if !ok {
+			w.busy = false
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		if err := w.writeBatch(b, time.Now()); err != nil {
+			c.mu.Lock()
+			w.busy = false
+			c.mu.Unlock()
+			w.ws.Close()
+			return
+		}
+		c.mu.Lock()
+		w.sent = last
+		c.wroteLocked(last)
+		c.mu.Unlock()
+	}
+}
+
+// collectLocked resets b to what is due: the messages not yet written
+// here and an ack, if the cadence of PROTOCOL.md section 6 or beat asks
+// for one or it can ride on the messages. It reports the last sequence
+// number b carries, and whether b holds anything.
+func (w *wsAttachment) collectLocked(b *transport.Batch, now time.Time, beat bool) (last uint64, ok bool) {
+	c := w.c
+	b.Reset()
+	last = c.out.AppendTo(b, w.sent, c.lim.maxBatch)
+	due, _ := c.in.ackDue(now, c.lim.ack)
+	// An ack rides on what is written anyway, except on raw binary
+	// messages alone, where it would be a text message of its own: it
+	// then waits for the cadence's deadline, like an ack with nothing
+	// to ride on.
+	if due || beat || b.Len() > 0 && c.in.n > c.in.acked && !b.RawOnly() {
+		b.Append(&transport.Frame{Type: transport.TypeAck, Ack: c.in.n})
+		c.in.ackSent(c.in.n)
+	}
+	return last, b.Len() > 0
+}
+
+// writeBatch writes b as WebSocket messages, bounded by the interval and
+// the attach timeout.
+func (w *wsAttachment) writeBatch(b *transport.Batch, now time.Time) error {
+	w.ws.SetWriteDeadline(now.Add(w.interval + w.c.lim.attachTimeout))
+	return wswrite.Batch(w.ws, b, w.deflate)
 }
 
 // goodbye closes the connection, which unblocks the reader and the
@@ -273,19 +360,16 @@ func (w *wsAttachment) write(ctx context.Context) error {
 	beat := false
 	for {
 		c.mu.Lock()
-		b.Reset()
 		now := time.Now()
-		last := c.out.AppendTo(&b, w.sent, c.lim.maxBatch)
-		due, wait := c.in.ackDue(now, c.lim.ack)
-		// An ack rides on what is written anyway, except on raw binary
-		// messages alone, where it would be a text message of its own: it
-		// then waits for the cadence's deadline, like an ack with nothing
-		// to ride on.
-		if due || beat || b.Len() > 0 && c.in.n > c.in.acked && !b.RawOnly() {
-			b.Append(&transport.Frame{Type: transport.TypeAck, Ack: c.in.n})
-			c.in.ackSent(c.in.n)
+		var last uint64
+		ok := false
+		if !w.busy {
+			// Otherwise Send writes, and writes all that is due before
+			// it lets go; what falls due after wakes this goroutine.
+			last, ok = w.collectLocked(&b, now, beat)
 		}
-		if b.Len() == 0 {
+		if !ok {
+			_, wait := c.in.ackDue(now, c.lim.ack)
 			ch := c.writable.Wait()
 			c.mu.Unlock()
 			if wait > 0 {
@@ -302,17 +386,20 @@ func (w *wsAttachment) write(ctx context.Context) error {
 			ackTimer.Stop()
 			continue
 		}
+		w.busy = true
 		c.mu.Unlock()
 
-		w.ws.SetWriteDeadline(now.Add(w.interval + c.lim.attachTimeout))
-		if err := wswrite.Batch(w.ws, &b, w.deflate); err != nil {
+		err := w.writeBatch(&b, now)
+		c.mu.Lock()
+		w.busy = false
+		if err != nil {
+			c.mu.Unlock()
 			return err
 		}
-		beat = false
-		idle.Reset(w.interval)
-		c.mu.Lock()
 		w.sent = last
 		c.wroteLocked(last)
 		c.mu.Unlock()
+		beat = false
+		idle.Reset(w.interval)
 	}
 }

@@ -29,7 +29,13 @@ const closeLinger = time.Second
 // connection's.
 type Conn struct {
 	net.Conn
-	rc syscall.RawConn
+	rc      syscall.RawConn
+	writeFn func(fd uintptr) bool // c.writeFD, bound once: passing it allocates nothing
+
+	// The one Write in progress's, for writeFD.
+	p    []byte
+	n    int
+	perr error
 
 	mu       sync.Mutex
 	kept     []byte        // accepted, not yet taken by the kernel, in order
@@ -56,7 +62,9 @@ func Wrap(c net.Conn) (net.Conn, bool) {
 	if err != nil {
 		return c, false
 	}
-	return &Conn{Conn: c, rc: rc}, true
+	w := &Conn{Conn: c, rc: rc}
+	w.writeFn = w.writeFD
+	return w, true
 }
 
 // Write sends what the kernel takes of p at once and keeps the rest for
@@ -98,27 +106,32 @@ func (c *Conn) Write(p []byte) (int, error) {
 // try writes what the socket takes of p without waiting. A deadline
 // already past fails it, as it would a blocking write.
 func (c *Conn) try(p []byte) (int, error) {
-	n := 0
-	var werr error
-	err := c.rc.Write(func(fd uintptr) bool {
-		for n < len(p) {
-			m, err := syscall.Write(int(fd), p[n:])
-			switch {
-			case err == syscall.EINTR:
-				continue
-			case err == syscall.EAGAIN:
-				return true // full: the rest waits for the flusher
-			case err != nil:
-				werr = &net.OpError{Op: "write", Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
-				return true
-			case m == 0:
-				return true
-			}
-			n += m
-		}
-		return true
-	})
+	c.p, c.n, c.perr = p, 0, nil
+	err := c.rc.Write(c.writeFn)
+	n, werr := c.n, c.perr
+	c.p, c.perr = nil, nil
 	return n, cmp.Or(werr, err)
+}
+
+// writeFD writes c.p from c.n on until the socket takes no more; it is
+// called by the poller with the socket's descriptor.
+func (c *Conn) writeFD(fd uintptr) bool {
+	for c.n < len(c.p) {
+		m, err := syscall.Write(int(fd), c.p[c.n:])
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			return true // full: the rest waits for the flusher
+		case err != nil:
+			c.perr = &net.OpError{Op: "write", Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+			return true
+		case m == 0:
+			return true
+		}
+		c.n += m
+	}
+	return true
 }
 
 // flush sends what is kept, with the wrapped connection's blocking Write
