@@ -117,3 +117,60 @@ func reportCPU(b *testing.B, before usage) {
 	b.ReportMetric(float64(now.cpu-before.cpu)/float64(b.N), "cpu-ns/op")
 	b.ReportMetric(float64(now.switches-before.switches)/float64(b.N), "switches/op")
 }
+
+// BenchmarkConnect times opening a session forced onto WebSocket and
+// closing it at once, client and server in this process, beside a
+// gorilla/websocket dial and close: what a connect storm costs per
+// session.
+func BenchmarkConnect(b *testing.B) {
+	b.Run("websocket", func(b *testing.B) {
+		// Sessions a client dropped wait out their grace period: the
+		// per-address limits would refuse the benchmark's thousands.
+		h := comet.NewHandler(&comet.Options{Logger: quiet, NegotiateRate: -1, MaxSessionsPerAddress: 1 << 30,
+			Serve: func(s *comet.Session) { s.Recv(s.Context()) }})
+		mux := http.NewServeMux()
+		mux.Handle("/comet/", h)
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+		defer h.Shutdown(context.Background())
+		ctx := context.Background()
+		opts := &client.Options{Transports: []string{comet.WebSocket}}
+		b.ReportAllocs()
+		cpu := processCPU()
+		b.ResetTimer()
+		for range b.N {
+			c, err := client.Dial(ctx, srv.URL+"/comet", opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			c.CloseNow()
+		}
+		b.StopTimer()
+		reportCPU(b, cpu)
+	})
+	b.Run("raw-websocket", func(b *testing.B) {
+		up := websocket.Upgrader{}
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			conn, err := up.Upgrade(w, r, nil)
+			if err != nil {
+				return
+			}
+			conn.ReadMessage()
+			conn.Close()
+		}))
+		defer srv.Close()
+		u := "ws" + strings.TrimPrefix(srv.URL, "http")
+		b.ReportAllocs()
+		cpu := processCPU()
+		b.ResetTimer()
+		for range b.N {
+			conn, _, err := websocket.DefaultDialer.Dial(u, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			conn.Close()
+		}
+		b.StopTimer()
+		reportCPU(b, cpu)
+	})
+}
