@@ -58,7 +58,10 @@ func (s *Session) TrySendPrepared(m *PreparedMessage) error {
 // Broadcast offers m to every session without waiting: a session whose
 // window is full is skipped (or, with Options.CloseSlowConsumers, closed),
 // so one slow client never holds up the rest. It returns how many sessions
-// took the message. The sessions share m's encoded bytes.
+// took the message. The sessions share m's encoded bytes. A session on a
+// WebSocket whose writes never wait (transport.PromptDownstream) is
+// written to by Broadcast itself, as a hub loop writes to each connection
+// in turn; on the others the session's writer sends the message.
 func Broadcast(sessions []*Session, m *PreparedMessage) int {
 	n := 0
 	for _, s := range sessions {
