@@ -174,3 +174,40 @@ func BenchmarkConnect(b *testing.B) {
 		reportCPU(b, cpu)
 	})
 }
+
+// BenchmarkPush times the delivery of a 33-byte message the server
+// application sends in a loop, client and server in this process: batching
+// is what Comet's push figures rest on.
+func BenchmarkPush(b *testing.B) {
+	msg := []byte(strings.Repeat("x", 33))
+	for _, name := range []string{comet.WebSocket, comet.SSE} {
+		b.Run(name, func(b *testing.B) {
+			h := comet.NewHandler(&comet.Options{Logger: quiet, Serve: func(s *comet.Session) {
+				ctx := s.Context()
+				for s.Send(ctx, comet.Text, msg) == nil {
+				}
+			}})
+			mux := http.NewServeMux()
+			mux.Handle("/comet/", h)
+			srv := httptest.NewServer(mux)
+			defer srv.Close()
+			defer h.Shutdown(context.Background())
+			ctx := context.Background()
+			c, err := client.Dial(ctx, srv.URL+"/comet", &client.Options{Transports: []string{name}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.CloseNow()
+			b.ReportAllocs()
+			cpu := processCPU()
+			b.ResetTimer()
+			for range b.N {
+				if _, _, err := c.Recv(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			reportCPU(b, cpu)
+		})
+	}
+}

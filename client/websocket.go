@@ -34,6 +34,7 @@ type wsAttachment struct {
 	prompt     bool            // writes never wait on the server (trywrite): Send may write itself
 	busy       bool            // a goroutine builds or writes a batch here; guarded by c.mu
 	nowBatch   transport.Batch // writeNow's, kept between calls; its while busy
+	lastWrite  time.Time       // when the last batch began to be written; guarded by c.mu
 }
 
 // attachWebSocket opens a WebSocket to the session and waits, within
@@ -211,11 +212,18 @@ func (w *wsAttachment) serve(ctx context.Context) error {
 	return first
 }
 
+// promptGap is how long after a write began Send may write the next
+// itself (see claimLocked): closer messages come from a sender in a loop,
+// and go to the writer goroutine, which batches what piles up while it
+// writes.
+const promptGap = 10 * time.Microsecond
+
 // claimLocked makes the caller this attachment's writer, if no goroutine
-// writes here now, and reports whether it did; the caller then calls
-// writeNow once it has let go of c.mu.
+// writes here now and the last write began promptGap ago or more, and
+// reports whether it did; the caller then calls writeNow once it has let
+// go of c.mu.
 func (w *wsAttachment) claimLocked() bool {
-	if w.busy {
+	if w.busy || time.Since(w.lastWrite) < promptGap {
 		return false
 	}
 	w.busy = true
@@ -256,7 +264,8 @@ func (w *wsAttachment) writeNow() {
 // collectLocked resets b to what is due: the messages not yet written
 // here and an ack, if the cadence of PROTOCOL.md section 6 or beat asks
 // for one or it can ride on the messages. It reports the last sequence
-// number b carries, and whether b holds anything.
+// number b carries, and whether b holds anything: if it does, its write
+// begins now.
 func (w *wsAttachment) collectLocked(b *transport.Batch, now time.Time, beat bool) (last uint64, ok bool) {
 	c := w.c
 	b.Reset()
@@ -270,7 +279,11 @@ func (w *wsAttachment) collectLocked(b *transport.Batch, now time.Time, beat boo
 		b.Append(&transport.Frame{Type: transport.TypeAck, Ack: c.in.n})
 		c.in.ackSent(c.in.n)
 	}
-	return last, b.Len() > 0
+	if b.Len() == 0 {
+		return last, false
+	}
+	w.lastWrite = now
+	return last, true
 }
 
 // writeBatch writes b as WebSocket messages, bounded by the interval and

@@ -3,6 +3,7 @@ package session
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/seed-544bbf9f/comet/transport"
 )
@@ -26,6 +27,15 @@ func startPrompt(t *testing.T, s *Session, p transport.AttachParams) *fakeDownst
 	return ds
 }
 
+// quiet makes s's delivering attachment's last write long past, as if
+// promptGap had gone by since (a write closer to the last goes to a
+// goroutine, to batch).
+func quiet(s *Session) {
+	s.mu.Lock()
+	s.deliverer.lastWrite = time.Time{}
+	s.mu.Unlock()
+}
+
 // TestPromptWritesFromSender: on a downstream that never waits, the open
 // frame is written before Start returns, a message before Send returns
 // and a broadcast before Broadcast returns, each from the calling
@@ -47,12 +57,16 @@ func TestPromptWritesFromSender(t *testing.T) {
 		}
 	}
 	written(`["o",1,0,"T",25000]`)
+	quiet(s)
 	mustSend(t, s, "hello")
 	written(`["m",1,"hello"]`)
 	others := []*Session{s, newTestSession(t, h), newTestSession(t, h)}
 	fakes := []*fakeDownstream{ds, startPrompt(t, others[1], deliver(1, 0)), startPrompt(t, others[2], deliver(1, 0))}
 	for _, f := range fakes[1:] {
 		f.next(t) // the open frame
+	}
+	for _, o := range others {
+		quiet(o)
 	}
 	m, err := h.NewPreparedMessage(transport.Text, []byte("all"))
 	if err != nil {

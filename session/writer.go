@@ -29,7 +29,9 @@ func (a *attachment) wake() {
 	}
 	a.writing = true
 	if a.prompt && !a.writerUp {
-		// Its writes never wait: one drain, no linger (see wakeNow).
+		// Its writes never wait: a goroutine for one drain, no linger,
+		// so that the next write far enough from this one is made in
+		// place again (see wakeNow).
 		go a.writeNow()
 		return
 	}
@@ -41,16 +43,25 @@ func (a *attachment) wake() {
 	go a.writer()
 }
 
+// promptGap is how long after a write began the next may be written by
+// the goroutine that has it to send (see wakeNow). Closer writes come
+// from a sender in a loop: they go to the writer goroutine, which
+// batches what piles up while it writes, as it did before writes could
+// be made in place; messages sent in reply, or to many sessions in turn,
+// are further apart.
+const promptGap = 10 * time.Microsecond
+
 // wakeNow is wake for a caller that may write itself. When a's
-// downstream writes promptly (transport.PromptDownstream) and no writer
-// runs, the caller becomes the writer: wakeNow reports true, and the
-// caller calls writeNow once it has let go of s.mu. A message sent then
-// reaches the socket from the goroutine that sent it, with no hand-off,
-// and a broadcast writes to every idle session in turn, as a hub loop
-// does, without waiting on any. Otherwise it wakes a as wake does.
-// Called with s.mu held.
+// downstream writes promptly (transport.PromptDownstream), no writer
+// runs and the last write began at least promptGap ago, the caller
+// becomes the writer: wakeNow reports true, and the caller calls writeNow
+// once it has let go of s.mu. A message sent then reaches the socket
+// from the goroutine that sent it, with no hand-off, and a broadcast
+// writes to every idle session in turn, as a hub loop does, without
+// waiting on any. Otherwise it wakes a as wake does. Called with s.mu
+// held.
 func (a *attachment) wakeNow() bool {
-	if !a.prompt || a.writerUp || a.writing || a.ended || a.writer == nil {
+	if !a.prompt || a.writerUp || a.writing || a.ended || a.writer == nil || time.Since(a.lastWrite) < promptGap {
 		a.wake()
 		return false
 	}
