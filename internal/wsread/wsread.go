@@ -17,20 +17,29 @@ import (
 // hold on to a rare large batch.
 const maxPooled = 64 << 10
 
-var pool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+var pool = sync.Pool{New: func() any { return new(Buffer) }}
+
+// Buffer holds a message read by Next. It carries the reader that bounds
+// the message, so that a read allocates neither.
+type Buffer struct {
+	bytes.Buffer
+	limited io.LimitedReader
+}
 
 // Next reads the next message of conn into a pooled buffer. The caller
 // gives the buffer back with Put once done with its bytes. On error the
 // buffer is nil. A message longer than limit bytes, as read, fails with
 // websocket.ErrReadLimit: gorilla's own read limit counts the bytes on
 // the wire, which permessage-deflate may inflate a thousandfold.
-func Next(conn *websocket.Conn, limit int64) (typ int, b *bytes.Buffer, err error) {
+func Next(conn *websocket.Conn, limit int64) (typ int, b *Buffer, err error) {
 	typ, r, err := conn.NextReader()
 	if err != nil {
 		return typ, nil, err
 	}
-	b = pool.Get().(*bytes.Buffer)
-	n, err := b.ReadFrom(io.LimitReader(r, limit+1))
+	b = pool.Get().(*Buffer)
+	b.limited = io.LimitedReader{R: r, N: limit + 1}
+	n, err := b.ReadFrom(&b.limited)
+	b.limited.R = nil
 	if err == nil && n > limit {
 		err = websocket.ErrReadLimit
 	}
@@ -42,7 +51,7 @@ func Next(conn *websocket.Conn, limit int64) (typ int, b *bytes.Buffer, err erro
 }
 
 // Put returns b, from Next, to the pool; its bytes are invalid after.
-func Put(b *bytes.Buffer) {
+func Put(b *Buffer) {
 	if b.Cap() <= maxPooled {
 		b.Reset()
 		pool.Put(b)

@@ -85,7 +85,7 @@ func TestNextLimit(t *testing.T) {
 
 // TestPutResets checks that a buffer goes back to the pool empty.
 func TestPutResets(t *testing.T) {
-	b := new(bytes.Buffer)
+	b := new(Buffer)
 	b.WriteString("abc")
 	Put(b)
 	if b.Len() != 0 {
