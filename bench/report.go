@@ -162,13 +162,17 @@ func (r *report) markdown(w io.Writer) {
 		"block and mutex profiles as it exits, and section 4 saves each configuration's heap profile (every "+
 		"allocation sampled) and its goroutines grouped by stack, with their counts, while its sessions are "+
 		"open. Files are named `NN-app-…`, NN counting server processes in the order they start, which the "+
-		"log shows. Profiling slows the server: its figures are not to quote.\n\n")
+		"log shows. Only section 4's servers sample every allocation, which would otherwise dominate a CPU "+
+		"profile. A server process serves Comet and the raw baseline alike: focus a CPU profile on Comet's "+
+		"code with `-focus`. Profiling slows the server: its figures are not to quote.\n\n")
 	fmt.Fprintf(w, "```sh\n"+
 		"go -C bench run . -quick -only 4 -profile ../.cache/bench/profile\n"+
 		"go tool pprof -top -sample_index=inuse_space .cache/bench/profile/02-echo-comet-websocket-heap.pb.gz  # an idle session's bytes\n"+
 		"grep -A12 '^[0-9]* @' .cache/bench/profile/02-echo-comet-websocket-goroutine.txt  # its goroutines, by stack\n"+
 		"go -C bench run . -quick -only 1 -profile ../.cache/bench/profile-1\n"+
-		"go tool pprof -top .cache/bench/profile-1/01-echo-cpu.pb.gz  # the first server's CPU; -block, -mutex alike\n```\n\n")
+		"go tool pprof -top .cache/bench/profile-1/01-echo-cpu.pb.gz  # the first server's CPU; -block, -mutex alike\n"+
+		"go tool pprof -top -cum -focus=seed-544bbf9f .cache/bench/profile-1/01-echo-cpu.pb.gz  # Comet's share of it\n"+
+		"go test -run '^$' -bench 'Echo|Push|Connect' .  # client and server in one process: CPU, switches, allocations per round trip\n```\n\n")
 	fmt.Fprintf(w, "The harness is the `bench/` module: a command that starts itself as the server process "+
 		"(`serve`) and as load clients (`load`), and talks to them over pipes. `make bench` also runs "+
 		"the Go microbenchmarks (`go test -bench`) of every module once and keeps their output for "+
