@@ -133,7 +133,13 @@ func (c *Conn) RecvMessage(ctx context.Context) (Message, error) {
 		if len(c.in.queue) > 0 {
 			m := c.in.queue[0]
 			c.in.queue[0] = inMsg{}
-			c.in.queue = c.in.queue[1:]
+			if len(c.in.queue) == 1 {
+				// Left empty, it keeps its slot: a message at a time
+				// reuses the same memory.
+				c.in.queue = c.in.queue[:0]
+			} else {
+				c.in.queue = c.in.queue[1:]
+			}
 			if len(c.in.queue)+1 >= c.opts.ReceiveBuffer {
 				c.wakeLocked() // room again: reading resumes
 			}

@@ -165,7 +165,7 @@ func (s *Session) Recv(ctx context.Context) (transport.MessageType, []byte, erro
 		if len(s.in) > 0 && (s.closeErr == nil || s.closeErr.Remote) {
 			m := s.in[0]
 			s.in[0] = inMessage{}
-			s.in = s.in[1:]
+			s.in = popFront(s.in)
 			s.inBytes -= len(m.p)
 			s.inSpace.Wake()
 			s.mu.Unlock()
@@ -422,4 +422,14 @@ func (s *Session) finish() {
 	if f := s.h.opts.Observer.SessionClosed; f != nil {
 		f(s, ce)
 	}
+}
+
+// popFront drops q's first element, already taken. A queue left empty
+// keeps its slot, so that one taking a message at a time, as request and
+// reply do, appends into the same memory every time.
+func popFront[T any](q []T) []T {
+	if len(q) == 1 {
+		return q[:0]
+	}
+	return q[1:]
 }
