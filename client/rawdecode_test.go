@@ -16,7 +16,7 @@ import (
 // buffer, which is reused, and a bad header closes the session with 1002.
 func TestDecodeWS(t *testing.T) {
 	msg := []byte("[\"r\",1]\n\x00\xff")
-	frames, err := decodeWS(websocket.BinaryMessage, msg)
+	frames, err := decodeWS(nil, websocket.BinaryMessage, msg)
 	if err != nil || len(frames) != 1 || frames[0].Type != transport.TypeBinary || frames[0].Seq != 1 ||
 		!bytes.Equal(frames[0].Payload, []byte{0, 0xff}) {
 		t.Fatalf("decodeWS = %+v, %v", frames, err)
@@ -27,7 +27,7 @@ func TestDecodeWS(t *testing.T) {
 	}
 
 	for _, bad := range []string{`["r",1]`, "[\"r\",0]\nx", "[\"b\",1]\nx", "[\"r\",1,2]\nx"} {
-		_, err := decodeWS(websocket.BinaryMessage, []byte(bad))
+		_, err := decodeWS(nil, websocket.BinaryMessage, []byte(bad))
 		if !errors.Is(err, transport.ErrMalformed) {
 			t.Fatalf("decodeWS(%q) = %v, want ErrMalformed", bad, err)
 		}

@@ -26,15 +26,16 @@ const goodbyeTimeout = time.Second
 type wsAttachment struct {
 	c          *Conn
 	ws         *websocket.Conn
-	interval   time.Duration   // the heartbeat interval of the open frame
-	sent       uint64          // the highest upstream sequence number written here; the writer's
-	superseded bool            // the open frame came with ["s"]
-	attempt    uint64          // the attach's attempt id
-	deflate    bool            // permessage-deflate was agreed at the handshake
-	prompt     bool            // writes never wait on the server (trywrite): Send may write itself
-	busy       bool            // a goroutine builds or writes a batch here; guarded by c.mu
-	nowBatch   transport.Batch // writeNow's, kept between calls; its while busy
-	lastWrite  time.Time       // when the last batch began to be written; guarded by c.mu
+	interval   time.Duration     // the heartbeat interval of the open frame
+	sent       uint64            // the highest upstream sequence number written here; the writer's
+	superseded bool              // the open frame came with ["s"]
+	attempt    uint64            // the attach's attempt id
+	deflate    bool              // permessage-deflate was agreed at the handshake
+	prompt     bool              // writes never wait on the server (trywrite): Send may write itself
+	busy       bool              // a goroutine builds or writes a batch here; guarded by c.mu
+	nowBatch   transport.Batch   // writeNow's, kept between calls; its while busy
+	lastWrite  time.Time         // when the last batch began to be written; guarded by c.mu
+	frames     []transport.Frame // the reader's, for each batch it decodes
 }
 
 // attachWebSocket opens a WebSocket to the session and waits, within
@@ -330,13 +331,18 @@ func (w *wsAttachment) read(ctx context.Context) error {
 			c.fail(transport.CloseProtocolError, "binary WebSocket message")
 			continue
 		}
-		frames, err := decodeWS(typ, b.Bytes())
+		frames, err := decodeWS(w.frames[:0], typ, b.Bytes())
 		wsread.Put(b)
 		if err != nil {
 			c.failDecode(err)
 			continue
 		}
-		if c.receive(frames) {
+		superseded := c.receive(frames)
+		// The frames' payloads are their own: the slice serves the next
+		// batch.
+		clear(frames)
+		w.frames = frames[:0]
+		if superseded {
 			return errSuperseded
 		}
 	}
@@ -345,11 +351,11 @@ func (w *wsAttachment) read(ctx context.Context) error {
 // decodeWS decodes a downstream WebSocket message: a text message is a
 // batch, a binary one a raw binary message, whose payload is copied out
 // of msg (the reader reuses it).
-func decodeWS(typ int, msg []byte) ([]transport.Frame, error) {
+func decodeWS(dst []transport.Frame, typ int, msg []byte) ([]transport.Frame, error) {
 	if typ == websocket.TextMessage {
-		return transport.DecodeBatch(msg)
+		return transport.AppendBatch(dst, msg)
 	}
-	f := make([]transport.Frame, 1)
+	f := append(dst, transport.Frame{})
 	if err := transport.DecodeRaw(msg, &f[0]); err != nil {
 		return nil, err
 	}

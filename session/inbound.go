@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/seed-544bbf9f/comet/internal/logid"
@@ -44,7 +45,12 @@ var errBadSecret = errors.New("comet: the body must start with a key frame holdi
 // decodeBatch decodes an upstream batch; a codec error becomes the
 // violation it stands for.
 func decodeBatch(batch []byte) ([]transport.Frame, error) {
-	frames, err := transport.DecodeBatch(batch)
+	return appendBatch(nil, batch)
+}
+
+// appendBatch is decodeBatch appending to dst (transport.AppendBatch).
+func appendBatch(dst []transport.Frame, batch []byte) ([]transport.Frame, error) {
+	frames, err := transport.AppendBatch(dst, batch)
 	switch {
 	case err == nil:
 		return frames, nil
@@ -70,14 +76,33 @@ func (s *Session) failLocked(err error) {
 func (a *attachment) Receive(batch []byte) error {
 	s := a.s
 	s.h.counters.bytesIn[a.tidx].Add(uint64(len(batch)))
-	frames, err := decodeBatch(batch)
+	fp := framesPool.Get().(*[]transport.Frame)
+	defer putFrames(fp)
+	frames, err := appendBatch((*fp)[:0], batch)
 	if err != nil {
 		s.mu.Lock()
 		s.failLocked(err)
 		s.mu.Unlock()
 		return err
 	}
+	*fp = frames
 	return a.receiveFrames(frames)
+}
+
+// framesPool holds the frame slices upstream batches are decoded into:
+// receiveFrames keeps none of them (payloads are their own), so a read
+// allocates only what it keeps.
+var framesPool = sync.Pool{New: func() any { return new([]transport.Frame) }}
+
+// putFrames clears a slice from framesPool, so that it holds no payload,
+// and returns it unless a rare large batch grew it.
+func putFrames(fp *[]transport.Frame) {
+	if cap(*fp) > 64 {
+		return
+	}
+	clear((*fp)[:cap(*fp)])
+	*fp = (*fp)[:0]
+	framesPool.Put(fp)
 }
 
 // ReceiveBinary implements transport.Attachment. Binary messages the

@@ -722,3 +722,23 @@ func TestParseNegotiateRejects(t *testing.T) {
 		})
 	}
 }
+
+// TestAppendBatch: frames are appended after dst's, in dst's memory when
+// it has room, and an error returns nil.
+func TestAppendBatch(t *testing.T) {
+	dst := make([]Frame, 1, 8)
+	dst[0] = Frame{Type: TypeHeartbeat}
+	got, err := AppendBatch(dst, []byte("[\"m\",1,\"a\"]\n[\"a\",3]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].Type != TypeHeartbeat || got[1].Type != TypeText || string(got[1].Payload) != "a" || got[2].Ack != 3 {
+		t.Fatalf("AppendBatch = %+v", got)
+	}
+	if &got[0] != &dst[0] {
+		t.Fatal("AppendBatch did not use dst's memory")
+	}
+	if got, err := AppendBatch(dst, []byte("[\"m\",1,\n")); err == nil || got != nil {
+		t.Fatalf("a malformed batch: %v, %v; want nil and an error", got, err)
+	}
+}

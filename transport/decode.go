@@ -27,7 +27,13 @@ const maxSafeInteger = 1<<53 - 1
 // the last newline optional. Lines that are empty or hold only spaces are
 // padding and are skipped.
 func DecodeBatch(b []byte) ([]Frame, error) {
-	var frames []Frame
+	return AppendBatch(nil, b)
+}
+
+// AppendBatch is DecodeBatch appending the frames to dst, whose memory a
+// reader may keep from one batch to the next; on error it returns nil.
+func AppendBatch(dst []Frame, b []byte) ([]Frame, error) {
+	frames := dst
 	for len(b) > 0 {
 		var line []byte
 		line, b, _ = bytes.Cut(b, []byte{'\n'})
