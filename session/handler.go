@@ -257,12 +257,26 @@ func (h *Handler) preflight(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// attach serves an attach to the transport name.
+// attach serves an attach to the transport name. It is kept apart from
+// the checks (prepareAttach), whose frame is large: a poll, or a stream
+// that keeps its request, waits in ServeAttach for its whole life, on the
+// stack beneath it, and the runtime halves a goroutine's stack only while
+// a quarter of it holds what is in use. A poll parked under the checks'
+// frame kept a stack twice the size.
 func (h *Handler) attach(w http.ResponseWriter, r *http.Request, name string) {
+	if adapter, a := h.prepareAttach(w, r, name); a != nil {
+		adapter.ServeAttach(w, r, a)
+	}
+}
+
+// prepareAttach checks an attach and returns its adapter and attachment;
+// a nil attachment if it answered the request itself: a refusal, an
+// attach that negotiates, or one forwarded to the session's node.
+func (h *Handler) prepareAttach(w http.ResponseWriter, r *http.Request, name string) (transport.Adapter, *attachment) {
 	adapter := h.adapters[name]
 	if adapter == nil || !slices.Contains(h.offered, name) {
 		writeError(w, http.StatusNotFound, errorBody(transport.CodeTransportDisabled, "transport %q is not offered; this server offers %v", name, h.offered))
-		return
+		return nil, nil
 	}
 	q := r.URL.Query() // parsed once: every parse allocates the whole query again
 	c, refused := h.admit(w, r, q)
@@ -270,30 +284,30 @@ func (h *Handler) attach(w http.ResponseWriter, r *http.Request, name string) {
 		if q.Has("n") {
 			h.counters.refused(refused) // a negotiate refused
 		}
-		return
+		return nil, nil
 	}
 	if q.Has("n") {
 		h.negotiateAttach(w, r, q, c, adapter)
-		return
+		return nil, nil
 	}
 	params, err := transport.ParseAttach(q)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "%v", err))
-		return
+		return nil, nil
 	}
 	s := h.sessions.get(params.Session)
 	if s == nil {
 		if owner := h.foreignOwner(w, params.Session); owner != "" {
 			h.cluster.forward(w, r, adapter, owner, params)
 		}
-		return
+		return nil, nil
 	}
 	if status, body, ok := s.useTicket(params.Ticket); !ok {
 		writeError(w, status, body)
-		return
+		return nil, nil
 	}
 	w.Header().Set("Cache-Control", "no-store, no-transform")
-	adapter.ServeAttach(w, r, s.newAttachment(name, params))
+	return adapter, s.newAttachment(name, params)
 }
 
 // useTicket spends an attach ticket, or returns the refusal.
