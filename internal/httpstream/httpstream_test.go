@@ -475,3 +475,62 @@ func TestTakenOverClientGone(t *testing.T) {
 type ending struct{ done chan error }
 
 func (e *ending) End(err error) { e.done <- err }
+
+// recordingListener hands out connections that record each write.
+type recordingListener struct {
+	net.Listener
+	mu     sync.Mutex
+	writes []string
+}
+
+func (l *recordingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &recordingConn{Conn: c, l: l}, nil
+}
+
+type recordingConn struct {
+	net.Conn
+	l *recordingListener
+}
+
+func (c *recordingConn) Write(p []byte) (int, error) {
+	c.l.mu.Lock()
+	c.l.writes = append(c.l.writes, string(p))
+	c.l.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
+// TestHeadersWithPreamble checks that a stream on net/http's writer sends
+// its headers and its preamble in one write, not the headers first.
+func TestHeadersWithPreamble(t *testing.T) {
+	t.Parallel()
+	started := make(chan *httpstream.Response, 1)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		resp, err := httpstream.Start(w, r, &attachment{}, httpstream.Config{ContentType: "text/x", Stream: true, Preamble: []byte("pre\n")})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		started <- resp
+	}))
+	l := &recordingListener{Listener: srv.Listener}
+	srv.Listener = l
+	srv.Start()
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp := <-started
+	defer resp.Close()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.writes) != 1 || !strings.HasPrefix(l.writes[0], "HTTP/1.1 200 OK\r\n") || !strings.HasSuffix(l.writes[0], "\r\n\r\n4\r\npre\n\r\n") {
+		t.Errorf("writes before Start returned: %q, want one: the headers and the preamble", l.writes)
+	}
+}

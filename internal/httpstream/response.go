@@ -73,7 +73,11 @@ type Response struct {
 func Start(w http.ResponseWriter, r *http.Request, a Attachment, cfg Config) (*Response, error) {
 	resp := &Response{w: w, rc: http.NewResponseController(w), cfg: cfg}
 	setHeaders(w, r, cfg.ContentType)
-	if cfg.Stream {
+	// A writer that implements http.Flusher itself (net/http's does)
+	// always flushes: its stream's headers go out with the preamble, in
+	// one write.
+	_, flusher := w.(http.Flusher)
+	if cfg.Stream && (!flusher || len(cfg.Preamble) == 0) {
 		// ResponseController has no side-effect-free "can you flush?", and
 		// a wrapper can hide Flush behind Unwrap. A Flush is the exact
 		// probe: unsupported, it fails before touching the response, so
@@ -92,16 +96,17 @@ func Start(w http.ResponseWriter, r *http.Request, a Attachment, cfg Config) (*R
 			}
 			return nil, err
 		}
-		if len(cfg.Preamble) > 0 {
-			if err := resp.Write(cfg.Preamble); err != nil {
-				return nil, err
-			}
+	}
+	if cfg.Stream && len(cfg.Preamble) > 0 {
+		if err := resp.Write(cfg.Preamble); err != nil {
+			return nil, err
 		}
 	}
-	resp.stop = context.AfterFunc(r.Context(), func() { a.End(ErrClientGone) })
-	if cfg.Stream {
-		resp.takeOver(r, a)
+	if cfg.Stream && resp.takeOver(r, a) {
+		resp.stop = stopped
+		return resp, nil
 	}
+	resp.stop = context.AfterFunc(r.Context(), func() { a.End(ErrClientGone) })
 	return resp, nil
 }
 

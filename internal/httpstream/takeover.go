@@ -50,10 +50,6 @@ func (r *Response) takeOver(req *http.Request, a Attachment) bool {
 	if err != nil {
 		return false
 	}
-	// The stream no longer depends on the request: its context ends when
-	// ServeAttach returns.
-	r.stop()
-	r.stop = func() bool { return false }
 	// A client does not send on a connection whose response is still
 	// coming; bytes already read (a pipelined request) are never answered.
 	brw.Reader.Discard(brw.Reader.Buffered())
@@ -64,6 +60,10 @@ func (r *Response) takeOver(req *http.Request, a Attachment) bool {
 	go watch(conn, a)
 	return true
 }
+
+// stopped is the stop of a response that watches no request's context:
+// one taken over, whose request's context ends when ServeAttach returns.
+func stopped() bool { return false }
 
 // watch reads the connection until it fails: the client has gone, or the
 // stream was closed, which ends the attachment already.
