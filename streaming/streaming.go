@@ -22,6 +22,10 @@ const preambleSize = 2048 + 1
 // spaces is enough for the longest padding line, the preamble or the pad.
 var spaces = strings.Repeat(" ", max(preambleSize, transport.MaxPad))
 
+// defaultPreamble is the preamble of a response whose pad is no longer,
+// shared by every response.
+var defaultPreamble = padding(nil, preambleSize)
+
 // Options configures the adapter. Nil means defaults.
 type Options struct {
 	// RecycleBytes is the byte budget of one response, preamble and
@@ -57,7 +61,10 @@ func (*Adapter) Name() string { return transport.Streaming }
 // httpstream.Response.TookOver).
 func (ad *Adapter) ServeAttach(w http.ResponseWriter, r *http.Request, a transport.Attachment) {
 	pad := int(a.Params().Pad) // at most transport.MaxPad
-	preamble := padding(nil, max(preambleSize, pad))
+	preamble := defaultPreamble
+	if pad > preambleSize {
+		preamble = padding(nil, pad)
+	}
 	resp, err := httpstream.Start(w, r, a, httpstream.Config{
 		ContentType:  ContentType,
 		Stream:       true,

@@ -101,6 +101,7 @@ func Start(w http.ResponseWriter, r *http.Request, a Attachment, cfg Config) (*R
 		if err := resp.Write(cfg.Preamble); err != nil {
 			return nil, err
 		}
+		resp.cfg.Preamble = nil // sent: a stream need not keep it
 	}
 	if cfg.Stream && resp.takeOver(r, a) {
 		resp.stop = stopped
