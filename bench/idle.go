@@ -12,7 +12,9 @@ import (
 // limit decides how many sessions fit. WebSocket and long-polling hold one:
 // the socket, or the parked poll on the negotiate's connection. The
 // streams hold two: the stream, and the keep-alive connection of the
-// client's POSTs (the attach commit and acks).
+// client's POSTs (the probe a client sends right after attaching,
+// PROTOCOL.md section 8, then acks and keepalives), which a browser keeps
+// idle as the Go client does.
 var serverConns = map[string]int{
 	cometKind(transport.WebSocket): 1,
 	cometKind(transport.SSE):       2,

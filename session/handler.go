@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,6 +54,7 @@ type Handler struct {
 	opts     Options
 	logger   *slog.Logger
 	router   *mux.Router
+	direct   map[string]string // the paths ServeHTTP routes itself: see ServeHTTP
 	adapters map[string]transport.Adapter
 	offered  []string
 	allowed  map[string]bool // Options.AllowedOrigins, canonical
@@ -143,7 +145,15 @@ func NewHandler(opts *Options, adapters ...transport.Adapter) *Handler {
 	for _, name := range js.Names() {
 		sub.Handle("/"+name, shim).Methods(http.MethodGet, http.MethodHead)
 	}
-	sub.HandleFunc("/{transport}", h.attach).Methods(http.MethodGet)
+	sub.HandleFunc("/{transport}", func(w http.ResponseWriter, r *http.Request) {
+		h.attach(w, r, mux.Vars(r)["transport"])
+	}).Methods(http.MethodGet)
+	h.direct = map[string]string{h.opts.Prefix + "/send": ""}
+	for name := range h.adapters {
+		if !slices.Contains(js.Names(), name) {
+			h.direct[h.opts.Prefix+"/"+name] = name
+		}
+	}
 	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, errorBody(transport.CodeNotFound, "no such path: %s", r.URL.Path))
 	})
@@ -174,6 +184,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// for tests that prove a session's requests spread over nodes.
 		w.Header().Set(NodeHeader, h.cluster.node)
 	}
+	// The paths of every session's requests, the transports' and /send,
+	// are routed here as the router would route them: its matching (a
+	// regular expression per route, the variables in a copy of the
+	// request) costs more than the rest of a POST's routing.
+	if name, ok := h.direct[r.URL.Path]; ok {
+		switch {
+		case name == "" && r.Method == http.MethodPost:
+			h.send(w, r)
+			return
+		case name != "" && r.Method == http.MethodGet:
+			h.attach(w, r, name)
+			return
+		}
+	}
 	h.router.ServeHTTP(w, r)
 }
 
@@ -187,10 +211,10 @@ func (h *Handler) Sessions() int { return h.sessions.len() }
 // Options returns the options in force, defaults filled in.
 func (h *Handler) Options() Options { return h.opts }
 
-// admit checks what every request must pass: the protocol version and the
-// Origin policy. It writes the refusal and returns its error code, or sets
-// the CORS headers and returns "".
-func (h *Handler) admit(w http.ResponseWriter, r *http.Request) (c client, refused string) {
+// admit checks what every request must pass: the protocol version in q,
+// the request's query, and the Origin policy. It writes the refusal and
+// returns its error code, or sets the CORS headers and returns "".
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request, q url.Values) (c client, refused string) {
 	c = h.clientOf(r)
 	cors, creds, refusal := h.checkOrigin(r, c)
 	if refusal != nil {
@@ -208,7 +232,7 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request) (c client, refus
 	// CORS headers first, so that an allowed cross-origin page can read
 	// the version refusal and its list of supported versions.
 	setCORS(w, cors, creds)
-	if v := r.URL.Query().Get("v"); v != strconv.Itoa(transport.Version) {
+	if v := q.Get("v"); v != strconv.Itoa(transport.Version) {
 		body := errorBody(transport.CodeUnsupportedVersion, "protocol version %q is not supported", v)
 		body.Supported = []int{transport.Version}
 		writeError(w, http.StatusBadRequest, body)
@@ -234,42 +258,57 @@ func (h *Handler) preflight(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (h *Handler) attach(w http.ResponseWriter, r *http.Request) {
-	name := mux.Vars(r)["transport"]
+// attach serves an attach to the transport name. It is kept apart from
+// the checks (prepareAttach), whose frame is large: a poll, or a stream
+// that keeps its request, waits in ServeAttach for its whole life, on the
+// stack beneath it, and the runtime halves a goroutine's stack only while
+// a quarter of it holds what is in use. A poll parked under the checks'
+// frame kept a stack twice the size.
+func (h *Handler) attach(w http.ResponseWriter, r *http.Request, name string) {
+	if adapter, a := h.prepareAttach(w, r, name); a != nil {
+		adapter.ServeAttach(w, r, a)
+	}
+}
+
+// prepareAttach checks an attach and returns its adapter and attachment;
+// a nil attachment if it answered the request itself: a refusal, an
+// attach that negotiates, or one forwarded to the session's node.
+func (h *Handler) prepareAttach(w http.ResponseWriter, r *http.Request, name string) (transport.Adapter, *attachment) {
 	adapter := h.adapters[name]
 	if adapter == nil || !slices.Contains(h.offered, name) {
 		writeError(w, http.StatusNotFound, errorBody(transport.CodeTransportDisabled, "transport %q is not offered; this server offers %v", name, h.offered))
-		return
+		return nil, nil
 	}
-	c, refused := h.admit(w, r)
+	q := r.URL.Query() // parsed once: every parse allocates the whole query again
+	c, refused := h.admit(w, r, q)
 	if refused != "" {
-		if r.URL.Query().Has("n") {
+		if q.Has("n") {
 			h.counters.refused(refused) // a negotiate refused
 		}
-		return
+		return nil, nil
 	}
-	if r.URL.Query().Has("n") {
-		h.negotiateAttach(w, r, c, adapter)
-		return
+	if q.Has("n") {
+		h.negotiateAttach(w, r, q, c, adapter)
+		return nil, nil
 	}
-	params, err := transport.ParseAttach(r.URL.Query())
+	params, err := transport.ParseAttach(q)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "%v", err))
-		return
+		return nil, nil
 	}
 	s := h.sessions.get(params.Session)
 	if s == nil {
 		if owner := h.foreignOwner(w, params.Session); owner != "" {
 			h.cluster.forward(w, r, adapter, owner, params)
 		}
-		return
+		return nil, nil
 	}
 	if status, body, ok := s.useTicket(params.Ticket); !ok {
 		writeError(w, status, body)
-		return
+		return nil, nil
 	}
 	w.Header().Set("Cache-Control", "no-store, no-transform")
-	adapter.ServeAttach(w, r, s.newAttachment(name, params))
+	return adapter, s.newAttachment(name, params)
 }
 
 // useTicket spends an attach ticket, or returns the refusal.
@@ -313,10 +352,11 @@ func (s *Session) newAttachment(name string, p transport.AttachParams) *attachme
 }
 
 func (h *Handler) send(w http.ResponseWriter, r *http.Request) {
-	if _, refused := h.admit(w, r); refused != "" {
+	q := r.URL.Query()
+	if _, refused := h.admit(w, r, q); refused != "" {
 		return
 	}
-	id := r.URL.Query().Get("s")
+	id := q.Get("s")
 	if id == "" {
 		writeError(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "s (the session id) is required"))
 		return

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -25,7 +26,7 @@ const overloadRetry = 5 * time.Second
 // that protect the server: shutdown, the per-address rate and session
 // cap, the session cap and the outbound buffer budget.
 func (h *Handler) negotiate(w http.ResponseWriter, r *http.Request) {
-	c, refused := h.admit(w, r)
+	c, refused := h.admit(w, r, r.URL.Query())
 	if refused != "" {
 		h.counters.refused(refused)
 		return
@@ -55,7 +56,7 @@ func (h *Handler) negotiate(w http.ResponseWriter, r *http.Request) {
 // attach's answer (a WebSocket upgrade's 101, or the HTTP transports'
 // 200), and the attach is the session's first attachment. A redirect is
 // answered as negotiate answers it, with no attachment.
-func (h *Handler) negotiateAttach(w http.ResponseWriter, r *http.Request, c client, adapter transport.Adapter) {
+func (h *Handler) negotiateAttach(w http.ResponseWriter, r *http.Request, q url.Values, c client, adapter transport.Adapter) {
 	switch {
 	case adapter.Name() == transport.WebSocket && !isUpgrade(r):
 		h.refuse(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "n (a negotiate body) on the WebSocket path needs an upgrade"), 0)
@@ -72,7 +73,7 @@ func (h *Handler) negotiateAttach(w http.ResponseWriter, r *http.Request, c clie
 	if !ok {
 		return
 	}
-	params, req, err := transport.ParseNegotiatingAttach(r.URL.Query())
+	params, req, err := transport.ParseNegotiatingAttach(q)
 	if err != nil {
 		h.refuse(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "%v", err), 0)
 		return

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/seed-544bbf9f/comet/internal/httpstream"
 	"github.com/seed-544bbf9f/comet/transport"
@@ -19,8 +20,8 @@ const ContentType = "text/event-stream; charset=utf-8"
 // refused, while the client attaches again itself with a fresh one.
 var preamble = []byte(":" + strings.Repeat(" ", 2048) + "\n" + "retry: 86400000\n\n")
 
-// maxKept is the largest event buffer a downstream keeps between batches;
-// a larger one, grown for a burst, is left to the garbage collector.
+// maxKept is the largest event buffer returned to the pool; a larger one,
+// grown for a burst, is left to the garbage collector.
 const maxKept = 64 << 10
 
 // Adapter serves SSE attachments.
@@ -32,7 +33,10 @@ func New() *Adapter { return &Adapter{} }
 // Name returns transport.SSE.
 func (*Adapter) Name() string { return transport.SSE }
 
-// ServeAttach serves one stream until the attachment ends.
+// ServeAttach serves one stream. On HTTP/1.1 it takes the connection
+// over once the preamble is out, starts the attachment and returns (see
+// httpstream.Response.TookOver); otherwise it serves the stream until the
+// attachment ends.
 func (*Adapter) ServeAttach(w http.ResponseWriter, r *http.Request, a transport.Attachment) {
 	resp, err := httpstream.Start(w, r, a, httpstream.Config{
 		ContentType:  ContentType,
@@ -43,24 +47,37 @@ func (*Adapter) ServeAttach(w http.ResponseWriter, r *http.Request, a transport.
 	if err != nil {
 		return // answered, or the client is gone
 	}
+	ds := &downstream{resp: resp}
+	if resp.TookOver() {
+		a.Start(ds, transport.Stream) // on error, Start has closed ds
+		return
+	}
 	defer resp.Finish()
-	a.Serve(&downstream{resp: resp}, transport.Stream)
+	a.Serve(ds, transport.Stream)
 }
 
 // downstream writes each batch as one run of events.
 type downstream struct {
 	resp *httpstream.Response
-	buf  []byte
 }
 
+// bufPool holds the buffers events are encoded in: a session keeps none
+// between batches.
+var bufPool = sync.Pool{New: func() any { return new([]byte) }}
+
 func (d *downstream) WriteBatch(b *transport.Batch) error {
-	d.buf = appendEvents(d.buf[:0], b)
-	err := d.resp.Write(d.buf)
-	if cap(d.buf) > maxKept {
-		d.buf = nil
+	bp := bufPool.Get().(*[]byte)
+	buf := appendEvents((*bp)[:0], b)
+	err := d.resp.Write(buf)
+	if cap(buf) <= maxKept {
+		*bp = buf
+		bufPool.Put(bp)
 	}
 	return err
 }
+
+// WritesPromptly implements transport.PromptDownstream.
+func (d *downstream) WritesPromptly() bool { return d.resp.Prompt() }
 
 func (d *downstream) Close() error { return d.resp.Close() }
 

@@ -3,6 +3,7 @@ package streaming
 import (
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/seed-544bbf9f/comet/internal/httpstream"
 	"github.com/seed-544bbf9f/comet/transport"
@@ -20,6 +21,10 @@ const preambleSize = 2048 + 1
 
 // spaces is enough for the longest padding line, the preamble or the pad.
 var spaces = strings.Repeat(" ", max(preambleSize, transport.MaxPad))
+
+// defaultPreamble is the preamble of a response whose pad is no longer,
+// shared by every response.
+var defaultPreamble = padding(nil, preambleSize)
 
 // Options configures the adapter. Nil means defaults.
 type Options struct {
@@ -51,10 +56,15 @@ func New(opts *Options) *Adapter {
 func (*Adapter) Name() string { return transport.Streaming }
 
 // ServeAttach serves one stream until the attachment ends, its budget is
-// spent, or it is superseded.
+// spent, or it is superseded. On HTTP/1.1 it takes the connection over
+// once the preamble is out, starts the attachment and returns (see
+// httpstream.Response.TookOver).
 func (ad *Adapter) ServeAttach(w http.ResponseWriter, r *http.Request, a transport.Attachment) {
 	pad := int(a.Params().Pad) // at most transport.MaxPad
-	preamble := padding(nil, max(preambleSize, pad))
+	preamble := defaultPreamble
+	if pad > preambleSize {
+		preamble = padding(nil, pad)
+	}
 	resp, err := httpstream.Start(w, r, a, httpstream.Config{
 		ContentType:  ContentType,
 		Stream:       true,
@@ -64,8 +74,13 @@ func (ad *Adapter) ServeAttach(w http.ResponseWriter, r *http.Request, a transpo
 	if err != nil {
 		return // answered, or the client is gone
 	}
+	ds := &downstream{resp: resp, pad: pad, budget: ad.budget, written: len(preamble)}
+	if resp.TookOver() {
+		a.Start(ds, transport.Stream) // on error, Start has closed ds
+		return
+	}
 	defer resp.Finish()
-	a.Serve(&downstream{resp: resp, pad: pad, budget: ad.budget, written: len(preamble)}, transport.Stream)
+	a.Serve(ds, transport.Stream)
 }
 
 // downstream writes batches back to back, each frame already terminated
@@ -75,8 +90,14 @@ type downstream struct {
 	pad     int // every flush is at least this long; 0: no padding
 	budget  int
 	written int
-	buf     []byte // a batch shorter than the pad, padded
 }
+
+// padPool holds the buffers of batches padded up to the pad: a session
+// keeps none between batches.
+var padPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// WritesPromptly implements transport.PromptDownstream.
+func (d *downstream) WritesPromptly() bool { return d.resp.Prompt() }
 
 // WriteBatch writes b, padded up to the pad if asked, as one flush. It
 // returns transport.ErrDone after the write that passes the budget, so
@@ -84,8 +105,10 @@ type downstream struct {
 func (d *downstream) WriteBatch(b *transport.Batch) error {
 	p := b.Bytes
 	if len(p) < d.pad {
-		d.buf = padding(append(d.buf[:0], p...), d.pad-len(p))
-		p = d.buf
+		bp := padPool.Get().(*[]byte)
+		*bp = padding(append((*bp)[:0], p...), d.pad-len(p))
+		defer padPool.Put(bp) // at most transport.MaxPad long
+		p = *bp
 	}
 	if err := d.resp.Write(p); err != nil {
 		return err

@@ -7,10 +7,19 @@
 // progress; and the attachment ended when the client goes away.
 //
 // An adapter calls Start, writes batches with Response.Write from one
-// goroutine (the session's writer), may call Close from any goroutine, and
-// calls Finish on the request's goroutine before its ServeAttach returns:
-// the ResponseWriter is invalid after that, and Finish makes sure nothing
-// touches it.
+// goroutine at a time (the session's writer), may call Close from any
+// goroutine, and calls Finish on the request's goroutine before its
+// ServeAttach returns: the ResponseWriter is invalid after that, and
+// Finish makes sure nothing touches it.
+//
+// A stream on HTTP/1.1 is taken over once its headers and preamble are
+// out (Response.TookOver): the connection is hijacked, and chunks are
+// written to it as net/http would write them, so that what clients and
+// proxies see is unchanged until the end, where the last chunk is
+// followed by the connection's close rather than a next request. The
+// request's goroutine, net/http's background reader and its buffers are
+// then let go, and the adapter starts its attachment and returns. Close
+// ends such a response; Finish is not needed.
 //
 // # Headers
 //

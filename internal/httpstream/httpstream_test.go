@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -197,13 +198,64 @@ type signalling struct {
 }
 
 func (s *signalling) Write(p []byte) (int, error) {
-	if len(p) == len(huge) {
+	if len(p) >= len(huge) {
 		s.once.Do(func() { close(s.writing) })
 	}
 	return s.ResponseWriter.Write(p)
 }
 
 func (s *signalling) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// signallingListener hands out connections that tell when a write of huge
+// has begun. They are no *net.TCPConn, so that a response that takes one
+// over writes to it as to a TLS connection, waiting on the client.
+type signallingListener struct {
+	net.Listener
+	writing chan struct{}
+	once    sync.Once
+}
+
+func (l *signallingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &signallingConn{Conn: c, l: l}, nil
+}
+
+type signallingConn struct {
+	net.Conn
+	l *signallingListener
+}
+
+func (c *signallingConn) Write(p []byte) (int, error) {
+	if len(p) >= len(huge) {
+		c.l.once.Do(func() { close(c.l.writing) })
+	}
+	return c.Conn.Write(p)
+}
+
+// How a writer's response is served.
+const (
+	viaTCP     = iota // HTTP/1.1 on TCP: taken over, its writes never wait
+	viaConn           // HTTP/1.1 on another net.Conn: taken over, its writes wait
+	viaHTTP2          // HTTP/2: net/http's
+	viaWrapper        // HTTP/1.1 through a writer that cannot hijack: net/http's
+)
+
+var modes = []struct {
+	name string
+	mode int
+}{{"taken over", viaConn}, {"http2", viaHTTP2}, {"not taken over", viaWrapper}}
+
+// noHijack is a middleware's writer that hides Hijack and has no Unwrap.
+type noHijack struct{ http.ResponseWriter }
+
+func (n noHijack) Flush() { n.ResponseWriter.(http.Flusher).Flush() }
+
+func (n noHijack) SetWriteDeadline(t time.Time) error {
+	return http.NewResponseController(n.ResponseWriter).SetWriteDeadline(t)
+}
 
 // writer serves one stream that writes huge to a client that never reads,
 // so that the write blocks.
@@ -214,30 +266,42 @@ type writer struct {
 	done    chan error    // the error that ended it
 }
 
-func startWriter(t *testing.T, http2 bool, timeout time.Duration) *writer {
+func startWriter(t *testing.T, mode int, timeout time.Duration) *writer {
 	t.Helper()
 	wr := &writer{resp: make(chan *httpstream.Response, 1), writing: make(chan struct{}), done: make(chan error, 1)}
 	wr.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w = &signalling{ResponseWriter: w, writing: wr.writing}
+		switch mode {
+		case viaHTTP2:
+			w = &signalling{ResponseWriter: w, writing: wr.writing}
+		case viaWrapper:
+			w = &signalling{ResponseWriter: noHijack{w}, writing: wr.writing}
+		}
 		resp, err := httpstream.Start(w, r, &attachment{}, httpstream.Config{Stream: true, WriteTimeout: timeout})
 		if err != nil {
 			wr.done <- err
 			return
 		}
+		if took := mode == viaTCP || mode == viaConn; resp.TookOver() != took || resp.Prompt() != (mode == viaTCP) {
+			t.Errorf("took over %v, prompt %v; want %v, %v", resp.TookOver(), resp.Prompt(), took, mode == viaTCP)
+		}
 		defer resp.Finish()
 		wr.resp <- resp
 		wr.done <- resp.Write(huge)
 	}))
-	if http2 {
+	switch mode {
+	case viaHTTP2:
 		wr.srv.EnableHTTP2 = true
 		wr.srv.StartTLS()
-	} else {
+	case viaConn:
+		wr.srv.Listener = &signallingListener{Listener: wr.srv.Listener, writing: wr.writing}
+		wr.srv.Start()
+	default:
 		wr.srv.Start()
 	}
 	t.Cleanup(wr.srv.Close)
 	ctx, cancel := context.WithTimeout(t.Context(), wait)
 	t.Cleanup(cancel)
-	if http2 {
+	if mode == viaHTTP2 {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, wr.srv.URL, nil)
 		resp, err := wr.srv.Client().Do(req)
 		if err != nil {
@@ -275,10 +339,10 @@ func (wr *writer) result(t *testing.T) error {
 // time, since its deadline is a minute away.
 func TestCloseUnblocksWrite(t *testing.T) {
 	t.Parallel()
-	for _, http2 := range []bool{false, true} {
-		t.Run(fmt.Sprintf("http2=%v", http2), func(t *testing.T) {
+	for _, tc := range modes {
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			wr := startWriter(t, http2, time.Minute)
+			wr := startWriter(t, tc.mode, time.Minute)
 			resp := <-wr.resp
 			select {
 			case <-wr.writing:
@@ -297,15 +361,176 @@ func TestCloseUnblocksWrite(t *testing.T) {
 // until the per-write deadline fails it.
 func TestWriteDeadline(t *testing.T) {
 	t.Parallel()
-	for _, http2 := range []bool{false, true} {
-		t.Run(fmt.Sprintf("http2=%v", http2), func(t *testing.T) {
+	for _, tc := range modes {
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			wr := startWriter(t, http2, 100*time.Millisecond)
+			wr := startWriter(t, tc.mode, 100*time.Millisecond)
 			if err := wr.result(t); errors.Is(err, httpstream.ErrClosed) || err == nil {
 				t.Errorf("blocked write ended with %v, want a timeout", err)
-			} else if !http2 && !errors.Is(err, os.ErrDeadlineExceeded) {
+			} else if tc.mode != viaHTTP2 && !errors.Is(err, os.ErrDeadlineExceeded) {
 				t.Errorf("blocked write ended with %v, want %v", err, os.ErrDeadlineExceeded)
 			}
 		})
+	}
+}
+
+// TestPromptWrite writes more than a client that does not read can take
+// to a stream taken over on TCP: the write returns at once, and Close
+// ends the stream however much is still waiting for the client.
+func TestPromptWrite(t *testing.T) {
+	t.Parallel()
+	wr := startWriter(t, viaTCP, time.Minute)
+	resp := <-wr.resp
+	if err := wr.result(t); err != nil {
+		t.Fatalf("Write = %v, want it to return at once", err)
+	}
+	if err := resp.Close(); err != nil {
+		t.Errorf("Close = %v", err)
+	}
+	if err := resp.Write([]byte("late")); err != httpstream.ErrClosed {
+		t.Errorf("Write after Close = %v, want %v", err, httpstream.ErrClosed)
+	}
+}
+
+// TestTakenOverWire reads a stream taken over byte by byte: net/http's
+// headers and chunked preamble, each Write one chunk framed as net/http
+// frames it, and Close the last chunk and the connection's end.
+func TestTakenOverWire(t *testing.T) {
+	t.Parallel()
+	a := &attachment{}
+	resps := make(chan *httpstream.Response, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		resp, err := httpstream.Start(w, r, a, httpstream.Config{ContentType: "text/x", Stream: true, Preamble: []byte("pre\n")})
+		if err != nil || !resp.TookOver() {
+			t.Errorf("Start = %v, took over %v", err, err == nil && resp.TookOver())
+			return
+		}
+		resps <- resp
+	}))
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp := <-resps
+	if err := resp.Write([]byte("0123456789abcdef!")); err != nil {
+		t.Fatal(err)
+	}
+	if err := resp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(wait))
+	got, err := io.ReadAll(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, body, _ := strings.Cut(string(got), "\r\n\r\n")
+	for _, line := range []string{"HTTP/1.1 200 OK", "Cache-Control: no-store, no-transform", "Connection: keep-alive",
+		"Content-Type: text/x", "Transfer-Encoding: chunked", "X-Accel-Buffering: no", "X-Content-Type-Options: nosniff"} {
+		if !strings.Contains(head+"\r\n", line+"\r\n") {
+			t.Errorf("headers %q lack %q", head, line)
+		}
+	}
+	if want := "4\r\npre\n\r\n11\r\n0123456789abcdef!\r\n0\r\n\r\n"; body != want {
+		t.Errorf("body %q, want %q", body, want)
+	}
+}
+
+// TestTakenOverClientGone drops the client of a stream taken over: the
+// connection's reader ends the attachment, since no request's context is
+// left to.
+func TestTakenOverClientGone(t *testing.T) {
+	t.Parallel()
+	a := &ending{done: make(chan error, 1)}
+	resps := make(chan *httpstream.Response, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		resp, err := httpstream.Start(w, r, a, httpstream.Config{Stream: true})
+		if err != nil || !resp.TookOver() {
+			t.Errorf("Start = %v, took over %v", err, err == nil && resp.TookOver())
+			return
+		}
+		resps <- resp
+	}))
+	defer srv.Close()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL, nil)
+	res, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close() // the transport closes the connection of a body not read to its end
+	defer (<-resps).Close()
+	select {
+	case err := <-a.done:
+		if !errors.Is(err, httpstream.ErrClientGone) {
+			t.Errorf("attachment ended with %v, want %v", err, httpstream.ErrClientGone)
+		}
+	case <-time.After(wait):
+		t.Fatal("the attachment was not ended")
+	}
+}
+
+// ending tells how it was ended.
+type ending struct{ done chan error }
+
+func (e *ending) End(err error) { e.done <- err }
+
+// recordingListener hands out connections that record each write.
+type recordingListener struct {
+	net.Listener
+	mu     sync.Mutex
+	writes []string
+}
+
+func (l *recordingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &recordingConn{Conn: c, l: l}, nil
+}
+
+type recordingConn struct {
+	net.Conn
+	l *recordingListener
+}
+
+func (c *recordingConn) Write(p []byte) (int, error) {
+	c.l.mu.Lock()
+	c.l.writes = append(c.l.writes, string(p))
+	c.l.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
+// TestHeadersWithPreamble checks that a stream on net/http's writer sends
+// its headers and its preamble in one write, not the headers first.
+func TestHeadersWithPreamble(t *testing.T) {
+	t.Parallel()
+	started := make(chan *httpstream.Response, 1)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		resp, err := httpstream.Start(w, r, &attachment{}, httpstream.Config{ContentType: "text/x", Stream: true, Preamble: []byte("pre\n")})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		started <- resp
+	}))
+	l := &recordingListener{Listener: srv.Listener}
+	srv.Listener = l
+	srv.Start()
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp := <-started
+	defer resp.Close()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.writes) != 1 || !strings.HasPrefix(l.writes[0], "HTTP/1.1 200 OK\r\n") || !strings.HasSuffix(l.writes[0], "\r\n\r\n4\r\npre\n\r\n") {
+		t.Errorf("writes before Start returned: %q, want one: the headers and the preamble", l.writes)
 	}
 }

@@ -3,6 +3,7 @@ package httpstream
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -52,20 +53,31 @@ type Response struct {
 	cfg  Config
 	stop func() bool // stops the context.AfterFunc that ends the attachment
 
+	// Set by Start when it took the connection over (see takeOver): then
+	// chunks go to conn, and w and rc are not used.
+	conn   net.Conn
+	prompt bool // conn's writes never wait on the client
+
 	mu      sync.Mutex
 	closed  bool
 	writing bool
 }
 
 // Start sets the response's headers and, on a stream, checks that the
-// writer can flush, commits the headers and writes and flushes the
-// preamble; from then on, the end of r's context ends a. When it returns
+// writer can flush, commits the headers, writes and flushes the preamble,
+// and takes the connection over where it can (see TookOver); from then
+// on, the end of r's context, or of the connection taken over, ends a.
+// When it returns
 // an error the request is over: Start answered 500 streaming_unsupported
 // (the error wraps http.ErrNotSupported), or the client is gone.
 func Start(w http.ResponseWriter, r *http.Request, a Attachment, cfg Config) (*Response, error) {
 	resp := &Response{w: w, rc: http.NewResponseController(w), cfg: cfg}
 	setHeaders(w, r, cfg.ContentType)
-	if cfg.Stream {
+	// A writer that implements http.Flusher itself (net/http's does)
+	// always flushes: its stream's headers go out with the preamble, in
+	// one write.
+	_, flusher := w.(http.Flusher)
+	if cfg.Stream && (!flusher || len(cfg.Preamble) == 0) {
 		// ResponseController has no side-effect-free "can you flush?", and
 		// a wrapper can hide Flush behind Unwrap. A Flush is the exact
 		// probe: unsupported, it fails before touching the response, so
@@ -84,11 +96,16 @@ func Start(w http.ResponseWriter, r *http.Request, a Attachment, cfg Config) (*R
 			}
 			return nil, err
 		}
-		if len(cfg.Preamble) > 0 {
-			if err := resp.Write(cfg.Preamble); err != nil {
-				return nil, err
-			}
+	}
+	if cfg.Stream && len(cfg.Preamble) > 0 {
+		if err := resp.Write(cfg.Preamble); err != nil {
+			return nil, err
 		}
+		resp.cfg.Preamble = nil // sent: a stream need not keep it
+	}
+	if cfg.Stream && resp.takeOver(r, a) {
+		resp.stop = stopped
+		return resp, nil
 	}
 	resp.stop = context.AfterFunc(r.Context(), func() { a.End(ErrClientGone) })
 	return resp, nil
@@ -98,6 +115,9 @@ func Start(w http.ResponseWriter, r *http.Request, a Attachment, cfg Config) (*R
 // It fails with ErrClosed once Close has been called, including when Close
 // cut the write short.
 func (r *Response) Write(p []byte) error {
+	if r.conn != nil {
+		return r.writeTaken(p)
+	}
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -140,19 +160,27 @@ func (r *Response) setDeadline() error {
 // Close stops further writes and fails a write in progress at once. It is
 // idempotent and safe concurrently with Write. Without a write in progress
 // it leaves the response alone, so that the response ends cleanly (for
-// HTTP/1.1, with its last chunk) when the handler returns.
+// HTTP/1.1, with its last chunk) when the handler returns; a response
+// whose connection was taken over it ends itself, with the last chunk
+// unless a write was cut short, and closes the connection.
 func (r *Response) Close() error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.closed {
+		r.mu.Unlock()
 		return nil
 	}
 	r.closed = true
-	if r.writing {
+	writing := r.writing
+	if r.conn != nil {
+		r.mu.Unlock()
+		return r.end(writing)
+	}
+	if writing {
 		// A deadline in the past fails a blocked write: net.Conn (HTTP/1)
 		// and HTTP/2 streams allow it while the write is in progress.
 		r.rc.SetWriteDeadline(longAgo)
 	}
+	r.mu.Unlock()
 	return nil
 }
 
@@ -160,9 +188,13 @@ func (r *Response) Close() error {
 // the request's context, closes the response, and gives the end of the
 // response a fresh deadline (the last batch's may have passed while the
 // stream idled). The adapter calls it before ServeAttach returns; after
-// it, nothing touches the writer.
+// it, nothing touches the writer. A response that took its connection
+// over needs no Finish: Close ends it.
 func (r *Response) Finish() {
 	r.stop()
+	if r.conn != nil {
+		return // the writer was let go by takeOver
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.closed = true
