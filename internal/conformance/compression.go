@@ -92,7 +92,10 @@ func (su suite) testCompression(t *testing.T) {
 					}
 					return wl
 				}})
-			ctx := testContext(t, testutil.Wait)
+			// Compressing a mebibyte of JSON at level 9 both ways takes
+			// seconds under -race: alone this case takes half of
+			// testutil.Wait, so a loaded machine gets three times that.
+			ctx := testContext(t, 3*testutil.Wait)
 			c := e.dial(ctx, &client.Options{Compression: tc.client})
 			echoEach(ctx, t, c, msgs)
 			in, out := wl.Counts.DeflatedIn.Load(), wl.Counts.DeflatedOut.Load()
