@@ -14,6 +14,15 @@
 // Recv at a time. A cancelled ctx ends only the call it was passed to;
 // Close ends the session. Handler methods are safe for concurrent use.
 //
+// Writes: where a transport's writes never wait on the client (WebSocket,
+// and SSE or XHR streaming on HTTP/1.1, over plain TCP), Send, TrySend and
+// Broadcast write a message from the calling goroutine when no write is
+// in flight, with no hand-off to another goroutine; bytes the socket does
+// not take at once go from a goroutine that lives until they have, within
+// the session's window. Messages sent in a tight loop go to a writer
+// goroutine instead, which batches them. Either way Send waits only for
+// room in the window, never for the client to read.
+//
 // Transports plug in through the seam in package transport: a
 // transport.Adapter is given a transport.Attachment per attach request,
 // which this package implements. An adapter has no Read: it gives the
