@@ -49,11 +49,12 @@ type Conn struct {
 
 	mu      sync.Mutex
 	changed signal.Signal // every change of the fields below
-	// writable is what the writers (the WebSocket writer, the POST
-	// sender) wait on: woken with changed, except by a downstream batch of
-	// messages and acks only, which gives them nothing to write until an
-	// ack is due; ackAlarm wakes them then (see receive).
-	writable     signal.Signal
+	// control is woken with changed, except by a downstream batch of
+	// messages and acks only, which gives the writers (the WebSocket
+	// writer, the POST sender) nothing to do until an ack is due, and
+	// changes nothing the upgrade loop waits for: they wait on it, and
+	// ackAlarm wakes the writers when an ack falls due (see receive).
+	control      signal.Signal
 	ackAlarm     *time.Timer   // wakes the writers when an ack falls due; nil until needed
 	ackAlarmAt   time.Time     // when ackAlarm fires; zero when it is not set
 	promptWS     *wsAttachment // a WebSocket being served whose writes never wait: Send writes on it itself
@@ -391,7 +392,7 @@ func (c *Conn) closeExpired(ctx context.Context) {
 // and the writers.
 func (c *Conn) wakeLocked() {
 	c.changed.Wake()
-	c.writable.Wake()
+	c.control.Wake()
 }
 
 // endLocked ends the session with closeErr, which must be set: it stops
@@ -414,13 +415,19 @@ func (c *Conn) endWith(ce *transport.CloseError) {
 // waitUntil blocks until cond, evaluated with the mutex held, is true or
 // ctx ends.
 func (c *Conn) waitUntil(ctx context.Context, cond func() bool) error {
+	return c.waitOn(ctx, &c.changed, cond)
+}
+
+// waitOn is waitUntil woken by sig, for a cond that only changes when
+// sig is woken.
+func (c *Conn) waitOn(ctx context.Context, sig *signal.Signal, cond func() bool) error {
 	for {
 		c.mu.Lock()
 		if cond() {
 			c.mu.Unlock()
 			return nil
 		}
-		ch := c.changed.Wait()
+		ch := sig.Wait()
 		c.mu.Unlock()
 		select {
 		case <-ch:

@@ -124,7 +124,7 @@ func (c *Conn) receive(frames []transport.Frame) (superseded bool) {
 		if quiet {
 			c.ackAlarmLocked(now)
 		} else {
-			c.writable.Wake()
+			c.control.Wake()
 		}
 	}()
 	c.heardLocked(now)
@@ -202,7 +202,7 @@ func (c *Conn) ackAlarmLocked(now time.Time) {
 	due, wait := c.in.ackDue(now, c.lim.ack)
 	switch {
 	case due:
-		c.writable.Wake()
+		c.control.Wake()
 	case wait == 0:
 	case c.ackAlarm == nil:
 		c.ackAlarmAt = now.Add(wait)
@@ -217,7 +217,7 @@ func (c *Conn) ackAlarmLocked(now time.Time) {
 func (c *Conn) ackAlarmRang() {
 	c.mu.Lock()
 	c.ackAlarmAt = time.Time{}
-	c.writable.Wake()
+	c.control.Wake()
 	c.mu.Unlock()
 }
 

@@ -47,7 +47,7 @@ func (c *Conn) sendLoop(ctx context.Context, keepalive time.Duration) error {
 			ackDue, wait = c.in.ackDue(time.Now(), c.lim.ack)
 		}
 		if !c.out.PendingAfter(sent) && !(c.remoteClosed && c.in.acked < c.in.n) && !ackDue && !beat {
-			ch := c.writable.Wait()
+			ch := c.control.Wait()
 			c.mu.Unlock()
 			if wait > 0 {
 				ackTimer.Reset(wait)

@@ -55,7 +55,9 @@ func (c *Conn) upgradeLoop() {
 	}
 	delay := c.opts.UpgradeDelay
 	for {
-		if err := c.waitUntil(c.ctx, c.upgradeWantedLocked); err != nil {
+		// Arriving messages change nothing it waits for: it sleeps
+		// through them.
+		if err := c.waitOn(c.ctx, &c.control, c.upgradeWantedLocked); err != nil {
 			return
 		}
 		if !sleep(c.ctx, delay) {

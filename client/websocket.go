@@ -389,7 +389,7 @@ func (w *wsAttachment) write(ctx context.Context) error {
 		}
 		if !ok {
 			_, wait := c.in.ackDue(now, c.lim.ack)
-			ch := c.writable.Wait()
+			ch := c.control.Wait()
 			c.mu.Unlock()
 			if wait > 0 {
 				ackTimer.Reset(wait)
