@@ -211,3 +211,102 @@ func BenchmarkPush(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFanOut times a broadcast reaching 100 idle WebSocket sessions,
+// client and server in this process, beside a gorilla hub loop writing a
+// PreparedMessage to 100 gorilla clients; per delivery.
+func BenchmarkFanOut(b *testing.B) {
+	const n = 100
+	msg := []byte(strings.Repeat("x", 33))
+	b.Run("websocket", func(b *testing.B) {
+		h := comet.NewHandler(&comet.Options{Logger: quiet, NegotiateRate: -1,
+			Serve: func(s *comet.Session) { <-s.Context().Done() }})
+		mux := http.NewServeMux()
+		mux.Handle("/comet/", h)
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+		defer h.Shutdown(context.Background())
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		got := make(chan struct{}, n)
+		for range n {
+			c, err := client.Dial(ctx, srv.URL+"/comet", &client.Options{Transports: []string{comet.WebSocket}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.CloseNow()
+			go func() {
+				for {
+					if _, _, err := c.Recv(ctx); err != nil {
+						return
+					}
+					got <- struct{}{}
+				}
+			}()
+		}
+		m, err := h.NewPreparedMessage(comet.Text, msg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		cpu := processCPU()
+		b.ResetTimer()
+		for range b.N / n {
+			h.Broadcast(m)
+			for range n {
+				<-got
+			}
+		}
+		b.StopTimer()
+		reportCPU(b, cpu)
+	})
+	b.Run("raw-websocket", func(b *testing.B) {
+		up := websocket.Upgrader{}
+		conns := make(chan *websocket.Conn, n)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			conn, err := up.Upgrade(w, r, nil)
+			if err != nil {
+				return
+			}
+			conns <- conn
+			conn.ReadMessage() // until the client goes
+			conn.Close()
+		}))
+		defer srv.Close()
+		got := make(chan struct{}, n)
+		var hub []*websocket.Conn
+		for range n {
+			conn, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer conn.Close()
+			go func() {
+				for {
+					if _, _, err := conn.ReadMessage(); err != nil {
+						return
+					}
+					got <- struct{}{}
+				}
+			}()
+			hub = append(hub, <-conns)
+		}
+		pm, err := websocket.NewPreparedMessage(websocket.TextMessage, msg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		cpu := processCPU()
+		b.ResetTimer()
+		for range b.N / n {
+			for _, c := range hub {
+				c.WritePreparedMessage(pm)
+			}
+			for range n {
+				<-got
+			}
+		}
+		b.StopTimer()
+		reportCPU(b, cpu)
+	})
+}

@@ -315,11 +315,18 @@ func (w *wsAttachment) goodbye() {
 func (w *wsAttachment) read(ctx context.Context) error {
 	c := w.c
 	silence := w.interval + c.lim.attachTimeout
+	// The deadline moves at most every eighth of the silence, not on
+	// every message (a timer operation each): a silence is noticed
+	// within an eighth of it late.
+	var until time.Time
 	for {
 		if err := c.waitUntil(ctx, c.roomLocked); err != nil {
 			return err
 		}
-		w.ws.SetReadDeadline(time.Now().Add(silence))
+		if now := time.Now(); until.Sub(now) < silence {
+			until = now.Add(silence + silence/8)
+			w.ws.SetReadDeadline(until)
+		}
 		typ, b, err := wsread.Next(w.ws, c.wsReadLimit())
 		switch {
 		case err != nil && isTimeout(err):

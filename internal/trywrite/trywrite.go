@@ -38,6 +38,7 @@ type Conn struct {
 	perr error
 
 	mu       sync.Mutex
+	deadline time.Time     // the write deadline, applied to the socket only while the flusher writes
 	kept     []byte        // accepted, not yet taken by the kernel, in order
 	spare    []byte        // the flusher's previous buffer, reused once
 	flushing bool          // a goroutine sends kept; Write only appends
@@ -98,13 +99,14 @@ func (c *Conn) Write(p []byte) (int, error) {
 	c.kept = append(c.kept, p[n:]...)
 	c.flushing = true
 	c.flushed = make(chan struct{})
+	c.Conn.SetWriteDeadline(c.deadline)
 	c.mu.Unlock()
 	go c.flush()
 	return len(p), nil
 }
 
-// try writes what the socket takes of p without waiting. A deadline
-// already past fails it, as it would a blocking write.
+// try writes what the socket takes of p without waiting, whatever the
+// write deadline: it is for the writes that wait.
 func (c *Conn) try(p []byte) (int, error) {
 	c.p, c.n, c.perr = p, 0, nil
 	err := c.rc.Write(c.writeFn)
@@ -163,6 +165,29 @@ func (c *Conn) flush() {
 	}
 }
 
+// SetWriteDeadline sets the deadline of the writes kept for later: only
+// they wait, so it reaches the socket only while the flusher sends them,
+// and a write that waits for nothing costs no timer (gorilla/websocket
+// sets the deadline before every frame it writes).
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.deadline = t
+	if c.flushing {
+		return c.Conn.SetWriteDeadline(t)
+	}
+	return nil
+}
+
+// SetDeadline sets the read deadline, and the write deadline as
+// SetWriteDeadline does.
+func (c *Conn) SetDeadline(t time.Time) error {
+	if err := c.Conn.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.SetWriteDeadline(t)
+}
+
 // Close waits, at most closeLinger, for kept bytes to go (a close frame
 // among them), then closes the connection.
 func (c *Conn) Close() error {
@@ -170,7 +195,7 @@ func (c *Conn) Close() error {
 	flushed := c.flushed
 	c.mu.Unlock()
 	if flushed != nil {
-		c.Conn.SetWriteDeadline(time.Now().Add(closeLinger))
+		c.SetWriteDeadline(time.Now().Add(closeLinger))
 		<-flushed
 	}
 	return c.Conn.Close()

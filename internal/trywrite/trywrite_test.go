@@ -144,3 +144,18 @@ func TestWrapOthers(t *testing.T) {
 		t.Fatal("a net.Pipe was wrapped")
 	}
 }
+
+// TestDeadlineOnlyForKept: a write the socket takes at once waits for
+// nothing, so a past write deadline does not fail it; it bounds only what
+// is kept for later.
+func TestDeadlineOnlyForKept(t *testing.T) {
+	w, peer := pair(t)
+	w.SetWriteDeadline(time.Now().Add(-time.Second))
+	if _, err := w.Write([]byte("now")); err != nil {
+		t.Fatalf("a write the socket takes at once failed on a past deadline: %v", err)
+	}
+	got := make([]byte, 3)
+	if _, err := io.ReadFull(peer, got); err != nil || string(got) != "now" {
+		t.Fatalf("peer read %q, %v", got, err)
+	}
+}
