@@ -206,32 +206,30 @@ func (s *signalling) Write(p []byte) (int, error) {
 
 func (s *signalling) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// signallingListener hands out connections that tell when a write of huge
-// has begun. They are no *net.TCPConn, so that a response that takes one
-// over writes to it as to a TLS connection, waiting on the client.
-type signallingListener struct {
+// tapListener hands out connections that show each write to onWrite
+// before making it. They are no *net.TCPConn, so that a response that
+// takes one over writes to it as to a TLS connection, waiting on the
+// client.
+type tapListener struct {
 	net.Listener
-	writing chan struct{}
-	once    sync.Once
+	onWrite func(p []byte)
 }
 
-func (l *signallingListener) Accept() (net.Conn, error) {
+func (l *tapListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	return &signallingConn{Conn: c, l: l}, nil
+	return &tapConn{Conn: c, onWrite: l.onWrite}, nil
 }
 
-type signallingConn struct {
+type tapConn struct {
 	net.Conn
-	l *signallingListener
+	onWrite func(p []byte)
 }
 
-func (c *signallingConn) Write(p []byte) (int, error) {
-	if len(p) >= len(huge) {
-		c.l.once.Do(func() { close(c.l.writing) })
-	}
+func (c *tapConn) Write(p []byte) (int, error) {
+	c.onWrite(p)
 	return c.Conn.Write(p)
 }
 
@@ -293,7 +291,12 @@ func startWriter(t *testing.T, mode int, timeout time.Duration) *writer {
 		wr.srv.EnableHTTP2 = true
 		wr.srv.StartTLS()
 	case viaConn:
-		wr.srv.Listener = &signallingListener{Listener: wr.srv.Listener, writing: wr.writing}
+		var once sync.Once
+		wr.srv.Listener = &tapListener{Listener: wr.srv.Listener, onWrite: func(p []byte) {
+			if len(p) >= len(huge) {
+				once.Do(func() { close(wr.writing) })
+			}
+		}}
 		wr.srv.Start()
 	default:
 		wr.srv.Start()
@@ -476,33 +479,6 @@ type ending struct{ done chan error }
 
 func (e *ending) End(err error) { e.done <- err }
 
-// recordingListener hands out connections that record each write.
-type recordingListener struct {
-	net.Listener
-	mu     sync.Mutex
-	writes []string
-}
-
-func (l *recordingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &recordingConn{Conn: c, l: l}, nil
-}
-
-type recordingConn struct {
-	net.Conn
-	l *recordingListener
-}
-
-func (c *recordingConn) Write(p []byte) (int, error) {
-	c.l.mu.Lock()
-	c.l.writes = append(c.l.writes, string(p))
-	c.l.mu.Unlock()
-	return c.Conn.Write(p)
-}
-
 // TestHeadersWithPreamble checks that a stream on net/http's writer sends
 // its headers and its preamble in one write, not the headers first.
 func TestHeadersWithPreamble(t *testing.T) {
@@ -516,8 +492,13 @@ func TestHeadersWithPreamble(t *testing.T) {
 		}
 		started <- resp
 	}))
-	l := &recordingListener{Listener: srv.Listener}
-	srv.Listener = l
+	var mu sync.Mutex
+	var writes []string
+	srv.Listener = &tapListener{Listener: srv.Listener, onWrite: func(p []byte) {
+		mu.Lock()
+		writes = append(writes, string(p))
+		mu.Unlock()
+	}}
 	srv.Start()
 	defer srv.Close()
 	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
@@ -528,9 +509,9 @@ func TestHeadersWithPreamble(t *testing.T) {
 	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	resp := <-started
 	defer resp.Close()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.writes) != 1 || !strings.HasPrefix(l.writes[0], "HTTP/1.1 200 OK\r\n") || !strings.HasSuffix(l.writes[0], "\r\n\r\n4\r\npre\n\r\n") {
-		t.Errorf("writes before Start returned: %q, want one: the headers and the preamble", l.writes)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(writes) != 1 || !strings.HasPrefix(writes[0], "HTTP/1.1 200 OK\r\n") || !strings.HasSuffix(writes[0], "\r\n\r\n4\r\npre\n\r\n") {
+		t.Errorf("writes before Start returned: %q, want one: the headers and the preamble", writes)
 	}
 }
