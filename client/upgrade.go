@@ -50,7 +50,9 @@ func (c *Conn) serve(a attachment) error {
 // network where WebSocket failed; a Go program lives longer than a page,
 // so the probes go on for the Conn's life.
 func (c *Conn) upgradeLoop() {
-	if c.opts.UpgradeDelay < 0 || !slices.Contains(c.order, transport.WebSocket) {
+	if c.opts.UpgradeDelay < 0 || !slices.Contains(c.order, transport.WebSocket) || len(c.order) == 1 {
+		// Nothing to return to, or nothing else to return from: a
+		// session on WebSocket alone keeps no goroutine waiting here.
 		return
 	}
 	delay := c.opts.UpgradeDelay
