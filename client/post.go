@@ -88,12 +88,14 @@ func (c *Conn) post(ctx context.Context, body []byte, ack uint64) (uint64, error
 	for _, t := range answer.tickets {
 		c.tickets.add(t, time.Now())
 	}
-	c.changed.Wake()
 	acked := c.out.Acked()
-	c.mu.Unlock()
-	if len(answer.replies) > 0 {
-		c.receive(answer.replies)
+	if len(answer.replies) == 0 {
+		c.changed.Wake()
+		c.mu.Unlock()
+		return acked, nil
 	}
+	c.mu.Unlock()
+	c.receive(answer.replies) // wakes the waiters once, with the replies queued
 	return acked, nil
 }
 

@@ -315,7 +315,8 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request) {
 	if _, refused := h.admit(w, r); refused != "" {
 		return
 	}
-	id := r.URL.Query().Get("s")
+	q := r.URL.Query()
+	id := q.Get("s")
 	if id == "" {
 		writeError(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "s (the session id) is required"))
 		return
@@ -340,7 +341,7 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request) {
 	}
 	// a names the attachment the client delivers by, for replies in the
 	// answer (PROTOCOL.md section 6); absent or not a number, none.
-	attempt, _ := strconv.ParseUint(r.URL.Query().Get("a"), 10, 64)
+	attempt, _ := strconv.ParseUint(q.Get("a"), 10, 64)
 	var reply []byte
 	if s != nil {
 		status, eb, rep := h.applyPost(s, body, attempt)
