@@ -310,7 +310,6 @@ func (s *Session) detach(a *attachment, err error) {
 	lost := false
 	if s.deliverer == a {
 		s.deliverer = nil
-		s.replied = a.cursor // a POST answered meanwhile goes on from here
 		if !s.finished && s.timer == nil {
 			s.timer = time.AfterFunc(s.opts.Grace, s.expire)
 		}

@@ -32,21 +32,22 @@ import (
 // lets go while it waits.
 //
 // The POST names, by its attempt, the attachment its client delivers by.
-// It takes messages only while that one delivers, or none does, and only
-// if no other took delivery meanwhile: a client that gives up on a POST
-// (its stream recycled, a drop) attaches again, and the attachment that
-// begins then resends after the ack it carries. Were the POST to take
-// messages from that attachment's cursor after it began, they would be
-// in neither.
+// It takes messages only while that one delivers, and only if no other
+// took delivery meanwhile: a client that gives up on a POST (its stream
+// recycled, a drop) attaches again, and the attachment that begins then
+// resends after the ack it carries. Were the POST to take messages from
+// that attachment's cursor after it began, they would be in neither.
+// While none delivers (between polls), the POST takes nothing: the next
+// poll, which the client sends at once, would resend it anyway.
 func (s *Session) appendReplies(b *transport.Batch, attempt uint64, wait bool) {
-	from := s.deliverer
-	if attempt == 0 || from != nil && from.params.Attempt != attempt {
+	a := s.deliverer
+	if a == nil || a.params.Attempt != attempt {
 		return
 	}
-	if wait && !s.out.PendingAfter(s.replyCursor()) && !s.finished {
+	if wait && !s.out.PendingAfter(a.cursor) {
 		s.replyWaiting++
 		timer := time.NewTimer(s.opts.ReplyWait)
-		for !s.out.PendingAfter(s.replyCursor()) && !s.finished && s.deliverer == from {
+		for !s.out.PendingAfter(a.cursor) && s.deliverer == a {
 			ready := s.replyReady.Wait()
 			s.mu.Unlock()
 			timeout := false
@@ -63,42 +64,22 @@ func (s *Session) appendReplies(b *transport.Batch, attempt uint64, wait bool) {
 		timer.Stop()
 		s.replyWaiting--
 	}
-	a := s.deliverer
-	if s.finished || a != from {
-		// Finished, or an attachment took delivery while this POST waited:
-		// what is due goes by it.
-		if a != nil && s.replyWaiting == 0 && s.out.PendingAfter(a.cursor) {
-			a.wake()
+	if s.deliverer == a {
+		start := len(b.Frames)
+		a.cursor = s.out.AppendTo(b, a.cursor, s.opts.MaxBatch)
+		n := 0
+		for i := start; i < len(b.Frames); i++ {
+			if b.Frames[i].Type.IsMessage() {
+				n++
+			}
 		}
-		return
-	}
-	start := len(b.Frames)
-	last := s.out.AppendTo(b, s.replyCursor(), s.opts.MaxBatch)
-	if a != nil {
-		a.cursor = last
-	} else {
-		s.replied = last
-	}
-	n := 0
-	for i := start; i < len(b.Frames); i++ {
-		if b.Frames[i].Type.IsMessage() {
-			n++
+		if n > 0 {
+			s.h.counters.msgsOut[s.tidx].Add(uint64(n))
 		}
 	}
-	if n > 0 {
-		s.h.counters.msgsOut[s.tidx].Add(uint64(n))
+	// What the answer left, or what came for the attachment that took
+	// delivery while this POST waited.
+	if d := s.deliverer; d != nil && s.replyWaiting == 0 && s.out.PendingAfter(d.cursor) {
+		d.wake()
 	}
-	if a != nil && s.replyWaiting == 0 && s.out.PendingAfter(a.cursor) {
-		a.wake() // what the answer left, or what came while a POST waited
-	}
-}
-
-// replyCursor is the sequence number after which a POST answer takes
-// messages: the delivering attachment's cursor, or, while none delivers,
-// the last message sent by either path since the last one ended.
-func (s *Session) replyCursor() uint64 {
-	if a := s.deliverer; a != nil {
-		return max(a.cursor, s.out.Acked())
-	}
-	return max(s.replied, s.out.Acked())
 }

@@ -88,11 +88,9 @@ type Session struct {
 	replies bool
 	// replyWaiting counts the POSTs waiting for a reply, during which the
 	// delivering attachment leaves messages to them; replyReady wakes
-	// them when a message is queued; replied is the highest sequence
-	// number a POST answered while no attachment delivered. Guarded by mu.
+	// them when a message is queued. Guarded by mu.
 	replyWaiting int
 	replyReady   signal.Signal
-	replied      uint64
 	// subs are the topics the session subscribes to. Guarded by mu.
 	subs map[string]*topic
 
