@@ -35,7 +35,8 @@ type Conn struct {
 	binary bool
 	// noStatus: negotiate agreed to closes without a code (1005).
 	noStatus bool
-	// replies: negotiate agreed to messages in POST answers.
+	// replies: negotiate agreed to messages in POST answers. Set with the
+	// session (newConn, resetLocked), before any attachment reads it.
 	replies  bool
 	protocol string // the subprotocol selected at negotiate, or ""
 	lim      limits
