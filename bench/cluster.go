@@ -77,8 +77,8 @@ func (r *runner) cluster() error {
 			"(no persistence), the load balancer round robin with no affinity, so that a session's requests "+
 			"land on every node and are forwarded to its own through Redis. **Echo** is sections 2 and 3's "+
 			"(%d sessions for the rate, one for the latency) through the balancer. **Foreign node**: one "+
-			"long-poll session dialed on the nodes directly, one round trip (a POST, and its echo on the held "+
-			"poll) at a time, either every request on the node that owns the session or every request after "+
+			"long-poll session dialed on the nodes directly, one round trip (a POST, and its echo in the "+
+			"POST's answer) at a time, either every request on the node that owns the session or every request after "+
 			"the negotiate on another node. **Fan-out**: WebSocket sessions, in load processes, spread evenly "+
 			"over the nodes dialed directly, each subscribed to one topic by its `Serve` "+
 			"(`Session.Subscribe`); one node publishes %d messages (`Handler.Publish`), one at a time and "+
@@ -89,8 +89,10 @@ func (r *runner) cluster() error {
 			"over the same interval or rate), which can leave a small negative remainder. A node "+
 			"forwards a request to the session's node as calls between them, each message one `PUBLISH` "+
 			"to the other's inbox (session/cluster_wire.go): a long-poll echo through a foreign node is "+
-			"the POST (call and reply), the echo's batch to the held poll (call and reply) and the poll's "+
-			"end, and the next poll's open, which starts the attachment (call and reply): 7 in all.",
+			"the POST (call and reply), whose reply carries the echo (PROTOCOL.md section 6): 2 in all, "+
+			"while the poll stays parked; an echo that misses the POST's wait goes as before, the "+
+			"echo's batch to the held poll (call and reply) and the poll's end, and the next poll's "+
+			"open (call and reply).",
 			clusterNodes, r.sessions, r.fanMsgs),
 		"one Comet node without a broker and without a balancer, measured in the same run (the "+
 			"table's \"raw\" column): the same workload on `comet.NewHandler` alone, topics in its memory. "+

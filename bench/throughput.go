@@ -291,7 +291,8 @@ func (r *runner) webSocketEcho() error {
 func (r *runner) longPolling() error {
 	s := r.section(2, "Long-polling",
 		fmt.Sprintf("Two workloads. **Echo**: as in section 1, with the Go client forced onto long-polling: "+
-			"each message goes up in a POST and comes back in the answer to the parked poll "+
+			"each message goes up in a POST, and its echo comes back in that POST's answer, which waits "+
+			"up to 1 ms for it (PROTOCOL.md section 6), while a poll stays parked for anything later "+
 			"(%d sessions for the rate, one for the latency). **Server push**: the server application "+
 			"calls `Send` in a loop in each of %d sessions; the client counts the messages it receives. "+
 			"A poll carries every message queued since the last one, so batching lets Comet deliver more "+

@@ -35,6 +35,9 @@ type Conn struct {
 	binary bool
 	// noStatus: negotiate agreed to closes without a code (1005).
 	noStatus bool
+	// replies: negotiate agreed to messages in POST answers. Set with the
+	// session (newConn, resetLocked), before any attachment reads it.
+	replies  bool
 	protocol string // the subprotocol selected at negotiate, or ""
 	lim      limits
 	order    []string // transports to try, best first
@@ -62,6 +65,7 @@ type Conn struct {
 	in           inbound
 	tickets      ticketPool
 	attempt      uint64
+	postAttempt  uint64          // the attempt of the poll or stream a POST names (PROTOCOL.md section 6)
 	current      string          // the transport in use, or last used
 	buffered     map[string]bool // transports found buffered on the way, skipped from then on
 	judge        judgement       // what the drops so far say about the network
@@ -85,20 +89,22 @@ type limits struct {
 	ackDelay, attachTimeout              time.Duration
 	requestTimeout                       time.Duration // bounds a POST
 	maxMessage, maxBatch                 int
+	windowMessages                       int // the server's outbound window
 	ack                                  ackPolicy
 	hb                                   uint64 // Options.Heartbeat in ms, 0 for the server's
 }
 
 func newLimits(n *transport.NegotiateResponse, rtt time.Duration, asked time.Duration) limits {
 	l := limits{
-		heartbeat:    millis(n.Heartbeat, 25*time.Second),
-		minHeartbeat: millis(n.MinHeartbeat, time.Second),
-		hold:         millis(n.Hold, 25*time.Second),
-		grace:        millis(n.Grace, 30*time.Second),
-		ackDelay:     millis(n.AckDelay, 200*time.Millisecond),
-		maxMessage:   n.MaxMessage,
-		maxBatch:     n.MaxBatch,
-		hb:           uint64(max(asked, 0).Milliseconds()),
+		heartbeat:      millis(n.Heartbeat, 25*time.Second),
+		minHeartbeat:   millis(n.MinHeartbeat, time.Second),
+		hold:           millis(n.Hold, 25*time.Second),
+		grace:          millis(n.Grace, 30*time.Second),
+		ackDelay:       millis(n.AckDelay, 200*time.Millisecond),
+		maxMessage:     n.MaxMessage,
+		maxBatch:       n.MaxBatch,
+		windowMessages: n.WindowMessages,
+		hb:             uint64(max(asked, 0).Milliseconds()),
 	}
 	l.attachTimeout = attachTimeout(rtt, millis(n.MinTimeout, 300*time.Millisecond), millis(n.MaxTimeout, 10*time.Second))
 	l.requestTimeout = max(l.heartbeat, l.hold) + l.attachTimeout

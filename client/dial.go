@@ -57,7 +57,7 @@ func Dial(ctx context.Context, rawURL string, opts *Options) (*Conn, error) {
 		Transports: o.Transports, Binary: !o.NoBinaryFrames, Target: o.Target,
 		Protocols: o.Protocols, NoStatus: true,
 		Codes:     []int{int(transport.CloseBrokerUnavailable)},
-		Positions: true, Topics: o.Topics,
+		Positions: true, Topics: o.Topics, Replies: !o.NoPostReplies,
 	}
 	if negotiatesInAttach(o) {
 		c, err := dialDirect(ctx, o, hc, own, base, nr)
@@ -132,6 +132,7 @@ func newConn(o Options, hc *http.Client, own *http.Transport, base *url.URL, neg
 		secret:    neg.Secret,
 		binary:    neg.Binary,
 		noStatus:  neg.NoStatus,
+		replies:   neg.Replies,
 		protocol:  neg.Protocol,
 		lim:       newLimits(neg, rtt, o.Heartbeat),
 		order:     order,

@@ -287,7 +287,8 @@ func TestWebSocketURL(t *testing.T) {
 
 // TestNegotiateBody: Options.Target and Options.Protocols travel in the
 // negotiate body, each only when set, beside binary (unless
-// NoBinaryFrames) and noStatus, which this client always asks for; the
+// NoBinaryFrames), replies in POST answers (unless NoPostReplies) and
+// noStatus, which this client always asks for; the
 // body is the same in a negotiate POST and in the n of a first attach that
 // negotiates.
 func TestNegotiateBody(t *testing.T) {
@@ -316,17 +317,20 @@ func testNegotiateBody(t *testing.T, separate bool) {
 		target    string
 		protocols []string
 		noBinary  bool
+		noReplies bool
 		want      string
 	}{
-		{"", nil, true, `{"transports":["longpoll"],"noStatus":true,"codes":[3008],"positions":true}`},
-		{"redis.internal:6379", nil, true, `{"transports":["longpoll"],"target":"redis.internal:6379","noStatus":true,"codes":[3008],"positions":true}`},
-		{"redis.internal:6379", nil, false,
-			`{"transports":["longpoll"],"binary":true,"target":"redis.internal:6379","noStatus":true,"codes":[3008],"positions":true}`},
-		{"", []string{"v12.stomp", "v11.stomp"}, true,
-			`{"transports":["longpoll"],"protocols":["v12.stomp","v11.stomp"],"noStatus":true,"codes":[3008],"positions":true}`},
+		{"", nil, true, false, `{"transports":["longpoll"],"noStatus":true,"codes":[3008],"positions":true,"replies":true}`},
+		{"", nil, true, true, `{"transports":["longpoll"],"noStatus":true,"codes":[3008],"positions":true}`},
+		{"redis.internal:6379", nil, true, false,
+			`{"transports":["longpoll"],"target":"redis.internal:6379","noStatus":true,"codes":[3008],"positions":true,"replies":true}`},
+		{"redis.internal:6379", nil, false, false,
+			`{"transports":["longpoll"],"binary":true,"target":"redis.internal:6379","noStatus":true,"codes":[3008],"positions":true,"replies":true}`},
+		{"", []string{"v12.stomp", "v11.stomp"}, true, false,
+			`{"transports":["longpoll"],"protocols":["v12.stomp","v11.stomp"],"noStatus":true,"codes":[3008],"positions":true,"replies":true}`},
 	} {
 		_, err := Dial(t.Context(), ts.URL+"/comet", &Options{Transports: []string{transport.LongPoll}, Target: tc.target,
-			Protocols: tc.protocols, NoBinaryFrames: tc.noBinary, SeparateNegotiate: separate})
+			Protocols: tc.protocols, NoBinaryFrames: tc.noBinary, NoPostReplies: tc.noReplies, SeparateNegotiate: separate})
 		if err == nil {
 			t.Fatal("Dial succeeded against a refusing stub")
 		}

@@ -108,7 +108,7 @@ func dialDirectPoll(ctx context.Context, o Options, hc *http.Client, own *http.T
 		return nil, err
 	}
 	c := newConn(o, hc, own, base, neg, time.Since(start), []string{transport.LongPoll})
-	c.attempt = p.Attempt
+	c.attempt, c.postAttempt = p.Attempt, p.Attempt
 	p.Session = neg.SessionID
 	first := &poll{opened: make(chan struct{}), done: make(chan error, 1), cancel: func() {}}
 	err = c.applyPoll(ctx, bytes.NewReader(data), p, first.opened)
@@ -172,7 +172,7 @@ func dialDirectStream(ctx context.Context, o Options, hc *http.Client, own *http
 		return nil, err
 	}
 	c := newConn(o, hc, own, base, neg, time.Since(start), []string{f.name})
-	c.attempt = p.Attempt
+	c.attempt, c.postAttempt = p.Attempt, p.Attempt
 	p.Session = neg.SessionID
 	context.AfterFunc(c.ctx, cancelReq)
 	s := &streamAttachment{c: c, format: f, params: p, cancel: cancelReq, done: make(chan error, 1),

@@ -1,8 +1,10 @@
 package client
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/seed-544bbf9f/comet/internal/window"
@@ -37,6 +39,11 @@ type inbound struct {
 	ackNow bool
 
 	queue []inMsg
+	// ahead holds, in sequence order, frames that arrived before one
+	// they follow, in a session whose POST answers carry messages: a
+	// reply in a POST's answer and the next message on the poll or the
+	// stream travel apart, and either may come first.
+	ahead []transport.Frame
 	// discard accepts and acknowledges messages without queueing them:
 	// the application has closed the session and will not read them.
 	discard bool
@@ -117,11 +124,12 @@ func (c *Conn) receive(frames []transport.Frame) (superseded bool) {
 	now := time.Now()
 	// Messages and acks alone give the writers nothing to do until an ack
 	// is due: they are left waiting, and the ack alarm wakes them when it
-	// is. Anything else wakes them at once.
+	// is. Anything else wakes them at once (a violation, through the close
+	// it queues).
 	quiet := true
 	defer func() {
 		c.changed.Wake()
-		if quiet {
+		if quiet && !c.in.ackNow {
 			c.ackAlarmLocked(now)
 		} else {
 			c.control.Wake()
@@ -135,50 +143,28 @@ func (c *Conn) receive(frames []transport.Frame) (superseded bool) {
 		}
 		switch f.Type {
 		case transport.TypeText, transport.TypeBinary, transport.TypeClose, transport.TypeSubscribed:
-			fresh, err := window.Accept(c.in.n, f.Seq)
-			if err != nil {
-				quiet = false
-				c.failLocked(transport.CloseProtocolError, err.Error())
-				return false
-			}
-			if !fresh {
-				quiet = false
-				c.in.ackNow = true // a resend: the server may have missed our ack
-				continue
-			}
-			c.in.n = f.Seq
-			if c.remoteClosed {
-				c.failLocked(transport.CloseProtocolError, fmt.Sprintf("%s after close", f.Type))
-				return false
-			}
-			if f.Type == transport.TypeClose {
-				c.peerClosedLocked(f)
-				continue
-			}
-			if f.Type == transport.TypeSubscribed {
-				c.subscribedLocked(f)
-				continue
-			}
-			if len(f.Payload) > c.lim.maxMessage {
-				quiet = false
-				c.failLocked(transport.CloseMessageTooBig,
-					fmt.Sprintf("message of %d bytes exceeds %d", len(f.Payload), c.lim.maxMessage))
-				return false
-			}
-			c.in.owe(len(f.Payload), now)
-			if !c.in.discard {
-				typ := transport.Text
-				if f.Type == transport.TypeBinary {
-					typ = transport.Binary
+			if c.replies && f.Seq > c.in.n+1 {
+				if !c.holdAheadLocked(f) {
+					return false
 				}
-				c.in.queue = append(c.in.queue, inMsg{typ: typ, p: f.Payload, topic: f.Topic})
+				continue
 			}
-			if f.Topic != "" {
-				c.positions[f.Topic] = transport.TopicPosition{Epoch: f.Epoch, Offset: f.Offset}
+			if !c.acceptLocked(f, now) {
+				return false
+			}
+			for len(c.in.ahead) > 0 && c.in.ahead[0].Seq <= c.in.n+1 {
+				g := c.in.ahead[0]
+				c.in.ahead[0] = transport.Frame{}
+				c.in.ahead = c.in.ahead[1:]
+				if g.Seq <= c.in.n {
+					continue // a resend, acknowledged with the frame it repeats
+				}
+				if !c.acceptLocked(&g, now) {
+					return false
+				}
 			}
 		case transport.TypeAck:
 			if _, err := c.out.Ack(f.Ack); err != nil {
-				quiet = false
 				c.failLocked(transport.CloseProtocolError, err.Error())
 				return false
 			}
@@ -219,6 +205,69 @@ func (c *Conn) ackAlarmRang() {
 	c.ackAlarmAt = time.Time{}
 	c.control.Wake()
 	c.mu.Unlock()
+}
+
+// acceptLocked applies the sequenced frame f, received at now, by the
+// sequence rules of PROTOCOL.md section 6, and reports whether the
+// session goes on: a violation closes it.
+func (c *Conn) acceptLocked(f *transport.Frame, now time.Time) bool {
+	fresh, err := window.Accept(c.in.n, f.Seq)
+	if err != nil {
+		c.failLocked(transport.CloseProtocolError, err.Error())
+		return false
+	}
+	if !fresh {
+		c.in.ackNow = true // a resend: the server may have missed our ack
+		return true
+	}
+	c.in.n = f.Seq
+	if c.remoteClosed {
+		c.failLocked(transport.CloseProtocolError, fmt.Sprintf("%s after close", f.Type))
+		return false
+	}
+	if f.Type == transport.TypeClose {
+		c.peerClosedLocked(f)
+		return true
+	}
+	if f.Type == transport.TypeSubscribed {
+		c.subscribedLocked(f)
+		return true
+	}
+	if len(f.Payload) > c.lim.maxMessage {
+		c.failLocked(transport.CloseMessageTooBig,
+			fmt.Sprintf("message of %d bytes exceeds %d", len(f.Payload), c.lim.maxMessage))
+		return false
+	}
+	c.in.owe(len(f.Payload), now)
+	if !c.in.discard {
+		typ := transport.Text
+		if f.Type == transport.TypeBinary {
+			typ = transport.Binary
+		}
+		c.in.queue = append(c.in.queue, inMsg{typ: typ, p: f.Payload, topic: f.Topic})
+	}
+	if f.Topic != "" {
+		c.positions[f.Topic] = transport.TopicPosition{Epoch: f.Epoch, Offset: f.Offset}
+	}
+	return true
+}
+
+// holdAheadLocked keeps f, which follows a frame not yet received, until
+// that frame comes, by the other path or a resend, and reports whether
+// the session goes on. The server's window bounds what can be ahead: a
+// frame beyond it is a gap no path will fill, a protocol error.
+func (c *Conn) holdAheadLocked(f *transport.Frame) bool {
+	if f.Seq > c.in.n+uint64(c.lim.windowMessages)+1 {
+		c.failLocked(transport.CloseProtocolError, fmt.Sprintf("sequence gap: %d after %d", f.Seq, c.in.n))
+		return false
+	}
+	i, found := slices.BinarySearchFunc(c.in.ahead, f.Seq, func(g transport.Frame, seq uint64) int {
+		return cmp.Compare(g.Seq, seq)
+	})
+	if !found {
+		c.in.ahead = slices.Insert(c.in.ahead, i, *f)
+	}
+	return true
 }
 
 // fail closes the session for the server's protocol violation.

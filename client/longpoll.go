@@ -76,6 +76,7 @@ func (c *Conn) attachLongPoll(why string, timeout time.Duration) (attachment, er
 func (c *Conn) startPoll(ticket, why string, deliver bool) *poll {
 	c.mu.Lock()
 	c.attempt++
+	c.postAttempt = c.attempt
 	params := transport.AttachParams{Session: c.sid, Ticket: ticket, Attempt: c.attempt, Ack: c.in.n, Deliver: deliver,
 		Heartbeat: c.lim.hb, Reason: why}
 	c.in.ackSent(params.Ack)

@@ -49,6 +49,14 @@ type Options struct {
 	// WebSocket messages (PROTOCOL.md section 4). Other transports always
 	// carry base64.
 	NoBinaryFrames bool
+	// NoPostReplies keeps the server's messages off the answers to the
+	// client's POSTs, as servers without replies in POST answers send
+	// them. Default false: the client asks for them at negotiate and, if
+	// the server agrees, reads the messages an upstream POST's answer
+	// carries (PROTOCOL.md section 6), merging them with those of the
+	// poll or the stream by sequence number; on long-polling a message
+	// and its reply then cost one request, not two.
+	NoPostReplies bool
 	// Topics are topic positions to present at Dial, as Conn.Positions
 	// returned them in an earlier connection: the server resumes each
 	// topic the application subscribes this session to after its

@@ -43,6 +43,13 @@ func (c *Conn) post(ctx context.Context, body []byte, ack uint64) (uint64, error
 	ctx, cancel := context.WithTimeout(ctx, c.lim.requestTimeout)
 	defer cancel()
 	q := url.Values{"v": {strconv.Itoa(transport.Version)}, "s": {c.sid}, "z": {cacheBuster()}}
+	if c.replies {
+		// The attachment we deliver by: the server puts messages in the
+		// answer only while it delivers (PROTOCOL.md section 6).
+		c.mu.Lock()
+		q.Set("a", strconv.FormatUint(c.postAttempt, 10))
+		c.mu.Unlock()
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint("/send", q), bytes.NewReader(body))
 	if err != nil {
 		return 0, err
@@ -53,45 +60,92 @@ func (c *Conn) post(ctx context.Context, body []byte, ack uint64) (uint64, error
 	if err != nil {
 		return 0, err
 	}
-	data, err := readBody(resp)
+	limit := maxResponse
+	if c.replies {
+		// The answer may hold messages: a batch of at most maxBatch.
+		limit = max(limit, c.lim.maxBatch+1024)
+	}
+	data, err := readLimited(resp, limit)
 	if err != nil {
 		return 0, err
 	}
 	if resp.StatusCode != http.StatusOK {
 		return 0, httpError(resp, data)
 	}
-	frames, err := transport.DecodeBatch(data)
+	answer, err := parseAnswer(data, c.replies)
 	if err != nil {
 		return 0, fmt.Errorf("comet: POST response: %w", err)
 	}
 
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.lastPost = time.Now()
 	c.in.ackSent(ack)
-	for i := range frames {
-		switch f := &frames[i]; f.Type {
-		case transport.TypeAck:
-			if _, err := c.out.Ack(f.Ack); err != nil {
-				c.failLocked(transport.CloseProtocolError, err.Error())
-			}
-		case transport.TypeTicket:
-			c.tickets.add(f.Token, time.Now())
+	for _, n := range answer.acks {
+		if _, err := c.out.Ack(n); err != nil {
+			c.failLocked(transport.CloseProtocolError, err.Error())
 		}
 	}
-	c.wakeLocked()
-	return c.out.Acked(), nil
+	for _, t := range answer.tickets {
+		c.tickets.add(t, time.Now())
+	}
+	acked := c.out.Acked()
+	if len(answer.replies) == 0 {
+		c.wakeLocked()
+		c.mu.Unlock()
+		return acked, nil
+	}
+	c.control.Wake() // the acks may matter to the writers; receive wakes the rest
+	c.mu.Unlock()
+	c.receive(answer.replies) // wakes the waiters once, with the replies queued
+	return acked, nil
+}
+
+// postAnswer is the answer to an upstream POST (PROTOCOL.md section 6).
+type postAnswer struct {
+	acks    []uint64 // the server's cumulative acks of our messages
+	tickets []string
+	// replies are the downstream messages, closes and subscribed frames
+	// the answer carries, in order, when negotiate agreed to them.
+	replies []transport.Frame
+}
+
+// parseAnswer decodes the body of a POST's 200 answer. Frames other
+// than acks, tickets and, in a session that agreed to replies in POST
+// answers, sequenced frames are ignored, as they always were: a newer
+// server may add some.
+func parseAnswer(data []byte, replies bool) (postAnswer, error) {
+	var a postAnswer
+	frames, err := transport.DecodeBatch(data)
+	if err != nil {
+		return a, err
+	}
+	for i := range frames {
+		switch f := &frames[i]; {
+		case f.Type == transport.TypeAck:
+			a.acks = append(a.acks, f.Ack)
+		case f.Type == transport.TypeTicket:
+			a.tickets = append(a.tickets, f.Token)
+		case replies && f.Type.Sequenced():
+			a.replies = append(a.replies, *f)
+		}
+	}
+	return a, nil
 }
 
 // readBody reads and closes a response body of at most maxResponse bytes.
 func readBody(resp *http.Response) ([]byte, error) {
+	return readLimited(resp, maxResponse)
+}
+
+// readLimited reads and closes a response body of at most limit bytes.
+func readLimited(resp *http.Response, limit int) ([]byte, error) {
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, int64(limit)+1))
 	if err != nil {
 		return nil, err
 	}
-	if len(data) > maxResponse {
-		return nil, fmt.Errorf("comet: response larger than %d bytes", maxResponse)
+	if len(data) > limit {
+		return nil, fmt.Errorf("comet: response larger than %d bytes", limit)
 	}
 	return data, nil
 }

@@ -244,7 +244,10 @@ func (c *Conn) resetLocked(base *url.URL, neg *transport.NegotiateResponse, rtt 
 	for _, t := range neg.Tickets {
 		c.tickets.add(t, now)
 	}
-	c.attempt = 0
+	c.attempt, c.postAttempt = 0, 0
+	// The fresh session may be another server's, which agrees to other
+	// additions; nothing that reads this runs until it is served.
+	c.replies = neg.Replies
 	c.pollHold = clampInterval(time.Duration(c.lim.hb)*time.Millisecond, c.lim.minHeartbeat, c.lim.hold)
 	c.lastPost = time.Time{}
 	if c.closeTimer != nil {

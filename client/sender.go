@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -23,7 +24,13 @@ import (
 // without any POST (the prober's count): while Recv's full buffer holds the reader back, no
 // heartbeat is read and answered, and the server would otherwise take the
 // client for gone. On long-polling (keepalive 0) every poll carries the
-// ack instead.
+// ack instead, but for the messages that POST answers carry (in a session
+// that agreed to them), which no poll answers soon: those are acked by
+// the cadence too.
+//
+// A POST whose answer could hold messages and never came ends the loop:
+// the path that delivers has gone past them, and only a new attachment,
+// which resends after our ack, brings them back.
 func (c *Conn) sendLoop(ctx context.Context, keepalive time.Duration) error {
 	var b transport.Batch
 	var sent uint64 // the highest sequence number the server accepted on this path
@@ -43,7 +50,7 @@ func (c *Conn) sendLoop(ctx context.Context, keepalive time.Duration) error {
 	for {
 		c.mu.Lock()
 		ackDue, wait := false, time.Duration(0)
-		if keepalive > 0 {
+		if keepalive > 0 || c.replies {
 			ackDue, wait = c.in.ackDue(time.Now(), c.lim.ack)
 		}
 		if !c.out.PendingAfter(sent) && !(c.remoteClosed && c.in.acked < c.in.n) && !ackDue && !beat {
@@ -68,6 +75,7 @@ func (c *Conn) sendLoop(ctx context.Context, keepalive time.Duration) error {
 		b.Reset()
 		ack := c.appendKeyLocked(&b, c.tickets.low(time.Now()))
 		last := c.out.AppendTo(&b, sent, c.lim.maxBatch)
+		carried := b.Len() > 1
 		c.mu.Unlock()
 
 		accepted, err := c.post(ctx, b.Bytes, ack)
@@ -79,6 +87,9 @@ func (c *Conn) sendLoop(ctx context.Context, keepalive time.Duration) error {
 			if he := refusal(err, ""); he != nil && he.Status != http.StatusTooManyRequests &&
 				he.Status != http.StatusServiceUnavailable {
 				return err
+			}
+			if c.replies && carried && refusal(err, "") == nil {
+				return fmt.Errorf("comet: a POST whose answer may have held messages failed: %w", err)
 			}
 			// What the server took is unknown: resend all it has not
 			// acknowledged; it drops the duplicates.

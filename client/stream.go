@@ -93,6 +93,7 @@ func (c *Conn) attachStream(f *streamFormat, why string, timeout time.Duration) 
 	}
 	c.mu.Lock()
 	c.attempt++
+	c.postAttempt = c.attempt
 	p := transport.AttachParams{Session: c.sid, Ticket: ticket, Attempt: c.attempt, Ack: c.in.n, Deliver: true,
 		Heartbeat: c.lim.hb, Reason: why}
 	c.mu.Unlock()

@@ -347,7 +347,10 @@ func (a *attachment) collect(b *transport.Batch, d transport.Delivery, interval 
 		b.Append(&transport.Frame{Type: transport.TypeEcho, Token: tok})
 	}
 	a.echoes = a.echoes[:0]
-	if a.delivering {
+	if a.delivering && s.replyWaiting == 0 {
+		// While a POST waits for a reply (replies.go) its answer takes the
+		// messages, and this one gets what is left once it is done.
+		//
 		// MaxBatch is the client's read limit: stop before the message that
 		// would pass it, keeping room for a trailing ["h"] or ["s"]. The
 		// first message always goes; MaxBatch leaves room for the largest.

@@ -16,7 +16,7 @@ const (
 	kindServe                   // call, front → owner: link, num (delivery | raw<<1)
 	kindBatch                   // call, owner → front: link, num (raw), data + spans (a batch to write)
 	kindRecv                    // call, front → owner: link, num (1: one raw binary message), data
-	kindPost                    // call, front → owner: a (session), data (a POST's body)
+	kindPost                    // call, front → owner: a (session), num (the POST's attempt, a), data (a POST's body)
 	kindEndUp                   // front → owner: link, a (why; "" by design)
 	kindEndDown                 // owner → front: link, a (why; "" by design)
 	kindFail                    // front → owner: link, num (close code), a (reason)

@@ -379,9 +379,12 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "reading body: %v", err))
 		return
 	}
+	// a names the attachment the client delivers by, for replies in the
+	// answer (PROTOCOL.md section 6); absent or not a number, none.
+	attempt, _ := strconv.ParseUint(q.Get("a"), 10, 64)
 	var reply []byte
 	if s != nil {
-		status, eb, rep := h.applyPost(s, body)
+		status, eb, rep := h.applyPost(s, body, attempt)
 		if status != http.StatusOK {
 			writeError(w, status, eb)
 			return
@@ -390,7 +393,7 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request) {
 	} else {
 		ctx, cancel := context.WithTimeout(r.Context(), h.opts.BrokerTimeout)
 		defer cancel()
-		rep, err := h.cluster.call(ctx, owner, &envelope{kind: kindPost, a: id, data: body})
+		rep, err := h.cluster.call(ctx, owner, &envelope{kind: kindPost, a: id, num: attempt, data: body})
 		switch {
 		case err != nil:
 			h.writeCallError(w, err)
@@ -408,8 +411,8 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request) {
 
 // applyPost applies a POST's body to s and returns its answer: 200 and
 // the reply, or the refusal.
-func (h *Handler) applyPost(s *Session, body []byte) (int, transport.ErrorBody, []byte) {
-	reply, err := s.post(body)
+func (h *Handler) applyPost(s *Session, body []byte, attempt uint64) (int, transport.ErrorBody, []byte) {
+	reply, err := s.post(body, attempt)
 	var pe *protocolError
 	switch {
 	case errors.Is(err, errBadSecret):

@@ -177,8 +177,10 @@ func (a *attachment) receiveFrames(frames []transport.Frame) error {
 // leaves the session untouched, whatever the rest holds; a violation
 // closes the session and is returned as a *protocolError. Messages that
 // do not fit the inbound buffer are not acknowledged: the client resends
-// them.
-func (s *Session) post(body []byte) ([]byte, error) {
+// them. A session that agreed to replies in POST answers gets them after
+// the ack, if the POST names the attachment that delivers, its attempt
+// (see appendReplies).
+func (s *Session) post(body []byte, attempt uint64) ([]byte, error) {
 	first, rest, _ := bytes.Cut(body, []byte{'\n'})
 	var key transport.Frame
 	if transport.DecodeFrame(first, &key) != nil || key.Type != transport.TypeKey ||
@@ -189,6 +191,7 @@ func (s *Session) post(body []byte) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.h.counters.bytesIn[s.tidx].Add(uint64(len(body)))
+	before := s.inSeq
 	if err == nil {
 		err = s.ackLocked(key.Ack)
 	}
@@ -209,6 +212,9 @@ func (s *Session) post(body []byte) ([]byte, error) {
 	b.Append(&transport.Frame{Type: transport.TypeAck, Ack: s.inSeq})
 	if key.WantTicket {
 		b.Append(&transport.Frame{Type: transport.TypeTicket, Token: s.tickets.mint()})
+	}
+	if s.replies && hasSequenced(frames) {
+		s.appendReplies(&b, attempt, s.inSeq > before)
 	}
 	return b.Bytes, nil
 }

@@ -32,7 +32,7 @@ func TestPostsDoNotExtendFirstAttach(t *testing.T) {
 			s := newTestSession(t, newTestHandler(t, &Options{AttachTimeout: attachTimeout, Grace: grace}))
 			for range 9 {
 				time.Sleep(time.Second)
-				if _, err := s.post(keyOnly(s)); err != nil {
+				if _, err := s.post(keyOnly(s), 0); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -52,7 +52,7 @@ func TestPostsDoNotExtendFirstAttach(t *testing.T) {
 			p.ds.expect(t, `["o",1,0,"T",25000]`)
 			p.wait(t)
 			time.Sleep(attachTimeout - time.Second)
-			if _, err := s.post(keyOnly(s)); err != nil {
+			if _, err := s.post(keyOnly(s), 0); err != nil {
 				t.Fatal(err)
 			}
 			// The POST restarted the grace period: the first-attach

@@ -231,6 +231,8 @@ func (h *Handler) open(w http.ResponseWriter, r *http.Request, c client, key net
 	s.brokerCode = slices.Contains(req.Codes, int(transport.CloseBrokerUnavailable))
 	s.positions = req.Positions
 	resp.Positions = req.Positions
+	s.replies = req.Replies && h.opts.ReplyWait > 0
+	resp.Replies = s.replies
 	s.addrKey, s.counted = key, true
 	resp.Tickets = []string{s.tickets.mint(), s.tickets.mint()}
 	s.mu.Unlock()

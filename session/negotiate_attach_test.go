@@ -59,7 +59,7 @@ func TestNegotiateUpgrade(t *testing.T) {
 			}
 		}
 	}})
-	conn, resp, err := l.dialNegotiating(t, `{"transports":["websocket"],"protocols":["chat.v1","chat.v2"],"binary":true,"noStatus":true}`,
+	conn, resp, err := l.dialNegotiating(t, `{"transports":["websocket"],"protocols":["chat.v1","chat.v2"],"binary":true,"noStatus":true,"replies":true}`,
 		nil, http.Header{"Cookie": {"user=ada"}})
 	if err != nil {
 		t.Fatalf("upgrade: %v (%v)", err, resp)
@@ -68,9 +68,9 @@ func TestNegotiateUpgrade(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the 101's %s: %v", transport.NegotiateHeader, err)
 	}
-	if neg.Protocol != "chat.v2" || !neg.Binary || !neg.NoStatus || len(neg.Tickets) != 2 ||
+	if neg.Protocol != "chat.v2" || !neg.Binary || !neg.NoStatus || !neg.Replies || len(neg.Tickets) != 2 ||
 		len(neg.Transports) != 1 || neg.Transports[0] != transport.WebSocket {
-		t.Errorf("negotiate response %+v: want chat.v2, binary, noStatus, two tickets, websocket only", neg)
+		t.Errorf("negotiate response %+v: want chat.v2, binary, noStatus, replies, two tickets, websocket only", neg)
 	}
 	if cc := resp.Header.Get("Cache-Control"); cc != "no-store, no-transform" {
 		t.Errorf("Cache-Control %q", cc)

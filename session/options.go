@@ -118,6 +118,16 @@ type Options struct {
 	// MinClientTimeout and MaxClientTimeout bound the attach timeout a
 	// client derives from its round trip. Defaults 300ms and 10s.
 	MinClientTimeout, MaxClientTimeout time.Duration
+	// ReplyWait is the longest a POST from a client that asked for replies
+	// in POST answers (PROTOCOL.md section 6) waits, once its messages are
+	// applied, for a downstream message to become due, which its answer
+	// then carries instead of the poll or the stream: a long-polling
+	// request/response round trip is then one request, not two. Only a
+	// POST that carried a new message waits, and never longer, whatever
+	// the application does: a reply sent later goes by the poll or the
+	// stream as before. Default 1ms; a negative value never agrees to
+	// replies in POST answers.
+	ReplyWait time.Duration
 	// WriteTimeout bounds each write to a client. Default 10s.
 	WriteTimeout time.Duration
 	// ReadTimeout bounds reading a POST body. Default 10s.
@@ -257,6 +267,7 @@ func (o *Options) withDefaults() Options {
 	setDefault(&c.Grace, 30*time.Second)
 	setDefault(&c.AttachTimeout, 10*time.Second)
 	setDefault(&c.AckDelay, 200*time.Millisecond)
+	setDefault(&c.ReplyWait, time.Millisecond)
 	setDefault(&c.MinClientTimeout, 300*time.Millisecond)
 	setDefault(&c.MaxClientTimeout, 10*time.Second)
 	setDefault(&c.WriteTimeout, 10*time.Second)

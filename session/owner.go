@@ -159,7 +159,7 @@ func (c *cluster) post(e *envelope) *envelope {
 	if s == nil {
 		return refusal(http.StatusNotFound, notFound)
 	}
-	status, body, reply := c.h.applyPost(s, e.data)
+	status, body, reply := c.h.applyPost(s, e.data, e.num)
 	if status != http.StatusOK {
 		return refusal(status, body)
 	}

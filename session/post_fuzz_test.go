@@ -73,7 +73,7 @@ func newPostFuzz(t *testing.T, h *Handler) *postFuzz {
 // PROTOCOL.md section 6, and reports whether the session took it.
 func (p *postFuzz) post(body []byte) bool {
 	t := p.t
-	reply, err := p.s.post(body)
+	reply, err := p.s.post(body, 0)
 	p.checkWindow()
 	if err != nil {
 		if reply != nil {

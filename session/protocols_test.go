@@ -175,3 +175,29 @@ func TestNegotiateNoStatus(t *testing.T) {
 		})
 	}
 }
+
+// TestNegotiateReplies: replies in POST answers are agreed when asked,
+// unless ReplyWait is negative; a request that does not ask gets no new
+// field.
+func TestNegotiateReplies(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		opts session.Options
+		body string
+		want bool
+	}{
+		{"asked", session.Options{}, `{"replies":true}`, true},
+		{"not asked", session.Options{}, ``, false},
+		{"refused by a negative ReplyWait", session.Options{ReplyWait: -1}, `{"replies":true}`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			l := startLive(t, &tc.opts)
+			n, fields := negotiateFields(t, l, nil, tc.body)
+			if _, present := fields["replies"]; n.Replies != tc.want || present != tc.want {
+				t.Fatalf("replies %v (present %v), want %v", n.Replies, present, tc.want)
+			}
+		})
+	}
+}

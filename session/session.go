@@ -83,6 +83,14 @@ type Session struct {
 	brokerCode bool
 	// positions: negotiate agreed to topic positions. Set as binary is.
 	positions bool
+	// replies: negotiate agreed to messages in POST answers (see
+	// replies.go). Set as binary is.
+	replies bool
+	// replyWaiting counts the POSTs waiting for a reply, during which the
+	// delivering attachment leaves messages to them; replyReady wakes
+	// them when a message is queued. Guarded by mu.
+	replyWaiting int
+	replyReady   signal.Signal
 	// subs are the topics the session subscribes to. Guarded by mu.
 	subs map[string]*topic
 
@@ -245,8 +253,9 @@ func (s *Session) sendPrepared(ctx context.Context, e window.Entry, wait bool) e
 		if s.out.HasRoom(size) {
 			s.out.Push(e)
 			s.h.buffered.Add(int64(size))
+			s.replyReady.Wake()
 			a := s.deliverer
-			now := a != nil && a.wakeNow()
+			now := a != nil && s.replyWaiting == 0 && a.wakeNow()
 			s.mu.Unlock()
 			if now {
 				a.writeNow()
@@ -330,6 +339,7 @@ func (s *Session) closeLocked(code transport.CloseCode, reason string, retry uin
 	}
 	ce := &transport.CloseError{Code: code, Reason: reason, Retry: retry}
 	s.sentClose = s.out.Push(window.Entry{Type: transport.TypeClose, Close: ce})
+	s.replyReady.Wake()
 	if s.closeErr == nil {
 		s.closeErr = ce
 	}

@@ -69,6 +69,7 @@ func (s *Session) pushTopic(m *topicMessage) {
 func (s *Session) pushLocked(e window.Entry) {
 	s.out.Push(e)
 	s.h.buffered.Add(int64(e.Size))
+	s.replyReady.Wake()
 	if a := s.deliverer; a != nil {
 		a.wake()
 	}

@@ -53,6 +53,12 @@ type NegotiateRequest struct {
 	// these topics starts after it, with every message missed since, or
 	// says that they could not be recovered.
 	Topics map[string]TopicPosition `json:"topics,omitempty"`
+	// Replies says the client reads downstream messages in the answer to
+	// an upstream POST, merging them with its downstream by sequence
+	// number: the server may then answer a POST that carried messages
+	// with those that became due within a short bound (PROTOCOL.md
+	// section 6).
+	Replies bool `json:"replies,omitempty"`
 }
 
 // TopicPosition is a place in a topic's history: the offset of a message,
@@ -102,6 +108,9 @@ type NegotiateResponse struct {
 	// Positions agrees to topic positions; set only when the request
 	// asked.
 	Positions bool `json:"positions,omitempty"`
+	// Replies agrees to messages in POST answers; set only when the
+	// request asked.
+	Replies bool `json:"replies,omitempty"`
 }
 
 // ParseNegotiateResponse decodes and checks a negotiate response body.

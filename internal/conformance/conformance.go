@@ -80,6 +80,7 @@ func Run(t *testing.T, f Factory) {
 	}{
 		{"Echo", perTransport(su.testEcho)},
 		{"Ordering", perTransport(su.testOrdering)},
+		{"Replies", perTransport(su.testReplies)},
 		{"BufferingProxyAtConnect", su.testBufferingProxyAtConnect},
 		{"BufferingProxyMidSession", su.testBufferingProxyMidSession},
 		{"ServerClose", perTransport(su.testServerClose)},
