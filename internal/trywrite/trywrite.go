@@ -146,6 +146,9 @@ func (c *Conn) flush() {
 		if len(p) == 0 || c.err != nil {
 			c.kept, c.spare = nil, nil
 			c.flushing = false
+			// The socket's deadline was the flush's: a write that waits
+			// for nothing must not fail on it once it has passed.
+			c.Conn.SetWriteDeadline(time.Time{})
 			close(c.flushed)
 			c.flushed = nil
 			c.mu.Unlock()

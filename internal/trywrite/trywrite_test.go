@@ -159,3 +159,24 @@ func TestDeadlineOnlyForKept(t *testing.T) {
 		t.Fatalf("peer read %q, %v", got, err)
 	}
 }
+
+// TestDeadlineAfterFlush: the deadline a flush ran under does not outlive
+// it. Once what was kept has gone, a later write the socket takes at once
+// succeeds though that deadline has passed.
+func TestDeadlineAfterFlush(t *testing.T) {
+	w, peer := pair(t)
+	deadline := time.Now().Add(500 * time.Millisecond)
+	w.SetWriteDeadline(deadline)
+	chunk := make([]byte, 1<<20)
+	for w.Pending() == 0 {
+		if _, err := w.Write(chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	go io.Copy(io.Discard, peer)
+	waitFlushed(t, w)
+	time.Sleep(time.Until(deadline) + 10*time.Millisecond) // the flush's deadline passes; no event marks it
+	if _, err := w.Write([]byte("later")); err != nil {
+		t.Fatalf("a write after a finished flush failed on its old deadline: %v", err)
+	}
+}
