@@ -164,8 +164,10 @@ func TestDeadlineOnlyForKept(t *testing.T) {
 // it. Once what was kept has gone, a later write the socket takes at once
 // succeeds though that deadline has passed.
 func TestDeadlineAfterFlush(t *testing.T) {
+	t.Parallel() // it waits for its deadline to pass
 	w, peer := pair(t)
-	deadline := time.Now().Add(500 * time.Millisecond)
+	// Long enough for the flush to end well before it, on a busy machine.
+	deadline := time.Now().Add(2 * time.Second)
 	w.SetWriteDeadline(deadline)
 	chunk := make([]byte, 1<<20)
 	for w.Pending() == 0 {
