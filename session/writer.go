@@ -45,10 +45,10 @@ func (a *attachment) wake() {
 
 // promptGap is how long after a write began the next may be written by
 // the goroutine that has it to send (see wakeNow). Closer writes come
-// from a sender in a loop: they go to the writer goroutine, which
-// batches what piles up while it writes, as it did before writes could
-// be made in place; messages sent in reply, or to many sessions in turn,
-// are further apart.
+// from a sender in a loop: they go to a goroutine of their own, which
+// batches what piles up while it writes, one syscall for many messages;
+// messages sent in reply, or to many sessions in turn, are further
+// apart.
 const promptGap = 10 * time.Microsecond
 
 // wakeNow is wake for a caller that may write itself. When a's
