@@ -68,24 +68,26 @@ func BenchmarkEcho(b *testing.B) {
 	})
 }
 
-// BenchmarkConnect times opening a session forced onto WebSocket and
+// BenchmarkConnect times opening a session forced onto each transport and
 // dropping it at once, beside a gorilla dial and close: what a connect
 // storm costs per session.
 func BenchmarkConnect(b *testing.B) {
-	b.Run("websocket", func(b *testing.B) {
-		// Sessions a client dropped wait out their grace period: the
-		// per-address limits would refuse the benchmark's thousands.
-		base := cometServer(b, &comet.Options{NegotiateRate: -1, MaxSessionsPerAddress: 1 << 30,
-			Serve: func(s *comet.Session) { s.Recv(s.Context()) }})
-		opts := &client.Options{Transports: []string{comet.WebSocket}}
-		measure(b, b.N, func() {
-			c, err := client.Dial(b.Context(), base, opts)
-			if err != nil {
-				b.Fatal(err)
-			}
-			c.CloseNow()
+	for _, name := range []string{comet.WebSocket, comet.LongPoll, comet.SSE} {
+		b.Run(name, func(b *testing.B) {
+			// Sessions a client dropped wait out their grace period: the
+			// per-address limits would refuse the benchmark's thousands.
+			base := cometServer(b, &comet.Options{NegotiateRate: -1, MaxSessionsPerAddress: 1 << 30,
+				Serve: func(s *comet.Session) { s.Recv(s.Context()) }})
+			opts := &client.Options{Transports: []string{name}}
+			measure(b, b.N, func() {
+				c, err := client.Dial(b.Context(), base, opts)
+				if err != nil {
+					b.Fatal(err)
+				}
+				c.CloseNow()
+			})
 		})
-	})
+	}
 	b.Run("raw-websocket", func(b *testing.B) {
 		u := gorillaServer(b, func(conn *websocket.Conn) { conn.ReadMessage() })
 		measure(b, b.N, func() {
