@@ -148,55 +148,37 @@ func TestNegotiateProtocolHook(t *testing.T) {
 	}
 }
 
-// TestNegotiateNoStatus: noStatus is agreed when asked, unless
-// LegacyClose; a request that does not ask gets no new field.
-func TestNegotiateNoStatus(t *testing.T) {
+// TestNegotiateOptIns: each addition a client asks for at negotiate is
+// agreed when asked, unless the server's option refuses it; a request
+// that does not ask gets no new field.
+func TestNegotiateOptIns(t *testing.T) {
 	t.Parallel()
+	noStatus := func(n *transport.NegotiateResponse) bool { return n.NoStatus }
+	replies := func(n *transport.NegotiateResponse) bool { return n.Replies }
 	for _, tc := range []struct {
-		name string
-		opts session.Options
-		body string
-		want bool
+		name   string
+		field  string
+		agreed func(*transport.NegotiateResponse) bool
+		opts   session.Options
+		body   string
+		want   bool
 	}{
-		{"asked", session.Options{}, `{"noStatus":true}`, true},
-		{"not asked", session.Options{}, ``, false},
-		{"refused by LegacyClose", session.Options{LegacyClose: true}, `{"noStatus":true}`, false},
+		{"noStatus asked", "noStatus", noStatus, session.Options{}, `{"noStatus":true}`, true},
+		{"noStatus not asked", "noStatus", noStatus, session.Options{}, ``, false},
+		{"noStatus refused by LegacyClose", "noStatus", noStatus, session.Options{LegacyClose: true}, `{"noStatus":true}`, false},
+		{"replies asked", "replies", replies, session.Options{}, `{"replies":true}`, true},
+		{"replies not asked", "replies", replies, session.Options{}, ``, false},
+		{"replies refused by a negative ReplyWait", "replies", replies, session.Options{ReplyWait: -1}, `{"replies":true}`, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			l := startLive(t, &tc.opts)
 			n, fields := negotiateFields(t, l, nil, tc.body)
-			if _, present := fields["noStatus"]; n.NoStatus != tc.want || present != tc.want {
-				t.Fatalf("noStatus %v (present %v), want %v", n.NoStatus, present, tc.want)
+			if _, present := fields[tc.field]; tc.agreed(n) != tc.want || present != tc.want {
+				t.Fatalf("%s %v (present %v), want %v", tc.field, tc.agreed(n), present, tc.want)
 			}
 			if _, present := fields["protocol"]; present {
 				t.Fatalf("a protocol field in %v", fields)
-			}
-		})
-	}
-}
-
-// TestNegotiateReplies: replies in POST answers are agreed when asked,
-// unless ReplyWait is negative; a request that does not ask gets no new
-// field.
-func TestNegotiateReplies(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		name string
-		opts session.Options
-		body string
-		want bool
-	}{
-		{"asked", session.Options{}, `{"replies":true}`, true},
-		{"not asked", session.Options{}, ``, false},
-		{"refused by a negative ReplyWait", session.Options{ReplyWait: -1}, `{"replies":true}`, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			l := startLive(t, &tc.opts)
-			n, fields := negotiateFields(t, l, nil, tc.body)
-			if _, present := fields["replies"]; n.Replies != tc.want || present != tc.want {
-				t.Fatalf("replies %v (present %v), want %v", n.Replies, present, tc.want)
 			}
 		})
 	}
