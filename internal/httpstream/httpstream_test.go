@@ -411,12 +411,7 @@ func TestTakenOverWire(t *testing.T) {
 		resps <- resp
 	}))
 	defer srv.Close()
-	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	conn := rawGet(t, srv.Listener.Addr().String())
 	resp := <-resps
 	if err := resp.Write([]byte("0123456789abcdef!")); err != nil {
 		t.Fatal(err)
@@ -501,12 +496,7 @@ func TestHeadersWithPreamble(t *testing.T) {
 	}}
 	srv.Start()
 	defer srv.Close()
-	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	rawGet(t, srv.Listener.Addr().String())
 	resp := <-started
 	defer resp.Close()
 	mu.Lock()
@@ -514,4 +504,18 @@ func TestHeadersWithPreamble(t *testing.T) {
 	if len(writes) != 1 || !strings.HasPrefix(writes[0], "HTTP/1.1 200 OK\r\n") || !strings.HasSuffix(writes[0], "\r\n\r\n4\r\npre\n\r\n") {
 		t.Errorf("writes before Start returned: %q, want one: the headers and the preamble", writes)
 	}
+}
+
+// rawGet sends a bare HTTP/1.1 GET of / to addr on a connection of its
+// own, closed when the test ends, and returns the connection to read the
+// answer from.
+func rawGet(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	return conn
 }
