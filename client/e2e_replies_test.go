@@ -18,14 +18,26 @@ import (
 )
 
 // TestLostReplyAnswer: a POST answer that held replies and never reached
-// the client (its connection cut after the server answered) loses
-// nothing: the client attaches again, and the new attachment resends
-// after its ack what the answer held, before what followed it on the
-// path that delivers. The hold is longer than the test's deadline, so
-// that no poll's end comes to the rescue.
-func TestLostReplyAnswer(t *testing.T) { runTransports(t, testLostReplyAnswer) }
+// the client loses nothing: the client attaches again, and the new
+// attachment resends after its ack what the answer held, before what
+// followed it on the path that delivers. The answer is lost as a cut
+// connection after the server answered, or as a 503 in its place (what
+// a node answers when its call to the session's owner timed out after
+// the owner had answered). The hold is longer than the test's deadline,
+// so that no poll's end comes to the rescue.
+func TestLostReplyAnswer(t *testing.T) {
+	for _, cut := range []bool{true, false} {
+		name := "503"
+		if cut {
+			name = "cut"
+		}
+		t.Run(name, func(t *testing.T) {
+			runTransports(t, func(t *testing.T, tr string) { testLostReplyAnswer(t, tr, cut) })
+		})
+	}
+}
 
-func testLostReplyAnswer(t *testing.T, name string) {
+func testLostReplyAnswer(t *testing.T, name string, cut bool) {
 	if name == transport.WebSocket {
 		t.Skip("WebSocket has no upstream POST")
 	}
@@ -41,6 +53,11 @@ func testLostReplyAnswer(t *testing.T, name string) {
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, r)
 			if bytes.Contains(rec.Body.Bytes(), []byte(`["m",`)) && dropped.Add(1) == 3 {
+				if !cut {
+					transport.WriteError(w, http.StatusServiceUnavailable, transport.ErrorBody{
+						Code: transport.CodeBrokerUnavailable, Message: "the call to the session's owner timed out"}, 0)
+					return
+				}
 				conn, _, err := http.NewResponseController(w).Hijack()
 				if err == nil {
 					conn.Close()

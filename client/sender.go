@@ -84,11 +84,15 @@ func (c *Conn) sendLoop(ctx context.Context, keepalive time.Duration) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if he := refusal(err, ""); he != nil && he.Status != http.StatusTooManyRequests &&
+			he := refusal(err, "")
+			if he != nil && he.Status != http.StatusTooManyRequests &&
 				he.Status != http.StatusServiceUnavailable {
 				return err
 			}
-			if c.replies && carried && refusal(err, "") == nil {
+			// A 503 may come after the server took replies for the answer
+			// (a node's call to the session's owner that timed out): only a
+			// 429, refused before anything was applied, leaves none behind.
+			if c.replies && carried && (he == nil || he.Status != http.StatusTooManyRequests) {
 				return fmt.Errorf("comet: a POST whose answer may have held messages failed: %w", err)
 			}
 			// What the server took is unknown: resend all it has not
