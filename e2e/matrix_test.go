@@ -25,10 +25,21 @@ const matrixMessages = 1000
 const matrixTimeout = 90 * time.Second
 
 // firstMessageLimit is the most a case whose WebSocket is broken may take
-// to its first message, from the navigation's start. The shim aims at 1 s
-// (a 250 ms head start, then an HTTP transport); the limit leaves room for
-// a loaded machine, and the report shows the real figure.
+// to its first message, from the navigation's start. The shim's early
+// chain of polls delivers a round trip or two after negotiate, whatever
+// the race's fate (before it, 1 s was the aim: a 250 ms head start, then
+// an HTTP transport); the limit leaves room for a loaded machine, and the
+// report shows the real figure.
 const firstMessageLimit = 3 * time.Second
+
+// raceSettle is how long a case whose WebSocket is broken pauses halfway
+// through its exchange. The early chain of polls carries the session from
+// its first round trips (PROTOCOL.md section 8), so the whole exchange
+// may end before the race does; the pause lets the race be decided (the
+// head start, then a stream's proof or attach timeout), with room for a
+// loaded machine, so that the row shows the transport the race chose, and
+// the second half runs on it.
+const raceSettle = 3 * time.Second
 
 // haproxyIdle is the idle timeout of the haproxy case, and pageIdle how long
 // its page sends nothing: four timeouts, so that the shim must notice the
@@ -57,9 +68,10 @@ func TestFallbackMatrix(t *testing.T) {
 	m.run("2", "nginx, plain proxy_pass (Upgrade dropped)", func(t *testing.T, rw *row) {
 		srv := newServer(t, config{})
 		px := startNginx(t, srv, nginxPlain)
-		r := exchange(t, srv, openPage(t, browser, srv, px.url), px.url, params{}, rw)
+		r := exchange(t, srv, openPage(t, browser, srv, px.url), px.url, settle(), rw)
 		wantTransport(t, r, transport.SSE, transport.Streaming)
 		wantReason(t, rw, "ws_refused")
+		wantFirstWithin(t, rw)
 		// The WebSocket attach did reach the server: as a plain HTTP/1.0
 		// GET, without its Upgrade header, which the server refused.
 		wantUpstream(t, srv, transport.WebSocket, "HTTP/1.0")
@@ -69,10 +81,11 @@ func TestFallbackMatrix(t *testing.T) {
 	m.run("3", "nginx, buffering (X-Accel-Buffering ignored)", func(t *testing.T, rw *row) {
 		srv := newServer(t, config{})
 		px := startNginx(t, srv, nginxBuffering)
-		r := exchange(t, srv, openPage(t, browser, srv, px.url), px.url, params{}, rw)
+		r := exchange(t, srv, openPage(t, browser, srv, px.url), px.url, settle(), rw)
 		wantTransport(t, r, transport.LongPoll)
 		wantReason(t, rw, "stream_buffered")
 		wantUpstream(t, srv, transport.SSE, "HTTP/1.0")
+		wantFirstWithin(t, rw)
 		rw.note("SSE held back by nginx: its open frame never came in time")
 	})
 
@@ -116,7 +129,7 @@ func TestFallbackMatrix(t *testing.T) {
 	m.run("6", "synthetic: upgrade answered 101, then every frame dropped", func(t *testing.T, rw *row) {
 		tb := bhTab.in(t)
 		tb.open(bhSrv.pageURL(bhProxy.URL(), bhProxy.URL()))
-		r := exchange(t, bhSrv, tb, bhProxy.URL(), params{}, rw)
+		r := exchange(t, bhSrv, tb, bhProxy.URL(), settle(), rw)
 		wantTransport(t, r, transport.SSE)
 		wantReason(t, rw, "ws_silent")
 		wantFirstWithin(t, rw)
@@ -126,7 +139,7 @@ func TestFallbackMatrix(t *testing.T) {
 	m.run("7", "synthetic: upgrade never answered", func(t *testing.T, rw *row) {
 		srv := newServer(t, config{})
 		fp := startFault(t, srv, &faultproxy.Options{Upgrade: faultproxy.UpgradeHang})
-		r := exchange(t, srv, openPage(t, browser, srv, fp.URL()), fp.URL(), params{}, rw)
+		r := exchange(t, srv, openPage(t, browser, srv, fp.URL()), fp.URL(), settle(), rw)
 		wantTransport(t, r, transport.SSE)
 		wantReason(t, rw, "ws_hung")
 		wantFirstWithin(t, rw)
@@ -274,6 +287,12 @@ func exchange(t *testing.T, srv *server, tb *tab, base string, p params, rw *row
 	return r
 }
 
+// settle returns the exchange parameters of a case whose race outlasts
+// the early chain: a pause of raceSettle halfway.
+func settle() params {
+	return params{Idle: int(raceSettle.Milliseconds())}
+}
+
 // wantTransport checks that the session ended on one of names.
 func wantTransport(t *testing.T, r result, names ...string) {
 	t.Helper()
@@ -282,10 +301,11 @@ func wantTransport(t *testing.T, r result, names ...string) {
 	}
 }
 
-// wantStraight checks that the first transport was never left.
+// wantStraight checks that the first transport was never left (after the
+// early long-poll chain, if a busy machine let it open the session).
 func wantStraight(t *testing.T, r result) {
 	t.Helper()
-	if len(r.Transports) != 1 || r.Transports[0].From != "" || r.Transports[0].Reason != "" {
+	if evs := afterEarly(r.Transports); len(evs) != 1 || evs[0].From != "" || evs[0].Reason != "" {
 		t.Errorf("page: transport events %+v; want only the first, without a reason", r.Transports)
 	}
 }

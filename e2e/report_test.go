@@ -229,6 +229,11 @@ is included) to the open event and to the first message received (the
 echo of the first one sent); *messages each way*, *lost* and *duplicated*
 are page → server / server → page; *reconnects* counts the page's
 reconnecting events (a dropped transport replaced on the same session).
+A session whose WebSocket is broken opens on the shim's early chain of
+polls (PROTOCOL.md section 8) and moves to the transport that wins the
+race; those cases pause halfway through their exchange, so that the race
+is decided before the session ends and the second half runs on its
+winner. *transport chosen* is that winner.
 
 Run of %s on %s/%s with %s.
 

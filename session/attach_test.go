@@ -205,6 +205,41 @@ func TestProbeAndCommit(t *testing.T) {
 	p.ds.expect(t, `["m",2,"y"]`)
 }
 
+// TestCommitFencesLowerAttempts: the early delivery of PROTOCOL.md section
+// 8. A chain of polls numbered low delivers while a candidate numbered
+// high is proven; committing the candidate raises the bar, so a poll of
+// the chain that arrives after the commit (one the client sent before it)
+// gets its open frame and ["s"] and takes nothing over, while an attach
+// numbered above the candidate still takes delivery, as after any drop.
+func TestCommitFencesLowerAttempts(t *testing.T) {
+	t.Parallel()
+	const candidate = 1_000_000_001
+	s := newTestSession(t, newTestHandler(t, nil))
+	ws := attachStream(t, s, probe(candidate))
+	ws.ds.expect(t, `["o",1000000001,0,"T",25000]`)
+	poll := attachStream(t, s, deliver(1, 0))
+	poll.ds.expect(t, `["o",1,0,"T",25000]`)
+	mustSend(t, s, "x")
+	poll.ds.expect(t, `["m",1,"x"]`)
+
+	mustUpstream(t, s, `["u",1000000001]`)
+	poll.ds.expect(t, `["s"]`)
+	ws.ds.expect(t, `["m",1,"x"]`)
+	late := attachStream(t, s, deliver(2, 1))
+	if got, want := wire(late.ds.next(t)), []string{`["o",2,0,"T",25000]`, `["s"]`}; !slices.Equal(got, want) {
+		t.Fatalf("a chain poll after the commit got %q, want %q", got, want)
+	}
+	mustSend(t, s, "y")
+	ws.ds.expect(t, `["m",2,"y"]`)
+	if got := late.ds.drain(t); got != nil {
+		t.Errorf("the fenced poll was written %q", got)
+	}
+
+	resume := attachStream(t, s, deliver(candidate+1, 1))
+	ws.ds.expect(t, `["s"]`)
+	resume.ds.expect(t, `["o",1000000002,0,"T",25000]`, `["m",2,"y"]`)
+}
+
 // TestProbeEchoRouting checks that ["p",attempt,token] is echoed on the
 // attachment with that attempt, 0 meaning the delivering one, and dropped
 // when there is none.

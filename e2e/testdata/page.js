@@ -175,10 +175,17 @@
   var TEXTS = ['hello', '', 'héllo wörld ✓ 😀', 'line\nbreak\r\ttab', 'sep\u2028\u2029', 'quote " back \\ slash', '{"json":[1,2]}'];
 
   var scenarios = {
-    // echo sends a set of awkward texts and expects them back.
+    // echo sends a set of awkward texts and expects them back; with
+    // p.idle, once the session has been open that long.
     echo: function (p) {
       var s = connect(p);
       return s.opened.then(function () {
+        if (!p.idle) return;
+        console.log('idle for ' + p.idle + ' ms');
+        return new Promise(function (resolve) {
+          setTimeout(resolve, p.idle);
+        });
+      }).then(function () {
         for (var i = 0; i < TEXTS.length; i++) s.c.send(TEXTS[i]);
         return take(s, TEXTS.length);
       }).then(function (got) {

@@ -99,9 +99,10 @@ var REFUSED = {
 
 // From other files: parseJSON (env).
 
-// SCHEMA gives each frame type's fields: n an unsigned integer, s a
-// string (for b, a base64 one).
-var SCHEMA = { o: 'nnsn', m: 'ns', b: 'ns', a: 'n', h: '', p: 'ns', e: 's', u: 'n', s: '', c: 'nnsn', k: 'snn', t: 's' };
+// SCHEMA gives the fields of each frame type a client receives (the
+// upstream-only key, probe and commit frames are malformed downstream): n
+// an unsigned integer, s a string (for b, a base64 one).
+var SCHEMA = { o: 'nnsn', m: 'ns', b: 'ns', a: 'n', h: '', e: 's', s: '', c: 'nnsn', t: 's' };
 
 var MAX_SAFE = 9007199254740991;
 
@@ -157,7 +158,7 @@ function decodeFrame(line) {
   // to the end each time, quadratic in the line's length.
   if (!f || !FRAME.test(line.replace(/"([^"\\]|\\.)*"/g, '""')) || typeof (kinds = SCHEMA[t]) != 'string' || f.map(function (v) {
     return typeof v == 'string' ? 's' : v > MAX_SAFE ? 'x' : 'n';
-  }).join('') != 's' + kinds || /[mbc]/.test(t) && !f[1] || t == 'c' && f[2] > 4999 || t == 'k' && f[3] > 1 ||
+  }).join('') != 's' + kinds || /[mbc]/.test(t) && !f[1] || t == 'c' && f[2] > 4999 ||
     t == 'b' && !BASE64.test(f[2])) {
     throw codecError(1002);
   }
@@ -374,7 +375,9 @@ var sse = {
   _need: 'EventSource',
   _stream: 1,
   _open: function (c, att, url) {
-    var es = att._handle = new c._globals.EventSource(url, { withCredentials: !!c._options.withCredentials });
+    // The options are the EventSourceInit: EventSource reads only their
+    // withCredentials, as a boolean.
+    var es = att._handle = new c._globals.EventSource(url, c._options);
     es.onmessage = function (e) {
       _data(c, att, e.data);
     };
@@ -786,7 +789,7 @@ function _connect(c) {
   c._sessionId = c._inUse = '';
   c._tickets = []; // unused tickets, oldest first: {_token, _gotAt}
   c._ticketWaiters = []; // callbacks waiting for a ticket
-  c._attempts = 0; // the attempt counter
+  c._attempts = c._polls = 0; // the attempt counters: candidates and the rest; the early chain's polls
   c._attachments = []; // live attachments; callbacks of any other are ignored
   c._current = c._wsUpstream = c._post = c._serverClose = null;
   c._controls = []; // control frames for the next POST
@@ -872,7 +875,7 @@ function _negotiate(c, base, token, hops) {
         return r.transports.indexOf(t) >= 0;
       });
       debug(c, 'negotiated', { rtt: c._rtt, timeout: c._attachTimeout, transports: c._offer });
-      if (!c._offer.length) return _end(c, 3004, 'no transport');
+      if (!c._offer.length) return _end(c, 3004, 'unreachable');
       _start(c);
     }, 0, JSON.stringify(assign({
       transports: c._order, binary: ask || undefined, target: c._options.target,
@@ -918,14 +921,14 @@ function _ticket(c, done) {
 // and the events. The session itself is in the files after this one.
 
 // From other files: encodeFrame, utf8Length (codec); assign,
-// domError, resolveURL (env); transportNamed (fallback); _bye, _closeWith,
+// domError, resolveURL (env); TRANSPORTS, transportNamed (fallback); _bye, _closeWith,
 // _fail, _listen, _online (lifecycle); _connect (negotiate);
 // _flush (upstream); ROOT (build.js).
 
 // DEFAULTS are the options that do not default to undefined; README.md
 // documents them all.
 var DEFAULTS = {
-  transports: ['websocket', 'sse', 'streaming', 'longpoll'],
+  transports: Object.keys(TRANSPORTS), // all, best first
   timeout: 1e4, // negotiate
   maxBuffered: 8388608, // bytes sent and not yet acknowledged
   reconnectDelay: 1e3,
@@ -1059,7 +1062,7 @@ proto.close = function (code, reason) {
   }
   reason = reason === undefined ? '' : String(reason);
   if (utf8Length(reason) > 123) {
-    throw domError('SyntaxError', 'reason over 123 bytes');
+    throw domError('SyntaxError', 'reason too long');
   }
   if (c.readyState > 1) return;
   c._userClosed = 1;
@@ -1187,8 +1190,9 @@ function _flush(c) {
     // An ack rides on a batch of frames written anyway; raw binary
     // messages alone send it only when the cadence makes it due.
     if (_ackDue(c) || typeof b[last] == 'string' && c._received > c._ackSent) {
-      if (typeof b[last] == 'string') b[last] += encodeFrame(['a', c._received]) + '\n';
-      else b.push(encodeFrame(['a', c._received]) + '\n');
+      ack = encodeFrame(['a', c._received]) + '\n';
+      if (typeof b[last] == 'string') b[last] += ack;
+      else b.push(ack);
       _sentAck(c, c._received);
     }
     if (b.length) {
@@ -1271,7 +1275,8 @@ function _ackUp(c, n) {
 // 5, 7 and 8). Every attach is an attachment object with its own attempt
 // number; callbacks of one that is no longer live are ignored. Candidates
 // attach as probes (d=0) and are committed once proven; resumes deliver at
-// once (d=1).
+// once (d=1). While the first race goes on, an early chain of polls may
+// deliver (see _start).
 
 // From other files: encodeFrame (codec); _emit, debug (comet);
 // _live (downstream); recall, remember (env); transportNamed (fallback);
@@ -1284,6 +1289,14 @@ function _ackUp(c, n) {
 // not proven by then, an HTTP transport races it, and the first proven
 // wins. A transport remembered for this network starts at once, while
 // WebSocket is probed in the background to upgrade to.
+//
+// Unless a transport is remembered for this network, a long-poll probe
+// starts beside WebSocket (PROTOCOL.md section 8, early delivery): once
+// it has been answered three times in a row (see _proven), the session
+// opens on a chain of polls that delivers while the race goes on, and the
+// candidate that wins takes over as an upgrade. The chain's polls are
+// numbered below every candidate (from 1, the candidates from 1e9 + 1),
+// so that committing a candidate fences a poll still on its way.
 function _start(c) {
   var o = c._offer, mem = c._options.remember && recall(c._globals, c._memoryKey, c._now()), ws = o[0] == 'websocket';
   c._raceFailed = {};
@@ -1293,10 +1306,12 @@ function _start(c) {
     _http(c, mem.t, '');
     if (ws && !c._noWebSocket) _attach(c, 'websocket', 0, 'upgraded');
   } else if (ws) {
+    c._attempts = 1e9;
     _attach(c, 'websocket', 0, '');
     _timer(c, 'race', headStart(c._rtt), function () {
       _http(c, null, (c._attachments[0] || {})._socketOpen ? 'ws_silent' : 'ws_hung');
     });
+    if (c._options.early !== false && !mem && o.indexOf('longpoll') > 0) _attach(c, 'longpoll', 0, '', 1);
   } else {
     _http(c, null, '');
   }
@@ -1323,14 +1338,18 @@ function _http(c, name, why) {
 // that probe's frame when it went by POST; _probeArrived, that POST was
 // answered; _openedAt, _heardAt, _heartbeatAt, when (Date.now) its open
 // frame, its last frame and its last heartbeat arrived; _interval, the
-// heartbeat interval of its open frame; _late, a timer on it fired late.
-function _attach(c, name, d, why) {
+// heartbeat interval of its open frame; _late, a timer on it fired late;
+// _ahead, for the early long-poll probe, which of its three rounds it is.
+function _attach(c, name, d, why, ahead) {
   var tr = transportNamed(name), gen = c._generation;
   _ticket(c, function (t) {
     var att;
     if (gen != c._generation || c.readyState > 2) return;
     if (!t) return _failed(c, { _transport: tr, _delivering: d, _why: why }, {});
-    att = { _attempt: ++c._attempts, _transport: tr, _delivering: d, _why: why, _ack: c._received };
+    att = {
+      _attempt: d && c._chain ? ++c._polls : ++c._attempts, _transport: tr, _delivering: d,
+      _why: why, _ack: c._received, _ahead: ahead
+    };
     c._attachments.push(att);
     debug(c, 'attach ' + name + ' ' + att._attempt, { d: d, why: why });
     // A delivering poll answers within its hold; everything else must
@@ -1405,6 +1424,12 @@ function _proven(c, att) {
   var u = encodeFrame(['u', att._attempt]);
   att._probeToken = 0;
   if (att._delivering) return _watch(c, att);
+  // The early probe is sent three times in a row, round trip after round
+  // trip, so that a healthy WebSocket or stream, which needs two or three,
+  // opens the session itself; the third answered starts the chain of
+  // polls. Any other proven candidate ends the chain.
+  if (att._ahead % 3) return _attach(c, 'longpoll', 0, '', att._ahead + 1);
+  c._chain = att._ahead;
   if (att._transport == websocket) att._handle.send(u + '\n');
   else if (att._transport != longpoll) c._controls.push(u);
   _commit(c, att);
@@ -1413,13 +1438,17 @@ function _proven(c, att) {
 
 // _commit makes att the delivering attachment and closes every other one
 // but a background upgrade probe; for a hung WebSocket that matters, since
-// browsers allow one connecting WebSocket per host.
+// browsers allow one connecting WebSocket per host. The early probe
+// closes nothing: the candidates race on, and the first proven ends the
+// chain.
 function _commit(c, att) {
-  c._generation++;
-  _each(c, function (c, other) {
-    if (other != att && other._why != 'upgraded') _kill(c, other);
-  });
-  _clear(c, 'race');
+  if (!c._chain) {
+    c._generation++;
+    _each(c, function (c, other) {
+      if (other != att && other._why != 'upgraded') _kill(c, other);
+    });
+    _clear(c, 'race');
+  }
   att._delivering = 1;
   _use(c, att);
 }
@@ -1451,9 +1480,10 @@ function _use(c, att) {
   _flush(c);
 }
 
-// _mem remembers what works on this network for the next page load.
+// _mem remembers what works on this network for the next page load; not
+// the early chain of polls, which says nothing about the race.
 function _mem(c) {
-  if (c._options.remember) remember(c._globals, c._memoryKey, { t: c._inUse, hb: c._heartbeat, nw: c._noWebSocket }, c._now());
+  if (c._options.remember && !c._chain) remember(c._globals, c._memoryKey, { t: c._inUse, hb: c._heartbeat, nw: c._noWebSocket }, c._now());
 }
 
 // _poll starts the next delivering poll, carrying our ack.
@@ -1516,7 +1546,7 @@ function _kill(c, att) {
 // resume and a dropped transport each have their rule; a drop is resumed
 // on the same session, with nothing lost or duplicated either way.
 
-// From other files: _attach, _http, _kill, _mem, _poll, _proven (attach);
+// From other files: _attach, _http, _kill, _mem, _proven (attach);
 // _emit, debug (comet); _live (downstream); _end, _timer (lifecycle);
 // longpoll (longpoll); REFUSED, STABLE, backoff, keepalive (policy);
 // _flush (upstream).
@@ -1540,7 +1570,7 @@ function _gone(c, att, info) {
   }
   if (att == c._current) {
     // Only the XHR transports end ok: the next poll, or a recycled stream.
-    if (info._ok && !c._serverClose) return tr == longpoll ? _poll(c) : _attach(c, tr._name, 1, '');
+    if (info._ok && !c._serverClose) return _attach(c, tr._name, 1, '');
     return _dropped(c, att, info);
   }
   if (!att._delivering && att._openedAt && info._ok && tr == longpoll) return _proven(c, att);
@@ -1550,18 +1580,19 @@ function _gone(c, att, info) {
 // _failed handles an attach that did not succeed.
 function _failed(c, att, info) {
   var name = att._transport._name, why = info._why || '';
-  if (!c._inUse) {
-    // The first race: a failed WebSocket starts HTTP at once; a buffered
-    // stream goes to long-polling; any other failure to the next in line.
-    c._raceFailed[name] = why || 'failed';
+  if (att._delivering) {
+    _retry(c, _after(c, name, info._buffered, !info._buffered), why);
+  } else if (!c._inUse || c._chain) {
+    // The first race, which goes on while the early chain of polls
+    // delivers: a failed WebSocket starts HTTP at once; a buffered stream
+    // goes to long-polling; any other failure to the next in line.
+    c._raceFailed[name] = 1;
     if (info._buffered) c._raceFailed.sse = c._raceFailed.streaming = 1;
     if (name == 'websocket' && c._httpStarted) {
       if (!c._attachments.length) _http(c, null, why);
     } else {
       _http(c, null, why);
     }
-  } else if (att._delivering) {
-    _retry(c, _after(c, name, info._buffered, !info._buffered), why);
   }
   // A background probe that failed leaves the transport in use as it is.
 }

@@ -2,7 +2,8 @@
 // 5, 7 and 8). Every attach is an attachment object with its own attempt
 // number; callbacks of one that is no longer live are ignored. Candidates
 // attach as probes (d=0) and are committed once proven; resumes deliver at
-// once (d=1).
+// once (d=1). While the first race goes on, an early chain of polls may
+// deliver (see _start).
 
 // From other files: encodeFrame (codec); _emit, debug (comet);
 // _live (downstream); recall, remember (env); transportNamed (fallback);
@@ -15,6 +16,14 @@
 // not proven by then, an HTTP transport races it, and the first proven
 // wins. A transport remembered for this network starts at once, while
 // WebSocket is probed in the background to upgrade to.
+//
+// Unless a transport is remembered for this network, a long-poll probe
+// starts beside WebSocket (PROTOCOL.md section 8, early delivery): once
+// it has been answered three times in a row (see _proven), the session
+// opens on a chain of polls that delivers while the race goes on, and the
+// candidate that wins takes over as an upgrade. The chain's polls are
+// numbered below every candidate (from 1, the candidates from 1e9 + 1),
+// so that committing a candidate fences a poll still on its way.
 function _start(c) {
   var o = c._offer, mem = c._options.remember && recall(c._globals, c._memoryKey, c._now()), ws = o[0] == 'websocket';
   c._raceFailed = {};
@@ -24,10 +33,12 @@ function _start(c) {
     _http(c, mem.t, '');
     if (ws && !c._noWebSocket) _attach(c, 'websocket', 0, 'upgraded');
   } else if (ws) {
+    c._attempts = 1e9;
     _attach(c, 'websocket', 0, '');
     _timer(c, 'race', headStart(c._rtt), function () {
       _http(c, null, (c._attachments[0] || {})._socketOpen ? 'ws_silent' : 'ws_hung');
     });
+    if (c._options.early !== false && !mem && o.indexOf('longpoll') > 0) _attach(c, 'longpoll', 0, '', 1);
   } else {
     _http(c, null, '');
   }
@@ -54,14 +65,18 @@ function _http(c, name, why) {
 // that probe's frame when it went by POST; _probeArrived, that POST was
 // answered; _openedAt, _heardAt, _heartbeatAt, when (Date.now) its open
 // frame, its last frame and its last heartbeat arrived; _interval, the
-// heartbeat interval of its open frame; _late, a timer on it fired late.
-function _attach(c, name, d, why) {
+// heartbeat interval of its open frame; _late, a timer on it fired late;
+// _ahead, for the early long-poll probe, which of its three rounds it is.
+function _attach(c, name, d, why, ahead) {
   var tr = transportNamed(name), gen = c._generation;
   _ticket(c, function (t) {
     var att;
     if (gen != c._generation || c.readyState > 2) return;
     if (!t) return _failed(c, { _transport: tr, _delivering: d, _why: why }, {});
-    att = { _attempt: ++c._attempts, _transport: tr, _delivering: d, _why: why, _ack: c._received };
+    att = {
+      _attempt: d && c._chain ? ++c._polls : ++c._attempts, _transport: tr, _delivering: d,
+      _why: why, _ack: c._received, _ahead: ahead
+    };
     c._attachments.push(att);
     debug(c, 'attach ' + name + ' ' + att._attempt, { d: d, why: why });
     // A delivering poll answers within its hold; everything else must
@@ -136,6 +151,12 @@ function _proven(c, att) {
   var u = encodeFrame(['u', att._attempt]);
   att._probeToken = 0;
   if (att._delivering) return _watch(c, att);
+  // The early probe is sent three times in a row, round trip after round
+  // trip, so that a healthy WebSocket or stream, which needs two or three,
+  // opens the session itself; the third answered starts the chain of
+  // polls. Any other proven candidate ends the chain.
+  if (att._ahead % 3) return _attach(c, 'longpoll', 0, '', att._ahead + 1);
+  c._chain = att._ahead;
   if (att._transport == websocket) att._handle.send(u + '\n');
   else if (att._transport != longpoll) c._controls.push(u);
   _commit(c, att);
@@ -144,13 +165,17 @@ function _proven(c, att) {
 
 // _commit makes att the delivering attachment and closes every other one
 // but a background upgrade probe; for a hung WebSocket that matters, since
-// browsers allow one connecting WebSocket per host.
+// browsers allow one connecting WebSocket per host. The early probe
+// closes nothing: the candidates race on, and the first proven ends the
+// chain.
 function _commit(c, att) {
-  c._generation++;
-  _each(c, function (c, other) {
-    if (other != att && other._why != 'upgraded') _kill(c, other);
-  });
-  _clear(c, 'race');
+  if (!c._chain) {
+    c._generation++;
+    _each(c, function (c, other) {
+      if (other != att && other._why != 'upgraded') _kill(c, other);
+    });
+    _clear(c, 'race');
+  }
   att._delivering = 1;
   _use(c, att);
 }
@@ -182,9 +207,10 @@ function _use(c, att) {
   _flush(c);
 }
 
-// _mem remembers what works on this network for the next page load.
+// _mem remembers what works on this network for the next page load; not
+// the early chain of polls, which says nothing about the race.
 function _mem(c) {
-  if (c._options.remember) remember(c._globals, c._memoryKey, { t: c._inUse, hb: c._heartbeat, nw: c._noWebSocket }, c._now());
+  if (c._options.remember && !c._chain) remember(c._globals, c._memoryKey, { t: c._inUse, hb: c._heartbeat, nw: c._noWebSocket }, c._now());
 }
 
 // _poll starts the next delivering poll, carrying our ack.

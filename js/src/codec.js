@@ -10,9 +10,10 @@
 
 // From other files: parseJSON (env).
 
-// SCHEMA gives each frame type's fields: n an unsigned integer, s a
-// string (for b, a base64 one).
-var SCHEMA = { o: 'nnsn', m: 'ns', b: 'ns', a: 'n', h: '', p: 'ns', e: 's', u: 'n', s: '', c: 'nnsn', k: 'snn', t: 's' };
+// SCHEMA gives the fields of each frame type a client receives (the
+// upstream-only key, probe and commit frames are malformed downstream): n
+// an unsigned integer, s a string (for b, a base64 one).
+var SCHEMA = { o: 'nnsn', m: 'ns', b: 'ns', a: 'n', h: '', e: 's', s: '', c: 'nnsn', t: 's' };
 
 var MAX_SAFE = 9007199254740991;
 
@@ -68,7 +69,7 @@ function decodeFrame(line) {
   // to the end each time, quadratic in the line's length.
   if (!f || !FRAME.test(line.replace(/"([^"\\]|\\.)*"/g, '""')) || typeof (kinds = SCHEMA[t]) != 'string' || f.map(function (v) {
     return typeof v == 'string' ? 's' : v > MAX_SAFE ? 'x' : 'n';
-  }).join('') != 's' + kinds || /[mbc]/.test(t) && !f[1] || t == 'c' && f[2] > 4999 || t == 'k' && f[3] > 1 ||
+  }).join('') != 's' + kinds || /[mbc]/.test(t) && !f[1] || t == 'c' && f[2] > 4999 ||
     t == 'b' && !BASE64.test(f[2])) {
     throw codecError(1002);
   }

@@ -3,14 +3,14 @@
 // and the events. The session itself is in the files after this one.
 
 // From other files: encodeFrame, utf8Length (codec); assign,
-// domError, resolveURL (env); transportNamed (fallback); _bye, _closeWith,
+// domError, resolveURL (env); TRANSPORTS, transportNamed (fallback); _bye, _closeWith,
 // _fail, _listen, _online (lifecycle); _connect (negotiate);
 // _flush (upstream); ROOT (build.js).
 
 // DEFAULTS are the options that do not default to undefined; README.md
 // documents them all.
 var DEFAULTS = {
-  transports: ['websocket', 'sse', 'streaming', 'longpoll'],
+  transports: Object.keys(TRANSPORTS), // all, best first
   timeout: 1e4, // negotiate
   maxBuffered: 8388608, // bytes sent and not yet acknowledged
   reconnectDelay: 1e3,
@@ -144,7 +144,7 @@ proto.close = function (code, reason) {
   }
   reason = reason === undefined ? '' : String(reason);
   if (utf8Length(reason) > 123) {
-    throw domError('SyntaxError', 'reason over 123 bytes');
+    throw domError('SyntaxError', 'reason too long');
   }
   if (c.readyState > 1) return;
   c._userClosed = 1;

@@ -12,7 +12,7 @@ function _connect(c) {
   c._sessionId = c._inUse = '';
   c._tickets = []; // unused tickets, oldest first: {_token, _gotAt}
   c._ticketWaiters = []; // callbacks waiting for a ticket
-  c._attempts = 0; // the attempt counter
+  c._attempts = c._polls = 0; // the attempt counters: candidates and the rest; the early chain's polls
   c._attachments = []; // live attachments; callbacks of any other are ignored
   c._current = c._wsUpstream = c._post = c._serverClose = null;
   c._controls = []; // control frames for the next POST
@@ -98,7 +98,7 @@ function _negotiate(c, base, token, hops) {
         return r.transports.indexOf(t) >= 0;
       });
       debug(c, 'negotiated', { rtt: c._rtt, timeout: c._attachTimeout, transports: c._offer });
-      if (!c._offer.length) return _end(c, 3004, 'no transport');
+      if (!c._offer.length) return _end(c, 3004, 'unreachable');
       _start(c);
     }, 0, JSON.stringify(assign({
       transports: c._order, binary: ask || undefined, target: c._options.target,

@@ -3,7 +3,7 @@
 // resume and a dropped transport each have their rule; a drop is resumed
 // on the same session, with nothing lost or duplicated either way.
 
-// From other files: _attach, _http, _kill, _mem, _poll, _proven (attach);
+// From other files: _attach, _http, _kill, _mem, _proven (attach);
 // _emit, debug (comet); _live (downstream); _end, _timer (lifecycle);
 // longpoll (longpoll); REFUSED, STABLE, backoff, keepalive (policy);
 // _flush (upstream).
@@ -27,7 +27,7 @@ function _gone(c, att, info) {
   }
   if (att == c._current) {
     // Only the XHR transports end ok: the next poll, or a recycled stream.
-    if (info._ok && !c._serverClose) return tr == longpoll ? _poll(c) : _attach(c, tr._name, 1, '');
+    if (info._ok && !c._serverClose) return _attach(c, tr._name, 1, '');
     return _dropped(c, att, info);
   }
   if (!att._delivering && att._openedAt && info._ok && tr == longpoll) return _proven(c, att);
@@ -37,18 +37,19 @@ function _gone(c, att, info) {
 // _failed handles an attach that did not succeed.
 function _failed(c, att, info) {
   var name = att._transport._name, why = info._why || '';
-  if (!c._inUse) {
-    // The first race: a failed WebSocket starts HTTP at once; a buffered
-    // stream goes to long-polling; any other failure to the next in line.
-    c._raceFailed[name] = why || 'failed';
+  if (att._delivering) {
+    _retry(c, _after(c, name, info._buffered, !info._buffered), why);
+  } else if (!c._inUse || c._chain) {
+    // The first race, which goes on while the early chain of polls
+    // delivers: a failed WebSocket starts HTTP at once; a buffered stream
+    // goes to long-polling; any other failure to the next in line.
+    c._raceFailed[name] = 1;
     if (info._buffered) c._raceFailed.sse = c._raceFailed.streaming = 1;
     if (name == 'websocket' && c._httpStarted) {
       if (!c._attachments.length) _http(c, null, why);
     } else {
       _http(c, null, why);
     }
-  } else if (att._delivering) {
-    _retry(c, _after(c, name, info._buffered, !info._buffered), why);
   }
   // A background probe that failed leaves the transport in use as it is.
 }

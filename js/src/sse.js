@@ -9,7 +9,9 @@ var sse = {
   _need: 'EventSource',
   _stream: 1,
   _open: function (c, att, url) {
-    var es = att._handle = new c._globals.EventSource(url, { withCredentials: !!c._options.withCredentials });
+    // The options are the EventSourceInit: EventSource reads only their
+    // withCredentials, as a boolean.
+    var es = att._handle = new c._globals.EventSource(url, c._options);
     es.onmessage = function (e) {
       _data(c, att, e.data);
     };

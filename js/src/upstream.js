@@ -75,8 +75,9 @@ function _flush(c) {
     // An ack rides on a batch of frames written anyway; raw binary
     // messages alone send it only when the cadence makes it due.
     if (_ackDue(c) || typeof b[last] == 'string' && c._received > c._ackSent) {
-      if (typeof b[last] == 'string') b[last] += encodeFrame(['a', c._received]) + '\n';
-      else b.push(encodeFrame(['a', c._received]) + '\n');
+      ack = encodeFrame(['a', c._received]) + '\n';
+      if (typeof b[last] == 'string') b[last] += ack;
+      else b.push(ack);
       _sentAck(c, c._received);
     }
     if (b.length) {

@@ -2,7 +2,9 @@
 // The session over fake globals, through the public API only, against the
 // sources and both shipped files: choice and fallback, proof and commit,
 // resume, acks, buffering, auth failure, memory and reconnect (closing is
-// in close.test.js, the API's surface in api.test.js).
+// in close.test.js, the API's surface in api.test.js). Tests of the first
+// race that answer no early long-poll probe pass early: false: they show
+// the race alone, and early.test.js shows it beside the early chain.
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -54,7 +56,7 @@ for (const [build, make] of Object.entries(BUILDS)) {
   });
 
   it('a refused WebSocket starts SSE at once, reporting ws_refused', () => {
-    const t = start(Comet);
+    const t = start(Comet, { options: { early: false } });
     negotiate(t);
     t.net.last('websocket').fail();
     const es = t.net.last('sse');
@@ -69,7 +71,7 @@ for (const [build, make] of Object.entries(BUILDS)) {
 
   for (const [name, upgrade, why] of [['hung', false, 'ws_hung'], ['black-holed after 101', true, 'ws_silent']]) {
     it(`a ${name} WebSocket is raced after its head start and closed when HTTP wins`, () => {
-      const t = start(Comet);
+      const t = start(Comet, { options: { early: false } });
       negotiate(t, {}, 20);
       const ws = t.net.last('websocket');
       if (upgrade) ws.open();
@@ -89,7 +91,7 @@ for (const [build, make] of Object.entries(BUILDS)) {
   }
 
   it('a WebSocket proven after HTTP started still wins, and the stream is closed', () => {
-    const t = start(Comet);
+    const t = start(Comet, { options: { early: false } });
     negotiate(t);
     const ws = t.net.last('websocket');
     t.clock.tick(250);
@@ -374,7 +376,7 @@ for (const [build, make] of Object.entries(BUILDS)) {
   });
 
   it('a remembered transport starts at once; WebSocket is probed in the background and upgrades live', () => {
-    const first = start(Comet);
+    const first = start(Comet, { options: { early: false } });
     negotiate(first);
     first.net.last('websocket').fail();
     proveStream(first, first.net.last('sse'));
@@ -490,7 +492,7 @@ for (const [build, make] of Object.entries(BUILDS)) {
   });
 
   it('online resumes at once instead of waiting out the backoff', () => {
-    const t = start(Comet);
+    const t = start(Comet, { options: { early: false } });
     const ws = openWebSocket(t);
     ws.fail(); // an early death: the resume backs off
     t.clock.tick(0);
@@ -498,6 +500,18 @@ for (const [build, make] of Object.entries(BUILDS)) {
     const before = t.net.count('websocket');
     t.b.fire('online');
     assert.equal(t.net.count('websocket') + t.net.count('sse'), before + 1);
+  });
+
+  it('withCredentials reaches every XHR and the EventSource, as a boolean', () => {
+    for (const withCredentials of [undefined, false, true, 1]) {
+      const t = start(Comet, { options: { withCredentials, early: false } });
+      negotiate(t);
+      t.net.last('websocket').fail();
+      const es = t.net.last('sse');
+      // EventSource converts its init's withCredentials to a boolean.
+      assert.equal(!!es.init.withCredentials, !!withCredentials, String(withCredentials));
+      assert.equal(t.net.last('negotiate').withCredentials, !!withCredentials, String(withCredentials));
+    }
   });
 
   it('negotiate is CORS-simple unless the application adds headers', () => {
