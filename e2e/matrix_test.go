@@ -32,8 +32,8 @@ const matrixTimeout = 90 * time.Second
 // report shows the real figure.
 const firstMessageLimit = 3 * time.Second
 
-// raceSettle is how long a case whose WebSocket is broken pauses halfway
-// through its exchange. The early chain of polls carries the session from
+// raceSettle is how long a case whose first transport may be broken pauses
+// halfway through its exchange. The early chain of polls carries the session from
 // its first round trips (PROTOCOL.md section 8), so the whole exchange
 // may end before the race does; the pause lets the race be decided (the
 // head start, then a stream's proof or attach timeout), with room for a
@@ -167,7 +167,7 @@ func TestFallbackMatrix(t *testing.T) {
 	legacy := removable // every global the page can remove: WebSocket, EventSource, fetch, ReadableStream
 	m.run("9a", "legacy page (no WebSocket, EventSource, fetch, ReadableStream), direct", func(t *testing.T, rw *row) {
 		srv := newServer(t, config{})
-		r := exchange(t, srv, openPage(t, browser, srv, srv.URL(), legacy...), srv.URL(), params{}, rw)
+		r := exchange(t, srv, openPage(t, browser, srv, srv.URL(), legacy...), srv.URL(), settle(), rw)
 		wantTransport(t, r, transport.Streaming)
 		wantOnlyXHR(t, srv)
 	})
@@ -175,10 +175,11 @@ func TestFallbackMatrix(t *testing.T) {
 	m.run("9b", "legacy page, nginx buffering", func(t *testing.T, rw *row) {
 		srv := newServer(t, config{})
 		px := startNginx(t, srv, nginxBuffering)
-		r := exchange(t, srv, openPage(t, browser, srv, px.url, legacy...), px.url, params{}, rw)
+		r := exchange(t, srv, openPage(t, browser, srv, px.url, legacy...), px.url, settle(), rw)
 		wantTransport(t, r, transport.LongPoll)
 		wantReason(t, rw, "stream_buffered")
 		wantOnlyXHR(t, srv)
+		wantFirstWithin(t, rw)
 	})
 
 	m.run("10", "second load after case 6, same browser profile", func(t *testing.T, rw *row) {

@@ -164,12 +164,22 @@ func (m *matrix) write() {
 	b.WriteString(matrixHeader())
 	b.WriteString("| case | transport chosen | fallback reasons seen | open | first message | messages each way | lost | duplicated | reconnects | result | notes |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	direct := 0.0 // case 1's first message, which the others are compared with
+	for _, rw := range m.rows {
+		if rw.Case == "1" {
+			direct = rw.First
+		}
+	}
 	for _, rw := range m.rows {
 		if rw.Result == "" {
 			rw.Result = "not run"
 		}
+		first := ms(rw.First)
+		if direct > 0 && rw.First > 0 && rw.Case != "1" {
+			first += fmt.Sprintf(" (%.2f×)", rw.First/direct)
+		}
 		fmt.Fprintf(&b, "| %s. %s | %s | %s | %s | %s | %d / %d | %d / %d | %d / %d | %d | %s | %s |\n",
-			rw.Case, rw.Path, orDash(rw.Transport), orDash(strings.Join(rw.Reasons, ", ")), ms(rw.Opened), ms(rw.First),
+			rw.Case, rw.Path, orDash(rw.Transport), orDash(strings.Join(rw.Reasons, ", ")), ms(rw.Opened), first,
 			rw.Up.Got, rw.Down.Got, rw.Up.Lost, rw.Down.Lost, rw.Up.Dup, rw.Down.Dup,
 			rw.Reconnects, rw.Result, orDash(strings.Join(rw.Notes, "; ")))
 	}
@@ -226,7 +236,8 @@ and reconnecting events and in the why parameter of its attaches
 (js/README.md lists them); *open* and *first message* are the times from
 the navigation's start (performance.now() in the page, so the page load
 is included) to the open event and to the first message received (the
-echo of the first one sent); *messages each way*, *lost* and *duplicated*
+echo of the first one sent), with, in brackets, the first message's ratio
+to case 1's, the direct one, of the same run; *messages each way*, *lost* and *duplicated*
 are page → server / server → page; *reconnects* counts the page's
 reconnecting events (a dropped transport replaced on the same session).
 A session whose WebSocket is broken opens on the shim's early chain of

@@ -418,12 +418,10 @@ func TestFallback(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, tb := start(t, config{refuseWS: tc.refuseWS}, tc.remove...)
 			var r result
-			p := params{URL: srv.URL() + "/comet"}
-			if tc.refuseWS {
-				// The early chain of polls opens the session at once; the
-				// race goes on behind it, and is decided well within this.
-				p.Idle = int(raceSettle.Milliseconds())
-			}
+			// The early chain of polls may open the session before the
+			// race is decided (at once where WebSocket is refused); the
+			// race goes on behind it, and is decided well within this.
+			p := params{URL: srv.URL() + "/comet", Idle: int(raceSettle.Milliseconds())}
 			tb.run("echo", p, &r)
 			if !slices.Equal(r.Got, r.Sent) {
 				t.Errorf("page: echoes %q, want %q", r.Got, r.Sent)

@@ -895,10 +895,13 @@ function _refused(c, status, body) {
 }
 
 // _addTicket keeps a ticket, dropping the oldest beyond 8 as the server
-// does.
+// does, and hands fresh ones to the attaches waiting for one, oldest
+// first: a ticket from an open frame (the early probe's, say) serves a
+// candidate that waits, before a later attach takes it.
 function _addTicket(c, t) {
   if (t) c._tickets.push({ _token: t, _gotAt: c._now() });
   if (c._tickets.length > 8) c._tickets.shift();
+  while (c._ticketWaiters.length && _fresh(c)) c._ticketWaiters.shift()(c._tickets.pop()._token);
 }
 
 // _fresh returns how many fresh tickets are left, dropping stale ones.
@@ -1236,7 +1239,6 @@ function _postNow(c, msgs) {
       c._postFailures = 0;
       if (c._closeDelivery == 2 && c._acked >= c._closeSeq) c._closeDelivery = 1;
       _probed(c, ctl);
-      while (c._ticketWaiters.length && _fresh(c)) c._ticketWaiters.shift()(c._tickets.pop()._token);
       // The server accepts while its inbound has room: resend the rest
       // after a pause (PROTOCOL.md section 6).
       wait = c._pause = c._acked < last ? nextPause(c._pause, c._limits.ackDelay) : 0;
@@ -1291,7 +1293,8 @@ function _ackUp(c, n) {
 // WebSocket is probed in the background to upgrade to.
 //
 // Unless a transport is remembered for this network, a long-poll probe
-// starts beside WebSocket (PROTOCOL.md section 8, early delivery): once
+// starts beside the first candidate, WebSocket or a stream (PROTOCOL.md
+// section 8, early delivery): once
 // it has been answered three times in a row (see _proven), the session
 // opens on a chain of polls that delivers while the race goes on, and the
 // candidate that wins takes over as an upgrade. The chain's polls are
@@ -1305,15 +1308,17 @@ function _start(c) {
   if (mem && mem.t != 'websocket' && o.indexOf(mem.t) >= 0) {
     _http(c, mem.t, '');
     if (ws && !c._noWebSocket) _attach(c, 'websocket', 0, 'upgraded');
-  } else if (ws) {
-    c._attempts = 1e9;
-    _attach(c, 'websocket', 0, '');
-    _timer(c, 'race', headStart(c._rtt), function () {
-      _http(c, null, (c._attachments[0] || {})._socketOpen ? 'ws_silent' : 'ws_hung');
-    });
-    if (c._options.early !== false && !mem && o.indexOf('longpoll') > 0) _attach(c, 'longpoll', 0, '', 1);
   } else {
-    _http(c, null, '');
+    c._attempts = 1e9;
+    if (ws) {
+      _attach(c, 'websocket', 0, '');
+      _timer(c, 'race', headStart(c._rtt), function () {
+        _http(c, null, (c._attachments[0] || {})._socketOpen ? 'ws_silent' : 'ws_hung');
+      });
+    } else {
+      _http(c, null, '');
+    }
+    if (!mem && o.indexOf('longpoll') > 0) _attach(c, 'longpoll', 0, '', 1);
   }
 }
 

@@ -18,7 +18,8 @@
 // WebSocket is probed in the background to upgrade to.
 //
 // Unless a transport is remembered for this network, a long-poll probe
-// starts beside WebSocket (PROTOCOL.md section 8, early delivery): once
+// starts beside the first candidate, WebSocket or a stream (PROTOCOL.md
+// section 8, early delivery): once
 // it has been answered three times in a row (see _proven), the session
 // opens on a chain of polls that delivers while the race goes on, and the
 // candidate that wins takes over as an upgrade. The chain's polls are
@@ -32,15 +33,17 @@ function _start(c) {
   if (mem && mem.t != 'websocket' && o.indexOf(mem.t) >= 0) {
     _http(c, mem.t, '');
     if (ws && !c._noWebSocket) _attach(c, 'websocket', 0, 'upgraded');
-  } else if (ws) {
-    c._attempts = 1e9;
-    _attach(c, 'websocket', 0, '');
-    _timer(c, 'race', headStart(c._rtt), function () {
-      _http(c, null, (c._attachments[0] || {})._socketOpen ? 'ws_silent' : 'ws_hung');
-    });
-    if (c._options.early !== false && !mem && o.indexOf('longpoll') > 0) _attach(c, 'longpoll', 0, '', 1);
   } else {
-    _http(c, null, '');
+    c._attempts = 1e9;
+    if (ws) {
+      _attach(c, 'websocket', 0, '');
+      _timer(c, 'race', headStart(c._rtt), function () {
+        _http(c, null, (c._attachments[0] || {})._socketOpen ? 'ws_silent' : 'ws_hung');
+      });
+    } else {
+      _http(c, null, '');
+    }
+    if (!mem && o.indexOf('longpoll') > 0) _attach(c, 'longpoll', 0, '', 1);
   }
 }
 

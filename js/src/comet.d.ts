@@ -111,8 +111,6 @@ declare namespace Comet {
     binaryFrames?: boolean;
     /** Remember the working transport per endpoint in localStorage for a day. Default true. */
     remember?: boolean;
-    /** Deliver by long-polling while WebSocket and the streams are still being proven (default true). */
-    early?: boolean;
     /**
      * A TCP relay target, 'host:port' (an IPv6 host in brackets), sent in the negotiate request.
      * Only its type is checked here (a non-string throws TypeError); the server decides whether

@@ -118,10 +118,13 @@ function _refused(c, status, body) {
 }
 
 // _addTicket keeps a ticket, dropping the oldest beyond 8 as the server
-// does.
+// does, and hands fresh ones to the attaches waiting for one, oldest
+// first: a ticket from an open frame (the early probe's, say) serves a
+// candidate that waits, before a later attach takes it.
 function _addTicket(c, t) {
   if (t) c._tickets.push({ _token: t, _gotAt: c._now() });
   if (c._tickets.length > 8) c._tickets.shift();
+  while (c._ticketWaiters.length && _fresh(c)) c._ticketWaiters.shift()(c._tickets.pop()._token);
 }
 
 // _fresh returns how many fresh tickets are left, dropping stale ones.

@@ -121,7 +121,6 @@ function _postNow(c, msgs) {
       c._postFailures = 0;
       if (c._closeDelivery == 2 && c._acked >= c._closeSeq) c._closeDelivery = 1;
       _probed(c, ctl);
-      while (c._ticketWaiters.length && _fresh(c)) c._ticketWaiters.shift()(c._tickets.pop()._token);
       // The server accepts while its inbound has room: resend the rest
       // after a pause (PROTOCOL.md section 6).
       wait = c._pause = c._acked < last ? nextPause(c._pause, c._limits.ackDelay) : 0;

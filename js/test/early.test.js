@@ -113,6 +113,19 @@ for (const [build, make] of Object.entries(BUILDS)) {
     assert.deepEqual(t.of('transport').map((e) => [e.from, e.transport, e.reason]), [['', 'longpoll', ''], ['longpoll', 'sse', 'ws_refused']]);
   });
 
+  it('a ticket an open frame brings goes to the candidate waiting for one, before the probe\'s next round', () => {
+    const t = start(Comet);
+    negotiate(t); // two tickets: WebSocket's and the probe's
+    t.net.last('websocket').fail();
+    assert.equal(t.net.count('sse'), 0, 'SSE waits for a ticket');
+    const probe = t.net.last('longpoll');
+    probe.respond(200, openFrame(probe, 0, 'FROM-PROBE'));
+    assert.equal(t.net.last('sse').query.t, 'FROM-PROBE');
+    assert.equal(t.net.count('longpoll'), 1, 'the next round waits for the POST\'s ticket');
+    postOK(t.net.last('send'), 0, 'FROM-POST');
+    assert.equal(t.net.last('longpoll').query.t, 'FROM-POST');
+  });
+
   it('a hung WebSocket is raced after its head start while the chain delivers', () => {
     const t = start(Comet);
     const { ws, poll } = openEarly(t);
@@ -133,9 +146,6 @@ for (const [build, make] of Object.entries(BUILDS)) {
   });
 
   it('a buffered stream leaves the session on long-polling, which a proven poll carries on', () => {
-    const t = start(Comet, { without: ['WebSocket'] });
-    negotiate(t);
-    assert.equal(t.net.count('longpoll'), 0, 'no probe where WebSocket is not first');
     const t2 = start(Comet);
     const { ws, poll } = openEarly(t2);
     ws.fail();
@@ -168,18 +178,52 @@ for (const [build, make] of Object.entries(BUILDS)) {
     assert.match(storage.getItem(key), /"t":"sse"/);
   });
 
-  it('WebSocket remembered to work here, a forced transport, or early: false start no probe', () => {
+  it('WebSocket remembered to work here, or a list without long-polling, start no probe', () => {
     const first = start(Comet);
     openWebSocket(first);
     const storage = first.b.globals.localStorage;
     const t = start(Comet, { storage });
     negotiate(t);
     assert.equal(t.net.count('longpoll'), 0, 'remembered WebSocket');
-    for (const options of [{ early: false }, { transports: ['websocket'] }]) {
-      const u = start(Comet, { options });
+    for (const transports of [['websocket'], ['websocket', 'sse', 'streaming'], ['longpoll']]) {
+      const u = start(Comet, { options: { transports } });
       negotiate(u);
-      assert.equal(u.net.count('longpoll'), 0, JSON.stringify(options));
-      
+      assert.equal(u.net.count('longpoll'), transports[0] == 'longpoll' ? 1 : 0, String(transports));
     }
+  });
+
+  it('a page without WebSocket probes beside its first stream, which opens the session when proven first', () => {
+    const t = start(Comet, { without: ['WebSocket'] });
+    negotiate(t);
+    const es = t.net.last('sse');
+    const probe = t.net.last('longpoll');
+    assert.ok(es && probe, 'SSE and the probe start together');
+    assert.ok(Number(es.query.a) > CANDIDATES && Number(probe.query.a) > CANDIDATES);
+    proveStream(t, es);
+    assert.ok(probe.aborted);
+    assert.deepEqual(t.of('transport').map((e) => [e.from, e.transport]), [['', 'sse']]);
+  });
+
+  it('a page without WebSocket behind a buffering proxy delivers by the chain until long-polling wins the race', () => {
+    const t = start(Comet, { without: ['WebSocket', 'EventSource'] });
+    negotiate(t);
+    const xs = t.net.last('streaming');
+    answerProbes(t);
+    const poll = t.net.last('longpoll');
+    assert.equal(t.c.transport, 'longpoll');
+    poll.respond(200, openFrame(poll) + '["m",1,"early"]\n');
+    assert.deepEqual(t.messages(), ['early']);
+    xs.message(openFrame(xs)); // the preamble and open frame pass, the probe's echo never does
+    postOK(t.net.last('send'), 0, 'TT');
+    t.clock.tick(400);
+    assert.ok(xs.aborted, 'the buffered stream is left');
+    const lp = t.net.last('longpoll');
+    assert.equal(lp.query.why, 'stream_buffered');
+    lp.respond(200, openFrame(lp, 0));
+    const next = t.net.last('longpoll');
+    assert.ok(Number(next.query.a) > CANDIDATES, 'the race is over: its polls replace the chain');
+    next.respond(200, openFrame(next, 0) + '["m",2,"later"]\n');
+    assert.deepEqual(t.messages(), ['early', 'later']);
+    assert.equal(t.of('transport').length, 1);
   });
 }

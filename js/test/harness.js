@@ -4,7 +4,7 @@
 
 const assert = require('node:assert/strict');
 const path = require('node:path');
-const { browser } = require('./fakes');
+const { browser, Storage } = require('./fakes');
 
 // BUILDS are the three forms of the shim the session tests run against:
 // the sources (with internals), and both shipped files, so that a bug
@@ -23,8 +23,15 @@ const NEGOTIATED = {
   maxMessage: 65536, maxBatch: 1048576, windowMessages: 8, windowBytes: 1048576
 };
 
-// start makes a Comet on fake globals and records its events.
-function start(Comet, { options = {}, url = 'wss://example.test/comet', protocols, ...env } = {}) {
+// start makes a Comet on fake globals and records its events. raceAlone
+// has its localStorage remember WebSocket working for the endpoint, so
+// that the first race runs without the early long-poll probe (which such
+// a page does not send; early.test.js tests the probe).
+function start(Comet, { options = {}, url = 'wss://example.test/comet', protocols, raceAlone, ...env } = {}) {
+  if (raceAlone) {
+    env.storage = env.storage || new Storage();
+    env.storage.setItem('comet:https://example.test/comet', JSON.stringify({ t: 'websocket', x: 9e15 }));
+  }
   const b = browser(env);
   const o = Object.assign({ globals: b.globals }, options);
   const c = protocols === undefined ? new Comet(url, o) : new Comet(url, protocols, o);

@@ -3,8 +3,9 @@
 // sources and both shipped files: choice and fallback, proof and commit,
 // resume, acks, buffering, auth failure, memory and reconnect (closing is
 // in close.test.js, the API's surface in api.test.js). Tests of the first
-// race that answer no early long-poll probe pass early: false: they show
-// the race alone, and early.test.js shows it beside the early chain.
+// race that answer no early long-poll probe start as a page that
+// remembers WebSocket working (raceAlone), which sends none: they show the
+// race alone, and early.test.js shows it beside the early chain.
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -45,7 +46,7 @@ for (const [build, make] of Object.entries(BUILDS)) {
   });
 
   it('a transport event after a fallback carries the new transport\'s interval (long-polling: the hold)', () => {
-    const t = start(Comet, { without: ['WebSocket', 'EventSource'] });
+    const t = start(Comet, { raceAlone: true, without: ['WebSocket', 'EventSource'] });
     negotiate(t, {}, 30);
     t.clock.tick(420); // the stream's open frame never arrives: minTimeout + 4 RTT
     const poll = t.net.last('longpoll');
@@ -56,7 +57,7 @@ for (const [build, make] of Object.entries(BUILDS)) {
   });
 
   it('a refused WebSocket starts SSE at once, reporting ws_refused', () => {
-    const t = start(Comet, { options: { early: false } });
+    const t = start(Comet, { raceAlone: true });
     negotiate(t);
     t.net.last('websocket').fail();
     const es = t.net.last('sse');
@@ -71,7 +72,7 @@ for (const [build, make] of Object.entries(BUILDS)) {
 
   for (const [name, upgrade, why] of [['hung', false, 'ws_hung'], ['black-holed after 101', true, 'ws_silent']]) {
     it(`a ${name} WebSocket is raced after its head start and closed when HTTP wins`, () => {
-      const t = start(Comet, { options: { early: false } });
+      const t = start(Comet, { raceAlone: true });
       negotiate(t, {}, 20);
       const ws = t.net.last('websocket');
       if (upgrade) ws.open();
@@ -91,7 +92,7 @@ for (const [build, make] of Object.entries(BUILDS)) {
   }
 
   it('a WebSocket proven after HTTP started still wins, and the stream is closed', () => {
-    const t = start(Comet, { options: { early: false } });
+    const t = start(Comet, { raceAlone: true });
     negotiate(t);
     const ws = t.net.last('websocket');
     t.clock.tick(250);
@@ -104,7 +105,7 @@ for (const [build, make] of Object.entries(BUILDS)) {
   });
 
   it('a stream whose open frame does not arrive in time goes to long-polling', () => {
-    const t = start(Comet, { without: ['WebSocket', 'EventSource'] });
+    const t = start(Comet, { raceAlone: true, without: ['WebSocket', 'EventSource'] });
     negotiate(t, {}, 20);
     const xs = t.net.last('streaming');
     assert.ok(xs, 'XHR streaming where EventSource is missing');
@@ -169,7 +170,7 @@ for (const [build, make] of Object.entries(BUILDS)) {
   });
 
   it('a late timer never demotes a stream', () => {
-    const t = start(Comet, { without: ['WebSocket'] });
+    const t = start(Comet, { raceAlone: true, without: ['WebSocket'] });
     negotiate(t);
     const es = proveStream(t, t.net.last('sse'));
     postOK(t.net.last('send'), 0);
@@ -376,7 +377,7 @@ for (const [build, make] of Object.entries(BUILDS)) {
   });
 
   it('a remembered transport starts at once; WebSocket is probed in the background and upgrades live', () => {
-    const first = start(Comet, { options: { early: false } });
+    const first = start(Comet, { raceAlone: true });
     negotiate(first);
     first.net.last('websocket').fail();
     proveStream(first, first.net.last('sse'));
@@ -492,7 +493,7 @@ for (const [build, make] of Object.entries(BUILDS)) {
   });
 
   it('online resumes at once instead of waiting out the backoff', () => {
-    const t = start(Comet, { options: { early: false } });
+    const t = start(Comet, { raceAlone: true });
     const ws = openWebSocket(t);
     ws.fail(); // an early death: the resume backs off
     t.clock.tick(0);
@@ -504,7 +505,7 @@ for (const [build, make] of Object.entries(BUILDS)) {
 
   it('withCredentials reaches every XHR and the EventSource, as a boolean', () => {
     for (const withCredentials of [undefined, false, true, 1]) {
-      const t = start(Comet, { options: { withCredentials, early: false } });
+      const t = start(Comet, { options: { withCredentials }, raceAlone: true });
       negotiate(t);
       t.net.last('websocket').fail();
       const es = t.net.last('sse');

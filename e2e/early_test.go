@@ -1,0 +1,63 @@
+package e2e
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/seed-544bbf9f/comet/internal/faultproxy"
+	"github.com/seed-544bbf9f/comet/transport"
+)
+
+// TestEarlyUpgradeUnderTraffic: behind a proxy that black-holes WebSocket,
+// the session opens on the shim's early chain of polls (PROTOCOL.md
+// section 8) and moves to SSE once SSE wins the race, while messages flow
+// both ways: the exchange is paced over earlyPace, which outlasts the
+// head start and SSE's proof, so the upgrade happens in its midst. Nothing
+// is lost, duplicated or reordered either way (exchange checks), the
+// session opened before the race was decided, and no reconnecting event
+// fires: an upgrade is no drop.
+func TestEarlyUpgradeUnderTraffic(t *testing.T) {
+	browser := needBrowser(t)
+	srv := newServer(t, config{})
+	fp := startFault(t, srv, &faultproxy.Options{Upgrade: faultproxy.UpgradeBlackHole})
+	const earlyPace = 3 * time.Second
+	every := 10 * time.Millisecond
+	p := params{Every: int(every.Milliseconds()), Batch: matrixMessages * int(every) / int(earlyPace)}
+	var rw row
+	r := exchange(t, srv, openPage(t, browser, srv, fp.URL()), fp.URL(), p, &rw)
+	t.Logf("transport events %+v; open at %.0f ms, first message at %.0f ms", r.Transports, rw.Opened, rw.First)
+	// SSE starts after WebSocket's head start (250 ms) and the chain after
+	// three probe round trips: only a machine slowed down a great deal
+	// would see SSE proven first, and then there is no upgrade to see.
+	want := []transportEvent{{transport.LongPoll, "", ""}, {transport.SSE, transport.LongPoll, "ws_silent"}}
+	switch {
+	case len(r.Transports) == 1 && r.Transports[0] == (transportEvent{transport.SSE, "", "ws_silent"}):
+		t.Logf("SSE won the race before the chain opened: no upgrade under traffic this time")
+	case len(r.Transports) != len(want) || r.Transports[0] != want[0] || r.Transports[1] != want[1]:
+		t.Errorf("page: transport events %+v, want %+v", r.Transports, want)
+	}
+	if r.Transport != transport.SSE {
+		t.Errorf("page: on %q at the end, want sse", r.Transport)
+	}
+	if rw.Reconnects != 0 {
+		t.Errorf("page: %d reconnecting events, want none", rw.Reconnects)
+	}
+	// The chain's polls, if any, were numbered below the SSE candidate
+	// that took over (the server's view).
+	var sseAttempt, lastPoll int
+	for _, a := range srv.attaches() {
+		n, err := strconv.Atoi(a.attempt)
+		switch {
+		case err != nil:
+			t.Errorf("server: attach %v without an attempt", a)
+		case a.name == transport.SSE && a.why == "ws_silent":
+			sseAttempt = n
+		case a.name == transport.LongPoll && n < 1_000_000_000:
+			lastPoll = max(lastPoll, n)
+		}
+	}
+	if sseAttempt == 0 || lastPoll >= sseAttempt {
+		t.Errorf("server: chain polls up to attempt %d, SSE candidate %d; want polls numbered below it: %v", lastPoll, sseAttempt, srv.attaches())
+	}
+}
