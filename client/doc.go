@@ -46,8 +46,14 @@
 // reads: what; the shim; the Go client.
 //
 //   - First transport. Shim: WebSocket alone for max(250 ms, 3×RTT), then
-//     raced by an HTTP transport. Go: WebSocket, SSE, XHR streaming,
-//     long-polling, tried in turn.
+//     raced by an HTTP transport; beside them, from the start, a long-poll
+//     probe, and once it has been answered three times the session
+//     delivers by long-polling until the race is won (early delivery,
+//     PROTOCOL.md section 8). Go: WebSocket, SSE, XHR streaming,
+//     long-polling, tried in turn, with no early delivery: a WebSocket
+//     that a proxy black-holes or leaves hanging costs the attach
+//     timeout; a stream held back (stream_buffered) skips the other
+//     stream.
 //   - Negotiate. Shim: a POST, then the attaches. Go: the same, except
 //     that a client with one transport negotiates in its first attach, one
 //     round trip (Options.SeparateNegotiate turns that off).

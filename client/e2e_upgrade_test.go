@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"path"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -165,5 +168,45 @@ func TestUpgradeProbeFails(t *testing.T) {
 	exchange(t, ctx, c, msgs, 3, 6)
 	if c.Transport() != transport.SSE {
 		t.Fatalf("Transport() = %q, want sse", c.Transport())
+	}
+}
+
+// TestBufferedStreamSkipsToLongPoll puts the client behind a proxy that
+// refuses WebSocket and holds every response until it ends: SSE's open
+// frame never comes, and the client goes from SSE to long-polling at
+// once, past XHR streaming, which the same proxy would hold back too.
+func TestBufferedStreamSkipsToLongPoll(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	var mu sync.Mutex
+	var attaches []string
+	record := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if name := path.Base(r.URL.Path); name != "negotiate" && name != "send" {
+				mu.Lock()
+				attaches = append(attaches, name)
+				mu.Unlock()
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	srv := newServer(t, session.Options{Serve: echo, MinClientTimeout: 100 * time.Millisecond}, record)
+	proxy, err := faultproxy.Start(strings.TrimSuffix(srv.url, "/comet"), &faultproxy.Options{Upgrade: faultproxy.UpgradeRefuse, Buffer: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	ch := make(changes, 4)
+	c, err := client.Dial(ctx, proxy.URL()+"/comet", &client.Options{UpgradeDelay: -1, OnTransport: ch.record})
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	defer c.Close(transport.CloseNormal, "")
+	ch.expect(t, ctx, [3]string{transport.SSE, transport.LongPoll, "stream_buffered"})
+	exchange(t, ctx, c, numbered(4), 0, 4)
+	mu.Lock()
+	defer mu.Unlock()
+	if slices.Contains(attaches, transport.Streaming) {
+		t.Errorf("server: attaches %v; want none by XHR streaming after SSE was held back", attaches)
 	}
 }

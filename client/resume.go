@@ -78,11 +78,16 @@ func (c *Conn) carry(a attachment) {
 }
 
 // attachFirst tries each transport once, in order, and reports a failure
-// of all of them as close 3004 (unreachable).
+// of all of them as close 3004 (unreachable). A stream that a proxy holds
+// back (stream_buffered) sends it to long-polling, past the other stream,
+// which the same proxy would hold back too (PROTOCOL.md section 8).
 func (c *Conn) attachFirst() (attachment, error) {
 	var last error
 	from, why := "", ""
 	for i, name := range c.order {
+		if why == whyStreamBuffered && (name == transport.SSE || name == transport.Streaming) {
+			continue
+		}
 		timeout := c.lim.attachTimeout
 		if i == len(c.order)-1 {
 			timeout = c.opts.LastResortTimeout

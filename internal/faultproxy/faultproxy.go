@@ -1,6 +1,7 @@
 package faultproxy
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -60,6 +62,11 @@ type Options struct {
 	Upgrade Upgrade
 	// Cut, when not nil, cuts every client connection after a random time.
 	Cut *Cut
+	// Buffer holds every response body until it ends, and only then
+	// sends it, whatever its headers ask (X-Accel-Buffering included): the
+	// proxy, or antivirus box, that buffers. A long-poll's answer passes
+	// whole; a stream passes nothing until it ends.
+	Buffer bool
 	// Seed seeds the random cut times. Zero picks a seed from the clock;
 	// Proxy.Seed reports the one in use, for the test log.
 	Seed uint64
@@ -79,6 +86,7 @@ type Stats struct {
 	Passed      int64 // upgrades relayed unchanged
 	Requests    int64 // requests of any kind
 	UpstreamErr int64 // requests the origin did not answer
+	Buffered    int64 // responses held until they ended (Options.Buffer)
 }
 
 // Proxy is a running fault-injecting proxy.
@@ -98,7 +106,7 @@ type Proxy struct {
 	conns  map[*trackedConn]struct{}
 	closed bool
 
-	accepted, cuts, blackHoled, hung, refused, passed, requests, upstreamErr atomic.Int64
+	accepted, cuts, blackHoled, hung, refused, passed, requests, upstreamErr, buffered atomic.Int64
 }
 
 // Start starts a proxy on a free port of 127.0.0.1 in front of the origin
@@ -130,6 +138,22 @@ func Start(target string, opts *Options) (*Proxy, error) {
 		FlushInterval: -1, // flush every write: streams pass unbuffered
 		Transport:     &http.Transport{Proxy: nil, DialContext: (&net.Dialer{}).DialContext},
 		ModifyResponse: func(resp *http.Response) error {
+			if p.opts.Buffer && resp.StatusCode != http.StatusSwitchingProtocols {
+				// Read whole before anything is sent: a stream's reader
+				// waits here until the stream ends, or its client leaves
+				// (which cancels the request, and this read).
+				b, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil {
+					return err
+				}
+				p.buffered.Add(1)
+				resp.Body = io.NopCloser(bytes.NewReader(b))
+				resp.ContentLength = int64(len(b))
+				resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
+				resp.TransferEncoding = nil
+				return nil
+			}
 			if resp.StatusCode == http.StatusSwitchingProtocols && p.opts.Upgrade == UpgradeBlackHole {
 				rwc, ok := resp.Body.(io.ReadWriteCloser)
 				if !ok {
@@ -176,7 +200,7 @@ func (p *Proxy) Stats() Stats {
 	return Stats{
 		Conns: p.accepted.Load(), Cuts: p.cuts.Load(), BlackHoled: p.blackHoled.Load(), Hung: p.hung.Load(),
 		Refused: p.refused.Load(), Passed: p.passed.Load(), Requests: p.requests.Load(),
-		UpstreamErr: p.upstreamErr.Load(),
+		UpstreamErr: p.upstreamErr.Load(), Buffered: p.buffered.Load(),
 	}
 }
 

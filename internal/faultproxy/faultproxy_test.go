@@ -141,6 +141,50 @@ func TestStreamUnbuffered(t *testing.T) {
 	}
 }
 
+// TestBuffer checks that Options.Buffer holds a streamed response until
+// it ends, then delivers it whole.
+func TestBuffer(t *testing.T) {
+	o := newOrigin(t, false)
+	p := start(t, o, &Options{Buffer: true})
+	type result struct {
+		body   []byte
+		length int64 // the response's Content-Length: -1 for a stream
+		err    error
+	}
+	got := make(chan result, 1)
+	go func() {
+		resp, err := http.Get(p.URL() + "/stream")
+		if err != nil {
+			got <- result{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		got <- result{b, resp.ContentLength, err}
+	}()
+	// The origin takes each line only once the proxy has read the last:
+	// all three reach the proxy while the client has received nothing.
+	for _, line := range []string{"one", "two", "three"} {
+		o.lines <- line
+	}
+	select {
+	case r := <-got:
+		t.Fatalf("the client had the response before the stream ended: %q, %v", r.body, r.err)
+	default:
+	}
+	close(o.lines)
+	r := <-got
+	if r.err != nil || string(r.body) != "one\ntwo\nthree\n" {
+		t.Fatalf("response %q, %v; want the three lines", r.body, r.err)
+	}
+	if r.length != int64(len(r.body)) {
+		t.Errorf("Content-Length %d, want %d: the response was not held whole", r.length, len(r.body))
+	}
+	if s := p.Stats(); s.Buffered != 1 {
+		t.Errorf("Stats = %+v, want 1 buffered", s)
+	}
+}
+
 // TestBlackHole checks that an upgrade succeeds and then nothing passes:
 // the origin's greeting and the client's message are both dropped, and
 // each side sees only the connection end.
