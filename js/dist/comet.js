@@ -789,7 +789,9 @@ function _connect(c) {
   c._sessionId = c._inUse = '';
   c._tickets = []; // unused tickets, oldest first: {_token, _gotAt}
   c._ticketWaiters = []; // callbacks waiting for a ticket
-  c._attempts = c._polls = 0; // the attempt counters: candidates and the rest; the early chain's polls
+  // The attempt counters: _polls for the early chain's polls (see _start),
+  // _attempts for every other attach.
+  c._attempts = c._polls = 0;
   c._attachments = []; // live attachments; callbacks of any other are ignored
   c._current = c._wsUpstream = c._post = c._serverClose = null;
   c._controls = []; // control frames for the next POST
@@ -1294,12 +1296,12 @@ function _ackUp(c, n) {
 //
 // Unless a transport is remembered for this network, a long-poll probe
 // starts beside the first candidate, WebSocket or a stream (PROTOCOL.md
-// section 8, early delivery): once
-// it has been answered three times in a row (see _proven), the session
-// opens on a chain of polls that delivers while the race goes on, and the
-// candidate that wins takes over as an upgrade. The chain's polls are
-// numbered below every candidate (from 1, the candidates from 1e9 + 1),
-// so that committing a candidate fences a poll still on its way.
+// section 8, early delivery): once it has been answered three times in a
+// row (see _proven), the session opens on a chain of polls that delivers
+// while the race goes on, and the candidate that wins takes over as an
+// upgrade. The chain's polls are numbered below every candidate (from 1,
+// the candidates from 1e9 + 1), so that committing a candidate fences a
+// poll still on its way.
 function _start(c) {
   var o = c._offer, mem = c._options.remember && recall(c._globals, c._memoryKey, c._now()), ws = o[0] == 'websocket';
   c._raceFailed = {};

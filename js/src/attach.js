@@ -19,12 +19,12 @@
 //
 // Unless a transport is remembered for this network, a long-poll probe
 // starts beside the first candidate, WebSocket or a stream (PROTOCOL.md
-// section 8, early delivery): once
-// it has been answered three times in a row (see _proven), the session
-// opens on a chain of polls that delivers while the race goes on, and the
-// candidate that wins takes over as an upgrade. The chain's polls are
-// numbered below every candidate (from 1, the candidates from 1e9 + 1),
-// so that committing a candidate fences a poll still on its way.
+// section 8, early delivery): once it has been answered three times in a
+// row (see _proven), the session opens on a chain of polls that delivers
+// while the race goes on, and the candidate that wins takes over as an
+// upgrade. The chain's polls are numbered below every candidate (from 1,
+// the candidates from 1e9 + 1), so that committing a candidate fences a
+// poll still on its way.
 function _start(c) {
   var o = c._offer, mem = c._options.remember && recall(c._globals, c._memoryKey, c._now()), ws = o[0] == 'websocket';
   c._raceFailed = {};

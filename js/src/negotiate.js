@@ -12,7 +12,9 @@ function _connect(c) {
   c._sessionId = c._inUse = '';
   c._tickets = []; // unused tickets, oldest first: {_token, _gotAt}
   c._ticketWaiters = []; // callbacks waiting for a ticket
-  c._attempts = c._polls = 0; // the attempt counters: candidates and the rest; the early chain's polls
+  // The attempt counters: _polls for the early chain's polls (see _start),
+  // _attempts for every other attach.
+  c._attempts = c._polls = 0;
   c._attachments = []; // live attachments; callbacks of any other are ignored
   c._current = c._wsUpstream = c._post = c._serverClose = null;
   c._controls = []; // control frames for the next POST
