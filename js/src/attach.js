@@ -170,7 +170,8 @@ function _proven(c, att) {
 // but a background upgrade probe; for a hung WebSocket that matters, since
 // browsers allow one connecting WebSocket per host. The early probe
 // closes nothing: the candidates race on, and the first proven ends the
-// chain.
+// chain. What is committed is remembered, even where the chain ran on the
+// same transport (the race ended on long-polling).
 function _commit(c, att) {
   if (!c._chain) {
     c._generation++;
@@ -181,6 +182,7 @@ function _commit(c, att) {
   }
   att._delivering = 1;
   _use(c, att);
+  _mem(c);
 }
 
 // _use makes att the attachment in use and reports a change of transport.

@@ -164,6 +164,8 @@ for (const [build, make] of Object.entries(BUILDS)) {
     assert.ok(Number(next.query.a) > CANDIDATES, 'the race is over: polls are numbered as candidates were');
     assert.equal(t2.c.transport, 'longpoll');
     assert.equal(t2.of('transport').length, 1);
+    assert.match(t2.b.globals.localStorage.getItem('comet:https://example.test/comet'), /"t":"longpoll"/,
+      'the race\'s verdict is remembered, though the chain was on long-polling already');
   });
 
   it('the chain is not remembered: only the transport that wins the race is', () => {
