@@ -151,9 +151,10 @@ func (h *holdingWriter) release() error {
 type transportChange struct{ from, to, reason string }
 
 // testBufferingProxyAtConnect puts the client behind a proxy that refuses
-// WebSocket and buffers every response: SSE and XHR streaming never show
-// their open frames, and the client falls back to long-polling, saying
-// why at every step; then 1,000 messages go each way, exact and in order.
+// WebSocket and buffers every response: SSE never shows its open frame,
+// and the client falls back to long-polling, past XHR streaming, which the
+// same proxy would hold back (PROTOCOL.md section 8), saying why at every
+// step; then 1,000 messages go each way, exact and in order.
 func (su suite) testBufferingProxyAtConnect(t *testing.T) {
 	const n = 1000
 	serverGot := make(chan error, 1)
@@ -172,7 +173,7 @@ func (su suite) testBufferingProxyAtConnect(t *testing.T) {
 	}
 	t.Cleanup(func() { c.Close(transport.CloseNormal, "test over") })
 	t.Logf("fell back to %s in %v", c.Transport(), time.Since(start))
-	if got, want := <-changes, (transportChange{transport.Streaming, transport.LongPoll, "stream_buffered"}); got != want {
+	if got, want := <-changes, (transportChange{transport.SSE, transport.LongPoll, "stream_buffered"}); got != want {
 		t.Fatalf("OnTransport%+v, want %+v", got, want)
 	}
 	if c.Transport() != transport.LongPoll {
@@ -185,7 +186,7 @@ func (su suite) testBufferingProxyAtConnect(t *testing.T) {
 			whys = append(whys, strings.TrimPrefix(u.Path, e.prefix+"/")+":"+u.Query().Get("why"))
 		}
 	}
-	if got, want := strings.Join(whys, " "), "sse:ws_refused streaming:stream_buffered longpoll:stream_buffered"; got != want {
+	if got, want := strings.Join(whys, " "), "sse:ws_refused longpoll:stream_buffered"; got != want {
 		t.Fatalf("attaches with their why: %s, want %s", got, want)
 	}
 
