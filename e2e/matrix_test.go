@@ -32,14 +32,15 @@ const matrixTimeout = 90 * time.Second
 // report shows the real figure.
 const firstMessageLimit = 3 * time.Second
 
-// raceSettle is how long a case whose first transport may be broken pauses
-// halfway through its exchange. The early chain of polls carries the session from
-// its first round trips (PROTOCOL.md section 8), so the whole exchange
-// may end before the race does; the pause lets the race be decided (the
-// head start, then a stream's proof or attach timeout), with room for a
-// loaded machine, so that the row shows the transport the race chose, and
-// the second half runs on it.
-const raceSettle = 3 * time.Second
+// raceSettle bounds how long a case whose first transport may be broken
+// waits, halfway through its exchange, for its first race to be decided.
+// The early chain of polls carries the session from its first round trips
+// (PROTOCOL.md section 8), so the whole exchange could end before the
+// race does; the wait lets the race be decided (the head start, then a
+// stream's proof or attach timeout), so that the row shows the transport
+// the race chose, and the second half runs on it. The bound leaves room
+// for a loaded machine; the race is over in well under a second.
+const raceSettle = 10 * time.Second
 
 // haproxyIdle is the idle timeout of the haproxy case, and pageIdle how long
 // its page sends nothing: four timeouts, so that the shim must notice the
@@ -273,6 +274,9 @@ func exchange(t *testing.T, srv *server, tb *tab, base string, p params, rw *row
 	// Not srv.sessionEnd: srv may belong to the parent test (cases 6, 10).
 	e := testutil.Receive(t, srv.ended, "end of the session")
 	rw.record(r, e, srv.allRequests()[before:])
+	if p.Settle > 0 {
+		wantSettled(t, r)
+	}
 	for _, d := range []struct {
 		name string
 		got  tally
@@ -288,10 +292,10 @@ func exchange(t *testing.T, srv *server, tb *tab, base string, p params, rw *row
 	return r
 }
 
-// settle returns the exchange parameters of a case whose race outlasts
-// the early chain: a pause of raceSettle halfway.
+// settle returns the exchange parameters of a case whose race may
+// outlast the early chain: a wait, halfway, for the race to be decided.
 func settle() params {
-	return params{Idle: int(raceSettle.Milliseconds())}
+	return params{Settle: int(raceSettle.Milliseconds())}
 }
 
 // wantTransport checks that the session ended on one of names.

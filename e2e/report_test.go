@@ -242,9 +242,9 @@ are page → server / server → page; *reconnects* counts the page's
 reconnecting events (a dropped transport replaced on the same session).
 A session whose WebSocket is broken opens on the shim's early chain of
 polls (PROTOCOL.md section 8) and moves to the transport that wins the
-race; those cases pause halfway through their exchange, so that the race
-is decided before the session ends and the second half runs on its
-winner. *transport chosen* is that winner.
+race; those cases wait halfway through their exchange until the race is
+decided, so that the second half runs on its winner. *transport chosen*
+is that winner.
 
 Run of %s on %s/%s with %s.
 

@@ -32,7 +32,10 @@ type params struct {
 	Code    int            `json:"code,omitempty"`
 	Reason  string         `json:"reason,omitempty"`
 	Quiet   int            `json:"quiet,omitempty"`
-	Idle    int            `json:"idle,omitempty"`  // exchange: ms without a message, halfway; echo: before the messages
+	Idle    int            `json:"idle,omitempty"`  // exchange: ms without a message, halfway
+	// Settle: exchange, halfway, and echo, before its messages: wait until
+	// the first race is decided, at most this many ms (page.js's settle).
+	Settle int `json:"settle,omitempty"`
 	Every   int            `json:"every,omitempty"` // exchange: ms between batches
 	Batch   int            `json:"batch,omitempty"` // exchange: messages per batch
 	Brief   bool           `json:"brief,omitempty"` // no frames in the console
@@ -53,6 +56,15 @@ type closeEvent struct {
 
 type transportEvent struct {
 	Transport, From, Reason string
+}
+
+// wantSettled checks that a scenario run with Settle saw its first race
+// decided, rather than wait out the cap.
+func wantSettled(t *testing.T, r result) {
+	t.Helper()
+	if r.Settled != "race" {
+		t.Errorf("page: settled %q, want the first race decided within %v (transport events %+v)", r.Settled, raceSettle, r.Transports)
+	}
 }
 
 // afterEarly returns a session's transport events as if it had opened on
@@ -84,6 +96,7 @@ type result struct {
 
 	First    float64  `json:"first"`    // exchange: ms from the navigation's start to the first message
 	OpenedAt float64  `json:"openedAt"` // exchange: ms from the navigation's start to the open event
+	Settled  string   `json:"settled"`  // exchange and echo with Settle: "race" once it was decided, "cap" if not in time
 	Drops    []string `json:"drops"`    // the reasons of the reconnecting events
 
 	// Outages are the spans without a live transport (page.js's track),
@@ -419,10 +432,11 @@ func TestFallback(t *testing.T) {
 			srv, tb := start(t, config{refuseWS: tc.refuseWS}, tc.remove...)
 			var r result
 			// The early chain of polls may open the session before the
-			// race is decided (at once where WebSocket is refused); the
-			// race goes on behind it, and is decided well within this.
-			p := params{URL: srv.URL() + "/comet", Idle: int(raceSettle.Milliseconds())}
+			// race is decided (at once where WebSocket is refused): the
+			// page waits for the race before its messages.
+			p := params{URL: srv.URL() + "/comet", Settle: int(raceSettle.Milliseconds())}
 			tb.run("echo", p, &r)
+			wantSettled(t, r)
 			if !slices.Equal(r.Got, r.Sent) {
 				t.Errorf("page: echoes %q, want %q", r.Got, r.Sent)
 			}
@@ -482,9 +496,10 @@ func TestMemoryAcrossReload(t *testing.T) {
 	srv, tb := start(t, config{refuseWS: true})
 	// The first load's race is decided behind the early chain of polls:
 	// it waits for that before its messages.
-	p := params{URL: srv.URL() + "/comet", Idle: int(raceSettle.Milliseconds())}
+	p := params{URL: srv.URL() + "/comet", Settle: int(raceSettle.Milliseconds())}
 	var first result
 	tb.run("echo", p, &first)
+	wantSettled(t, first)
 	if evs := afterEarly(first.Transports); first.Transport != transport.SSE || len(evs) == 0 || evs[0].Reason != "ws_refused" {
 		t.Fatalf("first load: on %q after %+v, want sse after ws_refused", first.Transport, first.Transports)
 	}
@@ -497,7 +512,7 @@ func TestMemoryAcrossReload(t *testing.T) {
 	before := len(srv.allRequests())
 	tb.open(srv.pageURL(srv.URL(), srv.URL()))
 	var second result
-	p.Idle = 0 // starting on the remembered SSE, it has no race to wait for
+	p.Settle = 0 // starting on the remembered SSE, it has no race to wait for
 	tb.run("echo", p, &second)
 	if second.Transport != transport.SSE || len(second.Transports) == 0 || second.Transports[0] != (transportEvent{transport.SSE, "", ""}) {
 		t.Errorf("second load: on %q after %+v, want sse from the start", second.Transport, second.Transports)

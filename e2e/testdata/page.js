@@ -53,6 +53,9 @@
     c.addEventListener('transport', function (e) {
       console.log('transport ' + e.from + ' -> ' + e.transport + ' (' + e.reason + ')');
       s.transports.push({ transport: e.transport, from: e.from, reason: e.reason });
+      // Any transport but long-polling is a candidate's win; a move from
+      // long-polling leaves the early chain.
+      if (e.transport != 'longpoll' || e.from == 'longpoll') decided(s);
     });
     c.addEventListener('reconnecting', function (e) {
       console.log('reconnecting ' + e.reason + ' ' + (e.transport || ''));
@@ -70,14 +73,46 @@
   // d=1, then a "down <transport> <attempt>" batch holding its open frame
   // ["o",<attempt>,…]), which is when the shim resumes delivering on it.
   // s.outages lists them as {from, to}, in ms from the navigation's start.
+  //
+  // It also notes when the first race is decided (s.decided, then
+  // s.onDecided): when a poll numbered as the shim numbers its candidates
+  // (above 1e9, PROTOCOL.md section 8) delivers, the race having ended on
+  // long-polling; the transport listener notes the other ends.
   function track(s, msg, data) {
     var m = /^attach \S+ (\d+)$/.exec(msg);
     if (m && data && data.d) s.delivering[m[1]] = true;
+    if (m && data && data.d && +m[1] > 1e9) decided(s);
     m = /^down \S+ (\d+)$/.exec(msg);
     if (m && s.lost != null && s.delivering[m[1]] && new RegExp('(^|\n)\\["o",' + m[1] + ',').test(data)) {
       s.outages.push({ from: s.lost, to: performance.now() });
       s.lost = null;
     }
+  }
+
+  // decided notes that the first race of s is decided.
+  function decided(s) {
+    if (s.decided) return;
+    s.decided = true;
+    console.log('race decided');
+    if (s.onDecided) s.onDecided();
+  }
+
+  // settle resolves once the first race of s is decided, or after cap ms,
+  // with which: 'race' or 'cap'. The early chain of polls opens a session
+  // before its race ends; a scenario that means to see the race's winner
+  // waits for it.
+  function settle(s, cap) {
+    return new Promise(function (resolve) {
+      if (s.decided) return resolve('race');
+      var timer = setTimeout(function () {
+        s.onDecided = null;
+        resolve('cap');
+      }, cap);
+      s.onDecided = function () {
+        clearTimeout(timer);
+        resolve('race');
+      };
+    });
   }
 
   // next resolves with the next message of s.
@@ -176,20 +211,18 @@
 
   var scenarios = {
     // echo sends a set of awkward texts and expects them back; with
-    // p.idle, once the session has been open that long.
+    // p.settle, once the first race is decided (see settle; p.settle ms
+    // at most).
     echo: function (p) {
-      var s = connect(p);
+      var s = connect(p), settled;
       return s.opened.then(function () {
-        if (!p.idle) return;
-        console.log('idle for ' + p.idle + ' ms');
-        return new Promise(function (resolve) {
-          setTimeout(resolve, p.idle);
-        });
-      }).then(function () {
+        return p.settle && settle(s, p.settle);
+      }).then(function (how) {
+        settled = how;
         for (var i = 0; i < TEXTS.length; i++) s.c.send(TEXTS[i]);
         return take(s, TEXTS.length);
       }).then(function (got) {
-        return finish(s, { sent: TEXTS, got: got });
+        return finish(s, { sent: TEXTS, got: got, settled: settled });
       });
     },
 
@@ -238,10 +271,12 @@
     // alone, and the rest once its echo is back, so that the time to the
     // first message is not the time to send them all. With p.idle it
     // stops halfway, collects the first half, and sends nothing for
-    // p.idle ms. It reports when the first message arrived and when the
-    // session opened, in ms from the navigation's start.
+    // p.idle ms; with p.settle it stops halfway until the first race is
+    // decided (see settle; p.settle ms at most). It reports when the first
+    // message arrived and when the session opened, in ms from the
+    // navigation's start.
     exchange: function (p) {
-      var s = connect(p), half = p.idle ? p.n / 2 : p.n, got = [], opened;
+      var s = connect(p), half = p.idle || p.settle ? p.n / 2 : p.n, got = [], opened, settled;
       return s.opened.then(function () {
         opened = performance.now();
         s.c.send('m0');
@@ -250,15 +285,17 @@
         got.push(m);
         return Promise.all([sendRange(s, 1, half, 'half', p), until(s, 'half', got)]);
       }).then(function () {
+        if (p.settle) return settle(s, p.settle);
         if (!p.idle) return;
         console.log('idle for ' + p.idle + ' ms');
         return new Promise(function (resolve) {
           setTimeout(resolve, p.idle);
         });
-      }).then(function () {
+      }).then(function (how) {
+        settled = how;
         return Promise.all([sendRange(s, half, p.n, 'end', p), until(s, 'end', got)]);
       }).then(function () {
-        return finish(s, { got: got, first: s.first, openedAt: opened, drops: s.drops });
+        return finish(s, { got: got, first: s.first, openedAt: opened, drops: s.drops, settled: settled });
       });
     },
 
