@@ -32,13 +32,13 @@ type params struct {
 	Code    int            `json:"code,omitempty"`
 	Reason  string         `json:"reason,omitempty"`
 	Quiet   int            `json:"quiet,omitempty"`
-	Idle    int            `json:"idle,omitempty"`  // exchange: ms without a message, halfway
+	Idle    int            `json:"idle,omitempty"` // exchange: ms without a message, halfway
 	// Settle: exchange, halfway, and echo, before its messages: wait until
 	// the first race is decided, at most this many ms (page.js's settle).
-	Settle int `json:"settle,omitempty"`
-	Every   int            `json:"every,omitempty"` // exchange: ms between batches
-	Batch   int            `json:"batch,omitempty"` // exchange: messages per batch
-	Brief   bool           `json:"brief,omitempty"` // no frames in the console
+	Settle int  `json:"settle,omitempty"`
+	Every  int  `json:"every,omitempty"` // exchange: ms between batches
+	Batch  int  `json:"batch,omitempty"` // exchange: messages per batch
+	Brief  bool `json:"brief,omitempty"` // no frames in the console
 }
 
 func forced(url, name string) params {
