@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -59,5 +60,57 @@ func TestEarlyUpgradeUnderTraffic(t *testing.T) {
 	}
 	if sseAttempt == 0 || lastPoll >= sseAttempt {
 		t.Errorf("server: chain polls up to attempt %d, SSE candidate %d; want polls numbered below it: %v", lastPoll, sseAttempt, srv.attaches())
+	}
+}
+
+// TestEarlyUpgradeToWebSocket: a WebSocket that proves itself only after
+// the early chain of polls has opened the session (the server holds its
+// upgrade until then) takes the session over by commit, in the midst of
+// paced traffic both ways: the chain's polls are numbered below it, so
+// none still on its way takes delivery back (PROTOCOL.md sections 5 and
+// 8). Nothing is lost, duplicated or reordered (exchange checks), and no
+// reconnecting event fires.
+func TestEarlyUpgradeToWebSocket(t *testing.T) {
+	browser := needBrowser(t)
+	gate := make(chan struct{})
+	var once sync.Once
+	srv := newServer(t, config{wsGate: gate, onChange: func(c change) {
+		if c.to == transport.LongPoll {
+			once.Do(func() { close(gate) })
+		}
+	}})
+	// The gate opens with the session, on the chain; a test that fails
+	// before must not leave the WebSocket attach waiting.
+	t.Cleanup(func() { once.Do(func() { close(gate) }) })
+	const pace = 2 * time.Second
+	every := 10 * time.Millisecond
+	p := params{Every: int(every.Milliseconds()), Batch: matrixMessages * int(every) / int(pace)}
+	var rw row
+	r := exchange(t, srv, openPage(t, browser, srv, srv.URL()), srv.URL(), p, &rw)
+	t.Logf("transport events %+v; open at %.0f ms, first message at %.0f ms", r.Transports, rw.Opened, rw.First)
+	want := []transportEvent{{transport.LongPoll, "", ""}, {transport.WebSocket, transport.LongPoll, ""}}
+	if len(r.Transports) != len(want) || r.Transports[0] != want[0] || r.Transports[1] != want[1] {
+		t.Errorf("page: transport events %+v, want %+v", r.Transports, want)
+	}
+	if r.Transport != transport.WebSocket || rw.Reconnects != 0 {
+		t.Errorf("page: on %q after %d reconnecting events; want websocket after none", r.Transport, rw.Reconnects)
+	}
+	var wsAttempt, lastPoll int
+	for _, a := range srv.attaches() {
+		n, err := strconv.Atoi(a.attempt)
+		switch {
+		case err != nil:
+			t.Errorf("server: attach %v without an attempt", a)
+		case a.name == transport.WebSocket:
+			wsAttempt = n
+		case a.name == transport.LongPoll && n < 1_000_000_000:
+			lastPoll = max(lastPoll, n)
+		}
+	}
+	if lastPoll == 0 || wsAttempt <= lastPoll {
+		t.Errorf("server: chain polls up to attempt %d, WebSocket %d; want polls, numbered below it: %v", lastPoll, wsAttempt, srv.attaches())
+	}
+	if got := srv.transportChanges(); len(got) != 2 || got[1] != (change{transport.LongPoll, transport.WebSocket, ""}) {
+		t.Errorf("server: transport changes %+v, want longpoll then websocket", got)
 	}
 }

@@ -60,6 +60,12 @@ type config struct {
 	tls       bool            // HTTPS with HTTP/2
 	cutAfter  int             // cut every connection once this many messages were echoed
 	allowSelf bool            // AllowedOrigins holds the server's own origin, and nothing else
+	// wsGate, when not nil, holds every WebSocket attach until it is
+	// closed (or the request ends): a WebSocket that proves itself late.
+	wsGate <-chan struct{}
+	// onChange, when not nil, hears every transport change the server
+	// reports, as it happens. It must not block.
+	onChange func(change)
 }
 
 // server is an in-process Comet server on loopback with an echo
@@ -110,6 +116,9 @@ func newServer(t *testing.T, cfg config) *server {
 			s.mu.Lock()
 			s.changes = append(s.changes, change{from, to, reason})
 			s.mu.Unlock()
+			if cfg.onChange != nil {
+				cfg.onChange(change{from, to, reason})
+			}
 		},
 	}
 	mux := http.NewServeMux()
@@ -208,6 +217,13 @@ func (s *server) comet(w http.ResponseWriter, r *http.Request) {
 	if name == transport.WebSocket && s.cfg.refuseWS {
 		http.Error(w, "websocket refused by the test", http.StatusForbidden)
 		return
+	}
+	if name == transport.WebSocket && s.cfg.wsGate != nil {
+		select {
+		case <-s.cfg.wsGate:
+		case <-r.Context().Done():
+			return
+		}
 	}
 	s.h.ServeHTTP(w, r)
 }
