@@ -94,12 +94,17 @@ func TestProxyRecipes(t *testing.T) {
 					px := start(t, srv)
 					tb := newTab(t, browser)
 					tb.open(srv.pageURL(px.url, px.url))
-					p := params{URL: px.url + "/comet"}
+					// The automatic choice waits for its race to be decided,
+					// which the early chain of polls may outlast.
+					p := params{URL: px.url + "/comet", Settle: int(raceSettle.Milliseconds())}
 					if tc.forced != "" {
 						p = forced(px.url+"/comet", tc.forced)
 					}
 					var r result
 					tb.run("echo", p, &r)
+					if tc.forced == "" {
+						wantSettled(t, r)
+					}
 					checkOn(t, srv, r, tc.want)
 					checkClosed(t, "page", r.Close, 1000, "done")
 					if len(r.Got) != len(r.Sent) || len(r.Sent) == 0 {
