@@ -65,6 +65,7 @@ type Handler struct {
 	cluster  *cluster     // nil on a single node
 	topics   *topics
 	sessions *registry
+	shares   shares // carriers of shared attachments (share.go)
 
 	baseCtx   context.Context
 	cancelAll context.CancelFunc
@@ -88,6 +89,7 @@ func NewHandler(opts *Options, adapters ...transport.Adapter) *Handler {
 		adapters: make(map[string]transport.Adapter, len(adapters)),
 		finished: make(chan struct{}, 1),
 		sessions: newRegistry(),
+		shares:   shares{m: make(map[string]*carrier)},
 	}
 	h.logger = h.opts.Logger
 	h.limits = newAddrLimits(h.opts.NegotiateRate, h.opts.NegotiateBurst, h.opts.MaxSessionsPerAddress)
@@ -141,6 +143,9 @@ func NewHandler(opts *Options, adapters ...transport.Adapter) *Handler {
 	// declarations, before /{transport}, which would take their names for
 	// transports. No Origin check: a page of any origin may load a script,
 	// and the scripts themselves grant nothing.
+	// Shared attachments (share.go), before /{transport} too.
+	sub.HandleFunc("/share", h.share).Methods(http.MethodGet)
+	sub.HandleFunc("/share", h.shareOps).Methods(http.MethodPost)
 	shim := js.Handler()
 	for _, name := range js.Names() {
 		sub.Handle("/"+name, shim).Methods(http.MethodGet, http.MethodHead)

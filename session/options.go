@@ -158,6 +158,13 @@ type Options struct {
 	// section 4). Default false: a client that asks for them at negotiate
 	// gets them on WebSocket.
 	NoBinaryFrames bool
+	// NoSharing refuses shared attachments (PROTOCOL.md section 16), by
+	// which a page's tabs send their sessions' attaches and POSTs through
+	// one connection that one tab holds: GET and POST {Prefix}/share
+	// answer 404, and every tab connects on its own. Default false. In a
+	// cluster (Broker set) sharing is off: a carrier's requests must reach
+	// the node that holds it, which nodes do not yet forward.
+	NoSharing bool
 	// Compression, if set, offers permessage-deflate (RFC 7692) at every
 	// WebSocket handshake. A client that asks for it too (browsers do; the
 	// Go client with its own Options.Compression) gets every WebSocket
