@@ -20,6 +20,13 @@
 //   dist/comet-topics.js      UMD (adds to the global Comet, or under
 //                             CommonJS the shim beside it, and exports it)
 //   dist/comet-topics.min.js  the same, minified
+// and share/ into comet-share.js, one connection for all the tabs of a
+// page (PROTOCOL.md section 16):
+//   dist/comet-share.js      UMD (wraps the global Comet, or under
+//                            CommonJS the shim beside it, in a constructor
+//                            that shares, which in a browser replaces the
+//                            global Comet), ES5
+//   dist/comet-share.min.js  the same, minified
 // Usage: node build.js [outdir]   (default: dist)
 'use strict';
 
@@ -45,6 +52,9 @@ var DOM_SOURCES = ['dom'];
 
 // TOPICS_SOURCES are the files of comet-topics.js, in topics/.
 var TOPICS_SOURCES = ['topics'];
+
+// SHARE_SOURCES are the files of comet-share.js, in share/.
+var SHARE_SOURCES = ['share'];
 
 // The global object: globalThis, or in browsers older than it, self.
 var ROOT = 'typeof globalThis != \'undefined\' ? globalThis : self';
@@ -113,6 +123,19 @@ function umdTopics(body, shim) {
     '\'use strict\';\n\n' + body + '\nreturn Comet;\n}));\n';
 }
 
+// umdShare wraps comet-share.js, which returns a constructor over the
+// Comet it is given: under CommonJS the shim beside it (shim: comet.js or
+// comet.min.js), in a browser the page's global Comet, loaded before it,
+// which the new constructor replaces.
+function umdShare(body, shim) {
+  return '/*! comet-shim ' + version() + ' comet-share */\n' +
+    '(function (root, factory) {\n' +
+    '  if (typeof module == \'object\' && module.exports) module.exports = factory(root, require(\'./' + shim + '\'));\n' +
+    '  else root.Comet = factory(root, root.Comet);\n' +
+    '}(' + ROOT + ', function (ROOT, Comet) {\n' +
+    '\'use strict\';\n\n' + body + '\nreturn Comet;\n}));\n';
+}
+
 async function minify(code) {
   var terser = require('terser');
   var out = await terser.minify(code, {
@@ -169,6 +192,9 @@ async function build(outDir) {
   var topics = sources('topics', TOPICS_SOURCES);
   fs.writeFileSync(path.join(outDir, 'comet-topics.js'), umdTopics(topics, 'comet.js'));
   fs.writeFileSync(path.join(outDir, 'comet-topics.min.js'), await minify(umdTopics(topics, 'comet.min.js')));
+  var share = sources('share', SHARE_SOURCES);
+  fs.writeFileSync(path.join(outDir, 'comet-share.js'), umdShare(share, 'comet.js'));
+  fs.writeFileSync(path.join(outDir, 'comet-share.min.js'), await minify(umdShare(share, 'comet.min.js')));
 }
 
 // load evaluates the sources for the tests, returning every top-level name
@@ -209,9 +235,21 @@ function loadTopics(Comet, root) {
   return new Function('ROOT', 'Comet', body)(root || {}, Comet); // eslint-disable-line no-new-func
 }
 
+// loadShare evaluates the sources of comet-share.js for the tests, over
+// the shim Comet, with ROOT bound to root, and returns every top-level
+// name (internals included), Comet being the sharing constructor.
+function loadShare(Comet, root) {
+  var src = sources('share', SHARE_SOURCES);
+  var body = '\'use strict\';\n' + src + '\nreturn {' + topLevelNames(src).map(function (n) {
+    return n + ': ' + n;
+  }).join(', ') + ', Comet: Comet};';
+  return new Function('ROOT', 'Comet', body)(root || {}, Comet); // eslint-disable-line no-new-func
+}
+
 module.exports = {
-  build: build, load: load, loadTCP: loadTCP, loadDOM: loadDOM, loadTopics: loadTopics, SOURCES: SOURCES,
-  TCP_SOURCES: TCP_SOURCES, DOM_SOURCES: DOM_SOURCES, TOPICS_SOURCES: TOPICS_SOURCES
+  build: build, load: load, loadTCP: loadTCP, loadDOM: loadDOM, loadTopics: loadTopics, loadShare: loadShare,
+  SOURCES: SOURCES, TCP_SOURCES: TCP_SOURCES, DOM_SOURCES: DOM_SOURCES, TOPICS_SOURCES: TOPICS_SOURCES,
+  SHARE_SOURCES: SHARE_SOURCES
 };
 
 if (require.main === module) {

@@ -2,9 +2,10 @@
 // dist/comet.min.js and dist/comet.d.ts) and the TCP relay's helper beside
 // it (dist/comet-tcp.js, dist/comet-tcp.min.js and dist/comet-tcp.d.ts),
 // comet-dom.js (dist/comet-dom.js, dist/comet-dom.min.js) and
-// comet-topics.js (dist/comet-topics.js, dist/comet-topics.min.js), so
-// that a Go server can serve them with no npm and no files on disk.
-// session.Handler serves all ten under its prefix through Handler; an
+// comet-topics.js (dist/comet-topics.js, dist/comet-topics.min.js) and
+// comet-share.js (dist/comet-share.js, dist/comet-share.min.js), so that
+// a Go server can serve them with no npm and no files on disk.
+// session.Handler serves all twelve under its prefix through Handler; an
 // application that mounts them elsewhere can use Handler or File itself.
 //
 // Every value here is computed once, at init, and never changes: Handler
@@ -25,6 +26,7 @@ import (
 //go:embed dist/comet-tcp.js dist/comet-tcp.min.js dist/comet-tcp.d.ts
 //go:embed dist/comet-dom.js dist/comet-dom.min.js
 //go:embed dist/comet-topics.js dist/comet-topics.min.js
+//go:embed dist/comet-share.js dist/comet-share.min.js
 var dist embed.FS
 
 // names are the files this package serves, by the name Handler matches:
@@ -32,15 +34,17 @@ var dist embed.FS
 // TypeScript declarations, then comet-dom.js (the shim's exact DOM and
 // WebSocket edges, declared by comet.d.ts), readable and minified, then
 // comet-topics.js (topic positions, PROTOCOL.md section 15, also declared
-// by comet.d.ts), readable and minified.
+// by comet.d.ts), readable and minified, then comet-share.js (one
+// connection for a page's tabs, PROTOCOL.md section 16, its option
+// declared by comet.d.ts), readable and minified.
 var names = [...]string{"comet.js", "comet.min.js", "comet.d.ts", "comet-tcp.js", "comet-tcp.min.js", "comet-tcp.d.ts",
-	"comet-dom.js", "comet-dom.min.js", "comet-topics.js", "comet-topics.min.js"}
+	"comet-dom.js", "comet-dom.min.js", "comet-topics.js", "comet-topics.min.js", "comet-share.js", "comet-share.min.js"}
 
 // Names returns the names of the files Handler serves, in a fresh slice:
 // the shim's (comet.js, comet.min.js, comet.d.ts), then those of the TCP
 // relay's helper (comet-tcp.js, comet-tcp.min.js, comet-tcp.d.ts), then
 // comet-dom.js and comet-dom.min.js, then comet-topics.js and
-// comet-topics.min.js.
+// comet-topics.min.js, then comet-share.js and comet-share.min.js.
 func Names() []string { return append([]string(nil), names[:]...) }
 
 // asset is one embedded file with what serving it needs.

@@ -23,7 +23,7 @@ func TestMain(m *testing.M) { leakcheck.Main(m) }
 // ETag is strong and follows its bytes.
 func TestFile(t *testing.T) {
 	want := []string{"comet.js", "comet.min.js", "comet.d.ts", "comet-tcp.js", "comet-tcp.min.js", "comet-tcp.d.ts",
-		"comet-dom.js", "comet-dom.min.js", "comet-topics.js", "comet-topics.min.js"}
+		"comet-dom.js", "comet-dom.min.js", "comet-topics.js", "comet-topics.min.js", "comet-share.js", "comet-share.min.js"}
 	if got := js.Names(); !slices.Equal(got, want) {
 		t.Fatalf("Names() = %q, want %q", got, want)
 	}
@@ -103,6 +103,8 @@ func TestServe(t *testing.T) {
 		{"/comet/comet-dom.min.js", "comet-dom.min.js", "application/javascript; charset=utf-8"},
 		{"/comet/comet-topics.js", "comet-topics.js", "application/javascript; charset=utf-8"},
 		{"/comet/comet-topics.min.js", "comet-topics.min.js", "application/javascript; charset=utf-8"},
+		{"/comet/comet-share.js", "comet-share.js", "application/javascript; charset=utf-8"},
+		{"/comet/comet-share.min.js", "comet-share.min.js", "application/javascript; charset=utf-8"},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
 			data, etag, _ := js.File(tc.name)

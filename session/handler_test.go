@@ -556,6 +556,8 @@ func TestShimRoutes(t *testing.T) {
 		{"comet-dom.min.js", "application/javascript; charset=utf-8"},
 		{"comet-topics.js", "application/javascript; charset=utf-8"},
 		{"comet-topics.min.js", "application/javascript; charset=utf-8"},
+		{"comet-share.js", "application/javascript; charset=utf-8"},
+		{"comet-share.min.js", "application/javascript; charset=utf-8"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			data, etag, ok := js.File(tc.name)

@@ -123,6 +123,12 @@ declare namespace Comet {
      * previous Comet's topics), or {} to ask for positions only.
      */
     topics?: { [topic: string]: TopicPosition };
+    /**
+     * With comet-share.js loaded: false makes this Comet connect on its own, not through the
+     * connection the page's tabs share (PROTOCOL.md section 16). Default true. Without
+     * comet-share.js it has no effect.
+     */
+    share?: boolean;
     /** Diagnostics hook; its calls are stripped from comet.min.js. */
     debug?: ((msg: string, data?: any) => void) | null;
     /** Browser globals to use instead of the global object's (tests). */

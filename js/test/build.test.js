@@ -18,12 +18,13 @@ const read = (name) => fs.readFileSync(path.join(DIST, name), 'utf8');
 
 // Budgets, minified and gzipped: comet.min.js 7.5 KiB (it was 7 KiB until
 // raw binary WebSocket messages, PROTOCOL.md section 4, took it past); the
-// two add-ons 2 KiB each, and comet-topics.js 1 KiB.
+// two add-ons 2 KiB each, comet-topics.js 1 KiB and comet-share.js 5 KiB.
 const BUDGETS = [
   ['comet.min.js', 7680],
   ['comet-dom.min.js', 2048],
   ['comet-tcp.min.js', 2048],
   ['comet-topics.min.js', 1024],
+  ['comet-share.min.js', 5120],
 ];
 
 for (const [name, budget] of BUDGETS) {
@@ -52,7 +53,7 @@ test('dist/ is what the sources build to', async () => {
 
 test('the shipped scripts parse as ES5', () => {
   for (const name of ['comet.js', 'comet.min.js', 'comet-dom.js', 'comet-dom.min.js', 'comet-tcp.js', 'comet-tcp.min.js',
-    'comet-topics.js', 'comet-topics.min.js']) {
+    'comet-topics.js', 'comet-topics.min.js', 'comet-share.js', 'comet-share.min.js']) {
     assert.doesNotThrow(() => acorn.parse(read(name), { ecmaVersion: 5, sourceType: 'script' }), name);
   }
 });
@@ -119,6 +120,39 @@ test('script tags: comet-topics.js adds to the page\'s Comet, loaded before it',
     assert.deepEqual(JSON.parse(JSON.stringify(c.topics)), { chat: { epoch: 'e', offset: 1 } }, topics);
     assert.match(net.last('negotiate').body, /"positions":true,"topics":\{"chat":\{"epoch":"e","offset":1\}\}/, topics);
   }
+});
+
+test('script tags: comet-share.js wraps the page\'s Comet, loaded before it, in either order with comet-dom.js', () => {
+  for (const [shim, dom, share] of [['comet.js', 'comet-dom.js', 'comet-share.js'], ['comet.min.js', 'comet-dom.min.js', 'comet-share.min.js']]) {
+    for (const order of [[dom, share], [share, dom]]) {
+      const win = {};
+      win.self = win;
+      vm.createContext(win);
+      assert.throws(() => vm.runInContext(read(share), win), /load comet\.js first/, share);
+      vm.runInContext(read(shim), win);
+      const Shim = win.Comet;
+      for (const name of order) vm.runInContext(read(name), win);
+      assert.notEqual(win.Comet, Shim);
+      assert.equal(win.Comet.prototype, Shim.prototype);
+      assert.equal(win.Comet.OPEN, 1);
+      const { globals, net } = browser();
+      globals.BroadcastChannel = class { postMessage() {} };
+      const c = new win.Comet('https://x.test/comet', { globals, transports: ['longpoll'] });
+      assert.ok(c instanceof win.Comet && c instanceof Shim, order.join(', '));
+      assert.equal(c.readyState, 0);
+      assert.equal(net.last('negotiate').endpoint, 'negotiate', 'its negotiate goes to the network');
+      assert.throws(() => new win.Comet('ftp://x.test/comet', { globals }), /SyntaxError|bad URL/, 'as comet.js throws');
+    }
+  }
+});
+
+test('CommonJS: comet-share.js requires the shim beside it and wraps it; comet-share.min.js the minified one', () => {
+  for (const [share, shim] of [['comet-share.js', 'comet.js'], ['comet-share.min.js', 'comet.min.js']]) {
+    const Comet = require(path.join(DIST, share));
+    assert.equal(Comet.prototype, require(path.join(DIST, shim)).prototype, share);
+  }
+  assert.match(read('comet-share.js'), /require\('\.\/comet\.js'\)/);
+  assert.match(read('comet-share.min.js'), /require\("\.\/comet\.min\.js"\)/);
 });
 
 test('CommonJS: comet-topics.js requires the shim beside it and exports it; comet-topics.min.js the minified one', () => {

@@ -110,6 +110,16 @@ test('require(\'comet-shim/topics\') is the package\'s Comet with topics; \'come
   }
 });
 
+test('require(\'comet-shim/share\') is the package\'s Comet, sharing; \'comet-shim/share/min\' the minified one', () => {
+  const req = createRequire(path.join(consumer, 'index.js'));
+  const installed = path.join(consumer, 'node_modules', 'comet-shim', 'dist');
+  assert.equal(req.resolve('comet-shim/share'), path.join(installed, 'comet-share.js'));
+  assert.equal(req.resolve('comet-shim/share/min'), path.join(installed, 'comet-share.min.js'));
+  for (const [name, shim] of [['comet-shim/share', 'comet-shim'], ['comet-shim/share/min', 'comet-shim/min']]) {
+    assert.equal(req(name).prototype, req(shim).prototype, name);
+  }
+});
+
 test('import(\'comet-shim\') gives Comet as default and named export; \'comet-shim/min\' as default', () => {
   // A child process, so that the consumer's node_modules, not this
   // package's own directory, is what resolution starts from.

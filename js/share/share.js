@@ -1,0 +1,866 @@
+// share: comet-share.js, one connection for all the tabs of a page
+// (PROTOCOL.md section 16), kept out of comet.js to hold its byte budget.
+// A browser opens at most six HTTP/1.1 connections to a host: behind a
+// proxy that refuses WebSocket, every tab's stream holds one and the
+// seventh tab never opens. Loaded after comet.js (and comet-dom.js, if
+// used), this file makes the tabs of one endpoint elect a leader, which
+// holds one carrier (a stream, or polls where a proxy holds streams back)
+// and sends every tab's attaches and POSTs through it.
+//
+// Each Comet keeps its own session: comet.js runs it exactly as without
+// sharing, on globals whose XMLHttpRequest and EventSource carry its
+// session requests through the leader (its negotiate, and WebSocket, go
+// to the network as before). A request that the carrier loses (the leader
+// tab closed or froze, the carrier broke) fails as a request whose
+// connection broke, and comet.js resumes the session from its acks, as
+// after any failure: nothing is lost.
+//
+// The leader is elected with the Web Locks API where present: the tab
+// that holds the lock leads, and the lock passes on when it closes. A
+// follower whose requests go unanswered asks the leader whether it lives,
+// and takes the lock over (steal) from one that does not answer, a frozen
+// tab. Without Web Locks the tabs elect by claims on the BroadcastChannel.
+// BroadcastChannel, not SharedWorker: SharedWorker is missing on Android
+// Chrome, and a worker would own the carrier without a page's lifecycle
+// events to hand it over by. A page without BroadcastChannel, or a Comet
+// made with share: false, does not share.
+//
+// Comet is the shim's constructor: build.js's wrapper passes it, under
+// CommonJS from require of the shim beside this file, in a browser the
+// page's global Comet, which must therefore be loaded first. The Comet
+// this file returns (and in a browser puts in the page's global Comet) is
+// a constructor over it, sharing its prototype and constants.
+
+if (typeof Comet != 'function') throw new TypeError('comet-share.js: load comet.js first');
+
+// ASK: a follower whose oldest unanswered request waited this long asks
+// the leader whether it lives; ANSWER: how long the leader has to answer
+// before another tab takes over. PROOF: how long a carrier stream has to
+// echo a ping before the carrier falls back to polls. CLAIM: how long a
+// claim waits for an older one (without Web Locks).
+var ASK = 3e3, ANSWER = 1500, PROOF = 2e3, CLAIM = 150;
+
+// MEMORY_TTL is how long the page remembers that streams do not work for
+// an endpoint (localStorage), as comet.js remembers its transports.
+var MEMORY_TTL = 864e5;
+
+// hubs are this page's hubs, one per endpoint and credentials mode and
+// per globals object (the tests' pages share one process).
+var hubs = [];
+
+function assign(to, from) {
+  for (var k in from) to[k] = from[k];
+  return to;
+}
+
+// The constructor: options.share false, or a page without
+// BroadcastChannel or XMLHttpRequest, makes a Comet of its own. It calls
+// the constructor it wraps on this, as comet-dom.js's does, so that the
+// two files may be loaded in either order.
+var Shim = Comet, k;
+Comet = function Comet(url, protocols, options) {
+  var o = options, g, hub;
+  if (protocols && typeof protocols == 'object' && !Array.isArray(protocols)) {
+    o = protocols;
+    protocols = [];
+  }
+  o = assign({}, o);
+  g = o.globals || ROOT;
+  if (o.share !== false && g.BroadcastChannel && g.XMLHttpRequest) {
+    hub = hubFor(g, url, !!o.withCredentials);
+    if (hub) o.globals = hub._globals;
+  }
+  Shim.call(this, url, protocols, o);
+};
+for (k in Shim) Comet[k] = Shim[k];
+Comet.prototype = Shim.prototype;
+
+// hubFor returns the hub of the endpoint at url for globals g, making it
+// on first use; undefined for a URL comet.js will refuse anyway.
+function hubFor(g, url, creds) {
+  var base, i;
+  try {
+    base = new g.URL(String(url), g.location && g.location.href).href;
+  } catch (e) {
+    return;
+  }
+  base = base.replace(/^ws/i, 'http').replace(/[?#].*/, '').replace(/\/+$/, '');
+  if (!/^https?:\/\/[^\/]+/i.test(base)) return;
+  for (i = 0; i < hubs.length; i++) {
+    if (hubs[i]._g == g && hubs[i]._base == base && hubs[i]._creds == creds) return hubs[i];
+  }
+  hubs.push(base = new Hub(g, base, creds));
+  return base;
+}
+
+// Hub is one tab's end of the sharing of one endpoint: its requests, sent
+// to the leader or, while it leads, carried itself.
+function Hub(g, base, creds) {
+  var h = this;
+  h._g = g;
+  h._base = base;
+  h._creds = creds;
+  h._now = g.now || Date.now;
+  h._rand = g.random || Math.random;
+  h._root = base.replace(/^(https?:\/\/[^\/]+).*$/, '$1');
+  // The tab's id: unique among the tabs, so not from options.globals'
+  // random, which a test may make the same in every tab.
+  h._id = Math.random().toString(36).slice(2) + Math.random().toString(36).slice(2);
+  h._name = 'comet-share ' + base + (creds ? ' credentials' : '');
+  h._reqs = {}; // this tab's requests in flight, by number
+  h._n = 0;
+  h._leader = ''; // the leader's id, while known
+  h._lead = null; // the carrier, while this tab leads
+  h._off = 0; // set when the server does not share
+  h._ch = new g.BroadcastChannel(h._name);
+  h._ch.onmessage = function (e) {
+    h._receive(e.data || {});
+  };
+  h._globals = sharedGlobals(g, h);
+  h._post({ t: '?' }); // the leader, if any, says who it is
+  if (g.addEventListener) {
+    g.addEventListener('pagehide', function () {
+      // A follower's sub-requests end with it; its Comets close
+      // themselves (comet.js: a beacon, which does not come here).
+      if (!h._lead) h._post({ t: 'G' });
+      h._resign();
+    });
+    g.addEventListener('freeze', function () {
+      h._resign();
+    });
+    g.addEventListener('pageshow', function (e) {
+      if (e && e.persisted) h._campaign();
+    });
+    g.addEventListener('resume', function () {
+      h._campaign();
+    });
+  }
+  h._campaign();
+}
+
+var hub = Hub.prototype;
+
+// _post sends a message to the other tabs of this endpoint.
+hub._post = function (m) {
+  m.from = this._id;
+  try {
+    this._ch.postMessage(m);
+  } catch (e) {}
+};
+
+// _locks returns the Web Locks API, where present.
+hub._locks = function () {
+  var n = this._g.navigator;
+  return n && n.locks && n.locks.request && n.locks;
+};
+
+// _campaign stands for leader: with Web Locks, a request for the lock,
+// granted when no other tab holds it (steal: taking it from one that
+// does not answer); without, a claim.
+hub._campaign = function (steal) {
+  var h = this, locks = h._locks(), mine = {};
+  if (h._lead) return;
+  if (!locks) return h._claim();
+  if (h._waiting && !steal) return;
+  h._waiting = mine;
+  locks.request(h._name, steal ? { steal: true } : {}, function () {
+    if (h._waiting != mine) return; // resigned while it waited
+    h._waiting = null;
+    return new Promise(function (release) {
+      h._release = release;
+      h._becomeLeader();
+    });
+  })['catch'](function () {
+    // Stolen from this tab, or refused: another tab leads.
+    if (h._waiting == mine) h._waiting = null;
+    h._resign(1);
+  });
+};
+
+// _claim is the election without Web Locks: a tab that hears no leader
+// claims, and leads unless an older claim, or a leader, answers within
+// CLAIM; of two leaders the one with the smaller id stays.
+hub._claim = function () {
+  var h = this;
+  if (h._claiming || h._lead) return;
+  h._claiming = 1;
+  h._post({ t: 'C' });
+  h._g.setTimeout(function () {
+    if (!h._claiming) return;
+    h._claiming = 0;
+    if (!h._leader) h._becomeLeader();
+  }, CLAIM);
+};
+
+// _becomeLeader makes this tab the leader: it says so, and carries its
+// own requests and the other tabs' from now on.
+hub._becomeLeader = function () {
+  var h = this, n;
+  h._lead = new Carrier(h);
+  h._leader = h._id;
+  h._post({ t: 'L' });
+  for (n in h._reqs) {
+    if (h._reqs[n]._to) h._failReq(n); // sent to a leader that is gone
+    else h._send(n);
+  }
+};
+
+// _resign gives the leadership up (the page is hidden or frozen, or
+// another tab took the lock): every request carried fails, so that each
+// session attaches again through the next leader.
+hub._resign = function (taken) {
+  var h = this, lead = h._lead, n;
+  h._waiting = null;
+  if (h._release) h._release();
+  h._release = null;
+  if (lead) {
+    h._lead = null;
+    lead._end();
+    if (!taken) h._post({ t: 'B' });
+  }
+  if (h._leader == h._id) h._leader = '';
+  for (n in h._reqs) h._failReq(n);
+  if (taken) h._campaign();
+};
+
+// _receive handles a message from another tab.
+hub._receive = function (m) {
+  var h = this, lead = h._lead, r;
+  switch (m.t) {
+    case 'L': // a tab leads
+      h._alive = 1;
+      if (lead) {
+        // With Web Locks the lock decides: a tab it was taken from hears
+        // so from its request, and resigns. Without, the smaller id stays.
+        if (h._locks()) return;
+        if (m.from > h._id) return h._post({ t: 'L' });
+        h._resign(1);
+      }
+      h._claiming = 0;
+      if (h._leader != m.from) h._newLeader(m.from);
+      return;
+    case 'B': // the leader resigned
+      if (h._leader == m.from) h._newLeader('');
+      return h._campaign();
+    case 'C': // a claim, without Web Locks
+      if (lead) return h._post({ t: 'L' });
+      if (h._claiming && m.from < h._id) h._claiming = 0;
+      return;
+    case '?': // is the leader alive?
+      if (lead) h._post({ t: 'L' });
+      return;
+    case 'Q': // a request for the leader
+      if (lead && m.to == h._id) lead._start(m.r, m.m, m.u, m.b, m.from);
+      return;
+    case 'A': // a request aborted
+      if (lead && m.to == h._id) lead._abortFrom(m.from, m.r);
+      return;
+    case 'G': // a tab has gone
+      if (lead) lead._forget(m.from);
+      return;
+    case 'R': // a response part, for one of this tab's requests
+      r = m.to == h._id && h._reqs[m.r];
+      if (r && r._to == m.from) h._deliver(m.r, m.k, m.s, m.d);
+      return;
+    case 'O': // the server does not share
+      h._off = 1;
+  }
+};
+
+// _newLeader records the leader's id: requests sent to another leader
+// fail, and those waiting for one go.
+hub._newLeader = function (id) {
+  var h = this, n, r;
+  h._leader = id;
+  for (n in h._reqs) {
+    r = h._reqs[n];
+    if (r._to && r._to != id) h._failReq(n);
+    else if (!r._to && id) h._send(n);
+  }
+};
+
+// _request starts one of this tab's requests: cb gets (kind, status,
+// text) for the head ('h'), each part ('d'), the end ('e'), a failure
+// ('f'), or 'o' when the request was not carried and is to go to the
+// network itself. It returns the request's number, for _abort.
+hub._request = function (method, target, body, cb) {
+  var h = this, n = ++h._n;
+  h._reqs[n] = { _m: method, _u: target, _b: body, _cb: cb, _to: '', _at: h._now() };
+  h._send(n);
+  h._watch();
+  return n;
+};
+
+// _send sends request n to the leader, or carries it while this tab
+// leads; without a leader it waits, and the watch campaigns.
+hub._send = function (n) {
+  var h = this, r = h._reqs[n];
+  if (h._lead) {
+    r._to = h._id;
+    return h._lead._start(n, r._m, r._u, r._b, '');
+  }
+  if (!h._leader) return h._campaign();
+  r._to = h._leader;
+  r._at = h._now();
+  h._post({ t: 'Q', to: r._to, r: n, m: r._m, u: r._u, b: r._b });
+};
+
+// _abort ends request n: its client is gone.
+hub._abort = function (n) {
+  var h = this, r = h._reqs[n];
+  if (!r) return;
+  delete h._reqs[n];
+  if (r._to == h._id && h._lead) h._lead._abortFrom('', n);
+  else if (r._to) h._post({ t: 'A', to: r._to, r: n });
+};
+
+// _deliver gives a part of request n's response to it.
+hub._deliver = function (n, kind, status, text) {
+  var r = this._reqs[n];
+  if (!r) return;
+  r._heard = 1;
+  if (kind == 'e' || kind == 'f' || kind == 'o') delete this._reqs[n];
+  r._cb(kind, status, text);
+};
+
+hub._failReq = function (n) {
+  this._deliver(n, 'f', 0, '');
+};
+
+// _watch checks, while this tab has requests the leader has not begun
+// to answer, that the leader lives: asked after ASK, one that does not
+// answer within ANSWER is replaced.
+hub._watch = function () {
+  var h = this;
+  if (h._watching) return;
+  h._watching = 1;
+  h._g.setTimeout(function check() {
+    var n, r, waiting = 0, now = h._now();
+    for (n in h._reqs) {
+      r = h._reqs[n];
+      if (!r._heard && r._to != h._id && now - r._at >= ASK) waiting = 1;
+    }
+    if (!Object.keys(h._reqs).length || h._lead) {
+      h._watching = 0;
+      return;
+    }
+    if (waiting) {
+      h._alive = 0;
+      h._post({ t: '?' });
+      h._g.setTimeout(function () {
+        if (!h._lead && !h._alive) {
+          h._newLeader('');
+          h._campaign(1);
+        }
+      }, ANSWER);
+    }
+    h._g.setTimeout(check, ASK);
+  }, ASK);
+};
+
+// sharedGlobals returns comet.js's globals for a hub: g's, with
+// XMLHttpRequest and EventSource that carry the session requests of the
+// hub's endpoint. Functions that need g as their this are bound to it.
+function sharedGlobals(g, h) {
+  // The globals comet.js and comet-tcp.js read (comet-dom.js and
+  // comet-topics.js read the page's own).
+  var s = {}, names = ['WebSocket', 'setTimeout', 'clearTimeout', 'localStorage', 'navigator', 'location', 'URL',
+    'document', 'addEventListener', 'removeEventListener', 'FileReader', 'Blob', 'ArrayBuffer', 'Uint8Array',
+    'atob', 'btoa', 'now', 'random'];
+  names.map(function (name) {
+    var v;
+    try {
+      v = g[name];
+    } catch (e) {
+      return; // localStorage, in a sandboxed frame
+    }
+    if (typeof v == 'function' && !/^[A-Z]/.test(name)) v = v.bind(g);
+    if (v !== undefined) s[name] = v;
+  });
+  s.XMLHttpRequest = sharedXHR(g, h);
+  if (g.EventSource) s.EventSource = sharedEventSource(g, h);
+  return s;
+}
+
+// targetOf returns the path and query of url if it is a session request
+// of h's endpoint that a carrier may carry: an attach by an HTTP
+// transport (not one that negotiates, n=) or a POST to send.
+function targetOf(h, url) {
+  var u = String(url), rest;
+  if (h._off || u.indexOf(h._base + '/') != 0) return;
+  rest = u.slice(h._base.length);
+  if (!/^\/(sse|streaming|longpoll|send)(\?|$)/.test(rest) || /[?&]n=/.test(rest)) return;
+  return u.slice(h._root.length);
+}
+
+// sharedXHR returns an XMLHttpRequest constructor whose requests to the
+// hub's session paths are carried, and whose others go to the network:
+// comet.js sees the same readyState, status and responseText either way.
+function sharedXHR(g, h) {
+  function XHR() {
+    this.readyState = this.status = 0;
+    this.responseText = '';
+    this._headers = [];
+  }
+  var p = XHR.prototype;
+  p.open = function (method, url) {
+    this._m = method;
+    this._u = url;
+    this.readyState = 1;
+  };
+  p.setRequestHeader = function (k, v) {
+    this._headers.push([k, v]);
+  };
+  p.send = function (body) {
+    var x = this, target = targetOf(h, x._u);
+    if (target) {
+      x._n = h._request(x._m, target, body == null ? '' : String(body), function (kind, status, text) {
+        if (kind == 'o') return real(x, body);
+        if (kind == 'h') {
+          x.status = status;
+          x.readyState = 2;
+        } else if (kind == 'd') {
+          x.responseText += text;
+          x.readyState = 3;
+        } else {
+          if (kind == 'f') x.status = 0;
+          x.readyState = 4;
+        }
+        if (x.onreadystatechange) x.onreadystatechange();
+      });
+      return;
+    }
+    real(x, body);
+  };
+  // real sends x's request to the network, with the browser's
+  // XMLHttpRequest, and mirrors it.
+  function real(x, body) {
+    var r = x._real = new g.XMLHttpRequest();
+    r.open(x._m, x._u, true);
+    r.withCredentials = x.withCredentials;
+    x._headers.map(function (kv) {
+      r.setRequestHeader(kv[0], kv[1]);
+    });
+    r.onreadystatechange = function () {
+      x.readyState = r.readyState;
+      try {
+        x.status = r.status;
+        x.responseText = r.responseText;
+      } catch (e) {}
+      if (x.onreadystatechange) x.onreadystatechange();
+    };
+    r.send(body);
+  }
+  p.abort = function () {
+    if (this._real) this._real.abort();
+    else if (this._n) h._abort(this._n);
+  };
+  return XHR;
+}
+
+// sharedEventSource returns an EventSource constructor whose streams of
+// the hub's endpoint are carried, read as the standard says (the event
+// stream's lines, data fields joined by newlines, an event dispatched at
+// each blank line), and whose others are the browser's.
+function sharedEventSource(g, h) {
+  function EventSource(url, init) {
+    var es = this, target = targetOf(h, url), part = '', data = [], type = '', ok, hold;
+    if (!target) return new g.EventSource(url, init);
+    es.url = String(url);
+    es.readyState = 0;
+    es._n = h._request('GET', target, '', function (kind, status, text) {
+      var lines, i, line, field, value, c, r;
+      if (es.readyState == 2) return;
+      if (kind == 'o') {
+        // Not carried: the browser's EventSource, its events passed on.
+        r = es._real = new g.EventSource(url, init);
+        r.onopen = r.onmessage = r.onerror = function (e) {
+          es.readyState = r.readyState;
+          if (es['on' + e.type]) es['on' + e.type](e);
+        };
+        return;
+      }
+      if (kind == 'h') {
+        ok = status == 200;
+        if (ok) {
+          es.readyState = 1;
+          if (es.onopen) es.onopen({ type: 'open' });
+        }
+        return;
+      }
+      if (kind == 'd' && ok) {
+        // A line without its end waits for the next part, and so does a
+        // \r at the end, which may be the first half of a \r\n.
+        lines = part + text;
+        hold = /\r$/.test(lines) ? '\r' : '';
+        lines = lines.slice(0, lines.length - hold.length).split(/\r\n|\r|\n/);
+        part = lines.pop() + hold;
+        for (i = 0; i < lines.length; i++) {
+          line = lines[i];
+          if (line === '') {
+            if (data.length && es.readyState == 1 && (type === '' || type == 'message') && es.onmessage) {
+              es.onmessage({ type: 'message', data: data.join('\n') });
+            }
+            data = [];
+            type = '';
+            continue;
+          }
+          if (line.charAt(0) == ':') continue;
+          c = line.indexOf(':');
+          field = c < 0 ? line : line.slice(0, c);
+          value = c < 0 ? '' : line.slice(c + 1).replace(/^ /, '');
+          if (field == 'data') data.push(value);
+          else if (field == 'event') type = value;
+        }
+        return;
+      }
+      if (kind == 'd') return;
+      // The end, a failure or a refusal: the stream is over; comet.js
+      // attaches again itself, so it does not reconnect.
+      es.readyState = 2;
+      if (es.onerror) es.onerror({ type: 'error' });
+    });
+  }
+  EventSource.prototype.close = function () {
+    if (this.readyState != 2) {
+      this.readyState = 2;
+      if (this._real) this._real.close();
+      else h._abort(this._n);
+    }
+  };
+  return EventSource;
+}
+
+// Carrier is the leader's end of the sharing: it starts the tabs'
+// requests as sub-requests on a link to the server, and hands each its
+// response. A link is a carrier of the server (PROTOCOL.md section 16):
+// polls, whose hello comes back in one round trip through any proxy, and
+// a stream, tried beside them, which once proven by a ping's echo takes
+// every new sub-request (the polls end when their last sub-request
+// does), as comet.js's early delivery does with its transports. Where
+// the stream's proof failed the page polls alone, for a day.
+function Carrier(h) {
+  var c = this;
+  c._h = h;
+  c._subs = {}; // by sub-request number: {_from: tab id, '' for this tab, _r: its request number, _link}
+  c._byTab = {}; // sub-request numbers by tab and request: 'tab r' -> sub
+  c._sub = 0;
+  c._polls = c._stream = null;
+}
+
+var carrier = Carrier.prototype;
+
+// _start starts request r of tab from (or of this tab, from '') on the
+// carrier's best link, opening links as needed.
+carrier._start = function (r, method, target, body, from) {
+  var c = this, h = c._h, sub = ++c._sub, l = c._stream && c._stream._state == 2 ? c._stream : c._polls;
+  if (!l) {
+    l = c._polls = new Link(c, 0);
+    if (!c._stream && !recall(h)) c._stream = new Link(c, 1);
+  }
+  c._subs[sub] = { _from: from, _r: r, _link: l };
+  c._byTab[from + ' ' + r] = sub;
+  l._n++;
+  l._queue(method == 'POST' ? [sub, method, target, body] : [sub, method, target]);
+};
+
+// _abortFrom aborts the sub-request of request r of tab from.
+carrier._abortFrom = function (from, r) {
+  var c = this, sub = c._byTab[from + ' ' + r], s = sub && c._drop(sub);
+  if (s) s._link._abort(sub);
+};
+
+// _forget aborts every sub-request of a tab that has gone.
+carrier._forget = function (from) {
+  var c = this, sub;
+  for (sub in c._subs) {
+    if (c._subs[sub]._from == from) c._abortFrom(from, c._subs[sub]._r);
+  }
+};
+
+// _drop forgets sub-request sub; a link of polls that the stream
+// replaced ends with its last one.
+carrier._drop = function (sub) {
+  var c = this, s = c._subs[sub], l = s && s._link;
+  if (s) {
+    delete c._subs[sub];
+    delete c._byTab[s._from + ' ' + s._r];
+    if (!--l._n && l == c._polls && c._stream && c._stream._state == 2) {
+      l._end();
+      c._polls = null;
+    }
+  }
+  return s;
+};
+
+// _hand gives a frame of sub-request sub's response to its request.
+carrier._hand = function (sub, kind, status, text) {
+  var c = this, s = c._subs[sub];
+  if (!s) return;
+  if (kind == 'e' || kind == 'f' || kind == 'o') c._drop(sub);
+  if (!s._from) return c._h._deliver(s._r, kind, status, text);
+  c._h._post({ t: 'R', to: s._from, r: s._r, k: kind, s: status, d: text });
+};
+
+// _lost ends link l: its sub-requests fail, and the next request opens
+// links again. Those of a link that never opened were not carried: they
+// go to the network, each from its tab. A server that does not share (a
+// 404 to the opening, not share_not_found) is told to every tab, whose
+// requests then all go to the network.
+carrier._lost = function (l, status, text) {
+  var c = this, h = c._h, sub, body;
+  try {
+    body = JSON.parse(text);
+  } catch (e) {}
+  l._end();
+  if (c._polls == l) c._polls = null;
+  if (c._stream == l) c._stream = null;
+  if (status == 404 && !l._id && !(body && body.code == 'share_not_found')) {
+    h._off = 1;
+    h._post({ t: 'O' });
+  }
+  for (sub in c._subs) {
+    if (c._subs[sub]._link == l) c._hand(sub, l._id ? 'f' : 'o', 0, '');
+  }
+};
+
+// _end ends the carrier: this tab no longer leads. The tabs' requests
+// fail by the leader's change.
+carrier._end = function () {
+  var c = this;
+  if (c._polls) c._polls._end();
+  if (c._stream) c._stream._end();
+};
+
+// Link is one carrier of the server: polls, or (stream set) a stream.
+// Its ops wait for its hello, and are POSTed one batch at a time.
+function Link(c, stream) {
+  var l = this, h = c._h, seen = 0;
+  l._c = c;
+  l._h = h;
+  l._stream = stream;
+  l._id = '';
+  l._state = 1; // 1 opening, 2 open, 3 ended
+  l._ops = [];
+  l._n = l._ack = l._sending = 0; // _n: its sub-requests
+  if (!stream) return l._poll();
+  l._req = request(h, l._url('&s=1'), function (status, text) {
+    if (status == 200) read(text, 1);
+    c._lost(l, status, text);
+  }, read);
+  // read reads the stream's new whole lines (with last, the rest too).
+  function read(text, last) {
+    var lines = text.slice(seen).split('\n'), i;
+    if (!last) lines.pop();
+    for (i = 0; i < lines.length && l._state < 3; i++) {
+      seen += lines[i].length + 1;
+      if (/\S/.test(lines[i])) l._frame(lines[i]);
+    }
+  }
+  l._timer = h._g.setTimeout(function () {
+    // The hello or the ping's echo did not come: a proxy holds the
+    // stream back. Polls alone then, for a day.
+    remember(h);
+    c._lost(l, 0, '');
+  }, PROOF);
+}
+
+var link = Link.prototype;
+
+// _url is a URL of the endpoint's carriers with params and a cache buster.
+link._url = function (params) {
+  var h = this._h;
+  return h._base + '/share?v=1' + params + '&z=' + h._rand().toString(36).slice(2);
+};
+
+// _queue sends op once the link is open.
+link._queue = function (op) {
+  this._ops.push(op);
+  this._flush();
+};
+
+// _abort aborts sub-request sub: not sent yet, it is not sent; sent, the
+// server ends it.
+link._abort = function (sub) {
+  var l = this, n = l._ops.length;
+  l._ops = l._ops.filter(function (op) {
+    return op[0] != sub;
+  });
+  if (l._ops.length == n) l._queue([sub, 'x']);
+};
+
+// _frame handles one line of the link.
+link._frame = function (line) {
+  var l = this, c = l._c, f = decodeCarrierFrame(line);
+  if (!f) return c._lost(l, 0, '');
+  if (f.o) {
+    l._id = f.o;
+    l._max = f.max;
+    if (!l._stream) {
+      l._state = 2;
+      return l._flush();
+    }
+    // Prove the stream: the ping's echo must come on it promptly.
+    l._sending = 1;
+    return l._send([[0, 'p']], 0);
+  }
+  l._ack = f.n;
+  if (f.kind == 'p' && l._state == 1) {
+    // Proven: new sub-requests go here; the polls end with their last.
+    l._h._g.clearTimeout(l._timer);
+    l._state = 2;
+    if (c._polls && !c._polls._n) {
+      c._polls._end();
+      c._polls = null;
+    }
+    return l._flush();
+  }
+  if (f.sub) c._hand(f.sub, f.kind, f.status, f.text);
+};
+
+// _poll polls the link (the first poll opens it) until it ends. A poll
+// that fails is sent again, twice: what it lost is answered again.
+link._poll = function (tries) {
+  var l = this, c = l._c;
+  l._req = request(l._h, l._url(l._id ? '&c=' + l._id + '&n=' + l._ack : ''), function (status, text) {
+    if (status != 200) {
+      if (!status && l._id && (tries || 0) < 2) return l._poll((tries || 0) + 1);
+      return c._lost(l, status, text);
+    }
+    text.split('\n').map(function (line) {
+      if (l._state < 3 && /\S/.test(line)) l._frame(line);
+    });
+    if (l._state < 3) l._poll();
+  });
+};
+
+// _flush sends the ops waiting, one POST at a time, within the server's
+// bound.
+link._flush = function () {
+  var l = this, batch = [], size = 2, op, s;
+  if (l._sending || l._state != 2) return;
+  while (l._ops.length) {
+    op = l._ops[0];
+    s = JSON.stringify(op).length + 1;
+    if (batch.length && size + s > l._max) break;
+    l._ops.shift();
+    if (size + s > l._max) {
+      // Larger than the server takes (which comet.js, keeping each POST
+      // within maxBatch, never sends): it fails rather than wait forever.
+      l._c._hand(op[0], 'f', 0, '');
+      continue;
+    }
+    batch.push(op);
+    size += s;
+  }
+  if (!batch.length) return;
+  l._sending = 1;
+  l._send(batch, 0);
+};
+
+// _send POSTs a batch of ops. One that fails is sent again, twice: the
+// server starts nothing twice.
+link._send = function (batch, tries) {
+  var l = this, c = l._c;
+  request(l._h, l._url('&c=' + l._id), function (status, text) {
+    if (l._state == 3) return;
+    if (!status && tries < 2) return l._send(batch, tries + 1);
+    l._sending = 0;
+    if (status == 200) return l._flush();
+    if (status == 404 || !status) return c._lost(l, status, text);
+    // A refusal of the body itself: its sub-requests fail.
+    batch.map(function (op) {
+      c._hand(op[0], 'f', 0, '');
+    });
+    l._flush();
+  }, 0, JSON.stringify(batch));
+};
+
+// _end stops the link's requests and timer.
+link._end = function () {
+  var l = this;
+  l._state = 3;
+  l._h._g.clearTimeout(l._timer);
+  if (l._req) l._req.close();
+};
+
+// decodeCarrierFrame decodes a line of a carrier (PROTOCOL.md section
+// 16): the hello as {o: id, max}, another frame as {n, sub, kind, status,
+// text}; undefined for anything else.
+function decodeCarrierFrame(line) {
+  var f, kind;
+  try {
+    f = JSON.parse(line);
+  } catch (e) {
+    return;
+  }
+  if (!Array.isArray(f)) return;
+  if (f[0] === 'o') {
+    return f.length == 3 && typeof f[1] == 'string' && f[1] && whole(f[2]) ? { o: f[1], max: f[2] } : undefined;
+  }
+  kind = f[2];
+  // Compared only as a string: an array would be turned into one, which
+  // for a deeply nested one overflows the stack.
+  if (!whole(f[0]) || !whole(f[1]) || typeof kind != 'string') return;
+  if (kind == 'h' && f.length == 4 && whole(f[3]) && f[1]) return { n: f[0], sub: f[1], kind: kind, status: f[3] };
+  if (kind == 'd' && f.length == 4 && typeof f[3] == 'string' && f[1]) {
+    return { n: f[0], sub: f[1], kind: kind, text: f[3] };
+  }
+  if (f.length == 3 && (kind == 'e' && f[1] || (kind == 'p' || kind == 'k') && !f[1])) {
+    return { n: f[0], sub: f[1], kind: kind };
+  }
+}
+
+// whole reports whether v is an integer from 0 to 2^53-1.
+function whole(v) {
+  return typeof v == 'number' && v >= 0 && v <= 9007199254740991 && Math.floor(v) === v;
+}
+
+// request sends one XMLHttpRequest of the carrier to the network: a GET,
+// or with a body a text/plain POST (CORS-simple). done(status, text)
+// runs once; progress, if set, gets the growing responseText. It returns
+// an object whose close aborts the request without calling done.
+function request(h, url, done, progress, body) {
+  var x = new h._g.XMLHttpRequest(), over;
+  x.open(body == null ? 'GET' : 'POST', url, true);
+  x.withCredentials = h._creds;
+  if (body != null) x.setRequestHeader('Content-Type', 'text/plain;charset=UTF-8');
+  x.onreadystatechange = function () {
+    var text;
+    if (x.readyState < 3 || over) return;
+    try {
+      text = x.responseText;
+    } catch (e) {
+      return;
+    }
+    if (progress && x.status == 200 && x.readyState == 3) progress(text);
+    if (x.readyState == 4) {
+      over = 1;
+      done(x.status, text);
+    }
+  };
+  x.send(body);
+  return {
+    close: function () {
+      if (!over) {
+        over = 1;
+        x.abort();
+      }
+    }
+  };
+}
+
+// recall reports whether the page found this endpoint's carrier streams
+// held back, within MEMORY_TTL; remember records it. Storage may throw
+// anywhere, which only forgets.
+function recall(h) {
+  try {
+    return +h._g.localStorage.getItem('comet-share-polls:' + h._base) > h._now();
+  } catch (e) {}
+}
+
+function remember(h) {
+  try {
+    h._g.localStorage.setItem('comet-share-polls:' + h._base, h._now() + MEMORY_TTL);
+  } catch (e) {}
+}
