@@ -147,7 +147,17 @@ func newTabWithin(t *testing.T, parent context.Context, limit time.Duration) *ta
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(parent, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
-	con := newTranscript(t, "browser")
+	con := watch(t, ctx, "browser")
+	ctx, cancelTimeout := context.WithTimeout(ctx, limit)
+	t.Cleanup(cancelTimeout)
+	return &tab{t: t, ctx: ctx, con: con}
+}
+
+// watch records the console, uncaught exceptions and log entries of the
+// page of ctx in a transcript, printed if the test fails.
+func watch(t *testing.T, ctx context.Context, what string) *transcript {
+	t.Helper()
+	con := newTranscript(t, what)
 	if err := chromedp.Listen(ctx, func(ev any) {
 		switch ev := ev.(type) {
 		case *runtime.EventConsoleAPICalled:
@@ -179,9 +189,21 @@ func newTabWithin(t *testing.T, parent context.Context, limit time.Duration) *ta
 	}); err != nil {
 		t.Fatalf("opening a tab: %v", err)
 	}
+	return con
+}
+
+// sibling opens another page in tb's browser context, bounded by limit:
+// pages that share their storage, locks and BroadcastChannels, and the
+// browser's connections to each host. Closing it (cancelling its context)
+// closes that page alone.
+func (tb *tab) sibling(t *testing.T, what string, limit time.Duration) (*tab, context.CancelFunc) {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(tb.ctx)
+	t.Cleanup(cancel)
+	con := watch(t, ctx, what)
 	ctx, cancelTimeout := context.WithTimeout(ctx, limit)
 	t.Cleanup(cancelTimeout)
-	return &tab{t: t, ctx: ctx, con: con}
+	return &tab{t: t, ctx: ctx, con: con}, cancel
 }
 
 // in returns the tab for use by t, a subtest of the test that opened it:

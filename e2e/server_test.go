@@ -66,6 +66,8 @@ type config struct {
 	// onChange, when not nil, hears every transport change the server
 	// reports, as it happens. It must not block.
 	onChange func(change)
+	// routes are more handlers of the server's mux, by pattern.
+	routes map[string]http.Handler
 }
 
 // server is an in-process Comet server on loopback with an echo
@@ -105,7 +107,7 @@ type ended struct {
 
 func newServer(t *testing.T, cfg config) *server {
 	t.Helper()
-	s := &server{t: t, cfg: cfg, ended: make(chan ended, 16)}
+	s := &server{t: t, cfg: cfg, ended: make(chan ended, 64)}
 	opts := cfg.opts
 	opts.Prefix = "/comet"
 	opts.Serve = s.echo
@@ -144,6 +146,9 @@ func newServer(t *testing.T, cfg config) *server {
 		w.Header().Set("Cache-Control", "no-store")
 		w.Write(pageScript)
 	})
+	for pattern, h := range cfg.routes {
+		mux.Handle(pattern, h)
+	}
 	s.wire = wirecount.Wrap(s.srv.Listener)
 	s.ln = &cuttingListener{Listener: s.wire, conns: map[net.Conn]bool{}}
 	s.srv.Listener = s.ln

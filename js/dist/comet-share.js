@@ -15,12 +15,15 @@
 // and sends every tab's attaches and POSTs through it.
 //
 // Each Comet keeps its own session: comet.js runs it exactly as without
-// sharing, on globals whose XMLHttpRequest and EventSource carry its
-// session requests through the leader (its negotiate, and WebSocket, go
-// to the network as before). A request that the carrier loses (the leader
-// tab closed or froze, the carrier broke) fails as a request whose
-// connection broke, and comet.js resumes the session from its acks, as
-// after any failure: nothing is lost.
+// sharing, on globals whose XMLHttpRequest carries its session requests
+// through the leader (its negotiate, and WebSocket, go to the network as
+// before). The globals have no EventSource: a carried session streams by
+// XHR streaming, whose response the leader can end cleanly when it moves
+// to a fresh carrier stream, as the server recycles a stream; an
+// EventSource that ends is a dropped connection to comet.js. A request
+// that the carrier loses (the leader tab closed or froze, the carrier
+// broke) fails as a request whose connection broke, and comet.js resumes
+// the session from its acks, as after any failure: nothing is lost.
 //
 // The leader is elected with the Web Locks API where present: the tab
 // that holds the lock leads, and the lock passes on when it closes. A
@@ -46,6 +49,15 @@ if (typeof Comet != 'function') throw new TypeError('comet-share.js: load comet.
 // echo a ping before the carrier falls back to polls. CLAIM: how long a
 // claim waits for an older one (without Web Locks).
 var ASK = 3e3, ANSWER = 1500, PROOF = 2e3, CLAIM = 150;
+
+// BUDGET: a carrier stream that has delivered this many characters is
+// replaced by a fresh one, as the browser keeps all of a response's text.
+var BUDGET = 1048576;
+
+// SETTLED: an XHR stream attached this long ago (or to deliver, d=1) is
+// no longer a probe of comet.js's first race, which ending would fail:
+// it may be moved to a fresh carrier stream.
+var SETTLED = 5e3;
 
 // MEMORY_TTL is how long the page remembers that streams do not work for
 // an endpoint (localStorage), as comet.js remembers its transports.
@@ -365,9 +377,10 @@ hub._watch = function () {
   }, ASK);
 };
 
-// sharedGlobals returns comet.js's globals for a hub: g's, with
-// XMLHttpRequest and EventSource that carry the session requests of the
-// hub's endpoint. Functions that need g as their this are bound to it.
+// sharedGlobals returns comet.js's globals for a hub: g's, with an
+// XMLHttpRequest that carries the session requests of the hub's endpoint,
+// and no EventSource (see the top of this file). Functions that need g as
+// their this are bound to it.
 function sharedGlobals(g, h) {
   // The globals comet.js and comet-tcp.js read (comet-dom.js and
   // comet-topics.js read the page's own).
@@ -385,18 +398,17 @@ function sharedGlobals(g, h) {
     if (v !== undefined) s[name] = v;
   });
   s.XMLHttpRequest = sharedXHR(g, h);
-  if (g.EventSource) s.EventSource = sharedEventSource(g, h);
   return s;
 }
 
 // targetOf returns the path and query of url if it is a session request
-// of h's endpoint that a carrier may carry: an attach by an HTTP
-// transport (not one that negotiates, n=) or a POST to send.
+// of h's endpoint that a carrier may carry: an attach by XHR streaming or
+// long-polling (not one that negotiates, n=) or a POST to send.
 function targetOf(h, url) {
   var u = String(url), rest;
   if (h._off || u.indexOf(h._base + '/') != 0) return;
   rest = u.slice(h._base.length);
-  if (!/^\/(sse|streaming|longpoll|send)(\?|$)/.test(rest) || /[?&]n=/.test(rest)) return;
+  if (!/^\/(streaming|longpoll|send)(\?|$)/.test(rest) || /[?&]n=/.test(rest)) return;
   return u.slice(h._root.length);
 }
 
@@ -465,79 +477,6 @@ function sharedXHR(g, h) {
   return XHR;
 }
 
-// sharedEventSource returns an EventSource constructor whose streams of
-// the hub's endpoint are carried, read as the standard says (the event
-// stream's lines, data fields joined by newlines, an event dispatched at
-// each blank line), and whose others are the browser's.
-function sharedEventSource(g, h) {
-  function EventSource(url, init) {
-    var es = this, target = targetOf(h, url), part = '', data = [], type = '', ok, hold;
-    if (!target) return new g.EventSource(url, init);
-    es.url = String(url);
-    es.readyState = 0;
-    es._n = h._request('GET', target, '', function (kind, status, text) {
-      var lines, i, line, field, value, c, r;
-      if (es.readyState == 2) return;
-      if (kind == 'o') {
-        // Not carried: the browser's EventSource, its events passed on.
-        r = es._real = new g.EventSource(url, init);
-        r.onopen = r.onmessage = r.onerror = function (e) {
-          es.readyState = r.readyState;
-          if (es['on' + e.type]) es['on' + e.type](e);
-        };
-        return;
-      }
-      if (kind == 'h') {
-        ok = status == 200;
-        if (ok) {
-          es.readyState = 1;
-          if (es.onopen) es.onopen({ type: 'open' });
-        }
-        return;
-      }
-      if (kind == 'd' && ok) {
-        // A line without its end waits for the next part, and so does a
-        // \r at the end, which may be the first half of a \r\n.
-        lines = part + text;
-        hold = /\r$/.test(lines) ? '\r' : '';
-        lines = lines.slice(0, lines.length - hold.length).split(/\r\n|\r|\n/);
-        part = lines.pop() + hold;
-        for (i = 0; i < lines.length; i++) {
-          line = lines[i];
-          if (line === '') {
-            if (data.length && es.readyState == 1 && (type === '' || type == 'message') && es.onmessage) {
-              es.onmessage({ type: 'message', data: data.join('\n') });
-            }
-            data = [];
-            type = '';
-            continue;
-          }
-          if (line.charAt(0) == ':') continue;
-          c = line.indexOf(':');
-          field = c < 0 ? line : line.slice(0, c);
-          value = c < 0 ? '' : line.slice(c + 1).replace(/^ /, '');
-          if (field == 'data') data.push(value);
-          else if (field == 'event') type = value;
-        }
-        return;
-      }
-      if (kind == 'd') return;
-      // The end, a failure or a refusal: the stream is over; comet.js
-      // attaches again itself, so it does not reconnect.
-      es.readyState = 2;
-      if (es.onerror) es.onerror({ type: 'error' });
-    });
-  }
-  EventSource.prototype.close = function () {
-    if (this.readyState != 2) {
-      this.readyState = 2;
-      if (this._real) this._real.close();
-      else h._abort(this._n);
-    }
-  };
-  return EventSource;
-}
-
 // Carrier is the leader's end of the sharing: it starts the tabs'
 // requests as sub-requests on a link to the server, and hands each its
 // response. A link is a carrier of the server (PROTOCOL.md section 16):
@@ -545,14 +484,19 @@ function sharedEventSource(g, h) {
 // a stream, tried beside them, which once proven by a ping's echo takes
 // every new sub-request (the polls end when their last sub-request
 // does), as comet.js's early delivery does with its transports. Where
-// the stream's proof failed the page polls alone, for a day.
+// the stream's proof failed the page polls alone, for a day. A stream
+// past its BUDGET is replaced the same way. Once a stream is proven, each
+// session's XHR stream carried by the polls or the stream it replaces is
+// ended cleanly, at a line's end, as the server recycles a stream:
+// comet.js attaches again, on the proven one, from its ack. The old link
+// ends with its last sub-request.
 function Carrier(h) {
   var c = this;
   c._h = h;
-  c._subs = {}; // by sub-request number: {_from: tab id, '' for this tab, _r: its request number, _link}
+  c._subs = {}; // by sub-request number: {_from: tab id, '' for this tab, _r: its request number, _link, _stream, _line}
   c._byTab = {}; // sub-request numbers by tab and request: 'tab r' -> sub
   c._sub = 0;
-  c._polls = c._stream = null;
+  c._polls = c._stream = c._old = null;
 }
 
 var carrier = Carrier.prototype;
@@ -560,12 +504,18 @@ var carrier = Carrier.prototype;
 // _start starts request r of tab from (or of this tab, from '') on the
 // carrier's best link, opening links as needed.
 carrier._start = function (r, method, target, body, from) {
-  var c = this, h = c._h, sub = ++c._sub, l = c._stream && c._stream._state == 2 ? c._stream : c._polls;
+  var c = this, h = c._h, sub = ++c._sub, l = open(c._stream) || open(c._old) || c._polls;
+  function open(l) {
+    return l && l._state == 2 && l;
+  }
   if (!l) {
     l = c._polls = new Link(c, 0);
     if (!c._stream && !recall(h)) c._stream = new Link(c, 1);
   }
-  c._subs[sub] = { _from: from, _r: r, _link: l };
+  c._subs[sub] = {
+    _from: from, _r: r, _link: l, _stream: /^[^?]*\/streaming\?/.test(target), _line: 1, _at: h._now(),
+    _d: /[?&]d=1(&|$)/.test(target)
+  };
   c._byTab[from + ' ' + r] = sub;
   l._n++;
   l._queue(method == 'POST' ? [sub, method, target, body] : [sub, method, target]);
@@ -592,9 +542,10 @@ carrier._drop = function (sub) {
   if (s) {
     delete c._subs[sub];
     delete c._byTab[s._from + ' ' + s._r];
-    if (!--l._n && l == c._polls && c._stream && c._stream._state == 2) {
-      l._end();
-      c._polls = null;
+    if (!--l._n && (l == c._polls || l == c._old) && c._stream && c._stream._state == 2) {
+      l._retire();
+      if (l == c._polls) c._polls = null;
+      else c._old = null;
     }
   }
   return s;
@@ -604,6 +555,8 @@ carrier._drop = function (sub) {
 carrier._hand = function (sub, kind, status, text) {
   var c = this, s = c._subs[sub];
   if (!s) return;
+  if (kind == 'h') s._head = 1;
+  if (kind == 'd') s._line = /\n$/.test(text);
   if (kind == 'e' || kind == 'f' || kind == 'o') c._drop(sub);
   if (!s._from) return c._h._deliver(s._r, kind, status, text);
   c._h._post({ t: 'R', to: s._from, r: s._r, k: kind, s: status, d: text });
@@ -622,6 +575,7 @@ carrier._lost = function (l, status, text) {
   l._end();
   if (c._polls == l) c._polls = null;
   if (c._stream == l) c._stream = null;
+  if (c._old == l) c._old = null;
   if (status == 404 && !l._id && !(body && body.code == 'share_not_found')) {
     h._off = 1;
     h._post({ t: 'O' });
@@ -635,8 +589,48 @@ carrier._lost = function (l, status, text) {
 // fail by the leader's change.
 carrier._end = function () {
   var c = this;
-  if (c._polls) c._polls._end();
-  if (c._stream) c._stream._end();
+  [c._polls, c._stream, c._old].map(function (l) {
+    if (l) l._end();
+  });
+};
+
+// _recycle replaces stream l, past its budget, by a fresh one.
+carrier._recycle = function (l) {
+  var c = this;
+  if (c._stream != l || c._old) return;
+  c._old = l;
+  c._stream = new Link(c, 1);
+};
+
+// _proven moves to the stream just proven: the polls, and a stream it
+// replaces, end with their last sub-request, their XHR streams moved
+// (_move) as soon as each may be.
+carrier._proven = function () {
+  var c = this, sub;
+  [c._polls, c._old].map(function (l) {
+    if (l) l._moving = 1;
+  });
+  for (sub in c._subs) c._move(sub);
+  if (c._polls && !c._polls._n) {
+    c._polls._retire();
+    c._polls = null;
+  }
+  if (c._old && !c._old._n) {
+    c._old._retire();
+    c._old = null;
+  }
+};
+
+// _move ends sub-request sub cleanly, for its request to attach again on
+// the proven stream, if it is an XHR stream of a link being left that has
+// its head, is settled (SETTLED) and is at a line's end; one that is not
+// yet is tried again at its next frame.
+carrier._move = function (sub) {
+  var c = this, s = c._subs[sub];
+  if (s && s._stream && s._head && s._line && s._link._moving && (s._d || c._h._now() - s._at >= SETTLED)) {
+    s._link._abort(sub);
+    c._hand(sub, 'e', 200, '');
+  }
 };
 
 // Link is one carrier of the server: polls, or (stream set) a stream.
@@ -663,6 +657,7 @@ function Link(c, stream) {
       seen += lines[i].length + 1;
       if (/\S/.test(lines[i])) l._frame(lines[i]);
     }
+    if (seen > BUDGET) c._recycle(l);
   }
   l._timer = h._g.setTimeout(function () {
     // The hello or the ping's echo did not come: a proxy holds the
@@ -693,7 +688,7 @@ link._abort = function (sub) {
   l._ops = l._ops.filter(function (op) {
     return op[0] != sub;
   });
-  if (l._ops.length == n) l._queue([sub, 'x']);
+  if (l._ops.length == n) l._queue([+sub, 'x']);
 };
 
 // _frame handles one line of the link.
@@ -713,16 +708,16 @@ link._frame = function (line) {
   }
   l._ack = f.n;
   if (f.kind == 'p' && l._state == 1) {
-    // Proven: new sub-requests go here; the polls end with their last.
+    // Proven: new sub-requests go here.
     l._h._g.clearTimeout(l._timer);
     l._state = 2;
-    if (c._polls && !c._polls._n) {
-      c._polls._end();
-      c._polls = null;
-    }
+    c._proven();
     return l._flush();
   }
-  if (f.sub) c._hand(f.sub, f.kind, f.status, f.text);
+  if (f.sub) {
+    c._hand(f.sub, f.kind, f.status, f.text);
+    if (l._moving) c._move(f.sub);
+  }
 };
 
 // _poll polls the link (the first poll opens it) until it ends. A poll
@@ -773,7 +768,11 @@ link._send = function (batch, tries) {
     if (l._state == 3) return;
     if (!status && tries < 2) return l._send(batch, tries + 1);
     l._sending = 0;
-    if (status == 200) return l._flush();
+    if (status == 200) {
+      l._flush();
+      if (l._retiring && !l._sending) l._end();
+      return;
+    }
     if (status == 404 || !status) return c._lost(l, status, text);
     // A refusal of the body itself: its sub-requests fail.
     batch.map(function (op) {
@@ -781,6 +780,13 @@ link._send = function (batch, tries) {
     });
     l._flush();
   }, 0, JSON.stringify(batch));
+};
+
+// _retire ends the link once the ops it holds (aborts) are sent.
+link._retire = function () {
+  var l = this;
+  l._retiring = 1;
+  if (!l._sending && (!l._ops.length || l._state != 2)) l._end();
 };
 
 // _end stops the link's requests and timer.

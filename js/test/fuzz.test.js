@@ -362,31 +362,3 @@ test('fuzz: decodeCarrierFrame returns a frame or undefined, never throws, and a
     assert.ok('hdepk'.includes(f.kind) && f.kind.length === 1, what);
   }
 });
-
-test('fuzz: a carried event stream, cut anywhere, dispatches what one uncut does', (t) => {
-  t.diagnostic(`seed ${SEED}; replay with COMET_FUZZ_SEED=${SEED}`);
-  const r = rand(201);
-  const hub = { _base: 'https://x.test/comet', _root: 'https://x.test', _request: (a, b, c, cb) => { hub.cb = cb; return 1; }, _abort() {} };
-  const ES = share.sharedEventSource({}, hub);
-  const read = (parts) => {
-    const es = new ES('https://x.test/comet/sse?v=1');
-    const got = [];
-    es.onmessage = (e) => got.push(e.data);
-    hub.cb('h', 200);
-    for (const p of parts) hub.cb('d', 0, p);
-    return got;
-  };
-  for (let i = 0; i < 1000; i++) {
-    let s = downstream(r).split('\n').map((l) => r.pick(['data: ', 'data:', ': ', 'event: x\ndata: ', 'id: 1\ndata: ']) + l)
-      .join(r.pick(['\n\n', '\r\n\r\n', '\r\r', '\n'])) + '\n\n';
-    if (r() < 0.3) s = mutate(s, r)[0];
-    const parts = [];
-    for (let k = 0; k < s.length;) {
-      const n = 1 + r.int(8);
-      parts.push(s.slice(k, k + n));
-      k += n;
-    }
-    const what = `seed ${SEED} (COMET_FUZZ_SEED=${SEED} replays), iteration ${i}: ${JSON.stringify(s).slice(0, 300)}`;
-    assert.deepEqual(read(parts), read([s]), what);
-  }
-});

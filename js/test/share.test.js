@@ -35,6 +35,7 @@ class CarrierServer {
     this.tab = tab;
     this.tag = tag;
     this.links = new Map(); // id -> {stream, x, n, queued: [[n, line]]}
+    this.opened = 0;
     this.subs = [];
   }
 
@@ -42,10 +43,11 @@ class CarrierServer {
   // the stream's (unless stream is false) with its pad and hello; then
   // the ops that follow, the stream's ping among them.
   accept({ stream = true } = {}) {
-    for (const x of this.tab.net.open('share').filter((r) => r.method === 'GET' && !r.query.c)) {
+    for (const x of this.tab.net.open('share').filter((r) => r.method === 'GET' && !r.query.c && !r.accepted)) {
+      x.accepted = true;
       if (x.query.s === '1') {
         if (!stream) continue;
-        const id = 'S' + this.tag;
+        const id = 'S' + this.tag + (this.opened++ ? '.' + this.opened : '');
         this.links.set(id, { stream: true, x, n: 0, queued: [] });
         x.progress(' '.repeat(2048) + '\n' + `["o","${id}",6356992]\n`);
       } else {
@@ -61,8 +63,12 @@ class CarrierServer {
   frame(id, sub, kind, ...rest) {
     const l = this.links.get(id);
     const line = JSON.stringify([++l.n, sub, kind, ...rest]) + '\n';
-    if (l.stream) l.x.progress(line);
-    else l.queued.push([l.n, line]);
+    if (l.stream) {
+      l.x.progress(line);
+    } else {
+      l.queued.push([l.n, line]);
+      this.sync();
+    }
   }
 
   // sync answers every ops POST waiting (pings echoed, sub-requests
@@ -85,7 +91,7 @@ class CarrierServer {
       x.respond(200, '{}');
       for (const op of ops) {
         if (op[1] === 'p') this.frame(id, 0, 'p');
-        else if (op[1] === 'x') this.subs.find((s) => s.sub === op[0] && s.link === id).aborted = true;
+        else if (op[1] === 'x') this.subs.find((r) => r.sub === op[0] && r.link === id).aborted = true;
         else this.subs.push({ link: id, sub: op[0], method: op[1], target: op[2], body: op[3], ...parse(op[2]) });
       }
     }
@@ -111,8 +117,8 @@ class CarrierServer {
     return this.tab.net.open('share').find((r) => r.method === 'GET' && r.query.c === 'P' + this.tag);
   }
 
-  stream() {
-    const l = this.links.get('S' + this.tag);
+  stream(id = 'S' + this.tag) {
+    const l = this.links.get(id);
     return l && l.x;
   }
 }
@@ -132,10 +138,10 @@ function page(Comet, tab, options = {}) {
 }
 
 // negotiate answers tab's negotiate with session sid.
-function negotiate(tab, sid) {
+function negotiate(tab, sid, transports = ['longpoll']) {
   const x = tab.net.open('negotiate').pop();
   assert.ok(x, 'each tab negotiates its own session, on its own');
-  x.respond(200, JSON.stringify(Object.assign({}, NEGOTIATED, { sid, secret: 'K' + sid, transports: ['longpoll'] })));
+  x.respond(200, JSON.stringify(Object.assign({}, NEGOTIATED, { sid, secret: 'K' + sid, transports })));
 }
 
 // until ticks tab's clock by 100 ms at a time, for at most 30 s, until
@@ -204,7 +210,7 @@ for (const [build, get] of Object.entries(BUILDS)) {
       assert.deepEqual(B.net.all.map((x) => x.endpoint), ['negotiate']);
       assert.equal(A.net.all.filter((x) => x.endpoint === 'share' && x.query.s === '1').length, 1, 'one stream');
       assert.equal(post.link, 'S1', 'new sub-requests go on the stream, once proven');
-      assert.ok(!srv.parked(), 'the polls end with their last sub-request');
+      assert.ok(!srv.parked(), 'the polls end with their last sub-request, once its abort is sent');
       assert.equal(A.net.all.filter((x) => x.endpoint === 'longpoll' || x.endpoint === 'send').length, 0);
       assert.deepEqual([a.of('close').length, b.of('close').length], [0, 0]);
       // Closing B's Comet closes only B's session.
@@ -359,6 +365,55 @@ for (const [build, get] of Object.entries(BUILDS)) {
       assert.ok(a.c instanceof Comet && b.c instanceof Comet);
     });
 
+    it('a proven carrier stream takes the XHR streams; one past its budget is replaced, its XHR streams attaching again', async () => {
+      const w = new World();
+      const A = w.tab();
+      const a = page(Comet, A, { transports: ['streaming'] });
+      await w.settle();
+      negotiate(A, 'SA', ['streaming']);
+      await w.settle();
+      const srv = new CarrierServer(A).accept();
+      // The first race's stream, carried by the polls (the carrier stream
+      // was not proven when it began), proves itself there.
+      const [first] = srv.pending('streaming', 'SA');
+      assert.equal(first.link, 'P1');
+      srv.frame('P1', first.sub, 'h', 200);
+      srv.frame('P1', first.sub, 'd', ' '.repeat(2048) + '\n' + openFrame(first));
+      srv.sync();
+      const [probe] = srv.pending('send', 'SA');
+      const p = frames(probe.body).find((f) => f[0] === 'p');
+      srv.respond(probe, 200, '["a",0]\n');
+      srv.frame('P1', first.sub, 'd', `["e",${JSON.stringify(p[2])}]\n`);
+      assert.equal(a.c.readyState, 1);
+      assert.equal(srv.pending('streaming', 'SA').length, 1, 'a probe of the first race is not moved');
+      for (const post of srv.pending('send', 'SA')) srv.respond(post, 200, '["a",0]\n');
+      // Settled, it moves to the proven stream at its next frame.
+      A.clock.tick(5000);
+      srv.frame('P1', first.sub, 'd', '["m",1,"one"]\n');
+      const [xs] = srv.pending('streaming', 'SA').filter((s) => s !== first);
+      assert.ok(first.aborted && xs, 'the session attaches again');
+      assert.deepEqual([xs.link, xs.query.d, xs.query.ack], ['S1', '1', '1']);
+      assert.ok(!srv.parked(), 'the polls end with their last sub-request, once its abort is sent');
+      // Past the budget, a fresh stream; once proven, the session moves.
+      srv.frame('S1', xs.sub, 'h', 200);
+      let big = openFrame(xs);
+      for (let seq = 2; seq < 20; seq++) big += `["m",${seq},"${'x'.repeat(60000)}"]\n`;
+      srv.frame('S1', xs.sub, 'd', big);
+      assert.equal(a.messages().length, 19);
+      assert.ok(A.net.open('share').some((x) => x.query.s === '1' && x !== srv.stream()), 'a fresh stream is opened');
+      assert.ok(!xs.aborted, 'the stream goes on meanwhile');
+      srv.accept();
+      const [moved] = srv.pending('streaming', 'SA').filter((s) => s !== xs);
+      assert.ok(xs.aborted && moved, 'once the fresh stream is proven, the session attaches again');
+      assert.deepEqual([moved.link, moved.query.ack], ['S1.2', '19']);
+      for (const post of srv.pending('send', 'SA')) srv.respond(post, 200, '["a",0]\n');
+      assert.ok(srv.stream().aborted, 'the old stream ends with its last sub-request');
+      srv.frame('S1.2', moved.sub, 'h', 200);
+      srv.frame('S1.2', moved.sub, 'd', openFrame(moved) + '["m",20,"after"]\n');
+      assert.deepEqual([a.messages()[0], a.messages()[19]], ['one', 'after']);
+      assert.deepEqual([a.of('close').length, a.of('reconnecting').length], [0, 0], 'no reconnecting, no close');
+    });
+
     it('the tabs of two endpoints do not mix', async () => {
       const w = new World();
       const A = w.tab(), B = w.tab();
@@ -407,26 +462,5 @@ describe('comet-share.js internals', () => {
       assert.equal(m.decodeCarrierFrame(bad), undefined, bad);
     }
     assert.deepEqual(m.decodeCarrierFrame('["o","C1",100]'), { o: 'C1', max: 100 });
-  });
-
-  it('reads a carried event stream as the standard says', () => {
-    const calls = [];
-    const hub = { _base: 'https://x.test/comet', _root: 'https://x.test', _request: (m_, u, b, cb) => calls.push(cb) && 1, _abort() {} };
-    const ES = m.sharedEventSource({}, hub);
-    const es = new ES('https://x.test/comet/sse?v=1');
-    const got = [];
-    es.onmessage = (e) => got.push(e.data);
-    const cb = calls[0];
-    cb('h', 200);
-    assert.equal(es.readyState, 1);
-    for (const part of [':' + ' '.repeat(10) + '\nretry: 86400000\n\n', 'data: a\r', '\ndata: b\n', '\n', 'data:c\n\nid: 1\nevent: other\ndata: x\n\n',
-      'data: é😀\r\n\r\n', ': comment\n', 'data\n\n']) {
-      cb('d', 0, part);
-    }
-    assert.deepEqual(got, ['a\nb', 'c', 'é😀', '']);
-    let errors = 0;
-    es.onerror = () => errors++;
-    cb('e');
-    assert.equal([es.readyState, errors].join(), '2,1');
   });
 });
