@@ -29,12 +29,13 @@ import (
 var shareScript []byte
 
 // sharePage loads the shim and comet-share.js from the Comet handler,
-// then share.js, which opens the page's Comet.
+// minified as a site serves them, then share.js, which opens the page's
+// Comet.
 const sharePage = `<!doctype html>
 <meta charset="utf-8">
 <title>comet share</title>
-<script src="/comet/comet.js"></script>
-<script src="/comet/comet-share.js"></script>
+<script src="/comet/comet.min.js"></script>
+<script src="/comet/comet-share.min.js"></script>
 <script src="/share.js"></script>
 `
 
