@@ -414,6 +414,31 @@ for (const [build, get] of Object.entries(BUILDS)) {
       assert.deepEqual([a.of('close').length, a.of('reconnecting').length], [0, 0], 'no reconnecting, no close');
     });
 
+    it('a tab the server refuses affects no other', async () => {
+      const { w, A, B, a, b, srv } = await twoTabs(Comet);
+      // B's session is gone at the server: its poll is refused, through
+      // the carrier, as it would be alone; A's goes on.
+      const [pb] = srv.pending('longpoll', 'SB');
+      srv.respond(pb, 404, '{"code":"session_not_found","message":"gone"}');
+      await w.settle();
+      assert.deepEqual(b.of('close').map((e) => e.code), [3000]);
+      const [pa] = srv.pending('longpoll', 'SA');
+      srv.respond(pa, 200, openFrame(pa) + '["m",1,"still here"]\n');
+      await w.settle();
+      assert.deepEqual(a.messages(), ['still here']);
+      assert.equal(a.of('close').length, 0);
+      // A third tab refused at negotiate closes alone, and B's closing
+      // left the carrier to A's session.
+      const C = w.tab();
+      const c = page(Comet, C);
+      await w.settle();
+      C.net.open('negotiate').pop().respond(403, '{"code":"forbidden","message":"no"}');
+      await w.settle();
+      assert.deepEqual(c.of('close').map((e) => e.code), [3003]);
+      assert.equal(a.c.readyState, 1);
+      assert.equal(B.net.open('share').length + C.net.open('share').length, 0, 'A still leads');
+    });
+
     it('the tabs of two endpoints do not mix', async () => {
       const w = new World();
       const A = w.tab(), B = w.tab();
