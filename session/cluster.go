@@ -330,6 +330,10 @@ func (c *cluster) handle(e *envelope) {
 		c.reply(e, c.post(e))
 	case kindBatch:
 		c.reply(e, c.batch(e))
+	case kindSharePoll:
+		c.reply(e, c.sharePoll(e))
+	case kindShareOps:
+		c.reply(e, c.shareOps(e))
 	case kindEndUp:
 		if ol := c.ownedLink(e.from, e.link); ol != nil {
 			ol.end(errorOf(e.a))

@@ -11,16 +11,18 @@ import (
 // "link" is one attach request served on a node (the front) for a session
 // another node owns (the owner): the front allocates its id.
 const (
-	kindReply   byte = iota + 1 // an answer to a call: rpc, num (status), a, data
-	kindOpen                    // call, front → owner: link, num (0, or serveNow | delivery | raw<<1), a (session), b (transport), data (attach query)
-	kindServe                   // call, front → owner: link, num (delivery | raw<<1)
-	kindBatch                   // call, owner → front: link, num (raw), data + spans (a batch to write)
-	kindRecv                    // call, front → owner: link, num (1: one raw binary message), data
-	kindPost                    // call, front → owner: a (session), num (the POST's attempt, a), data (a POST's body)
-	kindEndUp                   // front → owner: link, a (why; "" by design)
-	kindEndDown                 // owner → front: link, a (why; "" by design)
-	kindFail                    // front → owner: link, num (close code), a (reason)
-	kindLast    = kindFail
+	kindReply     byte = iota + 1 // an answer to a call: rpc, num (status), a, data
+	kindOpen                      // call, front → owner: link, num (0, or serveNow | delivery | raw<<1), a (session), b (transport), data (attach query)
+	kindServe                     // call, front → owner: link, num (delivery | raw<<1)
+	kindBatch                     // call, owner → front: link, num (raw), data + spans (a batch to write)
+	kindRecv                      // call, front → owner: link, num (1: one raw binary message), data
+	kindPost                      // call, front → owner: a (session), num (the POST's attempt, a), data (a POST's body)
+	kindEndUp                     // front → owner: link, a (why; "" by design)
+	kindEndDown                   // owner → front: link, a (why; "" by design)
+	kindFail                      // front → owner: link, num (close code), a (reason)
+	kindSharePoll                 // call, any node → a carrier's: a (carrier id), num (ack)
+	kindShareOps                  // call, any node → a carrier's: a (carrier id), data (a POST's ops)
+	kindLast      = kindShareOps
 )
 
 // serveNow in an open's num starts the attachment at once, with the

@@ -162,8 +162,8 @@ type Options struct {
 	// which a page's tabs send their sessions' attaches and POSTs through
 	// one connection that one tab holds: GET and POST {Prefix}/share
 	// answer 404, and every tab connects on its own. Default false. In a
-	// cluster (Broker set) sharing is off: a carrier's requests must reach
-	// the node that holds it, which nodes do not yet forward.
+	// cluster (Broker set) a node forwards a carrier's polls and POSTs to
+	// the node that holds it, as it forwards a session's requests.
 	NoSharing bool
 	// Compression, if set, offers permessage-deflate (RFC 7692) at every
 	// WebSocket handshake. A client that asks for it too (browsers do; the

@@ -111,14 +111,20 @@ func (h *Handler) share(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store, no-transform")
 	if id := q.Get("c"); id != "" {
-		ca := h.shares.get(id)
-		if ca == nil || ca.stream {
-			writeError(w, http.StatusNotFound, errorBody(CodeShareNotFound, "no carrier %q here polls: open another", id))
-			return
-		}
 		ack, err := strconv.ParseUint(q.Get("n"), 10, 64)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "n (the last frame received) must be a number"))
+			return
+		}
+		ca := h.shares.get(id)
+		if ca == nil {
+			if node := h.carrierNode(id); node != "" {
+				h.cluster.forwardPoll(w, r, node, id, ack)
+				return
+			}
+		}
+		if ca == nil || ca.stream {
+			writeError(w, http.StatusNotFound, errorBody(CodeShareNotFound, "no carrier %q here polls: open another", id))
 			return
 		}
 		ca.servePoll(w, r, ack)
@@ -139,11 +145,10 @@ func (h *Handler) share(w http.ResponseWriter, r *http.Request) {
 	w.Write(ca.hello())
 }
 
-// shareOffered answers 404 and returns false where sharing is off: by
-// Options.NoSharing, or in a cluster, whose nodes do not yet forward a
-// carrier's requests to the node that holds it.
+// shareOffered answers 404 and returns false where sharing is off
+// (Options.NoSharing).
 func (h *Handler) shareOffered(w http.ResponseWriter) bool {
-	if h.opts.NoSharing || h.cluster != nil {
+	if h.opts.NoSharing {
 		writeError(w, http.StatusNotFound, errorBody(transport.CodeNotFound, "this server does not share attachments"))
 		return false
 	}
@@ -169,9 +174,14 @@ func (h *Handler) openCarrier(w http.ResponseWriter, r *http.Request, c client, 
 	}
 	var b [16]byte
 	rand.Read(b[:])
+	id := base64.RawURLEncoding.EncodeToString(b[:])
+	if h.cluster != nil {
+		// The node that holds it first: the others forward to it.
+		id = h.cluster.node + "." + id
+	}
 	ca := &carrier{
 		h:       h,
-		id:      base64.RawURLEncoding.EncodeToString(b[:]),
+		id:      id,
 		stream:  stream,
 		key:     key,
 		first:   1,
@@ -291,11 +301,22 @@ func (ca *carrier) joinedLocked() []byte {
 // there is one, otherwise the first to come, or none after Hold. A newer
 // poll ends this one, empty.
 func (ca *carrier) servePoll(w http.ResponseWriter, r *http.Request, ack uint64) {
+	body, ok := ca.await(r.Context(), ack)
+	if !ok {
+		writeError(w, http.StatusNotFound, errorBody(CodeShareNotFound, "carrier %q has ended: open another", ca.id))
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write(body)
+}
+
+// await waits for a poll's answer, until ctx ends at the latest (see
+// servePoll); ok is false if the carrier has ended.
+func (ca *carrier) await(ctx context.Context, ack uint64) (body []byte, ok bool) {
 	ca.mu.Lock()
 	if ca.ended {
 		ca.mu.Unlock()
-		writeError(w, http.StatusNotFound, errorBody(CodeShareNotFound, "carrier %q has ended: open another", ca.id))
-		return
+		return nil, false
 	}
 	if ca.poll != nil {
 		close(ca.poll)
@@ -307,7 +328,6 @@ func (ca *carrier) servePoll(w http.ResponseWriter, r *http.Request, ack uint64)
 	ca.mu.Unlock()
 	hold := time.NewTimer(ca.h.opts.Hold)
 	defer hold.Stop()
-	var body []byte
 wait:
 	for {
 		ca.mu.Lock()
@@ -324,7 +344,7 @@ wait:
 			break wait
 		case <-hold.C:
 			break wait
-		case <-r.Context().Done():
+		case <-ctx.Done():
 			break wait
 		}
 	}
@@ -336,8 +356,7 @@ wait:
 		}
 	}
 	ca.mu.Unlock()
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Write(body)
+	return body, true
 }
 
 // serveStream serves a carrier's stream for its whole life: the pad and
@@ -423,10 +442,14 @@ func (h *Handler) shareOps(w http.ResponseWriter, r *http.Request) {
 	if _, refused := h.admit(w, r, q); refused != "" {
 		return
 	}
-	ca := h.shares.get(q.Get("c"))
+	id := q.Get("c")
+	ca := h.shares.get(id)
+	node := ""
 	if ca == nil {
-		writeError(w, http.StatusNotFound, errorBody(CodeShareNotFound, "no carrier %q here: open another", q.Get("c")))
-		return
+		if node = h.carrierNode(id); node == "" {
+			writeError(w, http.StatusNotFound, errorBody(CodeShareNotFound, "no carrier %q here: open another", id))
+			return
+		}
 	}
 	http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.opts.ReadTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(h.shareMaxBody())))
@@ -439,20 +462,32 @@ func (h *Handler) shareOps(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, errorBody(transport.CodeBadRequest, "reading body: %v", err))
 		return
 	}
-	ops, err := parseShareOps(body)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, errorBody(transport.CodeMalformed, "share body: %v", err))
+	if node != "" {
+		h.cluster.forwardOps(w, r, node, id, body)
 		return
 	}
-	for _, op := range ops {
-		if err := ca.apply(r.Context(), op); err != nil {
-			writeError(w, http.StatusNotFound, errorBody(CodeShareNotFound, "carrier %q has ended: open another", ca.id))
-			return
-		}
+	if status, eb := ca.applyBody(r.Context(), body); status != http.StatusOK {
+		writeError(w, status, eb)
+		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store, no-transform")
 	w.Write([]byte("{}"))
+}
+
+// applyBody parses a POST's ops and carries them out, in order; it
+// returns 200, or the refusal: nothing is started from a malformed body.
+func (ca *carrier) applyBody(ctx context.Context, body []byte) (int, transport.ErrorBody) {
+	ops, err := parseShareOps(body)
+	if err != nil {
+		return http.StatusBadRequest, errorBody(transport.CodeMalformed, "share body: %v", err)
+	}
+	for _, op := range ops {
+		if err := ca.apply(ctx, op); err != nil {
+			return http.StatusNotFound, errorBody(CodeShareNotFound, "carrier %q has ended: open another", ca.id)
+		}
+	}
+	return http.StatusOK, transport.ErrorBody{}
 }
 
 // apply carries out one op. It fails only when the carrier has ended.
