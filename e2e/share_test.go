@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/seed-544bbf9f/comet"
@@ -261,5 +262,49 @@ func TestShareLeaderCloses(t *testing.T) {
 	// The tab of /other led its own endpoint's tabs: a carrier of its own.
 	if otherCarriers.Load() == 0 {
 		t.Error("the tab of /other opened no carrier of its own")
+	}
+}
+
+// TestShareLeaderFreezes freezes the leader tab amid traffic, as a browser
+// freezes a tab in the background (the Page Lifecycle's freeze): it hands
+// over, and the other tabs go on through the next leader, losing,
+// duplicating and reordering nothing. Woken, its own session goes on too,
+// through the new leader.
+func TestShareLeaderFreezes(t *testing.T) {
+	srv, _ := shareServer(t)
+	px := startNginx(t, srv, nginxPlain)
+	pages := openTabs(t, 3, func(int) string { return px.url + "/share-page" })
+	for i, p := range pages {
+		if !p.until("state.opened", 10000) {
+			t.Fatalf("tab %d did not open: %+v", i+1, p.state())
+		}
+	}
+	var wg sync.WaitGroup
+	for i, p := range pages[1:] {
+		wg.Go(func() { p.eval(fmt.Sprintf("traffic('t%d-', 40, 50)", i+2), nil) })
+	}
+	if _, err := chromedp.Call(pages[0].ctx, page.SetWebLifecycleState, page.SetWebLifecycleStateParams{State: page.SetWebLifecycleStateStateFrozen}); err != nil {
+		t.Fatalf("freezing the leader's tab: %v", err)
+	}
+	wg.Wait()
+	for i, p := range pages[1:] {
+		if !p.until("state.got.length >= state.sent.length", 15000) {
+			t.Errorf("tab %d: not every message came back: %+v", i+2, p.state())
+			continue
+		}
+		st := p.state()
+		if !slices.Equal(st.Got, st.Sent) || st.Reconnecting > 1 || len(st.Closes) > 0 {
+			t.Errorf("tab %d got %q for %q (%d reconnecting, closes %v)", i+2, st.Got, st.Sent, st.Reconnecting, st.Closes)
+		}
+	}
+	if _, err := chromedp.Call(pages[0].ctx, page.SetWebLifecycleState, page.SetWebLifecycleStateParams{State: page.SetWebLifecycleStateStateActive}); err != nil {
+		t.Fatalf("waking the leader's tab: %v", err)
+	}
+	pages[0].eval("traffic('woken-', 3, 10)", nil)
+	if !pages[0].until("state.got.length >= state.sent.length", 15000) {
+		t.Fatalf("the woken tab's session did not go on: %+v", pages[0].state())
+	}
+	if st := pages[0].state(); !slices.Equal(st.Got, st.Sent) || len(st.Closes) > 0 {
+		t.Errorf("the woken tab got %q for %q, closes %v", st.Got, st.Sent, st.Closes)
 	}
 }

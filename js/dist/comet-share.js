@@ -44,11 +44,14 @@
 if (typeof Comet != 'function') throw new TypeError('comet-share.js: load comet.js first');
 
 // ASK: a follower whose oldest unanswered request waited this long asks
-// the leader whether it lives; ANSWER: how long the leader has to answer
-// before another tab takes over. PROOF: how long a carrier stream has to
+// the leader to prove that its carrier delivers, by a ping's round trip;
+// ANSWER: how long the leader has to answer before another tab takes
+// over. A frozen tab may still answer messages (Chromium runs a frozen
+// page's BroadcastChannel handlers, not its network callbacks), so only
+// the carrier's answer counts. PROOF: how long a carrier stream has to
 // echo a ping before the carrier falls back to polls. CLAIM: how long a
 // claim waits for an older one (without Web Locks).
-var ASK = 3e3, ANSWER = 1500, PROOF = 2e3, CLAIM = 150;
+var ASK = 3e3, ANSWER = 3e3, PROOF = 2e3, CLAIM = 150;
 
 // BUDGET: a carrier stream that has delivered this many characters is
 // replaced by a fresh one, as the browser keeps all of a response's text.
@@ -239,7 +242,11 @@ hub._resign = function (taken) {
   }
   if (h._leader == h._id) h._leader = '';
   for (n in h._reqs) h._failReq(n);
-  if (taken) h._campaign();
+  if (taken) {
+    // The tab that took the lock said so while this one still led: ask.
+    h._post({ t: '?' });
+    h._campaign();
+  }
 };
 
 // _receive handles a message from another tab.
@@ -247,7 +254,6 @@ hub._receive = function (m) {
   var h = this, lead = h._lead, r;
   switch (m.t) {
     case 'L': // a tab leads
-      h._alive = 1;
       if (lead) {
         // With Web Locks the lock decides: a tab it was taken from hears
         // so from its request, and resigns. Without, the smaller id stays.
@@ -265,8 +271,14 @@ hub._receive = function (m) {
       if (lead) return h._post({ t: 'L' });
       if (h._claiming && m.from < h._id) h._claiming = 0;
       return;
-    case '?': // is the leader alive?
+    case '?': // who leads?
       if (lead) h._post({ t: 'L' });
+      return;
+    case 'K': // does the carrier deliver?
+      if (lead && m.to == h._id) lead._knock(m.from);
+      return;
+    case 'P': // it does
+      if (m.to == h._id && m.from == h._leader) h._alive = 1;
       return;
     case 'Q': // a request for the leader
       if (lead && m.to == h._id) lead._start(m.r, m.m, m.u, m.b, m.from);
@@ -347,14 +359,14 @@ hub._failReq = function (n) {
 };
 
 // _watch checks, while this tab has requests the leader has not begun
-// to answer, that the leader lives: asked after ASK, one that does not
-// answer within ANSWER is replaced.
+// to answer, that the leader's carrier delivers: asked after ASK, a
+// leader that does not answer within ANSWER is replaced.
 hub._watch = function () {
   var h = this;
   if (h._watching) return;
   h._watching = 1;
   h._g.setTimeout(function check() {
-    var n, r, waiting = 0, now = h._now();
+    var n, r, waiting = 0, now = h._now(), knocked;
     for (n in h._reqs) {
       r = h._reqs[n];
       if (!r._heard && r._to != h._id && now - r._at >= ASK) waiting = 1;
@@ -364,14 +376,17 @@ hub._watch = function () {
       return;
     }
     if (waiting) {
+      knocked = h._leader;
       h._alive = 0;
-      h._post({ t: '?' });
+      h._post({ t: 'K', to: knocked });
+      // Unless another tab took over meanwhile; a random part, so that
+      // the tabs that knocked together do not all take over at once.
       h._g.setTimeout(function () {
-        if (!h._lead && !h._alive) {
+        if (!h._lead && !h._alive && h._leader == knocked) {
           h._newLeader('');
           h._campaign(1);
         }
-      }, ANSWER);
+      }, ANSWER * (1 + h._rand() / 2));
     }
     h._g.setTimeout(check, ASK);
   }, ASK);
@@ -551,6 +566,24 @@ carrier._drop = function (sub) {
   return s;
 };
 
+// _knock puts a ping on the carrier for tab from, which _pong answers
+// when its echo comes: the carrier delivers.
+carrier._knock = function (from) {
+  var c = this, l = [c._stream, c._old, c._polls].filter(function (l) {
+    return l && l._state == 2;
+  })[0];
+  (c._knocks = c._knocks || {})[from] = 1;
+  if (l) l._queue([0, 'p']);
+  // Otherwise a link is opening: its hello or proof comes first, or the
+  // asker takes over.
+};
+
+carrier._pong = function () {
+  var c = this, from;
+  for (from in c._knocks) c._h._post({ t: 'P', to: from });
+  c._knocks = {};
+};
+
 // _hand gives a frame of sub-request sub's response to its request.
 carrier._hand = function (sub, kind, status, text) {
   var c = this, s = c._subs[sub];
@@ -707,6 +740,7 @@ link._frame = function (line) {
     return l._send([[0, 'p']], 0);
   }
   l._ack = f.n;
+  if (f.kind == 'p') c._pong();
   if (f.kind == 'p' && l._state == 1) {
     // Proven: new sub-requests go here.
     l._h._g.clearTimeout(l._timer);

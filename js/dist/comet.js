@@ -41,7 +41,7 @@ function headStart(rtt) {
 // capped at hi, half fixed and half drawn from r in [0, 1) ("equal
 // jitter"), so that clients cut by one outage do not return together.
 function backoff(n, r, lo, hi) {
-  var d = Math.min(hi, lo * Math.pow(2, Math.min(n, 20)));
+  var d = Math.min(hi, lo * (1 << Math.min(n, 20)));
   return Math.round(d / 2 + r * d / 2);
 }
 
@@ -981,8 +981,9 @@ function Comet(url, protocols, options) {
   // server's ack of them; _sent: the last one sent on the current path;
   // _reconnects: fresh sessions in a row; _generation: bumped when the
   // attachments change hands, so that a stale ticket callback is dropped;
-  // _flaps: drops and failed resumes in a row.
-  c._seq = c._acked = c._sent = c._reconnects = c._generation = c._flaps = 0;
+  // _flaps: drops and failed resumes in a row; _postFailures: POSTs failed
+  // in a row, which the POST's backoff grows with.
+  c._seq = c._acked = c._sent = c._reconnects = c._generation = c._flaps = c._postFailures = 0;
   c._keepalive = {}; // the history keepalive() judges deaths by
   c._heartbeat = o.heartbeat || 0; // the heartbeat interval asked for, or 0
   c._unlisten = []; // removers of the window listeners

@@ -58,8 +58,9 @@ function Comet(url, protocols, options) {
   // server's ack of them; _sent: the last one sent on the current path;
   // _reconnects: fresh sessions in a row; _generation: bumped when the
   // attachments change hands, so that a stale ticket callback is dropped;
-  // _flaps: drops and failed resumes in a row.
-  c._seq = c._acked = c._sent = c._reconnects = c._generation = c._flaps = 0;
+  // _flaps: drops and failed resumes in a row; _postFailures: POSTs failed
+  // in a row, which the POST's backoff grows with.
+  c._seq = c._acked = c._sent = c._reconnects = c._generation = c._flaps = c._postFailures = 0;
   c._keepalive = {}; // the history keepalive() judges deaths by
   c._heartbeat = o.heartbeat || 0; // the heartbeat interval asked for, or 0
   c._unlisten = []; // removers of the window listeners

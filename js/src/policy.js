@@ -34,7 +34,7 @@ function headStart(rtt) {
 // capped at hi, half fixed and half drawn from r in [0, 1) ("equal
 // jitter"), so that clients cut by one outage do not return together.
 function backoff(n, r, lo, hi) {
-  var d = Math.min(hi, lo * Math.pow(2, Math.min(n, 20)));
+  var d = Math.min(hi, lo * (1 << Math.min(n, 20)));
   return Math.round(d / 2 + r * d / 2);
 }
 

@@ -310,6 +310,22 @@ for (const [build, make] of Object.entries(BUILDS)) {
     assert.equal(t.of('close').length, 0);
   });
 
+  it('the first POST of a session that fails is sent again, after a backoff', () => {
+    // Its failure count started undefined, and the backoff of NaN was no
+    // wait at all: the message stayed counted as sent, and never went.
+    const t = start(Comet, { options: { transports: ['longpoll'] } });
+    negotiate(t);
+    const first = t.net.last('longpoll');
+    first.respond(200, openFrame(first, 0, 'T3'));
+    t.c.send('one');
+    const post = t.net.last('send');
+    post.respond(0, '');
+    t.clock.tick(300); // the first backoff is 125 to 250 ms
+    const again = t.net.last('send');
+    assert.notEqual(again, post, 'sent again');
+    assert.deepEqual(frames(again.body).slice(1), [['m', 1, 'one']]);
+  });
+
   it('a cut poll re-sent by the browser with its spent ticket resumes with a fresh ticket', () => {
     const t = start(Comet, { options: { transports: ['longpoll'] } });
     negotiate(t);

@@ -326,6 +326,32 @@ for (const [build, get] of Object.entries(BUILDS)) {
       assert.equal(b.of('close').length, 0);
     });
 
+    it('a leader that answers its tabs but whose carrier delivers nothing is replaced', async () => {
+      const { w, A, B, b, srv } = await twoTabs(Comet);
+      // A's messages go on, but nothing of its carrier's: the server no
+      // longer answers (as for a tab whose network callbacks are frozen).
+      b.c.send('stuck');
+      await w.settle();
+      const knocks = () => B.posted.filter((m) => m.t === 'K').length;
+      for (let i = 0; i < 10 && w.holder('comet-share ' + URL_) !== B; i++) {
+        B.clock.tick(1500);
+        await w.settle();
+      }
+      assert.ok(knocks() > 0, 'B asked A for a ping\'s round trip');
+      assert.equal(w.holder('comet-share ' + URL_), B, 'B took the lock over');
+      assert.ok(srv.stream().aborted, 'A, its lock taken, ended its carrier');
+      await until(B, () => B.net.open('share').length);
+      const srvB = new CarrierServer(B, '2').accept();
+      await w.settle();
+      const resent = () => srvB.subs.some((x) => x.endpoint === 'send' && frames(x.body).some((f) => f[2] === 'stuck'));
+      await until(B, () => {
+        srvB.sync();
+        for (const poll of srvB.pending('longpoll', 'SB')) srvB.respond(poll, 200, openFrame(poll));
+        return resent();
+      });
+      assert.equal(b.of('close').length, 0);
+    });
+
     it('without Web Locks, the tabs elect one leader by claims', async () => {
       const w = new World();
       const A = w.tab({ noLocks: true }), B = w.tab({ noLocks: true });
