@@ -141,6 +141,16 @@ func openTabs(t *testing.T, n int, url func(i int) string) []*tab {
 	return pages
 }
 
+// waitOpen waits for every page's session to open.
+func waitOpen(t *testing.T, pages []*tab) {
+	t.Helper()
+	for i, p := range pages {
+		if !p.until("state.opened", 10000) {
+			t.Fatalf("tab %d did not open: %+v", i+1, p.state())
+		}
+	}
+}
+
 // TestShareTabs opens 8 and 20 tabs through an nginx that refuses
 // WebSocket (every tab's session falls back to an HTTP transport), and
 // through one that also buffers every stream: each tab opens and gets
@@ -209,11 +219,7 @@ func TestShareLeaderCloses(t *testing.T) {
 		}
 		return u
 	})
-	for i, p := range pages {
-		if !p.until("state.opened", 10000) {
-			t.Fatalf("tab %d did not open: %+v", i+1, p.state())
-		}
-	}
+	waitOpen(t, pages)
 	// Paced traffic from every tab; the leader closes a third of the way.
 	var wg sync.WaitGroup
 	for i, p := range pages[1:] {
@@ -274,11 +280,7 @@ func TestShareLeaderFreezes(t *testing.T) {
 	srv, _ := shareServer(t)
 	px := startNginx(t, srv, nginxPlain)
 	pages := openTabs(t, 3, func(int) string { return px.url + "/share-page" })
-	for i, p := range pages {
-		if !p.until("state.opened", 10000) {
-			t.Fatalf("tab %d did not open: %+v", i+1, p.state())
-		}
-	}
+	waitOpen(t, pages)
 	var wg sync.WaitGroup
 	for i, p := range pages[1:] {
 		wg.Go(func() { p.eval(fmt.Sprintf("traffic('t%d-', 40, 50)", i+2), nil) })

@@ -86,55 +86,39 @@ function umd(body) {
     '\'use strict\';\n\n' + body + '\nreturn Comet;\n}));\n';
 }
 
-// umdTCP wraps CometTCP. Under CommonJS it requires the shim beside it
-// (shim: comet.js or comet.min.js), so that a bundler packs both; in a
-// browser it passes no Comet, and CometTCP takes the page's global one.
-function umdTCP(body, shim) {
-  return '/*! comet-shim ' + version() + ' comet-tcp */\n' +
-    '(function (root, factory) {\n' +
-    '  if (typeof module == \'object\' && module.exports) module.exports = factory(root, require(\'./' + shim + '\'));\n' +
-    '  else root.CometTCP = factory(root);\n' +
-    '}(' + ROOT + ', function (ROOT, Comet) {\n' +
-    '\'use strict\';\n\n' + body + '\nreturn CometTCP;\n}));\n';
+// addon returns the UMD wrapper of the add-on called tag. Under CommonJS
+// it requires the shim beside it (shim: comet.js or comet.min.js), so that
+// a bundler packs both, and exports what the add-on's body returns (ret);
+// in a browser it runs the statement browser, where factory takes the
+// page's root and, where given, its global Comet.
+function addon(tag, browser, ret) {
+  return function (body, shim) {
+    return '/*! comet-shim ' + version() + ' ' + tag + ' */\n' +
+      '(function (root, factory) {\n' +
+      '  if (typeof module == \'object\' && module.exports) module.exports = factory(root, require(\'./' + shim + '\'));\n' +
+      '  else ' + browser + ';\n' +
+      '}(' + ROOT + ', function (ROOT, Comet) {\n' +
+      '\'use strict\';\n\n' + body + '\nreturn ' + ret + ';\n}));\n';
+  };
 }
+
+// umdTCP wraps CometTCP: in a browser it passes no Comet, and CometTCP
+// takes the page's global one.
+var umdTCP = addon('comet-tcp', 'root.CometTCP = factory(root)', 'CometTCP');
 
 // umdDOM wraps comet-dom.js, which changes the Comet it is given and
-// exports a constructor over it. Under CommonJS that is the shim beside it
-// (shim: comet.js or comet.min.js); in a browser, the page's global Comet,
-// loaded before it, which the new constructor replaces.
-function umdDOM(body, shim) {
-  return '/*! comet-shim ' + version() + ' comet-dom */\n' +
-    '(function (root, factory) {\n' +
-    '  if (typeof module == \'object\' && module.exports) module.exports = factory(root, require(\'./' + shim + '\'));\n' +
-    '  else root.Comet = factory(root, root.Comet);\n' +
-    '}(' + ROOT + ', function (ROOT, Comet) {\n' +
-    '\'use strict\';\n\n' + body + '\nreturn Comet;\n}));\n';
-}
+// exports a constructor over it, which in a browser replaces the page's
+// global Comet, loaded before it.
+var umdDOM = addon('comet-dom', 'root.Comet = factory(root, root.Comet)', 'Comet');
 
 // umdTopics wraps comet-topics.js, which adds to the Comet it is given
-// and returns it: under CommonJS the shim beside it (shim: comet.js or
-// comet.min.js), in a browser the page's global Comet, loaded before it.
-function umdTopics(body, shim) {
-  return '/*! comet-shim ' + version() + ' comet-topics */\n' +
-    '(function (root, factory) {\n' +
-    '  if (typeof module == \'object\' && module.exports) module.exports = factory(root, require(\'./' + shim + '\'));\n' +
-    '  else factory(root, root.Comet);\n' +
-    '}(' + ROOT + ', function (ROOT, Comet) {\n' +
-    '\'use strict\';\n\n' + body + '\nreturn Comet;\n}));\n';
-}
+// (in a browser the page's global Comet, loaded before it) and returns it.
+var umdTopics = addon('comet-topics', 'factory(root, root.Comet)', 'Comet');
 
 // umdShare wraps comet-share.js, which returns a constructor over the
-// Comet it is given: under CommonJS the shim beside it (shim: comet.js or
-// comet.min.js), in a browser the page's global Comet, loaded before it,
-// which the new constructor replaces.
-function umdShare(body, shim) {
-  return '/*! comet-shim ' + version() + ' comet-share */\n' +
-    '(function (root, factory) {\n' +
-    '  if (typeof module == \'object\' && module.exports) module.exports = factory(root, require(\'./' + shim + '\'));\n' +
-    '  else root.Comet = factory(root, root.Comet);\n' +
-    '}(' + ROOT + ', function (ROOT, Comet) {\n' +
-    '\'use strict\';\n\n' + body + '\nreturn Comet;\n}));\n';
-}
+// Comet it is given, which in a browser replaces the page's global Comet,
+// loaded before it.
+var umdShare = addon('comet-share', 'root.Comet = factory(root, root.Comet)', 'Comet');
 
 async function minify(code) {
   var terser = require('terser');

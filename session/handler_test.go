@@ -68,7 +68,11 @@ func startLive(t *testing.T, opts *session.Options) *live {
 	if o.Serve == nil {
 		o.Serve = func(s *session.Session) { <-s.Context().Done() }
 	}
-	h := session.NewHandler(&o, websocket.New(nil), longpoll.New())
+	return serveLive(t, session.NewHandler(&o, websocket.New(nil), longpoll.New()))
+}
+
+// serveLive serves h on loopback until the test ends.
+func serveLive(t *testing.T, h *session.Handler) *live {
 	l := &live{h: h, srv: httptest.NewServer(h)}
 	t.Cleanup(func() {
 		// Sessions whose clients are gone would wait out the grace

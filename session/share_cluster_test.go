@@ -1,9 +1,7 @@
 package session_test
 
 import (
-	"context"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -30,19 +28,9 @@ func clusterLives(t *testing.T, n int) []*live {
 			Broker:        node,
 			Serve:         func(s *session.Session) { <-s.Context().Done() },
 		}
-		h := session.NewHandler(&o, longpoll.New())
-		l := &live{h: h, srv: httptest.NewServer(h)}
-		t.Cleanup(func() {
-			l.h.Range(func(s *session.Session) bool {
-				s.CloseNow()
-				return true
-			})
-			ctx, cancel := context.WithTimeout(context.Background(), wait)
-			defer cancel()
-			l.h.Shutdown(ctx)
-			l.srv.Close()
-			node.Close()
-		})
+		// Cleanups run last first: the node leaves after its handler.
+		t.Cleanup(func() { node.Close() })
+		l := serveLive(t, session.NewHandler(&o, longpoll.New()))
 		nodes = append(nodes, l)
 	}
 	return nodes

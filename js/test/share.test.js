@@ -154,9 +154,9 @@ async function until(tab, done) {
   assert.ok(done(), 'within 30 s');
 }
 
-// twoTabs opens a session in tab A, which leads, then one in tab B, and
-// opens A's carrier; both sessions open through it.
-async function twoTabs(Comet) {
+// twoPages opens a session in tab A, which leads, then one in tab B, and
+// negotiates both.
+async function twoPages(Comet) {
   const w = new World();
   const A = w.tab(), B = w.tab();
   const a = page(Comet, A);
@@ -166,6 +166,13 @@ async function twoTabs(Comet) {
   negotiate(A, 'SA');
   negotiate(B, 'SB');
   await w.settle();
+  return { w, A, B, a, b };
+}
+
+// twoTabs opens a session in tab A, which leads, then one in tab B, and
+// opens A's carrier; both sessions open through it.
+async function twoTabs(Comet) {
+  const { w, A, B, a, b } = await twoPages(Comet);
   const srv = new CarrierServer(A).accept();
   await w.settle();
   srv.sync();
@@ -260,15 +267,7 @@ for (const [build, get] of Object.entries(BUILDS)) {
     });
 
     it('a server that does not share: every tab goes to the network', async () => {
-      const w = new World();
-      const A = w.tab(), B = w.tab();
-      const a = page(Comet, A);
-      await w.settle();
-      const b = page(Comet, B);
-      await w.settle();
-      negotiate(A, 'SA');
-      negotiate(B, 'SB');
-      await w.settle();
+      const { w, A, B, a, b } = await twoPages(Comet);
       for (const x of A.net.open('share')) x.respond(404, '{"code":"transport_disabled","message":"no"}');
       await w.settle();
       for (const [tab, p] of [[A, a], [B, b]]) {
