@@ -38,4 +38,12 @@
 // subscribers of every node, with a history from which a client resumes
 // in a fresh session (topics.go). Without a broker, topics live in the
 // handler's memory and nothing else changes.
+//
+// Shared attachments: the tabs of a page (comet-share.js) may send their
+// sessions' attaches and POSTs through one carrier, a stream or polls at
+// {Prefix}/share, which delivers their responses; each is served as the
+// same request alone would be, so every check applies to each session on
+// its own (share.go). In a cluster a carrier lives on one node, which the
+// others forward its requests to (share_cluster.go). Options.NoSharing
+// turns it off.
 package session
