@@ -54,7 +54,7 @@ var DOM_SOURCES = ['dom'];
 var TOPICS_SOURCES = ['topics'];
 
 // SHARE_SOURCES are the files of comet-share.js, in share/.
-var SHARE_SOURCES = ['share'];
+var SHARE_SOURCES = ['share', 'hub', 'xhr', 'carrier', 'link'];
 
 // The global object: globalThis, or in browsers older than it, self.
 var ROOT = 'typeof globalThis != \'undefined\' ? globalThis : self';

@@ -40,31 +40,14 @@
 // page's global Comet, which must therefore be loaded first. The Comet
 // this file returns (and in a browser puts in the page's global Comet) is
 // a constructor over it, sharing its prototype and constants.
+//
+// The files after this one: hub (the tabs and their leader), xhr (the
+// globals comet.js runs on), carrier (the leader's carrier) and link (one
+// carrier of the server).
+
+// From other files: Hub (hub); Comet, ROOT (build.js).
 
 if (typeof Comet != 'function') throw new TypeError('comet-share.js: load comet.js first');
-
-// ASK: a follower whose oldest unanswered request waited this long asks
-// the leader to prove that its carrier delivers, by a ping's round trip;
-// ANSWER: how long the leader has to answer before another tab takes
-// over. A frozen tab may still answer messages (Chromium runs a frozen
-// page's BroadcastChannel handlers, not its network callbacks), so only
-// the carrier's answer counts. PROOF: how long a carrier stream has to
-// echo a ping before the carrier falls back to polls. CLAIM: how long a
-// claim waits for an older one (without Web Locks).
-var ASK = 3e3, ANSWER = 3e3, PROOF = 2e3, CLAIM = 150;
-
-// BUDGET: a carrier stream that has delivered this many characters is
-// replaced by a fresh one, as the browser keeps all of a response's text.
-var BUDGET = 1048576;
-
-// SETTLED: an XHR stream attached this long ago (or to deliver, d=1) is
-// no longer a probe of comet.js's first race, which ending would fail:
-// it may be moved to a fresh carrier stream.
-var SETTLED = 5e3;
-
-// MEMORY_TTL is how long the page remembers that streams do not work for
-// an endpoint (localStorage), as comet.js remembers its transports.
-var MEMORY_TTL = 864e5;
 
 // hubs are this page's hubs, one per endpoint and credentials mode and
 // per globals object (the tests' pages share one process).
@@ -81,7 +64,7 @@ function assign(to, from) {
 // two files may be loaded in either order.
 var Shim = Comet, k;
 Comet = function Comet(url, protocols, options) {
-  var o = options, g, hub;
+  var o = options, g, hb;
   if (protocols && typeof protocols == 'object' && !Array.isArray(protocols)) {
     o = protocols;
     protocols = [];
@@ -89,8 +72,8 @@ Comet = function Comet(url, protocols, options) {
   o = assign({}, o);
   g = o.globals || ROOT;
   if (o.share !== false && g.BroadcastChannel && g.XMLHttpRequest) {
-    hub = hubFor(g, url, !!o.withCredentials);
-    if (hub) o.globals = hub._globals;
+    hb = hubFor(g, url, !!o.withCredentials);
+    if (hb) o.globals = hb._globals;
   }
   Shim.call(this, url, protocols, o);
 };
@@ -114,6 +97,20 @@ function hubFor(g, url, creds) {
   hubs.push(base = new Hub(g, base, creds));
   return base;
 }
+
+// hub: a tab's end of the sharing of one endpoint (Hub): the election
+// of the leader, the messages between tabs, and the tab's requests.
+
+// From other files: Carrier (carrier); sharedGlobals (xhr).
+
+// ASK: a follower whose oldest unanswered request waited this long asks
+// the leader to prove that its carrier delivers, by a ping's round trip;
+// ANSWER: how long the leader has to answer before another tab takes
+// over. A frozen tab may still answer messages (Chromium runs a frozen
+// page's BroadcastChannel handlers, not its network callbacks), so only
+// the carrier's answer counts. CLAIM: how long a claim waits for an older
+// one (without Web Locks).
+var ASK = 3e3, ANSWER = 3e3, CLAIM = 150;
 
 // Hub is one tab's end of the sharing of one endpoint: its requests, sent
 // to the leader or, while it leads, carried itself.
@@ -392,6 +389,11 @@ hub._watch = function () {
   }, ASK);
 };
 
+// xhr: the globals comet.js runs on where it shares: an XMLHttpRequest
+// that carries the session requests of its endpoint through the leader.
+
+// From other files: none.
+
 // sharedGlobals returns comet.js's globals for a hub: g's, with an
 // XMLHttpRequest that carries the session requests of the hub's endpoint,
 // and no EventSource (see the top of this file). Functions that need g as
@@ -491,6 +493,16 @@ function sharedXHR(g, h) {
   };
   return XHR;
 }
+
+// carrier: the leader's carrier (Carrier), which starts the tabs'
+// requests as sub-requests on its links and hands each its response.
+
+// From other files: Link, recall (link).
+
+// SETTLED: an XHR stream attached this long ago (or to deliver, d=1) is
+// no longer a probe of comet.js's first race, which ending would fail:
+// it may be moved to a fresh carrier stream.
+var SETTLED = 5e3;
 
 // Carrier is the leader's end of the sharing: it starts the tabs'
 // requests as sub-requests on a link to the server, and hands each its
@@ -665,6 +677,23 @@ carrier._move = function (sub) {
     c._hand(sub, 'e', 200, '');
   }
 };
+
+// link: one carrier of the server (Link), polls or a stream, and the
+// decoding of its frames (PROTOCOL.md section 16).
+
+// From other files: none.
+
+// BUDGET: a carrier stream that has delivered this many characters is
+// replaced by a fresh one, as the browser keeps all of a response's text.
+var BUDGET = 1048576;
+
+// PROOF: how long a carrier stream has to echo a ping before it is given
+// up, for polls.
+var PROOF = 2e3;
+
+// MEMORY_TTL is how long the page remembers that streams do not work for
+// an endpoint (localStorage), as comet.js remembers its transports.
+var MEMORY_TTL = 864e5;
 
 // Link is one carrier of the server: polls, or (stream set) a stream.
 // Its ops wait for its hello, and are POSTed one batch at a time.

@@ -14,9 +14,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const acorn = require('acorn');
-const { SOURCES } = require('../build.js');
-
-const SRC = path.join(__dirname, '..', 'src');
+const { SOURCES, SHARE_SOURCES } = require('../build.js');
 
 // children returns the AST nodes directly under node.
 function children(node) {
@@ -96,17 +94,27 @@ function leadingComments(code, ast) {
   return lines;
 }
 
-const files = SOURCES.map((name) => ({ name, ...analyse(fs.readFileSync(path.join(SRC, name + '.js'), 'utf8')) }));
+// BUNDLES are the bundles whose sources share one scope: each with its
+// folder, its sources, and the names its wrapper binds (build.js).
+const BUNDLES = [
+  { dir: 'src', names: SOURCES, wrapper: ['ROOT'] },
+  { dir: 'share', names: SHARE_SOURCES, wrapper: ['Comet', 'ROOT'] }
+].map((b) => ({
+  ...b,
+  files: b.names.map((name) => ({ name, ...analyse(fs.readFileSync(path.join(__dirname, '..', b.dir, name + '.js'), 'utf8')) }))
+}));
 
-// expected returns the header the references of file f call for.
-function expected(f) {
+// expected returns the header the references of file f of bundle b call
+// for.
+function expected(b, f) {
   const groups = [];
-  for (const g of [...files].sort((a, b) => a.name < b.name ? -1 : 1)) {
+  for (const g of [...b.files].sort((x, y) => x.name < y.name ? -1 : 1)) {
     if (g == f) continue;
     const names = [...f.free].filter((n) => g.top.has(n) && !f.top.has(n)).sort();
     if (names.length) groups.push(names.join(', ') + ' (' + g.name + ')');
   }
-  if (f.free.has('ROOT')) groups.push('ROOT (build.js)');
+  const bound = b.wrapper.filter((n) => f.free.has(n));
+  if (bound.length) groups.push(bound.join(', ') + ' (build.js)');
   return 'From other files: ' + (groups.join('; ') || 'none') + '.';
 }
 
@@ -123,36 +131,38 @@ function stated(f) {
   return out.join(' ');
 }
 
-test('every source is built and every top-level name is declared in one source', () => {
-  const onDisk = fs.readdirSync(SRC).filter((n) => n.endsWith('.js')).map((n) => n.slice(0, -3)).sort();
-  assert.deepEqual([...SOURCES].sort(), onDisk);
-  const owner = {};
-  for (const f of files) {
-    for (const n of f.top) {
-      assert.ok(!owner[n], `${n} is declared in ${owner[n]}.js and ${f.name}.js`);
-      owner[n] = f.name;
+for (const b of BUNDLES) {
+  test(`${b.dir}/: every source is built and every top-level name is declared in one source`, () => {
+    const onDisk = fs.readdirSync(path.join(__dirname, '..', b.dir)).filter((n) => n.endsWith('.js')).map((n) => n.slice(0, -3)).sort();
+    assert.deepEqual([...b.names].sort(), onDisk);
+    const owner = {};
+    for (const f of b.files) {
+      for (const n of f.top) {
+        assert.ok(!owner[n], `${n} is declared in ${owner[n]}.js and ${f.name}.js`);
+        owner[n] = f.name;
+      }
     }
-  }
-});
+  });
 
-test('each source states the names it uses from the others', () => {
-  const got = {}, want = {};
-  for (const f of files) {
-    got[f.name] = stated(f);
-    want[f.name] = expected(f);
-  }
-  assert.deepEqual(got, want);
-});
-
-test('a source uses no free name but the others\', the wrapper\'s and globals', () => {
-  // A misspelled internal name would otherwise pass for a browser global;
-  // the globals the shim reads directly are few.
-  const GLOBALS = new Set(['undefined', 'JSON', 'Math', 'Date', 'String', 'Error', 'TypeError', 'encodeURIComponent', 'Array',
-    'Object']);
-  for (const f of files) {
-    for (const n of f.free) {
-      const known = n == 'ROOT' || GLOBALS.has(n) || files.some((g) => g.top.has(n));
-      assert.ok(known, `src/${f.name}.js uses ${n}, which no source declares`);
+  test(`${b.dir}/: each source states the names it uses from the others`, () => {
+    const got = {}, want = {};
+    for (const f of b.files) {
+      got[f.name] = stated(f);
+      want[f.name] = expected(b, f);
     }
-  }
-});
+    assert.deepEqual(got, want);
+  });
+
+  test(`${b.dir}/: a source uses no free name but the others', the wrapper's and globals`, () => {
+    // A misspelled internal name would otherwise pass for a browser global;
+    // the globals the sources read directly are few.
+    const GLOBALS = new Set(['undefined', 'JSON', 'Math', 'Date', 'String', 'Error', 'TypeError', 'encodeURIComponent', 'Array',
+      'Object', 'Promise']);
+    for (const f of b.files) {
+      for (const n of f.free) {
+        const known = b.wrapper.includes(n) || GLOBALS.has(n) || b.files.some((g) => g.top.has(n));
+        assert.ok(known, `${b.dir}/${f.name}.js uses ${n}, which no source declares`);
+      }
+    }
+  });
+}
