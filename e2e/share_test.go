@@ -151,6 +151,28 @@ func waitOpen(t *testing.T, pages []*tab) {
 	}
 }
 
+// wantEchoes checks that tab i got back every message it sent, each once
+// and in order, prefixed with prefix, with at most one reconnecting event
+// and no close.
+func wantEchoes(t *testing.T, i int, p *tab, prefix string) {
+	t.Helper()
+	if !p.until("state.got.length >= state.sent.length", 15000) {
+		t.Errorf("tab %d: not every message came back: %+v", i, p.state())
+		return
+	}
+	st := p.state()
+	var want []string
+	for _, m := range st.Sent {
+		want = append(want, prefix+m)
+	}
+	if !slices.Equal(st.Got, want) {
+		t.Errorf("tab %d got %q, want %q: lost, duplicated or reordered", i, st.Got, want)
+	}
+	if st.Reconnecting > 1 || len(st.Closes) > 0 {
+		t.Errorf("tab %d: %d reconnecting events, closes %v", i, st.Reconnecting, st.Closes)
+	}
+}
+
 // TestShareTabs opens 8 and 20 tabs through an nginx that refuses
 // WebSocket (every tab's session falls back to an HTTP transport), and
 // through one that also buffers every stream: each tab opens and gets
@@ -232,24 +254,11 @@ func TestShareLeaderCloses(t *testing.T) {
 	}
 	wg.Wait()
 	for i, p := range pages[1:] {
-		if !p.until("state.got.length >= state.sent.length", 15000) {
-			t.Errorf("tab %d: not every message came back: %+v", i+2, p.state())
-			continue
-		}
-		st := p.state()
-		want := st.Sent
+		prefix := ""
 		if i+2 == n {
-			want = nil
-			for _, m := range st.Sent {
-				want = append(want, "other:"+m)
-			}
+			prefix = "other:"
 		}
-		if !slices.Equal(st.Got, want) {
-			t.Errorf("tab %d got %q, want %q: lost, duplicated or reordered", i+2, st.Got, want)
-		}
-		if st.Reconnecting > 1 || len(st.Closes) > 0 {
-			t.Errorf("tab %d: %d reconnecting events, closes %v", i+2, st.Reconnecting, st.Closes)
-		}
+		wantEchoes(t, i+2, p, prefix)
 	}
 	// One tab closes its Comet: its session ends with the page's code (the
 	// leader's ended when its page went), and the others go on.
@@ -290,14 +299,7 @@ func TestShareLeaderFreezes(t *testing.T) {
 	}
 	wg.Wait()
 	for i, p := range pages[1:] {
-		if !p.until("state.got.length >= state.sent.length", 15000) {
-			t.Errorf("tab %d: not every message came back: %+v", i+2, p.state())
-			continue
-		}
-		st := p.state()
-		if !slices.Equal(st.Got, st.Sent) || st.Reconnecting > 1 || len(st.Closes) > 0 {
-			t.Errorf("tab %d got %q for %q (%d reconnecting, closes %v)", i+2, st.Got, st.Sent, st.Reconnecting, st.Closes)
-		}
+		wantEchoes(t, i+2, p, "")
 	}
 	if _, err := chromedp.Call(pages[0].ctx, page.SetWebLifecycleState, page.SetWebLifecycleStateParams{State: page.SetWebLifecycleStateStateActive}); err != nil {
 		t.Fatalf("waking the leader's tab: %v", err)
