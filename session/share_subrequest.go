@@ -84,7 +84,11 @@ func (ca *carrier) request(ctx context.Context, op shareOp) (*http.Request, func
 			writeError(w, http.StatusNotFound, errorBody(transport.CodeNotFound, "%s is not a session path a carrier serves", u.Path))
 		}
 	}
-	if want := map[bool]string{true: http.MethodPost, false: http.MethodGet}[name == ""]; op.method != want {
+	want := http.MethodGet // an attach
+	if name == "" {
+		want = http.MethodPost // /send
+	}
+	if op.method != want {
 		return nil, func(w http.ResponseWriter) {
 			writeError(w, http.StatusMethodNotAllowed, errorBody(transport.CodeMethodNotAllowed, "%s is not allowed on %s", op.method, u.Path))
 		}
