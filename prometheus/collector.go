@@ -28,6 +28,7 @@ type collector struct {
 	broadcastsDropped                            *prometheus.Desc
 	attach                                       *prometheus.Desc
 	refusals, rateLimited                        *prometheus.Desc
+	carriersOpen, subRequests                    *prometheus.Desc
 }
 
 // NewCollector returns a collector of h's counters; register it on a
@@ -57,16 +58,19 @@ func NewCollector(h *comet.Handler, opts *Options) prometheus.Collector {
 		slowCloses:       desc("slow_consumer_closes_total", "Sessions closed with 3002 because their outbound window was full."),
 		broadcastsDropped: desc("broadcasts_dropped_total",
 			"Broadcasts that reached this node's sessions but not the other nodes of its cluster."),
-		attach:      desc("attach_seconds", "Time from a session's negotiate to its first delivering attach."),
-		refusals:    desc("negotiate_refusals_total", "Negotiates refused, by error code.", "code"),
-		rateLimited: desc("rate_limited_total", "Negotiates refused by a per-address limit and messages over the inbound rate."),
+		attach:       desc("attach_seconds", "Time from a session's negotiate to its first delivering attach."),
+		refusals:     desc("negotiate_refusals_total", "Negotiates refused, by error code.", "code"),
+		rateLimited:  desc("rate_limited_total", "Negotiates refused by a per-address limit and messages over the inbound rate."),
+		carriersOpen: desc("carriers_open", "Carriers of the sessions of a page's tabs held now, by kind (stream or polls).", "kind"),
+		subRequests:  desc("sub_requests_total", "Attaches and POSTs of sessions started by carriers for a page's tabs."),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.sessionsOpen, c.sessionsOpened, c.sessionsClosed, c.transportChanges,
-		c.messages, c.bytes, c.sendWaits, c.sendsSkipped, c.slowCloses, c.broadcastsDropped, c.attach, c.refusals, c.rateLimited} {
+		c.messages, c.bytes, c.sendWaits, c.sendsSkipped, c.slowCloses, c.broadcastsDropped, c.attach, c.refusals, c.rateLimited,
+		c.carriersOpen, c.subRequests} {
 		ch <- d
 	}
 }
@@ -117,6 +121,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.refusals, n, code)
 	}
 	counter(c.rateLimited, st.RateLimited)
+	for kind, n := range st.CarriersOpen {
+		gauge(c.carriersOpen, float64(n), kind)
+	}
+	counter(c.subRequests, st.SubRequests)
 }
 
 // orNone names the empty transport or reason of Stats: a label with an

@@ -123,6 +123,20 @@ comet_messages_total{direction="out",transport="websocket"} 1
 		"comet_sessions_opened_total", "comet_sessions_closed_total", "comet_sessions_open", "comet_messages_total"); err != nil {
 		t.Error(err)
 	}
+	// No page shares here: the carriers' gauges are 0, and no sub-request
+	// was started.
+	carriers := `
+# HELP comet_carriers_open Carriers of the sessions of a page's tabs held now, by kind (stream or polls).
+# TYPE comet_carriers_open gauge
+comet_carriers_open{kind="polls"} 0
+comet_carriers_open{kind="stream"} 0
+# HELP comet_sub_requests_total Attaches and POSTs of sessions started by carriers for a page's tabs.
+# TYPE comet_sub_requests_total counter
+comet_sub_requests_total 0
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(carriers), "comet_carriers_open", "comet_sub_requests_total"); err != nil {
+		t.Error(err)
+	}
 	if n := testutil.CollectAndCount(c, "comet_attach_seconds"); n != 1 {
 		t.Errorf("comet_attach_seconds: %d series, want 1", n)
 	}
@@ -150,8 +164,8 @@ func TestCollectorOptions(t *testing.T) {
 	}
 	// An idle handler has closed no session, changed no transport and
 	// refused no negotiate: those three families have no series yet.
-	if len(families) != 10 {
-		t.Errorf("%d metric families, want 10", len(families))
+	if len(families) != 12 {
+		t.Errorf("%d metric families, want 12", len(families))
 	}
 	for _, f := range families {
 		if !strings.HasPrefix(f.GetName(), "app_") {

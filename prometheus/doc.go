@@ -24,6 +24,8 @@
 //	comet_attach_seconds                           histogram: negotiate to first delivering attach
 //	comet_negotiate_refusals_total{code}           negotiates refused, by error code (rate_limited, overloaded, …)
 //	comet_rate_limited_total                       negotiates refused by a per-address limit and messages over the inbound rate
+//	comet_carriers_open{kind}                      gauge: carriers shared by a page's tabs, by kind (stream or polls)
+//	comet_sub_requests_total                       attaches and POSTs started by carriers for a page's tabs
 //
 // comet.Stats (session.Stats) documents each quantity exactly. The
 // collector is safe for concurrent use, as Prometheus requires.

@@ -31,7 +31,10 @@ type counters struct {
 	broadcastsDropped atomic.Uint64
 	rateLimited       atomic.Uint64
 	refusals          [numRefusals]atomic.Uint64
-	attach            histogram
+	// carriers counts the carriers open (share.go): polls [0], streams [1].
+	carriers    [2]atomic.Int64
+	subRequests atomic.Uint64
+	attach      histogram
 }
 
 // Transport indexes: the transports of this module, "other" for an

@@ -66,6 +66,19 @@ func (s *shares) get(id string) *carrier {
 	return s.m[id]
 }
 
+// endAll ends every carrier, for Shutdown.
+func (s *shares) endAll() {
+	s.mu.Lock()
+	all := make([]*carrier, 0, len(s.m))
+	for _, ca := range s.m {
+		all = append(all, ca)
+	}
+	s.mu.Unlock()
+	for _, ca := range all {
+		ca.end()
+	}
+}
+
 func (s *shares) len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -190,6 +203,7 @@ func (h *Handler) openCarrier(w http.ResponseWriter, r *http.Request, c client, 
 	ca.base.Body = http.NoBody
 	ca.base.ContentLength = 0
 	ca.ctx, ca.cancel = context.WithCancel(h.baseCtx)
+	h.counters.carriers[ca.kind()].Add(1)
 	h.shares.mu.Lock()
 	h.shares.m[ca.id] = ca
 	h.shares.mu.Unlock()

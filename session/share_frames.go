@@ -35,6 +35,15 @@ func (ca *carrier) end() {
 	delete(ca.h.shares.m, ca.id)
 	ca.h.shares.mu.Unlock()
 	ca.h.limits.removeSession(ca.key)
+	ca.h.counters.carriers[ca.kind()].Add(-1)
+}
+
+// kind indexes the carrier's kind in counters.carriers.
+func (ca *carrier) kind() int {
+	if ca.stream {
+		return 1
+	}
+	return 0
 }
 
 func (ca *carrier) signalLocked() {

@@ -56,6 +56,9 @@ func TestCarrierIdle(t *testing.T) {
 		if h.shares.get(ca.id) != nil || ca.ctx.Err() == nil {
 			t.Fatal("the carrier outlived Hold+Grace without a poll")
 		}
+		if n := h.Stats().CarriersOpen["polls"]; n != 0 {
+			t.Errorf("%d carriers counted open after the last ended", n)
+		}
 	})
 }
 

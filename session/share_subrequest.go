@@ -38,6 +38,7 @@ func (ca *carrier) apply(ctx context.Context, op shareOp) error {
 		return nil
 	}
 	ca.started = op.sub
+	ca.h.counters.subRequests.Add(1)
 	full := len(ca.subs) >= shareMaxSubs
 	sctx, cancel := context.WithCancel(ca.ctx)
 	if !full {

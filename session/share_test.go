@@ -162,6 +162,9 @@ func TestShareTwoSessions(t *testing.T) {
 	)
 	var cr carrierReader
 	l.pollUntil(t, id, &cr, ended(&cr, 2, 4, 5))
+	if st := l.h.Stats(); st.CarriersOpen["polls"] != 1 || st.CarriersOpen["stream"] != 0 || st.SubRequests != 5 {
+		t.Errorf("Stats: carriers %v, sub-requests %d; want one of polls, 5", st.CarriersOpen, st.SubRequests)
+	}
 	if r := cr.subs[2]; r.status != http.StatusOK || r.body != `["a",1]`+"\n" {
 		t.Errorf("A's POST: %d %q, want 200 [\"a\",1]", r.status, r.body)
 	}
@@ -380,6 +383,9 @@ func TestShareRefusals(t *testing.T) {
 func TestShareOff(t *testing.T) {
 	t.Parallel()
 	l := startLive(t, &session.Options{NoSharing: true})
+	if st := l.h.Stats(); st.CarriersOpen != nil {
+		t.Errorf("Stats.CarriersOpen = %v with sharing off", st.CarriersOpen)
+	}
 	resp, body := l.do(t, http.MethodGet, prefix+"/share?v=1", nil, "")
 	wantError(t, resp, body, http.StatusNotFound, transport.CodeNotFound)
 	resp, body = l.do(t, http.MethodPost, prefix+"/share?v=1&c=x", textPlain, "[]")

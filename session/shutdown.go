@@ -67,6 +67,7 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 		h.cluster.endFronts()
 	}
 	h.cancelAll()
+	h.shares.endAll()
 	served := make(chan struct{})
 	go func() {
 		h.serving.Wait()

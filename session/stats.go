@@ -80,6 +80,14 @@ type Stats struct {
 	// rate_limited) and the messages over Options.InboundRate, each of
 	// which closed its session with 3007.
 	RateLimited uint64 `json:"rate_limited"`
+	// CarriersOpen is the number of shared carriers held now (PROTOCOL.md
+	// section 16), by kind: "stream", and "polls" for those of pages
+	// behind a proxy that holds streams back (and for a page's first
+	// moments, before its stream is proven). Absent with Options.NoSharing.
+	CarriersOpen map[string]int64 `json:"carriers_open,omitempty"`
+	// SubRequests counts the sub-requests carriers have started: each a
+	// session's attach or POST, carried for a page's tab.
+	SubRequests uint64 `json:"sub_requests"`
 }
 
 // Histogram is a snapshot of a histogram of durations.
@@ -122,6 +130,10 @@ func (h *Handler) Stats() Stats {
 		AttachLatency:      c.attach.snapshot(),
 		NegotiateRefusals:  make(map[string]uint64),
 		RateLimited:        c.rateLimited.Load(),
+		SubRequests:        c.subRequests.Load(),
+	}
+	if !h.opts.NoSharing {
+		st.CarriersOpen = map[string]int64{"polls": c.carriers[0].Load(), "stream": c.carriers[1].Load()}
 	}
 	for i := range numTransports {
 		name := transportNames[i]
