@@ -129,14 +129,17 @@ func TestReconnectReplies(t *testing.T) {
 	if _, _, err := c.Recv(ctx); !errors.As(err, &gap) {
 		t.Fatalf("Recv = %v, want a *GapError", err)
 	}
-	fresh := numbered(10)
-	for i := range fresh {
+	// A POST answer holds the echo only when it meets a parked poll (see
+	// session.appendReplies), which a busy machine may not give a few
+	// round trips in a row: exchange until one does, within a bound.
+	fresh := numbered(200)
+	for i := 0; i < len(fresh) && replies.Load() == 0; i++ {
 		exchange(t, ctx, c, fresh, i, i+1)
 	}
 	if n := negotiates.Load(); n < 2 {
 		t.Fatalf("%d negotiates, want the fresh session's too", n)
 	}
 	if replies.Load() == 0 {
-		t.Fatal("no POST answer of the fresh session held its echo")
+		t.Fatalf("no POST answer of the fresh session held its echo, in %d round trips", len(fresh))
 	}
 }
