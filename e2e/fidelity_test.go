@@ -93,12 +93,18 @@ var fidelityScript string
 // WebSocket exactly does.
 var domScript, _, _ = js.File("comet-dom.js")
 
+// shareFile is comet-share.js, which the fidelity page loads last, for
+// the shared runs: sharing must be invisible to the page.
+var shareFile, _, _ = js.File("comet-share.js")
+
 // TestWebSocketFidelity runs each scenario of testdata/fidelity.js in
 // Chromium against the browser's own WebSocket, connected to a plain Go
 // WebSocket echo server, then against Comet on each transport, forced,
 // connected to the Comet server's echo application, and diffs the
 // recordings (events with their readyState, code, reason, wasClean and
-// data; calls with what they returned or threw). The two servers behave
+// data; calls with what they returned or threw), and last with
+// comet-share.js loaded, on XHR streaming and long-polling, which its
+// carrier then takes. The two servers behave
 // alike: they echo every message, close with 4002 "server says bye" on
 // "close-me", and answer a client's close with its code and reason.
 func TestWebSocketFidelity(t *testing.T) {
@@ -116,6 +122,16 @@ func TestWebSocketFidelity(t *testing.T) {
 			t.Logf("native WebSocket:\n%s", want)
 			for _, name := range transports {
 				t.Run(name, func(t *testing.T) {
+					got := tb.in(t).fidelity(name, srv.URL()+"/comet", sc)
+					compareFidelity(t, sc, name, want, got)
+				})
+			}
+			// Then with comet-share.js: the session's attaches and POSTs
+			// go through the carrier this tab leads, and the page sees
+			// the same WebSocket. (WebSocket itself is never carried.)
+			tb.eval(string(shareFile)+"\n;true", nil)
+			for _, name := range []string{"streaming", "longpoll"} {
+				t.Run("shared "+name, func(t *testing.T) {
 					got := tb.in(t).fidelity(name, srv.URL()+"/comet", sc)
 					compareFidelity(t, sc, name, want, got)
 				})
