@@ -50,10 +50,6 @@ const (
 // back the first bytes of a response (as the XHR streaming preamble).
 var sharePad = strings.Repeat(" ", 2048) + "\n"
 
-// CodeShareNotFound is the error code of a request for a carrier this
-// handler does not hold: unknown, ended, or another node's.
-const CodeShareNotFound = "share_not_found"
-
 // shares holds the handler's carriers by id.
 type shares struct {
 	mu sync.Mutex
@@ -135,7 +131,7 @@ func (h *Handler) share(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		if ca == nil || ca.stream {
-			writeError(w, http.StatusNotFound, errorBody(CodeShareNotFound, "no carrier %q here polls: open another", id))
+			writeError(w, http.StatusNotFound, errorBody(transport.CodeShareNotFound, "no carrier %q here polls: open another", id))
 			return
 		}
 		ca.servePoll(w, r, ack)
@@ -240,7 +236,7 @@ func (h *Handler) shareOps(w http.ResponseWriter, r *http.Request) {
 	node := ""
 	if ca == nil {
 		if node = h.carrierNode(id); node == "" {
-			writeError(w, http.StatusNotFound, errorBody(CodeShareNotFound, "no carrier %q here: open another", id))
+			writeError(w, http.StatusNotFound, errorBody(transport.CodeShareNotFound, "no carrier %q here: open another", id))
 			return
 		}
 	}
@@ -277,7 +273,7 @@ func (ca *carrier) applyBody(ctx context.Context, body []byte) (int, transport.E
 	}
 	for _, op := range ops {
 		if err := ca.apply(ctx, op); err != nil {
-			return http.StatusNotFound, errorBody(CodeShareNotFound, "carrier %q has ended: open another", ca.id)
+			return http.StatusNotFound, errorBody(transport.CodeShareNotFound, "carrier %q has ended: open another", ca.id)
 		}
 	}
 	return http.StatusOK, transport.ErrorBody{}

@@ -52,7 +52,7 @@ func (c *cluster) forwardOps(w http.ResponseWriter, r *http.Request, node, id st
 func (c *cluster) answer(w http.ResponseWriter, rep *envelope, err error) {
 	switch {
 	case errors.Is(err, errNodeGone):
-		writeError(w, http.StatusNotFound, errorBody(CodeShareNotFound, "the carrier's node is gone: open another"))
+		writeError(w, http.StatusNotFound, errorBody(transport.CodeShareNotFound, "the carrier's node is gone: open another"))
 	case err != nil:
 		transport.WriteError(w, http.StatusServiceUnavailable,
 			errorBody(transport.CodeBrokerUnavailable, "the carrier's node could not be reached: %v", err), 0)
@@ -69,13 +69,13 @@ func (c *cluster) answer(w http.ResponseWriter, rep *envelope, err error) {
 func (c *cluster) sharePoll(e *envelope) *envelope {
 	ca := c.h.shares.get(e.a)
 	if ca == nil || ca.stream {
-		return refusal(http.StatusNotFound, errorBody(CodeShareNotFound, "no carrier %q here polls: open another", e.a))
+		return refusal(http.StatusNotFound, errorBody(transport.CodeShareNotFound, "no carrier %q here polls: open another", e.a))
 	}
 	// The front waits Hold and the broker's timeout; this answers within
 	// Hold, or at once when the carrier ends.
 	body, ok := ca.await(ca.ctx, e.num)
 	if !ok {
-		return refusal(http.StatusNotFound, errorBody(CodeShareNotFound, "carrier %q has ended: open another", e.a))
+		return refusal(http.StatusNotFound, errorBody(transport.CodeShareNotFound, "carrier %q has ended: open another", e.a))
 	}
 	return &envelope{num: http.StatusOK, data: body}
 }
@@ -84,7 +84,7 @@ func (c *cluster) sharePoll(e *envelope) *envelope {
 func (c *cluster) shareOps(e *envelope) *envelope {
 	ca := c.h.shares.get(e.a)
 	if ca == nil {
-		return refusal(http.StatusNotFound, errorBody(CodeShareNotFound, "no carrier %q here: open another", e.a))
+		return refusal(http.StatusNotFound, errorBody(transport.CodeShareNotFound, "no carrier %q here: open another", e.a))
 	}
 	ctx, cancel := context.WithTimeout(ca.ctx, c.h.opts.BrokerTimeout)
 	defer cancel()

@@ -68,9 +68,9 @@ func TestShareCluster(t *testing.T) {
 	}
 	// A carrier of a node that is not there, and a stream's id polled.
 	resp, body := b.do(t, http.MethodGet, prefix+"/share?v=1&c=z.nope&n=0", nil, "")
-	wantError(t, resp, body, http.StatusNotFound, session.CodeShareNotFound)
+	wantError(t, resp, body, http.StatusNotFound, transport.CodeShareNotFound)
 	resp, body = b.do(t, http.MethodPost, prefix+"/share?v=1&c=a.nope", textPlain, "[]")
-	wantError(t, resp, body, http.StatusNotFound, session.CodeShareNotFound)
+	wantError(t, resp, body, http.StatusNotFound, transport.CodeShareNotFound)
 	resp, body = c.do(t, http.MethodPost, prefix+"/share?v=1&c="+id, textPlain, "[[1,")
 	wantError(t, resp, body, http.StatusBadRequest, transport.CodeMalformed)
 }

@@ -112,7 +112,7 @@ func (ca *carrier) joinedLocked() []byte {
 func (ca *carrier) servePoll(w http.ResponseWriter, r *http.Request, ack uint64) {
 	body, ok := ca.await(r.Context(), ack)
 	if !ok {
-		writeError(w, http.StatusNotFound, errorBody(CodeShareNotFound, "carrier %q has ended: open another", ca.id))
+		writeError(w, http.StatusNotFound, errorBody(transport.CodeShareNotFound, "carrier %q has ended: open another", ca.id))
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -304,7 +304,7 @@ func TestShareStream(t *testing.T) {
 	for i := 0; ; i++ {
 		resp, body := l.ops(t, id, []any{0, "p"})
 		if resp.StatusCode == http.StatusNotFound {
-			wantError(t, resp, body, http.StatusNotFound, session.CodeShareNotFound)
+			wantError(t, resp, body, http.StatusNotFound, transport.CodeShareNotFound)
 			break
 		}
 		if i == 1000 {
@@ -324,9 +324,9 @@ func TestShareRefusals(t *testing.T) {
 		code                       string
 	}{
 		{"no version", http.MethodGet, "/share", "", http.StatusBadRequest, transport.CodeUnsupportedVersion},
-		{"unknown carrier", http.MethodGet, "/share?v=1&c=nope&n=0", "", http.StatusNotFound, session.CodeShareNotFound},
+		{"unknown carrier", http.MethodGet, "/share?v=1&c=nope&n=0", "", http.StatusNotFound, transport.CodeShareNotFound},
 		{"no ack", http.MethodGet, "/share?v=1&c=" + id, "", http.StatusBadRequest, transport.CodeBadRequest},
-		{"ops to an unknown carrier", http.MethodPost, "/share?v=1&c=nope", "[]", http.StatusNotFound, session.CodeShareNotFound},
+		{"ops to an unknown carrier", http.MethodPost, "/share?v=1&c=nope", "[]", http.StatusNotFound, transport.CodeShareNotFound},
 		{"ops not JSON", http.MethodPost, "/share?v=1&c=" + id, "[", http.StatusBadRequest, transport.CodeMalformed},
 		{"ops not an array", http.MethodPost, "/share?v=1&c=" + id, "{}", http.StatusBadRequest, transport.CodeMalformed},
 		{"unknown op", http.MethodPost, "/share?v=1&c=" + id, `[[1,"PUT","/comet/send"]]`, http.StatusBadRequest, transport.CodeMalformed},

@@ -167,6 +167,10 @@ const (
 	CodeStreamingBroken    = "streaming_unsupported"
 	CodeNoProtocol         = "no_protocol"
 	CodeInternalError      = "internal_error"
+	// CodeShareNotFound refuses a request for a shared carrier the server
+	// does not hold: unknown, ended, or of a node that is gone
+	// (PROTOCOL.md section 16).
+	CodeShareNotFound = "share_not_found"
 )
 
 // ErrorBody is the JSON body of every error response.
