@@ -51,8 +51,9 @@ function assign(to, from) {
   return to;
 }
 
-// The constructor: options.share false, or a page without
-// BroadcastChannel or XMLHttpRequest, makes a Comet of its own. It calls
+// The constructor: options.share false, transports that a carrier does
+// not take, or a page without BroadcastChannel or XMLHttpRequest, make a
+// Comet of its own. It calls
 // the constructor it wraps on this, as comet-dom.js's does, so that the
 // two files may be loaded in either order.
 var Shim = Comet, k;
@@ -64,7 +65,12 @@ Comet = function Comet(url, protocols, options) {
   }
   o = assign({}, o);
   g = o.globals || ROOT;
-  if (o.share !== false && g.BroadcastChannel && g.XMLHttpRequest) {
+  // A page that asks only for transports a carrier does not take (SSE,
+  // WebSocket) connects on its own, as it asked.
+  if (o.share !== false && g.BroadcastChannel && g.XMLHttpRequest &&
+    (o.transports || ['streaming']).some(function (t) {
+      return t == 'streaming' || t == 'longpoll';
+    })) {
     hb = hubFor(g, url, !!o.withCredentials);
     if (hb) o.globals = hb._globals;
   }

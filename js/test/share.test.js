@@ -373,6 +373,18 @@ for (const [build, get] of Object.entries(BUILDS)) {
       assert.equal(srv.pending('longpoll').length, 2);
     });
 
+    it('transports a carrier does not take make a Comet of its own', async () => {
+      const w = new World();
+      const A = w.tab();
+      const a = page(Comet, A, { transports: ['sse'] });
+      await w.settle();
+      negotiate(A, 'SA', ['sse']);
+      await w.settle();
+      assert.equal(A.net.open('sse').length, 1, 'its EventSource, the browser\'s');
+      assert.equal(A.net.open('share').length, 0);
+      assert.equal(a.of('close').length, 0);
+    });
+
     it('share: false, or a page without BroadcastChannel, makes a Comet of its own', async () => {
       const w = new World();
       const A = w.tab(), B = w.tab({ without: ['BroadcastChannel'] });
