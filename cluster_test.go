@@ -3,6 +3,7 @@ package comet_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -26,6 +27,12 @@ type memCluster struct {
 	direct   []string // each node's, in node order
 	handlers []*session.Handler
 	nodes    []*session.MemoryNode
+	cluster  *session.MemoryCluster
+	servers  []*httptest.Server
+	conns    []*connSet // each node's open connections, hijacked ones too
+	// out marks the nodes the balancer no longer sends requests to, as
+	// a balancer does once a node fails its health check.
+	out []atomic.Bool
 
 	mu     sync.Mutex
 	served map[string]map[string]int // session → node → requests
@@ -33,8 +40,9 @@ type memCluster struct {
 
 func newMemCluster(t *testing.T, n int, opts *session.Options) *memCluster {
 	t.Helper()
-	mc := &memCluster{served: make(map[string]map[string]int)}
+	mc := &memCluster{served: make(map[string]map[string]int), out: make([]atomic.Bool, n)}
 	cl := session.NewMemoryCluster()
+	mc.cluster = cl
 	var backends []*url.URL
 	for i := range n {
 		var o session.Options
@@ -49,7 +57,7 @@ func newMemCluster(t *testing.T, n int, opts *session.Options) *memCluster {
 		o.Broker = node
 		h := comet.NewHandler(&o)
 		id := node.Node()
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if s := r.URL.Query().Get("s"); s != "" {
 				mc.mu.Lock()
 				if mc.served[s] == nil {
@@ -60,11 +68,16 @@ func newMemCluster(t *testing.T, n int, opts *session.Options) *memCluster {
 			}
 			h.ServeHTTP(w, r)
 		}))
+		conns := &connSet{Listener: srv.Listener, open: make(map[net.Conn]struct{})}
+		srv.Listener = conns
+		srv.Start()
 		u, _ := url.Parse(srv.URL)
 		backends = append(backends, u)
 		mc.direct = append(mc.direct, srv.URL+"/comet")
 		mc.handlers = append(mc.handlers, h)
 		mc.nodes = append(mc.nodes, node)
+		mc.servers = append(mc.servers, srv)
+		mc.conns = append(mc.conns, conns)
 		t.Cleanup(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), testutil.Wait)
 			defer cancel()
@@ -78,7 +91,11 @@ func newMemCluster(t *testing.T, n int, opts *session.Options) *memCluster {
 	var next atomic.Uint64
 	proxy := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(backends[next.Add(1)%uint64(len(backends))])
+			i := next.Add(1) % uint64(len(backends))
+			for k := 0; k < len(backends) && mc.out[i].Load(); k++ {
+				i = (i + 1) % uint64(len(backends))
+			}
+			pr.SetURL(backends[i])
 		},
 		FlushInterval: -1,
 	}
@@ -89,6 +106,54 @@ func newMemCluster(t *testing.T, n int, opts *session.Options) *memCluster {
 	})
 	mc.url = lb.URL + "/comet"
 	return mc
+}
+
+// connSet is a listener that keeps the connections it accepted until they
+// close, those that http.Server no longer tracks (hijacked) too, so that
+// cut can end them all as a dying process would.
+type connSet struct {
+	net.Listener
+	mu   sync.Mutex
+	open map[net.Conn]struct{}
+}
+
+func (l *connSet) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	tc := &setConn{Conn: c, set: l}
+	l.mu.Lock()
+	l.open[tc] = struct{}{}
+	l.mu.Unlock()
+	return tc, nil
+}
+
+// cut closes the listener and every connection it accepted.
+func (l *connSet) cut() {
+	l.Listener.Close()
+	l.mu.Lock()
+	open := l.open
+	l.open = make(map[net.Conn]struct{})
+	l.mu.Unlock()
+	for c := range open {
+		c.Close()
+	}
+}
+
+type setConn struct {
+	net.Conn
+	set  *connSet
+	once sync.Once
+}
+
+func (c *setConn) Close() error {
+	c.once.Do(func() {
+		c.set.mu.Lock()
+		delete(c.set.open, c)
+		c.set.mu.Unlock()
+	})
+	return c.Conn.Close()
 }
 
 // TestClusterEcho runs sessions through three nodes behind a round-robin

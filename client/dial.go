@@ -56,7 +56,7 @@ func Dial(ctx context.Context, rawURL string, opts *Options) (*Conn, error) {
 	mount, nr := base, transport.NegotiateRequest{
 		Transports: o.Transports, Binary: !o.NoBinaryFrames, Target: o.Target,
 		Protocols: o.Protocols, NoStatus: true,
-		Codes:     []int{int(transport.CloseBrokerUnavailable)},
+		Codes:     []int{int(transport.CloseBrokerUnavailable), int(transport.CloseStateLost)},
 		Positions: true, Topics: o.Topics, Replies: !o.NoPostReplies,
 	}
 	if negotiatesInAttach(o) {

@@ -320,14 +320,14 @@ func testNegotiateBody(t *testing.T, separate bool) {
 		noReplies bool
 		want      string
 	}{
-		{"", nil, true, false, `{"transports":["longpoll"],"noStatus":true,"codes":[3008],"positions":true,"replies":true}`},
-		{"", nil, true, true, `{"transports":["longpoll"],"noStatus":true,"codes":[3008],"positions":true}`},
+		{"", nil, true, false, `{"transports":["longpoll"],"noStatus":true,"codes":[3008,3009],"positions":true,"replies":true}`},
+		{"", nil, true, true, `{"transports":["longpoll"],"noStatus":true,"codes":[3008,3009],"positions":true}`},
 		{"redis.internal:6379", nil, true, false,
-			`{"transports":["longpoll"],"target":"redis.internal:6379","noStatus":true,"codes":[3008],"positions":true,"replies":true}`},
+			`{"transports":["longpoll"],"target":"redis.internal:6379","noStatus":true,"codes":[3008,3009],"positions":true,"replies":true}`},
 		{"redis.internal:6379", nil, false, false,
-			`{"transports":["longpoll"],"binary":true,"target":"redis.internal:6379","noStatus":true,"codes":[3008],"positions":true,"replies":true}`},
+			`{"transports":["longpoll"],"binary":true,"target":"redis.internal:6379","noStatus":true,"codes":[3008,3009],"positions":true,"replies":true}`},
 		{"", []string{"v12.stomp", "v11.stomp"}, true, false,
-			`{"transports":["longpoll"],"protocols":["v12.stomp","v11.stomp"],"noStatus":true,"codes":[3008],"positions":true,"replies":true}`},
+			`{"transports":["longpoll"],"protocols":["v12.stomp","v11.stomp"],"noStatus":true,"codes":[3008,3009],"positions":true,"replies":true}`},
 	} {
 		_, err := Dial(t.Context(), ts.URL+"/comet", &Options{Transports: []string{transport.LongPoll}, Target: tc.target,
 			Protocols: tc.protocols, NoBinaryFrames: tc.noBinary, NoPostReplies: tc.noReplies, SeparateNegotiate: separate})

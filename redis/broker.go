@@ -34,12 +34,15 @@ type Broker struct {
 	subscribed chan struct{}    // closed at the first confirmed SUBSCRIBE
 	subOnce    sync.Once
 
-	mu       sync.RWMutex
-	live     map[string]lease // the live nodes, as of the last refresh
-	lastOK   time.Time        // when the last refresh succeeded
-	leaseErr error            // why the last refresh failed, or nil
-	subErr   error            // why the subscriber is not subscribed, or nil
-	pubsub   *goredis.PubSub  // the subscriber's, for Close to end its read
+	mu     sync.RWMutex
+	live   map[string]lease // the live nodes, as of the last refresh
+	lastOK time.Time        // when the last refresh succeeded
+	// leaseUntil is when our own lease lapses, by our clock: the send
+	// time of the last refresh that succeeded, plus the lease's length.
+	leaseUntil time.Time
+	leaseErr   error           // why the last refresh failed, or nil
+	subErr     error           // why the subscriber is not subscribed, or nil
+	pubsub     *goredis.PubSub // the subscriber's, for Close to end its read
 	// topics are the topic channels subscribed to, each with a channel
 	// closed once Redis has confirmed the subscription.
 	topics map[string]chan struct{}
@@ -56,8 +59,9 @@ var _ session.Broker = (*Broker)(nil)
 
 // event is one call to the Receiver: a message, or a node gone.
 type event struct {
-	msg  string
-	gone string // set for NodeGone
+	msg    string
+	gone   string // set for NodeGone
+	lapsed bool   // set for LeaseLapsed
 	// topic is set for a publication, pub.
 	topic string
 	pub   session.Publication
@@ -225,6 +229,8 @@ func (b *Broker) emit(e event) {
 	switch {
 	case e.gone != "":
 		b.recv.NodeGone(e.gone)
+	case e.lapsed:
+		b.recv.LeaseLapsed()
 	case e.topic != "":
 		b.recv.Publication(e.topic, e.pub)
 	default:

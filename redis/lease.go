@@ -135,7 +135,14 @@ func (b *Broker) refresh() error {
 	b.live = live
 	b.lastOK = now
 	b.leaseErr = nil
+	// A renewal sent after our lease lapsed comes too late: the other
+	// nodes have taken us for gone meanwhile.
+	lapsed := !b.leaseUntil.IsZero() && sent.After(b.leaseUntil)
+	b.leaseUntil = sent.Add(b.cfg.LeaseTTL)
 	b.mu.Unlock()
+	if lapsed {
+		b.emit(event{lapsed: true})
+	}
 	// Alive already says false when the Receiver hears of it.
 	for _, node := range gone {
 		b.emit(event{gone: node})

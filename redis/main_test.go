@@ -49,6 +49,7 @@ type recorder struct {
 	gone    chan string
 	pubs    chan topicPub
 	dropped atomic.Int64
+	lapsed  atomic.Int64
 }
 
 // topicPub is a publication a recorder was given.
@@ -76,6 +77,8 @@ func (r *recorder) Deliver(msg string) {
 		r.dropped.Add(1)
 	}
 }
+
+func (r *recorder) LeaseLapsed() { r.lapsed.Add(1) }
 
 func (r *recorder) NodeGone(node string) {
 	select {

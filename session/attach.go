@@ -334,13 +334,13 @@ func (a *attachment) collect(b *transport.Batch, d transport.Delivery, interval 
 		if a.ticket == "" {
 			a.ticket = s.tickets.mint()
 		}
-		b.Append(&transport.Frame{Type: transport.TypeOpen, Attempt: a.params.Attempt, Ack: s.inSeq,
+		b.Append(&transport.Frame{Type: transport.TypeOpen, Attempt: a.params.Attempt, Ack: s.ackSeq(),
 			Token: a.ticket, Interval: uint64(interval.Milliseconds())})
 	}
 	// A raw batch takes its ack last, where the writer may hold it back
 	// (see holdRawAck); any other keeps it first, as it always had.
 	if a.ackDue && !b.Raw {
-		b.Append(&transport.Frame{Type: transport.TypeAck, Ack: s.inSeq})
+		b.Append(&transport.Frame{Type: transport.TypeAck, Ack: s.ackSeq()})
 		a.ackDue = false
 	}
 	for _, tok := range a.echoes {
@@ -365,7 +365,7 @@ func (a *attachment) collect(b *transport.Batch, d transport.Delivery, interval 
 		a.cursor = s.out.AppendTo(b, a.cursor, limit)
 	}
 	if a.ackDue {
-		b.Append(&transport.Frame{Type: transport.TypeAck, Ack: s.inSeq})
+		b.Append(&transport.Frame{Type: transport.TypeAck, Ack: s.ackSeq()})
 		a.ackDue = false
 	}
 	if a.superseded {

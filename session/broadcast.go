@@ -47,12 +47,12 @@ func (h *Handler) NewPreparedMessage(typ transport.MessageType, p []byte) (*Prep
 
 // SendPrepared is Send for a prepared message.
 func (s *Session) SendPrepared(ctx context.Context, m *PreparedMessage) error {
-	return s.sendPrepared(ctx, m.entry(s), true)
+	return s.sendPrepared(ctx, m.entry(s), sendWait)
 }
 
 // TrySendPrepared is TrySend for a prepared message.
 func (s *Session) TrySendPrepared(m *PreparedMessage) error {
-	return s.sendPrepared(context.Background(), m.entry(s), false)
+	return s.sendPrepared(context.Background(), m.entry(s), sendTry)
 }
 
 // Broadcast offers m to every session without waiting: a session whose
@@ -61,11 +61,14 @@ func (s *Session) TrySendPrepared(m *PreparedMessage) error {
 // took the message. The sessions share m's encoded bytes. A session on a
 // WebSocket whose writes never wait (transport.PromptDownstream) is
 // written to by Broadcast itself, as a hub loop writes to each connection
-// in turn; on the others the session's writer sends the message.
+// in turn; on the others the session's writer sends the message. With
+// Options.Failover, Broadcast does not wait for the sessions' logs: a
+// message its node lost before its log kept it is never delivered, nor
+// numbered (the session's sequence goes on without it).
 func Broadcast(sessions []*Session, m *PreparedMessage) int {
 	n := 0
 	for _, s := range sessions {
-		if s.TrySendPrepared(m) == nil {
+		if s.sendPrepared(context.Background(), m.entry(s), sendOffer) == nil {
 			n++
 		}
 	}

@@ -88,6 +88,11 @@ type Receiver interface {
 	// NodeGone says that node's lease has lapsed: it has stopped, died,
 	// or lost the broker for longer than its lease.
 	NodeGone(node string)
+	// LeaseLapsed says this node's own lease lapsed before the broker
+	// renewed it (the process was paused, or cut off from the broker):
+	// the other nodes took it for gone meanwhile, and may have taken its
+	// sessions over.
+	LeaseLapsed()
 	// Publication hands over one publication of a topic this node
 	// subscribes to, in the topic's order.
 	Publication(topic string, p Publication)

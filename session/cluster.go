@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,6 +56,12 @@ type cluster struct {
 	down  time.Time                    // since when the broker has been unavailable; zero if it is not
 
 	bcast chan []byte // this node's broadcasts, for the other nodes (cluster_broadcast.go)
+
+	// store keeps the sessions' logs, with Options.Failover; else nil.
+	store SessionStore
+	// adopting holds the sessions this node is looking up or claiming
+	// (failover.go), each with a channel closed when it is done.
+	adopting map[string]chan struct{}
 }
 
 type linkKey struct {
@@ -78,6 +85,13 @@ func newCluster(h *Handler, b Broker) *cluster {
 	c := &cluster{h: h, b: b, node: b.Node(), calls: make(map[uint64]*call), gone: make(map[string]time.Time),
 		bcast: make(chan []byte, broadcastQueue),
 		front: make(map[uint64]*remoteAttachment), owned: make(map[linkKey]*ownerLink)}
+	if h.opts.Failover {
+		store, ok := b.(SessionStore)
+		if !ok {
+			panic(fmt.Sprintf("comet: Options.Failover needs a Broker that is a SessionStore; %T is not", b))
+		}
+		c.store, c.adopting = store, make(map[string]chan struct{})
+	}
 	return c
 }
 
@@ -127,6 +141,11 @@ func (c *cluster) check() {
 		c.endFronts()
 	}
 	if !expired {
+		return
+	}
+	if c.store != nil {
+		// Its sessions are for nodes that reach the broker to take over.
+		c.fenceAll()
 		return
 	}
 	c.h.sessions.each(func(s *Session) bool {
@@ -292,6 +311,9 @@ func (c *cluster) nodeGone(node string) {
 	}
 	for _, ol := range owned {
 		ol.end(errors.New("comet: the node serving the attachment is gone"))
+	}
+	if c.store != nil {
+		c.sweep(node)
 	}
 }
 

@@ -39,6 +39,30 @@
 // in a fresh session (topics.go). Without a broker, topics live in the
 // handler's memory and nothing else changes.
 //
+// Failover: with Options.Failover as well, a session outlives its node.
+// Its node keeps a log of it in the broker's store (SessionStore) and, once
+// that node is lost or shuts down, another takes the session over, with
+// the same id and no close for its client, and runs Serve again with
+// Session.Resumed true. The contract with the application:
+//
+//   - Send returns once the log keeps the message: a message whose Send
+//     returned reaches the client, whatever node is lost. TrySend waits
+//     for the log too; Broadcast does not, and a broadcast message the log
+//     has not kept when the node is lost is not delivered.
+//   - A message Recv returned is committed when Recv is called again (or
+//     by Session.Commit). The new Serve receives again, in order, the
+//     messages the old one took and did not commit, with their numbers
+//     (Session.Received): an application that records the number of each
+//     message it has acted on skips those it has seen, and acts on each
+//     message once.
+//   - The application's own state of the session (its Serve's variables)
+//     is not kept: the new Serve rebuilds it, from its own store if it has
+//     one. Topic subscriptions are not kept either; a resumed Serve
+//     subscribes again. The session's Request (headers, cookies, and Auth
+//     through Options.SaveAuth and LoadAuth) is.
+//   - A session negotiated with a target (a TCP relay's) is not taken
+//     over: the connection it carries ends with its node, and so does it.
+//
 // Shared attachments: the tabs of a page (comet-share.js) may send their
 // sessions' attaches and POSTs through one carrier, a stream or polls at
 // {Prefix}/share, which delivers their responses; each is served as the

@@ -302,11 +302,16 @@ func (h *Handler) prepareAttach(w http.ResponseWriter, r *http.Request, name str
 		return nil, nil
 	}
 	s := h.sessions.get(params.Session)
-	if s == nil {
-		if owner := h.foreignOwner(w, params.Session); owner != "" {
-			h.cluster.forward(w, r, adapter, owner, params)
+	for try := 0; s == nil; try++ {
+		var owner string
+		if s, owner = h.route(w, r, params.Session); s != nil {
+			break
 		}
-		return nil, nil
+		// With failover, an owner found gone before the link was made
+		// is looked for again, once: the session is taken over.
+		if owner == "" || h.cluster.forward(w, r, adapter, owner, params, try == 0) {
+			return nil, nil
+		}
 	}
 	if status, body, ok := s.useTicket(params.Ticket); !ok {
 		writeError(w, status, body)
@@ -325,6 +330,16 @@ func (s *Session) useTicket(t string) (int, transport.ErrorBody, bool) {
 		return http.StatusForbidden, errorBody(transport.CodeBadTicket, "attach ticket is unknown, used or expired; get a fresh one"), false
 	}
 	return 0, transport.ErrorBody{}, true
+}
+
+// route finds a session this node does not hold: the session, when
+// failover takes it over here, or the node that owns it. Otherwise it
+// answers the request and returns neither.
+func (h *Handler) route(w http.ResponseWriter, r *http.Request, id string) (*Session, string) {
+	if h.cluster != nil && h.cluster.store != nil {
+		return h.locate(w, r.Context(), id)
+	}
+	return nil, h.foreignOwner(w, id)
 }
 
 // foreignOwner returns the node that owns a session this node does not
@@ -369,7 +384,7 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request) {
 	s := h.sessions.get(id)
 	owner := ""
 	if s == nil {
-		if owner = h.foreignOwner(w, id); owner == "" {
+		if s, owner = h.route(w, r, id); s == nil && owner == "" {
 			return
 		}
 	}
@@ -388,18 +403,18 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request) {
 	// answer (PROTOCOL.md section 6); absent or not a number, none.
 	attempt, _ := strconv.ParseUint(q.Get("a"), 10, 64)
 	var reply []byte
-	if s != nil {
-		status, eb, rep := h.applyPost(s, body, attempt)
-		if status != http.StatusOK {
-			writeError(w, status, eb)
-			return
-		}
-		reply = rep
-	} else {
+	for try := 0; s == nil; try++ {
 		ctx, cancel := context.WithTimeout(r.Context(), h.opts.BrokerTimeout)
-		defer cancel()
 		rep, err := h.cluster.call(ctx, owner, &envelope{kind: kindPost, a: id, num: attempt, data: body})
+		cancel()
 		switch {
+		case errors.Is(err, errNodeGone) && h.cluster.store != nil && try == 0:
+			// Its owner is gone: with failover the session is taken
+			// over, here or by another node.
+			if s, owner = h.route(w, r, id); s == nil && owner == "" {
+				return
+			}
+			continue
 		case err != nil:
 			h.writeCallError(w, err)
 			return
@@ -408,6 +423,15 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		reply = rep.data
+		break
+	}
+	if s != nil {
+		status, eb, rep := h.applyPost(s, body, attempt)
+		if status != http.StatusOK {
+			writeError(w, status, eb)
+			return
+		}
+		reply = rep
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store, no-transform")

@@ -202,6 +202,8 @@ func (s *Session) post(body []byte, attempt uint64) ([]byte, error) {
 		s.failLocked(err)
 		return nil, err
 	}
+	// The answer's ack covers what the log keeps (failover).
+	s.awaitUpKeptLocked(s.inSeq)
 	if s.everAttached && s.deliverer == nil && s.timer != nil && s.closeErr == nil {
 		// A detached client that still POSTs is alive (a long-poll
 		// client whose application reads slowly stops polling). One that
@@ -209,7 +211,7 @@ func (s *Session) post(body []byte, attempt uint64) ([]byte, error) {
 		s.timer.Reset(s.opts.Grace)
 	}
 	var b transport.Batch
-	b.Append(&transport.Frame{Type: transport.TypeAck, Ack: s.inSeq})
+	b.Append(&transport.Frame{Type: transport.TypeAck, Ack: s.ackSeq()})
 	if key.WantTicket {
 		b.Append(&transport.Frame{Type: transport.TypeTicket, Token: s.tickets.mint()})
 	}
@@ -270,6 +272,7 @@ func (s *Session) receiveLocked(frames []transport.Frame, t uint8) (rest []trans
 			}
 			if s.closeErr != nil {
 				s.inSeq++ // closed locally: acknowledge and discard
+				s.keepUp(s.inSeq, []byte{upDiscarded})
 				continue
 			}
 			if len(s.in) > 0 && (len(s.in) >= s.opts.InboundMessages || s.inBytes+len(f.Payload) > s.opts.InboundBytes) {
@@ -284,9 +287,12 @@ func (s *Session) receiveLocked(frames []transport.Frame, t uint8) (rest []trans
 			if f.Type == transport.TypeBinary {
 				typ = transport.Binary
 			}
-			s.in = append(s.in, inMessage{typ: typ, p: f.Payload})
-			s.inBytes += len(f.Payload)
 			s.inSeq++
+			s.in = append(s.in, inMessage{typ: typ, seq: s.inSeq, p: f.Payload})
+			s.inBytes += len(f.Payload)
+			if s.dur != nil {
+				s.keepUp(s.inSeq, encodeUp(typ, f.Payload))
+			}
 			s.inReady.Wake()
 			s.h.counters.msgsIn[t].Add(1)
 		case transport.TypeAck:
@@ -314,6 +320,9 @@ func (s *Session) receiveLocked(frames []transport.Frame, t uint8) (rest []trans
 		default:
 			return nil, violation(transport.CloseProtocolError, "unexpected %s frame upstream", f.Type)
 		}
+	}
+	if s.dur != nil && len(s.dur.up) > 0 {
+		s.kickLocked()
 	}
 	return rest, nil
 }
@@ -343,6 +352,9 @@ func (s *Session) peerClosedLocked(f *transport.Frame) error {
 		return violation(transport.CloseProtocolError, "invalid close code %d", f.Code)
 	}
 	s.inSeq++
+	if s.dur != nil {
+		s.keepUp(s.inSeq, encodeUpClose(code, f.Reason))
+	}
 	s.recvClose = true
 	if s.sentClose != 0 {
 		// Both closes exchanged: nothing is left to deliver.

@@ -17,12 +17,13 @@ type MemoryCluster struct {
 	nodes  map[string]*MemoryNode
 	topics *memoryTopics
 	subs   map[string]map[*MemoryNode]bool // topic → its subscribed nodes
+	logs   map[string]*memoryLog           // sessions' logs (memory_store.go)
 }
 
 // NewMemoryCluster returns an empty cluster.
 func NewMemoryCluster() *MemoryCluster {
 	return &MemoryCluster{nodes: make(map[string]*MemoryNode), topics: newMemoryTopics(),
-		subs: make(map[string]map[*MemoryNode]bool)}
+		subs: make(map[string]map[*MemoryNode]bool), logs: make(map[string]*memoryLog)}
 }
 
 // memoryInbox bounds the messages queued for one node. Past it a message
@@ -137,14 +138,20 @@ func (n *MemoryNode) Err() error {
 
 // SetDown cuts the node off from the cluster's broker (down) or restores
 // it: while down, its Send fails, Err reports ErrBrokerUnavailable, and
-// the other nodes see it gone, as they would once its lease lapsed.
+// the other nodes see it gone, as they would once its lease lapsed. A
+// node restored is told that its lease lapsed (Receiver.LeaseLapsed), as
+// a node is that renews its lease too late.
 func (n *MemoryNode) SetDown(down bool) {
 	n.c.mu.Lock()
 	changed := n.down != down
 	n.down = down
+	r := n.r
 	n.c.mu.Unlock()
-	if changed && down {
+	switch {
+	case changed && down:
 		n.c.gone(n)
+	case changed && r != nil:
+		r.LeaseLapsed()
 	}
 }
 
@@ -237,6 +244,18 @@ func (n *MemoryNode) usable(ctx context.Context) error {
 		return err
 	}
 	return ctx.Err()
+}
+
+// storeUsable is usable for the sessions' logs, which a closed node, like
+// a dead process, reaches no more.
+func (n *MemoryNode) storeUsable(ctx context.Context) error {
+	n.c.mu.Lock()
+	closed := n.closed
+	n.c.mu.Unlock()
+	if closed {
+		return ErrBrokerUnavailable
+	}
+	return n.usable(ctx)
 }
 
 // gone tells every other live node that n has gone.

@@ -222,17 +222,31 @@ func (h *Handler) open(w http.ResponseWriter, r *http.Request, c client, key net
 	if h.cluster != nil {
 		id = h.cluster.node + "." + id
 	}
-	s := newSession(h, id, randomToken(), info)
-	resp.Binary = req.Binary && !h.opts.NoBinaryFrames
-	resp.NoStatus = req.NoStatus && !h.opts.LegacyClose
+	secret := randomToken()
+	agreed := agreement{
+		Binary:     req.Binary && !h.opts.NoBinaryFrames,
+		NoStatus:   req.NoStatus && !h.opts.LegacyClose,
+		BrokerCode: slices.Contains(req.Codes, int(transport.CloseBrokerUnavailable)),
+		LostCode:   slices.Contains(req.Codes, int(transport.CloseStateLost)),
+		Positions:  req.Positions,
+		Replies:    req.Replies && h.opts.ReplyWait > 0,
+	}
+	var dur *durable
+	// A session with a target carries a connection of its node's (the TCP
+	// relay's), which no other node can continue: it ends with its node.
+	if h.cluster != nil && h.cluster.store != nil && info.Target == "" {
+		if dur, err = h.cluster.create(r.Context(), id, secret, info, agreed); err != nil {
+			h.limits.removeSession(key)
+			h.refuse(w, http.StatusServiceUnavailable, errorBody(transport.CodeBrokerUnavailable, "%v", err), time.Second)
+			return nil, nil
+		}
+	}
+	s := newSession(h, id, secret, info)
+	resp.Binary, resp.NoStatus, resp.Positions, resp.Replies = agreed.Binary, agreed.NoStatus, agreed.Positions, agreed.Replies
 	resp.Protocol = d.Protocol
 	s.mu.Lock()
-	s.binary, s.noStatus = resp.Binary, resp.NoStatus
-	s.brokerCode = slices.Contains(req.Codes, int(transport.CloseBrokerUnavailable))
-	s.positions = req.Positions
-	resp.Positions = req.Positions
-	s.replies = req.Replies && h.opts.ReplyWait > 0
-	resp.Replies = s.replies
+	s.agree(agreed)
+	s.dur = dur
 	s.addrKey, s.counted = key, true
 	resp.Tickets = []string{s.tickets.mint(), s.tickets.mint()}
 	s.mu.Unlock()

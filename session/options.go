@@ -248,6 +248,22 @@ type Options struct {
 	// closes its sessions with 3008, for its lease has lapsed and the
 	// other nodes no longer send it their requests. Default 10s.
 	BrokerTimeout time.Duration
+	// Failover makes each session outlive its node: the session's log is
+	// kept in the Broker, which must then be a SessionStore too (a
+	// MemoryCluster's nodes are), and when the node is lost another takes the
+	// session over and runs Serve again (see Session.Resumed). It costs
+	// a store write per burst of traffic: Send returns once the log
+	// keeps the message, and the client's messages are acknowledged once
+	// it keeps them. Default false: a session ends with its node.
+	Failover bool
+	// SaveAuth encodes a session's Auth (Decision.Auth) for its log, and
+	// LoadAuth decodes it on the node that takes the session over, for
+	// Session.Request. They matter only with Failover, and only for a
+	// non-nil Auth: a session whose Auth is not nil and cannot be saved
+	// (no SaveAuth, or an error) is not taken over when its node is
+	// lost; it ends, with close code 3009 (state lost).
+	SaveAuth func(auth any) ([]byte, error)
+	LoadAuth func(data []byte) (any, error)
 	// TopicHistory is how many of a topic's latest messages its history
 	// keeps, for clients that resume the topic in a fresh session
 	// (Session.Subscribe). Default 1000. Every node of a cluster, and a

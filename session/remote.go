@@ -48,8 +48,10 @@ var _ transport.Attachment = (*remoteAttachment)(nil)
 // forward serves an attach request for a session another node owns: it
 // opens a link to the owner, which checks the ticket, then hands the
 // adapter the link's attachment; or it answers the request with why it
-// cannot.
-func (c *cluster) forward(w http.ResponseWriter, r *http.Request, adapter transport.Adapter, owner string, params transport.AttachParams) {
+// cannot. With failover and retry set, an owner gone before the link was
+// made is left for the caller to look for again: forward reports whether
+// it answered the request.
+func (c *cluster) forward(w http.ResponseWriter, r *http.Request, adapter transport.Adapter, owner string, params transport.AttachParams, retry bool) bool {
 	o := &c.h.opts
 	ra := &remoteAttachment{c: c, node: owner, link: c.nextID.Add(1), params: params,
 		limits:    transport.Limits{MaxBatch: o.MaxBatch, WriteTimeout: o.WriteTimeout, DeflateLevel: o.Compression.DeflateLevel()},
@@ -77,13 +79,16 @@ func (c *cluster) forward(w http.ResponseWriter, r *http.Request, adapter transp
 	reply, err := c.call(ctx, owner, open)
 	if err != nil {
 		ra.drop()
+		if retry && c.store != nil && errors.Is(err, errNodeGone) {
+			return false
+		}
 		c.h.writeCallError(w, err)
-		return
+		return true
 	}
 	if reply.num != 0 {
 		ra.drop()
 		writeReply(w, reply)
-		return
+		return true
 	}
 	w.Header().Set("Cache-Control", "no-store, no-transform")
 	adapter.ServeAttach(w, r, ra)
@@ -94,6 +99,7 @@ func (c *cluster) forward(w http.ResponseWriter, r *http.Request, adapter transp
 	default:
 		ra.End(errors.New("comet: attachment never started"))
 	}
+	return true
 }
 
 // writeCallError answers a request whose call to the owner failed: the

@@ -57,6 +57,7 @@ type Session struct {
 	inBytes  int
 	inReady  signal.Signal // woken when a message arrives
 	inSpace  signal.Signal // woken when Recv makes room
+	lastRecv uint64        // sequence number of the message Recv last returned
 	lastSeen time.Time     // last upstream traffic of any kind
 	inTokens float64       // Options.InboundRate's bucket
 	inRefill time.Time     // when inTokens was last refilled
@@ -73,6 +74,10 @@ type Session struct {
 
 	tickets tickets
 
+	// dur is the session's part in failover (durable.go); nil without.
+	// Set before the session is shared, never changed.
+	dur *durable
+
 	// binary: negotiate agreed to raw binary WebSocket messages. Set
 	// under mu before the session is shared, never changed.
 	binary bool
@@ -81,6 +86,8 @@ type Session struct {
 	noStatus bool
 	// brokerCode: the client understands close code 3008. Set as binary is.
 	brokerCode bool
+	// lostCode: the client understands close code 3009. Set as binary is.
+	lostCode bool
 	// positions: negotiate agreed to topic positions. Set as binary is.
 	positions bool
 	// replies: negotiate agreed to messages in POST answers (see
@@ -109,6 +116,7 @@ type Session struct {
 
 type inMessage struct {
 	typ transport.MessageType
+	seq uint64
 	p   []byte
 }
 
@@ -170,11 +178,16 @@ func (s *Session) Transport() string {
 func (s *Session) Recv(ctx context.Context) (transport.MessageType, []byte, error) {
 	for {
 		s.mu.Lock()
+		if d := s.dur; d != nil && d.commit < s.lastRecv {
+			// Asking for the next message commits the last.
+			d.commit = s.lastRecv
+		}
 		if len(s.in) > 0 && (s.closeErr == nil || s.closeErr.Remote) {
 			m := s.in[0]
 			s.in[0] = inMessage{}
 			s.in = popFront(s.in)
 			s.inBytes -= len(m.p)
+			s.lastRecv = m.seq
 			s.inSpace.Wake()
 			s.mu.Unlock()
 			return m.typ, m.p, nil
@@ -201,25 +214,40 @@ func (s *Session) Recv(ctx context.Context) (transport.MessageType, []byte, erro
 // Send queues a message for the client. It returns once the message is in
 // the outbound window, which is bounded: when the window is full, Send
 // waits for the client's acknowledgements or ctx (a cancelled ctx ends only
-// this call), unless Options.CloseSlowConsumers is set. Text must be valid
+// this call), unless Options.CloseSlowConsumers is set. With
+// Options.Failover it returns once the session's log keeps the message
+// too, so that the client receives it even if this node is lost; if ctx
+// ends first, the message may still be delivered. Text must be valid
 // UTF-8. The session does not keep p.
 func (s *Session) Send(ctx context.Context, typ transport.MessageType, p []byte) error {
 	e, err := s.prepare(typ, p)
 	if err != nil {
 		return err
 	}
-	return s.sendPrepared(ctx, e, true)
+	return s.sendPrepared(ctx, e, sendWait)
 }
 
-// TrySend is Send without waiting: when the window is full it returns
-// ErrWouldBlock (or, with Options.CloseSlowConsumers, closes the session).
+// TrySend is Send without waiting for room: when the window is full it
+// returns ErrWouldBlock (or, with Options.CloseSlowConsumers, closes the
+// session). With Options.Failover it still waits for the log, as Send
+// does.
 func (s *Session) TrySend(typ transport.MessageType, p []byte) error {
 	e, err := s.prepare(typ, p)
 	if err != nil {
 		return err
 	}
-	return s.sendPrepared(context.Background(), e, false)
+	return s.sendPrepared(context.Background(), e, sendTry)
 }
+
+// How sendPrepared waits: for room and the log (Send), for the log only
+// (TrySend), or for neither (Broadcast).
+type sendMode uint8
+
+const (
+	sendWait sendMode = iota
+	sendTry
+	sendOffer
+)
 
 // prepare checks a message and makes its window entry: encoded once, or
 // for a binary message to a client that agreed to raw binary WebSocket
@@ -241,7 +269,7 @@ func (s *Session) prepare(typ transport.MessageType, p []byte) (window.Entry, er
 
 // sendPrepared queues a message entry. It is shared by Send, TrySend and
 // Broadcast.
-func (s *Session) sendPrepared(ctx context.Context, e window.Entry, wait bool) error {
+func (s *Session) sendPrepared(ctx context.Context, e window.Entry, mode sendMode) error {
 	size := e.Size
 	for waited := false; ; waited = true {
 		s.mu.Lock()
@@ -251,8 +279,16 @@ func (s *Session) sendPrepared(ctx context.Context, e window.Entry, wait bool) e
 			return err
 		}
 		if s.out.HasRoom(size) {
-			s.out.Push(e)
+			seq := s.pushOut(e)
 			s.h.buffered.Add(int64(size))
+			if s.out.Ready() < seq {
+				// Held for the log, whose write wakes the writers.
+				s.mu.Unlock()
+				if mode == sendOffer {
+					return nil
+				}
+				return s.awaitKept(ctx, seq)
+			}
 			s.replyReady.Wake()
 			a := s.deliverer
 			now := a != nil && s.replyWaiting == 0 && a.wakeNow()
@@ -271,7 +307,7 @@ func (s *Session) sendPrepared(ctx context.Context, e window.Entry, wait bool) e
 		}
 		space := s.outSpace.Wait()
 		s.mu.Unlock()
-		if !wait {
+		if mode != sendWait {
 			s.h.counters.sendsSkipped.Add(1)
 			return ErrWouldBlock
 		}
@@ -338,7 +374,7 @@ func (s *Session) closeLocked(code transport.CloseCode, reason string, retry uin
 		return
 	}
 	ce := &transport.CloseError{Code: code, Reason: reason, Retry: retry}
-	s.sentClose = s.out.Push(window.Entry{Type: transport.TypeClose, Close: ce})
+	s.sentClose = s.pushOut(window.Entry{Type: transport.TypeClose, Close: ce})
 	s.replyReady.Wake()
 	if s.closeErr == nil {
 		s.closeErr = ce
@@ -411,6 +447,10 @@ func (s *Session) finish() {
 	ce := s.closeErr
 	counted, key := s.counted, s.addrKey
 	s.h.counters.open[s.tidx].Add(-1)
+	forget := s.dur != nil && !s.dur.fenced
+	if s.dur != nil {
+		s.dur.kept.Wake()
+	}
 	s.mu.Unlock()
 
 	code := transport.CloseCode(0)
@@ -421,6 +461,12 @@ func (s *Session) finish() {
 
 	for _, a := range attached {
 		a.end(nil)
+	}
+	if forget {
+		// The session has ended: its log goes too, unless another node
+		// owns it now. It goes first, for a request that no longer finds
+		// the session here would take it over from its log.
+		s.h.forgetLog(s.id, s.dur)
 	}
 	s.h.sessions.remove(s.id)
 	s.unsubscribeAll()

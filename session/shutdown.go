@@ -22,7 +22,11 @@ func (s *Session) shortenLingerLocked() {
 	}
 }
 
-// Shutdown stops the handler gracefully: negotiates are refused with 503,
+// Shutdown stops the handler gracefully: negotiates are refused with 503.
+// With Options.Failover, every session is handed over to the other nodes:
+// its log is released, and its transports cut without a close, so that
+// its client resumes through another node, which takes it over at once
+// and runs Serve again (Session.Resumed). Otherwise
 // every session is closed with 3001 (server shutdown) and a random
 // reconnect hint up to Options.ShutdownRetry, so that clients do not all
 // return at once, and Shutdown waits for the closes to be delivered: to an
@@ -36,6 +40,10 @@ func (s *Session) shortenLingerLocked() {
 // them. Shutdown then waits, within ctx, for every Options.Serve to return.
 func (h *Handler) Shutdown(ctx context.Context) error {
 	h.closing.Store(true)
+	if h.cluster != nil && h.cluster.store != nil {
+		// With failover the sessions go on, on other nodes.
+		h.cluster.handOverAll(ctx)
+	}
 	h.sessions.each(func(s *Session) bool {
 		retry := rand.N(h.opts.ShutdownRetry + time.Millisecond)
 		s.mu.Lock()

@@ -67,7 +67,7 @@ func (s *Session) pushTopic(m *topicMessage) {
 
 // pushLocked queues e and wakes the delivering attachment.
 func (s *Session) pushLocked(e window.Entry) {
-	s.out.Push(e)
+	s.pushOut(e)
 	s.h.buffered.Add(int64(e.Size))
 	s.replyReady.Wake()
 	if a := s.deliverer; a != nil {

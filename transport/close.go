@@ -41,6 +41,9 @@ const (
 	// negotiate that it understands it (NegotiateRequest.Codes); any other
 	// gets CloseServerShutdown in its place.
 	CloseBrokerUnavailable CloseCode = 3008 // reconnect: the cluster's broker (Redis) was unreachable too long
+	// CloseStateLost is sent only to a client that said at negotiate that
+	// it understands it, as CloseBrokerUnavailable is.
+	CloseStateLost CloseCode = 3009 // reconnect: the session's state was lost (Redis restarted without it)
 
 	// The TCP relay's codes (PROTOCOL.md section 13), all terminal: the
 	// same target would fail the same way.
@@ -63,7 +66,7 @@ const MaxReasonBytes = 123
 func (c CloseCode) Terminal() bool {
 	switch c {
 	case CloseInternalError, CloseSessionExpired, CloseServerShutdown, CloseSlowConsumer,
-		CloseUnreachable, CloseOverloaded, CloseBrokerUnavailable:
+		CloseUnreachable, CloseOverloaded, CloseBrokerUnavailable, CloseStateLost:
 		return false
 	}
 	return c < 4000
@@ -93,8 +96,8 @@ var closeNames = map[CloseCode]string{
 	CloseSlowConsumer: "slow consumer", CloseUnauthorized: "unauthorized",
 	CloseUnreachable: "unreachable", CloseForbiddenOrigin: "forbidden origin",
 	CloseOverloaded: "overloaded", CloseRateExceeded: "inbound rate exceeded",
-	CloseBrokerUnavailable: "broker unavailable",
-	CloseRelayNotAllowed:   "relay target not allowed", CloseRelayRefused: "relay connection refused",
+	CloseBrokerUnavailable: "broker unavailable", CloseStateLost: "session state lost",
+	CloseRelayNotAllowed: "relay target not allowed", CloseRelayRefused: "relay connection refused",
 	CloseRelayConnectTimeout: "relay connect timeout", CloseRelayDNS: "relay DNS failure",
 	CloseRelayReset: "relay connection reset", CloseRelayClosed: "relay connection closed",
 	CloseRelayIdle: "relay idle timeout",

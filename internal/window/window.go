@@ -45,6 +45,7 @@ type Window struct {
 	entries []Entry
 	acked   uint64 // the peer's cumulative ack
 	next    uint64 // sequence number of the next Push, from 1
+	ready   uint64 // the newest entry that may be sent (see PushHeld)
 	bytes   int    // sum of the entries' sizes
 
 	maxMessages, maxBytes int
@@ -66,15 +67,42 @@ func (w *Window) HasRoom(size int) bool {
 	return len(w.entries) < w.maxMessages && w.bytes+size <= w.maxBytes
 }
 
+// Resume returns a window like New's whose first Push is numbered
+// acked+1: that of a session rebuilt from its log, whose client has
+// acknowledged the messages up to acked.
+func Resume(maxMessages, maxBytes int, acked uint64) Window {
+	return Window{acked: acked, next: acked + 1, ready: acked, maxMessages: maxMessages, maxBytes: maxBytes}
+}
+
 // Push appends e, whether or not it fits (a close always goes), and
-// returns its sequence number.
+// returns its sequence number. It may be sent at once, unless entries
+// pushed by PushHeld before it are still held.
 func (w *Window) Push(e Entry) uint64 {
+	seq := w.PushHeld(e)
+	if w.ready == seq-1 {
+		w.ready = seq
+	}
+	return seq
+}
+
+// PushHeld appends e as Push does, but holds it back from AppendTo and
+// PendingAfter until Release: a session whose log is kept elsewhere
+// sends nothing that the log has not kept.
+func (w *Window) PushHeld(e Entry) uint64 {
 	seq := w.next
 	w.entries = append(w.entries, e)
 	w.next++
 	w.bytes += e.Size
 	return seq
 }
+
+// Release lets the entries up to seq (at most Last) be sent.
+func (w *Window) Release(seq uint64) {
+	w.ready = max(w.ready, min(seq, w.Last()))
+}
+
+// Ready returns the sequence number of the newest entry that may be sent.
+func (w *Window) Ready() uint64 { return w.ready }
 
 // Last returns the sequence number of the newest entry pushed, 0 if none.
 func (w *Window) Last() uint64 { return w.next - 1 }
@@ -95,8 +123,8 @@ func (w *Window) Ack(n uint64) (bool, error) {
 	if n <= w.acked {
 		return false, nil
 	}
-	if n > w.Last() {
-		return false, fmt.Errorf("ack %d of a message never sent (last %d)", n, w.Last())
+	if n > w.ready {
+		return false, fmt.Errorf("ack %d of a message never sent (last %d)", n, w.ready)
 	}
 	drop := int(n - w.acked)
 	for _, e := range w.entries[:drop] {
@@ -115,7 +143,7 @@ func (w *Window) Ack(n uint64) (bool, error) {
 func (w *Window) Drop() int {
 	n := w.bytes
 	w.entries, w.bytes = nil, 0
-	w.acked = w.Last()
+	w.acked, w.ready = w.Last(), w.Last()
 	return n
 }
 
@@ -123,7 +151,7 @@ func (w *Window) Drop() int {
 func (w *Window) Bytes() int { return w.bytes }
 
 // PendingAfter reports whether an entry after seq awaits sending.
-func (w *Window) PendingAfter(seq uint64) bool { return max(seq, w.acked) < w.Last() }
+func (w *Window) PendingAfter(seq uint64) bool { return max(seq, w.acked) < w.ready }
 
 // AppendTo encodes the entries after seq onto b while b stays within
 // limit bytes, and returns the sequence number of the last one appended
@@ -133,7 +161,7 @@ func (w *Window) PendingAfter(seq uint64) bool { return max(seq, w.acked) < w.La
 func (w *Window) AppendTo(b *transport.Batch, seq uint64, limit int) uint64 {
 	seq = max(seq, w.acked)
 	first := seq + 1
-	for i := int(seq - w.acked); i < len(w.entries); i++ {
+	for i := int(seq - w.acked); i < int(w.ready-w.acked); i++ {
 		next := w.acked + uint64(i) + 1
 		frames, size := len(b.Frames), len(b.Bytes)
 		if e := &w.entries[i]; e.Type == transport.TypeClose {

@@ -160,3 +160,61 @@ func TestDrop(t *testing.T) {
 		t.Fatalf("Push after Drop = %d (Len %d), want 3 (1)", seq, w.Len())
 	}
 }
+
+// TestHeld covers a window whose entries wait for a log: held ones are
+// neither sent nor acknowledgeable until released, and a Push behind a
+// held one waits with it.
+func TestHeld(t *testing.T) {
+	w := New(10, 1000)
+	w.Push(text("one"))
+	if seq := w.PushHeld(text("two")); seq != 2 || w.Ready() != 1 || w.Last() != 2 {
+		t.Fatalf("PushHeld = %d, Ready %d, Last %d; want 2, 1, 2", seq, w.Ready(), w.Last())
+	}
+	if seq := w.Push(text("three")); seq != 3 || w.Ready() != 1 {
+		t.Fatalf("a Push behind a held entry: seq %d, Ready %d; want 3, 1", seq, w.Ready())
+	}
+	var b transport.Batch
+	if last := w.AppendTo(&b, 0, 1000); last != 1 || b.Len() != 1 {
+		t.Fatalf("AppendTo with 2 held = %d (%d frames), want 1", last, b.Len())
+	}
+	if w.PendingAfter(1) {
+		t.Fatal("PendingAfter counts a held entry")
+	}
+	if _, err := w.Ack(2); err == nil {
+		t.Fatal("an ack of a held message was accepted")
+	}
+	w.Release(2)
+	if w.Ready() != 2 || !w.PendingAfter(1) {
+		t.Fatalf("Release(2): Ready %d, want 2 and pending", w.Ready())
+	}
+	w.Release(9)
+	if w.Ready() != 3 {
+		t.Fatalf("Release beyond Last: Ready %d, want 3", w.Ready())
+	}
+	w.Release(1)
+	if w.Ready() != 3 {
+		t.Fatal("Release went back")
+	}
+	if released, err := w.Ack(3); !released || err != nil || w.Len() != 0 {
+		t.Fatalf("Ack(3) = %v, %v with %d left", released, err, w.Len())
+	}
+}
+
+// TestResume covers a window rebuilt from a log: numbering goes on after
+// the ack, and the entries pushed back are ready at once.
+func TestResume(t *testing.T) {
+	w := Resume(10, 1000, 41)
+	if w.Acked() != 41 || w.Last() != 41 || w.Ready() != 41 || w.Len() != 0 {
+		t.Fatalf("Resume(41): acked %d, last %d, ready %d, len %d", w.Acked(), w.Last(), w.Ready(), w.Len())
+	}
+	if released, err := w.Ack(41); released || err != nil {
+		t.Fatalf("the resumed ack again = %v, %v; want a no-op", released, err)
+	}
+	if seq := w.Push(text("x")); seq != 42 || w.Ready() != 42 {
+		t.Fatalf("first Push = %d, Ready %d; want 42, 42", seq, w.Ready())
+	}
+	var b transport.Batch
+	if last := w.AppendTo(&b, 0, 1000); last != 42 || string(b.Bytes) != "[\"m\",42,\"x\"]\n" {
+		t.Fatalf("AppendTo = %d, %q", last, b.Bytes)
+	}
+}

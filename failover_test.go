@@ -1,0 +1,291 @@
+package comet_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/seed-544bbf9f/comet/client"
+	"github.com/seed-544bbf9f/comet/internal/testutil"
+	"github.com/seed-544bbf9f/comet/session"
+	"github.com/seed-544bbf9f/comet/transport"
+)
+
+// echoApp is an echo application whose state outlives its nodes, as an
+// application's database does: the newest message number it echoed for
+// each session. A session taken over delivers again the messages its
+// last Serve did not commit; the application skips those it has done, by
+// Session.Received, as the package doc tells applications to.
+type echoApp struct {
+	mu      sync.Mutex
+	done    map[string]uint64
+	skipped int
+	resumed atomic.Int64
+	// ends receives how each Serve ended.
+	ends chan error
+}
+
+func newEchoApp() *echoApp {
+	return &echoApp{done: make(map[string]uint64), ends: make(chan error, 16)}
+}
+
+func (a *echoApp) serve(s *session.Session) {
+	if s.Resumed() {
+		a.resumed.Add(1)
+	}
+	ctx := s.Context()
+	for {
+		typ, p, err := s.Recv(ctx)
+		if err != nil {
+			a.ends <- err
+			return
+		}
+		seq := s.Received()
+		a.mu.Lock()
+		seen := seq <= a.done[s.ID()]
+		if seen {
+			a.skipped++
+		}
+		a.mu.Unlock()
+		if seen {
+			continue
+		}
+		if err := s.Send(ctx, typ, p); err != nil {
+			a.ends <- err
+			return
+		}
+		a.mu.Lock()
+		a.done[s.ID()] = seq
+		a.mu.Unlock()
+	}
+}
+
+// nodeIndex returns the index in mc of the node that made session id.
+func nodeIndex(t *testing.T, mc *memCluster, id string) int {
+	t.Helper()
+	node, _, ok := strings.Cut(id, ".")
+	if !ok {
+		t.Fatalf("session id %q names no node", id)
+	}
+	for i, n := range mc.nodes {
+		if n.Node() == node {
+			return i
+		}
+	}
+	t.Fatalf("session id %q names an unknown node", id)
+	return -1
+}
+
+// kill stops node i as a kill -9 would, as far as one process can: the
+// balancer sends it nothing more, it accepts no connection, those it had
+// are cut, and its broker and the logs are out of its reach, so that
+// nothing it still tries lands.
+func (mc *memCluster) kill(i int) {
+	mc.out[i].Store(true)
+	mc.nodes[i].Close()
+	mc.conns[i].cut()
+}
+
+// echoLead bounds how far echoThrough's sender runs ahead of the echoes,
+// so that traffic goes on both ways for the whole exchange, whatever is
+// done at one point of it.
+const echoLead = 32
+
+// echoThrough sends n messages on c, at most echoLead ahead of their
+// echoes, and reads the echoes, calling at(k) after the kth distinct
+// one. It returns how many echoes came twice. Every message must be
+// echoed, in order; one may come again only right after its first echo's
+// successors, which a takeover redelivers.
+func echoThrough(t *testing.T, ctx context.Context, c *client.Conn, n int, at func(k int)) (dups int) {
+	t.Helper()
+	credits := make(chan struct{}, echoLead)
+	for range echoLead {
+		credits <- struct{}{}
+	}
+	go func() {
+		for i := range n {
+			select {
+			case <-credits:
+			case <-ctx.Done():
+				return
+			}
+			if err := c.Send(ctx, transport.Text, fmt.Appendf(nil, "m%d", i)); err != nil {
+				t.Errorf("Send %d: %v", i, err)
+				return
+			}
+		}
+	}()
+	next := 0
+	for next < n {
+		_, p, err := c.Recv(ctx)
+		if err != nil {
+			t.Fatalf("Recv after %d echoes: %v", next, err)
+		}
+		var k int
+		if _, err := fmt.Sscanf(string(p), "m%d", &k); err != nil {
+			t.Fatalf("echo %q: %v", p, err)
+		}
+		switch {
+		case k == next:
+			next++
+			credits <- struct{}{}
+			at(next)
+		case k < next:
+			dups++
+		default:
+			t.Fatalf("echo of m%d before m%d: a message was lost", k, next)
+		}
+	}
+	return dups
+}
+
+// TestFailoverKillOwner kills the node that owns a session amid traffic,
+// on every transport: the session goes on, on another node, with the
+// same id and no close; every message is echoed, in order; the new Serve
+// is marked resumed; and the log of the session is gone once it closes.
+func TestFailoverKillOwner(t *testing.T) {
+	runTransports(t, func(t *testing.T, name string) {
+		app := newEchoApp()
+		mc := newMemCluster(t, 3, &session.Options{Failover: true, Serve: app.serve})
+		ctx := testContext(t, 3*testutil.Wait)
+		var transports atomic.Int64
+		c, err := client.Dial(ctx, mc.url, &client.Options{Transports: []string{name},
+			OnTransport: func(from, to, reason string) { transports.Add(1) }})
+		if err != nil {
+			t.Fatalf("Dial: %v", err)
+		}
+		id := c.SessionID()
+		owner := nodeIndex(t, mc, id)
+		const n = 600
+		dups := echoThrough(t, ctx, c, n, func(k int) {
+			if k == n/3 {
+				mc.kill(owner)
+			}
+		})
+		if got := c.SessionID(); got != id {
+			t.Errorf("session id %q after the takeover, want %q", got, id)
+		}
+		if got := app.resumed.Load(); got != 1 {
+			t.Errorf("%d Serves resumed, want 1", got)
+		}
+		app.mu.Lock()
+		skipped := app.skipped
+		app.mu.Unlock()
+		t.Logf("%s: owner n%d killed after %d echoes; %d echoes twice at the client, %d redelivered messages skipped by the application",
+			name, owner+1, n/3, dups, skipped)
+		if dups > 1 {
+			t.Errorf("%d echoes came twice: more than the one a kill between a Send and the application's record of it allows", dups)
+		}
+		if err := c.Close(transport.CloseNormal, "done"); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		select {
+		case <-c.Done():
+		case <-ctx.Done():
+			t.Fatal("close not completed")
+		}
+		for i, h := range mc.handlers {
+			if i == owner {
+				continue
+			}
+			if s := h.Session(id); s != nil {
+				testutil.Receive(t, s.Done(), "the session's end")
+			}
+		}
+		if got := mc.cluster.Logs(); got != 0 {
+			t.Errorf("%d session logs kept after the session ended, want 0", got)
+		}
+	})
+}
+
+// TestFailoverShutdownHandsOver shuts the session's node down amid
+// traffic: the session is handed over, its client sees no close, and
+// nothing is lost.
+func TestFailoverShutdownHandsOver(t *testing.T) {
+	runTransports(t, func(t *testing.T, name string) {
+		app := newEchoApp()
+		mc := newMemCluster(t, 3, &session.Options{Failover: true, Serve: app.serve})
+		ctx := testContext(t, 3*testutil.Wait)
+		c, err := client.Dial(ctx, mc.url, &client.Options{Transports: []string{name}})
+		if err != nil {
+			t.Fatalf("Dial: %v", err)
+		}
+		defer c.CloseNow()
+		owner := nodeIndex(t, mc, c.SessionID())
+		const n = 600
+		shut := make(chan error, 1)
+		dups := echoThrough(t, ctx, c, n, func(k int) {
+			if k == n/3 {
+				mc.out[owner].Store(true)
+				go func() { shut <- mc.handlers[owner].Shutdown(ctx) }()
+			}
+		})
+		if err := <-shut; err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if got := app.resumed.Load(); got != 1 {
+			t.Errorf("%d Serves resumed, want 1", got)
+		}
+		if err := <-app.ends; !isCloseCode(err, transport.CloseGoingAway) {
+			t.Errorf("the first Serve ended with %v, want the hand-over (1001)", err)
+		}
+		t.Logf("%s: %d echoes twice", name, dups)
+		if dups > 1 {
+			t.Errorf("%d echoes came twice", dups)
+		}
+	})
+}
+
+// TestFailoverFencesPausedOwner cuts the session's owner off from the
+// broker past its lease, as a kill -STOP does, while its client goes on
+// through the other nodes; when it comes back it learns its lease lapsed
+// and gives the session up: its Serve sees the end, and it writes
+// nothing more to the client or the log.
+func TestFailoverFencesPausedOwner(t *testing.T) {
+	app := newEchoApp()
+	mc := newMemCluster(t, 3, &session.Options{Failover: true, Serve: app.serve})
+	ctx := testContext(t, 3*testutil.Wait)
+	c, err := client.Dial(ctx, mc.url, &client.Options{Transports: []string{transport.LongPoll}})
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	defer c.CloseNow()
+	owner := nodeIndex(t, mc, c.SessionID())
+	const n = 400
+	dups := echoThrough(t, ctx, c, n, func(k int) {
+		switch k {
+		case n / 4:
+			mc.out[owner].Store(true)
+			mc.nodes[owner].SetDown(true)
+			mc.servers[owner].CloseClientConnections()
+		case n / 2:
+			mc.nodes[owner].SetDown(false)
+		}
+	})
+	select {
+	case err := <-app.ends:
+		if !isCloseCode(err, transport.CloseGoingAway) {
+			t.Errorf("the paused owner's Serve ended with %v, want the takeover's end (1001)", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the paused owner's Serve never ended")
+	}
+	if got := app.resumed.Load(); got != 1 {
+		t.Errorf("%d Serves resumed, want 1", got)
+	}
+	if mc.handlers[owner].Session(c.SessionID()) != nil {
+		t.Error("the paused owner still holds the session")
+	}
+	if dups > 1 {
+		t.Errorf("%d echoes came twice", dups)
+	}
+}
+
+func isCloseCode(err error, code transport.CloseCode) bool {
+	var ce *transport.CloseError
+	return errors.As(err, &ce) && ce.Code == code
+}
