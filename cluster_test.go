@@ -3,7 +3,6 @@ package comet_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -29,7 +28,7 @@ type memCluster struct {
 	nodes    []*session.MemoryNode
 	cluster  *session.MemoryCluster
 	servers  []*httptest.Server
-	conns    []*connSet // each node's open connections, hijacked ones too
+	conns    []*testutil.Listener // each node's, which can cut every connection
 	// out marks the nodes the balancer no longer sends requests to, as
 	// a balancer does once a node fails its health check.
 	out []atomic.Bool
@@ -68,7 +67,7 @@ func newMemCluster(t *testing.T, n int, opts *session.Options) *memCluster {
 			}
 			h.ServeHTTP(w, r)
 		}))
-		conns := &connSet{Listener: srv.Listener, open: make(map[net.Conn]struct{})}
+		conns := testutil.TrackConns(srv.Listener)
 		srv.Listener = conns
 		srv.Start()
 		u, _ := url.Parse(srv.URL)
@@ -106,54 +105,6 @@ func newMemCluster(t *testing.T, n int, opts *session.Options) *memCluster {
 	})
 	mc.url = lb.URL + "/comet"
 	return mc
-}
-
-// connSet is a listener that keeps the connections it accepted until they
-// close, those that http.Server no longer tracks (hijacked) too, so that
-// cut can end them all as a dying process would.
-type connSet struct {
-	net.Listener
-	mu   sync.Mutex
-	open map[net.Conn]struct{}
-}
-
-func (l *connSet) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	tc := &setConn{Conn: c, set: l}
-	l.mu.Lock()
-	l.open[tc] = struct{}{}
-	l.mu.Unlock()
-	return tc, nil
-}
-
-// cut closes the listener and every connection it accepted.
-func (l *connSet) cut() {
-	l.Listener.Close()
-	l.mu.Lock()
-	open := l.open
-	l.open = make(map[net.Conn]struct{})
-	l.mu.Unlock()
-	for c := range open {
-		c.Close()
-	}
-}
-
-type setConn struct {
-	net.Conn
-	set  *connSet
-	once sync.Once
-}
-
-func (c *setConn) Close() error {
-	c.once.Do(func() {
-		c.set.mu.Lock()
-		delete(c.set.open, c)
-		c.set.mu.Unlock()
-	})
-	return c.Conn.Close()
 }
 
 // TestClusterEcho runs sessions through three nodes behind a round-robin

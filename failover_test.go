@@ -1,68 +1,17 @@
 package comet_test
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/seed-544bbf9f/comet/client"
+	"github.com/seed-544bbf9f/comet/internal/conformance"
 	"github.com/seed-544bbf9f/comet/internal/testutil"
 	"github.com/seed-544bbf9f/comet/session"
 	"github.com/seed-544bbf9f/comet/transport"
 )
-
-// echoApp is an echo application whose state outlives its nodes, as an
-// application's database does: the newest message number it echoed for
-// each session. A session taken over delivers again the messages its
-// last Serve did not commit; the application skips those it has done, by
-// Session.Received, as the package doc tells applications to.
-type echoApp struct {
-	mu      sync.Mutex
-	done    map[string]uint64
-	skipped int
-	resumed atomic.Int64
-	// ends receives how each Serve ended.
-	ends chan error
-}
-
-func newEchoApp() *echoApp {
-	return &echoApp{done: make(map[string]uint64), ends: make(chan error, 16)}
-}
-
-func (a *echoApp) serve(s *session.Session) {
-	if s.Resumed() {
-		a.resumed.Add(1)
-	}
-	ctx := s.Context()
-	for {
-		typ, p, err := s.Recv(ctx)
-		if err != nil {
-			a.ends <- err
-			return
-		}
-		seq := s.Received()
-		a.mu.Lock()
-		seen := seq <= a.done[s.ID()]
-		if seen {
-			a.skipped++
-		}
-		a.mu.Unlock()
-		if seen {
-			continue
-		}
-		if err := s.Send(ctx, typ, p); err != nil {
-			a.ends <- err
-			return
-		}
-		a.mu.Lock()
-		a.done[s.ID()] = seq
-		a.mu.Unlock()
-	}
-}
 
 // nodeIndex returns the index in mc of the node that made session id.
 func nodeIndex(t *testing.T, mc *memCluster, id string) int {
@@ -87,60 +36,7 @@ func nodeIndex(t *testing.T, mc *memCluster, id string) int {
 func (mc *memCluster) kill(i int) {
 	mc.out[i].Store(true)
 	mc.nodes[i].Close()
-	mc.conns[i].cut()
-}
-
-// echoLead bounds how far echoThrough's sender runs ahead of the echoes,
-// so that traffic goes on both ways for the whole exchange, whatever is
-// done at one point of it.
-const echoLead = 32
-
-// echoThrough sends n messages on c, at most echoLead ahead of their
-// echoes, and reads the echoes, calling at(k) after the kth distinct
-// one. It returns how many echoes came twice. Every message must be
-// echoed, in order; one may come again only right after its first echo's
-// successors, which a takeover redelivers.
-func echoThrough(t *testing.T, ctx context.Context, c *client.Conn, n int, at func(k int)) (dups int) {
-	t.Helper()
-	credits := make(chan struct{}, echoLead)
-	for range echoLead {
-		credits <- struct{}{}
-	}
-	go func() {
-		for i := range n {
-			select {
-			case <-credits:
-			case <-ctx.Done():
-				return
-			}
-			if err := c.Send(ctx, transport.Text, fmt.Appendf(nil, "m%d", i)); err != nil {
-				t.Errorf("Send %d: %v", i, err)
-				return
-			}
-		}
-	}()
-	next := 0
-	for next < n {
-		_, p, err := c.Recv(ctx)
-		if err != nil {
-			t.Fatalf("Recv after %d echoes: %v", next, err)
-		}
-		var k int
-		if _, err := fmt.Sscanf(string(p), "m%d", &k); err != nil {
-			t.Fatalf("echo %q: %v", p, err)
-		}
-		switch {
-		case k == next:
-			next++
-			credits <- struct{}{}
-			at(next)
-		case k < next:
-			dups++
-		default:
-			t.Fatalf("echo of m%d before m%d: a message was lost", k, next)
-		}
-	}
-	return dups
+	mc.conns[i].Cut()
 }
 
 // TestFailoverKillOwner kills the node that owns a session amid traffic,
@@ -149,8 +45,8 @@ func echoThrough(t *testing.T, ctx context.Context, c *client.Conn, n int, at fu
 // is marked resumed; and the log of the session is gone once it closes.
 func TestFailoverKillOwner(t *testing.T) {
 	runTransports(t, func(t *testing.T, name string) {
-		app := newEchoApp()
-		mc := newMemCluster(t, 3, &session.Options{Failover: true, Serve: app.serve})
+		app := conformance.NewEchoApp()
+		mc := newMemCluster(t, 3, &session.Options{Failover: true, Serve: app.Serve})
 		ctx := testContext(t, 3*testutil.Wait)
 		var transports atomic.Int64
 		c, err := client.Dial(ctx, mc.url, &client.Options{Transports: []string{name},
@@ -161,7 +57,7 @@ func TestFailoverKillOwner(t *testing.T) {
 		id := c.SessionID()
 		owner := nodeIndex(t, mc, id)
 		const n = 600
-		dups := echoThrough(t, ctx, c, n, func(k int) {
+		dups := conformance.EchoThrough(t, ctx, c, n, func(k int) {
 			if k == n/3 {
 				mc.kill(owner)
 			}
@@ -169,12 +65,10 @@ func TestFailoverKillOwner(t *testing.T) {
 		if got := c.SessionID(); got != id {
 			t.Errorf("session id %q after the takeover, want %q", got, id)
 		}
-		if got := app.resumed.Load(); got != 1 {
+		if got := app.Resumed(); got != 1 {
 			t.Errorf("%d Serves resumed, want 1", got)
 		}
-		app.mu.Lock()
-		skipped := app.skipped
-		app.mu.Unlock()
+		skipped := app.Skipped()
 		t.Logf("%s: owner n%d killed after %d echoes; %d echoes twice at the client, %d redelivered messages skipped by the application",
 			name, owner+1, n/3, dups, skipped)
 		if dups > 1 {
@@ -207,8 +101,8 @@ func TestFailoverKillOwner(t *testing.T) {
 // nothing is lost.
 func TestFailoverShutdownHandsOver(t *testing.T) {
 	runTransports(t, func(t *testing.T, name string) {
-		app := newEchoApp()
-		mc := newMemCluster(t, 3, &session.Options{Failover: true, Serve: app.serve})
+		app := conformance.NewEchoApp()
+		mc := newMemCluster(t, 3, &session.Options{Failover: true, Serve: app.Serve})
 		ctx := testContext(t, 3*testutil.Wait)
 		c, err := client.Dial(ctx, mc.url, &client.Options{Transports: []string{name}})
 		if err != nil {
@@ -218,7 +112,7 @@ func TestFailoverShutdownHandsOver(t *testing.T) {
 		owner := nodeIndex(t, mc, c.SessionID())
 		const n = 600
 		shut := make(chan error, 1)
-		dups := echoThrough(t, ctx, c, n, func(k int) {
+		dups := conformance.EchoThrough(t, ctx, c, n, func(k int) {
 			if k == n/3 {
 				mc.out[owner].Store(true)
 				go func() { shut <- mc.handlers[owner].Shutdown(ctx) }()
@@ -227,10 +121,10 @@ func TestFailoverShutdownHandsOver(t *testing.T) {
 		if err := <-shut; err != nil {
 			t.Errorf("Shutdown: %v", err)
 		}
-		if got := app.resumed.Load(); got != 1 {
+		if got := app.Resumed(); got != 1 {
 			t.Errorf("%d Serves resumed, want 1", got)
 		}
-		if err := <-app.ends; !isCloseCode(err, transport.CloseGoingAway) {
+		if err := <-app.Ends; !isCloseCode(err, transport.CloseGoingAway) {
 			t.Errorf("the first Serve ended with %v, want the hand-over (1001)", err)
 		}
 		t.Logf("%s: %d echoes twice", name, dups)
@@ -246,8 +140,8 @@ func TestFailoverShutdownHandsOver(t *testing.T) {
 // and gives the session up: its Serve sees the end, and it writes
 // nothing more to the client or the log.
 func TestFailoverFencesPausedOwner(t *testing.T) {
-	app := newEchoApp()
-	mc := newMemCluster(t, 3, &session.Options{Failover: true, Serve: app.serve})
+	app := conformance.NewEchoApp()
+	mc := newMemCluster(t, 3, &session.Options{Failover: true, Serve: app.Serve})
 	ctx := testContext(t, 3*testutil.Wait)
 	c, err := client.Dial(ctx, mc.url, &client.Options{Transports: []string{transport.LongPoll}})
 	if err != nil {
@@ -256,7 +150,7 @@ func TestFailoverFencesPausedOwner(t *testing.T) {
 	defer c.CloseNow()
 	owner := nodeIndex(t, mc, c.SessionID())
 	const n = 400
-	dups := echoThrough(t, ctx, c, n, func(k int) {
+	dups := conformance.EchoThrough(t, ctx, c, n, func(k int) {
 		switch k {
 		case n / 4:
 			mc.out[owner].Store(true)
@@ -267,14 +161,14 @@ func TestFailoverFencesPausedOwner(t *testing.T) {
 		}
 	})
 	select {
-	case err := <-app.ends:
+	case err := <-app.Ends:
 		if !isCloseCode(err, transport.CloseGoingAway) {
 			t.Errorf("the paused owner's Serve ended with %v, want the takeover's end (1001)", err)
 		}
 	case <-ctx.Done():
 		t.Fatal("the paused owner's Serve never ended")
 	}
-	if got := app.resumed.Load(); got != 1 {
+	if got := app.Resumed(); got != 1 {
 		t.Errorf("%d Serves resumed, want 1", got)
 	}
 	if mc.handlers[owner].Session(c.SessionID()) != nil {

@@ -20,6 +20,7 @@ type Broker struct {
 	cfg      *config
 	client   goredis.UniversalClient
 	nodesKey string // the registry, <prefix>:nodes
+	genKey   string // the store's generation, <prefix>:gen (lease.go)
 	inbox    string // this node's channel, <prefix>:node:<id>
 
 	ctx    context.Context // ends at Close, stopping every goroutine
@@ -40,12 +41,19 @@ type Broker struct {
 	// leaseUntil is when our own lease lapses, by our clock: the send
 	// time of the last refresh that succeeded, plus the lease's length.
 	leaseUntil time.Time
+	gen        string          // the store's generation at the last refresh
 	leaseErr   error           // why the last refresh failed, or nil
 	subErr     error           // why the subscriber is not subscribed, or nil
 	pubsub     *goredis.PubSub // the subscriber's, for Close to end its read
 	// topics are the topic channels subscribed to, each with a channel
 	// closed once Redis has confirmed the subscription.
 	topics map[string]chan struct{}
+
+	// The session logs' writes waiting for a pipeline (store.go), and
+	// whether a goroutine is writing them.
+	logMu    sync.Mutex
+	logQueue []*logCall
+	logBusy  bool
 
 	// paused stops the lease refresh without Close: a test's stand-in
 	// for a node that hangs.
@@ -62,6 +70,8 @@ type event struct {
 	msg    string
 	gone   string // set for NodeGone
 	lapsed bool   // set for LeaseLapsed
+	// storeLost is set for StoreLost.
+	storeLost bool
 	// topic is set for a publication, pub.
 	topic string
 	pub   session.Publication
@@ -89,6 +99,7 @@ func New(opts *Options) (*Broker, error) {
 		cfg:        cfg,
 		client:     cfg.Client,
 		nodesKey:   cfg.Prefix + ":nodes",
+		genKey:     cfg.Prefix + ":gen",
 		inbox:      cfg.Prefix + ":node:" + cfg.Node,
 		subscribed: make(chan struct{}),
 		live:       map[string]lease{},
@@ -231,6 +242,8 @@ func (b *Broker) emit(e event) {
 		b.recv.NodeGone(e.gone)
 	case e.lapsed:
 		b.recv.LeaseLapsed()
+	case e.storeLost:
+		b.recv.StoreLost()
 	case e.topic != "":
 		b.recv.Publication(e.topic, e.pub)
 	default:

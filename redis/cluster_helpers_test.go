@@ -50,7 +50,11 @@ type testNode struct {
 	b   *Broker
 	h   *comet.Handler
 	srv *httptest.Server
-	url string // its mount URL
+	ln  *testutil.Listener // srv's, which can cut every connection
+	url string             // its mount URL
+	// dead marks a node killed (testCluster.kill): the front sends it
+	// nothing more.
+	dead atomic.Bool
 }
 
 // testCluster is handlers on Redis brokers, each on its own httptest
@@ -123,8 +127,11 @@ func newTestCluster(t *testing.T, r *testutil.Redis, o clusterOpts) *testCluster
 		ho.Broker = b
 		ho.Logger = log.With("node", id)
 		h := comet.NewHandler(&ho)
-		srv := httptest.NewServer(h)
-		n := &testNode{b: b, h: h, srv: srv, url: srv.URL + h.Options().Prefix}
+		srv := httptest.NewUnstartedServer(h)
+		ln := testutil.TrackConns(srv.Listener)
+		srv.Listener = ln
+		srv.Start()
+		n := &testNode{b: b, h: h, srv: srv, ln: ln, url: srv.URL + h.Options().Prefix}
 		tc.nodes = append(tc.nodes, n)
 		urls = append(urls, srv.URL)
 	}
@@ -156,7 +163,7 @@ func newTestCluster(t *testing.T, r *testutil.Redis, o clusterOpts) *testCluster
 		}
 		return true
 	})
-	front := httptest.NewServer(conformance.RoundRobin(urls))
+	front := httptest.NewServer(conformance.RoundRobinSkipping(urls, func(i int) bool { return tc.nodes[i].dead.Load() }))
 	t.Cleanup(func() {
 		front.CloseClientConnections()
 		front.Close()

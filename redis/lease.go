@@ -9,16 +9,22 @@ import (
 )
 
 // leaseScript renews the lease of node ARGV[1] for ARGV[2] ms in the
-// sorted set KEYS[1], drops the lapsed leases, and returns 1 if the set
-// did not exist (Redis restarted empty, or every lease had lapsed), else
-// 0, then the live nodes, each followed by the ms its lease has left.
+// sorted set KEYS[1], drops the lapsed leases, and returns the store's
+// generation (KEYS[2], set to ARGV[3] if missing: a generation that
+// changes says that Redis lost its data), then the live nodes, each
+// followed by the ms its lease has left.
 // Scores are expiries by Redis's clock (TIME), so the nodes' clocks never
 // matter. Running it twice, as a retry would, does no harm.
 var leaseScript = goredis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[2])
-local out = {1 - redis.call('EXISTS', KEYS[1])}
+local gen = redis.call('GET', KEYS[2])
+if not gen then
+	redis.call('SET', KEYS[2], ARGV[3])
+	gen = ARGV[3]
+end
+local out = {gen}
 redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, now)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '(' .. -(now - ttl), '(0')
@@ -96,7 +102,8 @@ func (b *Broker) refresh() error {
 	ctx, cancel := context.WithTimeout(b.ctx, b.cfg.OpTimeout)
 	defer cancel()
 	sent := time.Now()
-	res, err := leaseScript.Run(ctx, b.cfg.leaseClient, []string{b.nodesKey}, b.cfg.Node, b.cfg.LeaseTTL.Milliseconds()).Slice()
+	res, err := leaseScript.Run(ctx, b.cfg.leaseClient, []string{b.nodesKey, b.genKey}, b.cfg.Node,
+		b.cfg.LeaseTTL.Milliseconds(), newEpoch()).Slice()
 	if err == nil && len(res)%2 != 1 {
 		err = fmt.Errorf("lease script returned %d values", len(res))
 	}
@@ -134,6 +141,10 @@ func (b *Broker) refresh() error {
 	}
 	b.live = live
 	b.lastOK = now
+	// A generation other than the one seen before: Redis lost its data.
+	gen, _ := res[0].(string)
+	storeLost := b.gen != "" && gen != b.gen
+	b.gen = gen
 	b.leaseErr = nil
 	// A renewal sent after our lease lapsed comes too late: the other
 	// nodes have taken us for gone meanwhile.
@@ -142,6 +153,9 @@ func (b *Broker) refresh() error {
 	b.mu.Unlock()
 	if lapsed {
 		b.emit(event{lapsed: true})
+	}
+	if storeLost {
+		b.emit(event{storeLost: true})
 	}
 	// Alive already says false when the Receiver hears of it.
 	for _, node := range gone {

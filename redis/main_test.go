@@ -50,6 +50,8 @@ type recorder struct {
 	pubs    chan topicPub
 	dropped atomic.Int64
 	lapsed  atomic.Int64
+	// storeLost counts StoreLost calls.
+	storeLost atomic.Int64
 }
 
 // topicPub is a publication a recorder was given.
@@ -79,6 +81,8 @@ func (r *recorder) Deliver(msg string) {
 }
 
 func (r *recorder) LeaseLapsed() { r.lapsed.Add(1) }
+
+func (r *recorder) StoreLost() { r.storeLost.Add(1) }
 
 func (r *recorder) NodeGone(node string) {
 	select {

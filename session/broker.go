@@ -93,6 +93,10 @@ type Receiver interface {
 	// the other nodes took it for gone meanwhile, and may have taken its
 	// sessions over.
 	LeaseLapsed()
+	// StoreLost says the broker's store lost what it kept (a Redis that
+	// restarted empty): every session log is gone, and with it every
+	// session's chance of outliving its node (Options.Failover).
+	StoreLost()
 	// Publication hands over one publication of a topic this node
 	// subscribes to, in the topic's order.
 	Publication(topic string, p Publication)

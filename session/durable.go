@@ -209,6 +209,7 @@ const flushRetry = 100 * time.Millisecond
 // runs on a goroutine of its own, one a session at a time.
 func (s *Session) flush() {
 	d := s.dur
+	var gone *LogLostError
 	for {
 		s.mu.Lock()
 		if s.finished || d.fenced || d.lost {
@@ -269,7 +270,10 @@ func (s *Session) flush() {
 			s.mu.Unlock()
 			s.fence()
 		case errors.Is(err, ErrSessionLost):
-			s.loseLocked()
+			s.loseLocked("session state lost")
+			s.mu.Unlock()
+		case errors.As(err, &gone):
+			s.loseLocked(lostRange(gone, s.out.Ready(), d.upKept))
 			s.mu.Unlock()
 		default:
 			// The store is away: write again, whatever piled up
@@ -296,11 +300,26 @@ func (s *Session) flush() {
 	}
 }
 
-// loseLocked ends a session whose log the store no longer has (a Redis
-// restarted without persistence): no node can take it over, and what
-// its log lacked is lost. It closes with 3009, delivered from memory.
-// Called with s.mu held.
-func (s *Session) loseLocked() {
+// lostRange is the close reason of a session whose log lost entries: the
+// numbers it lost, downstream up to down and upstream up to up, which
+// were kept and are no more.
+func lostRange(e *LogLostError, down, up uint64) string {
+	r := "session state lost:"
+	if down > e.DownTop {
+		r += fmt.Sprintf(" downstream %d-%d", e.DownTop+1, down)
+	}
+	if up > e.UpTop {
+		r += fmt.Sprintf(" upstream %d-%d", e.UpTop+1, up)
+	}
+	return r
+}
+
+// loseLocked ends a session whose log the store no longer has, or has
+// lost entries of (a Redis restarted without persistence, or from an
+// older copy): no node could take it over with what it lacks. It closes
+// with 3009 and reason, delivered from memory, so that the client knows
+// and nothing is lost silently. Called with s.mu held.
+func (s *Session) loseLocked(reason string) {
 	d := s.dur
 	if d.lost {
 		return
@@ -308,8 +327,8 @@ func (s *Session) loseLocked() {
 	d.lost = true
 	s.out.Release(s.out.Last())
 	d.kept.Wake()
-	s.h.logger.Warn("comet: session log lost", "session", logid.Short(s.id))
-	s.closeLocked(transport.CloseStateLost, "session state lost", 0)
+	s.h.logger.Warn("comet: session log lost", "session", logid.Short(s.id), "reason", reason)
+	s.closeLostLocked(reason)
 	if a := s.deliverer; a != nil {
 		a.wake()
 	}

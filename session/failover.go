@@ -194,7 +194,9 @@ func (c *cluster) restore(l *SessionLog, id string) (*Session, error) {
 	}
 	switch {
 	case unsaved && !closing:
-		s.closeInternal(s.lostCodeOr(), "session state lost: its auth could not be restored")
+		s.mu.Lock()
+		s.closeLostLocked("session state lost: its auth could not be restored")
+		s.mu.Unlock()
 	case s.sentClose != 0:
 		// The application had closed it: the close is delivered, no
 		// Serve runs again.
@@ -205,13 +207,15 @@ func (c *cluster) restore(l *SessionLog, id string) (*Session, error) {
 	return s, nil
 }
 
-// lostCodeOr returns 3009 for a client that understands it, or else the
-// 3001 an older client reconnects after.
-func (s *Session) lostCodeOr() transport.CloseCode {
+// closeLostLocked closes a session whose state is lost: with 3009 for a
+// client that understands it, or else with the 3001 and retry hint an
+// older client reconnects after. Called with s.mu held.
+func (s *Session) closeLostLocked(reason string) {
 	if s.lostCode {
-		return transport.CloseStateLost
+		s.closeLocked(transport.CloseStateLost, reason, 0)
+	} else {
+		s.closeLocked(transport.CloseServerShutdown, reason, uint64(time.Second.Milliseconds()))
 	}
-	return transport.CloseServerShutdown
 }
 
 // adoptTries bounds the claims of one request: each lost only to a node
@@ -357,6 +361,26 @@ func (c *cluster) LeaseLapsed() {
 		c.h.logger.Warn("comet: this node's lease lapsed: its sessions are given up to the other nodes")
 		go c.fenceAll()
 	}
+}
+
+// StoreLost implements Receiver: each session whose log is gone closes
+// with 3009, so that its client knows that the session could no longer
+// outlive this node.
+func (c *cluster) StoreLost() {
+	if c.store == nil {
+		return
+	}
+	c.h.logger.Warn("comet: the broker's store lost the session logs: their sessions close")
+	c.h.sessions.each(func(s *Session) bool {
+		if d := s.dur; d != nil {
+			s.mu.Lock()
+			if !d.fenced {
+				s.loseLocked("session state lost: the store restarted empty")
+			}
+			s.mu.Unlock()
+		}
+		return true
+	})
 }
 
 // forgetLog deletes the log of a session that has ended.

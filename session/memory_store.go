@@ -2,7 +2,6 @@ package session
 
 import (
 	"context"
-	"fmt"
 	"slices"
 )
 
@@ -60,15 +59,12 @@ func (n *MemoryNode) WriteLog(ctx context.Context, writes []LogWrite) ([]error, 
 			errs[i] = ErrFenced
 			continue
 		}
-		var err error
-		if l.down, l.downTop, err = appendLog(l.down, l.downTop, w.Down); err != nil {
-			errs[i] = err
+		if gap(l.downTop, w.Down) || gap(l.upTop, w.Up) {
+			errs[i] = &LogLostError{DownTop: l.downTop, UpTop: l.upTop}
 			continue
 		}
-		if l.up, l.upTop, err = appendLog(l.up, l.upTop, w.Up); err != nil {
-			errs[i] = err
-			continue
-		}
+		l.down, l.downTop = appendLog(l.down, l.downTop, w.Down)
+		l.up, l.upTop = appendLog(l.up, l.upTop, w.Up)
 		if w.Acked > l.acked && w.Acked <= l.downTop {
 			l.down = dropLog(l.down, l.acked, w.Acked)
 			l.acked = w.Acked
@@ -81,20 +77,22 @@ func (n *MemoryNode) WriteLog(ctx context.Context, writes []LogWrite) ([]error, 
 	return errs, nil
 }
 
+// gap reports whether entries, numbered consecutively, start after the
+// next number of a log whose newest is top: the log lost entries.
+func gap(top uint64, entries []LogEntry) bool {
+	return len(entries) > 0 && entries[0].Seq > top+1
+}
+
 // appendLog appends entries to a log whose newest is top, skipping those
-// it holds; a gap is the writer's bug.
-func appendLog(log []LogEntry, top uint64, entries []LogEntry) ([]LogEntry, uint64, error) {
+// it holds.
+func appendLog(log []LogEntry, top uint64, entries []LogEntry) ([]LogEntry, uint64) {
 	for _, e := range entries {
-		switch {
-		case e.Seq <= top:
-			continue
-		case e.Seq > top+1:
-			return log, top, fmt.Errorf("comet: log entry %d after %d", e.Seq, top)
+		if e.Seq == top+1 {
+			log = append(log, LogEntry{Seq: e.Seq, Data: slices.Clone(e.Data)})
+			top = e.Seq
 		}
-		log = append(log, LogEntry{Seq: e.Seq, Data: slices.Clone(e.Data)})
-		top = e.Seq
 	}
-	return log, top, nil
+	return log, top
 }
 
 // dropLog drops the entries up to upTo from a log whose first is from+1.
@@ -164,7 +162,9 @@ func (n *MemoryNode) ReleaseSession(ctx context.Context, id string, epoch uint64
 	case l.epoch != epoch:
 		return ErrFenced
 	}
-	l.node = ""
+	if l.node == n.id {
+		l.node = ""
+	}
 	return nil
 }
 

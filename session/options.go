@@ -249,8 +249,8 @@ type Options struct {
 	// other nodes no longer send it their requests. Default 10s.
 	BrokerTimeout time.Duration
 	// Failover makes each session outlive its node: the session's log is
-	// kept in the Broker, which must then be a SessionStore too (a
-	// MemoryCluster's nodes are), and when the node is lost another takes the
+	// kept in the Broker, which must then be a SessionStore too (the
+	// Redis broker is, and so are a MemoryCluster's nodes), and when the node is lost another takes the
 	// session over and runs Serve again (see Session.Resumed). It costs
 	// a store write per burst of traffic: Send returns once the log
 	// keeps the message, and the client's messages are acknowledged once

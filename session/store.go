@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // SessionStore keeps each session's log outside the process, so that a
@@ -31,7 +32,8 @@ type SessionStore interface {
 	// with the handler's encoding of its state.
 	CreateSession(ctx context.Context, id, node string, state []byte) error
 	// WriteLog applies writes, each to its session under its epoch, and
-	// returns one error for each: nil, ErrFenced, or ErrSessionLost. Its
+	// returns one error for each: nil, ErrFenced, ErrSessionLost, or a
+	// *LogLostError for a log that lost entries it had kept. Its
 	// own error is for the store's: then none of the writes is known to
 	// have been applied.
 	WriteLog(ctx context.Context, writes []LogWrite) ([]error, error)
@@ -88,6 +90,20 @@ type SessionLog struct {
 	// which may have been dropped already (then they equal Acked or
 	// Committed).
 	DownTop, UpTop uint64
+}
+
+// LogLostError refuses a write to a log that lost entries it had kept:
+// the store went back to an older copy of itself (a Redis restarted from
+// a snapshot, or from an AOF that missed its last second). DownTop and
+// UpTop are the numbers of the log's newest entries now; the entries the
+// writer wrote after them are gone from it.
+type LogLostError struct {
+	DownTop, UpTop uint64
+}
+
+func (e *LogLostError) Error() string {
+	return fmt.Sprintf("comet: the session's log lost entries it had kept: it ends at %d downstream, %d upstream",
+		e.DownTop, e.UpTop)
 }
 
 var (

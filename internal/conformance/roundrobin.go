@@ -23,6 +23,14 @@ import (
 // after each test, unless its Transport is set before it serves: to reach
 // backends over TLS, say.
 func RoundRobin(backends []string) *httputil.ReverseProxy {
+	return RoundRobinSkipping(backends, nil)
+}
+
+// RoundRobinSkipping is RoundRobin passing over the backends i for which
+// out(i) is true, as a balancer does once a backend fails its health
+// check; while every backend is out it sends to the next in turn
+// anyway. A nil out passes over none.
+func RoundRobinSkipping(backends []string, out func(i int) bool) *httputil.ReverseProxy {
 	if len(backends) == 0 {
 		panic("conformance: RoundRobin needs a backend")
 	}
@@ -37,7 +45,11 @@ func RoundRobin(backends []string) *httputil.ReverseProxy {
 	var next atomic.Uint64
 	return &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
-			r.SetURL(targets[(next.Add(1)-1)%uint64(len(targets))])
+			i := int((next.Add(1) - 1) % uint64(len(targets)))
+			for k := 0; out != nil && k < len(targets) && out(i); k++ {
+				i = (i + 1) % len(targets)
+			}
+			r.SetURL(targets[i])
 			// The nodes see the client's address, as behind a real load
 			// balancer that sets X-Forwarded-For.
 			r.SetXForwarded()

@@ -1,0 +1,61 @@
+package testutil
+
+import (
+	"net"
+	"sync"
+)
+
+// Listener is a net.Listener that keeps the connections it accepted
+// until they close, hijacked ones too (which http.Server and httptest
+// forget), so that Cut can end them all as a dying process would.
+type Listener struct {
+	net.Listener
+	mu   sync.Mutex
+	open map[*trackedConn]struct{}
+}
+
+// TrackConns wraps l.
+func TrackConns(l net.Listener) *Listener {
+	return &Listener{Listener: l, open: make(map[*trackedConn]struct{})}
+}
+
+// Accept implements net.Listener.
+func (l *Listener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	tc := &trackedConn{Conn: c, l: l}
+	l.mu.Lock()
+	l.open[tc] = struct{}{}
+	l.mu.Unlock()
+	return tc, nil
+}
+
+// Cut closes the listener, so that a dial is refused, and every
+// connection it accepted.
+func (l *Listener) Cut() {
+	l.Listener.Close()
+	l.mu.Lock()
+	open := l.open
+	l.open = make(map[*trackedConn]struct{})
+	l.mu.Unlock()
+	for c := range open {
+		c.Close()
+	}
+}
+
+type trackedConn struct {
+	net.Conn
+	l    *Listener
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.l.mu.Lock()
+		delete(c.l.open, c)
+		c.l.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
