@@ -121,6 +121,10 @@ const (
 	// CloseBrokerUnavailable: the session's node lost its cluster's broker
 	// too long. Only a client that lists it at negotiate gets it.
 	CloseBrokerUnavailable = transport.CloseBrokerUnavailable
+	// CloseStateLost: the session's state could not outlive its node
+	// (Options.Failover), as its reason says. Only a client that lists it
+	// at negotiate gets it.
+	CloseStateLost = transport.CloseStateLost
 
 	CloseRelayNotAllowed     = transport.CloseRelayNotAllowed     // the relay target is not allowed
 	CloseRelayRefused        = transport.CloseRelayRefused        // the back-end refused the connection
@@ -174,6 +178,8 @@ var (
 	// ErrBrokerUnavailable is wrapped by the errors of a Broker that
 	// cannot reach its store.
 	ErrBrokerUnavailable = session.ErrBrokerUnavailable
+	// ErrDraining is what Handler.Ready returns once Shutdown has begun.
+	ErrDraining = session.ErrDraining
 )
 
 // CloseStatus returns the code of the *CloseError in err's chain, or 0 if

@@ -38,27 +38,7 @@ func TestCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := testutil.StartRedis(t, "--maxmemory-policy", "noeviction")
-	log := newTranscript(t, "nodes")
-	var nodes []clusterNode
-	for i := range 3 {
-		// Port 0: each node listens where the kernel says, and prints it,
-		// so no port can be taken between a choice and a bind.
-		p := testutil.StartProgram(t, "../examples/cluster", lineWriter{log, fmt.Sprintf("node %d: ", i+1)},
-			"-addr", "127.0.0.1:0", "-redis", "redis://"+r.Addr+"/0", "-debug")
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if took, err := p.Stop(ctx, syscall.SIGTERM); err != nil {
-				t.Errorf("node %s: stopped with %v after %v", p.URL, err, took)
-			}
-		})
-		var who struct{ Node string }
-		if code := getJSON(t, p.URL+"/whoami", &who); code != http.StatusOK || who.Node == "" {
-			t.Fatalf("%s/whoami: %d %+v", p.URL, code, who)
-		}
-		nodes = append(nodes, clusterNode{id: who.Node, url: p.URL})
-	}
-	waitAlive(t, nodes)
+	nodes := startClusterNodes(t, r)
 	lb := startClusterHAProxy(t, haproxy, string(cfg), nodes)
 
 	for _, name := range []string{"websocket", "sse", "streaming", "longpoll", "automatic"} {
@@ -159,6 +139,55 @@ type clusterEcho struct {
 // clusterNode is one running examples/cluster node.
 type clusterNode struct {
 	id, url string
+	p       *testutil.Program
+	args    []string // its flags after -addr
+	log     *transcript
+	name    string // its name in log
+}
+
+// startClusterNodes starts three examples/cluster nodes on r, with -debug
+// and args, and waits until each sees all alive. Each is stopped with
+// SIGTERM when the test ends, and must exit cleanly unless the test
+// stopped it itself.
+func startClusterNodes(t *testing.T, r *testutil.Redis, args ...string) []*clusterNode {
+	t.Helper()
+	log := newTranscript(t, "nodes")
+	var nodes []*clusterNode
+	for i := range 3 {
+		nd := &clusterNode{args: append([]string{"-redis", "redis://" + r.Addr + "/0", "-debug"}, args...),
+			log: log, name: fmt.Sprintf("node %d", i+1)}
+		// Port 0: each node listens where the kernel says, and prints it,
+		// so no port can be taken between a choice and a bind.
+		nd.start(t, "127.0.0.1:0")
+		nodes = append(nodes, nd)
+	}
+	waitAlive(t, nodes)
+	return nodes
+}
+
+// start runs the node's process on addr, learns its id, and stops it by
+// SIGTERM when the test ends, if it still runs then.
+func (nd *clusterNode) start(t *testing.T, addr string) {
+	t.Helper()
+	p := testutil.StartProgram(t, "../examples/cluster", lineWriter{nd.log, nd.name + ": "},
+		append([]string{"-addr", addr}, nd.args...)...)
+	t.Cleanup(func() {
+		select {
+		case <-p.Done():
+			return // the test stopped it
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if took, err := p.Stop(ctx, syscall.SIGTERM); err != nil {
+			t.Errorf("%s: stopped with %v after %v", nd.name, err, took)
+		}
+	})
+	var who struct{ Node string }
+	if code := getJSON(t, p.URL+"/whoami", &who); code != http.StatusOK || who.Node == "" {
+		t.Fatalf("%s/whoami: %d %+v", p.URL, code, who)
+	}
+	nd.id, nd.url, nd.p = who.Node, p.URL, p
 }
 
 // lineWriter adds each line a node prints to a transcript, which the test
@@ -197,7 +226,7 @@ func getJSON(t *testing.T, url string, v any) int {
 // alive in Redis (a node learns of a peer at its next lease refresh, a
 // second at most): a node that does not yet see a session's node alive
 // answers its requests 404.
-func waitAlive(t *testing.T, nodes []clusterNode) {
+func waitAlive(t *testing.T, nodes []*clusterNode) {
 	t.Helper()
 	var q []string
 	for _, nd := range nodes {
@@ -232,7 +261,7 @@ func waitAlive(t *testing.T, nodes []clusterNode) {
 // until a request through it has reached each node. A frontend port found
 // free may be taken before haproxy binds it: haproxy then exits, and is
 // started again on another port, up to three times.
-func startClusterHAProxy(t *testing.T, bin, cfg string, nodes []clusterNode) *proxyProc {
+func startClusterHAProxy(t *testing.T, bin, cfg string, nodes []*clusterNode) *proxyProc {
 	t.Helper()
 	for i, nd := range nodes {
 		cfg = replaceOnce(t, cfg, fmt.Sprintf("server n%d 127.0.0.1:%d", i+1, 8081+i),
@@ -266,7 +295,7 @@ func startClusterHAProxy(t *testing.T, bin, cfg string, nodes []clusterNode) *pr
 
 // reachesAll asks p's /whoami until every node has answered, or p exits,
 // or proxyStart passes.
-func reachesAll(p *proxyProc, nodes []clusterNode) error {
+func reachesAll(p *proxyProc, nodes []*clusterNode) error {
 	client := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}, Timeout: time.Second}
 	seen := map[string]bool{}
 	deadline := time.NewTimer(proxyStart)

@@ -304,7 +304,10 @@ func (h *Handler) locate(w http.ResponseWriter, ctx context.Context, id string) 
 	case err == nil:
 		return s, owner
 	case errors.Is(err, ErrSessionLost):
-		writeError(w, http.StatusNotFound, notFound)
+		// The store does not know it: a session from before failover
+		// was on, or one whose log the store lost, which the node that
+		// made it may still run.
+		return nil, h.foreignOwner(w, id)
 	default:
 		h.writeCallError(w, errors.Join(ErrBrokerUnavailable, err))
 	}

@@ -70,8 +70,10 @@ type Handler struct {
 	baseCtx   context.Context
 	cancelAll context.CancelFunc
 	closing   atomic.Bool
-	finished  chan struct{} // a session finished; Shutdown counts down
-	serving   sync.WaitGroup
+	// draining is set when Shutdown begins, DrainDelay before closing.
+	draining atomic.Bool
+	finished chan struct{} // a session finished; Shutdown counts down
+	serving  sync.WaitGroup
 }
 
 // NewHandler returns a handler offering the given transports. opts may be

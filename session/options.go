@@ -231,6 +231,12 @@ type Options struct {
 	// ShutdownRetry is the longest reconnect hint Shutdown gives; each
 	// session gets a random hint up to it. Default 5s.
 	ShutdownRetry time.Duration
+	// DrainDelay is how long Shutdown goes on serving as usual, with
+	// Handler.Ready failing, before it closes or hands over its sessions:
+	// long enough for the load balancer's health check to take the node
+	// out (two checks of haproxy's, say), so that the requests of a
+	// session handed over reach the nodes that take it over. Default 0.
+	DrainDelay time.Duration
 
 	// Transports lists the transports offered, in order of preference.
 	// Default: every adapter given to NewHandler, in transport.Order().

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"time"
 
@@ -22,7 +23,9 @@ func (s *Session) shortenLingerLocked() {
 	}
 }
 
-// Shutdown stops the handler gracefully: negotiates are refused with 503.
+// Shutdown stops the handler gracefully. First Ready fails, and for
+// Options.DrainDelay nothing else changes, for the load balancer to stop
+// sending the node requests. Then negotiates are refused with 503.
 // With Options.Failover, every session is handed over to the other nodes:
 // its log is released, and its transports cut without a close, so that
 // its client resumes through another node, which takes it over at once
@@ -39,6 +42,15 @@ func (s *Session) shortenLingerLocked() {
 // streams are not idle connections, and http.Server does not wait for
 // them. Shutdown then waits, within ctx, for every Options.Serve to return.
 func (h *Handler) Shutdown(ctx context.Context) error {
+	h.draining.Store(true)
+	if d := h.opts.DrainDelay; d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}
 	h.closing.Store(true)
 	if h.cluster != nil && h.cluster.store != nil {
 		// With failover the sessions go on, on other nodes.
@@ -87,4 +99,22 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 		err = ctx.Err()
 	}
 	return err
+}
+
+// ErrDraining is what Ready returns once Shutdown has begun.
+var ErrDraining = errors.New("comet: the handler is shutting down")
+
+// Ready returns nil while the handler should get requests: it is not
+// shutting down and, in a cluster, its broker is reachable (a node that
+// cannot reach it can neither negotiate nor forward). A load balancer's
+// health check should answer 503 when it returns an error, as
+// examples/cluster's /healthz does.
+func (h *Handler) Ready() error {
+	if h.draining.Load() {
+		return ErrDraining
+	}
+	if h.cluster != nil {
+		return h.cluster.available()
+	}
+	return nil
 }

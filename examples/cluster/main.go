@@ -20,24 +20,28 @@
 //
 // Flags: -addr (127.0.0.1:8081), -node (the node's id; by default "n"
 // and the port, which is unique on one machine only: set -node when the
-// nodes run on several), -redis (redis://127.0.0.1:6379/0) and -debug.
+// nodes run on several), -redis (redis://127.0.0.1:6379/0), -failover
+// (sessions outlive their node) and -debug.
 //
 // Each node serves:
 //
 //	/comet/           the Comet handler; its Serve echoes every message unchanged
 //	GET /             a page that echoes what you type (?transport=sse forces a transport)
 //	GET /whoami       {"node": id}: which node answered
-//	GET /healthz      200 {"node": id} while Redis is reachable, else 503 {"node": id, "error": why}
+//	GET /healthz      200 {"node": id} while Redis is reachable and the node is not shutting down, else 503 {"node": id, "error": why}
 //
 // and with -debug only:
 //
 //	GET /debug/served?s=<session id>   {"node", "session", "requests", "paths"}: the requests of that session this node served
 //	GET /debug/alive?node=<id>&…       {"<id>": true, …}: whether this node sees each node alive in Redis
+//	GET /debug/session?s=<session id>  {"node", "held", "resumed"}: whether this node runs the session, and if it took it over
 //
 // Every response carries Comet-Node, the node that served it. SIGINT or
 // SIGTERM stops the node gracefully: its sessions are closed with 3001
-// (their clients start fresh sessions), then its server, then its lease
-// in Redis is withdrawn, so the other nodes see it gone within a second.
+// (their clients start fresh sessions), or with -failover handed over to
+// the other nodes (their clients see no close), then its server, then its
+// lease in Redis is withdrawn, so the other nodes see it gone within a
+// second.
 package main
 
 import (
@@ -67,17 +71,21 @@ var page []byte
 
 // config is what the flags set.
 type config struct {
-	Node   string // "" means one derived from the listener's port
-	Redis  string // the Redis URL
-	Debug  bool   // serve /debug/
-	Logger *slog.Logger
+	Node  string // "" means one derived from the listener's port
+	Redis string // the Redis URL
+	Debug bool   // serve /debug/
+	// Failover keeps each session's log in Redis, so that it outlives
+	// its node (comet.Options.Failover).
+	Failover bool
+	Logger   *slog.Logger
 }
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8081", "address to listen on")
 	node := flag.String("node", "", `node id, unique in the cluster (default "n" and the port)`)
 	redisURL := flag.String("redis", "redis://127.0.0.1:6379/0", "Redis URL")
-	debug := flag.Bool("debug", false, "serve /debug/served and /debug/alive")
+	debug := flag.Bool("debug", false, "serve /debug/served, /debug/alive and /debug/session")
+	failover := flag.Bool("failover", false, "keep sessions' logs in Redis: a session outlives its node")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -85,7 +93,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	cfg := config{Node: *node, Redis: *redisURL, Debug: *debug,
+	cfg := config{Node: *node, Redis: *redisURL, Debug: *debug, Failover: *failover,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
 	if err := serve(ctx, ln, cfg, func(node string) {
 		fmt.Printf("cluster: node %s serving on http://%s/\n", node, ln.Addr())
@@ -119,6 +127,13 @@ func serve(ctx context.Context, ln net.Listener, cfg config, ready func(node str
 		Serve:  echo,
 		Broker: b,
 		Logger: logger,
+		// With failover a session outlives its node, and a node shutting
+		// down hands its sessions over: first it fails /healthz for as
+		// long as haproxy.cfg's checks take to see it (two of 500 ms),
+		// so that the requests of the sessions it hands over go to the
+		// nodes that take them.
+		Failover:   cfg.Failover,
+		DrainDelay: drainDelay(cfg.Failover),
 		// The balancer (haproxy.cfg) is on loopback and says in
 		// X-Forwarded-For whom it forwards for.
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
@@ -131,6 +146,10 @@ func serve(ctx context.Context, ln net.Listener, cfg config, ready func(node str
 		comets = served.wrap(h)
 		mux.HandleFunc("GET /debug/served", func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, served.get(node, r.URL.Query().Get("s")))
+		})
+		mux.HandleFunc("GET /debug/session", func(w http.ResponseWriter, r *http.Request) {
+			s := h.Session(r.URL.Query().Get("s"))
+			writeJSON(w, http.StatusOK, map[string]any{"node": node, "held": s != nil, "resumed": s != nil && s.Resumed()})
 		})
 		mux.HandleFunc("GET /debug/alive", func(w http.ResponseWriter, r *http.Request) {
 			alive := map[string]bool{}
@@ -151,7 +170,7 @@ func serve(ctx context.Context, ln net.Listener, cfg config, ready func(node str
 	// The balancer's health check: a node that cannot reach Redis
 	// refuses negotiates and cannot forward, so it should get no traffic.
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		if err := b.Err(); err != nil {
+		if err := h.Ready(); err != nil {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"node": node, "error": err.Error()})
 			return
 		}
@@ -192,7 +211,19 @@ func serve(ctx context.Context, ln net.Listener, cfg config, ready func(node str
 	return b.Close()
 }
 
-// echo sends every message of a session back to it, unchanged.
+// drainDelay is how long a node shutting down fails /healthz before it
+// hands its sessions over (failover), or 0.
+func drainDelay(failover bool) time.Duration {
+	if failover {
+		return 1200 * time.Millisecond
+	}
+	return 0
+}
+
+// echo sends every message of a session back to it, unchanged. With
+// failover, a session taken over receives again the messages its last
+// Serve took and did not commit, and echoes them again: an application
+// that must act once on each keeps what it did by Session.Received.
 func echo(s *comet.Session) {
 	ctx := s.Context()
 	for {

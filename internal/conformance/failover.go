@@ -86,10 +86,23 @@ const EchoLead = 32
 // successors, which a takeover redelivers.
 func EchoThrough(t *testing.T, ctx context.Context, c *client.Conn, n int, at func(k int)) (dups int) {
 	t.Helper()
+	dups, err := Echo(ctx, c, n, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dups
+}
+
+// Echo is EchoThrough returning what went wrong instead of failing a
+// test, for a goroutine of its own.
+func Echo(ctx context.Context, c *client.Conn, n int, at func(k int)) (dups int, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	credits := make(chan struct{}, EchoLead)
 	for range EchoLead {
 		credits <- struct{}{}
 	}
+	sendErr := make(chan error, 1)
 	go func() {
 		for i := range n {
 			select {
@@ -98,7 +111,7 @@ func EchoThrough(t *testing.T, ctx context.Context, c *client.Conn, n int, at fu
 				return
 			}
 			if err := c.Send(ctx, transport.Text, fmt.Appendf(nil, "m%d", i)); err != nil {
-				t.Errorf("Send %d: %v", i, err)
+				sendErr <- fmt.Errorf("Send %d: %w", i, err)
 				return
 			}
 		}
@@ -107,11 +120,16 @@ func EchoThrough(t *testing.T, ctx context.Context, c *client.Conn, n int, at fu
 	for next < n {
 		_, p, err := c.Recv(ctx)
 		if err != nil {
-			t.Fatalf("Recv after %d echoes: %v", next, err)
+			select {
+			case serr := <-sendErr:
+				return dups, serr
+			default:
+			}
+			return dups, fmt.Errorf("Recv after %d echoes: %w", next, err)
 		}
 		var k int
 		if _, err := fmt.Sscanf(string(p), "m%d", &k); err != nil {
-			t.Fatalf("echo %q: %v", p, err)
+			return dups, fmt.Errorf("echo %q: %w", p, err)
 		}
 		switch {
 		case k == next:
@@ -121,8 +139,8 @@ func EchoThrough(t *testing.T, ctx context.Context, c *client.Conn, n int, at fu
 		case k < next:
 			dups++
 		default:
-			t.Fatalf("echo of m%d before m%d: a message was lost", k, next)
+			return dups, fmt.Errorf("echo of m%d before m%d: a message was lost", k, next)
 		}
 	}
-	return dups
+	return dups, nil
 }

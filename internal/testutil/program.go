@@ -106,3 +106,14 @@ func (p *Program) Stop(ctx context.Context, sig os.Signal) (time.Duration, error
 		return time.Since(start), ctx.Err()
 	}
 }
+
+// Signal sends the program sig without waiting: SIGSTOP and SIGCONT, say.
+// A test that stops a program sends it SIGCONT in its cleanup too, before
+// the program is killed.
+func (p *Program) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
+
+// Done is closed once the program has exited.
+func (p *Program) Done() <-chan struct{} { return p.done }
+
+// PID returns the program's process id.
+func (p *Program) PID() int { return p.cmd.Process.Pid }
