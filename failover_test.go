@@ -1,10 +1,14 @@
 package comet_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/seed-544bbf9f/comet"
 
 	"github.com/seed-544bbf9f/comet/client"
 	"github.com/seed-544bbf9f/comet/internal/conformance"
@@ -149,6 +153,7 @@ func TestFailoverFencesPausedOwner(t *testing.T) {
 	}
 	defer c.CloseNow()
 	owner := nodeIndex(t, mc, c.SessionID())
+	old := mc.handlers[owner].Session(c.SessionID())
 	const n = 400
 	dups := conformance.EchoThrough(t, ctx, c, n, func(k int) {
 		switch k {
@@ -171,6 +176,7 @@ func TestFailoverFencesPausedOwner(t *testing.T) {
 	if got := app.Resumed(); got != 1 {
 		t.Errorf("%d Serves resumed, want 1", got)
 	}
+	testutil.Receive(t, old.Done(), "the paused owner's copy of the session ending")
 	if mc.handlers[owner].Session(c.SessionID()) != nil {
 		t.Error("the paused owner still holds the session")
 	}
@@ -182,4 +188,50 @@ func TestFailoverFencesPausedOwner(t *testing.T) {
 func isCloseCode(err error, code transport.CloseCode) bool {
 	var ce *transport.CloseError
 	return errors.As(err, &ce) && ce.Code == code
+}
+
+// TestFailoverOrphansSwept loses every node of a session's cluster while
+// its client is away for good, then starts a fresh node: it finds the
+// session's log, takes the session over, and, its client never coming
+// back, ends it at its grace period, and its log with it: no log
+// outlives its session, whichever nodes are left.
+func TestFailoverOrphansSwept(t *testing.T) {
+	app := conformance.NewEchoApp()
+	opts := &session.Options{Failover: true, Serve: app.Serve, Heartbeat: time.Second, Grace: time.Second}
+	mc := newMemCluster(t, 3, opts)
+	ctx := testContext(t, testutil.Wait)
+	c, err := client.Dial(ctx, mc.url, &client.Options{Transports: []string{transport.LongPoll}})
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	conformance.EchoThrough(t, ctx, c, 5, func(int) {})
+	id := c.SessionID()
+	for i := range mc.nodes {
+		mc.kill(i)
+	}
+	c.CloseNow() // its pending requests fail: the client is gone
+	if got := mc.cluster.Logs(); got != 1 {
+		t.Fatalf("%d session logs with every node dead, want 1", got)
+	}
+
+	ended := make(chan string, 1)
+	o := *opts
+	o.Broker = mc.cluster.Node("n4")
+	o.Observer = &session.Observer{SessionClosed: func(s *session.Session, _ *transport.CloseError) { ended <- s.ID() }}
+	h := comet.NewHandler(&o)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), testutil.Wait)
+		defer cancel()
+		h.Shutdown(ctx)
+		o.Broker.(*session.MemoryNode).Close()
+	})
+	if got := testutil.Receive(t, ended, "the orphaned session ending on the fresh node"); got != id {
+		t.Fatalf("session %s ended, want %s", got, id)
+	}
+	if got := app.Resumed(); got != 1 {
+		t.Errorf("%d Serves resumed, want 1", got)
+	}
+	if got := mc.cluster.Logs(); got != 0 {
+		t.Errorf("%d session logs after the orphan ended, want 0", got)
+	}
 }

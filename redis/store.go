@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -21,6 +22,7 @@ import (
 //	<prefix>:s:{<id>}:d  list: the downstream entries after a, in order
 //	<prefix>:s:{<id>}:u  list: the upstream entries after c, in order
 //	<prefix>:ns:<node>   set: the ids of the sessions node owns
+//	<prefix>:ns:         set: the ids of the sessions released, unclaimed
 //
 // The hash tag keeps a session's keys in one slot. Every change is one
 // script, which checks the epoch first: a node fenced off changes nothing.
@@ -100,7 +102,8 @@ for _, v in ipairs(u) do out[#out + 1] = v end
 return out
 `)
 
-// claimScript: KEYS meta, the old owner's set, the new owner's; ARGV the
+// claimScript: KEYS meta, the old owner's set (the released set if it
+// has none), the new owner's; ARGV the
 // old owner as the claimer read it, the new owner, the epoch, id. It
 // answers ok, lost, fenced (the epoch moved on), or moved (the owner
 // changed since the claimer read it: read it again).
@@ -112,12 +115,13 @@ if e == want + 1 and m[1] == ARGV[2] then return 'ok' end
 if e ~= want then return 'fenced' end
 if m[1] ~= ARGV[1] then return 'moved' end
 redis.call('HSET', KEYS[1], 'n', ARGV[2], 'e', e + 1)
-if ARGV[1] ~= '' then redis.call('SREM', KEYS[2], ARGV[4]) end
+redis.call('SREM', KEYS[2], ARGV[4])
 redis.call('SADD', KEYS[3], ARGV[4])
 return 'ok'
 `)
 
-// releaseScript: KEYS meta, the node's set; ARGV epoch, node, id.
+// releaseScript: KEYS meta, the node's set, the released set; ARGV
+// epoch, node, id.
 var releaseScript = goredis.NewScript(`
 local m = redis.call('HMGET', KEYS[1], 'n', 'e')
 if not m[2] then return 'lost' end
@@ -125,16 +129,22 @@ if m[2] ~= ARGV[1] then return 'fenced' end
 if m[1] == ARGV[2] then
 	redis.call('HSET', KEYS[1], 'n', '')
 	redis.call('SREM', KEYS[2], ARGV[3])
+	redis.call('SADD', KEYS[3], ARGV[3])
 end
 return 'ok'
 `)
 
-// deleteScript: KEYS meta, down, up, the node's set; ARGV epoch, node, id.
+// deleteScript: KEYS meta, down, up, the node's set, the released set;
+// ARGV epoch, node, id.
 var deleteScript = goredis.NewScript(`
 local m = redis.call('HMGET', KEYS[1], 'n', 'e')
 if not m[2] or m[2] ~= ARGV[1] then return 'ok' end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
-if m[1] == ARGV[2] then redis.call('SREM', KEYS[4], ARGV[3]) end
+if m[1] == ARGV[2] then
+	redis.call('SREM', KEYS[4], ARGV[3])
+elseif m[1] == '' then
+	redis.call('SREM', KEYS[5], ARGV[3])
+end
 return 'ok'
 `)
 
@@ -425,7 +435,8 @@ func (b *Broker) ReleaseSession(ctx context.Context, id string, epoch uint64) er
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.OpTimeout)
 	defer cancel()
 	meta, _, _ := b.sessionKeys(id)
-	res, err := releaseScript.Run(ctx, b.client, []string{meta, b.nodeSetKey(b.cfg.Node)}, epoch, b.cfg.Node, id).Result()
+	res, err := releaseScript.Run(ctx, b.client, []string{meta, b.nodeSetKey(b.cfg.Node), b.nodeSetKey("")},
+		epoch, b.cfg.Node, id).Result()
 	if err != nil {
 		return storeErr("release session", err)
 	}
@@ -440,7 +451,8 @@ func (b *Broker) DeleteSession(ctx context.Context, id string, epoch uint64) err
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.OpTimeout)
 	defer cancel()
 	meta, down, up := b.sessionKeys(id)
-	err := deleteScript.Run(ctx, b.client, []string{meta, down, up, b.nodeSetKey(b.cfg.Node)}, epoch, b.cfg.Node, id).Err()
+	err := deleteScript.Run(ctx, b.client, []string{meta, down, up, b.nodeSetKey(b.cfg.Node), b.nodeSetKey("")},
+		epoch, b.cfg.Node, id).Err()
 	if err != nil {
 		return storeErr("delete session log", err)
 	}
@@ -459,4 +471,37 @@ func (b *Broker) NodeSessions(ctx context.Context, node string) ([]string, error
 		return nil, storeErr("list a node's sessions", err)
 	}
 	return ids, nil
+}
+
+// SessionNodes implements session.SessionStore. It SCANs the node sets,
+// which a node does once, when it starts.
+func (b *Broker) SessionNodes(ctx context.Context) ([]string, error) {
+	if b.closed.Load() {
+		return nil, errClosed
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.OpTimeout)
+	defer cancel()
+	prefix := b.nodeSetKey("")
+	var nodes []string
+	iter := b.client.Scan(ctx, 0, globQuote(prefix)+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		nodes = append(nodes, strings.TrimPrefix(iter.Val(), prefix))
+	}
+	if err := iter.Err(); err != nil {
+		return nil, storeErr("list the nodes with sessions", err)
+	}
+	return nodes, nil
+}
+
+// globQuote escapes the characters of s that a SCAN pattern reads as its
+// own.
+func globQuote(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\^`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

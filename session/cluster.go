@@ -101,6 +101,9 @@ func (c *cluster) start() {
 	c.b.Start(c)
 	go c.watch()
 	go c.publishBroadcasts()
+	if c.store != nil {
+		go c.sweepOrphans()
+	}
 }
 
 // watch looks at the broker ten times per BrokerTimeout (at most every

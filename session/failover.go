@@ -315,18 +315,35 @@ func (h *Handler) locate(w http.ResponseWriter, ctx context.Context, id string) 
 }
 
 // sweep takes over the sessions of node, which the broker says is gone,
-// that no request has taken over meanwhile: their clients, which lost
-// their transports with the node, come back on their own within a
-// heartbeat, and this serves those that have nothing to say. Every node
-// sweeps; the store lets one claim each session.
+// and those released, that no request has taken over meanwhile: their
+// clients, which lost their transports with the node, come back on their
+// own within a heartbeat, and this serves those that have nothing to say
+// (their Serves run, and they end at their grace period if their clients
+// never return). Every node sweeps; the store lets one claim each
+// session.
 func (c *cluster) sweep(node string) {
-	t := time.NewTimer(c.h.opts.Heartbeat)
-	select {
-	case <-t.C:
-	case <-c.h.baseCtx.Done():
-		t.Stop()
+	if !c.sleep(c.h.opts.Heartbeat) {
 		return
 	}
+	c.sweepNow(node)
+	c.sweepNow("")
+}
+
+// sleep waits d, and reports false if the handler shut down first.
+func (c *cluster) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-c.h.baseCtx.Done():
+		return false
+	}
+}
+
+// sweepNow takes over node's sessions ("": the released ones) while node
+// stays gone.
+func (c *cluster) sweepNow(node string) {
 	ctx, cancel := context.WithTimeout(c.h.baseCtx, c.h.opts.BrokerTimeout)
 	ids, err := c.store.NodeSessions(ctx, node)
 	cancel()
@@ -335,7 +352,7 @@ func (c *cluster) sweep(node string) {
 		return
 	}
 	for _, id := range ids {
-		if c.b.Alive(node) || c.h.closing.Load() {
+		if (node != "" && node != c.node && c.b.Alive(node)) || c.h.closing.Load() {
 			return // it came back (it was only paused), or this one is going
 		}
 		ctx, cancel := context.WithTimeout(c.h.baseCtx, c.h.opts.BrokerTimeout)
@@ -343,6 +360,31 @@ func (c *cluster) sweep(node string) {
 			c.h.logger.Debug("comet: session of a lost node not taken over", "session", logid.Short(id), "err", err)
 		}
 		cancel()
+	}
+}
+
+// sweepOrphans runs once a node has started: after a heartbeat, by which
+// it sees every live node, it takes over the sessions of the nodes that
+// are gone, the released ones, and those of its own id's earlier life, as
+// sweep does for a node that goes while this one runs.
+func (c *cluster) sweepOrphans() {
+	if !c.sleep(c.h.opts.Heartbeat) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.h.baseCtx, c.h.opts.BrokerTimeout)
+	nodes, err := c.store.SessionNodes(ctx)
+	cancel()
+	if err != nil {
+		c.h.logger.Warn("comet: the store's nodes not listed: their orphaned sessions wait for the next node", "err", err)
+		return
+	}
+	for _, node := range nodes {
+		// This node's own id too: a node restarted under its id finds
+		// the sessions of its earlier life.
+		if node != "" && node != c.node && c.b.Alive(node) {
+			continue
+		}
+		c.sweepNow(node)
 	}
 }
 

@@ -199,6 +199,25 @@ func (n *MemoryNode) NodeSessions(ctx context.Context, node string) ([]string, e
 	return ids, nil
 }
 
+// SessionNodes implements SessionStore.
+func (n *MemoryNode) SessionNodes(ctx context.Context) ([]string, error) {
+	if err := n.storeUsable(ctx); err != nil {
+		return nil, err
+	}
+	c := n.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	seen := map[string]bool{}
+	var nodes []string
+	for _, l := range c.logs {
+		if !seen[l.node] {
+			seen[l.node] = true
+			nodes = append(nodes, l.node)
+		}
+	}
+	return nodes, nil
+}
+
 // Logs returns how many session logs the cluster keeps: those of the
 // sessions of handlers with Options.Failover that have not ended.
 func (c *MemoryCluster) Logs() int {

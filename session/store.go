@@ -50,8 +50,14 @@ type SessionStore interface {
 	ReleaseSession(ctx context.Context, id string, epoch uint64) error
 	// DeleteSession forgets the session: it has ended.
 	DeleteSession(ctx context.Context, id string, epoch uint64) error
-	// NodeSessions returns the ids of the sessions node owns.
+	// NodeSessions returns the ids of the sessions node owns; for node
+	// "", those released and not claimed since.
 	NodeSessions(ctx context.Context, node string) ([]string, error)
+	// SessionNodes returns the nodes that own sessions, and "" if some
+	// sessions are released: a node that starts takes over those of the
+	// nodes that are gone, which may have gone before it started (a
+	// whole cluster restarted), so that no log outlives its session.
+	SessionNodes(ctx context.Context) ([]string, error)
 }
 
 // LogWrite is what one session's owner adds to its log at once.

@@ -248,11 +248,36 @@ func testRelease(t *testing.T, ctx context.Context, a, b Node) {
 	if ids, _ := a.Store.NodeSessions(ctx, a.ID); slices.Contains(ids, id) {
 		t.Fatalf("a released session is still listed for its node: %v", ids)
 	}
+	if ids, err := a.Store.NodeSessions(ctx, ""); err != nil || !slices.Contains(ids, id) {
+		t.Fatalf("NodeSessions(\"\") = %v, %v; want the released session", ids, err)
+	}
+	if nodes, err := a.Store.SessionNodes(ctx); err != nil || !slices.Contains(nodes, "") {
+		t.Fatalf("SessionNodes = %q, %v; want \"\" for the released session", nodes, err)
+	}
 	if err := write(t, ctx, a, session.LogWrite{Session: id, Epoch: 1, Down: entries("d", 1, 1)}); !errors.Is(err, session.ErrFenced) {
 		t.Fatalf("a write after the release: %v, want ErrFenced", err)
 	}
 	if epoch, err := b.Store.ClaimSession(ctx, id, b.ID, 1); err != nil || epoch != 2 {
 		t.Fatalf("a claim of a released session = %d, %v; want 2", epoch, err)
+	}
+	if ids, _ := a.Store.NodeSessions(ctx, ""); slices.Contains(ids, id) {
+		t.Fatalf("a session claimed again is still listed as released: %v", ids)
+	}
+	if ids, _ := a.Store.NodeSessions(ctx, b.ID); !slices.Contains(ids, id) {
+		t.Fatalf("a session claimed again is not listed for its node: %v", ids)
+	}
+	if nodes, err := a.Store.SessionNodes(ctx); err != nil || !slices.Contains(nodes, b.ID) {
+		t.Fatalf("SessionNodes = %q, %v; want %s", nodes, err, b.ID)
+	}
+	// Released, then ended by its next owner: listed nowhere.
+	if err := b.Store.ReleaseSession(ctx, id, 2); err != nil {
+		t.Fatalf("ReleaseSession: %v", err)
+	}
+	if err := b.Store.DeleteSession(ctx, id, 2); err != nil {
+		t.Fatalf("DeleteSession: %v", err)
+	}
+	if ids, _ := a.Store.NodeSessions(ctx, ""); slices.Contains(ids, id) {
+		t.Fatalf("a session deleted once released is still listed as released: %v", ids)
 	}
 }
 
