@@ -17,3 +17,9 @@ func TestConformance(t *testing.T) { conformance.Run(t, conformance.SingleNode) 
 func TestConformanceCluster(t *testing.T) {
 	conformance.Run(t, conformance.Cluster(3, conformance.MemoryBrokers))
 }
+
+// TestConformanceFailover runs the conformance suite against three nodes
+// of a memory cluster with failover: durable sessions behave as any.
+func TestConformanceFailover(t *testing.T) {
+	conformance.Run(t, conformance.FailoverCluster(3, conformance.MemoryBrokers))
+}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/seed-544bbf9f/comet/internal/conformance"
+	"github.com/seed-544bbf9f/comet/internal/testutil"
 	"github.com/seed-544bbf9f/comet/session"
 )
 
@@ -12,8 +13,18 @@ import (
 // one real redis-server, behind a round-robin balancer: every request of
 // a session may land on any node.
 func TestConformanceCluster(t *testing.T) {
-	r := startRedis(t)
-	brokers := func(t *testing.T, nodes int) []session.Broker {
+	conformance.Run(t, conformance.Cluster(3, redisBrokers(startRedis(t))))
+}
+
+// TestConformanceFailover runs the conformance suite against three nodes
+// with failover, their sessions' logs in one real redis-server.
+func TestConformanceFailover(t *testing.T) {
+	conformance.Run(t, conformance.FailoverCluster(3, redisBrokers(startRedis(t))))
+}
+
+// redisBrokers makes each cluster's brokers on r.
+func redisBrokers(r *testutil.Redis) conformance.Brokers {
+	return func(t *testing.T, nodes int) []session.Broker {
 		bs := make([]session.Broker, nodes)
 		for i := range nodes {
 			b, err := New(&Options{URL: redisURL(r), Node: fmt.Sprintf("%s-n%d", shortName(t), i+1),
@@ -26,7 +37,6 @@ func TestConformanceCluster(t *testing.T) {
 		}
 		return bs
 	}
-	conformance.Run(t, conformance.Cluster(3, brokers))
 }
 
 // shortName is a node id prefix unique to the test: the tests share one

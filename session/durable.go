@@ -260,8 +260,10 @@ func (s *Session) flush() {
 			}
 			d.wroteAcked = max(d.wroteAcked, w.Acked)
 			d.wroteCommit = max(d.wroteCommit, w.Committed)
+			// The released messages go as a Send's do: to a POST that
+			// waits for a reply, or else to the delivering attachment.
 			s.replyReady.Wake()
-			if a := s.deliverer; a != nil {
+			if a := s.deliverer; a != nil && s.replyWaiting == 0 {
 				a.wake()
 			}
 			d.kept.Wake()

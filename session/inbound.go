@@ -202,8 +202,21 @@ func (s *Session) post(body []byte, attempt uint64) ([]byte, error) {
 		s.failLocked(err)
 		return nil, err
 	}
-	// The answer's ack covers what the log keeps (failover).
-	s.awaitUpKeptLocked(s.inSeq)
+	// The answer's ack covers what the log keeps (failover). A POST that
+	// will wait for a reply waits for one meanwhile, so that a reply the
+	// log releases comes to it, not to the delivering attachment.
+	replies := s.replies && hasSequenced(frames)
+	if replies && s.dur != nil {
+		s.replyWaiting++
+		s.awaitUpKeptLocked(s.inSeq)
+		s.replyWaiting--
+		if d := s.deliverer; d != nil && s.replyWaiting == 0 && s.out.PendingAfter(d.cursor) &&
+			(d.params.Attempt != attempt || s.inSeq == before) {
+			d.wake() // no POST takes it: appendReplies below will not
+		}
+	} else {
+		s.awaitUpKeptLocked(s.inSeq)
+	}
 	if s.everAttached && s.deliverer == nil && s.timer != nil && s.closeErr == nil {
 		// A detached client that still POSTs is alive (a long-poll
 		// client whose application reads slowly stops polling). One that
@@ -215,7 +228,7 @@ func (s *Session) post(body []byte, attempt uint64) ([]byte, error) {
 	if key.WantTicket {
 		b.Append(&transport.Frame{Type: transport.TypeTicket, Token: s.tickets.mint()})
 	}
-	if s.replies && hasSequenced(frames) {
+	if replies {
 		s.appendReplies(&b, attempt, s.inSeq > before)
 	}
 	return b.Bytes, nil

@@ -444,6 +444,7 @@ func (s *Session) finish() {
 	s.inReady.Wake()
 	s.inSpace.Wake()
 	s.outSpace.Wake()
+	s.replyReady.Wake() // a POST waiting for a reply answers now
 	ce := s.closeErr
 	counted, key := s.counted, s.addrKey
 	s.h.counters.open[s.tidx].Add(-1)

@@ -17,7 +17,14 @@ type Brokers func(t *testing.T, nodes int) []session.Broker
 // Cluster returns the Factory of a cluster of nodes handlers, each with
 // its broker from brokers, behind a RoundRobin balancer: every request of
 // a session may land on any node. Each node's logger names it.
-func Cluster(nodes int, brokers Brokers) Factory {
+func Cluster(nodes int, brokers Brokers) Factory { return cluster(nodes, brokers, false) }
+
+// FailoverCluster is Cluster with Options.Failover: every session keeps
+// its log in its broker's store, which must be a session.SessionStore.
+// Everything the suite checks holds with failover as without.
+func FailoverCluster(nodes int, brokers Brokers) Factory { return cluster(nodes, brokers, true) }
+
+func cluster(nodes int, brokers Brokers, failover bool) Factory {
 	return func(t *testing.T, opts *session.Options, eo EnvOptions) *Server {
 		t.Helper()
 		bs := brokers(t, nodes)
@@ -27,6 +34,7 @@ func Cluster(nodes int, brokers Brokers) Factory {
 		for _, b := range bs {
 			o := *opts
 			o.Broker = b
+			o.Failover = failover
 			o.Logger = opts.Logger.With("node", b.Node())
 			h := NewHandler(&o, eo)
 			var handler http.Handler = h

@@ -112,6 +112,9 @@ func expectSequence(ctx context.Context, n int, prefix string, recv func(context
 func (su suite) testShutdown(t *testing.T, name string) {
 	const retry = 2 * time.Second
 	e := su.newEnv(t, name, &session.Options{ShutdownRetry: retry})
+	if e.srv.Handlers[0].Options().Failover {
+		t.Skip("with failover, Shutdown hands the sessions over instead of closing them (the failover tests check it)")
+	}
 	ctx := testContext(t, 20*time.Second)
 	var conns []interface {
 		Recv(context.Context) (transport.MessageType, []byte, error)
