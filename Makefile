@@ -13,10 +13,15 @@ QUICK ?=
 # SOAK_DURATION is how long `make soak` holds its idle sessions.
 SOAK_DURATION ?= 10m
 
+# CHAOS_DURATION is how long `make chaos` makes faults in a failover
+# cluster (make test does it for 30 s); CHAOS_SEED replays a run.
+CHAOS_DURATION ?= 5m
+CHAOS_SEED ?=
+
 # make stress runs the race tests three times over (STRESS_COUNT) and the
 # browser tests once, with every core kept busy: a loaded CI machine.
 
-.PHONY: test bench soak fmt fuzz stress
+.PHONY: test bench soak fmt fuzz stress chaos
 
 test:
 	bash scripts/test.sh
@@ -35,3 +40,6 @@ fuzz:
 
 stress:
 	bash scripts/stress.sh
+
+chaos:
+	CHAOS_DURATION='$(CHAOS_DURATION)' CHAOS_SEED='$(CHAOS_SEED)' bash scripts/chaos.sh

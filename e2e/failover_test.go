@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/seed-544bbf9f/comet/client"
 	"github.com/seed-544bbf9f/comet/internal/conformance"
@@ -439,4 +442,108 @@ func redisPort(t *testing.T, r *testutil.Redis) int {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestFailoverBrowser kills the session's node under Chromium's page,
+// through haproxy, on long-polling and on WebSocket: the page's session
+// keeps its id, every echo arrives once and in order, no close fires,
+// and the shim reports at most a reconnecting or two for the lost
+// connections. The example's echo echoes again the one message its dead
+// Serve took and did not commit, if any: a page sees it as one echo
+// twice, which the check allows.
+func TestFailoverBrowser(t *testing.T) {
+	browser := needBrowser(t)
+	for _, tr := range []string{"longpoll", "websocket"} {
+		t.Run(tr, func(t *testing.T) {
+			rig := startFailoverRig(t)
+			tb := newTabWithin(t, browser, 2*time.Minute)
+			tb.open(rig.lb.url + "/?transport=" + tr)
+			var first struct{ Session string }
+			runJSON(t, tb, fmt.Sprintf(failoverPageScript, 0, 300), &first)
+			owner := rig.owner(t, first.Session)
+			killed := time.Now()
+			if _, err := owner.p.Stop(tb.ctx, syscall.SIGKILL); !isKilled(err) {
+				t.Fatalf("kill -9 %s: %v", owner.name, err)
+			}
+			var res failoverEcho
+			runJSON(t, tb, fmt.Sprintf(failoverPageScript, 300, 1000), &res)
+			t.Logf("%s: owner %s killed after 300 echoes; the page went on %v later on %s: session %s, %d echoes, %d lost, %d twice, in order %v, %d reconnecting, %d closes",
+				tr, owner.id, time.Since(killed).Round(time.Millisecond), res.Transport, res.Session, res.Got, res.Lost, res.Dup,
+				res.InOrder, res.Reconnecting, res.Closes)
+			if res.Session != first.Session {
+				t.Errorf("session %s after the kill, want %s", res.Session, first.Session)
+			}
+			if res.Lost != 0 || !res.InOrder || res.Dup > 1 || res.Closes != 0 {
+				t.Errorf("%d lost, %d twice, in order %v, %d closes; first wrong: %s", res.Lost, res.Dup, res.InOrder, res.Closes, res.FirstBad)
+			}
+			if res.Reconnecting > 2 {
+				t.Errorf("%d reconnecting events for one lost node, want at most 2", res.Reconnecting)
+			}
+			if res.Transport != tr {
+				t.Errorf("the page ended on %s, not %s", res.Transport, tr)
+			}
+		})
+	}
+}
+
+// runJSON runs script in tb's page, awaiting its promise, and decodes
+// what it resolves with into v.
+func runJSON(t *testing.T, tb *tab, script string, v any) {
+	t.Helper()
+	raw, err := chromedp.Run(tb.ctx, chromedp.Evaluate[[]byte](script, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("script: %v", err)
+	}
+	tb.con.add("script resolved: %s", raw)
+	if err := json.Unmarshal(raw, v); err != nil {
+		t.Fatalf("script resolved with %s: %v", raw, err)
+	}
+}
+
+// failoverPageScript drives the page's session (window.comet) from
+// message %d to %d: it sends them in rounds of 10, each once the
+// previous round's echoes are back, and resolves once the last one's echo
+// is in, with what clusterScript reports and the reconnecting and close
+// events seen since the first call. Its state lives on window, across
+// calls. The session id is the shim's private _sessionId.
+const failoverPageScript = `new Promise(function (resolve, reject) {
+  var c = window.comet, from = %d, to = %d, round = 10;
+  var st = window.failover;
+  if (!st) {
+    st = window.failover = { got: [], reconnecting: 0, closes: 0, sent: 0, waiting: null };
+    c.addEventListener('reconnecting', function () { st.reconnecting++; });
+    c.addEventListener('close', function () { st.closes++; });
+    c.addEventListener('message', function (e) { st.got.push(e.data); if (st.waiting) st.waiting(); });
+  }
+  function seen(i) { return st.got.indexOf('m' + i) >= 0; }
+  function report() {
+    var s = {}, dup = 0, bad = '', order = [], i;
+    for (i = 0; i < st.got.length; i++) {
+      if (s[st.got[i]]) { dup++; continue; }
+      s[st.got[i]] = true;
+      order.push(st.got[i]);
+    }
+    for (i = 0; i < order.length; i++) if (!bad && order[i] !== 'm' + i) bad = i + ': ' + JSON.stringify(order.slice(i, i + 3));
+    var lost = 0;
+    for (i = 0; i < to; i++) if (!s['m' + i]) lost++;
+    resolve({ session: c._sessionId, transport: c.transport, got: st.got.length, lost: lost, dup: dup,
+      inOrder: !bad, firstBad: bad, reconnecting: st.reconnecting, closes: st.closes });
+  }
+  function step() {
+    if (st.sent >= to) { if (seen(to - 1)) { st.waiting = null; report(); } return; }
+    if (st.sent > from && !seen(st.sent - 1)) return;
+    var end = Math.min(to, st.sent + round);
+    for (; st.sent < end; st.sent++) c.send('m' + st.sent);
+  }
+  st.waiting = step;
+  if (c.readyState === 1) step(); else c.addEventListener('open', step);
+})`
+
+// failoverEcho is what failoverPageScript resolves with.
+type failoverEcho struct {
+	Session, Transport   string
+	Got, Lost, Dup       int
+	InOrder              bool
+	FirstBad             string
+	Reconnecting, Closes int
 }

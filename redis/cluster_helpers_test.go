@@ -543,9 +543,10 @@ func pollUntil(t *testing.T, since time.Time, bound time.Duration, what string, 
 // packets does. internal/faultproxy proxies HTTP only; this is its
 // counterpart for a Redis connection.
 type blackHole struct {
-	ln     net.Listener
-	target string
-	cut    atomic.Bool
+	ln      net.Listener
+	target  string
+	cut     atomic.Bool
+	severed atomic.Bool
 
 	mu    sync.Mutex
 	conns []net.Conn
@@ -569,12 +570,34 @@ func (p *blackHole) Addr() string { return p.ln.Addr().String() }
 // Cut stops every byte, from now on.
 func (p *blackHole) Cut() { p.cut.Store(true) }
 
+// Sever closes every connection, and every one accepted until Heal: a
+// node cut off from Redis by a partition that resets, rather than drops,
+// its connections. Unlike Cut's silence, it never leaves a Redis
+// connection out of step with its replies.
+func (p *blackHole) Sever() {
+	p.severed.Store(true)
+	p.mu.Lock()
+	conns := p.conns
+	p.conns = []net.Conn{}
+	p.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+// Heal ends Sever: connections are accepted again.
+func (p *blackHole) Heal() { p.severed.Store(false) }
+
 func (p *blackHole) track(c net.Conn) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.conns == nil {
 		c.Close()
 		return false
+	}
+	if p.severed.Load() {
+		c.Close()
+		return true
 	}
 	p.conns = append(p.conns, c)
 	return true
@@ -589,6 +612,9 @@ func (p *blackHole) accept() {
 		}
 		if !p.track(in) {
 			return
+		}
+		if p.severed.Load() {
+			continue // track closed it
 		}
 		out, err := net.Dial("tcp", p.target)
 		if err != nil {

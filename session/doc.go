@@ -50,7 +50,8 @@
 //     for the log too; Broadcast does not, and a broadcast message the log
 //     has not kept when the node is lost is not delivered.
 //   - A message Recv returned is committed when Recv is called again (or
-//     by Session.Commit). The new Serve receives again, in order, the
+//     by Session.Commit); the log learns it with the session's next
+//     write, or at once when Recv has nothing to return. The new Serve receives again, in order, the
 //     messages the old one took and did not commit, with their numbers
 //     (Session.Received): an application that records the number of each
 //     message it has acted on skips those it has seen, and acts on each

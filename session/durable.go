@@ -51,6 +51,7 @@ type durable struct {
 	flushing bool       // a flush goroutine runs
 	up       []LogEntry // upstream entries accepted and not yet written
 	upKept   uint64     // the newest upstream entry the log keeps
+	downKept uint64     // the newest downstream entry the log keeps
 	// commit is the newest upstream message the application committed;
 	// wroteAcked and wroteCommit what the log was last told.
 	commit, wroteAcked, wroteCommit uint64
@@ -160,11 +161,12 @@ func (s *Session) kickLocked() {
 }
 
 // awaitKept waits until the log keeps the outbound entry seq, or the
-// session can no longer wait for it, or ctx ends.
+// session can no longer wait for it, or ctx ends. Only the log's word
+// counts: a session that ends drops its window, entries held included.
 func (s *Session) awaitKept(ctx context.Context, seq uint64) error {
 	d := s.dur
 	s.mu.Lock()
-	for s.out.Ready() < seq {
+	for d.downKept < seq {
 		if err := s.logErrLocked(); err != nil {
 			s.mu.Unlock()
 			return err
@@ -252,6 +254,7 @@ func (s *Session) flush() {
 		switch {
 		case err == nil:
 			s.out.Release(to)
+			d.downKept = max(d.downKept, to)
 			if n := len(w.Up); n > 0 {
 				d.upKept = max(d.upKept, w.Up[n-1].Seq)
 				if a := s.deliverer; a != nil {
@@ -275,7 +278,7 @@ func (s *Session) flush() {
 			s.loseLocked("session state lost")
 			s.mu.Unlock()
 		case errors.As(err, &gone):
-			s.loseLocked(lostRange(gone, s.out.Ready(), d.upKept))
+			s.loseLocked(lostRange(gone, d.downKept, d.upKept))
 			s.mu.Unlock()
 		default:
 			// The store is away: write again, whatever piled up

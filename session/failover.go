@@ -149,7 +149,7 @@ func (c *cluster) restore(l *SessionLog, id string) (*Session, error) {
 	s := newSession(h, id, st.Secret, info)
 	s.mu.Lock()
 	s.agree(st.Agreed)
-	s.dur = &durable{store: c.store, epoch: l.Epoch, resumed: true, unsaved: unsaved, upKept: l.UpTop,
+	s.dur = &durable{store: c.store, epoch: l.Epoch, resumed: true, unsaved: unsaved, upKept: l.UpTop, downKept: l.DownTop,
 		commit: l.Committed, wroteCommit: l.Committed, wroteAcked: l.Acked}
 	s.out = window.Resume(h.opts.WindowMessages, h.opts.WindowBytes, l.Acked)
 	for _, e := range downs {
@@ -276,7 +276,14 @@ func (c *cluster) adopt(ctx context.Context, id string) (*Session, string, error
 		if err != nil {
 			return nil, "", err
 		}
-		l.Epoch = epoch
+		// The log as it is now that no other node can write it: the
+		// owner may have written between the load and the claim.
+		if l, err = c.store.LoadSession(ctx, id); err != nil {
+			return nil, "", err
+		}
+		if l.Epoch != epoch || l.Node != c.node {
+			continue // claimed away again meanwhile: find it
+		}
 		s, err := c.restore(l, id)
 		if err != nil {
 			c.h.logger.Error("comet: session not taken over", "session", logid.Short(id), "err", err)

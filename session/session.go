@@ -197,6 +197,12 @@ func (s *Session) Recv(ctx context.Context) (transport.MessageType, []byte, erro
 			s.mu.Unlock()
 			return 0, nil, err
 		}
+		if d := s.dur; d != nil && d.commit > d.wroteCommit {
+			// The application waits, done with what it took: the log
+			// learns it now rather than with the next write, so that a
+			// node taking an idle session over delivers nothing again.
+			s.kickLocked()
+		}
 		ready := s.inReady.Wait()
 		s.mu.Unlock()
 		select {

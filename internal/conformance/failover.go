@@ -23,7 +23,7 @@ type EchoApp struct {
 	done    map[string]uint64
 	skipped int
 	resumed atomic.Int64
-	// Ends receives how each Serve ended.
+	// Ends receives how each Serve ended, the first 16 of them.
 	Ends chan error
 }
 
@@ -51,7 +51,7 @@ func (a *EchoApp) Serve(s *session.Session) {
 	for {
 		typ, p, err := s.Recv(ctx)
 		if err != nil {
-			a.Ends <- err
+			a.ended(err)
 			return
 		}
 		seq := s.Received()
@@ -65,12 +65,20 @@ func (a *EchoApp) Serve(s *session.Session) {
 			continue
 		}
 		if err := s.Send(ctx, typ, p); err != nil {
-			a.Ends <- err
+			a.ended(err)
 			return
 		}
 		a.mu.Lock()
 		a.done[s.ID()] = seq
 		a.mu.Unlock()
+	}
+}
+
+// ended reports how a Serve ended, unless Ends is full.
+func (a *EchoApp) ended(err error) {
+	select {
+	case a.Ends <- err:
+	default:
 	}
 }
 

@@ -36,6 +36,12 @@ func (l *Listener) Accept() (net.Conn, error) {
 // connection it accepted.
 func (l *Listener) Cut() {
 	l.Listener.Close()
+	l.CutConns()
+}
+
+// CutConns closes every connection the listener accepted, and goes on
+// accepting: the connections of a node dropped by the network.
+func (l *Listener) CutConns() {
 	l.mu.Lock()
 	open := l.open
 	l.open = make(map[*trackedConn]struct{})
