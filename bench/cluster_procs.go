@@ -360,7 +360,12 @@ func (c *clusterProc) stop() {
 // startCluster starts redis-server and clusterNodes node processes
 // running app, and with lb the balancer; it returns once every node sees
 // every other alive.
-func startCluster(app string, lb bool) (_ *clusterProc, err error) {
+func startCluster(app string, lb bool) (*clusterProc, error) {
+	return startClusterWith(app, lb, false)
+}
+
+// startClusterWith is startCluster with Options.Failover set as failover.
+func startClusterWith(app string, lb, failover bool) (_ *clusterProc, err error) {
 	c := &clusterProc{}
 	defer func() {
 		if err != nil {
@@ -373,7 +378,7 @@ func startCluster(app string, lb bool) (_ *clusterProc, err error) {
 	var ids []string
 	for i := range clusterNodes {
 		id := fmt.Sprintf("n%d", i+1)
-		n, err := startServerWith(serverConfig{app: app, redis: c.redis.url(), node: id})
+		n, err := startServerWith(serverConfig{app: app, redis: c.redis.url(), node: id, failover: failover})
 		if err != nil {
 			return nil, err
 		}

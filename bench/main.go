@@ -100,7 +100,7 @@ func benchMain(args []string) error {
 	doc := fs.String("doc", "", "the report to write (default docs/BENCHMARKS.md, quick: .cache/bench/quick/BENCHMARKS.md)")
 	out := fs.String("out", "", "the folder for the charts (default docs/benchmarks, quick: .cache/bench/quick)")
 	matrix := fs.String("matrix", "docs/fallback-matrix.md", "the browser fallback matrix quoted in metric 7")
-	only := fs.String("only", "", "comma-separated metric numbers to run (default 1 to 8 and 10 to 12, and in quick mode 9); the report then has only those")
+	only := fs.String("only", "", "comma-separated metric numbers to run (default 1 to 8 and 10 to 13, and in quick mode 9); the report then has only those")
 	soakOnly := fs.Bool("soak", false, "run only the soak (metric 9) and rewrite only its section of the report")
 	soakFor := fs.Duration("soak-duration", 0, "how long the soak holds its sessions (default 10m, quick: 20s)")
 	fs.StringVar(&profileDir, "profile", "", "write every server process's CPU, block and mutex profiles, and section 4's heap and goroutine snapshots, to this folder")
@@ -177,7 +177,7 @@ func benchMain(args []string) error {
 		r.rep.Machine.LoadStart, r.limits.Soft, r.limits.Hard)
 
 	metrics := []func() error{r.webSocketEcho, r.longPolling, r.streams, r.idleMemory, r.fanout, r.fallback, r.pushStorm, r.soak,
-		r.binaryFrames, r.compression, r.cluster}
+		r.binaryFrames, r.compression, r.cluster, r.failover}
 	// Metrics 4 and 6 share their runs (idleMemory); number them as the
 	// issue does by running the shared one for either.
 	want := map[int]bool{}
@@ -186,14 +186,14 @@ func benchMain(args []string) error {
 			want[n] = true
 		}
 	}
-	numbers := [][]int{{1}, {2}, {3}, {4, 6}, {5}, {7}, {8}, {9}, {10}, {11}, {12}}
+	numbers := [][]int{{1}, {2}, {3}, {4, 6}, {5}, {7}, {8}, {9}, {10}, {11}, {12}, {13}}
 	// The soak takes ten minutes: a full run leaves it to `make soak`
 	// (-soak), and keeps the section that wrote.
 	switch {
 	case *soakOnly:
 		want = map[int]bool{9: true}
 	case len(want) == 0:
-		for n := 1; n <= 12; n++ {
+		for n := 1; n <= 13; n++ {
 			want[n] = true
 		}
 		want[9] = *quick

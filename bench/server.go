@@ -89,6 +89,7 @@ func serveMain(args []string) error {
 	fs.BoolVar(&cfg.compress, "compress", false, "set Comet's Compression: offer permessage-deflate on WebSocket")
 	fs.StringVar(&cfg.redis, "redis", "", "join a cluster through the Redis broker at this URL (redis://127.0.0.1:port)")
 	fs.StringVar(&cfg.node, "node", "", "this node's id in the cluster, with -redis")
+	fs.BoolVar(&cfg.failover, "failover", false, "set Comet's Failover, with -redis: sessions outlive their node")
 	life := fs.Duration("life", childLife, "exit after this long whatever happens")
 	profile := fs.String("profile", "", "write CPU, block and mutex profiles to files named by this prefix, and serve net/http/pprof")
 	allocs := fs.Bool("allocs", false, "with -profile, sample every allocation (slows every one: for heap snapshots, not CPU profiles)")
@@ -153,6 +154,7 @@ type serverConfig struct {
 	compress  bool          // Comet's Compression, at its default level
 	redis     string        // the Redis broker's URL: a cluster node; "" a single node
 	node      string        // this node's id, with redis
+	failover  bool          // Comet's Failover, with redis
 	allocs    bool          // with -profile: sample every allocation (section 4's heap snapshots)
 }
 
@@ -177,6 +179,7 @@ func newBenchServer(cfg serverConfig) (*benchServer, error) {
 	}
 	s.h = comet.NewHandler(&session.Options{
 		Broker:         broker,
+		Failover:       cfg.failover,
 		Prefix:         "/comet",
 		Serve:          s.serveSession,
 		NegotiateRate:  -1,
@@ -466,7 +469,7 @@ func startServerWith(cfg serverConfig) (*serverProc, error) {
 		"-life", cmp.Or(cfg.life, childLife).String(),
 		"-nobinary="+fmt.Sprint(cfg.noBinary), "-countwire="+fmt.Sprint(cfg.countWire),
 		"-compress="+fmt.Sprint(cfg.compress), "-profile", s.profile,
-		"-redis", cfg.redis, "-node", cfg.node, "-allocs="+fmt.Sprint(cfg.allocs))
+		"-redis", cfg.redis, "-node", cfg.node, "-failover="+fmt.Sprint(cfg.failover), "-allocs="+fmt.Sprint(cfg.allocs))
 	if err != nil {
 		return nil, err
 	}
