@@ -7,10 +7,10 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/seed-544bbf9f/comet/client"
+	"github.com/seed-544bbf9f/comet/internal/conformance"
 	"github.com/seed-544bbf9f/comet/transport"
 )
 
@@ -30,13 +30,13 @@ func (r *runner) failover() error {
 	kills := r.failoverKills()
 	s := r.section(13, "Failover",
 		fmt.Sprintf("A session outliving its node: section 12's cluster with `Options.Failover` (each session's "+
-			"log in Redis), one session echoing through the balancer, a message at a time with up to %d in "+
+			"log in Redis), one session echoing through the balancer, with up to %d messages in "+
 			"flight, on WebSocket, SSE, XHR streaming and long-polling in turn; after %d echoes the harness kills "+
 			"the session's node (SIGKILL) and times how long until the echo of the first message sent after the "+
 			"kill arrives: the lease (5 s by default) and the client's way back. %d kills, each in a fresh "+
 			"cluster. **Echoed twice**: messages the dead node's application took and did not commit, which "+
 			"the node that takes the session over delivers again (the echo application does not skip them).",
-			failoverLead, failoverKillAt, kills),
+			conformance.EchoLead, failoverKillAt, kills),
 		"none: no other system in the field keeps a session through its node's loss; the lease is the floor.")
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		s.note(r.log, "skipped: redis-server is not installed (%v)", err)
@@ -68,7 +68,6 @@ func (r *runner) failover() error {
 }
 
 const (
-	failoverLead   = 16  // echoes in flight
 	failoverKillAt = 300 // echoes before the kill
 	failoverAfter  = 300 // echoes after the kill
 )
@@ -100,67 +99,23 @@ func (r *runner) failoverOnce(tr string) (time.Duration, int, error) {
 		return 0, 0, fmt.Errorf("session %s names no node", conn.SessionID())
 	}
 
-	total := failoverKillAt + failoverAfter
-	sendErr := make(chan error, 1)
-	credits := make(chan struct{}, failoverLead)
-	for range failoverLead {
-		credits <- struct{}{}
-	}
+	// The echo sends at most EchoLead messages ahead of the echoes: the
+	// message numbered killAt+EchoLead (from 0) waits for the credit of
+	// the echo after the kill's, and is surely sent after the kill.
+	firstAfter := failoverKillAt + conformance.EchoLead
 	var killedAt time.Time
-	var firstAfter atomic.Int64 // the first message sent after the kill
-	firstAfter.Store(-1)
-	killed := make(chan struct{})
-	go func() {
-		for i := range total {
-			select {
-			case <-credits:
-			case <-ctx.Done():
-				return
-			}
-			select {
-			case <-killed:
-				firstAfter.CompareAndSwap(-1, int64(i))
-			default:
-			}
-			if err := conn.Send(ctx, transport.Text, fmt.Appendf(nil, "m%d", i)); err != nil {
-				sendErr <- err
-				return
-			}
-		}
-	}()
-	next, dups := 0, 0
 	var took time.Duration
-	for next < total {
-		_, p, err := conn.Recv(ctx)
-		if err != nil {
-			select {
-			case e := <-sendErr:
-				err = e
-			default:
-			}
-			return 0, 0, fmt.Errorf("after %d echoes: %w", next, err)
-		}
-		var k int
-		fmt.Sscanf(string(p), "m%d", &k)
-		switch {
-		case k < next:
-			dups++
-			continue
-		case k > next:
-			return 0, 0, fmt.Errorf("echo of m%d before m%d: a message was lost", k, next)
-		}
-		next++
-		if next == failoverKillAt {
-			// Killed before the next message may go, so that every
-			// message after this one is sent after the kill.
+	dups, err := conformance.Echo(ctx, conn, failoverKillAt+failoverAfter, func(k int) {
+		switch k {
+		case failoverKillAt:
 			killedAt = time.Now()
 			owner.cmd.Process.Kill()
-			close(killed)
-		}
-		credits <- struct{}{}
-		if f := firstAfter.Load(); took == 0 && f >= 0 && int64(next) > f {
+		case firstAfter + 1:
 			took = time.Since(killedAt)
 		}
+	})
+	if err != nil {
+		return 0, 0, err
 	}
 	return took, dups, nil
 }

@@ -61,7 +61,15 @@ func startFailoverRig(t *testing.T, redisArgs ...string) *failoverRig {
 // dial connects a Go client through haproxy, forced to tr.
 func (rig *failoverRig) dial(t *testing.T, ctx context.Context, tr string) *client.Conn {
 	t.Helper()
-	c, err := client.Dial(ctx, rig.lb.url+"/comet", &client.Options{Transports: []string{tr},
+	return rig.dialWith(t, ctx, tr, false)
+}
+
+// dialWith is dial, negotiating with a request of its own when separate
+// is set: its transport then reaches a node other than the session's two
+// times in three.
+func (rig *failoverRig) dialWith(t *testing.T, ctx context.Context, tr string, separate bool) *client.Conn {
+	t.Helper()
+	c, err := client.Dial(ctx, rig.lb.url+"/comet", &client.Options{Transports: []string{tr}, SeparateNegotiate: separate,
 		Heartbeat: failoverHeartbeat, Logger: testutil.Logger(t).With("client", tr)})
 	if err != nil {
 		t.Fatalf("Dial %s: %v", tr, err)
@@ -164,6 +172,54 @@ func TestFailoverKill9(t *testing.T) {
 			}
 			if bound := 3 * (failoverLease + time.Second); resumedAfter > bound {
 				t.Errorf("echoes resumed %v after the kill, want within %v", resumedAfter, bound)
+			}
+		})
+	}
+}
+
+// TestFailoverKillCarrier kills, with SIGKILL, a node that carries the
+// session's stream or WebSocket but does not own the session, amid an
+// echo: the transport resumes through another node, nothing is lost or
+// echoed twice, and the session is not taken over.
+func TestFailoverKillCarrier(t *testing.T) {
+	for _, tr := range []string{"websocket", "sse"} {
+		t.Run(tr, func(t *testing.T) {
+			rig := startFailoverRig(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			// A session whose transport haproxy put on another node than
+			// its own: with a negotiate of its own, the round robin does
+			// so two times in three.
+			var c *client.Conn
+			var owner, carrier *clusterNode
+			for try := 0; carrier == nil; try++ {
+				if try == 10 {
+					t.Fatal("10 sessions, each carried by its own node")
+				}
+				c = rig.dialWith(t, ctx, tr, true)
+				conformance.EchoThrough(t, ctx, c, 10, func(int) {})
+				owner = rig.owner(t, c.SessionID())
+				for _, nd := range rig.nodes {
+					var s struct{ Paths map[string]int }
+					getJSON(t, nd.url+"/debug/served?s="+c.SessionID(), &s)
+					if nd != owner && s.Paths[tr] > 0 {
+						carrier = nd
+					}
+				}
+			}
+			dups := conformance.EchoThrough(t, ctx, c, 2000, func(k int) {
+				if k == 500 {
+					if _, err := carrier.p.Stop(ctx, syscall.SIGKILL); !isKilled(err) {
+						t.Fatalf("kill -9 %s: %v", carrier.name, err)
+					}
+				}
+			})
+			t.Logf("%s: %s carried session %s of %s and was killed; %d echoes twice", tr, carrier.id, c.SessionID(), owner.id, dups)
+			if dups != 0 {
+				t.Errorf("%d echoes twice, want none: the session's node lives", dups)
+			}
+			if h, resumed := held(t, owner, c.SessionID()); !h || resumed {
+				t.Errorf("after the carrier's death, its node runs the session: %v, resumed: %v; want true, false", h, resumed)
 			}
 		})
 	}
