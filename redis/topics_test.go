@@ -112,6 +112,20 @@ func startCluster(t *testing.T, r *testutil.Redis, n int, opts *session.Options)
 	return c
 }
 
+// awaitSubscribed returns the outcome of the next Subscribe a subscribe
+// Serve reports, failing the test if none comes within ctx (a Subscribe
+// that failed reports none).
+func awaitSubscribed(t *testing.T, ctx context.Context, subscribed <-chan bool) bool {
+	t.Helper()
+	select {
+	case rec := <-subscribed:
+		return rec
+	case <-ctx.Done():
+		t.Fatal("no session subscribed: a Subscribe failed")
+		return false
+	}
+}
+
 // subscribe is a Serve that subscribes to topic and reports the outcome.
 func subscribe(topic string, out chan<- bool) func(*session.Session) {
 	return func(s *session.Session) {
@@ -155,8 +169,12 @@ func TestTopicsAcrossNodes(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	for range sessions {
-		<-subscribed
+	for i := range sessions {
+		select {
+		case <-subscribed:
+		case <-ctx.Done():
+			t.Fatalf("%d of %d sessions subscribed: a Subscribe failed", i, sessions)
+		}
 	}
 	worker, err := New(&Options{URL: redisURL(r), Node: shortName(t) + "-w", OpTimeout: testOpTimeout})
 	if err != nil {
@@ -225,7 +243,7 @@ func TestTopicRecoverAfterNodeLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(transport.CloseNormal, "")
-	<-subscribed
+	awaitSubscribed(t, ctx, subscribed)
 	publish := func(from, to int) {
 		for i := from; i < to; i++ {
 			if _, err := c.handlers[1+i%2].Publish(ctx, "feed", transport.Text, fmt.Appendf(nil, "feed %d", i)); err != nil {
@@ -250,7 +268,7 @@ func TestTopicRecoverAfterNodeLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fresh.Close(transport.CloseNormal, "")
-	if !<-subscribed {
+	if !awaitSubscribed(t, ctx, subscribed) {
 		t.Fatal("not recovered")
 	}
 	for i := 5; i < 20; i++ {
@@ -264,7 +282,7 @@ func TestTopicRecoverAfterNodeLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stale.Close(transport.CloseNormal, "")
-	if <-subscribed {
+	if awaitSubscribed(t, ctx, subscribed) {
 		t.Fatal("recovered past the history")
 	}
 	var gap *client.TopicGapError

@@ -46,7 +46,7 @@ for mod in "${mods[@]}"; do
 		n=1 # the browser matrix, once: minutes of Chromium and proxies
 	fi
 	heading "go test -race -count=$n ($mod), under the hog"
-	go -C "$mod" test -race -count="$n" ./... 2>&1 | tee -a "$log" || status=1
+	go -C "$mod" test -race -count="$n" -timeout 60m ./... 2>&1 | tee -a "$log" || status=1
 done
 stop_hogs
 

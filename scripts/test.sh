@@ -140,10 +140,13 @@ done
 export COMET_MATRIX="${COMET_MATRIX:-${TMPDIR:-/tmp}/comet-fallback-matrix.md}"
 rm -f "$COMET_MATRIX"
 
+# -timeout: a package's tests may take longer than go test's default 10
+# minutes on a busy machine (e2e's browsers and process clusters); each
+# test bounds its own waits.
 for mod in "${mods[@]}"; do
 	step="go test -race ($mod)"
 	heading "$step"
-	go -C "$mod" test -race -count=1 ./... 2>&1 | tee -a "$results"
+	go -C "$mod" test -race -count=1 -timeout 30m ./... 2>&1 | tee -a "$results"
 done
 
 for mod in "${mods[@]}"; do

@@ -23,28 +23,33 @@ func (c *cluster) ownedLink(node string, link uint64) *ownerLink {
 }
 
 // held returns the session id for a request a front forwarded here, or
-// nil. With failover, a session the store says this node owns and that it
-// does not hold (it gave it up when its lease lapsed, and no other node
-// claimed it) is claimed again.
-func (c *cluster) held(id string) *Session {
-	s := c.h.sessions.get(id)
-	if s != nil || c.store == nil {
-		return s
+// the answer to give instead. With failover, a session the store says
+// this node owns and that it does not hold (it gave it up when its lease
+// lapsed, and no other node claimed it) is claimed again; one that moved
+// to another node meanwhile is answered 503, for the client to try again
+// and reach that node; only a session the store does not know is 404.
+func (c *cluster) held(id string) (*Session, *envelope) {
+	if s := c.h.sessions.get(id); s != nil {
+		return s, nil
+	}
+	if c.store == nil {
+		return nil, refusal(http.StatusNotFound, notFound)
+	}
+	if c.h.closing.Load() {
+		return nil, refusal(http.StatusServiceUnavailable,
+			errorBody(transport.CodeBrokerUnavailable, "the session's node is handing it over; try again"))
 	}
 	ctx, cancel := context.WithTimeout(c.h.baseCtx, c.h.opts.BrokerTimeout)
 	defer cancel()
-	s, _, _ = c.adopt(ctx, id)
-	return s
-}
-
-// missing answers a forwarded request for a session this node does not
-// hold: 404, or with failover on a node shutting down, which has handed
-// it over, 503 for the client to try again and reach its new owner.
-func (c *cluster) missing() *envelope {
-	if c.store != nil && c.h.closing.Load() {
-		return refusal(http.StatusServiceUnavailable, errorBody(transport.CodeBrokerUnavailable, "the session's node is handing it over; try again"))
+	s, _, err := c.adopt(ctx, id)
+	switch {
+	case s != nil:
+		return s, nil
+	case errors.Is(err, ErrSessionLost):
+		return nil, refusal(http.StatusNotFound, notFound)
 	}
-	return refusal(http.StatusNotFound, notFound)
+	return nil, refusal(http.StatusServiceUnavailable,
+		errorBody(transport.CodeBrokerUnavailable, "the session moved to another node; try again"))
 }
 
 // refusal is a reply that answers a forwarded request with an HTTP error.
@@ -58,9 +63,9 @@ var notFound = errorBody(transport.CodeSessionNotFound, "no such session (expire
 // open makes the owner's side of a link: the attachment, checked as a
 // local attach is, not yet started.
 func (c *cluster) open(e *envelope) *envelope {
-	s := c.held(e.a)
+	s, refused := c.held(e.a)
 	if s == nil {
-		return c.missing()
+		return refused
 	}
 	q, err := url.ParseQuery(string(e.data))
 	if err != nil {
@@ -180,9 +185,9 @@ func (c *cluster) recv(e *envelope) *envelope {
 
 // post applies a POST's body forwarded by a front.
 func (c *cluster) post(e *envelope) *envelope {
-	s := c.held(e.a)
+	s, refused := c.held(e.a)
 	if s == nil {
-		return c.missing()
+		return refused
 	}
 	status, body, reply := c.h.applyPost(s, e.data, e.num)
 	if status != http.StatusOK {
