@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/seed-544bbf9f/comet/client"
-	"github.com/seed-544bbf9f/comet/internal/conformance"
+	"github.com/seed-544bbf9f/comet/internal/echocheck"
 	"github.com/seed-544bbf9f/comet/transport"
 )
 
@@ -36,7 +36,7 @@ func (r *runner) failover() error {
 			"kill arrives: the lease (5 s by default) and the client's way back. %d kills, each in a fresh "+
 			"cluster. **Echoed twice**: messages the dead node's application took and did not commit, which "+
 			"the node that takes the session over delivers again (the echo application does not skip them).",
-			conformance.EchoLead, failoverKillAt, kills),
+			echocheck.Lead, failoverKillAt, kills),
 		"none: no other system in the field keeps a session through its node's loss; the lease is the floor.")
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		s.note(r.log, "skipped: redis-server is not installed (%v)", err)
@@ -102,10 +102,10 @@ func (r *runner) failoverOnce(tr string) (time.Duration, int, error) {
 	// The echo sends at most EchoLead messages ahead of the echoes: the
 	// message numbered killAt+EchoLead (from 0) waits for the credit of
 	// the echo after the kill's, and is surely sent after the kill.
-	firstAfter := failoverKillAt + conformance.EchoLead
+	firstAfter := failoverKillAt + echocheck.Lead
 	var killedAt time.Time
 	var took time.Duration
-	dups, err := conformance.Echo(ctx, conn, failoverKillAt+failoverAfter, func(k int) {
+	dups, err := echocheck.Run(ctx, conn, failoverKillAt+failoverAfter, func(k int) {
 		switch k {
 		case failoverKillAt:
 			killedAt = time.Now()

@@ -2,14 +2,13 @@ package conformance
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/seed-544bbf9f/comet/client"
+	"github.com/seed-544bbf9f/comet/internal/echocheck"
 	"github.com/seed-544bbf9f/comet/session"
-	"github.com/seed-544bbf9f/comet/transport"
 )
 
 // EchoApp is an echo application whose state outlives its nodes, as an
@@ -82,10 +81,9 @@ func (a *EchoApp) ended(err error) {
 	}
 }
 
-// EchoLead bounds how far EchoThrough's sender runs ahead of the echoes,
-// so that traffic goes on both ways for the whole exchange, whatever is
-// done at one point of it.
-const EchoLead = 32
+// EchoLead bounds how far EchoThrough's sender runs ahead of the echoes
+// (echocheck.Lead).
+const EchoLead = echocheck.Lead
 
 // EchoThrough sends n messages on c, at most EchoLead ahead of their
 // echoes, and reads the echoes, calling at(k) after the kth distinct
@@ -104,51 +102,5 @@ func EchoThrough(t *testing.T, ctx context.Context, c *client.Conn, n int, at fu
 // Echo is EchoThrough returning what went wrong instead of failing a
 // test, for a goroutine of its own.
 func Echo(ctx context.Context, c *client.Conn, n int, at func(k int)) (dups int, err error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	credits := make(chan struct{}, EchoLead)
-	for range EchoLead {
-		credits <- struct{}{}
-	}
-	sendErr := make(chan error, 1)
-	go func() {
-		for i := range n {
-			select {
-			case <-credits:
-			case <-ctx.Done():
-				return
-			}
-			if err := c.Send(ctx, transport.Text, fmt.Appendf(nil, "m%d", i)); err != nil {
-				sendErr <- fmt.Errorf("Send %d: %w", i, err)
-				return
-			}
-		}
-	}()
-	next := 0
-	for next < n {
-		_, p, err := c.Recv(ctx)
-		if err != nil {
-			select {
-			case serr := <-sendErr:
-				return dups, serr
-			default:
-			}
-			return dups, fmt.Errorf("Recv after %d echoes: %w", next, err)
-		}
-		var k int
-		if _, err := fmt.Sscanf(string(p), "m%d", &k); err != nil {
-			return dups, fmt.Errorf("echo %q: %w", p, err)
-		}
-		switch {
-		case k == next:
-			next++
-			credits <- struct{}{}
-			at(next)
-		case k < next:
-			dups++
-		default:
-			return dups, fmt.Errorf("echo of m%d before m%d: a message was lost", k, next)
-		}
-	}
-	return dups, nil
+	return echocheck.Run(ctx, c, n, at)
 }
