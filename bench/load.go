@@ -55,8 +55,14 @@ func loadMain(args []string) error {
 	src := fs.Int("src", 0, "first source address (see sourceAddr)")
 	nsrc := fs.Int("nsrc", 2, "source addresses to spread over")
 	life := fs.Duration("life", childLife, "exit after this long whatever happens")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the child's life to this file")
 	fs.Parse(args)
 	cmds := childMain(*life)
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	lim, err := raiseFileLimit()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench load:", err)
@@ -179,9 +185,13 @@ func startLoad(base, kind string, n, perChild int, src *int, life time.Duration)
 	for left := n; left > 0; left -= perChild {
 		k := min(left, perChild)
 		var h loadHello
-		c, err := startChild(fmt.Sprintf("load(%s)", kind), &h, "load", "-base", base, "-kind", kind,
+		args := []string{"load", "-base", base, "-kind", kind,
 			"-n", fmt.Sprint(k), "-src", fmt.Sprint(*src), "-nsrc", "2", "-conc", "32",
-			"-life", cmp.Or(life, childLife).String())
+			"-life", cmp.Or(life, childLife).String()}
+		if prefix := profilePrefix("load-" + kind); prefix != "" {
+			args = append(args, "-cpuprofile", prefix+"-cpu.pb.gz")
+		}
+		c, err := startChild(fmt.Sprintf("load(%s)", kind), &h, args...)
 		if err != nil {
 			g.stop()
 			return nil, err

@@ -32,6 +32,26 @@ func profilePrefix(app string) string {
 	return filepath.Join(profileDir, fmt.Sprintf("%02d-%s", profileSeq.Add(1), app))
 }
 
+// startCPUProfile profiles the process's CPU into path until the
+// returned stop is called; with path "" it does nothing.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := rpprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		rpprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}
+
 // serverProfile is a server process's profiling, with -profile: a CPU
 // profile of its whole life, block and mutex profiles written when it
 // exits, and net/http/pprof on its (loopback) listener for snapshots.

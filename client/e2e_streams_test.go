@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"regexp"
 	"sync"
@@ -133,6 +134,75 @@ func TestProbeFailureDemotes(t *testing.T) {
 				t.Fatalf("Transport() = %q, want %q", c.Transport(), tc.want)
 			}
 			ch.none(t)
+		})
+	}
+}
+
+// TestProbeOnlyWhenItCanDemote counts the probes a stream's client sends
+// after attaching: one when a buffered stream would be left for
+// long-polling, none when the stream is forced and a failed probe could
+// change nothing.
+func TestProbeOnlyWhenItCanDemote(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		transports []string
+		probes     bool
+	}{
+		{"can fall back", []string{transport.SSE, transport.LongPoll}, true},
+		{"forced", []string{transport.SSE}, false},
+		{"forced streaming", []string{transport.Streaming}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			probed := make(chan struct{}, 1)
+			countProbes := func(h http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if r.Method == http.MethodPost {
+						body, err := io.ReadAll(r.Body)
+						if err != nil {
+							http.Error(w, err.Error(), http.StatusBadRequest)
+							return
+						}
+						if bytes.Contains(body, []byte(`["p",`)) {
+							select {
+							case probed <- struct{}{}:
+							default:
+							}
+						}
+						r.Body = io.NopCloser(bytes.NewReader(body))
+					}
+					h.ServeHTTP(w, r)
+				})
+			}
+			srv := newServer(t, session.Options{Serve: echo}, countProbes)
+			c, err := client.Dial(ctx, srv.url, &client.Options{Transports: tc.transports})
+			if err != nil {
+				t.Fatalf("Dial: %v", err)
+			}
+			defer c.Close(transport.CloseNormal, "")
+			// An echo round trip: a probe sent right after attaching has
+			// reached the server by the time the echo comes back, since
+			// the client posts in order on one path.
+			msgs := numbered(1)
+			if err := c.Send(ctx, transport.Text, []byte(msgs[0])); err != nil {
+				t.Fatal(err)
+			}
+			expectEchoes(t, ctx, c, msgs)
+			if !tc.probes {
+				select {
+				case <-probed:
+					t.Fatal("a forced stream sent a probe")
+				default:
+				}
+				return
+			}
+			select {
+			case <-probed:
+			case <-ctx.Done():
+				t.Fatal("no probe after attaching")
+			}
 		})
 	}
 }

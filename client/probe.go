@@ -75,7 +75,8 @@ func (p *probeState) heldSince(n int) bool {
 // silence of a whole interval plus the attach timeout would take it for
 // dead and attach again. While bytes flow there is no probe, since a busy
 // stream's echo may wait behind a large batch. A failed probe ends the
-// stream with stream_buffered.
+// stream with stream_buffered. Only a stream that could be left for
+// another transport runs it (see serve).
 func (s *streamAttachment) probeLoop(ctx context.Context) error {
 	half := s.interval / 2
 	var last time.Time

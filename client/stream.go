@@ -359,26 +359,32 @@ func appendFrames(frames []transport.Frame, batch []byte) ([]transport.Frame, er
 	return frames, nil
 }
 
-// serve runs the sender and the prober beside the reader until one of
-// them ends or ctx does.
+// serve runs the sender, and the prober when a buffered stream could be
+// left for another transport, beside the reader until one of them ends or
+// ctx does. A stream with nothing to fall back to is not probed: a failed
+// probe could change nothing, and would cost a POST per attach and a
+// goroutine for the stream's life.
 func (s *streamAttachment) serve(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make(chan error, 2)
+	running := 1
 	go func() { errs <- s.c.sendLoop(ctx, s.interval) }()
-	go func() { errs <- s.probeLoop(ctx) }()
+	if s.demote {
+		running++
+		go func() { errs <- s.probeLoop(ctx) }()
+	}
 	var first error
 	select {
 	case first = <-s.done:
 	case first = <-errs:
+		running--
 		s.cancel()
 		<-s.done
-		cancel()
-		<-errs
-		return first
 	}
 	cancel()
-	<-errs
-	<-errs
+	for range running {
+		<-errs
+	}
 	return first
 }
