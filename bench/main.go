@@ -103,7 +103,7 @@ func benchMain(args []string) error {
 	only := fs.String("only", "", "comma-separated metric numbers to run (default 1 to 8 and 10 to 13, and in quick mode 9); the report then has only those")
 	soakOnly := fs.Bool("soak", false, "run only the soak (metric 9) and rewrite only its section of the report")
 	soakFor := fs.Duration("soak-duration", 0, "how long the soak holds its sessions (default 10m, quick: 20s)")
-	fs.StringVar(&profileDir, "profile", "", "write every server process's CPU, block and mutex profiles, and section 4's heap and goroutine snapshots, to this folder")
+	fs.StringVar(&profileDir, "profile", "", "write every server process's CPU, block and mutex profiles, every load process's CPU profile, and section 4's heap and goroutine snapshots, to this folder")
 	fs.Parse(args)
 	// Paths given are relative to where the command runs; the defaults to
 	// the repository's root, so that `go -C bench run .` works too.

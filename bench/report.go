@@ -161,8 +161,9 @@ func (r *report) markdown(w io.Writer) {
 	fmt.Fprintf(w, "Profiles: with `-profile DIR` every server process writes a CPU profile of its life and "+
 		"block and mutex profiles as it exits, and section 4 saves each configuration's heap profile (every "+
 		"allocation sampled) and its goroutines grouped by stack, with their counts, while its sessions are "+
-		"open. Files are named `NN-app-…`, NN counting server processes in the order they start, which the "+
-		"log shows. Only section 4's servers sample every allocation, which would otherwise dominate a CPU "+
+		"open. Every load process writes a CPU profile of its life too (`NN-load-KIND-cpu.pb.gz`): on a "+
+		"shared machine the clients' work is part of every figure. Files are named `NN-app-…`, NN counting "+
+		"the processes in the order they start, which the log shows. Only section 4's servers sample every allocation, which would otherwise dominate a CPU "+
 		"profile. A server process serves Comet and the raw baseline alike: focus a CPU profile on Comet's "+
 		"code with `-focus`. Profiling slows the server: its figures are not to quote.\n\n")
 	fmt.Fprintf(w, "```sh\n"+

@@ -3,9 +3,9 @@
 // Events or XHR streaming where a proxy refuses WebSocket, and by
 // long-polling where a proxy buffers streams too, and resumed across
 // dropped connections without losing or repeating a message in either
-// direction. Transports are tried in that order; a stream is checked by
-// probes throughout its life, and one found buffered is left for
-// long-polling (PROTOCOL.md section 8).
+// direction. Transports are tried in that order; a stream that could be
+// left for long-polling is checked by probes throughout its life, and one
+// found buffered is left (PROTOCOL.md section 8).
 //
 // A client application imports this package, and package comet for the
 // names both ends share: message types (comet.Text), close codes
