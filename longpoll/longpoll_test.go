@@ -1,9 +1,12 @@
 package longpoll_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -132,6 +135,27 @@ func (r poll) want(t *testing.T, attempt uint64, types ...transport.Type) []tran
 	return r.frames
 }
 
+// releases are the two ways a parked poll is served: on its request's
+// goroutine to the end, and taken over from net/http once parked (at
+// once here, rather than after the default half second).
+var releases = []struct {
+	name string
+	d    time.Duration
+}{{"kept", -1}, {"taken over", time.Nanosecond}}
+
+// eachRelease runs f, in parallel, once for each way of serving a parked
+// poll: opts gets its PollRelease.
+func eachRelease(t *testing.T, opts session.Options, f func(t *testing.T, s *server)) {
+	for _, r := range releases {
+		t.Run(r.name, func(t *testing.T) {
+			t.Parallel()
+			o := opts
+			o.PollRelease = r.d
+			f(t, start(t, &o))
+		})
+	}
+}
+
 func deliver(n *transport.NegotiateResponse, ticket string, attempt, ack uint64) transport.AttachParams {
 	return transport.AttachParams{Session: n.SessionID, Ticket: ticket, Attempt: attempt, Ack: ack, Deliver: true}
 }
@@ -145,7 +169,10 @@ func send(t *testing.T, ss *session.Session, msg string) {
 
 func TestPollParksUntilMessage(t *testing.T) {
 	t.Parallel()
-	s := start(t, &session.Options{Hold: time.Minute})
+	eachRelease(t, session.Options{Hold: time.Minute}, testPollParksUntilMessage)
+}
+
+func testPollParksUntilMessage(t *testing.T, s *server) {
 	n, ss := s.negotiate(t)
 
 	parked := s.pollAsync(t.Context(), deliver(n, n.Tickets[0], 1, 0))
@@ -182,23 +209,24 @@ func TestPollHold(t *testing.T) {
 		{"below the minimum", 50, 100 * time.Millisecond},
 		{"above the server's", 5000, 300 * time.Millisecond},
 	}
-	s := start(t, &session.Options{Hold: 300 * time.Millisecond, MinHeartbeat: 100 * time.Millisecond})
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			n, _ := s.negotiate(t)
-			p := deliver(n, n.Tickets[0], 1, 0)
-			p.Heartbeat = tc.hb
-			r := s.poll(t.Context(), p)
-			f := r.want(t, 1, transport.TypeHeartbeat)
-			if f[0].Interval != uint64(tc.want.Milliseconds()) {
-				t.Errorf("open interval %d, want %d", f[0].Interval, tc.want.Milliseconds())
-			}
-			if r.elapsed < tc.want {
-				t.Errorf("heartbeat after %v, before the hold of %v", r.elapsed, tc.want)
-			}
-		})
-	}
+	eachRelease(t, session.Options{Hold: 300 * time.Millisecond, MinHeartbeat: 100 * time.Millisecond}, func(t *testing.T, s *server) {
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				t.Parallel()
+				n, _ := s.negotiate(t)
+				p := deliver(n, n.Tickets[0], 1, 0)
+				p.Heartbeat = tc.hb
+				r := s.poll(t.Context(), p)
+				f := r.want(t, 1, transport.TypeHeartbeat)
+				if f[0].Interval != uint64(tc.want.Milliseconds()) {
+					t.Errorf("open interval %d, want %d", f[0].Interval, tc.want.Milliseconds())
+				}
+				if r.elapsed < tc.want {
+					t.Errorf("heartbeat after %v, before the hold of %v", r.elapsed, tc.want)
+				}
+			})
+		}
+	})
 }
 
 func TestPollProbeAnsweredAtOnce(t *testing.T) {
@@ -212,7 +240,10 @@ func TestPollProbeAnsweredAtOnce(t *testing.T) {
 
 func TestNewerPollSupersedesOlder(t *testing.T) {
 	t.Parallel()
-	s := start(t, &session.Options{Hold: time.Minute})
+	eachRelease(t, session.Options{Hold: time.Minute}, testNewerPollSupersedesOlder)
+}
+
+func testNewerPollSupersedesOlder(t *testing.T, s *server) {
 	n, ss := s.negotiate(t)
 
 	older := s.pollAsync(t.Context(), deliver(n, n.Tickets[0], 1, 0))
@@ -226,7 +257,10 @@ func TestNewerPollSupersedesOlder(t *testing.T) {
 
 func TestOlderPollRefusedDelivery(t *testing.T) {
 	t.Parallel()
-	s := start(t, &session.Options{Hold: time.Minute})
+	eachRelease(t, session.Options{Hold: time.Minute}, testOlderPollRefusedDelivery)
+}
+
+func testOlderPollRefusedDelivery(t *testing.T, s *server) {
 	n, ss := s.negotiate(t)
 
 	newer := s.pollAsync(t.Context(), deliver(n, n.Tickets[0], 2, 0))
@@ -242,8 +276,15 @@ func TestOlderPollRefusedDelivery(t *testing.T) {
 // TestPollCancelled runs alone: its goroutine check would count a parallel
 // test's goroutines as its own.
 func TestPollCancelled(t *testing.T) {
-	leakcheck.Check(t)
-	s := start(t, &session.Options{Hold: time.Minute})
+	for _, r := range releases {
+		t.Run(r.name, func(t *testing.T) {
+			leakcheck.Check(t)
+			testPollCancelled(t, start(t, &session.Options{Hold: time.Minute, PollRelease: r.d}))
+		})
+	}
+}
+
+func testPollCancelled(t *testing.T, s *server) {
 	n, ss := s.negotiate(t)
 
 	ctx, cancel := context.WithCancel(t.Context())
@@ -271,8 +312,14 @@ func TestShutdownDeliversClose(t *testing.T) {
 	t.Parallel()
 	// The grace period outlasts the test's bound: only the client's
 	// acknowledgement can end the session in time.
-	const retry = 300 * time.Millisecond
-	s := start(t, &session.Options{Hold: time.Minute, Grace: time.Minute, ShutdownRetry: retry})
+	eachRelease(t, session.Options{Hold: time.Minute, Grace: time.Minute, ShutdownRetry: shutdownRetry},
+		testShutdownDeliversClose)
+}
+
+const shutdownRetry = 300 * time.Millisecond
+
+func testShutdownDeliversClose(t *testing.T, s *server) {
+	const retry = shutdownRetry
 	n, _ := s.negotiate(t)
 
 	parked := s.pollAsync(t.Context(), deliver(n, n.Tickets[0], 1, 0))
@@ -297,5 +344,86 @@ func TestShutdownDeliversClose(t *testing.T) {
 	}
 	if err := testutil.Receive(t, shutdown, "Shutdown"); err != nil {
 		t.Errorf("Shutdown = %v, want nil once the close was acknowledged", err)
+	}
+}
+
+// TestPollTakenOver speaks HTTP/1.1 by hand, to see what a poll taken over
+// puts on the wire: the handler has returned while the poll is parked,
+// and the answer, when it comes, carries the response's headers (one set
+// by a middleware in front included), its length, and the connection's
+// close, which follows.
+func TestPollTakenOver(t *testing.T) {
+	t.Parallel()
+	returned := make(chan struct{}, 1)
+	s := &server{streamtest.Start(t, streamtest.Config{
+		Options:  &session.Options{Hold: time.Minute, PollRelease: time.Nanosecond},
+		Adapters: []transport.Adapter{longpoll.New()},
+		Wrap: func(h http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("X-Middleware", "kept")
+				h.ServeHTTP(w, r)
+				if r.URL.Path == prefix+"/longpoll" {
+					returned <- struct{}{}
+				}
+			})
+		},
+	})}
+	n, ss := s.negotiate(t)
+
+	conn, err := net.Dial("tcp", s.Srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	q := url.Values{}
+	deliver(n, n.Tickets[0], 1, 0).Encode(q)
+	fmt.Fprintf(conn, "GET %s/longpoll?%s HTTP/1.1\r\nHost: %s\r\n\r\n", prefix, q.Encode(), s.Srv.Listener.Addr())
+	testutil.Receive(t, s.Attached, "attach")
+	// The request's goroutine is let go while the poll waits.
+	testutil.Receive(t, returned, "the handler's return")
+
+	send(t, ss, "after the takeover")
+	conn.SetReadDeadline(time.Now().Add(testutil.Wait))
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := resp.Header
+	if resp.StatusCode != http.StatusOK || !resp.Close ||
+		resp.ContentLength != int64(len(body)) || h.Get("Content-Type") != "text/plain; charset=utf-8" ||
+		h.Get("Cache-Control") != "no-store, no-transform" || h.Get("X-Middleware") != "kept" || h.Get("Date") == "" {
+		t.Errorf("answer %s, length %d for %d bytes, headers %v", resp.Status, resp.ContentLength, len(body), h)
+	}
+	f := poll{resp: resp}
+	if f.frames, f.err = transport.DecodeBatch(body); f.err != nil {
+		t.Fatalf("body %q: %v", body, f.err)
+	}
+	if m := f.want(t, 1, transport.TypeText)[1]; string(m.Payload) != "after the takeover" {
+		t.Errorf("message %q", m.Payload)
+	}
+	// The server closes the connection after the answer.
+	if n, err := br.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("after the answer: read %d bytes, %v; want EOF", n, err)
+	}
+}
+
+// TestPollTakenOverEndedEmpty ends a session whose poll was taken over:
+// the poll is answered with an empty 200, as net/http answers a handler
+// that wrote nothing, and the connection closes.
+func TestPollTakenOverEndedEmpty(t *testing.T) {
+	t.Parallel()
+	s := start(t, &session.Options{Hold: time.Minute, PollRelease: time.Nanosecond})
+	n, ss := s.negotiate(t)
+	parked := s.pollAsync(t.Context(), deliver(n, n.Tickets[0], 1, 0))
+	testutil.Receive(t, s.Attached, "attach")
+	ss.CloseNow()
+	r := testutil.Receive(t, parked, "poll answer")
+	if r.err != nil || r.resp.StatusCode != http.StatusOK || len(r.frames) != 0 {
+		t.Fatalf("answer %v %v, frames %v; want an empty 200", r.resp, r.err, r.frames)
 	}
 }

@@ -80,7 +80,8 @@ func (a *attachment) Params() transport.AttachParams { return a.params }
 // Limits implements transport.Attachment.
 func (a *attachment) Limits() transport.Limits {
 	o := a.s.opts
-	return transport.Limits{MaxBatch: o.MaxBatch, WriteTimeout: o.WriteTimeout, DeflateLevel: o.Compression.DeflateLevel()}
+	return transport.Limits{MaxBatch: o.MaxBatch, WriteTimeout: o.WriteTimeout, PollRelease: o.PollRelease,
+		DeflateLevel: o.Compression.DeflateLevel()}
 }
 
 // Done implements transport.Attachment.
@@ -145,23 +146,51 @@ func (a *attachment) interval(d transport.Delivery) time.Duration {
 // goroutine, which waits for the end anyway, as the writer. A poll's or a
 // stream's writes then need no other goroutine, nor a hand-off back to
 // this one before the response ends.
+//
+// A LeavingDownstream may ask for the goroutine back: Serve then hands
+// the writer's part to the goroutines Start would use, once no wake-up
+// waits for it, and returns transport.ErrLeft.
 func (a *attachment) Serve(ds transport.Downstream, d transport.Delivery) error {
-	a.writerUp = true // for good: this goroutine
+	a.writerUp = true // this goroutine, until the end or until it leaves
 	if err := a.Start(ds, d); err != nil {
 		return err
 	}
+	var leave <-chan struct{}
+	if ld, ok := ds.(transport.LeavingDownstream); ok {
+		leave = ld.Leave()
+	}
+	leaving := false
 	// The request holds its goroutine anyway, and this batch with it.
 	b := batchPool.Get().(*transport.Batch)
 	defer batchPool.Put(b)
 	for {
+		if leaving && a.leave() {
+			return transport.ErrLeft
+		}
 		select {
 		case <-a.wakeCh:
 			a.drain(b)
 		case <-a.doneCh:
 			// The writer is this goroutine: nothing writes to ds now.
 			return a.err
+		case <-leave:
+			leave, leaving = nil, true
 		}
 	}
+}
+
+// leave gives up Serve's part as the writer, unless a wake-up waits in
+// wakeCh for it (writing) or the attachment has ended: then Serve drains
+// or returns first. From then on wake starts writers as under Start.
+func (a *attachment) leave() bool {
+	s := a.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a.writing || a.ended {
+		return false
+	}
+	a.writerUp = false
+	return true
 }
 
 // Start implements transport.Attachment. The attachment has no goroutine

@@ -107,6 +107,16 @@ type Options struct {
 	MinHeartbeat time.Duration
 	// Hold is how long a long-poll waits for a message. Default 25s.
 	Hold time.Duration
+	// PollRelease is how long a long-poll waits for a message on its
+	// request's goroutine. A poll still parked then, on HTTP/1.1, takes
+	// its connection over from net/http, as a stream does at once: the
+	// request's goroutine, net/http's background reader and the
+	// connection's buffers are let go, and the poll's answer, when it
+	// comes, closes the connection (the client's next poll opens another).
+	// An idle long-polling session then costs less memory than a parked
+	// request; the price is a new connection per poll that waited longer
+	// than PollRelease. Default 500ms; a negative value never releases.
+	PollRelease time.Duration
 	// Grace is how long a detached session waits for its client to attach
 	// again before it ends with 3000. Default 30s.
 	Grace time.Duration
@@ -293,6 +303,7 @@ func (o *Options) withDefaults() Options {
 	setDefault(&c.Heartbeat, 25*time.Second)
 	setDefault(&c.MinHeartbeat, time.Second)
 	setDefault(&c.Hold, 25*time.Second)
+	setDefault(&c.PollRelease, 500*time.Millisecond)
 	setDefault(&c.Grace, 30*time.Second)
 	setDefault(&c.AttachTimeout, 10*time.Second)
 	setDefault(&c.AckDelay, 200*time.Millisecond)

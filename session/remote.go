@@ -54,7 +54,8 @@ var _ transport.Attachment = (*remoteAttachment)(nil)
 func (c *cluster) forward(w http.ResponseWriter, r *http.Request, adapter transport.Adapter, owner string, params transport.AttachParams, retry bool) bool {
 	o := &c.h.opts
 	ra := &remoteAttachment{c: c, node: owner, link: c.nextID.Add(1), params: params,
-		limits:    transport.Limits{MaxBatch: o.MaxBatch, WriteTimeout: o.WriteTimeout, DeflateLevel: o.Compression.DeflateLevel()},
+		limits: transport.Limits{MaxBatch: o.MaxBatch, WriteTimeout: o.WriteTimeout, PollRelease: o.PollRelease,
+			DeflateLevel: o.Compression.DeflateLevel()},
 		silence:   2*max(o.Heartbeat, o.Hold) + o.WriteTimeout + o.BrokerTimeout,
 		startedCh: make(chan struct{}), doneCh: make(chan struct{}), dsReady: make(chan struct{})}
 	// Not the handler's context: a node that has shut down its own

@@ -40,6 +40,10 @@ type Limits struct {
 	MaxBatch int
 	// WriteTimeout bounds each write to the client.
 	WriteTimeout time.Duration
+	// PollRelease is how long a long-poll stays parked on its request's
+	// goroutine before the adapter takes its connection over (see
+	// LeavingDownstream); zero or less never.
+	PollRelease time.Duration
 	// DeflateLevel, if not zero, is the DEFLATE level of the
 	// permessage-deflate a WebSocket offers at its handshake (see
 	// Compression); zero offers none.
@@ -60,7 +64,9 @@ type Attachment interface {
 	// its downstream broken or done, the client silent for two heartbeat
 	// intervals, or the session finished. It blocks; the adapter calls it
 	// from the request's goroutine. Serve closes ds before returning, and
-	// no write to ds is in flight once it has.
+	// no write to ds is in flight once it has, unless it returns ErrLeft
+	// (ds is a LeavingDownstream that asked for the goroutine back): then
+	// the attachment goes on without it.
 	Serve(ds Downstream, d Delivery) error
 	// Start is Serve without the wait, for an adapter whose connection
 	// outlives its request (a hijacked WebSocket): it registers the

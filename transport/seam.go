@@ -7,6 +7,12 @@ import "errors"
 // that spent its byte budget. The session simply waits for the next attach.
 var ErrDone = errors.New("comet: downstream done")
 
+// ErrLeft is returned by Attachment.Serve when the downstream's Leave
+// channel (LeavingDownstream) closed before the attachment ended: the
+// attachment goes on, written to as under Attachment.Start, and the
+// adapter has its goroutine back.
+var ErrLeft = errors.New("comet: serve left the attachment to the session")
+
 // Downstream is the seam between a session and one transport attachment:
 // a path that carries frames to the client. It can only write and close;
 // whatever the client sends arrives through the HTTP handler that feeds the
@@ -43,6 +49,18 @@ type PromptDownstream interface {
 	Downstream
 	// WritesPromptly reports whether WriteBatch never waits on the client.
 	WritesPromptly() bool
+}
+
+// LeavingDownstream is a Downstream whose adapter may want Serve's
+// goroutine back before the attachment ends: a long-poll parked long
+// enough to have its connection taken over from net/http. Once Leave's
+// channel is closed, Serve finishes the write it has begun, if any, and
+// returns ErrLeft; from then on the attachment is served as Start serves
+// one, so WriteBatch must take writes from any goroutine, one at a time.
+type LeavingDownstream interface {
+	Downstream
+	// Leave returns the channel whose close asks Serve to return.
+	Leave() <-chan struct{}
 }
 
 // Span locates one frame inside a Batch.

@@ -127,7 +127,7 @@ func (su suite) testCompression(t *testing.T) {
 // every transport echoes the same messages.
 func (su suite) testCompressionElsewhere(t *testing.T) {
 	msgs := compressionMessages()
-	runTransports(t, func(t *testing.T, name string) {
+	su.runTransports(t, func(t *testing.T, name string) {
 		e := su.newEnv(t, name, &session.Options{MaxMessage: 1 << 20, Compression: &transport.Compression{}})
 		ctx := testContext(t, testutil.Wait)
 		c := e.dial(ctx, &client.Options{Compression: &transport.Compression{}})

@@ -65,61 +65,80 @@ func NewHandler(opts *session.Options, eo EnvOptions) *session.Handler {
 	return comet.NewHandler(opts)
 }
 
-// suite is the conformance suite bound to the factory of its servers.
-type suite struct{ factory Factory }
+// suite is the conformance suite bound to the factory of its servers,
+// and the transports its per-transport tests run on.
+type suite struct {
+	factory Factory
+	names   []string
+}
 
 // Run runs every conformance test, each on every transport it concerns,
 // against servers made by f, as subtests of t: t.Run("Echo/websocket").
 // Every transport of a test runs in parallel with the others; the tests
 // themselves run one after another, except those marked parallel.
-func Run(t *testing.T, f Factory) {
-	su := suite{factory: f}
+func Run(t *testing.T, f Factory) { suite{factory: f, names: transports}.run(t, false) }
+
+// RunOn runs the tests that concern each transport, on the named
+// transports only, against servers made by f: for a factory whose servers
+// differ from another's in one transport only, such as long-polls taken
+// over from net/http at once.
+func RunOn(t *testing.T, f Factory, names ...string) { suite{factory: f, names: names}.run(t, true) }
+
+// run runs the suite's tests, or only those that run per transport.
+func (su suite) run(t *testing.T, perTransportOnly bool) {
 	for _, tc := range []struct {
-		name string
-		run  func(*testing.T)
+		name  string
+		each  func(t *testing.T, name string) // run on each transport
+		whole func(*testing.T)                // or once
 	}{
-		{"Echo", perTransport(su.testEcho)},
-		{"Ordering", perTransport(su.testOrdering)},
-		{"Replies", perTransport(su.testReplies)},
-		{"BufferingProxyAtConnect", su.testBufferingProxyAtConnect},
-		{"BufferingProxyMidSession", su.testBufferingProxyMidSession},
-		{"ServerClose", perTransport(su.testServerClose)},
-		{"ClientClose", perTransport(su.testClientClose)},
-		{"CloseWhileDetached", perTransport(su.testCloseWhileDetached)},
-		{"Compression", su.testCompression},
-		{"CompressionElsewhere", su.testCompressionElsewhere},
-		{"Oversize", perTransport(su.testOversize)},
-		{"InvalidUTF8", perTransport(su.testInvalidUTF8)},
-		{"Duplicates", perTransport(su.testDuplicates)},
-		{"ProofRequired", perTransport(su.testProofRequired)},
-		{"SlowConsumer", perTransport(su.testSlowConsumer)},
-		{"Protocol", perTransport(su.testProtocol)},
-		{"NoProtocol", su.testNoProtocol},
-		{"CloseNoStatus", perTransport(su.testCloseNoStatus)},
-		{"CloseEcho", perTransport(su.testCloseEcho)},
-		{"NoReuse", perTransport(su.testNoReuse)},
-		{"KillResume", perTransport(su.testKillResume)},
-		{"Shutdown", perTransport(su.testShutdown)},
-		{"Recycling", su.testRecycling},
-		{"SSEOverHTTP2", su.testSSEOverHTTP2},
+		{"Echo", su.testEcho, nil},
+		{"Ordering", su.testOrdering, nil},
+		{"Replies", su.testReplies, nil},
+		{"BufferingProxyAtConnect", nil, su.testBufferingProxyAtConnect},
+		{"BufferingProxyMidSession", nil, su.testBufferingProxyMidSession},
+		{"ServerClose", su.testServerClose, nil},
+		{"ClientClose", su.testClientClose, nil},
+		{"CloseWhileDetached", su.testCloseWhileDetached, nil},
+		{"Compression", nil, su.testCompression},
+		{"CompressionElsewhere", nil, su.testCompressionElsewhere},
+		{"Oversize", su.testOversize, nil},
+		{"InvalidUTF8", su.testInvalidUTF8, nil},
+		{"Duplicates", su.testDuplicates, nil},
+		{"ProofRequired", su.testProofRequired, nil},
+		{"SlowConsumer", su.testSlowConsumer, nil},
+		{"Protocol", su.testProtocol, nil},
+		{"NoProtocol", nil, su.testNoProtocol},
+		{"CloseNoStatus", su.testCloseNoStatus, nil},
+		{"CloseEcho", su.testCloseEcho, nil},
+		{"NoReuse", su.testNoReuse, nil},
+		{"KillResume", su.testKillResume, nil},
+		{"Shutdown", su.testShutdown, nil},
+		{"Recycling", nil, su.testRecycling},
+		{"SSEOverHTTP2", nil, su.testSSEOverHTTP2},
 	} {
-		t.Run(tc.name, tc.run)
+		switch {
+		case tc.each != nil:
+			t.Run(tc.name, su.perTransport(tc.each))
+		case !perTransportOnly:
+			t.Run(tc.name, tc.whole)
+		}
 	}
 }
 
 // transports is every transport the conformance suite runs on.
 var transports = []string{transport.WebSocket, transport.SSE, transport.Streaming, transport.LongPoll}
 
-// perTransport returns a test that runs test on every transport, in
-// parallel.
-func perTransport(test func(t *testing.T, name string)) func(*testing.T) {
-	return func(t *testing.T) { runTransports(t, test) }
+// perTransport returns a test that runs test on each of the suite's
+// transports, in parallel.
+func (su suite) perTransport(test func(t *testing.T, name string)) func(*testing.T) {
+	return func(t *testing.T) { su.runTransports(t, test) }
 }
 
-// runTransports runs one conformance test on every transport.
-func runTransports(t *testing.T, test func(t *testing.T, name string)) {
+// runTransports runs one conformance test on each of the suite's
+// transports.
+func (su suite) runTransports(t *testing.T, test func(t *testing.T, name string)) {
 	t.Helper()
-	for _, name := range transports {
+	for _, name := range su.names {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			test(t, name)

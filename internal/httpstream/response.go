@@ -53,14 +53,21 @@ type Response struct {
 	cfg  Config
 	stop func() bool // stops the context.AfterFunc that ends the attachment
 
-	// Set by Start when it took the connection over (see takeOver): then
-	// chunks go to conn, and w and rc are not used.
+	// Set by Start when it took a stream's connection over (see
+	// takeOver), or by TakeOverPoll, under mu, when it took a parked
+	// poll's: then frames go to conn, and w and rc are not used.
 	conn   net.Conn
-	prompt bool // conn's writes never wait on the client
+	prompt bool        // conn's writes never wait on the client
+	header http.Header // a poll taken over: the headers its answer carries
 
-	mu      sync.Mutex
-	closed  bool
-	writing bool
+	mu       sync.Mutex
+	closed   bool
+	writing  bool
+	answered bool // a one-shot response's Write has begun
+
+	// wmu is held across a write to w, so that Finish can wait for one
+	// begun on another goroutine.
+	wmu sync.Mutex
 }
 
 // Start sets the response's headers and, on a stream, checks that the
@@ -115,13 +122,16 @@ func Start(w http.ResponseWriter, r *http.Request, a Attachment, cfg Config) (*R
 // It fails with ErrClosed once Close has been called, including when Close
 // cut the write short.
 func (r *Response) Write(p []byte) error {
-	if r.conn != nil {
-		return r.writeTaken(p)
-	}
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
 		return ErrClosed
+	}
+	if r.conn != nil {
+		if !r.cfg.Stream {
+			return r.answerLocked(p)
+		}
+		return r.writeTakenLocked(p)
 	}
 	// The deadline is set under the lock, so that a Close after it always
 	// sees the write and overrides the deadline, never the other way round.
@@ -130,12 +140,15 @@ func (r *Response) Write(p []byte) error {
 		return err
 	}
 	r.writing = true
+	r.answered = true
 	r.mu.Unlock()
 
+	r.wmu.Lock()
 	_, err := r.w.Write(p)
 	if err == nil && r.cfg.Stream {
 		err = r.rc.Flush()
 	}
+	r.wmu.Unlock()
 
 	r.mu.Lock()
 	r.writing = false
@@ -172,7 +185,11 @@ func (r *Response) Close() error {
 	r.closed = true
 	writing := r.writing
 	if r.conn != nil {
+		answered := r.answered
 		r.mu.Unlock()
+		if !r.cfg.Stream {
+			return r.endAnswer(writing, answered)
+		}
 		return r.end(writing)
 	}
 	if writing {
@@ -185,18 +202,26 @@ func (r *Response) Close() error {
 }
 
 // Finish ends the response's use of the ResponseWriter: it stops watching
-// the request's context, closes the response, and gives the end of the
+// the request's context, closes the response, gives the end of the
 // response a fresh deadline (the last batch's may have passed while the
-// stream idled). The adapter calls it before ServeAttach returns; after
-// it, nothing touches the writer. A response that took its connection
-// over needs no Finish: Close ends it.
+// stream idled), and waits for a write that another goroutine has begun.
+// The adapter calls it before ServeAttach returns; after it, nothing
+// touches the writer. A response that took its connection over needs no
+// Finish: Close ends it.
 func (r *Response) Finish() {
 	r.stop()
-	if r.conn != nil {
-		return // the writer was let go by takeOver
-	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	if r.conn != nil {
+		r.mu.Unlock()
+		return // the writer was let go by the takeover
+	}
 	r.closed = true
-	r.setDeadline()
+	if !r.writing {
+		// A write in flight keeps its deadline, which Close may have
+		// moved into the past to cut it short.
+		r.setDeadline()
+	}
+	r.mu.Unlock()
+	r.wmu.Lock()
+	r.wmu.Unlock()
 }

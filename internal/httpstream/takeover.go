@@ -41,12 +41,10 @@ var chunkPool = sync.Pool{New: func() any { return new([]byte) }}
 // never taken over), and writing to the connection would go around it;
 // those keep net/http's path. It reports whether it took over.
 func (r *Response) takeOver(req *http.Request, a Attachment) bool {
-	hj, ok := r.w.(http.Hijacker)
-	h := r.w.Header()
-	if !ok || req.ProtoMajor != 1 || req.ProtoMinor < 1 || h.Get("Transfer-Encoding") != "" || h.Get("Content-Encoding") != "" {
+	if !r.CanTakeOver(req) {
 		return false
 	}
-	conn, brw, err := hj.Hijack()
+	conn, brw, err := r.w.(http.Hijacker).Hijack()
 	if err != nil {
 		return false
 	}
@@ -59,6 +57,19 @@ func (r *Response) takeOver(req *http.Request, a Attachment) bool {
 	r.w, r.rc = nil, nil
 	go watch(conn, a)
 	return true
+}
+
+// CanTakeOver reports whether the response's connection could be taken
+// over: an HTTP/1.1 request, a ResponseWriter that implements
+// http.Hijacker itself, and no Transfer-Encoding or Content-Encoding set
+// by a middleware (see takeOver).
+func (r *Response) CanTakeOver(req *http.Request) bool {
+	if r.w == nil {
+		return false
+	}
+	_, ok := r.w.(http.Hijacker)
+	h := r.w.Header()
+	return ok && req.ProtoMajor == 1 && req.ProtoMinor >= 1 && h.Get("Transfer-Encoding") == "" && h.Get("Content-Encoding") == ""
 }
 
 // stopped is the stop of a response that watches no request's context:
@@ -122,16 +133,12 @@ func (r *Response) end(unblock bool) error {
 	return err
 }
 
-// writeTaken is Write on a connection taken over. A prompt connection's
-// write never waits, so it is made under the lock, and Close always finds
-// it over; any other is made as Write makes net/http's, outside the lock,
-// for Close to cut short.
-func (r *Response) writeTaken(p []byte) error {
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		return ErrClosed
-	}
+// writeTakenLocked is Write on a stream's connection taken over, called
+// with r.mu held; it lets go of it. A prompt connection's write never
+// waits, so it is made under the lock, and Close always finds it over;
+// any other is made as Write makes net/http's, outside the lock, for
+// Close to cut short.
+func (r *Response) writeTakenLocked(p []byte) error {
 	if r.cfg.WriteTimeout > 0 {
 		r.conn.SetWriteDeadline(time.Now().Add(r.cfg.WriteTimeout))
 	}
