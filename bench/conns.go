@@ -19,7 +19,8 @@ import (
 )
 
 // Kinds of connection a load client opens: a Comet session over one
-// forced transport, or a raw baseline.
+// forced transport (or, "comet-a+b", transports in that order), or a raw
+// baseline.
 const (
 	kindRawWS   = "raw-websocket" // gorilla/websocket connection
 	kindRawPark = "raw-park"      // parked net/http request
@@ -30,6 +31,9 @@ const (
 	// kindDeflateComet is a Comet WebSocket session whose client asks for
 	// permessage-deflate (metric 11).
 	kindDeflateComet = "deflate-comet"
+	// kindSSEFallback is a Comet session on SSE whose client may fall
+	// back to long-polling, and so probes its stream (metric 4).
+	kindSSEFallback = "comet-" + transport.SSE + "+" + transport.LongPoll
 )
 
 // cometKind names the kind of a Comet session forced onto transport t.
@@ -123,7 +127,9 @@ func (o *opener) open(ctx context.Context, ip net.IP) (conn, error) {
 		opts.Transports = []string{transport.WebSocket}
 		opts.Compression = &comet.Compression{}
 	} else if t, ok := strings.CutPrefix(o.kind, "comet-"); ok {
-		opts.Transports = []string{t}
+		// "comet-sse+longpoll": the transports in order, the first of which
+		// is tried first and the rest are there to fall back to.
+		opts.Transports = strings.Split(t, "+")
 	} else {
 		return nil, fmt.Errorf("unknown connection kind %q", o.kind)
 	}

@@ -10,16 +10,18 @@ import (
 // serverConns is how many connections one idle session holds at the
 // server (section 4 reports the count measured), which with the open-file
 // limit decides how many sessions fit. WebSocket and long-polling hold one:
-// the socket, or the parked poll on the negotiate's connection. The
-// streams hold two: the stream, and the keep-alive connection of the
-// client's POSTs (the probe a client sends right after attaching,
-// PROTOCOL.md section 8, then acks and keepalives), which a browser keeps
-// idle as the Go client does.
+// the socket, or the parked poll. A stream forced on the client holds
+// one, the stream, since its client has no probe to send. A stream that
+// could be left for long-polling holds two: the stream, and the keep-alive
+// connection of the client's POSTs (the probe a client sends right after
+// attaching, PROTOCOL.md section 8, then acks and keepalives), which a
+// browser keeps idle as the Go client does.
 var serverConns = map[string]int{
 	cometKind(transport.WebSocket): 1,
-	cometKind(transport.SSE):       2,
-	cometKind(transport.Streaming): 2,
+	cometKind(transport.SSE):       1,
+	cometKind(transport.Streaming): 1,
 	cometKind(transport.LongPoll):  1,
+	kindSSEFallback:                2,
 	kindDeflateComet:               1,
 	kindRawWS:                      1,
 	kindRawSSE:                     1,
@@ -171,6 +173,27 @@ func (r *runner) idleMemory() error {
 		r.plots.memory = append(r.plots.memory, barPair{t, comet.heap / 1024, raw.heap / 1024})
 		r.plots.storm = append(r.plots.storm, barPair{t, comet.storm, raw.storm})
 	}
+	// A stream whose client may fall back probes it, and keeps the
+	// connection of its POSTs: an extra row, beside the forced stream's.
+	n := sessionsFor(kindSSEFallback, r.idleN, r.limits.Soft)
+	raw, ok := raws[fmt.Sprint(kindRawSSE, n)]
+	if !ok {
+		var err error
+		if raw, err = r.measureIdle(kindRawSSE, n); err != nil {
+			return err
+		}
+	}
+	comet, err := r.measureIdle(kindSSEFallback, n)
+	if err != nil {
+		return err
+	}
+	at := fmt.Sprintf("sse, long-polling to fall back to, %s sessions", formatValue(float64(n)))
+	mem.add(r.log, figure{Name: at + ": heap + stacks", Unit: "KiB/session", Comet: comet.heap / 1024, Raw: raw.heap / 1024, Detail: true})
+	mem.add(r.log, figure{Name: at + ": RSS", Unit: "KiB/session", Comet: comet.rss / 1024, Raw: raw.rss / 1024, Detail: true})
+	mem.add(r.log, figure{Name: at + ": server connections", Unit: "per session", Comet: comet.conns, Raw: raw.conns, Detail: true})
+	mem.note(r.log, "The stream rows above are for a client forced to the stream, which sends no probe (PROTOCOL.md "+
+		"section 8) and so holds one connection; a client that may leave the stream for long-polling probes it "+
+		"and keeps the connection of its POSTs open, as a browser does: the row \"%s\".", at)
 	mem.Charts = append(mem.Charts, chart{r.chartFile("memory.png"), "heap and stacks per idle session, Comet and raw"})
 	storm.Charts = append(storm.Charts, chart{r.chartFile("storm.png"), "time to establish every session, Comet and raw"})
 	return nil
