@@ -196,9 +196,10 @@ func TestSessionsFor(t *testing.T) {
 		want   int
 	}{
 		{cometKind("websocket"), 10_000, 20_000, 10_000},
-		{cometKind("sse"), 10_000, 20_000, 5000},
-		{cometKind("sse"), 10_000, 1 << 20, 10_000},
-		{cometKind("sse"), 10_000, 8000, 3872},
+		{kindSSEFallback, 10_000, 20_000, 5000},
+		{kindSSEFallback, 10_000, 1 << 20, 10_000},
+		{kindSSEFallback, 10_000, 8000, 3872},
+		{cometKind("sse"), 10_000, 20_000, 10_000},
 		{kindRawSSE, 10_000, 20_000, 10_000},
 	} {
 		if got := sessionsFor(tc.kind, tc.target, tc.soft); got != tc.want {
