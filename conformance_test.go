@@ -27,6 +27,18 @@ func TestConformanceReleasedPolls(t *testing.T) {
 	}, transport.LongPoll)
 }
 
+// TestConformanceClusterReleasedPolls is TestConformanceReleasedPolls on
+// three nodes: a poll that reaches a node other than its session's is
+// taken over there.
+func TestConformanceClusterReleasedPolls(t *testing.T) {
+	cluster := conformance.Cluster(3, conformance.MemoryBrokers)
+	conformance.RunOn(t, func(t *testing.T, opts *session.Options, eo conformance.EnvOptions) *conformance.Server {
+		o := *opts
+		o.PollRelease = time.Nanosecond
+		return cluster(t, &o, eo)
+	}, transport.LongPoll)
+}
+
 // TestConformanceCluster runs the conformance suite against three nodes
 // of a memory cluster behind a round-robin balancer.
 func TestConformanceCluster(t *testing.T) {

@@ -158,12 +158,22 @@ func (ra *remoteAttachment) Started() <-chan struct{} { return ra.startedCh }
 // Done implements transport.Attachment.
 func (ra *remoteAttachment) Done() <-chan struct{} { return ra.doneCh }
 
-// Serve implements transport.Attachment: Start, then wait for the end.
+// Serve implements transport.Attachment: Start, then wait for the end,
+// or for a LeavingDownstream to ask for the goroutine back (the owner's
+// writes arrive on goroutines of their own anyway).
 func (ra *remoteAttachment) Serve(ds transport.Downstream, d transport.Delivery) error {
 	if err := ra.Start(ds, d); err != nil {
 		return err
 	}
-	<-ra.doneCh
+	var leave <-chan struct{}
+	if ld, ok := ds.(transport.LeavingDownstream); ok {
+		leave = ld.Leave()
+	}
+	select {
+	case <-ra.doneCh:
+	case <-leave:
+		return transport.ErrLeft
+	}
 	// end has closed ds and waited for a write in flight.
 	ra.mu.Lock()
 	defer ra.mu.Unlock()
