@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -219,7 +220,12 @@ func (c *Conn) switchTo(from, to, why string) {
 	if from == to {
 		return
 	}
-	c.log.Info("comet: transport changed", "from", from, "to", to, "reason", why)
+	// Asked first: slog's Info has a large frame, which would grow the
+	// stack of the goroutine that attaches, every session once, even for
+	// a logger that discards it (the default).
+	if c.log.Enabled(c.ctx, slog.LevelInfo) {
+		c.log.Info("comet: transport changed", "from", from, "to", to, "reason", why)
+	}
 	if to == transport.WebSocket && c.idle != nil {
 		// A WebSocket session makes no HTTP request: the keep-alive
 		// connection of the negotiate would sit idle at both ends for
