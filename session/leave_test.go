@@ -17,18 +17,25 @@ type leavingFake struct {
 
 func (f leavingFake) Leave() <-chan struct{} { return f.leave }
 
-// TestServeLeaves parks a poll, asks Serve for its goroutine back, and
-// sends: Serve returns transport.ErrLeft with the attachment still
-// delivering, and the message goes out on a writer of the session's own,
-// as under Start, ending the poll.
-func TestServeLeaves(t *testing.T) {
-	t.Parallel()
+// serveLeaving serves a delivering poll of a new session on a leavingFake
+// until it has started; exited receives Serve's result.
+func serveLeaving(t *testing.T) (*Session, leavingFake, *attachment, <-chan error) {
 	s := newTestSession(t, newTestHandler(t, nil))
 	ds := leavingFake{newFakePoll(t), make(chan struct{})}
 	a := s.newAttachment(transport.LongPoll, deliver(1, 0))
 	exited := make(chan error, 1)
 	go func() { exited <- a.Serve(ds, transport.Poll) }()
 	waitFor(t, a.Started(), "the poll's start")
+	return s, ds, a, exited
+}
+
+// TestServeLeaves parks a poll, asks Serve for its goroutine back, and
+// sends: Serve returns transport.ErrLeft with the attachment still
+// delivering, and the message goes out on a writer of the session's own,
+// as under Start, ending the poll.
+func TestServeLeaves(t *testing.T) {
+	t.Parallel()
+	s, ds, a, exited := serveLeaving(t)
 	close(ds.leave)
 	if err := waitFor(t, exited, "Serve's return"); !errors.Is(err, transport.ErrLeft) {
 		t.Fatalf("Serve = %v, want ErrLeft", err)
@@ -46,12 +53,7 @@ func TestServeLeaves(t *testing.T) {
 // returns the end's outcome.
 func TestServeLeavesOnlyIfAlive(t *testing.T) {
 	t.Parallel()
-	s := newTestSession(t, newTestHandler(t, nil))
-	ds := leavingFake{newFakePoll(t), make(chan struct{})}
-	a := s.newAttachment(transport.LongPoll, deliver(1, 0))
-	exited := make(chan error, 1)
-	go func() { exited <- a.Serve(ds, transport.Poll) }()
-	waitFor(t, a.Started(), "the poll's start")
+	s, ds, _, exited := serveLeaving(t)
 	mustSend(t, s, "before")
 	ds.expect(t, `["o",1,0,"T",25000]`, `["m",1,"before"]`)
 	close(ds.leave)

@@ -72,21 +72,11 @@ func (r *Response) answerLocked(body []byte) error {
 		return ErrClosed // a poll carries one answer
 	}
 	r.answered = true
-	r.writing = true
 	if r.cfg.WriteTimeout > 0 {
 		r.conn.SetWriteDeadline(time.Now().Add(r.cfg.WriteTimeout))
 	}
-	r.mu.Unlock()
-
-	err := r.writeAnswer(body)
-
-	r.mu.Lock()
-	r.writing = false
-	if err != nil && r.closed {
-		err = ErrClosed
-	}
-	r.mu.Unlock()
-	return err
+	r.beginWriteLocked()
+	return r.endWrite(r.writeAnswer(body))
 }
 
 // endAnswer is Close on a poll's connection taken over: a write in

@@ -139,9 +139,8 @@ func (r *Response) Write(p []byte) error {
 		r.mu.Unlock()
 		return err
 	}
-	r.writing = true
 	r.answered = true
-	r.mu.Unlock()
+	r.beginWriteLocked()
 
 	r.wmu.Lock()
 	_, err := r.w.Write(p)
@@ -149,13 +148,25 @@ func (r *Response) Write(p []byte) error {
 		err = r.rc.Flush()
 	}
 	r.wmu.Unlock()
+	return r.endWrite(err)
+}
 
+// beginWriteLocked marks a write in progress, for Close to cut short, and
+// lets go of r.mu, which the caller holds, for the write.
+func (r *Response) beginWriteLocked() {
+	r.writing = true
+	r.mu.Unlock()
+}
+
+// endWrite ends the write beginWriteLocked began, whose outcome is err:
+// ErrClosed if Close came meanwhile and the write failed.
+func (r *Response) endWrite(err error) error {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.writing = false
 	if err != nil && r.closed {
 		err = ErrClosed
 	}
-	r.mu.Unlock()
 	return err
 }
 

@@ -1,7 +1,6 @@
 package httpstream
 
 import (
-	"errors"
 	"net"
 	"net/http"
 	"strconv"
@@ -126,11 +125,7 @@ func (r *Response) end(unblock bool) error {
 		r.conn.SetWriteDeadline(time.Now().Add(endTimeout))
 		r.conn.Write(lastChunk)
 	}
-	err := r.conn.Close()
-	if errors.Is(err, net.ErrClosed) {
-		err = nil
-	}
-	return err
+	return closeConn(r.conn)
 }
 
 // writeTakenLocked is Write on a stream's connection taken over, called
@@ -146,16 +141,6 @@ func (r *Response) writeTakenLocked(p []byte) error {
 		defer r.mu.Unlock()
 		return r.writeChunk(p)
 	}
-	r.writing = true
-	r.mu.Unlock()
-
-	err := r.writeChunk(p)
-
-	r.mu.Lock()
-	r.writing = false
-	if err != nil && r.closed {
-		err = ErrClosed
-	}
-	r.mu.Unlock()
-	return err
+	r.beginWriteLocked()
+	return r.endWrite(r.writeChunk(p))
 }
