@@ -412,6 +412,48 @@ func TestPollTakenOver(t *testing.T) {
 	}
 }
 
+// TestPollTakenOverTLS parks a poll on HTTP/1.1 over TLS, where the
+// connection taken over is a TLS one, and on HTTP/2, where no poll is
+// taken over: both are answered.
+func TestPollTakenOverTLS(t *testing.T) {
+	t.Parallel()
+	for _, h2 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("HTTP/2 %v", h2), func(t *testing.T) {
+			t.Parallel()
+			returned := make(chan struct{}, 1)
+			s := &server{streamtest.Start(t, streamtest.Config{
+				Options:  &session.Options{Hold: time.Minute, PollRelease: time.Nanosecond},
+				Adapters: []transport.Adapter{longpoll.New()},
+				TLS:      true,
+				HTTP2:    h2,
+				Wrap: func(h http.Handler) http.Handler {
+					return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+						h.ServeHTTP(w, r)
+						if r.URL.Path == prefix+"/longpoll" {
+							returned <- struct{}{}
+						}
+					})
+				},
+			})}
+			n, ss := s.negotiate(t)
+			parked := s.pollAsync(t.Context(), deliver(n, n.Tickets[0], 1, 0))
+			testutil.Receive(t, s.Attached, "attach")
+			if !h2 {
+				// Taken over: the handler returns while the poll waits.
+				testutil.Receive(t, returned, "the handler's return")
+			}
+			send(t, ss, "over TLS")
+			r := testutil.Receive(t, parked, "poll answer")
+			if m := r.want(t, 1, transport.TypeText)[1]; string(m.Payload) != "over TLS" {
+				t.Errorf("message %q", m.Payload)
+			}
+			if r.resp.ProtoMajor != map[bool]int{false: 1, true: 2}[h2] || r.resp.Close == h2 {
+				t.Errorf("answered on %s, closing the connection: %v", r.resp.Proto, r.resp.Close)
+			}
+		})
+	}
+}
+
 // TestPollTakenOverEndedEmpty ends a session whose poll was taken over:
 // the poll is answered with an empty 200, as net/http answers a handler
 // that wrote nothing, and the connection closes.

@@ -49,6 +49,8 @@ type Config struct {
 	Wrap func(http.Handler) http.Handler
 	// HTTP2 serves TLS with HTTP/2 enabled.
 	HTTP2 bool
+	// TLS serves TLS with HTTP/1.1 only (ignored with HTTP2).
+	TLS bool
 	// Listener, if set, wraps the server's listener, as a
 	// wirecount.Listener does to watch the wire.
 	Listener func(net.Listener) net.Listener
@@ -99,8 +101,8 @@ func Start(t *testing.T, cfg Config) *Server {
 	if cfg.Listener != nil {
 		s.Srv.Listener = cfg.Listener(s.Srv.Listener)
 	}
-	if cfg.HTTP2 {
-		s.Srv.EnableHTTP2 = true
+	if cfg.HTTP2 || cfg.TLS {
+		s.Srv.EnableHTTP2 = cfg.HTTP2
 		s.Srv.StartTLS()
 	} else {
 		s.Srv.Start()
