@@ -109,6 +109,17 @@ func newLimits(n *transport.NegotiateResponse, rtt time.Duration, asked time.Dur
 	l.attachTimeout = attachTimeout(rtt, millis(n.MinTimeout, 300*time.Millisecond), millis(n.MaxTimeout, 10*time.Second))
 	l.requestTimeout = max(l.heartbeat, l.hold) + l.attachTimeout
 	l.ack = newAckPolicy(n.WindowMessages, n.WindowBytes, l.ackDelay)
+	if la := n.LazyAcks; la != nil {
+		// Held at most one heartbeat interval, so that a client that only
+		// listens is heard from before the server takes its silence for a
+		// dead peer (two intervals; PROTOCOL.md section 7).
+		interval := l.heartbeat
+		if asked > 0 {
+			interval = min(interval, max(asked, l.minHeartbeat))
+		}
+		l.ack = ackPolicy{messages: min(l.ack.messages, la.Messages), bytes: min(l.ack.bytes, la.Bytes),
+			delay: min(millis(la.Delay, l.ackDelay), interval)}
+	}
 	return l
 }
 

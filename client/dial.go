@@ -57,7 +57,7 @@ func Dial(ctx context.Context, rawURL string, opts *Options) (*Conn, error) {
 		Transports: o.Transports, Binary: !o.NoBinaryFrames, Target: o.Target,
 		Protocols: o.Protocols, NoStatus: true,
 		Codes:     []int{int(transport.CloseBrokerUnavailable), int(transport.CloseStateLost)},
-		Positions: true, Topics: o.Topics, Replies: !o.NoPostReplies,
+		Positions: true, Topics: o.Topics, Replies: !o.NoPostReplies, LazyAcks: !o.NoLazyAcks,
 	}
 	if negotiatesInAttach(o) {
 		c, err := dialDirect(ctx, o, hc, own, base, nr)

@@ -318,19 +318,22 @@ func testNegotiateBody(t *testing.T, separate bool) {
 		protocols []string
 		noBinary  bool
 		noReplies bool
+		noLazy    bool
 		want      string
 	}{
-		{"", nil, true, false, `{"transports":["longpoll"],"noStatus":true,"codes":[3008,3009],"positions":true,"replies":true}`},
-		{"", nil, true, true, `{"transports":["longpoll"],"noStatus":true,"codes":[3008,3009],"positions":true}`},
-		{"redis.internal:6379", nil, true, false,
-			`{"transports":["longpoll"],"target":"redis.internal:6379","noStatus":true,"codes":[3008,3009],"positions":true,"replies":true}`},
-		{"redis.internal:6379", nil, false, false,
-			`{"transports":["longpoll"],"binary":true,"target":"redis.internal:6379","noStatus":true,"codes":[3008,3009],"positions":true,"replies":true}`},
-		{"", []string{"v12.stomp", "v11.stomp"}, true, false,
-			`{"transports":["longpoll"],"protocols":["v12.stomp","v11.stomp"],"noStatus":true,"codes":[3008,3009],"positions":true,"replies":true}`},
+		{"", nil, true, false, false, `{"transports":["longpoll"],"noStatus":true,"codes":[3008,3009],"positions":true,"replies":true,"lazyAcks":true}`},
+		{"", nil, true, true, false, `{"transports":["longpoll"],"noStatus":true,"codes":[3008,3009],"positions":true,"lazyAcks":true}`},
+		{"", nil, true, true, true, `{"transports":["longpoll"],"noStatus":true,"codes":[3008,3009],"positions":true}`},
+		{"redis.internal:6379", nil, true, false, false,
+			`{"transports":["longpoll"],"target":"redis.internal:6379","noStatus":true,"codes":[3008,3009],"positions":true,"replies":true,"lazyAcks":true}`},
+		{"redis.internal:6379", nil, false, false, false,
+			`{"transports":["longpoll"],"binary":true,"target":"redis.internal:6379","noStatus":true,"codes":[3008,3009],"positions":true,"replies":true,"lazyAcks":true}`},
+		{"", []string{"v12.stomp", "v11.stomp"}, true, false, false,
+			`{"transports":["longpoll"],"protocols":["v12.stomp","v11.stomp"],"noStatus":true,"codes":[3008,3009],"positions":true,"replies":true,"lazyAcks":true}`},
 	} {
 		_, err := Dial(t.Context(), ts.URL+"/comet", &Options{Transports: []string{transport.LongPoll}, Target: tc.target,
-			Protocols: tc.protocols, NoBinaryFrames: tc.noBinary, NoPostReplies: tc.noReplies, SeparateNegotiate: separate})
+			Protocols: tc.protocols, NoBinaryFrames: tc.noBinary, NoPostReplies: tc.noReplies, NoLazyAcks: tc.noLazy,
+			SeparateNegotiate: separate})
 		if err == nil {
 			t.Fatal("Dial succeeded against a refusing stub")
 		}

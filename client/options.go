@@ -57,6 +57,15 @@ type Options struct {
 	// poll or the stream by sequence number; on long-polling a message
 	// and its reply then cost one request, not two.
 	NoPostReplies bool
+	// NoLazyAcks makes the client ack each message within the server's
+	// ackDelay (200 ms by default), as servers without lazy acks expect.
+	// Default false: the client asks for lazy acks at negotiate and, if
+	// the server grants them, acks at once only when its unacknowledged
+	// messages reach the server's thresholds, and otherwise holds an ack
+	// for the server's longer delay (PROTOCOL.md section 6): a client
+	// receiving a message at a time then costs the server about one read
+	// per delay rather than one per message.
+	NoLazyAcks bool
 	// Topics are topic positions to present at Dial, as Conn.Positions
 	// returned them in an earlier connection: the server resumes each
 	// topic the application subscribes this session to after its

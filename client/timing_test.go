@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"github.com/seed-544bbf9f/comet/transport"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -41,6 +42,35 @@ func TestNewLimits(t *testing.T) {
 	}
 	if l.ack.messages != 4 || l.ack.bytes != 512 {
 		t.Errorf("ack policy = %+v, want half the server's window (4, 512)", l.ack)
+	}
+}
+
+// TestNewLimitsLazyAcks: granted lazy acks lower the thresholds to the
+// server's and lengthen the delay to its, held to the heartbeat interval
+// the client asked for.
+func TestNewLimitsLazyAcks(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		lazy   *transport.LazyAcks
+		asked  time.Duration
+		policy ackPolicy
+	}{
+		{"not granted", nil, 0, ackPolicy{messages: 4, bytes: 512, delay: 200 * time.Millisecond}},
+		{"granted", &transport.LazyAcks{Delay: 5000, Messages: 2, Bytes: 100}, 0, ackPolicy{messages: 2, bytes: 100, delay: 5 * time.Second}},
+		{"thresholds above half the window", &transport.LazyAcks{Delay: 5000, Messages: 64, Bytes: 65536}, 0,
+			ackPolicy{messages: 4, bytes: 512, delay: 5 * time.Second}},
+		{"shorter heartbeat asked", &transport.LazyAcks{Delay: 5000, Messages: 2, Bytes: 100}, 2 * time.Second,
+			ackPolicy{messages: 2, bytes: 100, delay: 2 * time.Second}},
+		{"heartbeat below the minimum", &transport.LazyAcks{Delay: 5000, Messages: 2, Bytes: 100}, time.Millisecond,
+			ackPolicy{messages: 2, bytes: 100, delay: time.Second}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := testNegotiate()
+			n.LazyAcks = tc.lazy
+			if got := newLimits(n, 0, tc.asked).ack; got != tc.policy {
+				t.Errorf("ack policy %+v, want %+v", got, tc.policy)
+			}
+		})
 	}
 }
 

@@ -244,6 +244,9 @@ func (h *Handler) open(w http.ResponseWriter, r *http.Request, c client, key net
 	s := newSession(h, id, secret, info)
 	resp.Binary, resp.NoStatus, resp.Positions, resp.Replies = agreed.Binary, agreed.NoStatus, agreed.Positions, agreed.Replies
 	resp.Protocol = d.Protocol
+	if req.LazyAcks {
+		resp.LazyAcks = h.opts.lazyAcks()
+	}
 	s.mu.Lock()
 	s.agree(agreed)
 	s.dur = dur

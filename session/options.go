@@ -125,6 +125,21 @@ type Options struct {
 	AttachTimeout time.Duration
 	// AckDelay is the longest a client may hold an ack. Default 200ms.
 	AckDelay time.Duration
+	// LazyAckDelay is the longest a client that asked for lazy acks
+	// (PROTOCOL.md section 6), as the Go client does, may hold one, as
+	// long as its unacknowledged messages stay below LazyAckMessages and
+	// their payloads below LazyAckBytes; at either it acks at once. A
+	// client receiving a message at a time then acks about once per
+	// LazyAckDelay rather than once per message: a broadcast costs the
+	// server one write per session, not a write and a read. What a
+	// session keeps for resending is bounded by the thresholds (tighter
+	// than the half window a client without lazy acks may hold).
+	// Default 5s, at most the heartbeat interval; negative grants no
+	// lazy acks.
+	LazyAckDelay time.Duration
+	// LazyAckMessages and LazyAckBytes are the thresholds of lazy acks,
+	// at most half the outbound window. Defaults 64 and 64 KiB.
+	LazyAckMessages, LazyAckBytes int
 	// MinClientTimeout and MaxClientTimeout bound the attach timeout a
 	// client derives from its round trip. Defaults 300ms and 10s.
 	MinClientTimeout, MaxClientTimeout time.Duration
@@ -307,6 +322,9 @@ func (o *Options) withDefaults() Options {
 	setDefault(&c.Grace, 30*time.Second)
 	setDefault(&c.AttachTimeout, 10*time.Second)
 	setDefault(&c.AckDelay, 200*time.Millisecond)
+	setDefault(&c.LazyAckDelay, 5*time.Second)
+	setDefault(&c.LazyAckMessages, 64)
+	setDefault(&c.LazyAckBytes, 64<<10)
 	setDefault(&c.ReplyWait, time.Millisecond)
 	setDefault(&c.MinClientTimeout, 300*time.Millisecond)
 	setDefault(&c.MaxClientTimeout, 10*time.Second)
@@ -340,6 +358,9 @@ func (o *Options) withDefaults() Options {
 	c.WindowBytes = max(c.WindowBytes, c.MaxMessage)
 	c.InboundBytes = max(c.InboundBytes, c.MaxMessage)
 	c.MinHeartbeat = min(c.MinHeartbeat, c.Heartbeat, c.Hold)
+	c.LazyAckDelay = min(c.LazyAckDelay, c.Heartbeat)
+	c.LazyAckMessages = max(1, min(c.LazyAckMessages, c.WindowMessages/2))
+	c.LazyAckBytes = max(1, min(c.LazyAckBytes, c.WindowBytes/2))
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -363,6 +384,14 @@ func setDefault[T comparable](v *T, def T) {
 	if *v == zero {
 		*v = def
 	}
+}
+
+// lazyAcks returns the lazy acks granted to a client that asks, or nil.
+func (o *Options) lazyAcks() *transport.LazyAcks {
+	if o.LazyAckDelay <= 0 {
+		return nil
+	}
+	return &transport.LazyAcks{Delay: max(1, int(o.LazyAckDelay.Milliseconds())), Messages: o.LazyAckMessages, Bytes: o.LazyAckBytes}
 }
 
 // negotiateResponse fills the limits part of a negotiate response.

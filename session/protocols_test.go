@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/seed-544bbf9f/comet/session"
 	"github.com/seed-544bbf9f/comet/transport"
@@ -148,6 +149,33 @@ func TestNegotiateProtocolHook(t *testing.T) {
 	}
 }
 
+// TestLazyAckTerms: lazy acks are granted with the server's delay and
+// thresholds, each held within what the window and heartbeat allow.
+func TestLazyAckTerms(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		opts session.Options
+		want transport.LazyAcks
+	}{
+		{"defaults", session.Options{}, transport.LazyAcks{Delay: 5000, Messages: 64, Bytes: 64 << 10}},
+		{"set", session.Options{LazyAckDelay: 2 * time.Second, LazyAckMessages: 10, LazyAckBytes: 1000},
+			transport.LazyAcks{Delay: 2000, Messages: 10, Bytes: 1000}},
+		{"held to half the window", session.Options{WindowMessages: 16, WindowBytes: 64 << 10},
+			transport.LazyAcks{Delay: 5000, Messages: 8, Bytes: 32 << 10}},
+		{"held to the heartbeat", session.Options{Heartbeat: 3 * time.Second, LazyAckDelay: time.Minute},
+			transport.LazyAcks{Delay: 3000, Messages: 64, Bytes: 64 << 10}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			n, _ := negotiateFields(t, startLive(t, &tc.opts), nil, `{"lazyAcks":true}`)
+			if n.LazyAcks == nil || *n.LazyAcks != tc.want {
+				t.Fatalf("lazyAcks %+v, want %+v", n.LazyAcks, tc.want)
+			}
+		})
+	}
+}
+
 // TestNegotiateOptIns: each addition a client asks for at negotiate is
 // agreed when asked, unless the server's option refuses it; a request
 // that does not ask gets no new field.
@@ -155,6 +183,7 @@ func TestNegotiateOptIns(t *testing.T) {
 	t.Parallel()
 	noStatus := func(n *transport.NegotiateResponse) bool { return n.NoStatus }
 	replies := func(n *transport.NegotiateResponse) bool { return n.Replies }
+	lazy := func(n *transport.NegotiateResponse) bool { return n.LazyAcks != nil }
 	for _, tc := range []struct {
 		name   string
 		field  string
@@ -169,6 +198,9 @@ func TestNegotiateOptIns(t *testing.T) {
 		{"replies asked", "replies", replies, session.Options{}, `{"replies":true}`, true},
 		{"replies not asked", "replies", replies, session.Options{}, ``, false},
 		{"replies refused by a negative ReplyWait", "replies", replies, session.Options{ReplyWait: -1}, `{"replies":true}`, false},
+		{"lazyAcks asked", "lazyAcks", lazy, session.Options{}, `{"lazyAcks":true}`, true},
+		{"lazyAcks not asked", "lazyAcks", lazy, session.Options{}, ``, false},
+		{"lazyAcks refused by a negative LazyAckDelay", "lazyAcks", lazy, session.Options{LazyAckDelay: -1}, `{"lazyAcks":true}`, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -684,6 +684,17 @@ func TestParseNegotiateRedirect(t *testing.T) {
 	}
 }
 
+// TestParseNegotiateLazyAcks: granted lazy acks are read whole.
+func TestParseNegotiateLazyAcks(t *testing.T) {
+	t.Parallel()
+	body := strings.Replace(negotiateBody, `"windowBytes": 1048576`,
+		`"windowBytes": 1048576, "lazyAcks": {"delay": 5000, "messages": 64, "bytes": 65536}`, 1)
+	r, err := ParseNegotiateResponse([]byte(body))
+	if err != nil || r.LazyAcks == nil || *r.LazyAcks != (LazyAcks{Delay: 5000, Messages: 64, Bytes: 65536}) {
+		t.Fatalf("ParseNegotiateResponse = %+v, %v", r, err)
+	}
+}
+
 func TestParseNegotiateRejects(t *testing.T) {
 	t.Parallel()
 	// Each case edits the valid example by replacing one substring.
@@ -708,6 +719,9 @@ func TestParseNegotiateRejects(t *testing.T) {
 		{"empty", negotiateBody, ``},
 		{"null", negotiateBody, `null`},
 		{"truncated", `"windowBytes": 1048576` + "\n}", `"windowBytes": 10`},
+		{"lazy acks without a delay", `"windowBytes": 1048576`, `"windowBytes": 1048576, "lazyAcks": {"messages": 64, "bytes": 65536}`},
+		{"lazy acks with no threshold", `"windowBytes": 1048576`, `"windowBytes": 1048576, "lazyAcks": {"delay": 5000, "messages": 0, "bytes": 65536}`},
+		{"lazy acks negative", `"windowBytes": 1048576`, `"windowBytes": 1048576, "lazyAcks": {"delay": 5000, "messages": 64, "bytes": -1}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -59,6 +59,22 @@ type NegotiateRequest struct {
 	// with those that became due within a short bound (PROTOCOL.md
 	// section 6).
 	Replies bool `json:"replies,omitempty"`
+	// LazyAcks says the client acks at once when its unacknowledged
+	// messages reach the thresholds the response's LazyAcks gives, and
+	// otherwise may hold an ack for its longer delay (PROTOCOL.md section
+	// 6).
+	LazyAcks bool `json:"lazyAcks,omitempty"`
+}
+
+// LazyAcks is the ack cadence a server grants a client that asked for
+// lazy acks (PROTOCOL.md section 6): the client acks at once when its
+// unacknowledged messages reach Messages or their payloads Bytes, and
+// otherwise within Delay milliseconds (or its heartbeat interval, if
+// shorter) of the first of them.
+type LazyAcks struct {
+	Delay    int `json:"delay"`
+	Messages int `json:"messages"`
+	Bytes    int `json:"bytes"`
 }
 
 // TopicPosition is a place in a topic's history: the offset of a message,
@@ -111,6 +127,8 @@ type NegotiateResponse struct {
 	// Replies agrees to messages in POST answers; set only when the
 	// request asked.
 	Replies bool `json:"replies,omitempty"`
+	// LazyAcks grants lazy acks; set only when the request asked.
+	LazyAcks *LazyAcks `json:"lazyAcks,omitempty"`
 }
 
 // ParseNegotiateResponse decodes and checks a negotiate response body.
@@ -138,6 +156,8 @@ func ParseNegotiateResponse(body []byte) (*NegotiateResponse, error) {
 		return nil, fmt.Errorf("%w: negotiate response lacks a positive limit", ErrMalformed)
 	case r.MinHeartbeat < 0 || r.AckDelay < 0 || r.MinTimeout < 0 || r.MaxTimeout < 0:
 		return nil, fmt.Errorf("%w: negotiate response has a negative duration", ErrMalformed)
+	case r.LazyAcks != nil && (r.LazyAcks.Delay <= 0 || r.LazyAcks.Messages <= 0 || r.LazyAcks.Bytes <= 0):
+		return nil, fmt.Errorf("%w: negotiate response grants lazy acks without a positive delay and thresholds", ErrMalformed)
 	case r.MaxBatch < 6*r.MaxMessage+64:
 		return nil, fmt.Errorf("%w: maxBatch %d cannot hold a message of maxMessage %d", ErrMalformed, r.MaxBatch, r.MaxMessage)
 	}
