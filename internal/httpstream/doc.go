@@ -46,5 +46,9 @@
 //     HTTP/1.0 intermediaries close a connection after each response unless
 //     told (net/http drops the header again where it must close anyway).
 //     On HTTP/2 and later, connection-specific fields make a response
-//     malformed (RFC 9113 section 8.2.2), and browsers refuse it.
+//     malformed (RFC 9113 section 8.2.2), and browsers refuse it. A stream
+//     that will be taken over says Connection: close instead, since its
+//     end closes the connection: a proxy that pooled the connection once
+//     the last chunk came would send the next request on a socket about
+//     to close, and answer it 502.
 package httpstream

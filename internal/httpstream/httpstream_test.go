@@ -425,7 +425,7 @@ func TestTakenOverWire(t *testing.T) {
 		t.Fatal(err)
 	}
 	head, body, _ := strings.Cut(string(got), "\r\n\r\n")
-	for _, line := range []string{"HTTP/1.1 200 OK", "Cache-Control: no-store, no-transform", "Connection: keep-alive",
+	for _, line := range []string{"HTTP/1.1 200 OK", "Cache-Control: no-store, no-transform", "Connection: close",
 		"Content-Type: text/x", "Transfer-Encoding: chunked", "X-Accel-Buffering: no", "X-Content-Type-Options: nosniff"} {
 		if !strings.Contains(head+"\r\n", line+"\r\n") {
 			t.Errorf("headers %q lack %q", head, line)

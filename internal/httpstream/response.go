@@ -80,6 +80,11 @@ type Response struct {
 func Start(w http.ResponseWriter, r *http.Request, a Attachment, cfg Config) (*Response, error) {
 	resp := &Response{w: w, rc: http.NewResponseController(w), cfg: cfg}
 	setHeaders(w, r, cfg.ContentType)
+	if cfg.Stream && resp.CanTakeOver(r) {
+		// Its end closes the connection (see takeOver): said up front, so
+		// that no proxy keeps the connection for another request.
+		w.Header().Set("Connection", "close")
+	}
 	// A writer that implements http.Flusher itself (net/http's does)
 	// always flushes: its stream's headers go out with the preamble, in
 	// one write.
