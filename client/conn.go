@@ -61,6 +61,10 @@ type Conn struct {
 	ackAlarm     *time.Timer   // wakes the writers when an ack falls due; nil until needed
 	ackAlarmAt   time.Time     // when ackAlarm fires; zero when it is not set
 	promptWS     *wsAttachment // a WebSocket being served whose writes never wait: Send writes on it itself
+	reading      *wsAttachment // a WebSocket being served that Recv may read (reading.go)
+	recvWaiting  int           // RecvMessage calls waiting for a change
+	away         *time.Timer   // reads once the application is away from Recv for recvAway
+	awayArmed    bool          // away runs
 	out          window.Window // our messages not yet acknowledged
 	in           inbound
 	tickets      ticketPool
@@ -161,6 +165,7 @@ func (c *Conn) RecvMessage(ctx context.Context) (Message, error) {
 			if len(c.in.queue)+1 >= c.opts.ReceiveBuffer {
 				c.wakeLocked() // room again: reading resumes
 			}
+			c.recvLeavingLocked()
 			c.mu.Unlock()
 			if m.err != nil {
 				return Message{}, m.err
@@ -169,16 +174,36 @@ func (c *Conn) RecvMessage(ctx context.Context) (Message, error) {
 		}
 		if c.closeErr != nil && !c.willRenewLocked() {
 			err := c.closeErr
+			c.recvLeavingLocked()
 			c.mu.Unlock()
 			return Message{}, err
 		}
+		if err := ctx.Err(); err != nil {
+			c.recvLeavingLocked()
+			c.mu.Unlock()
+			return Message{}, err
+		}
+		w := c.reading
+		if w != nil && w.rdState == readIdle {
+			// Nobody reads the WebSocket: read it here, and a message
+			// comes with no hand-off.
+			c.readInline(ctx, w)
+			c.mu.Unlock()
+			continue
+		}
 		ch := c.changed.Wait()
+		c.recvWaiting++
+		if w != nil && w.rdState == readBackground {
+			w.wait.Interrupt() // its goroutine hands the reading back
+		}
 		c.mu.Unlock()
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return Message{}, ctx.Err()
 		}
+		c.mu.Lock()
+		c.recvWaiting--
+		c.mu.Unlock()
 	}
 }
 
@@ -220,6 +245,7 @@ func (c *Conn) Send(ctx context.Context, typ transport.MessageType, p []byte) er
 				c.wakeLocked()
 			}
 		default:
+			c.keepReadingLocked() // the acks that make room must be read
 			return false
 		}
 		return true
@@ -269,6 +295,7 @@ func (c *Conn) Close(code transport.CloseCode, reason string) error {
 		reason = transport.TruncateReason(reason)
 		c.closeErr = &transport.CloseError{Code: code, Reason: reason}
 		c.in.discard = true
+		c.recvCalledAwayLocked()
 		sent := code
 		if code == transport.CloseNoStatus && !c.noStatus {
 			sent = transport.CloseNormal
@@ -296,6 +323,7 @@ func (c *Conn) CloseNow() error {
 		c.closeErr = &transport.CloseError{Code: transport.CloseGoingAway, Reason: "closed by the client"}
 		c.in.discard = true
 		c.abrupt = true
+		c.recvCalledAwayLocked()
 	}
 	c.stopRenewalLocked()
 	c.endLocked()
@@ -369,6 +397,7 @@ func (c *Conn) failLocked(code transport.CloseCode, reason string) {
 	c.closeErr = &transport.CloseError{Code: code, Reason: reason}
 	c.violated = true
 	c.in.discard = true
+	c.recvCalledAwayLocked()
 	c.queueCloseLocked(code, reason)
 }
 
@@ -417,6 +446,7 @@ func (c *Conn) wakeLocked() {
 func (c *Conn) endLocked() {
 	c.cancel()
 	c.wakeLocked()
+	c.recvCalledAwayLocked()
 }
 
 // endWith ends the session with ce unless it has ended already.

@@ -201,6 +201,9 @@ func dialDirectWebSocket(ctx context.Context, o Options, hc *http.Client, own *h
 		u.Scheme = "wss"
 	}
 	d := o.wsDialer()
+	if u.Scheme == "ws" {
+		d.NetDialContext = framed(d.NetDialContext)
+	}
 	ws, resp, err := d.DialContext(ctx, u.String(), o.Header)
 	if err != nil {
 		if resp == nil {

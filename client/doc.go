@@ -92,6 +92,13 @@
 // The end-to-end tests of this package (e2e_*_test.go) check the Go side
 // against a real server on loopback, each fault injected on the way.
 //
+// Reads: a WebSocket over plain TCP is read by the goroutine waiting in
+// Recv, so that a message reaches it with no hand-off to another
+// goroutine; a cancelled ctx still ends Recv at once. While nobody waits
+// in Recv for more than 50 ms, or Send waits for room, a goroutine of
+// the Conn's reads instead, so the server's messages, acks and close are
+// taken in all the same.
+//
 // Concurrency: Send, Close and CloseNow may be called from any goroutine;
 // only one goroutine may call Recv at a time. Transport, Protocol,
 // SessionID and Done may be called from any goroutine.

@@ -258,6 +258,9 @@ func (c *Conn) teardown() {
 	if c.closeTimer != nil {
 		c.closeTimer.Stop()
 	}
+	if c.away != nil {
+		c.away.Stop()
+	}
 	c.endLocked()
 	c.log.Debug("comet: session ended", "err", c.closeErr)
 	c.mu.Unlock()

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/seed-544bbf9f/comet/internal/readwait"
 	"github.com/seed-544bbf9f/comet/internal/trywrite"
 	"github.com/seed-544bbf9f/comet/internal/wsread"
 	"github.com/seed-544bbf9f/comet/internal/wswrite"
@@ -36,6 +38,13 @@ type wsAttachment struct {
 	nowBatch   transport.Batch   // writeNow's, kept between calls; its while busy
 	lastWrite  time.Time         // when the last batch began to be written; guarded by c.mu
 	frames     []transport.Frame // the reader's, for each batch it decodes
+	until      time.Time         // the read deadline; the reader's
+
+	// Reading from Recv (reading.go), when the socket can be waited on.
+	wait    *readwait.Waiter
+	rctx    context.Context // the serving's: a goroutine's reading ends with it
+	rdState readState       // who reads; guarded by c.mu
+	readEnd chan error      // why reading ended, once
 }
 
 // attachWebSocket opens a WebSocket to the session and waits, within
@@ -72,6 +81,10 @@ func (c *Conn) attachWebSocket(why string, timeout time.Duration) (attachment, e
 // parameters p, by deadline, and returns the attachment it begins.
 // deflate says whether the upgrade agreed to permessage-deflate.
 func (c *Conn) adoptWebSocket(ws *websocket.Conn, deflate bool, p transport.AttachParams, deadline time.Time) (attachment, error) {
+	f, framed := ws.NetConn().(*frameConn)
+	if framed {
+		f.handshook() // before the open frame: frames from here on
+	}
 	wswrite.Setup(ws, c.opts.Compression.DeflateLevel())
 	ws.SetReadLimit(c.wsReadLimit())
 	stop := context.AfterFunc(c.ctx, func() { ws.Close() })
@@ -94,9 +107,16 @@ func (c *Conn) adoptWebSocket(ws *websocket.Conn, deflate bool, p transport.Atta
 	}
 	open := &frames[0]
 	c.opened(open, p.Ack)
-	_, prompt := ws.NetConn().(*trywrite.Conn)
+	nc := ws.NetConn()
+	if framed {
+		nc = f.Conn
+	}
+	_, prompt := nc.(*trywrite.Conn)
 	w := &wsAttachment{c: c, ws: ws, interval: millis(int(open.Interval), c.lim.heartbeat), sent: open.Ack, attempt: p.Attempt,
 		deflate: deflate, prompt: prompt}
+	if framed {
+		w.wait = readwait.New(f.Conn, f.br)
+	}
 	w.superseded = c.receive(frames[1:])
 	return w, nil
 }
@@ -145,6 +165,9 @@ func (c *Conn) dialWebSocket(u string, deadline time.Time) (ws *websocket.Conn, 
 	// watch its cancellation, so the dialer keeps the connection for the
 	// end of the session to cut.
 	d := c.wsDialer
+	if strings.HasPrefix(u, "ws:") {
+		d.NetDialContext = framed(d.NetDialContext)
+	}
 	var mu sync.Mutex
 	var nc net.Conn
 	dial := d.NetDialContext
@@ -190,9 +213,17 @@ func (w *wsAttachment) serve(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errs := make(chan error, 2)
-	go func() { errs <- w.read(ctx) }()
-	go func() { errs <- w.write(ctx) }()
+	w.readEnd = make(chan error, 1)
+	if w.wait != nil {
+		c := w.c
+		c.mu.Lock()
+		w.startReading(ctx)
+		c.mu.Unlock()
+	} else {
+		go func() { w.readEnd <- w.read(ctx) }()
+	}
+	wrote := make(chan error, 1)
+	go func() { wrote <- w.write(ctx) }()
 	if w.prompt {
 		c := w.c
 		c.mu.Lock()
@@ -206,10 +237,23 @@ func (w *wsAttachment) serve(ctx context.Context) error {
 			c.mu.Unlock()
 		}()
 	}
-	first := <-errs
+	var first error
+	readDone, writeDone := false, false
+	select {
+	case first = <-w.readEnd:
+		readDone = true
+	case first = <-wrote:
+		writeDone = true
+	}
 	cancel()
 	w.goodbye()
-	<-errs
+	// The close ends the read in progress, if any.
+	if !readDone && (w.wait == nil || w.stopReading()) {
+		<-w.readEnd
+	}
+	if !writeDone {
+		<-wrote
+	}
 	return first
 }
 
@@ -311,48 +355,62 @@ func (w *wsAttachment) goodbye() {
 // read applies downstream batches until the connection fails, goes silent
 // for its interval plus the attach timeout (PROTOCOL.md section 7), or is
 // superseded. While Recv's buffer is full it stops reading, and TCP
-// pushes back on the server.
+// pushes back on the server. It is the reader goroutine of a WebSocket
+// that cannot be read from Recv (reading.go).
 func (w *wsAttachment) read(ctx context.Context) error {
+	c := w.c
+	for {
+		if err := c.waitUntil(ctx, c.roomLocked); err != nil {
+			return err
+		}
+		if err := w.readOne(); err != nil {
+			return err
+		}
+	}
+}
+
+// readOne reads and applies one downstream message. It returns why
+// reading ends, or nil.
+func (w *wsAttachment) readOne() error {
 	c := w.c
 	silence := w.interval + c.lim.attachTimeout
 	// The deadline moves at most every eighth of the silence, not on
 	// every message (a timer operation each): a silence is noticed
 	// within an eighth of it late.
-	var until time.Time
-	for {
-		if err := c.waitUntil(ctx, c.roomLocked); err != nil {
-			return err
-		}
-		if now := time.Now(); until.Sub(now) < silence {
-			until = now.Add(silence + silence/8)
-			w.ws.SetReadDeadline(until)
-		}
-		typ, b, err := wsread.Next(w.ws, c.wsReadLimit())
-		switch {
-		case err != nil && isTimeout(err):
-			return fmt.Errorf("%w for %v", errSilent, silence)
-		case err != nil:
-			return err
-		case typ != websocket.TextMessage && !c.binary:
-			wsread.Put(b)
-			c.fail(transport.CloseProtocolError, "binary WebSocket message")
-			continue
-		}
-		frames, err := decodeWS(w.frames[:0], typ, b.Bytes())
-		wsread.Put(b)
-		if err != nil {
-			c.failDecode(err)
-			continue
-		}
-		superseded := c.receive(frames)
-		// The frames' payloads are their own: the slice serves the next
-		// batch.
-		clear(frames)
-		w.frames = frames[:0]
-		if superseded {
-			return errSuperseded
+	if now := time.Now(); w.until.Sub(now) < silence {
+		w.until = now.Add(silence + silence/8)
+		if w.wait != nil {
+			w.wait.SetReadDeadline(w.until)
+		} else {
+			w.ws.SetReadDeadline(w.until)
 		}
 	}
+	typ, b, err := wsread.Next(w.ws, c.wsReadLimit())
+	switch {
+	case err != nil && isTimeout(err):
+		return fmt.Errorf("%w for %v", errSilent, silence)
+	case err != nil:
+		return err
+	case typ != websocket.TextMessage && !c.binary:
+		wsread.Put(b)
+		c.fail(transport.CloseProtocolError, "binary WebSocket message")
+		return nil
+	}
+	frames, err := decodeWS(w.frames[:0], typ, b.Bytes())
+	wsread.Put(b)
+	if err != nil {
+		c.failDecode(err)
+		return nil
+	}
+	superseded := c.receive(frames)
+	// The frames' payloads are their own: the slice serves the next
+	// batch.
+	clear(frames)
+	w.frames = frames[:0]
+	if superseded {
+		return errSuperseded
+	}
+	return nil
 }
 
 // decodeWS decodes a downstream WebSocket message: a text message is a

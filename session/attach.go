@@ -61,17 +61,19 @@ type attachment struct {
 	ackDue     bool
 	echoes     []string
 	err        error
-	ended      bool        // set by end: no writer starts any more
-	writing    bool        // a writer goroutine runs; it alone writes to ds
-	writerUp   bool        // a writer goroutine exists, running or waiting on wakeCh
-	beat       bool        // a heartbeat is due (a poll: its hold is over)
-	holding    bool        // an ack that would go alone waits (ackHold)
-	holdSince  time.Time   // when the ack held began to wait
-	inHolds    bool        // on the handler's list of attachments holding acks (ackHolds)
-	flushAck   bool        // the hold is over: the ack goes alone
-	lastWrite  time.Time   // when the last write began
-	heartbeat  *time.Timer // fires every interval of downstream silence
-	writer     func()      // a.write, bound once (starting it allocates nothing); nil until writes may start
+	ended      bool             // set by end: no writer starts any more
+	writing    bool             // a writer goroutine runs; it alone writes to ds
+	writerUp   bool             // a writer goroutine exists, running or waiting on wakeCh
+	beat       bool             // a heartbeat is due (a poll: its hold is over)
+	holding    bool             // an ack that would go alone waits (ackHold)
+	holdSince  time.Time        // when the ack held began to wait
+	inHolds    bool             // on the handler's list of attachments holding acks (ackHolds)
+	flushAck   bool             // the hold is over: the ack goes alone
+	lastWrite  time.Time        // when the last write began
+	heartbeat  *time.Timer      // fires every interval of downstream silence
+	rd         transport.Reader // the adapter's reading, if it handed it over (reading.go)
+	rdState    readState        // who reads through rd
+	writer     func()           // a.write, bound once (starting it allocates nothing); nil until writes may start
 }
 
 // Params implements transport.Attachment.
@@ -283,6 +285,12 @@ func (s *Session) takeover(a *attachment) *transportChange {
 		old.delivering = false
 		old.superseded = true
 		old.wake()
+		switch old.rdState {
+		case readInline:
+			old.rd.Interrupt() // Recv turns to a's connection
+		case readIdle:
+			old.keepReadingLocked()
+		}
 	}
 	if err := s.ackLocked(a.params.Ack); err != nil {
 		s.failLocked(err)

@@ -23,12 +23,24 @@
 // goroutine instead, which batches them. Either way Send waits only for
 // room in the window, never for the client to read.
 //
+// Reads: a WebSocket over plain TCP is read by the goroutine that waits
+// in Recv, and a message reaches it with no hand-off to another
+// goroutine; an idle session then costs its application's goroutine and
+// no other. Whenever nobody waits in Recv (the application is elsewhere
+// for more than 50 ms, Send waits for room in the window, the session is
+// closing), a goroutine of the session's reads instead, until the
+// application is back in Recv; the client's acks, heartbeats and close
+// are read either way. Elsewhere (TLS terminated by the
+// server, a node forwarding to another) the connection has a reader
+// goroutine of its own, as the other transports' requests have theirs.
+//
 // Transports plug in through the seam in package transport: a
 // transport.Adapter is given a transport.Attachment per attach request,
-// which this package implements. An adapter has no Read: it gives the
-// attachment a transport.Downstream to write to, and feeds what it reads
-// to the attachment (WebSocket) or leaves upstream frames to the handler's
-// POST path.
+// which this package implements. The adapter gives the attachment a
+// transport.Downstream to write to, and either feeds what it reads to
+// the attachment, hands it the reading of its connection
+// (transport.ReadingAttachment: the WebSocket), or leaves upstream frames
+// to the handler's POST path.
 //
 // Several nodes: with Options.Broker, handlers in several processes serve
 // one service behind a load balancer without affinity. The node that

@@ -157,6 +157,17 @@ func (a *attachment) receiveFrames(frames []transport.Frame) error {
 			}
 			return nil
 		}
+		if a.rdState == readInline {
+			// The reader is Recv's goroutine, which alone makes room: a
+			// goroutine waits with the rest, then reads on.
+			a.rdState = readBackground
+			s.mu.Unlock()
+			if now {
+				a.writeNow()
+			}
+			go a.readOn(frames)
+			return nil
+		}
 		space := s.inSpace.Wait()
 		s.mu.Unlock()
 		if now {

@@ -62,6 +62,11 @@ type Session struct {
 	inTokens float64       // Options.InboundRate's bucket
 	inRefill time.Time     // when inTokens was last refilled
 
+	// Reading, for an attachment that hands it to the session (reading.go).
+	recvWaiting bool        // a Recv waits for a change
+	away        *time.Timer // reads once the application is away from Recv for recvAway
+	awayArmed   bool        // away runs
+
 	// Attachments.
 	deliverer    *attachment
 	attached     map[uint64]*attachment // every live attachment by attempt
@@ -189,11 +194,13 @@ func (s *Session) Recv(ctx context.Context) (transport.MessageType, []byte, erro
 			s.inBytes -= len(m.p)
 			s.lastRecv = m.seq
 			s.inSpace.Wake()
+			s.recvLeavingLocked()
 			s.mu.Unlock()
 			return m.typ, m.p, nil
 		}
 		if s.closeErr != nil {
 			err := s.closeErr
+			s.recvLeavingLocked()
 			s.mu.Unlock()
 			return 0, nil, err
 		}
@@ -203,17 +210,32 @@ func (s *Session) Recv(ctx context.Context) (transport.MessageType, []byte, erro
 			// node taking an idle session over delivers nothing again.
 			s.kickLocked()
 		}
+		if err := ctx.Err(); err != nil {
+			s.recvLeavingLocked()
+			s.mu.Unlock()
+			return 0, nil, err
+		}
+		a := s.deliverer
+		if a != nil && a.rdState == readIdle {
+			// Nobody reads the connection: read it here, and a message
+			// comes with no hand-off.
+			s.readInline(ctx, a)
+			s.mu.Unlock()
+			continue
+		}
 		ready := s.inReady.Wait()
+		s.recvWaiting = true
+		if a != nil && a.rdState == readBackground {
+			a.rd.Interrupt() // its goroutine hands the reading back
+		}
 		s.mu.Unlock()
 		select {
 		case <-ready:
 		case <-ctx.Done():
-			// ctx may be the session's own Context, cancelled by the close
-			// that woke us too: report the close, not the cancellation.
-			if !s.isClosed() {
-				return 0, nil, ctx.Err()
-			}
 		}
+		s.mu.Lock()
+		s.recvWaiting = false
+		s.mu.Unlock()
 	}
 }
 
@@ -311,6 +333,9 @@ func (s *Session) sendPrepared(ctx context.Context, e window.Entry, mode sendMod
 			s.mu.Unlock()
 			return err
 		}
+		if a := s.deliverer; a != nil {
+			a.keepReadingLocked() // the acks that make room must be read
+		}
 		space := s.outSpace.Wait()
 		s.mu.Unlock()
 		if mode != sendWait {
@@ -391,6 +416,9 @@ func (s *Session) closeLocked(code transport.CloseCode, reason string, retry uin
 	s.cancel()
 	s.outSpace.Wake()
 	s.inReady.Wake()
+	if a := s.deliverer; a != nil && a.rdState == readInline {
+		a.rd.Interrupt() // Recv returns the close at once
+	}
 	// A Receive waiting for room accepts and discards from now on; it is
 	// the reader that must see the client's ack of this close.
 	s.inSpace.Wake()
@@ -426,7 +454,7 @@ func (s *Session) finish() {
 	}
 	s.finished = true
 	s.cancel()
-	for _, t := range []*time.Timer{s.timer, s.closeTimer} {
+	for _, t := range []*time.Timer{s.timer, s.closeTimer, s.away} {
 		if t != nil {
 			t.Stop()
 		}

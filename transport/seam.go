@@ -123,3 +123,37 @@ func (b *Batch) end(t Type, seq uint64, start int) {
 	b.Frames = append(b.Frames, Span{Type: t, Seq: seq, Start: start, End: len(b.Bytes)})
 	b.Bytes = append(b.Bytes, '\n')
 }
+
+// Reader is an adapter's reading of its connection, one message at a
+// time, handed to the session (ReadingAttachment.Read) so that the
+// goroutine of an application waiting in Recv can read for itself: a
+// message then reaches Recv with no hand-off between goroutines, and an
+// idle connection has no goroutine of its own parked in a read.
+type Reader interface {
+	// Wait blocks until a message's first bytes can be read without
+	// waiting on the client, or the connection has failed (ReadOne then
+	// says so), and reports true; or until Interrupt, and reports false.
+	Wait() bool
+	// Interrupt makes the Wait in progress, or else the next one, return
+	// false. It may be called from any goroutine.
+	Interrupt()
+	// ReadOne reads one message and feeds it to the attachment (Receive
+	// or ReceiveBinary, or End or Fail when the connection fails or
+	// breaks the rules), and reports whether reading goes on. Only one
+	// goroutine calls it at a time.
+	ReadOne() bool
+}
+
+// ReadingAttachment is an Attachment that reads its connection itself,
+// through the adapter's Reader, instead of a goroutine of the adapter's
+// calling Receive in a loop. The session then reads from the
+// application's goroutine while it waits in Recv, and from a goroutine
+// of its own whenever nobody does: reading never stops for long while
+// the attachment lives, so acks, heartbeats and the client's close are
+// seen as before.
+type ReadingAttachment interface {
+	Attachment
+	// Read hands the reading of the connection to the session, once
+	// Start has succeeded. It does not block.
+	Read(r Reader)
+}

@@ -7,14 +7,17 @@
 // (RFC 7692), and a client that accepts gets large messages compressed
 // both ways, the open frame always alone and uncompressed.
 //
-// The adapter is safe for concurrent use. Each connection has exactly one
-// reader goroutine, and one writer at a time. On a plain TCP connection
-// writes never wait on the client (internal/trywrite): the session writes
+// The adapter is safe for concurrent use. Each connection has one reader
+// at a time, and one writer. On a plain TCP connection neither needs a
+// goroutine of its own. Reads: the session reads the connection from the
+// application's goroutine while it waits in Recv (transport.Reader,
+// internal/readwait), and from a goroutine of its own while nobody does.
+// Writes never wait on the client (internal/trywrite): the session writes
 // from the goroutine that has something to send, and bytes the socket
 // does not take at once go from a goroutine that lives only until they
-// have. Elsewhere (TLS terminated by the server) the session's writer is
-// a goroutine that runs while there is something to write and ends soon
-// after there is none.
+// have. Elsewhere (TLS terminated by the server) the connection has a
+// reader goroutine, and the session's writer is a goroutine that runs
+// while there is something to write and ends soon after there is none.
 package websocket
 
 import (
@@ -27,6 +30,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/seed-544bbf9f/comet/internal/readwait"
 	"github.com/seed-544bbf9f/comet/internal/trywrite"
 	"github.com/seed-544bbf9f/comet/internal/wsread"
 	"github.com/seed-544bbf9f/comet/internal/wswrite"
@@ -36,7 +40,8 @@ import (
 // Options configures the adapter. Nil means defaults.
 type Options struct {
 	// ReadBufferSize is the size of each connection's read buffer. Upstream
-	// traffic is mostly small acks, so it is small. Default 1 KiB.
+	// traffic is mostly small acks, so it is small. Default 1 KiB; at
+	// least 512 bytes.
 	ReadBufferSize int
 	// WriteBufferSize is the size of the pooled write buffers, shared by
 	// connections between writes. Default 4 KiB.
@@ -51,7 +56,12 @@ type Adapter struct {
 	// deflater is upgrader offering permessage-deflate, for a handler whose
 	// Limits.DeflateLevel asks for it.
 	deflater websocket.Upgrader
+	readSize int // each connection's read buffer
 }
+
+// minReadBuffer is the smallest read buffer the upgrader keeps as the
+// connection's (gorilla/websocket takes a hijacked one above 256 bytes).
+const minReadBuffer = 512
 
 // New returns a WebSocket adapter.
 func New(opts *Options) *Adapter {
@@ -68,11 +78,13 @@ func New(opts *Options) *Adapter {
 	if o.HandshakeTimeout == 0 {
 		o.HandshakeTimeout = 10 * time.Second
 	}
-	ad := &Adapter{upgrader: websocket.Upgrader{
+	ad := &Adapter{readSize: max(o.ReadBufferSize, minReadBuffer), upgrader: websocket.Upgrader{
 		HandshakeTimeout: o.HandshakeTimeout,
-		ReadBufferSize:   o.ReadBufferSize,
-		WriteBufferSize:  o.WriteBufferSize,
-		WriteBufferPool:  &sync.Pool{},
+		// Zero: the upgrader reads through the buffer the hijacker
+		// gives it (see hijacker), of readSize bytes.
+		ReadBufferSize:  0,
+		WriteBufferSize: o.WriteBufferSize,
+		WriteBufferPool: &sync.Pool{},
 		// The session handler has applied the Origin policy already.
 		CheckOrigin: func(*http.Request) bool { return true },
 		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
@@ -90,15 +102,15 @@ func (*Adapter) Name() string { return transport.WebSocket }
 // ServeAttach upgrades the request, starts the attachment and returns:
 // the connection is hijacked, and what the request's goroutine holds
 // (net/http's buffers for the connection, the request) is garbage once it
-// returns. The connection's one goroutine is its reader; the session
-// writes as the package doc says.
+// returns. The session reads and writes the connection as the package
+// doc says.
 func (ad *Adapter) ServeAttach(w http.ResponseWriter, r *http.Request, a transport.Attachment) {
 	lim := a.Limits()
 	up := &ad.upgrader
 	if lim.DeflateLevel != 0 {
 		up = &ad.deflater
 	}
-	hw := &hijacker{ResponseWriter: w}
+	hw := &hijacker{ResponseWriter: w, readSize: ad.readSize}
 	conn, err := up.Upgrade(hw, r, w.Header().Clone())
 	if err != nil {
 		return // the upgrader has answered
@@ -113,47 +125,81 @@ func (ad *Adapter) ServeAttach(w http.ResponseWriter, r *http.Request, a transpo
 	if a.Start(ds, transport.Stream) != nil {
 		return // the session has finished; Start closed the connection
 	}
-	go readLoop(conn, a, int64(lim.MaxBatch))
-}
-
-// readLoop feeds upstream batches, of at most limit bytes once
-// decompressed, to the attachment until the connection fails or the
-// attachment ends, which closes the connection.
-func readLoop(conn *websocket.Conn, a transport.Attachment, limit int64) {
-	for {
-		typ, b, err := wsread.Next(conn, limit)
-		switch {
-		case errors.Is(err, websocket.ErrReadLimit):
-			a.Fail(transport.CloseMessageTooBig, "WebSocket message exceeds the batch limit")
+	rd := &reader{conn: conn, a: a, limit: int64(lim.MaxBatch)}
+	if ra, ok := a.(transport.ReadingAttachment); ok && hw.br != nil {
+		if rd.wait = readwait.New(hw.conn, hw.br); rd.wait != nil {
+			ra.Read(rd)
 			return
-		case err != nil:
-			a.End(err)
-			return
-		}
-		if typ == websocket.BinaryMessage {
-			// A raw binary message, if negotiate agreed to them; the
-			// session refuses it with 1002 otherwise.
-			err = a.ReceiveBinary(b.Bytes())
-		} else {
-			err = a.Receive(b.Bytes())
-		}
-		wsread.Put(b)
-		if err != nil {
-			select {
-			case <-a.Done():
-				return
-			default: // a violation: keep reading for the client's ack of our close
-			}
 		}
 	}
+	go rd.loop()
+}
+
+// reader feeds upstream batches, of at most limit bytes once
+// decompressed, to the attachment until the connection fails or the
+// attachment ends, which closes the connection. It is the session's
+// transport.Reader where the socket can be waited on (readwait), and
+// otherwise its own goroutine.
+type reader struct {
+	conn  *websocket.Conn
+	a     transport.Attachment
+	limit int64
+	wait  *readwait.Waiter
+}
+
+func (rd *reader) loop() {
+	for rd.ReadOne() {
+	}
+}
+
+// Wait implements transport.Reader.
+func (rd *reader) Wait() bool { return rd.wait.Wait() }
+
+// Interrupt implements transport.Reader.
+func (rd *reader) Interrupt() { rd.wait.Interrupt() }
+
+// ReadOne implements transport.Reader.
+func (rd *reader) ReadOne() bool {
+	a := rd.a
+	typ, b, err := wsread.Next(rd.conn, rd.limit)
+	switch {
+	case errors.Is(err, websocket.ErrReadLimit):
+		a.Fail(transport.CloseMessageTooBig, "WebSocket message exceeds the batch limit")
+		return false
+	case err != nil:
+		a.End(err)
+		return false
+	}
+	if typ == websocket.BinaryMessage {
+		// A raw binary message, if negotiate agreed to them; the
+		// session refuses it with 1002 otherwise.
+		err = a.ReceiveBinary(b.Bytes())
+	} else {
+		err = a.Receive(b.Bytes())
+	}
+	wsread.Put(b)
+	if err != nil {
+		select {
+		case <-a.Done():
+			return false
+		default: // a violation: keep reading for the client's ack of our close
+		}
+	}
+	return true
 }
 
 // hijacker hands the upgrader the hijacked connection wrapped by
 // trywrite where the socket allows, so that the session's writes never
-// wait on the client and need no goroutine of their own.
+// wait on the client and need no goroutine of their own, and a read
+// buffer of its own, which the upgrader keeps as the connection's, so
+// that a reader waiting on the socket (readwait) knows what the buffer
+// holds already.
 type hijacker struct {
 	http.ResponseWriter
-	prompt bool
+	readSize int
+	conn     net.Conn
+	br       *bufio.Reader // nil if the upgrader refuses the connection
+	prompt   bool
 }
 
 func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -162,7 +208,12 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	c, h.prompt = trywrite.Wrap(c)
-	return c, brw, nil
+	h.conn = c
+	if brw.Reader.Buffered() > 0 {
+		return c, brw, nil // the upgrader refuses it: data before the handshake's end
+	}
+	h.br = bufio.NewReaderSize(c, h.readSize)
+	return c, bufio.NewReadWriter(h.br, brw.Writer), nil
 }
 
 // Unwrap returns the wrapped ResponseWriter, for http.ResponseController.

@@ -210,3 +210,7 @@ func (c *Conn) Pending() int {
 	defer c.mu.Unlock()
 	return len(c.kept)
 }
+
+// ReadsSocket marks c as a connection whose reads and read deadline are
+// its socket's, unchanged (internal/readwait).
+func (*Conn) ReadsSocket() {}
