@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -65,6 +67,79 @@ func BenchmarkEcho(b *testing.B) {
 				b.Fatal(err)
 			}
 		})
+	})
+}
+
+// BenchmarkEchoSessions runs round trips on 64 WebSocket sessions at
+// once, each in a goroutine of its own, beside gorilla/websocket doing
+// the same: the CPU a round trip takes when the sessions share the
+// machine, as the bench harness's 64-session echo does.
+func BenchmarkEchoSessions(b *testing.B) {
+	const sessions = 64
+	b.Run(comet.WebSocket, func(b *testing.B) {
+		base := cometServer(b, &comet.Options{NegotiateRate: -1, MaxSessionsPerAddress: sessions, Serve: func(s *comet.Session) {
+			ctx := s.Context()
+			for {
+				typ, p, err := s.Recv(ctx)
+				if err != nil || s.Send(ctx, typ, p) != nil {
+					return
+				}
+			}
+		}})
+		trips := make([]func(), sessions)
+		for i := range trips {
+			c := cometDial(b, base, comet.WebSocket)
+			trips[i] = func() {
+				if err := c.Send(b.Context(), comet.Text, benchMessage); err != nil {
+					b.Error(err)
+				}
+				if _, _, err := c.Recv(b.Context()); err != nil {
+					b.Error(err)
+				}
+			}
+		}
+		measureParallel(b, trips)
+	})
+	b.Run("raw-websocket", func(b *testing.B) {
+		u := gorillaServer(b, func(conn *websocket.Conn) {
+			for {
+				typ, p, err := conn.ReadMessage()
+				if err != nil || conn.WriteMessage(typ, p) != nil {
+					return
+				}
+			}
+		})
+		trips := make([]func(), sessions)
+		for i := range trips {
+			conn := gorillaDial(b, u)
+			trips[i] = func() {
+				if err := conn.WriteMessage(websocket.TextMessage, benchMessage); err != nil {
+					b.Error(err)
+				}
+				if _, _, err := conn.ReadMessage(); err != nil {
+					b.Error(err)
+				}
+			}
+		}
+		measureParallel(b, trips)
+	})
+}
+
+// measureParallel runs b.N operations spread over ops, each op in a
+// goroutine of its own, as measure does one.
+func measureParallel(b *testing.B, ops []func()) {
+	var left atomic.Int64
+	left.Store(int64(b.N))
+	measure(b, 1, func() {
+		var wg sync.WaitGroup
+		for _, op := range ops {
+			wg.Go(func() {
+				for left.Add(-1) >= 0 {
+					op()
+				}
+			})
+		}
+		wg.Wait()
 	})
 }
 

@@ -58,14 +58,16 @@ type Conn struct {
 	// changes nothing the upgrade loop waits for: they wait on it, and
 	// ackAlarm wakes the writers when an ack falls due (see receive).
 	control      signal.Signal
-	ackAlarm     *time.Timer   // wakes the writers when an ack falls due; nil until needed
-	ackAlarmAt   time.Time     // when ackAlarm fires; zero when it is not set
-	promptWS     *wsAttachment // a WebSocket being served whose writes never wait: Send writes on it itself
-	reading      *wsAttachment // a WebSocket being served that Recv may read (reading.go)
-	recvWaiting  int           // RecvMessage calls waiting for a change
-	away         *time.Timer   // reads once the application is away from Recv for recvAway
-	awayArmed    bool          // away runs
-	out          window.Window // our messages not yet acknowledged
+	ackAlarm     *time.Timer     // wakes the writers when an ack falls due; nil until needed
+	ackAlarmAt   time.Time       // when ackAlarm fires; zero when it is not set
+	promptWS     *wsAttachment   // a WebSocket being served whose writes never wait: Send writes on it itself
+	reading      *wsAttachment   // a WebSocket being served that Recv may read (reading.go)
+	recvWaiting  int             // RecvMessage calls waiting for a change
+	recvDone     <-chan struct{} // the Done of the ctx whose end interrupts a Recv reading (watchRecvLocked)
+	recvUnwatch  func() bool     // removes that watch
+	away         *time.Timer     // reads once the application is away from Recv for recvAway
+	awayArmed    bool            // away runs
+	out          window.Window   // our messages not yet acknowledged
 	in           inbound
 	tickets      ticketPool
 	attempt      uint64

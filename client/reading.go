@@ -124,17 +124,13 @@ func (w *wsAttachment) readOn() {
 // w's reading idle; it lets go of c.mu while it reads.
 func (c *Conn) readInline(ctx context.Context, w *wsAttachment) {
 	w.rdState = readInline
-	c.mu.Unlock()
-	var stop func() bool
-	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, w.wait.Interrupt)
+	if done := ctx.Done(); done != nil && done != c.recvDone {
+		c.watchRecvLocked(ctx)
 	}
+	c.mu.Unlock()
 	var err error
 	if w.wait.Wait() {
 		err = w.readOne()
-	}
-	if stop != nil {
-		stop()
 	}
 	c.mu.Lock()
 	switch {
@@ -146,6 +142,25 @@ func (c *Conn) readInline(ctx context.Context, w *wsAttachment) {
 			w.keepReadingLocked() // Recv will not read it again
 		}
 	}
+}
+
+// watchRecvLocked makes the end of ctx, Recv's, interrupt a Recv that
+// reads. The watch stays for the next Recv with a ctx that ends with
+// this one (the application's loop passes the same ctx each time), so
+// that a Recv costs no registration; a Recv with another ctx replaces
+// it, and the end of the Conn removes it. Once the Recv that set it has
+// returned, its firing can only interrupt a Recv that must return too,
+// or none. Called with c.mu held.
+func (c *Conn) watchRecvLocked(ctx context.Context) {
+	if c.recvUnwatch != nil {
+		c.recvUnwatch()
+	}
+	c.recvDone = ctx.Done()
+	c.recvUnwatch = context.AfterFunc(ctx, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.recvCalledAwayLocked()
+	})
 }
 
 // recvLeavingLocked is called as Recv returns: if nobody reads the

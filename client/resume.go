@@ -261,6 +261,9 @@ func (c *Conn) teardown() {
 	if c.away != nil {
 		c.away.Stop()
 	}
+	if c.recvUnwatch != nil {
+		c.recvUnwatch()
+	}
 	c.endLocked()
 	c.log.Debug("comet: session ended", "err", c.closeErr)
 	c.mu.Unlock()
