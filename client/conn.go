@@ -65,8 +65,8 @@ type Conn struct {
 	recvWaiting  int             // RecvMessage calls waiting for a change
 	recvDone     <-chan struct{} // the Done of the ctx whose end interrupts a Recv reading (watchRecvLocked)
 	recvUnwatch  func() bool     // removes that watch
-	away         *time.Timer     // reads once the application is away from Recv for recvAway
-	awayArmed    bool            // away runs
+	awayListed   bool            // on awaySweep's list
+	awaySince    uint64          // awaySweep's epoch when Recv last returned
 	out          window.Window   // our messages not yet acknowledged
 	in           inbound
 	tickets      ticketPool

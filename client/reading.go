@@ -8,6 +8,8 @@ import (
 	"math"
 	"net"
 	"time"
+
+	"github.com/seed-544bbf9f/comet/internal/sweep"
 )
 
 // A WebSocket whose socket can be waited on (internal/readwait) is read
@@ -165,7 +167,7 @@ func (c *Conn) watchRecvLocked(ctx context.Context) {
 
 // recvLeavingLocked is called as Recv returns: if nobody reads the
 // WebSocket now, a goroutine does unless the application comes back to
-// Recv within recvAway. Called with c.mu held.
+// Recv within recvAway (awaySweep checks). Called with c.mu held.
 func (c *Conn) recvLeavingLocked() {
 	w := c.reading
 	if w == nil || w.rdState != readIdle {
@@ -175,26 +177,35 @@ func (c *Conn) recvLeavingLocked() {
 		w.keepReadingLocked()
 		return
 	}
-	if c.awayArmed {
-		return
-	}
-	c.awayArmed = true
-	if c.away == nil {
-		c.away = time.AfterFunc(recvAway, c.awayOver)
-	} else {
-		c.away.Reset(recvAway)
+	c.awaySince = awaySweep.Epoch()
+	if !c.awayListed {
+		c.awayListed = true
+		awaySweep.Add(c)
 	}
 }
 
-// awayOver runs recvAway after Recv returned: if the application is not
-// back, a goroutine reads.
-func (c *Conn) awayOver() {
+// awaySweep checks the Conns whose application left Recv with nobody
+// reading their WebSocket, every recvAway, for all the Conns of the
+// process: a timer of each Conn's own would be set, and fire, once per
+// message.
+var awaySweep = sweep.New(recvAway, (*Conn).awayCheck)
+
+// awayCheck is awaySweep's check at epoch: once the application has been
+// away from Recv for recvAway, a goroutine reads. It reports whether c
+// stays listed: its application left, and not long enough ago.
+func (c *Conn) awayCheck(epoch uint64) (keep bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.awayArmed = false
-	if w := c.reading; w != nil {
+	w := c.reading
+	switch {
+	case w == nil || w.rdState != readIdle:
+	case !sweep.Over(c.awaySince, epoch):
+		return true
+	default:
 		w.keepReadingLocked()
 	}
+	c.awayListed = false
+	return false
 }
 
 // keepReadingLocked makes sure somebody reads the WebSocket, for a change

@@ -258,9 +258,6 @@ func (c *Conn) teardown() {
 	if c.closeTimer != nil {
 		c.closeTimer.Stop()
 	}
-	if c.away != nil {
-		c.away.Stop()
-	}
 	if c.recvUnwatch != nil {
 		c.recvUnwatch()
 	}

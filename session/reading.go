@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/seed-544bbf9f/comet/internal/sweep"
 	"github.com/seed-544bbf9f/comet/transport"
 )
 
@@ -80,7 +81,8 @@ func (s *Session) readInline(ctx context.Context, a *attachment) {
 
 // recvLeavingLocked is called as Recv returns. If nobody reads the
 // delivering connection now, a goroutine reads it unless the application
-// comes back to Recv within recvAway. Called with s.mu held.
+// comes back to Recv within recvAway (awaySweep checks). Called with s.mu
+// held.
 func (s *Session) recvLeavingLocked() {
 	a := s.deliverer
 	if a == nil || a.rdState != readIdle {
@@ -90,26 +92,36 @@ func (s *Session) recvLeavingLocked() {
 		a.keepReadingLocked()
 		return
 	}
-	if s.awayArmed {
-		return
-	}
-	s.awayArmed = true
-	if s.away == nil {
-		s.away = time.AfterFunc(recvAway, s.awayOver)
-	} else {
-		s.away.Reset(recvAway)
+	s.awaySince = awaySweep.Epoch()
+	if !s.awayListed {
+		s.awayListed = true
+		awaySweep.Add(s)
 	}
 }
 
-// awayOver runs recvAway after Recv returned: if the application is not
-// back, a goroutine reads its connection.
-func (s *Session) awayOver() {
+// awaySweep checks the sessions whose application left Recv with nobody
+// reading their connection, every recvAway, for all the sessions of the
+// process: a timer of each session's own would be set, and fire, once
+// per message.
+var awaySweep = sweep.New(recvAway, (*Session).awayCheck)
+
+// awayCheck is awaySweep's check at epoch: once the application has been
+// away from Recv for recvAway, a goroutine reads its connection. It
+// reports whether s stays listed: its application left, and not long
+// enough ago.
+func (s *Session) awayCheck(epoch uint64) (keep bool) {
 	s.mu.Lock()
-	s.awayArmed = false
-	if a := s.deliverer; a != nil {
+	defer s.mu.Unlock()
+	a := s.deliverer
+	switch {
+	case a == nil || a.rdState != readIdle:
+	case !sweep.Over(s.awaySince, epoch):
+		return true
+	default:
 		a.keepReadingLocked()
 	}
-	s.mu.Unlock()
+	s.awayListed = false
+	return false
 }
 
 // keepReadingLocked makes sure somebody reads a's connection: if nobody

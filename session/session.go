@@ -63,9 +63,9 @@ type Session struct {
 	inRefill time.Time     // when inTokens was last refilled
 
 	// Reading, for an attachment that hands it to the session (reading.go).
-	recvWaiting bool        // a Recv waits for a change
-	away        *time.Timer // reads once the application is away from Recv for recvAway
-	awayArmed   bool        // away runs
+	recvWaiting bool   // a Recv waits for a change
+	awayListed  bool   // on awaySweep's list
+	awaySince   uint64 // awaySweep's epoch when Recv last returned
 
 	// Attachments.
 	deliverer    *attachment
@@ -454,7 +454,7 @@ func (s *Session) finish() {
 	}
 	s.finished = true
 	s.cancel()
-	for _, t := range []*time.Timer{s.timer, s.closeTimer, s.away} {
+	for _, t := range []*time.Timer{s.timer, s.closeTimer} {
 		if t != nil {
 			t.Stop()
 		}
