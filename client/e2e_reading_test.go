@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/seed-544bbf9f/comet/internal/testutil"
 	"github.com/seed-544bbf9f/comet/session"
 	"github.com/seed-544bbf9f/comet/transport"
 )
@@ -112,7 +112,7 @@ func TestServerCloseSeenAwayFromRecv(t *testing.T) {
 		got <- fmt.Sprintf("%s %v", p, err)
 	}()
 	// Recv waits on the WebSocket itself before the message is sent.
-	for !stacksMention("client.(*Conn).RecvMessage", "readwait.(*Waiter).Wait") {
+	for !testutil.StacksMention("client.(*Conn).RecvMessage", "readwait.(*Waiter).Wait") {
 		if ctx.Err() != nil {
 			t.Fatal("Recv never waited on the WebSocket")
 		}
@@ -132,21 +132,4 @@ func TestServerCloseSeenAwayFromRecv(t *testing.T) {
 	if _, _, err := c.Recv(ctx); !errors.As(err, &ce) || ce.Code != 4003 {
 		t.Fatalf("Recv after the end = %v, want the server's close 4003", err)
 	}
-}
-
-// stacksMention reports whether one goroutine's stack mentions all of
-// funcs.
-func stacksMention(funcs ...string) bool {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	for rec := range strings.SplitSeq(string(buf), "\n\n") {
-		all := true
-		for _, f := range funcs {
-			all = all && strings.Contains(rec, f)
-		}
-		if all {
-			return true
-		}
-	}
-	return false
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 
@@ -35,29 +34,12 @@ func withinWait[T any](t *testing.T, ch <-chan T, what string) T {
 func waitReading(t *testing.T) {
 	t.Helper()
 	deadline := time.Now().Add(testutil.Wait)
-	for !stacksMention("session.(*Session).Recv", "readwait.(*Waiter).Wait") {
+	for !testutil.StacksMention("session.(*Session).Recv", "readwait.(*Waiter).Wait") {
 		if time.Now().After(deadline) {
 			t.Fatalf("no Recv waits on its connection within %v", testutil.Wait)
 		}
 		runtime.Gosched()
 	}
-}
-
-// stacksMention reports whether one goroutine's stack mentions all of
-// funcs.
-func stacksMention(funcs ...string) bool {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	for rec := range strings.SplitSeq(string(buf), "\n\n") {
-		all := true
-		for _, f := range funcs {
-			all = all && strings.Contains(rec, f)
-		}
-		if all {
-			return true
-		}
-	}
-	return false
 }
 
 // TestClientCloseSeenAwayFromRecv: an application that took a message

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/seed-544bbf9f/comet/internal/leakcheck"
+	"github.com/seed-544bbf9f/comet/internal/testutil"
 )
 
 func TestMain(m *testing.M) { leakcheck.Main(m) }
@@ -21,25 +22,7 @@ const bound = 10 * time.Second
 // reader, and the other end.
 func pair(t *testing.T) (*Waiter, *bufio.Reader, net.Conn) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	peer := <-accepted
-	if peer == nil {
-		t.Fatal("accept failed")
-	}
-	t.Cleanup(func() { c.Close(); peer.Close() })
+	c, peer := testutil.TCPPair(t)
 	br := bufio.NewReaderSize(c, 64)
 	w := New(c, br)
 	if w == nil {

@@ -6,6 +6,8 @@ package testutil
 import (
 	"bytes"
 	"log/slog"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -67,4 +69,29 @@ func Offer[T any](ch chan T, v T) {
 	case ch <- v:
 	default:
 	}
+}
+
+// StacksMention reports whether the stack of one goroutine of the
+// process mentions every one of funcs: a test waits with it until a
+// goroutine is parked where it means to observe it.
+func StacksMention(funcs ...string) bool {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	for rec := range strings.SplitSeq(string(buf), "\n\n") {
+		all := true
+		for _, f := range funcs {
+			all = all && strings.Contains(rec, f)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
 }

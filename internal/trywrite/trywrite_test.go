@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/seed-544bbf9f/comet/internal/leakcheck"
+	"github.com/seed-544bbf9f/comet/internal/testutil"
 )
 
 func TestMain(m *testing.M) { leakcheck.Main(m) }
@@ -18,29 +19,12 @@ func TestMain(m *testing.M) { leakcheck.Main(m) }
 // server side, both closed when the test ends.
 func pair(t *testing.T) (*Conn, net.Conn) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	peer := <-accepted
-	if peer == nil {
-		t.Fatal("accept failed")
-	}
+	c, peer := testutil.TCPPair(t)
 	w, ok := Wrap(c)
 	if !ok {
 		t.Fatal("a TCP connection was not wrapped")
 	}
-	t.Cleanup(func() { w.Close(); peer.Close() })
+	t.Cleanup(func() { w.Close() })
 	return w.(*Conn), peer
 }
 
