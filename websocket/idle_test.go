@@ -27,17 +27,8 @@ var libraryPackages = []string{"comet/session.", "comet/websocket.", "comet/tran
 // library: by each function of cometFuncs, and "other" for any other
 // library function (a writer, a request's goroutine still in ServeAttach).
 func libraryGoroutines() map[string]int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
 	counts := map[string]int{}
-	for rec := range strings.SplitSeq(string(buf), "\n\n") {
+	for rec := range strings.SplitSeq(testutil.Stacks(), "\n\n") {
 		library := false
 		for _, p := range libraryPackages {
 			library = library || strings.Contains(rec, p)

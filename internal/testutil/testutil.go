@@ -71,20 +71,24 @@ func Offer[T any](ch chan T, v T) {
 	}
 }
 
-// StacksMention reports whether the stack of one goroutine of the
-// process mentions every one of funcs: a test waits with it until a
-// goroutine is parked where it means to observe it.
-func StacksMention(funcs ...string) bool {
+// Stacks returns the stacks of every goroutine of the process, one
+// record per goroutine, records separated by an empty line.
+func Stacks() string {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
 		if n < len(buf) {
-			buf = buf[:n]
-			break
+			return string(buf[:n])
 		}
 		buf = make([]byte, 2*len(buf))
 	}
-	for rec := range strings.SplitSeq(string(buf), "\n\n") {
+}
+
+// StacksMention reports whether the stack of one goroutine of the
+// process mentions every one of funcs: a test waits with it until a
+// goroutine is parked where it means to observe it.
+func StacksMention(funcs ...string) bool {
+	for rec := range strings.SplitSeq(Stacks(), "\n\n") {
 		all := true
 		for _, f := range funcs {
 			all = all && strings.Contains(rec, f)
