@@ -149,14 +149,15 @@ func dialRedis(t *testing.T, addr string) *redisConn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(testutil.Wait))
 	return &redisConn{c: c, r: bufio.NewReader(c)}
 }
 
 // do sends a command and returns its reply's first line, and the bytes
-// of a bulk string reply.
+// of a bulk string reply, within testutil.Wait: the connection serves
+// the whole test, every transport in turn, which may take longer.
 func (rc *redisConn) do(t *testing.T, args ...string) (string, []byte) {
 	t.Helper()
+	rc.c.SetDeadline(time.Now().Add(testutil.Wait))
 	var b strings.Builder
 	fmt.Fprintf(&b, "*%d\r\n", len(args))
 	for _, a := range args {
