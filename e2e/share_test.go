@@ -91,6 +91,7 @@ type pageState struct {
 	Opened, First float64 // ms since navigation start; 0 not yet
 	Sent, Got     []string
 	Reconnecting  int
+	LeaderChanges int // heard once the session was open
 	Closes        [][2]any
 	Transport     string
 }
@@ -152,8 +153,12 @@ func waitOpen(t *testing.T, pages []*tab) {
 }
 
 // wantEchoes checks that tab i got back every message it sent, each once
-// and in order, prefixed with prefix, with at most one reconnecting event
-// and no close.
+// and in order, prefixed with prefix, and no close; it reconnected at
+// most once for each change of leader it heard once open (at least once
+// allowed). A leader that does not deliver within the watch's bound is
+// replaced (comet-share.js: ASK and ANSWER), which a loaded machine may
+// bring about on top of the change the test makes; each change fails the
+// requests the last leader carried.
 func wantEchoes(t *testing.T, i int, p *tab, prefix string) {
 	t.Helper()
 	if !p.until("state.got.length >= state.sent.length", 15000) {
@@ -161,6 +166,7 @@ func wantEchoes(t *testing.T, i int, p *tab, prefix string) {
 		return
 	}
 	st := p.state()
+	t.Logf("tab %d: %d reconnecting events, %d changes of leader", i, st.Reconnecting, st.LeaderChanges)
 	var want []string
 	for _, m := range st.Sent {
 		want = append(want, prefix+m)
@@ -168,8 +174,8 @@ func wantEchoes(t *testing.T, i int, p *tab, prefix string) {
 	if !slices.Equal(st.Got, want) {
 		t.Errorf("tab %d got %q, want %q: lost, duplicated or reordered", i, st.Got, want)
 	}
-	if st.Reconnecting > 1 || len(st.Closes) > 0 {
-		t.Errorf("tab %d: %d reconnecting events, closes %v", i, st.Reconnecting, st.Closes)
+	if st.Reconnecting > max(1, st.LeaderChanges) || len(st.Closes) > 0 {
+		t.Errorf("tab %d: %d reconnecting events for %d changes of leader, closes %v", i, st.Reconnecting, st.LeaderChanges, st.Closes)
 	}
 }
 
@@ -227,9 +233,10 @@ func TestShareTabs(t *testing.T) {
 
 // TestShareLeaderCloses closes the leader tab in the midst of traffic
 // both ways: the other tabs lose nothing, reorder nothing and close
-// nothing, and each sees at most one reconnecting event; a tab that
-// closes its own Comet closes its session alone; and the tabs of another
-// endpoint share their own carrier, never this one's.
+// nothing, and each reconnects once for the change of leader
+// (wantEchoes); a tab that closes its own Comet closes its session
+// alone; and the tabs of another endpoint share their own carrier, never
+// this one's.
 func TestShareLeaderCloses(t *testing.T) {
 	srv, otherCarriers := shareServer(t)
 	px := startNginx(t, srv, nginxPlain)

@@ -3,12 +3,37 @@
 // query names (default /comet), and keeps in window.state what the test
 // reads: when the session opened and when its first message came (ms
 // since navigation start), every message sent and received, and the
-// reconnecting and close events.
+// reconnecting and close events, and how often the leader of the
+// endpoint's tabs changed once the session was open. It logs the tabs'
+// election messages and each reconnecting event to the console, which a
+// failing test prints.
 (function () {
   'use strict';
   var q = new URLSearchParams(location.search);
-  var st = window.state = { opened: 0, first: 0, sent: [], got: [], reconnecting: 0, closes: [], transport: '' };
-  var c = window.comet = new Comet(q.get('endpoint') || '/comet', q.get('share') == '0' ? { share: false } : {});
+  var st = window.state = { opened: 0, first: 0, sent: [], got: [], reconnecting: 0, closes: [], transport: '', leaderChanges: 0 };
+  var endpoint = q.get('endpoint') || '/comet';
+  // The tabs' channel (comet-share.js): a leader says so ('L') and
+  // resigns ('B'). A change of leader fails the requests the last one
+  // carried: its resignation, or another tab's 'L' without one (a tab
+  // that took over from a leader that did not answer).
+  var leader = '';
+  var ch = new BroadcastChannel('comet-share ' + new URL(endpoint, location.href).href.replace(/\/+$/, ''));
+  ch.onmessage = function (e) {
+    var m = e.data || {};
+    if (m.t == 'L' || m.t == 'B' || m.t == 'K' || m.t == 'P' || m.t == 'O') {
+      console.log('share ' + m.t + ' from ' + m.from + (m.to ? ' to ' + m.to : ''));
+    }
+    if (m.t == 'B' && leader && m.from == leader) {
+      if (st.opened) st.leaderChanges++;
+      leader = '';
+    }
+    if (m.t == 'L' && m.from != leader) {
+      if (leader && st.opened) st.leaderChanges++;
+      leader = m.from;
+    }
+  };
+  ch.postMessage({ t: '?', from: 'page' }); // the leader, if any, says who it is
+  var c = window.comet = new Comet(endpoint, q.get('share') == '0' ? { share: false } : {});
   function send(m) {
     st.sent.push(m);
     c.send(m);
@@ -22,7 +47,8 @@
     if (!st.first) st.first = performance.now();
     st.got.push(e.data);
   };
-  c.addEventListener('reconnecting', function () {
+  c.addEventListener('reconnecting', function (e) {
+    console.log('reconnecting ' + e.reason + ' ' + (e.transport || ''));
     st.reconnecting++;
   });
   c.addEventListener('transport', function () {
