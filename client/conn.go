@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/seed-544bbf9f/comet/internal/signal"
+	"github.com/seed-544bbf9f/comet/internal/sweep"
 	"github.com/seed-544bbf9f/comet/internal/window"
 	"github.com/seed-544bbf9f/comet/transport"
 )
@@ -65,8 +66,7 @@ type Conn struct {
 	recvWaiting  int             // RecvMessage calls waiting for a change
 	recvDone     <-chan struct{} // the Done of the ctx whose end interrupts a Recv reading (watchRecvLocked)
 	recvUnwatch  func() bool     // removes that watch
-	awayListed   bool            // on awaySweep's list
-	awaySince    uint64          // awaySweep's epoch when Recv last returned
+	away         sweep.Mark      // on awaySweep's list since Recv last returned
 	out          window.Window   // our messages not yet acknowledged
 	in           inbound
 	tickets      ticketPool

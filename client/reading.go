@@ -177,11 +177,7 @@ func (c *Conn) recvLeavingLocked() {
 		w.keepReadingLocked()
 		return
 	}
-	c.awaySince = awaySweep.Epoch()
-	if !c.awayListed {
-		c.awayListed = true
-		awaySweep.Add(c)
-	}
+	awaySweep.Wait(&c.away, c)
 }
 
 // awaySweep checks the Conns whose application left Recv with nobody
@@ -199,12 +195,12 @@ func (c *Conn) awayCheck(epoch uint64) (keep bool) {
 	w := c.reading
 	switch {
 	case w == nil || w.rdState != readIdle:
-	case !sweep.Over(c.awaySince, epoch):
+	case !c.away.Over(epoch):
 		return true
 	default:
 		w.keepReadingLocked()
 	}
-	c.awayListed = false
+	c.away.Unlist()
 	return false
 }
 

@@ -92,11 +92,7 @@ func (s *Session) recvLeavingLocked() {
 		a.keepReadingLocked()
 		return
 	}
-	s.awaySince = awaySweep.Epoch()
-	if !s.awayListed {
-		s.awayListed = true
-		awaySweep.Add(s)
-	}
+	awaySweep.Wait(&s.away, s)
 }
 
 // awaySweep checks the sessions whose application left Recv with nobody
@@ -115,12 +111,12 @@ func (s *Session) awayCheck(epoch uint64) (keep bool) {
 	a := s.deliverer
 	switch {
 	case a == nil || a.rdState != readIdle:
-	case !sweep.Over(s.awaySince, epoch):
+	case !s.away.Over(epoch):
 		return true
 	default:
 		a.keepReadingLocked()
 	}
-	s.awayListed = false
+	s.away.Unlist()
 	return false
 }
 

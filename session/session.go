@@ -10,6 +10,7 @@ import (
 
 	"github.com/seed-544bbf9f/comet/internal/logid"
 	"github.com/seed-544bbf9f/comet/internal/signal"
+	"github.com/seed-544bbf9f/comet/internal/sweep"
 	"github.com/seed-544bbf9f/comet/internal/window"
 	"github.com/seed-544bbf9f/comet/transport"
 )
@@ -63,9 +64,8 @@ type Session struct {
 	inRefill time.Time     // when inTokens was last refilled
 
 	// Reading, for an attachment that hands it to the session (reading.go).
-	recvWaiting bool   // a Recv waits for a change
-	awayListed  bool   // on awaySweep's list
-	awaySince   uint64 // awaySweep's epoch when Recv last returned
+	recvWaiting bool       // a Recv waits for a change
+	away        sweep.Mark // on awaySweep's list since Recv last returned
 
 	// Attachments.
 	deliverer    *attachment

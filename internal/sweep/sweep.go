@@ -3,12 +3,13 @@
 // that would be set and fired once per message, a timer operation and a
 // goroutine each time, where the sweep costs an append to a list.
 //
-// An item joins with Add, once until a check lets it go (its owner keeps
-// the flag that says it is listed), and records Epoch whenever the time
-// it is waiting on starts again. Every period the sweep moves the epoch
-// on and checks each item with the new epoch: an item that recorded
-// epoch e and still waits at epoch e+2 has waited at least one whole
-// period, and at most two.
+// An item keeps a Mark, which Wait updates whenever the time it is
+// waiting on starts again: it records the epoch and lists the item
+// unless it is listed already. Every period the sweep moves the epoch on
+// and checks each item with the new epoch: an item that recorded epoch e
+// and still waits at epoch e+2 has waited at least one whole period, and
+// at most two (Mark.Over). A check that lets the item go says so on its
+// Mark (Unlist).
 package sweep
 
 import (
@@ -38,12 +39,34 @@ func New[T any](period time.Duration, check func(item T, epoch uint64) (keep boo
 	return &List[T]{period: period, check: check}
 }
 
-// Epoch returns the current epoch, for an item to record when its wait
-// starts.
-func (l *List[T]) Epoch() uint64 { return l.epoch.Load() }
+// Mark is an item's record on a List: whether it is listed, and the epoch
+// its wait last started. The item's owner guards it with the lock its
+// check takes.
+type Mark struct {
+	listed bool
+	since  uint64
+}
 
-// Add lists item. The caller makes sure it is not listed already.
-func (l *List[T]) Add(item T) {
+// Wait records that item's wait starts now, and lists it unless m says it
+// is listed.
+func (l *List[T]) Wait(m *Mark, item T) {
+	m.since = l.epoch.Load()
+	if !m.listed {
+		m.listed = true
+		l.add(item)
+	}
+}
+
+// Over reports whether the wait m records has lasted at least a period
+// when checked at epoch now.
+func (m *Mark) Over(now uint64) bool { return m.since+2 <= now }
+
+// Unlist records that a check let the item go: the next Wait lists it
+// again.
+func (m *Mark) Unlist() { m.listed = false }
+
+// add lists item. The caller makes sure it is not listed already.
+func (l *List[T]) add(item T) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.items = append(l.items, item)
@@ -56,10 +79,6 @@ func (l *List[T]) Add(item T) {
 		}
 	}
 }
-
-// Over reports whether an item that recorded epoch since has waited at
-// least a period when checked at epoch now.
-func Over(since, now uint64) bool { return since+2 <= now }
 
 func (l *List[T]) sweep() {
 	now := l.epoch.Add(1)
