@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"sync"
@@ -118,13 +119,18 @@ func newLimits(n *transport.NegotiateResponse, rtt time.Duration, asked time.Dur
 	if la := n.LazyAcks; la != nil {
 		// Held at most one heartbeat interval, so that a client that only
 		// listens is heard from before the server takes its silence for a
-		// dead peer (two intervals; PROTOCOL.md section 7).
+		// dead peer (two intervals; PROTOCOL.md section 7). Each Conn holds
+		// its acks for a part of that drawn once, between half and all of
+		// it: the clients of a broadcast all start holding when it arrives,
+		// and with one delay their acks would all reach the server at
+		// once, amid a later broadcast, rather than spread over half the
+		// delay.
 		interval := l.heartbeat
 		if asked > 0 {
 			interval = min(interval, max(asked, l.minHeartbeat))
 		}
 		l.ack = ackPolicy{messages: min(l.ack.messages, la.Messages), bytes: min(l.ack.bytes, la.Bytes),
-			delay: min(millis(la.Delay, l.ackDelay), interval)}
+			delay: equalJitter(min(millis(la.Delay, l.ackDelay), interval), rand.Float64())}
 	}
 	return l
 }

@@ -46,6 +46,12 @@ func backoffBetween(n int, r float64, lo, hi time.Duration) time.Duration {
 	if n < 16 {
 		d = min(lo<<n, hi)
 	}
+	return equalJitter(d, r)
+}
+
+// equalJitter returns d with "equal jitter": half of it fixed, half drawn
+// from r in [0, 1).
+func equalJitter(d time.Duration, r float64) time.Duration {
 	return d/2 + time.Duration(r*float64(d/2))
 }
 

@@ -47,7 +47,9 @@ func TestNewLimits(t *testing.T) {
 
 // TestNewLimitsLazyAcks: granted lazy acks lower the thresholds to the
 // server's and lengthen the delay to its, held to the heartbeat interval
-// the client asked for.
+// the client asked for; each Conn holds its acks for between half and all
+// of that delay, drawn once, so that the clients of one broadcast do not
+// all ack at once.
 func TestNewLimitsLazyAcks(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -67,8 +69,23 @@ func TestNewLimitsLazyAcks(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			n := testNegotiate()
 			n.LazyAcks = tc.lazy
-			if got := newLimits(n, 0, tc.asked).ack; got != tc.policy {
-				t.Errorf("ack policy %+v, want %+v", got, tc.policy)
+			delays := map[time.Duration]bool{}
+			for range 20 {
+				got := newLimits(n, 0, tc.asked).ack
+				if tc.lazy == nil {
+					if got != tc.policy {
+						t.Fatalf("ack policy %+v, want %+v", got, tc.policy)
+					}
+					continue
+				}
+				if got.messages != tc.policy.messages || got.bytes != tc.policy.bytes ||
+					got.delay < tc.policy.delay/2 || got.delay > tc.policy.delay {
+					t.Fatalf("ack policy %+v, want %+v with a delay between half and all of it", got, tc.policy)
+				}
+				delays[got.delay] = true
+			}
+			if tc.lazy != nil && len(delays) < 2 {
+				t.Errorf("20 Conns all hold their acks for %v: the delay is not spread", tc.policy.delay)
 			}
 		})
 	}

@@ -133,9 +133,12 @@ type Options struct {
 	// LazyAckDelay rather than once per message: a broadcast costs the
 	// server one write per session, not a write and a read. What a
 	// session keeps for resending is bounded by the thresholds (tighter
-	// than the half window a client without lazy acks may hold).
-	// Default 5s, at most the heartbeat interval; negative grants no
-	// lazy acks.
+	// than the half window a client without lazy acks may hold), and a
+	// client that only listens still acks every heartbeat. Default the
+	// heartbeat interval, and at most that; negative grants no lazy
+	// acks. The Go client holds each ack for between half and all of the
+	// delay, drawn once per connection, so that the clients of one
+	// broadcast do not all ack at once.
 	LazyAckDelay time.Duration
 	// LazyAckMessages and LazyAckBytes are the thresholds of lazy acks,
 	// at most half the outbound window. Defaults 64 and 64 KiB.
@@ -322,7 +325,7 @@ func (o *Options) withDefaults() Options {
 	setDefault(&c.Grace, 30*time.Second)
 	setDefault(&c.AttachTimeout, 10*time.Second)
 	setDefault(&c.AckDelay, 200*time.Millisecond)
-	setDefault(&c.LazyAckDelay, 5*time.Second)
+	setDefault(&c.LazyAckDelay, c.Heartbeat)
 	setDefault(&c.LazyAckMessages, 64)
 	setDefault(&c.LazyAckBytes, 64<<10)
 	setDefault(&c.ReplyWait, time.Millisecond)

@@ -158,11 +158,13 @@ func TestLazyAckTerms(t *testing.T) {
 		opts session.Options
 		want transport.LazyAcks
 	}{
-		{"defaults", session.Options{}, transport.LazyAcks{Delay: 5000, Messages: 64, Bytes: 64 << 10}},
+		{"defaults", session.Options{}, transport.LazyAcks{Delay: 25000, Messages: 64, Bytes: 64 << 10}},
+		{"default delay, the heartbeat interval", session.Options{Heartbeat: 10 * time.Second},
+			transport.LazyAcks{Delay: 10000, Messages: 64, Bytes: 64 << 10}},
 		{"set", session.Options{LazyAckDelay: 2 * time.Second, LazyAckMessages: 10, LazyAckBytes: 1000},
 			transport.LazyAcks{Delay: 2000, Messages: 10, Bytes: 1000}},
 		{"held to half the window", session.Options{WindowMessages: 16, WindowBytes: 64 << 10},
-			transport.LazyAcks{Delay: 5000, Messages: 8, Bytes: 32 << 10}},
+			transport.LazyAcks{Delay: 25000, Messages: 8, Bytes: 32 << 10}},
 		{"held to the heartbeat", session.Options{Heartbeat: 3 * time.Second, LazyAckDelay: time.Minute},
 			transport.LazyAcks{Delay: 3000, Messages: 64, Bytes: 64 << 10}},
 	} {
