@@ -553,5 +553,6 @@ func summarizeFanout(all samplesReport, n, published int) fanoutResult {
 		}
 	}
 	res.rate = median(rates)
+	res.lasts = last
 	return res
 }

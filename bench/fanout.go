@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/seed-544bbf9f/comet/transport"
@@ -9,7 +11,8 @@ import (
 
 // fanoutResult is one fan-out configuration.
 type fanoutResult struct {
-	rate      float64 // deliveries/s: median over messages of n ÷ time to the last delivery
+	rate      float64         // deliveries/s: median over messages of n ÷ time to the last delivery
+	lasts     []time.Duration // per message, from publishing it to its last delivery
 	lat       latencies
 	missing   int // deliveries that never arrived
 	retried   int // opens refused with 503 broker_unavailable and tried again
@@ -42,6 +45,7 @@ func (r *runner) measureFanout(kind, path string, n int) (fanoutResult, error) {
 	// that each is timed alone: a tenth of a millisecond per session, at
 	// least 200 ms.
 	gap := max(200*time.Millisecond, time.Duration(n)*100*time.Microsecond)
+	var loops []time.Duration // what each publish took the server
 	for range r.fanMsgs {
 		var b broadcastReport
 		if err := srv.call("POST", path, &b); err != nil {
@@ -51,6 +55,7 @@ func (r *runner) measureFanout(kind, path string, n int) (fanoutResult, error) {
 			fmt.Fprintf(r.log, "  %s: a broadcast reached %d of %d\n", kind, b.Reached, n)
 		}
 		res.published++
+		loops = append(loops, time.Duration(b.NS))
 		time.Sleep(gap)
 	}
 	time.Sleep(gap)
@@ -61,6 +66,8 @@ func (r *runner) measureFanout(kind, path string, n int) (fanoutResult, error) {
 	res = summarizeFanout(all, n, res.published)
 	fmt.Fprintf(r.log, "  %s, %d: %d deliveries, %d missing, median %.0f deliveries/s, p99 %.2f ms\n",
 		kind, n, len(all.NS), res.missing, res.rate, res.lat.ms(99))
+	// Per message: where a tail comes from, the publish or the receivers.
+	fmt.Fprintf(r.log, "    ms per message, publish: %s; to the last delivery: %s\n", formatMillis(loops), formatMillis(res.lasts))
 	return res, nil
 }
 
@@ -104,4 +111,13 @@ func (r *runner) fanout() error {
 	}
 	s.Charts = append(s.Charts, chart{r.chartFile("fanout-latency.png"), "publish→receive latency distribution"})
 	return nil
+}
+
+// formatMillis lists durations in whole milliseconds.
+func formatMillis(ds []time.Duration) string {
+	s := make([]string, len(ds))
+	for i, d := range ds {
+		s[i] = strconv.FormatInt(d.Milliseconds(), 10)
+	}
+	return strings.Join(s, " ")
 }

@@ -2,6 +2,9 @@ package session
 
 import (
 	"context"
+	"runtime"
+	"sync"
+	"sync/atomic"
 
 	"github.com/seed-544bbf9f/comet/internal/window"
 	"github.com/seed-544bbf9f/comet/transport"
@@ -65,7 +68,35 @@ func (s *Session) TrySendPrepared(m *PreparedMessage) error {
 // Options.Failover, Broadcast does not wait for the sessions' logs: a
 // message its node lost before its log kept it is never delivered, nor
 // numbered (the session's sequence goes on without it).
+//
+// Broadcast to many sessions offers m on up to GOMAXPROCS goroutines, each
+// taking a part of the sessions (at least broadcastPart), and returns once
+// every session was offered m: a broadcast's writes go on every CPU, while
+// each session still gets the messages of successive broadcasts in order.
 func Broadcast(sessions []*Session, m *PreparedMessage) int {
+	parts := min(runtime.GOMAXPROCS(0), len(sessions)/broadcastPart)
+	if parts <= 1 {
+		return offer(sessions, m)
+	}
+	size := (len(sessions) + parts - 1) / parts
+	var took atomic.Int64
+	var wg sync.WaitGroup
+	for rest := sessions[size:]; len(rest) > 0; rest = rest[min(size, len(rest)):] {
+		part := rest[:min(size, len(rest))]
+		wg.Go(func() { took.Add(int64(offer(part, m))) })
+	}
+	n := offer(sessions[:size], m)
+	wg.Wait()
+	return n + int(took.Load())
+}
+
+// broadcastPart is the fewest sessions a goroutine of a broadcast offers a
+// message to: below it, a goroutine's start costs more than the writes it
+// takes off the caller.
+const broadcastPart = 256
+
+// offer offers m to each session in turn and returns how many took it.
+func offer(sessions []*Session, m *PreparedMessage) int {
 	n := 0
 	for _, s := range sessions {
 		if s.sendPrepared(context.Background(), m.entry(s), sendOffer) == nil {
@@ -93,12 +124,5 @@ func (h *Handler) Broadcast(m *PreparedMessage) int {
 
 // broadcastLocal offers m to this node's sessions.
 func (h *Handler) broadcastLocal(m *PreparedMessage) int {
-	n := 0
-	h.sessions.each(func(s *Session) bool {
-		if s.TrySendPrepared(m) == nil {
-			n++
-		}
-		return true
-	})
-	return n
+	return Broadcast(h.sessions.snapshot(), m)
 }

@@ -2,6 +2,9 @@ package session
 
 import (
 	"errors"
+	"fmt"
+	"runtime"
+	"slices"
 	"testing"
 
 	"github.com/seed-544bbf9f/comet/transport"
@@ -65,6 +68,61 @@ func TestBroadcast(t *testing.T) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// TestBroadcastInParts checks a broadcast to more sessions than one
+// goroutine offers a message to: every open session takes each message,
+// in the order of the broadcasts, and the count is theirs alone.
+func TestBroadcastInParts(t *testing.T) {
+	// Four CPUs' worth of parts, whatever the machine: the last part is
+	// shorter than the others.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	h := newTestHandler(t, nil)
+	all := make([]*Session, 3*broadcastPart+17)
+	open := 0
+	for i := range all {
+		all[i] = newTestSession(t, h)
+		if i%7 == 3 {
+			all[i].Close(4000, "")
+		} else {
+			open++
+		}
+	}
+	var sent []*PreparedMessage
+	for i, bc := range []func(*PreparedMessage) int{
+		func(m *PreparedMessage) int { return Broadcast(all, m) },
+		h.Broadcast,
+		func(m *PreparedMessage) int { return Broadcast(all, m) },
+	} {
+		m, err := h.NewPreparedMessage(transport.Text, fmt.Appendf(nil, "news %d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent = append(sent, m)
+		if n := bc(m); n != open {
+			t.Fatalf("broadcast %d reached %d sessions, want the %d open ones", i, n, open)
+		}
+	}
+	for i, s := range all {
+		s.mu.Lock()
+		var got []*PreparedMessage
+		for seq := s.out.Acked() + 1; seq <= s.out.Last(); seq++ {
+			e := s.out.Entry(seq)
+			for _, m := range sent {
+				if e.Close == nil && &e.Payload[0] == &m.encoded.Payload[0] {
+					got = append(got, m)
+				}
+			}
+		}
+		s.mu.Unlock()
+		want := sent
+		if i%7 == 3 {
+			want = nil
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("session %d holds %d of the broadcasts, in an order of their own or none: %v, want %v", i, len(got), got, want)
 		}
 	}
 }

@@ -38,15 +38,20 @@ func (r *registry) len() int {
 	return len(r.m)
 }
 
-// each calls f on a snapshot, without the lock, so f may close sessions.
-func (r *registry) each(f func(*Session) bool) {
+// snapshot returns the sessions held now.
+func (r *registry) snapshot() []*Session {
 	r.mu.RLock()
+	defer r.mu.RUnlock()
 	all := make([]*Session, 0, len(r.m))
 	for _, s := range r.m {
 		all = append(all, s)
 	}
-	r.mu.RUnlock()
-	for _, s := range all {
+	return all
+}
+
+// each calls f on a snapshot, without the lock, so f may close sessions.
+func (r *registry) each(f func(*Session) bool) {
+	for _, s := range r.snapshot() {
 		if !f(s) {
 			return
 		}
