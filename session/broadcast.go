@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/seed-544bbf9f/comet/internal/window"
 	"github.com/seed-544bbf9f/comet/transport"
@@ -69,31 +70,50 @@ func (s *Session) TrySendPrepared(m *PreparedMessage) error {
 // message its node lost before its log kept it is never delivered, nor
 // numbered (the session's sequence goes on without it).
 //
-// Broadcast to many sessions offers m on up to GOMAXPROCS goroutines, each
-// taking a part of the sessions (at least broadcastPart), and returns once
-// every session was offered m: a broadcast's writes go on every CPU, while
-// each session still gets the messages of successive broadcasts in order.
+// Broadcast to many sessions whose offers write (WebSocket sessions that
+// Broadcast writes to itself) goes on up to GOMAXPROCS goroutines, each
+// taking a part of the sessions (at least broadcastPart): the writes go
+// on every CPU. Broadcast returns once every session was offered m, so
+// that each session gets the messages of successive broadcasts in order.
 func Broadcast(sessions []*Session, m *PreparedMessage) int {
 	parts := min(runtime.GOMAXPROCS(0), len(sessions)/broadcastPart)
 	if parts <= 1 {
 		return offer(sessions, m)
 	}
-	size := (len(sessions) + parts - 1) / parts
+	// The first few sessions, in turn, tell what an offer costs: where it
+	// only queues the message for a writer of the session's own, one
+	// goroutine's offers run from the CPU's cache, and several would only
+	// contend for memory.
+	start := time.Now()
+	n := offer(sessions[:broadcastProbe], m)
+	rest := sessions[broadcastProbe:]
+	if time.Since(start) < broadcastProbe*broadcastWrite {
+		return n + offer(rest, m)
+	}
+	size := (len(rest) + parts - 1) / parts
 	var took atomic.Int64
 	var wg sync.WaitGroup
-	for rest := sessions[size:]; len(rest) > 0; rest = rest[min(size, len(rest)):] {
-		part := rest[:min(size, len(rest))]
+	for more := rest[size:]; len(more) > 0; more = more[min(size, len(more)):] {
+		part := more[:min(size, len(more))]
 		wg.Go(func() { took.Add(int64(offer(part, m))) })
 	}
-	n := offer(sessions[:size], m)
+	n += offer(rest[:size], m)
 	wg.Wait()
 	return n + int(took.Load())
 }
 
-// broadcastPart is the fewest sessions a goroutine of a broadcast offers a
-// message to: below it, a goroutine's start costs more than the writes it
-// takes off the caller.
-const broadcastPart = 256
+// Tuning of Broadcast. broadcastPart is the fewest sessions a goroutine
+// of a broadcast takes: below it, a goroutine's start costs more than the
+// writes it takes off the caller. broadcastProbe is how many sessions
+// Broadcast offers m to first, in turn, to learn what an offer costs;
+// broadcastWrite is what an offer that writes costs at least (a write
+// system call), and one that queues far less.
+const (
+	broadcastPart  = 256
+	broadcastProbe = 32
+)
+
+var broadcastWrite = time.Microsecond // a variable for the tests only
 
 // offer offers m to each session in turn and returns how many took it.
 func offer(sessions []*Session, m *PreparedMessage) int {

@@ -154,7 +154,7 @@ func (c *cluster) restore(l *SessionLog, id string) (*Session, error) {
 	s.out = window.Resume(h.opts.WindowMessages, h.opts.WindowBytes, l.Acked)
 	for _, e := range downs {
 		seq := s.out.Push(e)
-		h.buffered.Add(int64(e.Size))
+		h.buffered.Add(s.stripe, int64(e.Size))
 		if e.Type == transport.TypeClose {
 			s.sentClose = seq
 			if s.closeErr == nil {

@@ -59,10 +59,11 @@ type Handler struct {
 	offered  []string
 	allowed  map[string]bool // Options.AllowedOrigins, canonical
 	limits   *addrLimits
-	buffered atomic.Int64 // outbound bytes in every session's window
-	ackHolds ackHolds     // ends the holds of acks (ackHold)
-	counters counters     // read by Stats
-	cluster  *cluster     // nil on a single node
+	buffered stripedCounter // outbound bytes in every session's window, a stripe per session (Session.stripe)
+	stripe   atomic.Uint32  // the stripe of the next session
+	ackHolds ackHolds       // ends the holds of acks (ackHold)
+	counters counters       // read by Stats
+	cluster  *cluster       // nil on a single node
 	topics   *topics
 	sessions *registry
 	shares   shares // carriers of shared attachments (share.go)

@@ -426,7 +426,7 @@ func validClientClose(code transport.CloseCode, noStatus bool) bool {
 func (s *Session) ackLocked(ack uint64) error {
 	held := s.out.Bytes()
 	released, err := s.out.Ack(ack)
-	s.h.buffered.Add(int64(s.out.Bytes() - held))
+	s.h.buffered.Add(s.stripe, int64(s.out.Bytes()-held))
 	if err != nil {
 		return violation(transport.CloseProtocolError, "%v", err)
 	}

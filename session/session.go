@@ -41,6 +41,7 @@ type Session struct {
 	opts   *Options
 	info   RequestInfo
 	made   time.Time // when negotiate made it, for the attach latency
+	stripe uint32    // its stripe of the handler's buffered bytes
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -138,6 +139,7 @@ func newSession(h *Handler, id, secret string, info RequestInfo) *Session {
 		attached: make(map[uint64]*attachment),
 		lastSeen: time.Now(),
 		inTokens: float64(h.opts.InboundBurst),
+		stripe:   h.stripe.Add(1),
 	}
 	s.ctx, s.cancel = context.WithCancel(h.baseCtx)
 	h.counters.opened.Add(1)
@@ -308,7 +310,7 @@ func (s *Session) sendPrepared(ctx context.Context, e window.Entry, mode sendMod
 		}
 		if s.out.HasRoom(size) {
 			seq := s.pushOut(e)
-			s.h.buffered.Add(int64(size))
+			s.h.buffered.Add(s.stripe, int64(size))
 			if s.out.Ready() < seq {
 				// Held for the log, whose write wakes the writers.
 				s.mu.Unlock()
@@ -469,7 +471,7 @@ func (s *Session) finish() {
 	// not when the application lets go of the Session. Received messages
 	// stay for Recv only after a close by the client, which Recv still
 	// owes them (see Recv).
-	s.h.buffered.Add(-int64(s.out.Drop()))
+	s.h.buffered.Add(s.stripe, -int64(s.out.Drop()))
 	if s.closeErr == nil || !s.closeErr.Remote {
 		clear(s.in)
 		s.in, s.inBytes = nil, 0

@@ -68,7 +68,7 @@ func (s *Session) pushTopic(m *topicMessage) {
 // pushLocked queues e and wakes the delivering attachment.
 func (s *Session) pushLocked(e window.Entry) {
 	s.pushOut(e)
-	s.h.buffered.Add(int64(e.Size))
+	s.h.buffered.Add(s.stripe, int64(e.Size))
 	s.replyReady.Wake()
 	if a := s.deliverer; a != nil {
 		a.wake()
