@@ -77,8 +77,10 @@ func (r *runner) fanout() error {
 		fmt.Sprintf("Idle WebSocket sessions, in load processes, each with a client goroutine parked in "+
 			"`Recv`; the server publishes %d messages, one at a time and far enough apart to be timed "+
 			"alone, each carrying its publish time. Comet publishes through the broadcast helper "+
-			"(`Handler.NewPreparedMessage` then `Handler.Broadcast`), which queues the message on every "+
-			"session without waiting; each session's writer sends it. Deliveries/s is, per message, the "+
+			"(`Handler.NewPreparedMessage` then `Handler.Broadcast`), which offers the message to every "+
+			"session without waiting on any: it writes to each WebSocket itself, as a hub loop does, on up "+
+			"to GOMAXPROCS goroutines (one per CPU) when its first offers show that they write. "+
+			"Deliveries/s is, per message, the "+
 			"sessions reached divided by the time from publishing it to its last delivery (the median "+
 			"over messages); the latency is from publish to each receive, across every delivery.", r.fanMsgs),
 		"gorilla/websocket's `PreparedMessage`, written to every connection in turn by the publishing "+
