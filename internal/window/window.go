@@ -16,26 +16,28 @@ import (
 	"github.com/seed-544bbf9f/comet/transport"
 )
 
-// Entry is one outbound message or close.
+// Entry is one outbound message or close. A session holds one per
+// message it has not seen acknowledged: its fields are ordered so that
+// the two one-byte ones share a word (72 bytes on a 64-bit machine, not 80).
 type Entry struct {
-	// Type is transport.TypeText, TypeBinary or TypeClose.
-	Type transport.Type
 	// Payload is the message encoded by transport.AppendPayload, or for a
 	// Raw entry the binary message's bytes as they are; nil for a close.
 	Payload []byte
-	// Raw marks a binary message kept as it is, by a sender whose peer
-	// agreed to raw binary WebSocket messages: a WebSocket batch copies
-	// it, any other batch base64-encodes it as it appends it.
-	Raw bool
+	// Suffix, if set, follows Payload in the frame: a topic message's
+	// position (transport.AppendPosition), encoded once for every
+	// subscriber.
+	Suffix []byte
 	// Size is the message's application bytes, counted against the
 	// window's byte limit; 0 for a close.
 	Size int
 	// Close is the close's code, reason and retry hint, for TypeClose.
 	Close *transport.CloseError
-	// Suffix, if set, follows Payload in the frame: a topic message's
-	// position (transport.AppendPosition), encoded once for every
-	// subscriber.
-	Suffix []byte
+	// Type is transport.TypeText, TypeBinary or TypeClose.
+	Type transport.Type
+	// Raw marks a binary message kept as it is, by a sender whose peer
+	// agreed to raw binary WebSocket messages: a WebSocket batch copies
+	// it, any other batch base64-encodes it as it appends it.
+	Raw bool
 }
 
 // Window holds the messages sent and not yet acknowledged, in sequence

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/seed-544bbf9f/comet/transport"
 )
@@ -216,5 +217,18 @@ func TestResume(t *testing.T) {
 	var b transport.Batch
 	if last := w.AppendTo(&b, 0, 1000); last != 42 || string(b.Bytes) != "[\"m\",42,\"x\"]\n" {
 		t.Fatalf("AppendTo = %d, %q", last, b.Bytes)
+	}
+}
+
+// TestEntrySize pins the size of an Entry, which a session holds one of
+// per unacknowledged message, and every session of a broadcast grows its
+// window by at the same message.
+func TestEntrySize(t *testing.T) {
+	// Two slices, an int, a pointer, and one word for the two bytes: 72
+	// bytes on a 64-bit machine.
+	word := unsafe.Sizeof(uintptr(0))
+	want := 2*unsafe.Sizeof([]byte(nil)) + unsafe.Sizeof(0) + 2*word
+	if n := unsafe.Sizeof(Entry{}); n != want {
+		t.Errorf("an Entry takes %d bytes, want %d", n, want)
 	}
 }
