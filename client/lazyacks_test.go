@@ -96,3 +96,42 @@ func (c *watchedConn) Write(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// TestLazyAcksFullWindow: a message that does not fit beside those a
+// client holds its lazy acks for is not held up for the client's delay:
+// the server asks for the ack with a heartbeat, which the client answers
+// at once (PROTOCOL.md section 6). The delay here is an hour.
+func TestLazyAcksFullWindow(t *testing.T) {
+	t.Parallel()
+	sessions := make(chan *session.Session, 1)
+	srv := newServer(t, session.Options{
+		MaxMessage: 1 << 20, WindowBytes: 1 << 20, LazyAckDelay: time.Hour,
+		Serve: func(s *session.Session) {
+			sessions <- s
+			<-s.Context().Done()
+		},
+	}, nil)
+	for _, name := range []string{transport.WebSocket, transport.SSE, transport.LongPoll} {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			c, err := client.Dial(ctx, srv.url, &client.Options{Transports: []string{name}})
+			if err != nil {
+				t.Fatalf("Dial: %v", err)
+			}
+			defer c.CloseNow()
+			s := testutil.Receive(t, sessions, "the session")
+			big := make([]byte, 1<<20)
+			for i, msg := range [][]byte{[]byte("small"), big} {
+				// The small message's ack is held: the big one fits only
+				// once the client gives it.
+				if err := s.Send(ctx, transport.Binary, msg); err != nil {
+					t.Fatalf("Send of message %d: %v", i, err)
+				}
+				if _, p, err := c.Recv(ctx); err != nil || len(p) != len(msg) {
+					t.Fatalf("Recv of message %d = %d bytes, %v; want %d bytes", i, len(p), err, len(msg))
+				}
+			}
+		})
+	}
+}

@@ -426,6 +426,9 @@ func validClientClose(code transport.CloseCode, noStatus bool) bool {
 func (s *Session) ackLocked(ack uint64) error {
 	held := s.out.Bytes()
 	released, err := s.out.Ack(ack)
+	if released {
+		s.ackAsked = false
+	}
 	s.h.buffered.Add(s.stripe, int64(s.out.Bytes()-held))
 	if err != nil {
 		return violation(transport.CloseProtocolError, "%v", err)

@@ -52,6 +52,7 @@ type Session struct {
 	// Outbound: the window of sent, unacknowledged messages.
 	out      window.Window
 	outSpace signal.Signal // woken when the window shrinks
+	ackAsked bool          // a heartbeat asked for an ack that has not come (askAckLocked)
 
 	// Inbound: messages accepted and not yet returned by Recv.
 	in       []inMessage
@@ -335,11 +336,16 @@ func (s *Session) sendPrepared(ctx context.Context, e window.Entry, mode sendMod
 			s.mu.Unlock()
 			return err
 		}
-		if a := s.deliverer; a != nil {
+		a, write := s.deliverer, false
+		if a != nil {
 			a.keepReadingLocked() // the acks that make room must be read
+			write = a.askAckLocked()
 		}
 		space := s.outSpace.Wait()
 		s.mu.Unlock()
+		if write {
+			a.writeNow()
+		}
 		if mode != sendWait {
 			s.h.counters.sendsSkipped.Add(1)
 			return ErrWouldBlock

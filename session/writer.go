@@ -198,6 +198,22 @@ func (a *attachment) heartbeatDue() {
 	}
 }
 
+// askAckLocked asks the client for its ack now, with a heartbeat, which a
+// client answers with its ack whatever its cadence (PROTOCOL.md section
+// 6): a message waits for room in the window, which a client holding
+// lazy acks would otherwise give only at the end of its delay. It asks
+// once until an ack comes, and reports whether the caller is to write
+// (wakeNow). Called with s.mu held.
+func (a *attachment) askAckLocked() bool {
+	s := a.s
+	if s.ackAsked || a.ended {
+		return false
+	}
+	s.ackAsked = true
+	a.beat = true
+	return a.wakeNow()
+}
+
 // holdRawAck takes a trailing ack off a batch otherwise made of raw
 // binary messages, where it would cost a WebSocket message of its own
 // (a text one) beside each binary one, and reports whether it did. The
