@@ -427,7 +427,7 @@ func (s *Session) ackLocked(ack uint64) error {
 	held := s.out.Bytes()
 	released, err := s.out.Ack(ack)
 	if released {
-		s.ackAsked = false
+		s.ackAsked = nil
 	}
 	s.h.buffered.Add(s.stripe, int64(s.out.Bytes()-held))
 	if err != nil {

@@ -52,7 +52,7 @@ type Session struct {
 	// Outbound: the window of sent, unacknowledged messages.
 	out      window.Window
 	outSpace signal.Signal // woken when the window shrinks
-	ackAsked bool          // a heartbeat asked for an ack that has not come (askAckLocked)
+	ackAsked *attachment   // where a heartbeat asked for an ack that has not come (askAckLocked)
 
 	// Inbound: messages accepted and not yet returned by Recv.
 	in       []inMessage

@@ -202,14 +202,16 @@ func (a *attachment) heartbeatDue() {
 // client answers with its ack whatever its cadence (PROTOCOL.md section
 // 6): a message waits for room in the window, which a client holding
 // lazy acks would otherwise give only at the end of its delay. It asks
-// once until an ack comes, and reports whether the caller is to write
-// (wakeNow). Called with s.mu held.
+// once on each attachment until an ack comes (one that replaces an
+// attachment asked may deliver again what the client never got), and
+// reports whether the caller is to write (wakeNow). Called with s.mu
+// held.
 func (a *attachment) askAckLocked() bool {
 	s := a.s
-	if s.ackAsked || a.ended {
+	if s.ackAsked == a || a.ended {
 		return false
 	}
-	s.ackAsked = true
+	s.ackAsked = a
 	a.beat = true
 	return a.wakeNow()
 }
