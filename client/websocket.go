@@ -37,6 +37,7 @@ type wsAttachment struct {
 	busy       bool              // a goroutine builds or writes a batch here; guarded by c.mu
 	nowBatch   transport.Batch   // writeNow's, kept between calls; its while busy
 	lastWrite  time.Time         // when the last batch began to be written; guarded by c.mu
+	claimed    time.Time         // when Send claimed the writing (claimLocked); guarded by c.mu
 	frames     []transport.Frame // the reader's, for each batch it decodes
 	until      time.Time         // the read deadline; the reader's
 
@@ -111,9 +112,14 @@ func (c *Conn) adoptWebSocket(ws *websocket.Conn, deflate bool, p transport.Atta
 	if framed {
 		nc = f.Conn
 	}
-	_, prompt := nc.(*trywrite.Conn)
+	tw, prompt := nc.(*trywrite.Conn)
 	w := &wsAttachment{c: c, ws: ws, interval: millis(int(open.Interval), c.lim.heartbeat), sent: open.Ack, attempt: p.Attempt,
 		deflate: deflate, prompt: prompt}
+	if prompt {
+		// Only a write that waits can time out: the socket bounds it,
+		// and writeBatch reads no clock.
+		tw.SetWriteTimeout(w.writeTimeout())
+	}
 	if framed {
 		w.wait = readwait.New(f.Conn, f.br)
 	}
@@ -268,10 +274,15 @@ const promptGap = 10 * time.Microsecond
 // reports whether it did; the caller then calls writeNow once it has let
 // go of c.mu.
 func (w *wsAttachment) claimLocked() bool {
-	if w.busy || time.Since(w.lastWrite) < promptGap {
+	if w.busy {
+		return false
+	}
+	now := time.Now()
+	if now.Sub(w.lastWrite) < promptGap {
 		return false
 	}
 	w.busy = true
+	w.claimed = now
 	return true
 }
 
@@ -279,30 +290,34 @@ func (w *wsAttachment) claimLocked() bool {
 // goroutine would, until nothing is: Send's message goes from Send,
 // with no hand-off. A failed write closes the connection, which ends the
 // reader and so the attachment, as a failed write of the writer's does.
+//
+// It reads no clock: its batches, written in the microseconds after the
+// claim, go under the time claimLocked read, and an ack that falls due
+// meanwhile waits for the ack alarm, as it would between two Sends.
 func (w *wsAttachment) writeNow() {
 	c := w.c
 	b := &w.nowBatch
 	b.Raw = c.binary
+	c.mu.Lock()
+	now := w.claimed
 	for {
-		c.mu.Lock()
-		last, ok := w.collectLocked(b, time.Now(), false)
+		last, ok := w.collectLocked(b, now, false)
 		if !ok {
 			w.busy = false
 			c.mu.Unlock()
 			return
 		}
 		c.mu.Unlock()
-		if err := w.writeBatch(b, time.Now()); err != nil {
-			c.mu.Lock()
+		err := w.writeBatch(b, now)
+		c.mu.Lock()
+		if err != nil {
 			w.busy = false
 			c.mu.Unlock()
 			w.ws.Close()
 			return
 		}
-		c.mu.Lock()
 		w.sent = last
 		c.wroteLocked(last)
-		c.mu.Unlock()
 	}
 }
 
@@ -334,8 +349,16 @@ func (w *wsAttachment) collectLocked(b *transport.Batch, now time.Time, beat boo
 // writeBatch writes b as WebSocket messages, bounded by the interval and
 // the attach timeout.
 func (w *wsAttachment) writeBatch(b *transport.Batch, now time.Time) error {
-	w.ws.SetWriteDeadline(now.Add(w.interval + w.c.lim.attachTimeout))
+	if !w.prompt {
+		w.ws.SetWriteDeadline(now.Add(w.writeTimeout()))
+	}
 	return wswrite.Batch(w.ws, b, w.deflate)
+}
+
+// writeTimeout bounds a write: the server hears from us within an
+// interval, or gives up on the attachment an attach timeout later.
+func (w *wsAttachment) writeTimeout() time.Duration {
+	return w.interval + w.c.lim.attachTimeout
 }
 
 // goodbye closes the connection, which unblocks the reader and the

@@ -122,6 +122,11 @@ func (ad *Adapter) ServeAttach(w http.ResponseWriter, r *http.Request, a transpo
 	deflate := lim.DeflateLevel != 0 && wswrite.Named(r.Header)
 	wswrite.Setup(conn, lim.DeflateLevel)
 	ds := &downstream{conn: conn, timeout: lim.WriteTimeout, deflate: deflate, prompt: hw.prompt}
+	if hw.prompt {
+		// Only a write that waits can time out: the socket bounds it,
+		// and WriteBatch reads no clock.
+		hw.conn.(*trywrite.Conn).SetWriteTimeout(lim.WriteTimeout)
+	}
 	if a.Start(ds, transport.Stream) != nil {
 		return // the session has finished; Start closed the connection
 	}
@@ -237,7 +242,9 @@ func (d *downstream) WritesPromptly() bool { return d.prompt }
 func (d *downstream) WritesRaw() bool { return true }
 
 func (d *downstream) WriteBatch(b *transport.Batch) error {
-	d.conn.SetWriteDeadline(time.Now().Add(d.timeout))
+	if !d.prompt {
+		d.conn.SetWriteDeadline(time.Now().Add(d.timeout))
+	}
 	return wswrite.Batch(d.conn, b, d.deflate)
 }
 

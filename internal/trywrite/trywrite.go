@@ -39,6 +39,7 @@ type Conn struct {
 
 	mu       sync.Mutex
 	deadline time.Time     // the write deadline, applied to the socket only while the flusher writes
+	timeout  time.Duration // bounds a write that waits when no deadline is set (SetWriteTimeout)
 	kept     []byte        // accepted, not yet taken by the kernel, in order
 	spare    []byte        // the flusher's previous buffer, reused once
 	flushing bool          // a goroutine sends kept; Write only appends
@@ -80,6 +81,10 @@ func (c *Conn) Write(p []byte) (int, error) {
 	}
 	if c.flushing {
 		c.kept = append(c.kept, p...)
+		if c.deadline.IsZero() && c.timeout > 0 {
+			// The timeout counts from the last write that had to wait.
+			c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
+		}
 		c.mu.Unlock()
 		return len(p), nil
 	}
@@ -99,7 +104,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 	c.kept = append(c.kept, p[n:]...)
 	c.flushing = true
 	c.flushed = make(chan struct{})
-	c.Conn.SetWriteDeadline(c.deadline)
+	c.Conn.SetWriteDeadline(c.waitDeadlineLocked())
 	c.mu.Unlock()
 	go c.flush()
 	return len(p), nil
@@ -168,6 +173,15 @@ func (c *Conn) flush() {
 	}
 }
 
+// waitDeadlineLocked is the deadline of a write that must wait now: the
+// one set, or else the timeout's from now, if there is one.
+func (c *Conn) waitDeadlineLocked() time.Time {
+	if c.deadline.IsZero() && c.timeout > 0 {
+		return time.Now().Add(c.timeout)
+	}
+	return c.deadline
+}
+
 // SetWriteDeadline sets the deadline of the writes kept for later: only
 // they wait, so it reaches the socket only while the flusher sends them,
 // and a write that waits for nothing costs no timer (gorilla/websocket
@@ -176,10 +190,23 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.deadline = t
-	if c.flushing {
+	if c.flushing && (!t.IsZero() || c.timeout == 0) {
+		// A zero deadline under a timeout leaves the flush the
+		// timeout's deadline, which each write kept moves on.
 		return c.Conn.SetWriteDeadline(t)
 	}
 	return nil
+}
+
+// SetWriteTimeout bounds every write that waits while no write deadline
+// is set: the flusher's writes fail once d has passed since the last
+// Write that had to keep bytes. A writer that would set a deadline of
+// now plus d before each write gets the same bound without reading the
+// clock when nothing waits. Zero, the default, means no bound.
+func (c *Conn) SetWriteTimeout(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.timeout = d
 }
 
 // SetDeadline sets the read deadline, and the write deadline as

@@ -166,3 +166,48 @@ func TestDeadlineAfterFlush(t *testing.T) {
 		t.Fatalf("a write after a finished flush failed on its old deadline: %v", err)
 	}
 }
+
+// TestWriteTimeout: under SetWriteTimeout, a flush to a peer that reads
+// nothing fails once the timeout has passed, though the writer clears the
+// deadline before each write as gorilla/websocket does; the next Write
+// returns the timeout.
+func TestWriteTimeout(t *testing.T) {
+	w, _ := pair(t)
+	w.SetWriteTimeout(100 * time.Millisecond)
+	chunk := make([]byte, 1<<20)
+	for w.Pending() == 0 {
+		w.SetWriteDeadline(time.Time{})
+		if _, err := w.Write(chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.SetWriteDeadline(time.Time{})
+	if _, err := w.Write([]byte("kept")); err != nil {
+		t.Fatalf("a write kept behind others failed at once: %v", err)
+	}
+	waitFlushed(t, w)
+	if _, err := w.Write([]byte("x")); !isTimeout(err) {
+		t.Fatalf("Write after a flush past its timeout: %v, want a timeout", err)
+	}
+}
+
+// TestWriteTimeoutReadingPeer: the timeout bounds a write that waits, not
+// the flush: a peer that reads gets every byte, and a later write the
+// socket takes at once succeeds.
+func TestWriteTimeoutReadingPeer(t *testing.T) {
+	w, peer := pair(t)
+	w.SetWriteTimeout(time.Minute)
+	want := make([]byte, 8<<20)
+	rand.Read(want)
+	if _, err := w.Write(want); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(peer, got); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("the peer read other bytes than were written: %v", err)
+	}
+	waitFlushed(t, w)
+	if _, err := w.Write([]byte("later")); err != nil {
+		t.Fatal(err)
+	}
+}
