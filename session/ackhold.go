@@ -13,7 +13,9 @@ import (
 // measured as tens of microseconds a round trip. The shared timer runs
 // every ackHold while some ack is held: an attachment joins its list when
 // it holds an ack and stays on it, holding again without a timer
-// operation, until a tick finds it holding nothing.
+// operation, until a tick finds it has held nothing since the tick
+// before: an attachment whose replies carry its acks, one a round trip,
+// is not put on the list, under the list's lock, at every other tick.
 //
 // A tick flushes the acks held for ackHold or longer, so an ack goes
 // alone between ackHold and twice that after it was held; exactly at
@@ -76,7 +78,10 @@ func (a *attachment) holdAck() {
 		return
 	}
 	a.holding = true
-	a.holdSince = time.Now()
+	a.heldSinceTick = true
+	// What is acked came with the last upstream traffic, or before: the
+	// hold counts from then, which saves reading the clock per message.
+	a.holdSince = a.s.lastSeen
 	if !a.inHolds {
 		a.inHolds = true
 		a.s.h.ackHolds.add(a)
@@ -85,11 +90,16 @@ func (a *attachment) holdAck() {
 
 // holdTick is a tick of the handler's ack timer: it sends a's ack alone
 // if it has been held for ackHold, and reports whether a stays on the
-// list, holding an ack not yet due.
+// list: holding an ack not yet due, or having held one since the last
+// tick.
 func (a *attachment) holdTick(now time.Time) (keep bool) {
 	s := a.s
 	s.mu.Lock()
 	switch {
+	case !a.ended && !a.holding && a.heldSinceTick:
+		a.heldSinceTick = false // stays one more tick, likely to hold again
+		s.mu.Unlock()
+		return true
 	case a.ended || !a.holding:
 		a.inHolds = false
 		s.mu.Unlock()

@@ -52,28 +52,30 @@ type attachment struct {
 	prompt   bool          // ds never waits on the client (transport.PromptDownstream): see wakeNow
 
 	// Guarded by s.mu.
-	ds         transport.Downstream
-	delivering bool
-	superseded bool
-	cursor     uint64 // highest sequence number written here
-	ticket     string // carried by the open frame, minted once
-	opened     bool   // the open frame was written
-	ackDue     bool
-	echoes     []string
-	err        error
-	ended      bool             // set by end: no writer starts any more
-	writing    bool             // a writer goroutine runs; it alone writes to ds
-	writerUp   bool             // a writer goroutine exists, running or waiting on wakeCh
-	beat       bool             // a heartbeat is due (a poll: its hold is over)
-	holding    bool             // an ack that would go alone waits (ackHold)
-	holdSince  time.Time        // when the ack held began to wait
-	inHolds    bool             // on the handler's list of attachments holding acks (ackHolds)
-	flushAck   bool             // the hold is over: the ack goes alone
-	lastWrite  time.Time        // when the last write began
-	heartbeat  *time.Timer      // fires every interval of downstream silence
-	rd         transport.Reader // the adapter's reading, if it handed it over (reading.go)
-	rdState    readState        // who reads through rd
-	writer     func()           // a.write, bound once (starting it allocates nothing); nil until writes may start
+	ds            transport.Downstream
+	delivering    bool
+	superseded    bool
+	cursor        uint64 // highest sequence number written here
+	ticket        string // carried by the open frame, minted once
+	opened        bool   // the open frame was written
+	ackDue        bool
+	echoes        []string
+	err           error
+	ended         bool             // set by end: no writer starts any more
+	writing       bool             // a writer goroutine runs; it alone writes to ds
+	writerUp      bool             // a writer goroutine exists, running or waiting on wakeCh
+	beat          bool             // a heartbeat is due (a poll: its hold is over)
+	holding       bool             // an ack that would go alone waits (ackHold)
+	holdSince     time.Time        // when the ack held began to wait
+	inHolds       bool             // on the handler's list of attachments holding acks (ackHolds)
+	heldSinceTick bool             // held an ack since the list's last tick
+	flushAck      bool             // the hold is over: the ack goes alone
+	lastWrite     time.Time        // when the last write began
+	claimed       time.Time        // when wakeNow made its caller the writer, until that write begins
+	heartbeat     *time.Timer      // fires every interval of downstream silence
+	rd            transport.Reader // the adapter's reading, if it handed it over (reading.go)
+	rdState       readState        // who reads through rd
+	writer        func()           // a.write, bound once (starting it allocates nothing); nil until writes may start
 }
 
 // Params implements transport.Attachment.

@@ -75,7 +75,7 @@ func (s *Session) failLocked(err error) {
 // attachment has ended.
 func (a *attachment) Receive(batch []byte) error {
 	s := a.s
-	s.h.counters.bytesIn[a.tidx].Add(uint64(len(batch)))
+	s.h.counters.traffic.at(s.stripe, a.tidx).bytesIn.Add(uint64(len(batch)))
 	fp := framesPool.Get().(*[]transport.Frame)
 	defer putFrames(fp)
 	frames, err := appendBatch((*fp)[:0], batch)
@@ -111,7 +111,7 @@ func putFrames(fp *[]transport.Frame) {
 // reuses msg.
 func (a *attachment) ReceiveBinary(msg []byte) error {
 	s := a.s
-	s.h.counters.bytesIn[a.tidx].Add(uint64(len(msg)))
+	s.h.counters.traffic.at(s.stripe, a.tidx).bytesIn.Add(uint64(len(msg)))
 	if !s.binary {
 		const reason = "binary WebSocket messages were not agreed at negotiate"
 		a.Fail(transport.CloseProtocolError, reason)
@@ -139,7 +139,11 @@ func (a *attachment) receiveFrames(frames []transport.Frame) error {
 		now := false
 		if hasSequenced(frames) {
 			a.ackDue = true
-			now = a.wakeNow()
+			if a.ackAloneLocked() {
+				a.holdAck() // as the writer would, without waking it
+			} else {
+				now = a.wakeNow()
+			}
 		}
 		frames = rest
 		if err != nil {
@@ -201,7 +205,7 @@ func (s *Session) post(body []byte, attempt uint64) ([]byte, error) {
 	frames, err := decodeBatch(rest)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.h.counters.bytesIn[s.tidx].Add(uint64(len(body)))
+	s.h.counters.traffic.at(s.stripe, s.tidx).bytesIn.Add(uint64(len(body)))
 	before := s.inSeq
 	if err == nil {
 		err = s.ackLocked(key.Ack)
@@ -318,7 +322,7 @@ func (s *Session) receiveLocked(frames []transport.Frame, t uint8) (rest []trans
 				s.keepUp(s.inSeq, encodeUp(typ, f.Payload))
 			}
 			s.inReady.Wake()
-			s.h.counters.msgsIn[t].Add(1)
+			s.h.counters.traffic.at(s.stripe, t).msgsIn.Add(1)
 		case transport.TypeAck:
 			if err := s.ackLocked(f.Ack); err != nil {
 				return nil, err

@@ -74,7 +74,7 @@ func (s *Session) appendReplies(b *transport.Batch, attempt uint64, wait bool) {
 			}
 		}
 		if n > 0 {
-			s.h.counters.msgsOut[s.tidx].Add(uint64(n))
+			s.h.counters.traffic.at(s.stripe, s.tidx).msgsOut.Add(uint64(n))
 		}
 	}
 	// What the answer left, or what came for the attachment that took

@@ -41,7 +41,7 @@ type Session struct {
 	opts   *Options
 	info   RequestInfo
 	made   time.Time // when negotiate made it, for the attach latency
-	stripe uint32    // its stripe of the handler's buffered bytes
+	stripe uint32    // its stripe of the handler's striped counters (buffered bytes, traffic)
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -138,8 +138,7 @@ func (h *Handler) Stats() Stats {
 	for i := range numTransports {
 		name := transportNames[i]
 		open := c.open[i].Load()
-		in, out := c.msgsIn[i].Load(), c.msgsOut[i].Load()
-		bin, bout := c.bytesIn[i].Load(), c.bytesOut[i].Load()
+		in, out, bin, bout := c.traffic.sum(i)
 		offered := i == tNone || h.offers(name)
 		if offered || open != 0 {
 			st.SessionsOpen[name] = open

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"cmp"
 	"errors"
 	"sync"
 	"time"
@@ -61,11 +62,17 @@ const promptGap = 10 * time.Microsecond
 // waiting on any. Otherwise it wakes a as wake does. Called with s.mu
 // held.
 func (a *attachment) wakeNow() bool {
-	if !a.prompt || a.writerUp || a.writing || a.ended || a.writer == nil || time.Since(a.lastWrite) < promptGap {
+	if !a.prompt || a.writerUp || a.writing || a.ended || a.writer == nil {
+		a.wake()
+		return false
+	}
+	now := time.Now()
+	if now.Sub(a.lastWrite) < promptGap {
 		a.wake()
 		return false
 	}
 	a.writing = true
+	a.claimed = now // the write begins now: drain reads no clock again
 	return true
 }
 
@@ -117,6 +124,8 @@ func (a *attachment) drain(b *transport.Batch) {
 	b.Raw = a.raw
 	for {
 		s.mu.Lock()
+		claimed := a.claimed // the first time round, if wakeNow claimed
+		a.claimed = time.Time{}
 		if a.ended {
 			s.mu.Unlock()
 			return
@@ -144,7 +153,7 @@ func (a *attachment) drain(b *transport.Batch) {
 		a.beat = false
 		a.holding = false // the ack goes now; a tick takes a off the list
 		a.flushAck = false
-		a.lastWrite = time.Now()
+		a.lastWrite = cmp.Or(claimed, time.Now())
 		s.mu.Unlock()
 
 		err := a.ds.WriteBatch(b)
@@ -216,6 +225,19 @@ func (a *attachment) askAckLocked() bool {
 	return a.wakeNow()
 }
 
+// ackAloneLocked reports whether a writer woken now would find only the
+// ack due to write, on a stream that holds such an ack (see drain): what
+// a message received asks of the writer, most often, when the
+// application's reply is to carry the ack. The receiver then holds the
+// ack itself, and a round trip costs no drain that writes nothing.
+// Called with s.mu held.
+func (a *attachment) ackAloneLocked() bool {
+	s := a.s
+	return a.delivery == transport.Stream && a.opened && !a.flushAck && !a.writing && !a.ended &&
+		!a.beat && !a.superseded && len(a.echoes) == 0 &&
+		(!a.delivering || s.replyWaiting > 0 || !s.out.PendingAfter(a.cursor))
+}
+
 // holdRawAck takes a trailing ack off a batch otherwise made of raw
 // binary messages, where it would cost a WebSocket message of its own
 // (a text one) beside each binary one, and reports whether it did. The
@@ -244,9 +266,9 @@ func (a *attachment) countOut(b *transport.Batch) {
 			n++
 		}
 	}
-	c := &a.s.h.counters
+	c := a.s.h.counters.traffic.at(a.s.stripe, a.tidx)
 	if n > 0 {
-		c.msgsOut[a.tidx].Add(uint64(n))
+		c.msgsOut.Add(uint64(n))
 	}
-	c.bytesOut[a.tidx].Add(uint64(len(b.Bytes)))
+	c.bytesOut.Add(uint64(len(b.Bytes)))
 }
