@@ -227,32 +227,97 @@ type echoResult struct {
 // measureEcho measures one echo configuration in a fresh server process:
 // round trips per second with n sessions, then latency with one session.
 func (r *runner) measureEcho(name string, n int, dial func(base string) dialer) (echoResult, error) {
-	var res echoResult
-	srv, err := startServer(appEcho)
+	res, err := r.measureEchoes(n, echoConfig{name, dial})
 	if err != nil {
-		return res, err
+		return echoResult{}, err
 	}
-	defer srv.stop()
+	return res[0], nil
+}
+
+// echoConfig is an echo configuration: what to call it, and how to dial
+// its server.
+type echoConfig struct {
+	name string
+	dial func(base string) dialer
+}
+
+// echoTurns is how many turns measureEchoes gives each configuration, for
+// the rate and for the latency.
+const echoTurns = 6
+
+// measureEchoes measures echo configurations (Comet's beside its raw
+// baseline), each in a fresh server process of its own, taking turns: for
+// the rate with n sessions each, then for the latency with one, the
+// configurations measure one after the other, echoTurns times, each turn
+// a share of the window after a short warm-up. A machine whose speed
+// drifts, as a shared host's does from one second to the next, then slows
+// every configuration alike: measured whole, one after the other, they
+// met different machines.
+func (r *runner) measureEchoes(n int, cfgs ...echoConfig) ([]echoResult, error) {
+	type side struct {
+		d   dialer
+		rts []roundTripper
+		sum float64
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	d := dial(srv.base)
-	rts, err := openAll(ctx, n, d)
-	if err != nil {
-		return res, fmt.Errorf("%s: %w", name, err)
+	sides := make([]side, len(cfgs))
+	defer func() {
+		for _, s := range sides {
+			closeAll(s.rts)
+		}
+	}()
+	for i, cfg := range cfgs {
+		srv, err := startServer(appEcho)
+		if err != nil {
+			return nil, err
+		}
+		defer srv.stop()
+		sides[i].d = cfg.dial(srv.base)
+		if sides[i].rts, err = openAll(ctx, n, sides[i].d); err != nil {
+			return nil, fmt.Errorf("%s: %w", cfg.name, err)
+		}
 	}
-	res.rate, err = rate(rts, r.warm, r.window)
-	closeAll(rts)
-	if err != nil {
-		return res, fmt.Errorf("%s: %w", name, err)
+	turn := r.window / echoTurns
+	warm := func(t int) time.Duration {
+		if t == 0 {
+			return r.warm
+		}
+		return r.warm / 4 // caches and threads, cold after the other's turn
 	}
-	rt, err := d(ctx)
-	if err != nil {
-		return res, fmt.Errorf("%s: %w", name, err)
+	for t := range echoTurns {
+		for i := range sides {
+			rate, err := rate(sides[i].rts, warm(t), turn)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", cfgs[i].name, err)
+			}
+			sides[i].sum += rate
+		}
 	}
-	defer rt.close()
-	res.lat, err = latency(rt, r.warm, r.window)
-	if err != nil {
-		return res, fmt.Errorf("%s: %w", name, err)
+	res := make([]echoResult, len(cfgs))
+	rts := make([]roundTripper, len(cfgs))
+	for i := range sides {
+		closeAll(sides[i].rts)
+		sides[i].rts = nil
+		res[i].rate = sides[i].sum / echoTurns
+		rt, err := sides[i].d(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", cfgs[i].name, err)
+		}
+		defer rt.close()
+		rts[i] = rt
+	}
+	for t := range echoTurns {
+		for i, rt := range rts {
+			l, err := latency(rt, warm(t), turn)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", cfgs[i].name, err)
+			}
+			res[i].lat = append(res[i].lat, l...)
+		}
+	}
+	for i := range res {
+		res[i].lat = res[i].lat.sorted()
 	}
 	return res, nil
 }
@@ -270,16 +335,17 @@ func (r *runner) webSocketEcho() error {
 		fmt.Sprintf("Each session sends a %d-byte text message and waits for its echo, in a loop: with %d "+
 			"sessions at once for round trips per second, and with one session for the latency "+
 			"distribution of %s of round trips. The Go client is forced onto WebSocket; the server "+
-			"application echoes in `Recv`/`Send`.", len(payload), r.sessions, r.window),
+			"application echoes in `Recv`/`Send`. Comet and the baseline, each with a server process of "+
+			"its own, take turns (%d each, after a short warm-up) so that a drift in the machine's speed "+
+			"meets both alike.", len(payload), r.sessions, r.window, echoTurns),
 		"a gorilla/websocket echo server (default buffer sizes) and a gorilla client, message by message.")
-	comet, err := r.measureEcho("comet websocket", r.sessions, func(b string) dialer { return cometDialer(b, transport.WebSocket) })
+	res, err := r.measureEchoes(r.sessions,
+		echoConfig{"comet websocket", func(b string) dialer { return cometDialer(b, transport.WebSocket) }},
+		echoConfig{"raw websocket", rawWSDialer})
 	if err != nil {
 		return err
 	}
-	raw, err := r.measureEcho("raw websocket", r.sessions, rawWSDialer)
-	if err != nil {
-		return err
-	}
+	comet, raw := res[0], res[1]
 	s.add(r.log, figure{Name: fmt.Sprintf("round trips/s, %d sessions", r.sessions), Unit: "round trips/s", Comet: comet.rate, Raw: raw.rate, Higher: true})
 	s.addLatency(r, "round trip, 1 session,", comet.lat, raw.lat)
 	r.plots.latency = append(r.plots.latency, latencySeries{"WebSocket: Comet", comet.lat}, latencySeries{"WebSocket: raw gorilla", raw.lat})
@@ -293,20 +359,19 @@ func (r *runner) longPolling() error {
 		fmt.Sprintf("Two workloads. **Echo**: as in section 1, with the Go client forced onto long-polling: "+
 			"each message goes up in a POST, and its echo comes back in that POST's answer, which waits "+
 			"up to 1 ms for it (PROTOCOL.md section 6), while a poll stays parked for anything later "+
-			"(%d sessions for the rate, one for the latency). **Server push**: the server application "+
+			"(%d sessions for the rate, one for the latency; Comet and the baseline take turns, as there). **Server push**: the server application "+
 			"calls `Send` in a loop in each of %d sessions; the client counts the messages it receives. "+
 			"A poll carries every message queued since the last one, so batching lets Comet deliver more "+
 			"messages than the raw baseline makes requests.", r.sessions, r.sessions),
 		"net/http on keep-alive connections, one per client: for echo, a POST whose answer is its body; for "+
 			"push, a GET answered at once with one message (the most a request/response loop can deliver).")
-	comet, err := r.measureEcho("comet longpoll", r.sessions, func(b string) dialer { return cometDialer(b, transport.LongPoll) })
+	res, err := r.measureEchoes(r.sessions,
+		echoConfig{"comet longpoll", func(b string) dialer { return cometDialer(b, transport.LongPoll) }},
+		echoConfig{"raw http", func(b string) dialer { return rawHTTPDialer(b, "/raw/echo", false) }})
 	if err != nil {
 		return err
 	}
-	raw, err := r.measureEcho("raw http", r.sessions, func(b string) dialer { return rawHTTPDialer(b, "/raw/echo", false) })
-	if err != nil {
-		return err
-	}
+	comet, raw := res[0], res[1]
 	r.rawPOST = raw.rate
 	s.add(r.log, figure{Name: fmt.Sprintf("echo round trips/s, %d sessions", r.sessions), Unit: "round trips/s", Comet: comet.rate, Raw: raw.rate, Higher: true})
 	s.addLatency(r, "echo round trip, 1 session,", comet.lat, raw.lat)
