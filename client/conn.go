@@ -130,7 +130,7 @@ func newLimits(n *transport.NegotiateResponse, rtt time.Duration, asked time.Dur
 			interval = min(interval, max(asked, l.minHeartbeat))
 		}
 		l.ack = ackPolicy{messages: min(l.ack.messages, la.Messages), bytes: min(l.ack.bytes, la.Bytes),
-			delay: equalJitter(min(millis(la.Delay, l.ackDelay), interval), rand.Float64())}
+			delay: equalJitter(min(millis(la.Delay, l.ackDelay), interval), rand.Float64()), lazy: true}
 	}
 	return l
 }

@@ -64,6 +64,7 @@ func (in *inbound) owe(size int, now time.Time) {
 type ackPolicy struct {
 	messages, bytes int // half of the server's window
 	delay           time.Duration
+	lazy            bool // lazy acks were granted: see rides
 }
 
 func newAckPolicy(windowMessages, windowBytes int, delay time.Duration) ackPolicy {
@@ -89,6 +90,16 @@ func (in *inbound) ackDue(now time.Time, p ackPolicy) (due bool, wait time.Durat
 		return false, wait
 	}
 	return true, 0
+}
+
+// rides reports whether an ack owed, not yet due, rides on a batch of
+// messages written anyway. An eager client's always does: it costs a few
+// bytes. A lazy one's waits for half of a threshold, or of the delay: the
+// server reads every ack and releases what it acknowledges, so an ack on
+// every message of an exchange costs it what lazy acks save, while what
+// it keeps for resending stays below the thresholds either way.
+func (in *inbound) rides(now time.Time, p ackPolicy) bool {
+	return !p.lazy || 2*in.count >= p.messages || 2*in.bytes >= p.bytes || 2*now.Sub(in.since) >= p.delay
 }
 
 // ackSent records that the server was sent ack v, in an ack frame, a key

@@ -39,6 +39,34 @@ func TestAckDue(t *testing.T) {
 	}
 }
 
+// TestAckRides: an eager client's ack rides on every batch of messages; a
+// lazy one's from half of a threshold, or of its delay.
+func TestAckRides(t *testing.T) {
+	eager := newAckPolicy(128, 1<<20, 200*time.Millisecond)
+	lazy := ackPolicy{messages: 8, bytes: 1000, delay: time.Second, lazy: true}
+	t0 := time.Unix(1000, 0)
+	for _, tc := range []struct {
+		name string
+		p    ackPolicy
+		in   inbound
+		now  time.Time
+		want bool
+	}{
+		{"eager, one message", eager, inbound{n: 1, count: 1, bytes: 10, since: t0}, t0, true},
+		{"lazy, one message", lazy, inbound{n: 1, count: 1, bytes: 10, since: t0}, t0, false},
+		{"lazy, just under half the messages", lazy, inbound{n: 3, count: 3, bytes: 30, since: t0}, t0, false},
+		{"lazy, half the messages", lazy, inbound{n: 4, count: 4, bytes: 40, since: t0}, t0, true},
+		{"lazy, half the bytes", lazy, inbound{n: 1, count: 1, bytes: 500, since: t0}, t0, true},
+		{"lazy, half the delay", lazy, inbound{n: 1, count: 1, bytes: 10, since: t0}, t0.Add(500 * time.Millisecond), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.in.rides(tc.now, tc.p); got != tc.want {
+				t.Errorf("rides = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestAckSent(t *testing.T) {
 	in := inbound{n: 3, acked: 1, count: 2, bytes: 20, ackNow: true}
 	in.ackSent(2) // an ack that left before message 3 arrived

@@ -331,11 +331,11 @@ func (w *wsAttachment) collectLocked(b *transport.Batch, now time.Time, beat boo
 	b.Reset()
 	last = c.out.AppendTo(b, w.sent, c.lim.maxBatch)
 	due, _ := c.in.ackDue(now, c.lim.ack)
-	// An ack rides on what is written anyway, except on raw binary
-	// messages alone, where it would be a text message of its own: it
-	// then waits for the cadence's deadline, like an ack with nothing
-	// to ride on.
-	if due || beat || b.Len() > 0 && c.in.n > c.in.acked && !b.RawOnly() {
+	// An ack rides on what is written anyway (a lazy one from half its
+	// thresholds: see rides), except on raw binary messages alone, where
+	// it would be a text message of its own: it then waits for the
+	// cadence's deadline, like an ack with nothing to ride on.
+	if due || beat || b.Len() > 0 && c.in.n > c.in.acked && !b.RawOnly() && c.in.rides(now, c.lim.ack) {
 		b.Append(&transport.Frame{Type: transport.TypeAck, Ack: c.in.n})
 		c.in.ackSent(c.in.n)
 	}
