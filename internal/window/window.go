@@ -11,6 +11,7 @@ package window
 
 import (
 	"fmt"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/seed-544bbf9f/comet/transport"
@@ -92,11 +93,28 @@ func (w *Window) Push(e Entry) uint64 {
 // sends nothing that the log has not kept.
 func (w *Window) PushHeld(e Entry) uint64 {
 	seq := w.next
+	if cap(w.entries) == 0 {
+		w.entries = make([]Entry, 0, firstCap())
+	}
 	w.entries = append(w.entries, e)
 	w.next++
 	w.bytes += e.Size
 	return seq
 }
+
+// firstCaps are the capacities a window's entries start with, in turn.
+// Doubling from each, the windows of sessions that take the same messages
+// (a broadcast's) grow at different ones: from 1 at the 2nd, 3rd, 5th,
+// 9th and 17th message, from 3 at the 4th, 7th and 13th, from 5 at the
+// 6th and 11th, from 7 at the 8th and 15th. Started alike, every window
+// would copy its entries on the same message, and that message would
+// reach its last receiver late by all of their copies.
+var firstCaps = [...]int{1, 3, 5, 7}
+
+// firstTurn picks the next of firstCaps.
+var firstTurn atomic.Uint32
+
+func firstCap() int { return firstCaps[firstTurn.Add(1)%uint32(len(firstCaps))] }
 
 // Release lets the entries up to seq (at most Last) be sent.
 func (w *Window) Release(seq uint64) {

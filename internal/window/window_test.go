@@ -2,6 +2,7 @@ package window
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"unsafe"
@@ -230,5 +231,33 @@ func TestEntrySize(t *testing.T) {
 	want := 2*unsafe.Sizeof([]byte(nil)) + unsafe.Sizeof(0) + 2*word
 	if n := unsafe.Sizeof(Entry{}); n != want {
 		t.Errorf("an Entry takes %d bytes, want %d", n, want)
+	}
+}
+
+// TestWindowsGrowApart: windows that start from the different first
+// capacities, pushed the same messages, copy their entries on different
+// messages, so that no broadcast pays for every session's copy at once.
+func TestWindowsGrowApart(t *testing.T) {
+	growing := map[int][]int{} // message number → first capacities whose windows grew on it
+	for _, c := range firstCaps {
+		w := New(1024, 1<<30)
+		w.entries = make([]Entry, 0, c)
+		for n := 1; n <= 32; n++ {
+			before := cap(w.entries)
+			w.Push(Entry{Type: transport.TypeText, Size: 1})
+			if cap(w.entries) != before {
+				growing[n] = append(growing[n], c)
+			}
+		}
+	}
+	for n, cs := range growing {
+		if len(cs) > 1 {
+			t.Errorf("message %d grows the windows started at %v", n, cs)
+		}
+	}
+	w := New(8, 1<<30)
+	w.Push(Entry{Type: transport.TypeText, Size: 1})
+	if c := cap(w.entries); !slices.Contains(firstCaps[:], c) {
+		t.Errorf("a window's first push made room for %d entries, not one of %v", c, firstCaps)
 	}
 }
