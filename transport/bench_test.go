@@ -145,3 +145,53 @@ func BenchmarkAppendBinary(b *testing.B) {
 		}
 	}
 }
+
+// benchStrings are the strings BenchmarkAppendString and
+// BenchmarkDecodeString encode and decode: a chat message's 33 bytes, a
+// kilobyte of ASCII, and a kilobyte of mostly non-ASCII text.
+var benchStrings = []struct {
+	name string
+	s    string
+}{
+	{"ascii33", "see you at the station at 6:15 pm"},
+	{"ascii1KiB", string(benchText)},
+	{"nonASCII1KiB", strings.Repeat("café 日本語 😀 ", 1024/len("café 日本語 😀 "))},
+}
+
+func BenchmarkAppendString(b *testing.B) {
+	for _, bc := range benchStrings {
+		b.Run(bc.name, func(b *testing.B) {
+			buf := make([]byte, 0, 4096)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(bc.s)))
+			for b.Loop() {
+				buf = AppendString(buf[:0], bc.s)
+			}
+		})
+		b.Run(bc.name+"/bytes", func(b *testing.B) {
+			p := []byte(bc.s)
+			buf := make([]byte, 0, 4096)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(p)))
+			for b.Loop() {
+				buf = appendStringBytes(buf[:0], p)
+			}
+		})
+	}
+}
+
+func BenchmarkDecodeString(b *testing.B) {
+	for _, bc := range benchStrings {
+		b.Run(bc.name, func(b *testing.B) {
+			wire := AppendString(nil, bc.s)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(wire)))
+			for b.Loop() {
+				d := decoder{buf: wire}
+				if s, _, err := d.str(); err != nil || len(s) != len(bc.s) {
+					b.Fatal(len(s), err)
+				}
+			}
+		})
+	}
+}

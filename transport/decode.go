@@ -3,6 +3,7 @@ package transport
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"unicode/utf16"
@@ -296,13 +297,23 @@ func (d *decoder) str() (s []byte, fresh bool, err error) {
 	}
 	d.pos++
 	start := d.pos
+	var seen uint64 // the bytes read, ORed: any high bit set means non-ASCII
 	for d.pos < len(d.buf) {
+		// Skip eight bytes at a time while none of them is special; any
+		// that are not ASCII are checked as UTF-8 at the end.
+		if d.pos+8 <= len(d.buf) {
+			if w := binary.LittleEndian.Uint64(d.buf[d.pos:]); !hasSpecialByte(w) {
+				seen |= w
+				d.pos += 8
+				continue
+			}
+		}
 		c := d.buf[d.pos]
 		switch {
 		case c == '"':
 			s = d.buf[start:d.pos]
 			d.pos++
-			if !utf8.Valid(s) {
+			if seen&highBits != 0 && !utf8.Valid(s) {
 				return nil, false, fmt.Errorf("%w in a string at byte %d", ErrInvalidUTF8, start)
 			}
 			return s, false, nil
@@ -312,6 +323,7 @@ func (d *decoder) str() (s []byte, fresh bool, err error) {
 		case c < 0x20:
 			return nil, false, d.fail("raw control character in a string")
 		}
+		seen |= uint64(c)
 		d.pos++
 	}
 	return nil, false, d.fail("unterminated string")

@@ -121,7 +121,20 @@ func appendStringBytes(dst, s []byte) []byte { return appendString(dst, s) }
 func appendString[S ~string | ~[]byte](dst []byte, s S) []byte {
 	dst = append(dst, '"')
 	start := 0
+	next := 0 // where the next word starts
 	for i := 0; i < len(s); {
+		// Skip eight bytes at a time while they are printable ASCII other
+		// than '"' and '\\'; a word holding any other byte is read byte by
+		// byte, up to where the next word starts.
+		if i >= next {
+			next = i + 8
+			if next <= len(s) {
+				if w := load64(s[i:next]); w&highBits == 0 && !hasSpecialByte(w) {
+					i = next
+					continue
+				}
+			}
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
@@ -152,6 +165,36 @@ func appendString[S ~string | ~[]byte](dst []byte, s S) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// Every byte of a word: its lowest bit and its highest bit.
+const (
+	lowBits  = 0x0101010101010101
+	highBits = 0x8080808080808080
+)
+
+// hasSpecialByte reports whether one of the eight bytes of w is '"', '\\'
+// or a control character (below 0x20): the bytes at which a JSON string
+// ends, escapes start, or the text must be escaped.
+func hasSpecialByte(w uint64) bool {
+	return hasLess(w, 0x20)|hasLess(w^('"'*lowBits), 1)|hasLess(w^('\\'*lowBits), 1) != 0
+}
+
+// hasLess is not zero if and only if a byte of w is less than n, for n at
+// most 0x80: subtracting n from every byte sets the high bit of the lowest
+// such byte, by its borrow, and &^w drops the bytes whose high bit was set
+// already. A byte equal to c is a byte of w^(c*lowBits) less than 1.
+func hasLess(w, n uint64) uint64 {
+	return (w - n*lowBits) &^ w & highBits
+}
+
+// load64 returns the first eight bytes of s as a little-endian word, as
+// binary.LittleEndian.Uint64 does, for strings and byte slices alike; the
+// compiler makes it one load.
+func load64[S ~string | ~[]byte](s S) uint64 {
+	_ = s[7] // one bounds check for all eight bytes
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 // decodeRune is utf8.DecodeRune for strings and byte slices alike.
