@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/seed-544bbf9f/comet/internal/clock"
 	"github.com/seed-544bbf9f/comet/internal/window"
 	"github.com/seed-544bbf9f/comet/transport"
 )
@@ -132,7 +133,7 @@ func (c *Conn) opened(f *transport.Frame, ack uint64) {
 func (c *Conn) receive(frames []transport.Frame) (superseded bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := time.Now()
+	now := clock.Now()
 	// Messages and acks alone give the writers nothing to do until an ack
 	// is due: they are left waiting, and the ack alarm wakes them when it
 	// is. Anything else wakes them at once (a violation, through the close

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/seed-544bbf9f/comet/internal/clock"
 	"github.com/seed-544bbf9f/comet/internal/readwait"
 	"github.com/seed-544bbf9f/comet/internal/trywrite"
 	"github.com/seed-544bbf9f/comet/internal/wsread"
@@ -277,7 +278,7 @@ func (w *wsAttachment) claimLocked() bool {
 	if w.busy {
 		return false
 	}
-	now := time.Now()
+	now := clock.Now()
 	if now.Sub(w.lastWrite) < promptGap {
 		return false
 	}
@@ -400,7 +401,7 @@ func (w *wsAttachment) readOne() error {
 	// The deadline moves at most every eighth of the silence, not on
 	// every message (a timer operation each): a silence is noticed
 	// within an eighth of it late.
-	if now := time.Now(); w.until.Sub(now) < silence {
+	if now := clock.Now(); w.until.Sub(now) < silence {
 		w.until = now.Add(silence + silence/8)
 		if w.wait != nil {
 			w.wait.SetReadDeadline(w.until)

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/seed-544bbf9f/comet/internal/clock"
 	"github.com/seed-544bbf9f/comet/internal/logid"
 	"github.com/seed-544bbf9f/comet/internal/window"
 	"github.com/seed-544bbf9f/comet/transport"
@@ -266,7 +267,7 @@ func hasSequenced(frames []transport.Frame) bool {
 // frames after it (acks, probes, commits) still apply, so that a full
 // buffer never holds up a commit or a probe echo.
 func (s *Session) receiveLocked(frames []transport.Frame, t uint8) (rest []transport.Frame, err error) {
-	now := time.Now()
+	now := clock.Now()
 	s.lastSeen = now
 	for i := range frames {
 		f := &frames[i]

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/seed-544bbf9f/comet/internal/clock"
 	"github.com/seed-544bbf9f/comet/transport"
 )
 
@@ -66,7 +67,7 @@ func (a *attachment) wakeNow() bool {
 		a.wake()
 		return false
 	}
-	now := time.Now()
+	now := clock.Now()
 	if now.Sub(a.lastWrite) < promptGap {
 		a.wake()
 		return false
@@ -153,7 +154,7 @@ func (a *attachment) drain(b *transport.Batch) {
 		a.beat = false
 		a.holding = false // the ack goes now; a tick takes a off the list
 		a.flushAck = false
-		a.lastWrite = cmp.Or(claimed, time.Now())
+		a.lastWrite = cmp.Or(claimed, clock.Now())
 		s.mu.Unlock()
 
 		err := a.ds.WriteBatch(b)
