@@ -350,8 +350,13 @@ func (w *wsAttachment) collectLocked(b *transport.Batch, now time.Time, beat boo
 // writeBatch writes b as WebSocket messages, bounded by the interval and
 // the attach timeout.
 func (w *wsAttachment) writeBatch(b *transport.Batch, now time.Time) error {
-	if !w.prompt {
+	switch {
+	case !w.prompt:
 		w.ws.SetWriteDeadline(now.Add(w.writeTimeout()))
+	case !w.deflate:
+		// The socket never waits and takes each write whole, beside
+		// gorilla's control frames.
+		return wswrite.Direct(w.ws, w.ws.NetConn(), b, true)
 	}
 	return wswrite.Batch(w.ws, b, w.deflate)
 }

@@ -121,7 +121,7 @@ func (ad *Adapter) ServeAttach(w http.ResponseWriter, r *http.Request, a transpo
 	// frame a message of its own.
 	deflate := lim.DeflateLevel != 0 && wswrite.Named(r.Header)
 	wswrite.Setup(conn, lim.DeflateLevel)
-	ds := &downstream{conn: conn, timeout: lim.WriteTimeout, deflate: deflate, prompt: hw.prompt}
+	ds := &downstream{conn: conn, sock: hw.conn, timeout: lim.WriteTimeout, deflate: deflate, prompt: hw.prompt}
 	if hw.prompt {
 		// Only a write that waits can time out: the socket bounds it,
 		// and WriteBatch reads no clock.
@@ -229,6 +229,7 @@ func (h *hijacker) Unwrap() http.ResponseWriter { return h.ResponseWriter }
 // messages, in sequence order.
 type downstream struct {
 	conn    *websocket.Conn
+	sock    net.Conn // the socket under conn: a trywrite.Conn if prompt
 	timeout time.Duration
 	deflate bool // permessage-deflate may be in use: see wswrite.Batch
 	prompt  bool // the connection's writes never wait (trywrite)
@@ -242,8 +243,13 @@ func (d *downstream) WritesPromptly() bool { return d.prompt }
 func (d *downstream) WritesRaw() bool { return true }
 
 func (d *downstream) WriteBatch(b *transport.Batch) error {
-	if !d.prompt {
+	switch {
+	case !d.prompt:
 		d.conn.SetWriteDeadline(time.Now().Add(d.timeout))
+	case !d.deflate:
+		// The socket never waits and takes each write whole, beside
+		// gorilla's control frames.
+		return wswrite.Direct(d.conn, d.sock, b, false)
 	}
 	return wswrite.Batch(d.conn, b, d.deflate)
 }

@@ -6,8 +6,10 @@
 // without a slow reader holding it up, and without a goroutine per
 // connection waiting for something to write.
 //
-// Write is for one writer at a time, as net.Conn's is for one message at
-// a time; Close may be called concurrently with it. An error of a write
+// Write may be called from several goroutines, as net.Conn's may: each
+// call's bytes go out whole, in the order the calls came, so that frames
+// written by different goroutines (a session's batches, gorilla's pongs
+// and closes) never interleave. Close may be called concurrently with it. An error of a write
 // kept for later is returned by the next Write, or by Close. What is kept
 // is bounded by what the writer writes: a session bounds it by its
 // window.
@@ -31,6 +33,7 @@ type Conn struct {
 	net.Conn
 	rc      syscall.RawConn
 	writeFn func(fd uintptr) bool // c.writeFD, bound once: passing it allocates nothing
+	wmu     sync.Mutex            // held by the one Write in progress, through its try
 
 	// The one Write in progress's, for writeFD.
 	p    []byte
@@ -73,6 +76,8 @@ func Wrap(c net.Conn) (net.Conn, bool) {
 // the flusher; it returns len(p) unless an earlier write failed, or this
 // one did at once.
 func (c *Conn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	c.mu.Lock()
 	if c.err != nil {
 		err := c.err

@@ -211,3 +211,40 @@ func TestWriteTimeoutReadingPeer(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestConcurrentWritesWhole writes from several goroutines at once, far
+// more than the socket buffers hold, to a peer that reads only once they
+// are done: each Write's bytes arrive together, none cut into by another's.
+func TestConcurrentWritesWhole(t *testing.T) {
+	w, peer := pair(t)
+	const writers, writes, size = 4, 64, 8 << 10
+	done := make(chan error, writers)
+	for g := range writers {
+		go func() {
+			p := bytes.Repeat([]byte{byte('a' + g)}, size)
+			for range writes {
+				if _, err := w.Write(p); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range writers {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := make([]byte, writers*writes*size)
+	if _, err := io.ReadFull(peer, got); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < len(got); i += size {
+		chunk := got[i : i+size]
+		if n := bytes.Count(chunk, chunk[:1]); n != size {
+			t.Fatalf("the write at byte %d holds %d bytes of %q and %d of others: writes interleaved", i, n, chunk[:1], size-n)
+		}
+	}
+	waitFlushed(t, w)
+}

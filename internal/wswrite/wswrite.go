@@ -4,7 +4,10 @@
 // least transport.DeflateMinSize bytes, except that a frame carrying a
 // credential (transport.Type.CarriesCredential) goes alone, uncompressed.
 //
-// A connection has one writer; Batch is called from it only.
+// Direct writes the batches of a connection that compresses nothing,
+// as frames it builds itself, beside gorilla's control frames.
+//
+// A connection has one writer; Batch and Direct are called from it only.
 package wswrite
 
 import (

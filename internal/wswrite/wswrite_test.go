@@ -98,8 +98,38 @@ func TestBatch(t *testing.T) {
 
 // pair returns the server and client ends of a WebSocket on loopback,
 // which agreed to permessage-deflate if deflate is set, and the messages
-// the server writes, read off the wire.
+// the server writes, read off the wire (16 at most, unless read).
 func pair(t *testing.T, deflate bool) (server, client *websocket.Conn, written <-chan wirecount.Message) {
+	t.Helper()
+	wl := wirecount.Wrap(listen(t))
+	out := make(chan wirecount.Message, 16)
+	wl.Record = func(m wirecount.Message) {
+		if m.Out {
+			out <- m
+		}
+	}
+	server, client = connect(t, wl, deflate)
+	return server, client, out
+}
+
+// plainPair returns the two ends of a WebSocket on loopback, without
+// compression, whose messages nobody counts.
+func plainPair(t *testing.T) (server, client *websocket.Conn) {
+	t.Helper()
+	return connect(t, listen(t), false)
+}
+
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// connect serves WebSocket upgrades on l and returns the ends of one.
+func connect(t *testing.T, l net.Listener, deflate bool) (server, client *websocket.Conn) {
 	t.Helper()
 	up := websocket.Upgrader{EnableCompression: deflate}
 	conns := make(chan *websocket.Conn, 1)
@@ -108,21 +138,10 @@ func pair(t *testing.T, deflate bool) (server, client *websocket.Conn, written <
 			conns <- c
 		}
 	}))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	wl := wirecount.Wrap(l)
-	out := make(chan wirecount.Message, 16)
-	wl.Record = func(m wirecount.Message) {
-		if m.Out {
-			out <- m
-		}
-	}
-	srv.Listener = wl
+	srv.Listener = l
 	srv.Start()
 	d := websocket.Dialer{EnableCompression: deflate}
-	client, _, err = d.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	client, _, err := d.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +151,7 @@ func pair(t *testing.T, deflate bool) (server, client *websocket.Conn, written <
 		server.Close()
 		srv.Close()
 	})
-	return server, client, out
+	return server, client
 }
 
 func TestNamed(t *testing.T) {
