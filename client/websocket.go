@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"net"
@@ -41,6 +42,7 @@ type wsAttachment struct {
 	claimed    time.Time         // when Send claimed the writing (claimLocked); guarded by c.mu
 	frames     []transport.Frame // the reader's, for each batch it decodes
 	until      time.Time         // the read deadline; the reader's
+	br         *bufio.Reader     // the frameConn's buffer, if framed: whole messages are read from it (wsread.Buffered)
 
 	// Reading from Recv (reading.go), when the socket can be waited on.
 	wait    *readwait.Waiter
@@ -123,6 +125,7 @@ func (c *Conn) adoptWebSocket(ws *websocket.Conn, deflate bool, p transport.Atta
 	}
 	if framed {
 		w.wait = readwait.New(f.Conn, f.br)
+		w.br = f.br
 	}
 	w.superseded = c.receive(frames[1:])
 	return w, nil
@@ -414,19 +417,34 @@ func (w *wsAttachment) readOne() error {
 			w.ws.SetReadDeadline(w.until)
 		}
 	}
+	if w.br != nil {
+		if typ, p, n, ok := wsread.Buffered(w.br, false, c.wsReadLimit()); ok {
+			err := w.apply(typ, p)
+			w.br.Discard(n)
+			return err
+		}
+	}
 	typ, b, err := wsread.Next(w.ws, c.wsReadLimit())
 	switch {
 	case err != nil && isTimeout(err):
 		return fmt.Errorf("%w for %v", errSilent, silence)
 	case err != nil:
 		return err
-	case typ != websocket.TextMessage && !c.binary:
-		wsread.Put(b)
+	}
+	err = w.apply(typ, b.Bytes())
+	wsread.Put(b)
+	return err
+}
+
+// apply applies a downstream message read, keeping nothing of msg, and
+// returns why reading ends, or nil.
+func (w *wsAttachment) apply(typ int, msg []byte) error {
+	c := w.c
+	if typ != websocket.TextMessage && !c.binary {
 		c.fail(transport.CloseProtocolError, "binary WebSocket message")
 		return nil
 	}
-	frames, err := decodeWS(w.frames[:0], typ, b.Bytes())
-	wsread.Put(b)
+	frames, err := decodeWS(w.frames[:0], typ, msg)
 	if err != nil {
 		c.failDecode(err)
 		return nil

@@ -130,7 +130,7 @@ func (ad *Adapter) ServeAttach(w http.ResponseWriter, r *http.Request, a transpo
 	if a.Start(ds, transport.Stream) != nil {
 		return // the session has finished; Start closed the connection
 	}
-	rd := &reader{conn: conn, a: a, limit: int64(lim.MaxBatch)}
+	rd := &reader{conn: conn, br: hw.br, a: a, limit: int64(lim.MaxBatch)}
 	if ra, ok := a.(transport.ReadingAttachment); ok && hw.br != nil {
 		if rd.wait = readwait.New(hw.conn, hw.br); rd.wait != nil {
 			ra.Read(rd)
@@ -147,6 +147,7 @@ func (ad *Adapter) ServeAttach(w http.ResponseWriter, r *http.Request, a transpo
 // otherwise its own goroutine.
 type reader struct {
 	conn  *websocket.Conn
+	br    *bufio.Reader // what gorilla reads conn through, if ours (see hijacker)
 	a     transport.Attachment
 	limit int64
 	wait  *readwait.Waiter
@@ -166,6 +167,13 @@ func (rd *reader) Interrupt() { rd.wait.Interrupt() }
 // ReadOne implements transport.Reader.
 func (rd *reader) ReadOne() bool {
 	a := rd.a
+	if rd.br != nil {
+		if typ, p, n, ok := wsread.Buffered(rd.br, true, rd.limit); ok {
+			err := rd.receive(typ, p)
+			rd.br.Discard(n)
+			return rd.goesOn(err)
+		}
+	}
 	typ, b, err := wsread.Next(rd.conn, rd.limit)
 	switch {
 	case errors.Is(err, websocket.ErrReadLimit):
@@ -175,14 +183,25 @@ func (rd *reader) ReadOne() bool {
 		a.End(err)
 		return false
 	}
+	err = rd.receive(typ, b.Bytes())
+	wsread.Put(b)
+	return rd.goesOn(err)
+}
+
+// receive hands the attachment a message read, which keeps nothing of p.
+func (rd *reader) receive(typ int, p []byte) error {
 	if typ == websocket.BinaryMessage {
 		// A raw binary message, if negotiate agreed to them; the
 		// session refuses it with 1002 otherwise.
-		err = a.ReceiveBinary(b.Bytes())
-	} else {
-		err = a.Receive(b.Bytes())
+		return rd.a.ReceiveBinary(p)
 	}
-	wsread.Put(b)
+	return rd.a.Receive(p)
+}
+
+// goesOn reports whether reading goes on after the attachment took a
+// message with err.
+func (rd *reader) goesOn(err error) bool {
+	a := rd.a
 	if err != nil {
 		select {
 		case <-a.Done():

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/seed-544bbf9f/comet/internal/wsmask"
 	"github.com/seed-544bbf9f/comet/transport"
 )
 
@@ -83,19 +84,6 @@ func appendFrame(dst []byte, op byte, p []byte, mask bool) []byte {
 	dst = binary.LittleEndian.AppendUint32(dst, key)
 	start := len(dst)
 	dst = append(dst, p...)
-	maskBytes(dst[start:], key)
+	wsmask.Mask(dst[start:], key)
 	return dst
-}
-
-// maskBytes XORs b with key, the four key bytes repeating from b's first
-// byte on (section 5.3), eight bytes at a time while it can.
-func maskBytes(b []byte, key uint32) {
-	k8 := uint64(key) | uint64(key)<<32
-	for len(b) >= 8 {
-		binary.LittleEndian.PutUint64(b, binary.LittleEndian.Uint64(b)^k8)
-		b = b[8:]
-	}
-	for i := range b {
-		b[i] ^= byte(key >> (8 * (i % 4)))
-	}
 }
