@@ -9,7 +9,10 @@
 // Write may be called from several goroutines, as net.Conn's may: each
 // call's bytes go out whole, in the order the calls came, so that frames
 // written by different goroutines (a session's batches, gorilla's pongs
-// and closes) never interleave. Close may be called concurrently with it. An error of a write
+// and closes) never interleave. No lock is held across the write to the
+// socket: a Write that comes while another tries the socket keeps its
+// bytes, and the flusher sends them after the other's. Close may be
+// called concurrently with Write. An error of a write
 // kept for later is returned by the next Write, or by Close. What is kept
 // is bounded by what the writer writes: a session bounds it by its
 // window.
@@ -18,6 +21,7 @@ package trywrite
 import (
 	"cmp"
 	"net"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -33,9 +37,8 @@ type Conn struct {
 	net.Conn
 	rc      syscall.RawConn
 	writeFn func(fd uintptr) bool // c.writeFD, bound once: passing it allocates nothing
-	wmu     sync.Mutex            // held by the one Write in progress, through its try
 
-	// The one Write in progress's, for writeFD.
+	// The one try in progress's (see trying), for writeFD.
 	p    []byte
 	n    int
 	perr error
@@ -46,6 +49,7 @@ type Conn struct {
 	kept     []byte        // accepted, not yet taken by the kernel, in order
 	spare    []byte        // the flusher's previous buffer, reused once
 	flushing bool          // a goroutine sends kept; Write only appends
+	trying   bool          // a Write is trying the socket: another one appends to kept, which goes after it
 	flushed  chan struct{} // closed when the flusher goes; nil if none runs
 	err      error         // the first write error: every later Write returns it
 }
@@ -76,42 +80,46 @@ func Wrap(c net.Conn) (net.Conn, bool) {
 // the flusher; it returns len(p) unless an earlier write failed, or this
 // one did at once.
 func (c *Conn) Write(p []byte) (int, error) {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
 	c.mu.Lock()
 	if c.err != nil {
 		err := c.err
 		c.mu.Unlock()
 		return 0, err
 	}
-	if c.flushing {
+	if c.flushing || c.trying {
+		// After what is kept, or after the write in progress, which
+		// sends what it finds kept once it is done.
 		c.kept = append(c.kept, p...)
-		if c.deadline.IsZero() && c.timeout > 0 {
+		if c.flushing && c.deadline.IsZero() && c.timeout > 0 {
 			// The timeout counts from the last write that had to wait.
 			c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
 		}
 		c.mu.Unlock()
 		return len(p), nil
 	}
+	c.trying = true
 	c.mu.Unlock()
 
 	n, err := c.try(p)
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.trying = false
 	if err != nil {
-		c.mu.Lock()
 		c.err = cmp.Or(c.err, err)
-		c.mu.Unlock()
+		c.kept = nil
 		return n, err
 	}
-	if n == len(p) {
-		return n, nil
+	if n < len(p) {
+		// The rest of p goes before what other Writes kept meanwhile.
+		c.kept = slices.Concat(p[n:], c.kept)
 	}
-	c.mu.Lock()
-	c.kept = append(c.kept, p[n:]...)
-	c.flushing = true
-	c.flushed = make(chan struct{})
-	c.Conn.SetWriteDeadline(c.waitDeadlineLocked())
-	c.mu.Unlock()
-	go c.flush()
+	if len(c.kept) > 0 {
+		c.flushing = true
+		c.flushed = make(chan struct{})
+		c.Conn.SetWriteDeadline(c.waitDeadlineLocked())
+		go c.flush()
+	}
 	return len(p), nil
 }
 
